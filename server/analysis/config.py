@@ -1,0 +1,165 @@
+"""Settings with their defaults in one place, read from `[tool.tuneline]` / `tuneline.toml` and merged with
+whatever the caller adds (CLI flags, editor settings). Keys may be snake_case or camelCase."""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from .catalog import RULES, expand_selector
+from .models import DEFAULT_MODEL
+from .types import Severity
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+class ConfigError(ValueError):
+    """A project or editor setting that cannot be used; the message names the key and the file."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    model: str = DEFAULT_MODEL
+    epochs: int | None = None  # None: OpenAI's "auto" heuristic
+    select: tuple[str, ...] = ("ALL",)
+    ignore: tuple[str, ...] = ()
+    severity: dict[str, Severity] = field(default_factory=dict)
+    models: dict[str, dict[str, Any]] = field(default_factory=dict)  # model table overrides
+    models_file: str | None = None
+    inlay_hints: bool = True
+    near_duplicates: str = "off"  # "off" | "lexical" | "semantic"
+    near_duplicate_threshold: float = 0.95
+    embedding_model: str | None = None
+    validation_file: str | None = None
+    secrets: bool = True
+
+    def enabled_codes(self) -> frozenset[str]:
+        chosen: set[str] = set()
+        for sel in self.select:
+            chosen.update(expand_selector(sel))
+        for sel in self.ignore:
+            chosen.difference_update(expand_selector(sel))
+        return frozenset(chosen)
+
+    def severity_of(self, code: str, default: Severity | None = None) -> Severity:
+        if code in self.severity:
+            return self.severity[code]
+        if default is not None:
+            return default
+        return RULES[code].severity if code in RULES else Severity.WARNING
+
+    def merged(self, raw: dict[str, Any], origin: str = "settings") -> Settings:
+        """A copy with `raw` (TOML table or editor JSON) applied on top; unknown keys raise ConfigError."""
+        return replace(self, **_coerce(raw, origin))
+
+
+_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+_FIELDS = {f.name for f in fields(Settings)}
+
+
+def _snake(key: str) -> str:
+    return _CAMEL.sub("_", key).lower().replace("-", "_")
+
+
+def _codes(value: Any, key: str, origin: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [v for v in re.split(r"[,\s]+", value) if v]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{origin}: `{key}` must be a list of rule codes, names or prefixes")
+    for v in value:
+        if not expand_selector(v):
+            raise ConfigError(f"{origin}: `{key}` names no rule: {v!r}")
+    return tuple(value)
+
+
+def _coerce(raw: dict[str, Any], origin: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        name = _snake(key)
+        if name not in _FIELDS:
+            raise ConfigError(f"{origin}: unknown setting `{key}`")
+        if value is None:
+            continue
+        if name == "epochs":
+            if value in ("auto", 0):
+                out[name] = None
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or not (1 <= value <= 50):
+                raise ConfigError(f"{origin}: `epochs` must be \"auto\" or an integer from 1 to 50")
+        elif name in ("select", "ignore"):
+            value = _codes(value, key, origin)
+        elif name == "severity":
+            if not isinstance(value, dict):
+                raise ConfigError(f"{origin}: `severity` must map rule codes to error|warning|info|hint")
+            parsed: dict[str, Severity] = {}
+            for code, sev in value.items():
+                targets = expand_selector(str(code))
+                if not targets:
+                    raise ConfigError(f"{origin}: `severity` names no rule: {code!r}")
+                try:
+                    level = Severity.parse(str(sev))
+                except KeyError:
+                    raise ConfigError(f"{origin}: severity {sev!r} for {code} is not error|warning|info|hint") from None
+                parsed.update(dict.fromkeys(targets, level))
+            value = parsed
+        elif name == "model" and not isinstance(value, str):
+            raise ConfigError(f"{origin}: `model` must be a string")
+        elif name == "near_duplicate_threshold":
+            if not isinstance(value, (int, float)) or not (0.0 < float(value) <= 1.0):
+                raise ConfigError(f"{origin}: `nearDuplicateThreshold` must be a number in (0, 1]")
+            value = float(value)
+        elif name == "near_duplicates":
+            if value is True:
+                value = "lexical"
+            elif value is False:
+                value = "off"
+            if value not in ("off", "lexical", "semantic"):
+                raise ConfigError(f"{origin}: `nearDuplicates` must be off, lexical or semantic")
+        elif name in ("inlay_hints", "secrets") and not isinstance(value, bool):
+            raise ConfigError(f"{origin}: `{key}` must be true or false")
+        elif name == "models" and not isinstance(value, dict):
+            raise ConfigError(f"{origin}: `models` must be a table of model tables")
+        out[name] = value
+    return out
+
+
+def find_project_config(start: Path) -> tuple[Path, dict[str, Any]] | None:
+    """The nearest `tuneline.toml`, or `pyproject.toml` with a `[tool.tuneline]` table, from `start` upward."""
+    start = start.resolve()
+    for folder in [start, *start.parents] if start.is_dir() else [start.parent, *start.parent.parents]:
+        own = folder / "tuneline.toml"
+        if own.is_file():
+            return own, _load_toml(own)
+        py = folder / "pyproject.toml"
+        if py.is_file():
+            table = _load_toml(py).get("tool", {}).get("tuneline")
+            if table is not None:
+                return py, table
+    return None
+
+
+def _load_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read settings: {exc}") from None
+
+
+def load_settings(start: Path, base: Settings | None = None) -> Settings:
+    """Project settings for files under `start` (defaults when there is no config)."""
+    settings = base or Settings()
+    found = find_project_config(start)
+    if found is None:
+        return settings
+    path, table = found
+    settings = settings.merged(table, str(path))
+    if settings.models_file and not Path(settings.models_file).is_absolute():
+        settings = replace(settings, models_file=str(path.parent / settings.models_file))
+    return settings

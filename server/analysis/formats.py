@@ -1,0 +1,136 @@
+"""Dataset formats: detection per line, and each format seen as a list of chat messages.
+
+The message view gives every format the same token count (OpenAI's chat rule), the same duplicate and
+conflicting-answer keys, and the conversion quick fix (alpaca / sharegpt -> chat).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+FORMAT_TITLES = {
+    "chat": "chat (messages)",
+    "kto": "unpaired preference (messages + label, KTO)",
+    "openai-preference": "preference (OpenAI DPO: input / preferred_output / non_preferred_output)",
+    "trl-preference": "preference (TRL: prompt / chosen / rejected)",
+    "sharegpt-preference": "preference (sharegpt: conversations / chosen / rejected)",
+    "prompt-completion": "prompt / completion",
+    "text": "text",
+    "alpaca": "alpaca (instruction / input / output)",
+    "sharegpt": "sharegpt (conversations)",
+    "unknown": "unknown",
+}
+
+SHAREGPT_ROLES = {
+    "human": "user",
+    "user": "user",
+    "gpt": "assistant",
+    "assistant": "assistant",
+    "system": "system",
+    "function_call": "assistant",
+    "observation": "tool",
+    "tool": "tool",
+}
+
+
+def detect(obj: dict[str, Any]) -> str:
+    if "messages" in obj:
+        return "kto" if "label" in obj else "chat"
+    if "input" in obj and ("preferred_output" in obj or "non_preferred_output" in obj):
+        return "openai-preference"
+    if "chosen" in obj or "rejected" in obj:
+        return "sharegpt-preference" if "conversations" in obj else "trl-preference"
+    if "conversations" in obj:
+        return "sharegpt"
+    if "completion" in obj:
+        return "prompt-completion"
+    if "instruction" in obj and "output" in obj:
+        return "alpaca"
+    if "text" in obj:
+        return "text"
+    return "unknown"
+
+
+def _msgs(value: Any, default_role: str) -> list[dict[str, Any]]:
+    """A string or a message list (TRL's conversational variants) as messages."""
+    if isinstance(value, str):
+        return [{"role": default_role, "content": value}]
+    if isinstance(value, list):
+        return [m for m in value if isinstance(m, dict)]
+    if isinstance(value, dict):
+        return [value]
+    return []
+
+
+def _sharegpt(turns: Any) -> list[dict[str, Any]]:
+    out = []
+    if isinstance(turns, dict):
+        turns = [turns]
+    if not isinstance(turns, list):
+        return out
+    for t in turns:
+        if isinstance(t, dict):
+            role = SHAREGPT_ROLES.get(str(t.get("from", "")).lower(), str(t.get("from", "")))
+            out.append({"role": role, "content": t.get("value", "")})
+    return out
+
+
+def message_view(obj: dict[str, Any], fmt: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(prompt-and-answer messages, extra answer messages).
+
+    The first list is the conversation a trainer sees; the second holds the other side of a preference pair
+    (counted for tokens, kept out of the conversation keys).
+    """
+    if fmt in ("chat", "kto"):
+        msgs = obj.get("messages")
+        return ([m for m in msgs if isinstance(m, dict)] if isinstance(msgs, list) else []), []
+    if fmt == "openai-preference":
+        inp = obj.get("input")
+        msgs = inp.get("messages") if isinstance(inp, dict) else None
+        base = [m for m in msgs if isinstance(m, dict)] if isinstance(msgs, list) else []
+        return base + _msgs(obj.get("preferred_output"), "assistant"), _msgs(obj.get("non_preferred_output"), "assistant")
+    if fmt == "trl-preference":
+        return _msgs(obj.get("prompt"), "user") + _msgs(obj.get("chosen"), "assistant"), _msgs(obj.get("rejected"), "assistant")
+    if fmt == "sharegpt-preference":
+        return _sharegpt(obj.get("conversations")) + _sharegpt(obj.get("chosen")), _sharegpt(obj.get("rejected"))
+    if fmt == "prompt-completion":
+        return _msgs(obj.get("prompt"), "user") + _msgs(obj.get("completion"), "assistant"), []
+    if fmt == "text":
+        return [{"role": "assistant", "content": obj.get("text")}], []
+    if fmt == "alpaca":
+        msgs = []
+        if isinstance(obj.get("system"), str) and obj["system"]:
+            msgs.append({"role": "system", "content": obj["system"]})
+        for q, a in obj.get("history") or []:
+            msgs += [{"role": "user", "content": q}, {"role": "assistant", "content": a}]
+        instruction = obj.get("instruction") or ""
+        extra = obj.get("input") or ""
+        prompt = f"{instruction}\n\n{extra}" if instruction and extra else instruction or extra
+        msgs += [{"role": "user", "content": prompt}, {"role": "assistant", "content": obj.get("output")}]
+        return msgs, []
+    if fmt == "sharegpt":
+        msgs = []
+        if isinstance(obj.get("system"), str) and obj["system"]:
+            msgs.append({"role": "system", "content": obj["system"]})
+        return msgs + _sharegpt(obj.get("conversations")), []
+    return [], []
+
+
+def to_chat_line(obj: dict[str, Any], fmt: str) -> str | None:
+    """The example rewritten as an OpenAI chat line, for the conversion quick fix (alpaca and sharegpt)."""
+    if fmt not in ("alpaca", "sharegpt"):
+        return None
+    msgs, _ = message_view(obj, fmt)
+    if not msgs:
+        return None
+    out: dict[str, Any] = {"messages": [{"role": m["role"], "content": m.get("content", "")} for m in msgs]}
+    tools = obj.get("tools")
+    if isinstance(tools, str):
+        try:
+            tools = json.loads(tools)
+        except ValueError:
+            tools = None
+    if isinstance(tools, list) and tools:
+        out["tools"] = [t if "function" in t else {"type": "function", "function": t} for t in tools if isinstance(t, dict)]
+    return json.dumps(out, ensure_ascii=False)

@@ -1,0 +1,179 @@
+"""Per-line analysis: a pure function of one line's text and the settings, so results cache by content."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from .counting import count_example
+from .formats import detect, message_view, to_chat_line
+from .lines import BOM
+from .rules import other_formats, text_scan
+from .rules.base import Collector, Pending, short
+from .rules.chat import CHAT_KEYS, check_messages, check_unknown_keys, defined_functions
+from .scan import ScanError, locate, scan
+from .tokens import TokenCounter
+from .types import Edit, Finding, Fix, LineResult, Severity, Span
+
+_WS = re.compile(r"(?:\s|\\[nrt])+")
+_PUNCT_WS = re.compile(r" ?([{}\[\]:,]) ?")
+_KEYED_FORMATS = frozenset({"chat", "prompt-completion", "alpaca", "sharegpt", "kto"})
+_SYSTEM_FORMATS = frozenset({"chat", "kto", "openai-preference", "sharegpt"})
+
+
+@dataclass(frozen=True, slots=True)
+class LineContext:
+    """What per-line analysis depends on besides the text. Part of the cache key."""
+
+    counter: TokenCounter
+    limit: int
+    model: str
+    secrets: bool = True
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _hash(text: str) -> bytes:
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+def _norm(value: Any) -> str:
+    if isinstance(value, str):
+        return " ".join(value.split())
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def _conversation_key(messages: list[dict[str, Any]]) -> str:
+    return "\x1e".join(
+        f"{m.get('role')}\x1f{_norm(m.get('content'))}\x1f{_norm(m.get('tool_calls') or m.get('function_call') or '')}"
+        for m in messages
+    )
+
+
+def _label(messages: list[dict[str, Any]], fmt: str) -> str:
+    for m in messages:
+        if m.get("role") == "user" and m.get("content"):
+            return f"user: {short(_norm(m.get('content')), 50)}"
+    for m in messages:
+        if m.get("content"):
+            return f"{m.get('role')}: {short(_norm(m.get('content')), 50)}"
+    return fmt
+
+
+def _resolve(pending: list[Pending], text: str, offset: int) -> list[Finding]:
+    """Turn path-addressed findings into spans with one scan of the line."""
+    try:
+        root = scan(text)
+    except (ScanError, RecursionError):
+        root = None
+    out = []
+    whole = Span(offset, offset + len(text))
+    for p in pending:
+        if root is None:
+            out.append(Finding(p.code, p.message, span=whole, severity=p.severity))
+            continue
+        span = locate(root, p.path, key=p.key) or whole
+        fix = p.fix(root, text) if p.fix else None
+        if offset:
+            span = Span(span.start + offset, span.end + offset)
+            if fix:
+                fix = Fix(fix.title, tuple(Edit(Span(e.span.start + offset, e.span.end + offset), e.text) for e in fix.edits), fix.delete_line, fix.safe)
+        out.append(Finding(p.code, p.message, span=span, fix=fix, severity=p.severity))
+    return out
+
+
+def analyze_line(raw: str, ctx: LineContext) -> LineResult:
+    offset = 0
+    findings: list[Finding] = []
+    text = raw
+    if text.startswith(BOM):
+        findings.append(
+            Finding(
+                "TL004",
+                "Byte order mark (U+FEFF) at the start of the file; some uploaders reject it. Save as UTF-8 without BOM.",
+                span=Span(0, 1),
+                fix=Fix("Remove the byte order mark", (Edit(Span(0, 1), ""),)),
+                severity=Severity.WARNING,
+            )
+        )
+        text, offset = text[1:], 1
+    if not text.strip():
+        findings.append(
+            Finding("TL003", "Blank line: JSONL has one example per line.", span=Span(0, len(raw)),
+                    fix=Fix("Delete blank line", delete_line=True))
+        )
+        return LineResult("blank", tuple(findings))
+    try:
+        obj = json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        col = exc.pos + offset
+        end = min(col + 1, len(raw)) if col < len(raw) else col
+        findings.append(Finding("TL001", f"Invalid JSON: {exc.msg} (column {col + 1}).", span=Span(col, max(end, col))))
+        return LineResult("invalid", tuple(findings))
+    except (ValueError, RecursionError) as exc:
+        message = "nesting is too deep to parse" if isinstance(exc, RecursionError) else str(exc)
+        findings.append(Finding("TL001", f"Invalid JSON: {message}.", span=Span(offset, len(raw))))
+        return LineResult("invalid", tuple(findings))
+    if not isinstance(obj, dict):
+        kind = "an array" if isinstance(obj, list) else "a string" if isinstance(obj, str) else "a scalar value"
+        findings.append(Finding("TL002", f"The line is {kind}, not a JSON object: every example must be an object.",
+                                span=Span(offset, len(raw))))
+        return LineResult("non-object", tuple(findings))
+
+    fmt = detect(obj)
+    c = Collector()
+    if fmt == "chat":
+        check_unknown_keys(obj, CHAT_KEYS, c, (), "a chat example")
+        defined = defined_functions(obj, c, ())
+        check_messages(obj.get("messages"), c, ("messages",), mode="sft", defined=defined)
+    elif fmt in other_formats.CHECKS:
+        other_formats.CHECKS[fmt](obj, c)
+
+    messages, extra = message_view(obj, fmt)
+    tools = obj.get("tools") if fmt == "chat" else (obj.get("input") or {}).get("tools") if fmt == "openai-preference" and isinstance(obj.get("input"), dict) else None
+    tokens, per_message = count_example(messages, ctx.counter, extra=extra, tools=tools)
+    if tokens > ctx.limit:
+        c.add("TL201", f"{tokens:,} tokens, over the {ctx.limit:,}-token limit of {ctx.model}: "
+                       f"{tokens - ctx.limit:,} tokens at the end will be truncated.", ())
+
+    findings.extend(_resolve(c.items, text, offset) if c.items else ())
+    findings.extend(text_scan.special_tokens(raw))
+    if ctx.secrets:
+        findings.extend(text_scan.secrets(raw))
+
+    norm = _PUNCT_WS.sub(r"\1", _WS.sub(" ", text)).strip()
+    result = LineResult(
+        "example",
+        tuple(findings),
+        format=fmt,
+        tokens=tokens,
+        messages=per_message,
+        assistant_tokens=sum(m.tokens for m in per_message[: len(messages)] if m.role == "assistant"),
+        dup_key=_hash(norm),
+        label=_label(messages, fmt) if messages else fmt,
+    )
+    if fmt in _SYSTEM_FORMATS:
+        first = messages[0] if messages else {}
+        result.has_system_slot = True
+        result.system_prompt = _norm(first.get("content")) if first.get("role") == "system" else ""
+    if fmt in _KEYED_FORMATS:
+        last_user = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=-1)
+        if 0 <= last_user < len(messages) - 1:
+            result.prompt_key = _hash(_conversation_key(messages[: last_user + 1]))
+            result.answer_key = _hash(_conversation_key(messages[last_user + 1 :]))
+    return result
+
+
+def chat_conversion(raw: str) -> str | None:
+    """The line rewritten as an OpenAI chat example (alpaca and sharegpt lines), for the conversion fix."""
+    text = raw[1:] if raw.startswith(BOM) else raw
+    try:
+        obj = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return to_chat_line(obj, detect(obj)) if isinstance(obj, dict) else None

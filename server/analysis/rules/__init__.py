@@ -1,0 +1,1 @@
+"""Rule families. Each module checks one part of an example; the catalogue lives in `catalog.py`."""

@@ -1,0 +1,162 @@
+"""Rules for the formats other than plain chat: preference pairs, prompt/completion, text, alpaca, sharegpt."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..formats import SHAREGPT_ROLES
+from .base import Collector, describe, nearest
+from .chat import KTO_KEYS, PREFERENCE_INPUT_KEYS, check_messages, check_unknown_keys, defined_functions
+from .edits import replace_value
+
+
+def _empty(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip()) or (isinstance(value, list) and not value)
+
+
+def check_kto(obj: dict, c: Collector) -> None:
+    check_unknown_keys(obj, KTO_KEYS, c, (), "a KTO example")
+    check_messages(obj.get("messages"), c, ("messages",), mode="sft")
+    if not isinstance(obj.get("label"), bool):
+        c.add("TL109", f"`label` must be true or false, not {describe(obj.get('label'))}.", ("label",))
+
+
+def check_openai_preference(obj: dict, c: Collector) -> None:
+    check_unknown_keys(obj, frozenset({"input", "preferred_output", "non_preferred_output"}), c, (), "a preference example")
+    inp = obj.get("input")
+    if not isinstance(inp, dict):
+        c.add("TL120", f"`input` must be an object with `messages`, not {describe(inp)}.", ("input",))
+    else:
+        check_unknown_keys(inp, PREFERENCE_INPUT_KEYS, c, ("input",), "`input`")
+        defined = defined_functions(inp, c, ("input",))
+        check_messages(inp.get("messages"), c, ("input", "messages"), mode="prompt", defined=defined)
+    sides = {}
+    for side in ("preferred_output", "non_preferred_output"):
+        value = obj.get(side)
+        if side not in obj:
+            c.add("TL120", f"`{side}` is missing.", ())
+            continue
+        if not isinstance(value, list) or len(value) != 1 or not isinstance(value[0], dict):
+            n = len(value) if isinstance(value, list) else describe(value)
+            c.add("TL120", f"`{side}` must hold exactly one assistant message (it holds {n}).", (side,))
+            continue
+        msg = value[0]
+        if msg.get("role") != "assistant":
+            c.add("TL120", f"The message in `{side}` must have role 'assistant'.", (side, 0))
+        check_messages(value, c, (side,), mode="output")
+        sides[side] = msg.get("content")
+    if len(sides) == 2 and sides["preferred_output"] == sides["non_preferred_output"]:
+        c.add("TL120", "The preferred and non-preferred answers are identical: the pair teaches nothing.", ("non_preferred_output",))
+
+
+def check_trl_preference(obj: dict, c: Collector) -> None:
+    for key in ("chosen", "rejected"):
+        if key not in obj:
+            c.add("TL120", f"`{key}` is missing: a preference pair needs both `chosen` and `rejected`.", ())
+        elif _empty(obj[key]):
+            c.add("TL121", f"`{key}` is empty.", (key,))
+        elif isinstance(obj[key], list):
+            check_messages(obj[key], c, (key,), mode="output")
+    if "prompt" in obj:
+        if _empty(obj["prompt"]):
+            c.add("TL121", "`prompt` is empty.", ("prompt",))
+        elif isinstance(obj["prompt"], list):
+            check_messages(obj["prompt"], c, ("prompt",), mode="prompt")
+    if "chosen" in obj and obj.get("chosen") == obj.get("rejected") and not _empty(obj.get("chosen")):
+        c.add("TL120", "`chosen` and `rejected` are identical: the pair teaches nothing.", ("rejected",))
+
+
+def check_prompt_completion(obj: dict, c: Collector) -> None:
+    for key in ("prompt", "completion"):
+        if key not in obj:
+            c.add("TL121", f"`{key}` is missing.", ())
+        elif _empty(obj[key]):
+            c.add("TL121", f"`{key}` is empty.", (key,))
+        elif not isinstance(obj[key], (str, list)):
+            c.add("TL108", f"`{key}` must be a string or a list of messages, not {describe(obj[key])}.", (key,))
+        elif isinstance(obj[key], list):
+            check_messages(obj[key], c, (key,), mode="prompt" if key == "prompt" else "output")
+
+
+def check_text(obj: dict, c: Collector) -> None:
+    text = obj.get("text")
+    if not isinstance(text, str):
+        c.add("TL108", f"`text` must be a string, not {describe(text)}.", ("text",))
+    elif not text.strip():
+        c.add("TL121", "`text` is empty.", ("text",))
+
+
+def check_alpaca(obj: dict, c: Collector) -> None:
+    for key in ("instruction", "output"):
+        value = obj.get(key)
+        if not isinstance(value, str):
+            c.add("TL108", f"`{key}` must be a string, not {describe(value)}.", (key,))
+        elif not value.strip() and not (key == "instruction" and str(obj.get("input") or "").strip()):
+            c.add("TL121", f"`{key}` is empty.", (key,))
+    if "input" in obj and not isinstance(obj["input"], str):
+        c.add("TL108", f"`input` must be a string, not {describe(obj['input'])}.", ("input",))
+
+
+def _check_turns(turns: Any, c: Collector, path: tuple, *, need_answer: bool) -> None:
+    if isinstance(turns, dict):
+        turns, path = [turns], path
+        single = True
+    else:
+        single = False
+    if not isinstance(turns, list) or not turns:
+        c.add("TL102", f"`{path[0]}` must be a non-empty list of {{from, value}} turns.", path)
+        return
+    roles = []
+    for i, t in enumerate(turns):
+        p = path if single else (*path, i)
+        if not isinstance(t, dict):
+            c.add("TL103", f"Turn {i} must be an object with `from` and `value`.", p)
+            continue
+        who = t.get("from")
+        if not isinstance(who, str):
+            c.add("TL104", f"Turn {i} has no `from`.", p)
+        elif who.lower() not in SHAREGPT_ROLES:
+            hint = nearest(who, sorted(SHAREGPT_ROLES))
+            c.add(
+                "TL105",
+                f"Unknown speaker {who!r}" + (f"; did you mean {hint!r}?" if hint else "") + f" (valid: {', '.join(sorted(SHAREGPT_ROLES))}).",
+                (*p, "from"),
+                fix=replace_value((*p, "from"), hint, f"Change speaker to {hint!r}") if hint else None,
+            )
+        roles.append(SHAREGPT_ROLES.get(str(who).lower()))
+        value = t.get("value")
+        if "value" not in t:
+            c.add("TL106", f"Turn {i} has no `value`.", p)
+        elif not isinstance(value, str):
+            c.add("TL108", f"`value` must be a string, not {describe(value)}.", (*p, "value"))
+        elif not value.strip():
+            c.add("TL107", f"Empty `value` in turn {i}.", (*p, "value"))
+    if need_answer and "assistant" not in roles:
+        c.add("TL110", "No gpt (assistant) turn: there is nothing to train on.", path, key=True)
+
+
+def check_sharegpt(obj: dict, c: Collector) -> None:
+    _check_turns(obj.get("conversations"), c, ("conversations",), need_answer=True)
+
+
+def check_sharegpt_preference(obj: dict, c: Collector) -> None:
+    _check_turns(obj.get("conversations"), c, ("conversations",), need_answer=False)
+    for key in ("chosen", "rejected"):
+        if key not in obj:
+            c.add("TL120", f"`{key}` is missing.", ())
+        else:
+            _check_turns(obj[key], c, (key,), need_answer=False)
+    if obj.get("chosen") == obj.get("rejected"):
+        c.add("TL120", "`chosen` and `rejected` are identical: the pair teaches nothing.", ("rejected",))
+
+
+CHECKS = {
+    "kto": check_kto,
+    "openai-preference": check_openai_preference,
+    "trl-preference": check_trl_preference,
+    "sharegpt-preference": check_sharegpt_preference,
+    "prompt-completion": check_prompt_completion,
+    "text": check_text,
+    "alpaca": check_alpaca,
+    "sharegpt": check_sharegpt,
+}

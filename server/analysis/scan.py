@@ -1,0 +1,177 @@
+"""A JSON scanner that keeps spans, for pointing findings at the exact key or value.
+
+The standard library parses fast but forgets where things were. The engine parses every line with `json.loads`
+and runs this scanner only on lines that have a finding to place, so its cost is paid per problem, not per line.
+Strings, numbers and literals are matched with compiled regexes, so a 10 MB string costs one regex match.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Union
+
+from .types import Span
+
+_WS = re.compile(r"[ \t\n\r]*")
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?")
+_LITERALS = ("true", "false", "null")
+
+PathItem = Union[str, int]
+
+
+@dataclass(slots=True)
+class Node:
+    """A JSON value's place in the line. Objects map key -> (key span, value node); arrays list their nodes."""
+
+    kind: str  # "object" | "array" | "string" | "number" | "literal"
+    start: int
+    end: int
+    keys: dict[str, tuple[Span, Node]] = field(default_factory=dict)
+    items: list[Node] = field(default_factory=list)
+
+    @property
+    def span(self) -> Span:
+        return Span(self.start, self.end)
+
+    @property
+    def open_inside(self) -> int:
+        """Offset just after the opening bracket of an object or array."""
+        return self.start + 1
+
+
+class ScanError(ValueError):
+    pass
+
+
+class _Scanner:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.depth = 0
+
+    def ws(self, pos: int) -> int:
+        return _WS.match(self.text, pos).end()  # type: ignore[union-attr]
+
+    def value(self, pos: int) -> Node:
+        text = self.text
+        pos = self.ws(pos)
+        if pos >= len(text):
+            raise ScanError("unexpected end of line")
+        ch = text[pos]
+        if ch == "{":
+            return self.object(pos)
+        if ch == "[":
+            return self.array(pos)
+        if ch == '"':
+            m = _STRING.match(text, pos)
+            if not m:
+                raise ScanError("unterminated string")
+            return Node("string", pos, m.end())
+        m = _NUMBER.match(text, pos)
+        if m and m.end() > pos:
+            return Node("number", pos, m.end())
+        for lit in _LITERALS:
+            if text.startswith(lit, pos):
+                return Node("literal", pos, pos + len(lit))
+        raise ScanError(f"unexpected character {ch!r}")
+
+    def object(self, pos: int) -> Node:
+        text = self.text
+        node = Node("object", pos, pos)
+        pos = self.ws(pos + 1)
+        if pos < len(text) and text[pos] == "}":
+            node.end = pos + 1
+            return node
+        while True:
+            pos = self.ws(pos)
+            m = _STRING.match(text, pos)
+            if not m:
+                raise ScanError("expected a key")
+            raw = m.group()
+            key = raw[1:-1] if "\\" not in raw else json.loads(raw)
+            key_span = Span(pos, m.end())
+            pos = self.ws(m.end())
+            if pos >= len(text) or text[pos] != ":":
+                raise ScanError("expected ':'")
+            value = self.value(pos + 1)
+            node.keys[key] = (key_span, value)
+            pos = self.ws(value.end)
+            if pos < len(text) and text[pos] == ",":
+                pos += 1
+                continue
+            if pos < len(text) and text[pos] == "}":
+                node.end = pos + 1
+                return node
+            raise ScanError("expected ',' or '}'")
+
+    def array(self, pos: int) -> Node:
+        text = self.text
+        node = Node("array", pos, pos)
+        pos = self.ws(pos + 1)
+        if pos < len(text) and text[pos] == "]":
+            node.end = pos + 1
+            return node
+        while True:
+            value = self.value(pos)
+            node.items.append(value)
+            pos = self.ws(value.end)
+            if pos < len(text) and text[pos] == ",":
+                pos += 1
+                continue
+            if pos < len(text) and text[pos] == "]":
+                node.end = pos + 1
+                return node
+            raise ScanError("expected ',' or ']'")
+
+
+def scan(text: str) -> Node:
+    """Scan one JSON value (a whole line). Raises ScanError on text that `json.loads` would reject."""
+    return _Scanner(text).value(0)
+
+
+def locate(root: Node, path: tuple[PathItem, ...], *, key: bool = False) -> Span | None:
+    """The span of the value at `path`, or of its key when `key` is true (the last path item must be a key).
+
+    Falls back to the nearest existing ancestor when the path runs out (a missing key points at its object).
+    """
+    node = root
+    key_span: Span | None = None
+    for item in path:
+        if isinstance(item, str):
+            if node.kind != "object" or item not in node.keys:
+                return node.span
+            key_span, node = node.keys[item]
+        else:
+            if node.kind != "array" or not (0 <= item < len(node.items)):
+                return node.span
+            key_span, node = None, node.items[item]
+    if key and key_span is not None:
+        return key_span
+    return node.span
+
+
+def node_at(root: Node, path: tuple[PathItem, ...]) -> Node | None:
+    node = root
+    for item in path:
+        if isinstance(item, str):
+            if node.kind != "object" or item not in node.keys:
+                return None
+            node = node.keys[item][1]
+        else:
+            if node.kind != "array" or not (0 <= item < len(node.items)):
+                return None
+            node = node.items[item]
+    return node
+
+
+def string_content_span(text: str, node: Node, start: int, end: int) -> Span | None:
+    """Map a range of a string's decoded value to the raw line, when the string has no escapes before it.
+
+    Used to underline a special token inside a long message. Returns None if escapes make the mapping unsure.
+    """
+    raw = text[node.start + 1 : node.end - 1]
+    if "\\" in raw[: end + 1]:
+        return None
+    return Span(node.start + 1 + start, node.start + 1 + end)

