@@ -126,12 +126,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         from .lsp.server import run
     except ImportError as exc:
-        raise UsageError(f"the language server needs the 'lsp' extra: pip install 'tuneline[lsp]' ({exc.name} is missing)") from None
+        raise UsageError(
+            f"the language server needs the 'lsp' extra: pip install 'tuneline[lsp]' ({exc.name} is missing)"
+        ) from None
     return run(tcp=args.tcp)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tuneline", description="Lint, measure and train on fine-tuning JSONL datasets.")
+    parser = argparse.ArgumentParser(
+        prog="tuneline", description="Lint, measure and train on fine-tuning JSONL datasets."
+    )
     parser.add_argument("--version", action="version", version=f"tuneline {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -200,5 +204,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
-
-

@@ -66,16 +66,27 @@ def format_text(reports: list[FileReport], engine: Engine, *, color: bool, show_
         if show_summary:
             out.append(_paint(f"{report.path}: ", "1", color) + summary_line(report.summary))
             if report.summary.over_limit:
-                out.append(f"    {report.summary.over_limit:,} example(s) exceed the {report.summary.model.limit:,}-token limit")
+                out.append(
+                    f"    {report.summary.over_limit:,} example(s) exceed the {report.summary.model.limit:,}-token limit"
+                )
     if show_summary:
         model = engine.model
         if model.shutdown and not model.is_shut_down(engine.today):
             out.append(f"note: {model.name} is scheduled to shut down on {model.shutdown}.")
         if not model.known:
-            out.append(f"note: {model.name} is not in the model table; limits and price are unknown (see `tuneline models`).")
+            out.append(
+                f"note: {model.name} is not in the model table; limits and price are unknown (see `tuneline models`)."
+            )
         if totals:
-            parts = [f"{totals[s]} {s.label}{'s' if totals[s] != 1 and s is not Severity.INFO else ''}" for s in Severity if totals[s]]
-            out.append(f"Found {', '.join(parts)}." + (f" [*] {fixable} fixable in the editor (source.fixAll)." if fixable else ""))
+            parts = [
+                f"{totals[s]} {s.label}{'s' if totals[s] != 1 and s is not Severity.INFO else ''}"
+                for s in Severity
+                if totals[s]
+            ]
+            out.append(
+                f"Found {', '.join(parts)}."
+                + (f" [*] {fixable} fixable in the editor (source.fixAll)." if fixable else "")
+            )
         else:
             out.append("All checks passed.")
     return "\n".join(out) + "\n"
@@ -88,7 +99,12 @@ def report_json(report: FileReport) -> dict:
         "format": s.format,
         "examples": s.examples,
         "tokens": {"total": s.tokens_total, "p50": s.tokens_p50, "p95": s.tokens_p95, "max": s.tokens_max},
-        "cost": {"model": s.cost.model, "epochs": s.cost.epochs, "billed_tokens": s.cost.billed_tokens, "usd": s.cost.usd},
+        "cost": {
+            "model": s.cost.model,
+            "epochs": s.cost.epochs,
+            "billed_tokens": s.cost.billed_tokens,
+            "usd": s.cost.usd,
+        },
         "diagnostics": [diagnostic_json(f) for f in report.findings],
     }
 
@@ -135,21 +151,35 @@ def format_sarif(reports: list[FileReport], engine: Engine, *, color: bool, show
             location: dict = {"physicalLocation": {"artifactLocation": {"uri": report.path}}}
             if line is not None:
                 location["physicalLocation"]["region"] = {
-                    "startLine": line, "startColumn": col, "endLine": end_line, "endColumn": end_col,
+                    "startLine": line,
+                    "startColumn": col,
+                    "endLine": end_line,
+                    "endColumn": end_col,
                 }
-            results.append({
-                "ruleId": f.code,
-                "level": _SARIF_LEVEL[f.severity or Severity.WARNING],
-                "message": {"text": f.message},
-                "locations": [location],
-            })
+            results.append(
+                {
+                    "ruleId": f.code,
+                    "level": _SARIF_LEVEL[f.severity or Severity.WARNING],
+                    "message": {"text": f.message},
+                    "locations": [location],
+                }
+            )
     doc = {
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {"name": "tuneline", "version": __version__, "informationUri": "https://github.com/tuneline/tuneline", "rules": rules}},
-            "results": results,
-        }],
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "tuneline",
+                        "version": __version__,
+                        "informationUri": "https://github.com/tuneline/tuneline",
+                        "rules": rules,
+                    }
+                },
+                "results": results,
+            }
+        ],
     }
     return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
 
@@ -174,7 +204,12 @@ def format_github(reports: list[FileReport], engine: Engine, *, color: bool, sho
 
 
 Formatter = Callable[..., str]
-FORMATTERS: dict[str, Formatter] = {"text": format_text, "json": format_json, "sarif": format_sarif, "github": format_github}
+FORMATTERS: dict[str, Formatter] = {
+    "text": format_text,
+    "json": format_json,
+    "sarif": format_sarif,
+    "github": format_github,
+}
 
 
 def render_rule(rule: Rule) -> str:

@@ -27,120 +27,316 @@ class Rule:
 
 
 _RULES = [
-    Rule("TL001", "invalid-json", E, "The line is not valid JSON.",
-         "Every line of a JSONL file must be one complete JSON value. A line that does not parse is rejected by "
-         "every trainer, and most uploaders reject the whole file because of it. The column points at the "
-         "character where the parser gave up; the usual causes are a missing comma or quote, a trailing comma, "
-         "or a record pretty-printed over several lines.",
-         "Correct the JSON at the column shown."),
-    Rule("TL002", "not-an-object", E, "The line is valid JSON but not an object.",
-         "Each training example is a JSON object such as {\"messages\": [...]}. A bare string, number or array "
-         "on a line is not an example (OpenAI reports \"Line N is not a dictionary\")."),
-    Rule("TL003", "blank-line", W, "Blank line.",
-         "JSONL has one example per line and no blank lines. Some loaders skip them, others fail on them, and "
-         "they shift the line numbers that upload errors report.",
-         "Delete the blank line."),
-    Rule("TL004", "encoding", E, "Invalid UTF-8 bytes or a byte order mark.",
-         "Training APIs read files as UTF-8. An invalid byte makes the upload fail; a byte order mark (BOM) at "
-         "the start is tolerated by some tools and rejected by others. Bad bytes are errors, a BOM a warning.",
-         "Re-save the file as UTF-8 without BOM."),
-    Rule("TL005", "json-array-file", E, "The file is a JSON array, not JSONL.",
-         "The file holds one JSON array (often pretty-printed) instead of one object per line. Trainers that "
-         "expect JSONL read it as broken lines. Convert it, for example with `jq -c '.[]' in.json > out.jsonl`.",
-         file_level=True),
-    Rule("TL101", "mixed-format", E, "This line's format differs from the file's.",
-         "A dataset must use one format throughout (chat `messages`, preference, prompt/completion, text, "
-         "alpaca, sharegpt). Trainers pick one loader per file; lines in another shape fail or train on the "
-         "wrong fields.", file_level=True),
-    Rule("TL102", "missing-messages", E, "`messages` is missing or not a list.",
-         "In a chat dataset every example needs a `messages` list of {role, content} objects."),
-    Rule("TL103", "message-not-object", E, "A message is not an object.",
-         "Each entry of `messages` must be an object with `role` and `content`."),
-    Rule("TL104", "missing-role", E, "A message has no `role`.",
-         "Every message needs a `role`: system, user, assistant or tool (function for the legacy API)."),
-    Rule("TL105", "unknown-role", E, "Unknown role.",
-         "The role is not one the target API accepts. A misspelling (\"assitant\") silently drops the turn or "
-         "fails the upload.", "Replace it with the nearest valid role."),
-    Rule("TL106", "missing-content", E, "A message has no content.",
-         "A message needs `content`, unless it is an assistant message carrying `tool_calls` or "
-         "`function_call`."),
-    Rule("TL107", "empty-content", E, "Empty content.",
-         "The content is empty or only whitespace. An empty assistant turn teaches the model to say nothing; an "
-         "empty user turn is a wasted, confusing example."),
-    Rule("TL108", "invalid-content-type", E, "Content has the wrong type.",
-         "`content` must be a string or a list of content parts ({\"type\": \"text\", \"text\": ...}); it may be "
-         "null only on an assistant message with `tool_calls`."),
-    Rule("TL109", "unknown-key", E, "Unknown key.",
-         "The key is not part of the format. OpenAI rejects examples with extra keys (\"Example 536 contains an "
-         "extra 'tools'\"); other trainers ignore them silently, which hides typos.", "Remove the key."),
-    Rule("TL110", "no-assistant-message", E, "No assistant message.",
-         "A supervised example trains on assistant turns; without one there is nothing to learn and OpenAI "
-         "rejects the example."),
-    Rule("TL111", "last-message-not-assistant", W, "The conversation does not end with an assistant message.",
-         "Trailing user or tool turns after the last assistant message are never trained on. Usually the answer "
-         "is missing."),
-    Rule("TL112", "no-user-message", W, "No user message.",
-         "The example has no user turn, so the model learns to answer nothing in particular."),
-    Rule("TL113", "misplaced-system-message", W, "A system message is not first.",
-         "System messages belong at the start of the conversation; chat templates of open models often reject "
-         "or drop a system message in the middle."),
-    Rule("TL114", "invalid-weight", E, "Invalid `weight`.",
-         "`weight` is allowed only on assistant messages and must be the integer 0 or 1 (0: do not train on "
-         "this turn)."),
-    Rule("TL115", "invalid-tool-call", E, "Malformed tool call.",
-         "Each entry of `tool_calls` needs an `id`, `type: \"function\"` and a `function` with a `name` and "
-         "`arguments`, and `arguments` must be a string holding valid JSON (not an object)."),
-    Rule("TL116", "orphan-tool-message", E, "A tool message answers no earlier call.",
-         "A `tool` message's `tool_call_id` must match the `id` of a tool call made earlier in the conversation."),
-    Rule("TL117", "invalid-tools-definition", E, "Invalid `tools`, or a call to an undefined function.",
-         "`tools` must be a list of {\"type\": \"function\", \"function\": {\"name\": ..., \"parameters\": "
-         "{...}}}, and every function the assistant calls should be defined there."),
-    Rule("TL118", "consecutive-same-role", I, "Two consecutive messages have the same role.",
-         "Two user or two assistant turns in a row are usually a merge mistake; some chat templates reject "
-         "them (they require strict alternation)."),
-    Rule("TL119", "special-token", E, "A special token appears in the text.",
-         "Strings such as <|endoftext|> or <|im_start|> are control tokens. OpenAI rejects them (\"message "
-         "contains an invalid token\"); open-model trainers tokenize them as control tokens and corrupt the "
-         "example.", "Remove the token."),
-    Rule("TL120", "invalid-preference-pair", E, "Invalid preference pair.",
-         "A preference example needs exactly one assistant message on each side, and the preferred and "
-         "non-preferred answers must differ."),
-    Rule("TL121", "empty-prompt-or-completion", E, "Empty prompt, completion or text.",
-         "A required field is missing or empty, so the example trains on nothing or on an empty prompt."),
-    Rule("TL201", "example-too-long", W, "The example exceeds the model's per-example token limit.",
-         "Tokens past the target model's limit are truncated from the end (and still billed up to the limit), "
-         "so the end of the conversation, usually the answer, is lost."),
-    Rule("TL202", "length-outlier", I, "The example's length is far outside the file's distribution.",
-         "Token count beyond the upper fence (Q3 + 3×IQR) of this file, or far below the lower one. Outliers are "
-         "often generation accidents (a repeated answer, a pasted document)."),
-    Rule("TL203", "inconsistent-answer-length", I, "Assistant answers vary widely in length.",
-         "When answer lengths spread over orders of magnitude, the tuned model's output length becomes "
-         "unpredictable. Calibrate the lengths you want.", file_level=True),
-    Rule("TL301", "duplicate-example", W, "Exact duplicate of an earlier example.",
-         "The example equals an earlier one after normalising whitespace. Duplicates overweight a pattern and "
-         "waste training budget.", "Delete the duplicate line."),
-    Rule("TL302", "near-duplicate", W, "Near duplicate of another example.",
-         "Two examples are almost the same (embedding cosine similarity above the threshold). Reserved for the "
-         "near-duplicate pass."),
-    Rule("TL303", "too-few-examples", E, "Fewer than 10 examples.",
-         "OpenAI requires at least 10 training examples.", file_level=True),
-    Rule("TL304", "few-examples", W, "Fewer than 50 examples.",
-         "50 to 100 well-chosen examples are the usual minimum for a visible improvement.", file_level=True),
-    Rule("TL305", "inconsistent-system-prompt", W, "Examples use different system prompts.",
-         "Use the same system prompt in every example, and the same one at inference time. Reported on the "
-         "file and on lines whose system prompt differs from the most common one.",
-         "Add the file's common system prompt."),
-    Rule("TL306", "train-validation-overlap", E, "The example also appears in the training file.",
-         "Reserved for the train/validation overlap pass."),
-    Rule("TL308", "conflicting-answers", W, "The same conversation has different answers.",
-         "Another example has the same conversation up to the last user turn but a different answer. The model "
-         "learns an average of both, or neither."),
-    Rule("TL204", "model-shut-down", W, "The target model is shut down.",
-         "The configured model is past its shutdown date: jobs for it will be refused. Pick a current model.",
-         file_level=True),
-    Rule("TL401", "secret-in-data", E, "A secret (API key, token, private key) is in the data.",
-         "A credential in a training example can be memorised and reproduced by the tuned model, and the file "
-         "is uploaded to a third party. Remove it and rotate the key."),
+    Rule(
+        "TL001",
+        "invalid-json",
+        E,
+        "The line is not valid JSON.",
+        "Every line of a JSONL file must be one complete JSON value. A line that does not parse is rejected by "
+        "every trainer, and most uploaders reject the whole file because of it. The column points at the "
+        "character where the parser gave up; the usual causes are a missing comma or quote, a trailing comma, "
+        "or a record pretty-printed over several lines.",
+        "Correct the JSON at the column shown.",
+    ),
+    Rule(
+        "TL002",
+        "not-an-object",
+        E,
+        "The line is valid JSON but not an object.",
+        'Each training example is a JSON object such as {"messages": [...]}. A bare string, number or array '
+        'on a line is not an example (OpenAI reports "Line N is not a dictionary").',
+    ),
+    Rule(
+        "TL003",
+        "blank-line",
+        W,
+        "Blank line.",
+        "JSONL has one example per line and no blank lines. Some loaders skip them, others fail on them, and "
+        "they shift the line numbers that upload errors report.",
+        "Delete the blank line.",
+    ),
+    Rule(
+        "TL004",
+        "encoding",
+        E,
+        "Invalid UTF-8 bytes or a byte order mark.",
+        "Training APIs read files as UTF-8. An invalid byte makes the upload fail; a byte order mark (BOM) at "
+        "the start is tolerated by some tools and rejected by others. Bad bytes are errors, a BOM a warning.",
+        "Re-save the file as UTF-8 without BOM.",
+    ),
+    Rule(
+        "TL005",
+        "json-array-file",
+        E,
+        "The file is a JSON array, not JSONL.",
+        "The file holds one JSON array (often pretty-printed) instead of one object per line. Trainers that "
+        "expect JSONL read it as broken lines. Convert it, for example with `jq -c '.[]' in.json > out.jsonl`.",
+        file_level=True,
+    ),
+    Rule(
+        "TL101",
+        "mixed-format",
+        E,
+        "This line's format differs from the file's.",
+        "A dataset must use one format throughout (chat `messages`, preference, prompt/completion, text, "
+        "alpaca, sharegpt). Trainers pick one loader per file; lines in another shape fail or train on the "
+        "wrong fields.",
+        file_level=True,
+    ),
+    Rule(
+        "TL102",
+        "missing-messages",
+        E,
+        "`messages` is missing or not a list.",
+        "In a chat dataset every example needs a `messages` list of {role, content} objects.",
+    ),
+    Rule(
+        "TL103",
+        "message-not-object",
+        E,
+        "A message is not an object.",
+        "Each entry of `messages` must be an object with `role` and `content`.",
+    ),
+    Rule(
+        "TL104",
+        "missing-role",
+        E,
+        "A message has no `role`.",
+        "Every message needs a `role`: system, user, assistant or tool (function for the legacy API).",
+    ),
+    Rule(
+        "TL105",
+        "unknown-role",
+        E,
+        "Unknown role.",
+        'The role is not one the target API accepts. A misspelling ("assitant") silently drops the turn or '
+        "fails the upload.",
+        "Replace it with the nearest valid role.",
+    ),
+    Rule(
+        "TL106",
+        "missing-content",
+        E,
+        "A message has no content.",
+        "A message needs `content`, unless it is an assistant message carrying `tool_calls` or `function_call`.",
+    ),
+    Rule(
+        "TL107",
+        "empty-content",
+        E,
+        "Empty content.",
+        "The content is empty or only whitespace. An empty assistant turn teaches the model to say nothing; an "
+        "empty user turn is a wasted, confusing example.",
+    ),
+    Rule(
+        "TL108",
+        "invalid-content-type",
+        E,
+        "Content has the wrong type.",
+        '`content` must be a string or a list of content parts ({"type": "text", "text": ...}); it may be '
+        "null only on an assistant message with `tool_calls`.",
+    ),
+    Rule(
+        "TL109",
+        "unknown-key",
+        E,
+        "Unknown key.",
+        'The key is not part of the format. OpenAI rejects examples with extra keys ("Example 536 contains an '
+        "extra 'tools'\"); other trainers ignore them silently, which hides typos.",
+        "Remove the key.",
+    ),
+    Rule(
+        "TL110",
+        "no-assistant-message",
+        E,
+        "No assistant message.",
+        "A supervised example trains on assistant turns; without one there is nothing to learn and OpenAI "
+        "rejects the example.",
+    ),
+    Rule(
+        "TL111",
+        "last-message-not-assistant",
+        W,
+        "The conversation does not end with an assistant message.",
+        "Trailing user or tool turns after the last assistant message are never trained on. Usually the answer "
+        "is missing.",
+    ),
+    Rule(
+        "TL112",
+        "no-user-message",
+        W,
+        "No user message.",
+        "The example has no user turn, so the model learns to answer nothing in particular.",
+    ),
+    Rule(
+        "TL113",
+        "misplaced-system-message",
+        W,
+        "A system message is not first.",
+        "System messages belong at the start of the conversation; chat templates of open models often reject "
+        "or drop a system message in the middle.",
+    ),
+    Rule(
+        "TL114",
+        "invalid-weight",
+        E,
+        "Invalid `weight`.",
+        "`weight` is allowed only on assistant messages and must be the integer 0 or 1 (0: do not train on this turn).",
+    ),
+    Rule(
+        "TL115",
+        "invalid-tool-call",
+        E,
+        "Malformed tool call.",
+        'Each entry of `tool_calls` needs an `id`, `type: "function"` and a `function` with a `name` and '
+        "`arguments`, and `arguments` must be a string holding valid JSON (not an object).",
+    ),
+    Rule(
+        "TL116",
+        "orphan-tool-message",
+        E,
+        "A tool message answers no earlier call.",
+        "A `tool` message's `tool_call_id` must match the `id` of a tool call made earlier in the conversation.",
+    ),
+    Rule(
+        "TL117",
+        "invalid-tools-definition",
+        E,
+        "Invalid `tools`, or a call to an undefined function.",
+        '`tools` must be a list of {"type": "function", "function": {"name": ..., "parameters": '
+        "{...}}}, and every function the assistant calls should be defined there.",
+    ),
+    Rule(
+        "TL118",
+        "consecutive-same-role",
+        I,
+        "Two consecutive messages have the same role.",
+        "Two user or two assistant turns in a row are usually a merge mistake; some chat templates reject "
+        "them (they require strict alternation).",
+    ),
+    Rule(
+        "TL119",
+        "special-token",
+        E,
+        "A special token appears in the text.",
+        'Strings such as <|endoftext|> or <|im_start|> are control tokens. OpenAI rejects them ("message '
+        'contains an invalid token"); open-model trainers tokenize them as control tokens and corrupt the '
+        "example.",
+        "Remove the token.",
+    ),
+    Rule(
+        "TL120",
+        "invalid-preference-pair",
+        E,
+        "Invalid preference pair.",
+        "A preference example needs exactly one assistant message on each side, and the preferred and "
+        "non-preferred answers must differ.",
+    ),
+    Rule(
+        "TL121",
+        "empty-prompt-or-completion",
+        E,
+        "Empty prompt, completion or text.",
+        "A required field is missing or empty, so the example trains on nothing or on an empty prompt.",
+    ),
+    Rule(
+        "TL201",
+        "example-too-long",
+        W,
+        "The example exceeds the model's per-example token limit.",
+        "Tokens past the target model's limit are truncated from the end (and still billed up to the limit), "
+        "so the end of the conversation, usually the answer, is lost.",
+    ),
+    Rule(
+        "TL202",
+        "length-outlier",
+        I,
+        "The example's length is far outside the file's distribution.",
+        "Token count beyond the upper fence (Q3 + 3×IQR) of this file, or far below the lower one. Outliers are "
+        "often generation accidents (a repeated answer, a pasted document).",
+    ),
+    Rule(
+        "TL203",
+        "inconsistent-answer-length",
+        I,
+        "Assistant answers vary widely in length.",
+        "When answer lengths spread over orders of magnitude, the tuned model's output length becomes "
+        "unpredictable. Calibrate the lengths you want.",
+        file_level=True,
+    ),
+    Rule(
+        "TL301",
+        "duplicate-example",
+        W,
+        "Exact duplicate of an earlier example.",
+        "The example equals an earlier one after normalising whitespace. Duplicates overweight a pattern and "
+        "waste training budget.",
+        "Delete the duplicate line.",
+    ),
+    Rule(
+        "TL302",
+        "near-duplicate",
+        W,
+        "Near duplicate of another example.",
+        "Two examples are almost the same (embedding cosine similarity above the threshold). Reserved for the "
+        "near-duplicate pass.",
+    ),
+    Rule(
+        "TL303",
+        "too-few-examples",
+        E,
+        "Fewer than 10 examples.",
+        "OpenAI requires at least 10 training examples.",
+        file_level=True,
+    ),
+    Rule(
+        "TL304",
+        "few-examples",
+        W,
+        "Fewer than 50 examples.",
+        "50 to 100 well-chosen examples are the usual minimum for a visible improvement.",
+        file_level=True,
+    ),
+    Rule(
+        "TL305",
+        "inconsistent-system-prompt",
+        W,
+        "Examples use different system prompts.",
+        "Use the same system prompt in every example, and the same one at inference time. Reported on the "
+        "file and on lines whose system prompt differs from the most common one.",
+        "Add the file's common system prompt.",
+    ),
+    Rule(
+        "TL306",
+        "train-validation-overlap",
+        E,
+        "The example also appears in the training file.",
+        "Reserved for the train/validation overlap pass.",
+    ),
+    Rule(
+        "TL308",
+        "conflicting-answers",
+        W,
+        "The same conversation has different answers.",
+        "Another example has the same conversation up to the last user turn but a different answer. The model "
+        "learns an average of both, or neither.",
+    ),
+    Rule(
+        "TL204",
+        "model-shut-down",
+        W,
+        "The target model is shut down.",
+        "The configured model is past its shutdown date: jobs for it will be refused. Pick a current model.",
+        file_level=True,
+    ),
+    Rule(
+        "TL401",
+        "secret-in-data",
+        E,
+        "A secret (API key, token, private key) is in the data.",
+        "A credential in a training example can be memorised and reproduced by the tuned model, and the file "
+        "is uploaded to a third party. Remove it and rotate the key.",
+    ),
 ]
 
 RULES: dict[str, Rule] = {r.code: r for r in _RULES}

@@ -91,7 +91,7 @@ def _coerce(raw: dict[str, Any], origin: str) -> dict[str, Any]:
                 out[name] = None
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or not (1 <= value <= 50):
-                raise ConfigError(f"{origin}: `epochs` must be \"auto\" or an integer from 1 to 50")
+                raise ConfigError(f'{origin}: `epochs` must be "auto" or an integer from 1 to 50')
         elif name in ("select", "ignore"):
             value = _codes(value, key, origin)
         elif name == "severity":

@@ -100,7 +100,7 @@ def _quantile(sorted_values: list[int], q: float) -> int:
     """Nearest-rank quantile of a sorted list (0 for an empty one)."""
     if not sorted_values:
         return 0
-    k = max(0, min(len(sorted_values) - 1, int(round(q * (len(sorted_values) - 1)))))
+    k = max(0, min(len(sorted_values) - 1, round(q * (len(sorted_values) - 1))))
     return sorted_values[k]
 
 
@@ -262,7 +262,11 @@ class Dataset:
         return max(known)[1] if known else ("unknown" if self._formats.get("unknown") else "chat")
 
     def is_array_file(self) -> bool:
-        return bool(self._texts) and self._texts[0].lstrip("\ufeff \t").startswith("[") and not self._texts[0].rstrip().endswith("]")
+        return (
+            bool(self._texts)
+            and self._texts[0].lstrip("\ufeff \t").startswith("[")
+            and not self._texts[0].rstrip().endswith("]")
+        )
 
     def findings(self) -> list[Finding]:
         """Every enabled finding with its severity resolved, sorted by position (file-level ones first)."""
@@ -307,9 +311,19 @@ class Dataset:
             for slot in slots:
                 line = pos[slot]
                 if fmt == "unknown" and dominant in ("chat", "kto"):
-                    yield Finding("TL102", "No `messages` list: every example in this chat file needs one.", line, self._whole(line))
+                    yield Finding(
+                        "TL102",
+                        "No `messages` list: every example in this chat file needs one.",
+                        line,
+                        self._whole(line),
+                    )
                 elif fmt == "unknown":
-                    yield Finding("TL101", f"This line matches no known format; the file is {FORMAT_TITLES[dominant]}.", line, self._whole(line))
+                    yield Finding(
+                        "TL101",
+                        f"This line matches no known format; the file is {FORMAT_TITLES[dominant]}.",
+                        line,
+                        self._whole(line),
+                    )
                 else:
                     yield Finding(
                         "TL101",
@@ -337,7 +351,9 @@ class Dataset:
             for line in lines[1:]:
                 yield Finding(
                     "TL301",
-                    f"Duplicate of line {first + 1}" + (f" (and {len(lines) - 2} more copies)" if len(lines) > 2 else "") + ".",
+                    f"Duplicate of line {first + 1}"
+                    + (f" (and {len(lines) - 2} more copies)" if len(lines) > 2 else "")
+                    + ".",
                     line,
                     self._whole(line),
                     Fix("Delete duplicate line", delete_line=True),
@@ -346,7 +362,9 @@ class Dataset:
 
     def _conflicting(self, pos: dict[int, int]) -> Iterator[Finding]:
         for key in self._conflicts:
-            groups = sorted((sorted(pos[s] for s in slots) for slots in self._prompts[key].values()), key=lambda g: g[0])
+            groups = sorted(
+                (sorted(pos[s] for s in slots) for slots in self._prompts[key].values()), key=lambda g: g[0]
+            )
             first = groups[0][0]
             for group in groups[1:]:
                 for line in group:
@@ -366,7 +384,7 @@ class Dataset:
         groups.sort(reverse=True)
         total = sum(c for c, _ in groups)
         count, common = groups[0]
-        described = f"\"{short(common, 50)}\"" if common else "none"
+        described = f'"{short(common, 50)}"' if common else "none"
         yield Finding(
             "TL305",
             f"{len(groups)} different system prompts; the most common ({described}) is used by {count} of {total} examples.",
@@ -380,13 +398,28 @@ class Dataset:
                 line = pos[slot]
                 if not prompt:
                     fix = system_prompt_fix(self._texts[line], common)
-                    yield Finding("TL305", f"No system prompt; {count} of {total} examples use \"{short(common, 50)}\".",
-                                  line, self._whole(line), fix)
+                    yield Finding(
+                        "TL305",
+                        f'No system prompt; {count} of {total} examples use "{short(common, 50)}".',
+                        line,
+                        self._whole(line),
+                        fix,
+                    )
                 elif common:
-                    yield Finding("TL305", f"System prompt \"{short(prompt, 40)}\" differs from the common one "
-                                           f"(\"{short(common, 40)}\", {count} of {total} examples).", line, self._whole(line))
+                    yield Finding(
+                        "TL305",
+                        f'System prompt "{short(prompt, 40)}" differs from the common one '
+                        f'("{short(common, 40)}", {count} of {total} examples).',
+                        line,
+                        self._whole(line),
+                    )
                 else:
-                    yield Finding("TL305", f"Has a system prompt, but {count} of {total} examples have none.", line, self._whole(line))
+                    yield Finding(
+                        "TL305",
+                        f"Has a system prompt, but {count} of {total} examples have none.",
+                        line,
+                        self._whole(line),
+                    )
 
     def _length(self, pos: dict[int, int]) -> Iterator[Finding]:
         tokens = self._tokens_sorted
@@ -397,14 +430,22 @@ class Dataset:
             for value in sorted(set(tokens[start:])):
                 for slot in self._token_slots.get(value, ()):
                     line = pos[slot]
-                    yield Finding("TL202", f"{value:,} tokens, far above this file's typical example ({median:,} median, "
-                                           f"{q3:,} at the 75th percentile).", line, self._whole(line))
+                    yield Finding(
+                        "TL202",
+                        f"{value:,} tokens, far above this file's typical example ({median:,} median, "
+                        f"{q3:,} at the 75th percentile).",
+                        line,
+                        self._whole(line),
+                    )
         answers = self._answers_sorted
         if len(answers) >= 20:
             p10, p90 = _quantile(answers, 0.1), _quantile(answers, 0.9)
             if p90 >= 20 * max(p10, 1):
-                yield Finding("TL203", f"Assistant answers range from {p10:,} to {p90:,} tokens (10th to 90th percentile): "
-                                       "the tuned model's answer length will be unpredictable.")
+                yield Finding(
+                    "TL203",
+                    f"Assistant answers range from {p10:,} to {p90:,} tokens (10th to 90th percentile): "
+                    "the tuned model's answer length will be unpredictable.",
+                )
 
     # --- numbers -------------------------------------------------------------------------------------------
     def summary(self) -> Summary:

@@ -89,9 +89,13 @@ def message_view(obj: dict[str, Any], fmt: str) -> tuple[list[dict[str, Any]], l
         inp = obj.get("input")
         msgs = inp.get("messages") if isinstance(inp, dict) else None
         base = [m for m in msgs if isinstance(m, dict)] if isinstance(msgs, list) else []
-        return base + _msgs(obj.get("preferred_output"), "assistant"), _msgs(obj.get("non_preferred_output"), "assistant")
+        return base + _msgs(obj.get("preferred_output"), "assistant"), _msgs(
+            obj.get("non_preferred_output"), "assistant"
+        )
     if fmt == "trl-preference":
-        return _msgs(obj.get("prompt"), "user") + _msgs(obj.get("chosen"), "assistant"), _msgs(obj.get("rejected"), "assistant")
+        return _msgs(obj.get("prompt"), "user") + _msgs(obj.get("chosen"), "assistant"), _msgs(
+            obj.get("rejected"), "assistant"
+        )
     if fmt == "sharegpt-preference":
         return _sharegpt(obj.get("conversations")) + _sharegpt(obj.get("chosen")), _sharegpt(obj.get("rejected"))
     if fmt == "prompt-completion":
@@ -132,5 +136,7 @@ def to_chat_line(obj: dict[str, Any], fmt: str) -> str | None:
         except ValueError:
             tools = None
     if isinstance(tools, list) and tools:
-        out["tools"] = [t if "function" in t else {"type": "function", "function": t} for t in tools if isinstance(t, dict)]
+        out["tools"] = [
+            t if "function" in t else {"type": "function", "function": t} for t in tools if isinstance(t, dict)
+        ]
     return json.dumps(out, ensure_ascii=False)

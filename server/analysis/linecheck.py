@@ -82,7 +82,12 @@ def _resolve(pending: list[Pending], text: str, offset: int) -> list[Finding]:
         if offset:
             span = Span(span.start + offset, span.end + offset)
             if fix:
-                fix = Fix(fix.title, tuple(Edit(Span(e.span.start + offset, e.span.end + offset), e.text) for e in fix.edits), fix.delete_line, fix.safe)
+                fix = Fix(
+                    fix.title,
+                    tuple(Edit(Span(e.span.start + offset, e.span.end + offset), e.text) for e in fix.edits),
+                    fix.delete_line,
+                    fix.safe,
+                )
         out.append(Finding(p.code, p.message, span=span, fix=fix, severity=p.severity))
     return out
 
@@ -104,8 +109,12 @@ def analyze_line(raw: str, ctx: LineContext) -> LineResult:
         text, offset = text[1:], 1
     if not text.strip():
         findings.append(
-            Finding("TL003", "Blank line: JSONL has one example per line.", span=Span(0, len(raw)),
-                    fix=Fix("Delete blank line", delete_line=True))
+            Finding(
+                "TL003",
+                "Blank line: JSONL has one example per line.",
+                span=Span(0, len(raw)),
+                fix=Fix("Delete blank line", delete_line=True),
+            )
         )
         return LineResult("blank", tuple(findings))
     try:
@@ -121,8 +130,13 @@ def analyze_line(raw: str, ctx: LineContext) -> LineResult:
         return LineResult("invalid", tuple(findings))
     if not isinstance(obj, dict):
         kind = "an array" if isinstance(obj, list) else "a string" if isinstance(obj, str) else "a scalar value"
-        findings.append(Finding("TL002", f"The line is {kind}, not a JSON object: every example must be an object.",
-                                span=Span(offset, len(raw))))
+        findings.append(
+            Finding(
+                "TL002",
+                f"The line is {kind}, not a JSON object: every example must be an object.",
+                span=Span(offset, len(raw)),
+            )
+        )
         return LineResult("non-object", tuple(findings))
 
     fmt = detect(obj)
@@ -135,11 +149,21 @@ def analyze_line(raw: str, ctx: LineContext) -> LineResult:
         other_formats.CHECKS[fmt](obj, c)
 
     messages, extra = message_view(obj, fmt)
-    tools = obj.get("tools") if fmt == "chat" else (obj.get("input") or {}).get("tools") if fmt == "openai-preference" and isinstance(obj.get("input"), dict) else None
+    tools = (
+        obj.get("tools")
+        if fmt == "chat"
+        else (obj.get("input") or {}).get("tools")
+        if fmt == "openai-preference" and isinstance(obj.get("input"), dict)
+        else None
+    )
     tokens, per_message = count_example(messages, ctx.counter, extra=extra, tools=tools)
     if tokens > ctx.limit:
-        c.add("TL201", f"{tokens:,} tokens, over the {ctx.limit:,}-token limit of {ctx.model}: "
-                       f"{tokens - ctx.limit:,} tokens at the end will be truncated.", ())
+        c.add(
+            "TL201",
+            f"{tokens:,} tokens, over the {ctx.limit:,}-token limit of {ctx.model}: "
+            f"{tokens - ctx.limit:,} tokens at the end will be truncated.",
+            (),
+        )
 
     findings.extend(_resolve(c.items, text, offset) if c.items else ())
     findings.extend(text_scan.special_tokens(raw))

@@ -88,7 +88,9 @@ class ModelTable:
             parts = name.split(":")
             if len(parts) > 1 and parts[1] in self.models:
                 return self.models[parts[1]]
-        encoding = "cl100k_base" if name.startswith(("gpt-3.5", "gpt-4-", "gpt-4:")) or name == "gpt-4" else "o200k_base"
+        encoding = (
+            "cl100k_base" if name.startswith(("gpt-3.5", "gpt-4-", "gpt-4:")) or name == "gpt-4" else "o200k_base"
+        )
         return ModelInfo(name, encoding=encoding, known=False, source="unknown model: defaults")
 
     def names(self) -> list[str]:

@@ -32,7 +32,10 @@ def check_bytes(data: bytes, engine: Engine, path: str = "<stdin>", *, jobs: int
     if decoded.findings:
         extra = [f for f in decoded.findings if f.code in engine.enabled]
         findings = sorted(
-            [*findings, *(Finding(f.code, f.message, f.line, f.span, f.fix, f.related, engine.severity(f)) for f in extra)],
+            [
+                *findings,
+                *(Finding(f.code, f.message, f.line, f.span, f.fix, f.related, engine.severity(f)) for f in extra),
+            ],
             key=lambda f: (-1 if f.line is None else f.line, f.span.start if f.span else -1, f.code),
         )
     return FileReport(path, findings, dataset.summary(), dataset)

@@ -50,7 +50,7 @@ def defined_functions(obj: dict, c: Collector, path: Path) -> set[str] | None:
                     c.add("TL117", f"Tool {i} must be an object, not {describe(tool)}.", p)
                     continue
                 if tool.get("type") != "function":
-                    c.add("TL117", f"Tool {i} needs \"type\": \"function\".", p)
+                    c.add("TL117", f'Tool {i} needs "type": "function".', p)
                 fn = tool.get("function")
                 if not isinstance(fn, dict):
                     c.add("TL117", f"Tool {i} needs a `function` object with a `name`.", p)
@@ -62,7 +62,11 @@ def defined_functions(obj: dict, c: Collector, path: Path) -> set[str] | None:
                     names.add(name)
                 params = fn.get("parameters")
                 if params is not None and not isinstance(params, dict):
-                    c.add("TL117", f"`parameters` of {name!r} must be a JSON schema object.", (*p, "function", "parameters"))
+                    c.add(
+                        "TL117",
+                        f"`parameters` of {name!r} must be a JSON schema object.",
+                        (*p, "function", "parameters"),
+                    )
     if "functions" in obj:
         names = names if names is not None else set()
         fns = obj.get("functions")
@@ -94,7 +98,7 @@ def _check_tool_calls(calls: Any, c: Collector, p: Path, defined: set[str] | Non
         else:
             call_ids.add(cid)
         if call.get("type") != "function":
-            c.add("TL115", f"Tool call {j} needs \"type\": \"function\".", (*cp, "type") if "type" in call else cp)
+            c.add("TL115", f'Tool call {j} needs "type": "function".', (*cp, "type") if "type" in call else cp)
         fn = call.get("function")
         if not isinstance(fn, dict):
             c.add("TL115", f"Tool call {j} needs a `function` object with `name` and `arguments`.", cp)
@@ -111,7 +115,7 @@ def _check_tool_calls(calls: Any, c: Collector, p: Path, defined: set[str] | Non
 
 def _check_arguments(fn: dict, c: Collector, path: Path, j: int | str) -> None:
     if "arguments" not in fn:
-        c.add("TL115", f"Tool call {j} has no `arguments` (use \"{{}}\" for none).", path)
+        c.add("TL115", f'Tool call {j} has no `arguments` (use "{{}}" for none).', path)
         return
     args = fn["arguments"]
     if isinstance(args, (dict, list)):
@@ -119,15 +123,23 @@ def _check_arguments(fn: dict, c: Collector, path: Path, j: int | str) -> None:
             "TL115",
             f"`arguments` of tool call {j} must be a string holding JSON, not {describe(args)}.",
             (*path, "arguments"),
-            fix=replace_value((*path, "arguments"), json.dumps(args, ensure_ascii=False), "Encode arguments as a JSON string"),
+            fix=replace_value(
+                (*path, "arguments"), json.dumps(args, ensure_ascii=False), "Encode arguments as a JSON string"
+            ),
         )
     elif not isinstance(args, str):
-        c.add("TL115", f"`arguments` of tool call {j} must be a JSON string, not {describe(args)}.", (*path, "arguments"))
+        c.add(
+            "TL115", f"`arguments` of tool call {j} must be a JSON string, not {describe(args)}.", (*path, "arguments")
+        )
     else:
         try:
             json.loads(args)
         except ValueError as exc:
-            c.add("TL115", f"`arguments` of tool call {j} is not valid JSON: {exc.msg} at character {exc.pos}.", (*path, "arguments"))
+            c.add(
+                "TL115",
+                f"`arguments` of tool call {j} is not valid JSON: {exc.msg} at character {exc.pos}.",
+                (*path, "arguments"),
+            )
 
 
 def _content_is_empty(content: Any) -> bool:
@@ -143,7 +155,9 @@ def _content_is_empty(content: Any) -> bool:
 def _check_content(m: dict, role: Any, c: Collector, p: Path, has_calls: bool) -> None:
     if "content" not in m:
         if not has_calls:
-            c.add("TL106", f"The {role if isinstance(role, str) else ''} message has no `content`.".replace("  ", " "), p)
+            c.add(
+                "TL106", f"The {role if isinstance(role, str) else ''} message has no `content`.".replace("  ", " "), p
+            )
         return
     content = m["content"]
     cp = (*p, "content")
@@ -159,7 +173,7 @@ def _check_content(m: dict, role: Any, c: Collector, p: Path, has_calls: bool) -
         for k, part in enumerate(content):
             pp = (*cp, k)
             if not isinstance(part, dict):
-                c.add("TL108", f"Content part {k} must be an object like {{\"type\": \"text\", \"text\": ...}}.", pp)
+                c.add("TL108", f'Content part {k} must be an object like {{"type": "text", "text": ...}}.', pp)
                 continue
             ptype = part.get("type")
             if ptype not in CONTENT_PART_TYPES:
@@ -174,7 +188,9 @@ def _check_content(m: dict, role: Any, c: Collector, p: Path, has_calls: bool) -
     c.add("TL108", f"`content` must be a string or a list of content parts, not {describe(content)}.", cp)
 
 
-def check_messages(messages: Any, c: Collector, path: Path, *, mode: str = "sft", defined: set[str] | None = None) -> None:
+def check_messages(
+    messages: Any, c: Collector, path: Path, *, mode: str = "sft", defined: set[str] | None = None
+) -> None:
     """mode: "sft" (a training conversation), "prompt" (a preference prompt), "output" (one preference answer)."""
     if not isinstance(messages, list):
         c.add("TL102", f"`messages` must be a list of messages, not {describe(messages)}.", path)
@@ -216,7 +232,12 @@ def check_messages(messages: Any, c: Collector, path: Path, *, mode: str = "sft"
         if "weight" in m:
             w = m["weight"]
             if role != "assistant":
-                c.add("TL114", f"`weight` is allowed only on assistant messages (this one is {role!r}).", (*p, "weight"), key=True)
+                c.add(
+                    "TL114",
+                    f"`weight` is allowed only on assistant messages (this one is {role!r}).",
+                    (*p, "weight"),
+                    key=True,
+                )
             elif isinstance(w, bool) or w not in (0, 1) or not isinstance(w, int):
                 c.add("TL114", f"`weight` must be the integer 0 or 1, not {json.dumps(w)}.", (*p, "weight"))
         if "tool_calls" in m:
@@ -230,7 +251,11 @@ def check_messages(messages: Any, c: Collector, path: Path, *, mode: str = "sft"
             else:
                 _check_arguments(fc, c, (*p, "function_call"), "function_call")
                 if defined is not None and fc["name"] not in defined:
-                    c.add("TL117", f"Calls function {fc['name']!r}, which the example does not define.", (*p, "function_call", "name"))
+                    c.add(
+                        "TL117",
+                        f"Calls function {fc['name']!r}, which the example does not define.",
+                        (*p, "function_call", "name"),
+                    )
         if role == "tool":
             tid = m.get("tool_call_id")
             if not isinstance(tid, str) or not tid:
@@ -246,11 +271,18 @@ def check_messages(messages: Any, c: Collector, path: Path, *, mode: str = "sft"
 
     if mode == "sft":
         if "assistant" not in roles:
-            c.add("TL110", "No assistant message: there is nothing to train on.", path[:-1] + (path[-1],), key=True)
+            c.add("TL110", "No assistant message: there is nothing to train on.", (*path[:-1], path[-1]), key=True)
         elif roles[-1] != "assistant" and roles[-1] is not None:
-            c.add("TL111", f"The conversation ends with a {roles[-1]} message; it will not be trained on.", (*path, len(messages) - 1))
+            c.add(
+                "TL111",
+                f"The conversation ends with a {roles[-1]} message; it will not be trained on.",
+                (*path, len(messages) - 1),
+            )
         if "user" not in roles:
             c.add("TL112", "No user message.", path, key=True)
-    elif mode == "prompt":
-        if roles and roles[-1] not in ("user", None):
-            c.add("TL120", f"A preference prompt should end with a user message, not {roles[-1]!r}.", (*path, len(messages) - 1))
+    elif mode == "prompt" and roles and roles[-1] not in ("user", None):
+        c.add(
+            "TL120",
+            f"A preference prompt should end with a user message, not {roles[-1]!r}.",
+            (*path, len(messages) - 1),
+        )

@@ -22,7 +22,9 @@ def check_kto(obj: dict, c: Collector) -> None:
 
 
 def check_openai_preference(obj: dict, c: Collector) -> None:
-    check_unknown_keys(obj, frozenset({"input", "preferred_output", "non_preferred_output"}), c, (), "a preference example")
+    check_unknown_keys(
+        obj, frozenset({"input", "preferred_output", "non_preferred_output"}), c, (), "a preference example"
+    )
     inp = obj.get("input")
     if not isinstance(inp, dict):
         c.add("TL120", f"`input` must be an object with `messages`, not {describe(inp)}.", ("input",))
@@ -46,7 +48,11 @@ def check_openai_preference(obj: dict, c: Collector) -> None:
         check_messages(value, c, (side,), mode="output")
         sides[side] = msg.get("content")
     if len(sides) == 2 and sides["preferred_output"] == sides["non_preferred_output"]:
-        c.add("TL120", "The preferred and non-preferred answers are identical: the pair teaches nothing.", ("non_preferred_output",))
+        c.add(
+            "TL120",
+            "The preferred and non-preferred answers are identical: the pair teaches nothing.",
+            ("non_preferred_output",),
+        )
 
 
 def check_trl_preference(obj: dict, c: Collector) -> None:
@@ -119,7 +125,9 @@ def _check_turns(turns: Any, c: Collector, path: tuple, *, need_answer: bool) ->
             hint = nearest(who, sorted(SHAREGPT_ROLES))
             c.add(
                 "TL105",
-                f"Unknown speaker {who!r}" + (f"; did you mean {hint!r}?" if hint else "") + f" (valid: {', '.join(sorted(SHAREGPT_ROLES))}).",
+                f"Unknown speaker {who!r}"
+                + (f"; did you mean {hint!r}?" if hint else "")
+                + f" (valid: {', '.join(sorted(SHAREGPT_ROLES))}).",
                 (*p, "from"),
                 fix=replace_value((*p, "from"), hint, f"Change speaker to {hint!r}") if hint else None,
             )

@@ -31,7 +31,7 @@ def special_tokens(line: str) -> list[Finding]:
         out.append(
             Finding(
                 "TL119",
-                f"Special token {m.group()} in the text: OpenAI rejects it (\"invalid token\") and open-model "
+                f'Special token {m.group()} in the text: OpenAI rejects it ("invalid token") and open-model '
                 "trainers read it as a control token.",
                 span=span,
                 fix=Fix(f"Remove {m.group()}", (Edit(span, ""),), safe=False),
