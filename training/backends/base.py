@@ -1,0 +1,79 @@
+"""The interface every training backend implements, hosted (OpenAI, Together) or local (QLoRA).
+
+A run goes: `prepare` (check the request, say what it will cost; nothing leaves the machine), `start` (upload and
+create the job, or launch the local trainer), then `poll` until the run is finished, with `cancel` possible at any
+time and `resume` where the backend supports it. All methods run inside the training child process
+(`python -m tuneline.training.worker`), never inside the language server.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..runs import RunRecord, RunRegistry
+
+
+class BackendError(RuntimeError):
+    """A failure the user can act on. `str(error)` is one sentence naming the next step; never a secret."""
+
+
+@dataclass
+class TrainRequest:
+    dataset: Path
+    model: str | None = None
+    validation: Path | None = None
+    hyperparameters: dict[str, Any] = field(default_factory=dict)  # epochs, batch_size, learning_rate_multiplier, ...
+    suffix: str | None = None
+    seed: int | None = None
+    options: dict[str, Any] = field(default_factory=dict)  # backend-specific (e.g. local config path, device)
+
+
+@dataclass
+class Plan:
+    """What `prepare` found: shown to the user before anything is spent."""
+
+    model: str
+    method: str  # "sft" | "dpo"
+    examples: int
+    tokens: int
+    epochs: int
+    cost_usd: float | None
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Update:
+    """One step of progress seen by `poll`: new status, events and metrics to record."""
+
+    status: str | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    progress: dict[str, Any] | None = None
+    result_model: str | None = None
+    error: str | None = None
+
+
+class Backend(ABC):
+    name: str = ""
+    supports_resume: bool = False
+
+    @abstractmethod
+    def prepare(self, request: TrainRequest) -> Plan: ...
+
+    @abstractmethod
+    def start(self, request: TrainRequest, record: RunRecord, registry: RunRegistry) -> None:
+        """Begin the run; record remote ids in `record.remote` and save it through `registry`."""
+
+    @abstractmethod
+    def poll(self, record: RunRecord, registry: RunRegistry) -> Iterator[Update]:
+        """Yield updates until the run is finished (the caller records them)."""
+
+    @abstractmethod
+    def cancel(self, record: RunRecord, registry: RunRegistry) -> None: ...
+
+    def resume(self, record: RunRecord, registry: RunRegistry) -> None:
+        raise BackendError(f"the {self.name} backend cannot resume runs; start a new one")
