@@ -18,7 +18,7 @@ from pathlib import Path
 from .catalog import RULES
 from .config import Settings
 from .formats import FORMAT_TITLES
-from .linecheck import LineContext, analyze_line
+from .linecheck import LineContext, analyze_line, chat_conversion
 from .models import CostEstimate, ModelInfo, ModelTable, auto_epochs, estimate_cost
 from .rules.base import short
 from .scan import ScanError, node_at, scan
@@ -121,6 +121,15 @@ def system_prompt_fix(text: str, prompt: str) -> Fix | None:
     message = json.dumps({"role": "system", "content": prompt}, ensure_ascii=False)
     insert = message + (", " if messages.items else "")
     return Fix("Add the file's common system prompt", (Edit(Span(at, at), insert),), safe=True)
+
+
+@lru_cache(maxsize=4096)
+def conversion_fix(text: str) -> Fix | None:
+    """Rewrite an alpaca or sharegpt line as a chat line (not `safe`: it changes the line's shape)."""
+    converted = chat_conversion(text)
+    if converted is None:
+        return None
+    return Fix("Convert this example to chat messages", (Edit(Span(0, len(text)), converted),), safe=False)
 
 
 class Dataset:
@@ -331,6 +340,7 @@ class Dataset:
                         f"({len(self._formats.get(dominant, ()))} of {n} examples).",
                         line,
                         self._whole(line),
+                        conversion_fix(self._texts[line]) if dominant == "chat" else None,
                     )
         if n < 10:
             yield Finding("TL303", f"{n} example{'s' if n != 1 else ''}: OpenAI requires at least 10.")
@@ -425,7 +435,7 @@ class Dataset:
         tokens = self._tokens_sorted
         if len(tokens) >= 20:
             q1, q3, median = _quantile(tokens, 0.25), _quantile(tokens, 0.75), _quantile(tokens, 0.5)
-            fence = q3 + 3 * max(q3 - q1, 1)
+            fence = q3 + 3 * max(q3 - q1, median / 2, 1)  # a floor on spread: uniform files stay quiet
             start = bisect.bisect_right(tokens, fence)
             for value in sorted(set(tokens[start:])):
                 for slot in self._token_slots.get(value, ()):

@@ -7,6 +7,7 @@ tiktoken's cache under its own cache name, so the real (fast, Rust) tiktoken loa
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import os
@@ -74,10 +75,8 @@ def get_encoding(name: str):
     import tiktoken
 
     with _lock:
-        try:
+        with contextlib.suppress(OSError):  # a read-only cache: tiktoken may still find or fetch the file
             _seed_cache(name)
-        except OSError:
-            pass  # a read-only cache dir: tiktoken may still find the file or download it
         try:
             return tiktoken.get_encoding(name)
         except Exception as exc:  # tiktoken raises assorted network and value errors

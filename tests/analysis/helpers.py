@@ -1,0 +1,51 @@
+"""Small builders for engine tests."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from tuneline.analysis import Dataset, Engine, Finding, Settings
+
+# The shared sample data sits beside the repository (in CI too: shared/ is copied next to the clone).
+CORPUS = Path(os.environ.get("TUNELINE_CORPUS", Path(__file__).resolve().parents[3] / "shared" / "corpus"))
+
+_ENGINE = Engine(Settings())
+
+
+def engine(**settings) -> Engine:
+    return Engine(Settings().merged(settings)) if settings else _ENGINE
+
+
+def chat(*turns: tuple[str, str], system: str | None = "Be helpful.", **extra) -> str:
+    messages = [{"role": "system", "content": system}] if system is not None else []
+    messages += [{"role": r, "content": c} for r, c in turns]
+    return json.dumps({"messages": messages, **extra}, ensure_ascii=False)
+
+
+def ok_line(i: int = 0) -> str:
+    return chat(("user", f"Question number {i}?"), ("assistant", f"Answer number {i}."))
+
+
+def findings(lines: list[str], **settings) -> list[Finding]:
+    return Dataset(engine(**settings), lines).findings()
+
+
+FILE_LEVEL = ["TL101", "TL202", "TL203", "TL301", "TL305", "TL308"]
+
+
+def line_findings(line: str, **settings) -> list[Finding]:
+    """Per-line findings on one line, placed among clean lines; file-level rules are tested on their own."""
+    settings.setdefault("ignore", FILE_LEVEL)
+    lines = [line, *(ok_line(i) for i in range(1, 60))]
+    return [f for f in findings(lines, **settings) if f.line == 0]
+
+
+def codes(found: list[Finding]) -> list[str]:
+    return [f.code for f in found]
+
+
+def spanned(line: str, f: Finding) -> str:
+    assert f.span is not None
+    return line[f.span.start : f.span.end]

@@ -1,0 +1,185 @@
+"""File-level rules, and the promise the editor depends on: incremental updates equal a fresh analysis."""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from tuneline.analysis import Dataset
+
+from .helpers import chat, codes, engine, findings, ok_line
+
+SYSTEM = "You are Nimbus."
+
+
+def conversation(i: int, system: str | None = SYSTEM, answer: str | None = None) -> str:
+    return chat(
+        ("user", f"Question {i}: how do I do thing {i}?"), ("assistant", answer or f"Do it like {i}."), system=system
+    )
+
+
+def base(n: int = 60) -> list[str]:
+    return [conversation(i) for i in range(n)]
+
+
+def test_clean_file_has_no_findings():
+    assert findings(base()) == []
+
+
+def test_tl301_duplicates_point_at_first_copy_and_ignore_whitespace():
+    lines = base()
+    lines.append(lines[3].replace('", "', '",   "'))
+    lines.append(lines[3])
+    found = [f for f in findings(lines) if f.code == "TL301"]
+    assert [f.line for f in found] == [60, 61]
+    assert all(f.related[0].line == 3 for f in found)
+    assert found[0].fix.delete_line and found[0].fix.safe
+
+
+def test_tl308_conflicting_answers():
+    lines = base()
+    lines.append(conversation(5, answer="A different answer."))
+    (f,) = [f for f in findings(lines) if f.code == "TL308"]
+    assert f.line == 60 and f.related[0].line == 5
+
+
+def test_tl305_missing_system_prompt_has_an_insert_fix():
+    lines = base()
+    lines[10] = conversation(10, system=None)
+    found = [f for f in findings(lines) if f.code == "TL305"]
+    file_level = [f for f in found if f.line is None]
+    (line_level,) = [f for f in found if f.line is not None]
+    assert file_level and line_level.line == 10
+    edit = line_level.fix.edits[0]
+    fixed = lines[10][: edit.span.start] + edit.text + lines[10][edit.span.end :]
+    assert json.loads(fixed)["messages"][0] == {"role": "system", "content": SYSTEM}
+    assert json.loads(fixed)["messages"][1:] == json.loads(lines[10])["messages"]
+
+
+def test_tl305_no_per_line_noise_without_a_clear_convention():
+    lines = [conversation(i, system=f"Persona {i % 3}") for i in range(60)]
+    found = [f for f in findings(lines) if f.code == "TL305"]
+    assert len(found) == 1 and found[0].line is None
+
+
+def test_tl101_mixed_format_with_conversion_fix():
+    lines = base()
+    lines.append(json.dumps({"instruction": "Translate", "input": "Hello", "output": "Hallo"}))
+    (f,) = [f for f in findings(lines) if f.code == "TL101"]
+    assert f.line == 60 and "alpaca" in f.message
+    converted = json.loads(f.fix.edits[0].text)
+    assert converted == {
+        "messages": [{"role": "user", "content": "Translate\n\nHello"}, {"role": "assistant", "content": "Hallo"}]
+    }
+
+
+def test_tl102_unknown_line_in_chat_file():
+    lines = [*base(), json.dumps({"msgs": []})]
+    assert [f.line for f in findings(lines) if f.code == "TL102"] == [60]
+
+
+def test_counts_tl303_tl304():
+    assert "TL303" in codes(findings(base(5)))
+    assert "TL304" in codes(findings(base(20)))
+    assert not {"TL303", "TL304"} & set(codes(findings(base(60))))
+
+
+def test_tl202_length_outlier_and_tl203_answer_spread():
+    lines = base()
+    lines[7] = conversation(7, answer="long " * 2000)
+    found = findings(lines)
+    assert [f.line for f in found if f.code == "TL202"] == [7]
+    spread = [conversation(i, answer="x " * (2 if i % 2 else 400)) for i in range(60)]
+    assert "TL203" in codes(findings(spread))
+
+
+def test_tl005_json_array_file_is_one_finding():
+    lines = ["[", '  {"messages": []},', '  {"messages": []}', "]"]
+    assert codes(findings(lines)) == ["TL005"]
+
+
+def test_tl204_shut_down_model():
+    assert "TL204" in codes(findings(base(), model="gpt-4.1-nano-2025-04-14"))
+    assert "TL204" not in codes(findings(base(), model="gpt-4o-mini"))
+
+
+def test_select_ignore_and_severity_overrides():
+    lines = [*base(), base()[0]]
+    assert "TL301" not in codes(findings(lines, ignore=["duplicate-example"]))
+    assert codes(findings(lines, select=["TL3"])) == ["TL301"]
+    (f,) = findings(lines, select=["TL301"], severity={"TL301": "error"})
+    assert f.severity.name == "ERROR"
+
+
+def test_summary_numbers():
+    ds = Dataset(engine(epochs=2), base())
+    s = ds.summary()
+    assert s.examples == 60 and s.format == "chat"
+    assert s.tokens_total == sum(ds.result(i).tokens for i in range(60))
+    assert s.cost.epochs == 2 and s.cost.billed_tokens == 2 * s.tokens_total
+    assert s.cost.usd == round(2 * s.tokens_total * 3.0 / 1e6, 4)
+    assert sum(count for _, count in s.histogram) == 60
+
+
+def test_summary_auto_epochs_follow_openai_heuristic():
+    assert Dataset(engine(), base(10)).summary().cost.epochs == 10
+    assert Dataset(engine(), base(60)).summary().cost.epochs == 3
+
+
+# --- incremental == fresh ------------------------------------------------------------------------------------
+
+LINE_POOL = [
+    *(conversation(i) for i in range(8)),
+    conversation(1),  # duplicate
+    conversation(2, answer="other"),  # conflict
+    conversation(3, system=None),  # missing system prompt
+    json.dumps({"prompt": "p", "completion": "c"}),  # other format
+    "",
+    "{broken",
+    chat(("user", "x"), ("assitant", "y")),
+    conversation(4, answer="very long " * 300),
+]
+
+
+def _as_tuples(found):
+    return [(f.code, f.line, f.span, f.message, f.related) for f in found]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    start=st.lists(st.sampled_from(LINE_POOL), min_size=0, max_size=30),
+    edits=st.lists(
+        st.tuples(st.integers(0, 40), st.integers(0, 5), st.lists(st.sampled_from(LINE_POOL), max_size=4)),
+        max_size=12,
+    ),
+)
+def test_incremental_splices_equal_a_fresh_analysis(start, edits):
+    eng = engine()
+    ds = Dataset(eng, start)
+    lines = list(start)
+    for at, length, new in edits:
+        at = min(at, len(lines))
+        end = min(at + length, len(lines))
+        ds.splice(at, end, new)
+        lines[at:end] = new
+    fresh = Dataset(eng, lines)
+    assert _as_tuples(ds.findings()) == _as_tuples(fresh.findings())
+    a, b = ds.summary(), fresh.summary()
+    assert (a.examples, a.tokens_total, a.tokens_p50, a.tokens_p95, a.billed_per_epoch) == (
+        b.examples,
+        b.tokens_total,
+        b.tokens_p50,
+        b.tokens_p95,
+        b.billed_per_epoch,
+    )
+
+
+def test_one_line_edit_reanalyses_one_line():
+    eng = engine()
+    ds = Dataset(eng, [ok_line(i) for i in range(2000)])
+    calls = []
+    original = eng.analyze_line
+    eng.analyze_line = lambda text: calls.append(text) or original(text)  # type: ignore[method-assign]
+    ds.splice(100, 101, [ok_line(100).replace("Answer", "Reply")])
+    assert len(calls) == 1
