@@ -13,7 +13,7 @@ from .analysis.catalog import lookup
 from .analysis.config import ConfigError, Settings, load_settings
 from .analysis.engine import Engine
 from .analysis.report import FileReport, check_bytes
-from .output import FORMATTERS, render_rule, render_rule_table
+from .output import FORMATTERS, render_rule, render_rule_table, render_rules_markdown
 
 
 class UsageError(Exception):
@@ -103,7 +103,7 @@ def _color(args: argparse.Namespace) -> bool:
 
 def cmd_rule(args: argparse.Namespace) -> int:
     if args.all or not args.code:
-        sys.stdout.write(render_rule_table())
+        sys.stdout.write(render_rules_markdown() if args.markdown else render_rule_table())
         return 0
     rule = lookup(args.code)
     if rule is None:
@@ -157,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     rule = sub.add_parser("rule", help="explain a rule, or list them all")
     rule.add_argument("code", nargs="?", help="a code (TL105) or name (unknown-role)")
     rule.add_argument("--all", action="store_true")
+    rule.add_argument("--markdown", action="store_true", help="with --all: the rules reference as markdown")
     rule.set_defaults(func=cmd_rule)
 
     models = sub.add_parser("models", help="list known models with limits, prices and shutdown dates")

@@ -252,7 +252,7 @@ _RULES = [
         "length-outlier",
         I,
         "The example's length is far outside the file's distribution.",
-        "Token count beyond the upper fence (Q3 + 3×IQR) of this file, or far below the lower one. Outliers are "
+        "Token count beyond this file's upper fence: Q3 + 3 × max(IQR, median / 2). Outliers are "
         "often generation accidents (a repeated answer, a pasted document).",
     ),
     Rule(
@@ -262,6 +262,22 @@ _RULES = [
         "Assistant answers vary widely in length.",
         "When answer lengths spread over orders of magnitude, the tuned model's output length becomes "
         "unpredictable. Calibrate the lengths you want.",
+        file_level=True,
+    ),
+    Rule(
+        "TL308",
+        "conflicting-answers",
+        W,
+        "The same conversation has different answers.",
+        "Another example has the same conversation up to the last user turn but a different answer. The model "
+        "learns an average of both, or neither.",
+    ),
+    Rule(
+        "TL204",
+        "model-shut-down",
+        W,
+        "The target model is shut down.",
+        "The configured model is past its shutdown date: jobs for it will be refused. Pick a current model.",
         file_level=True,
     ),
     Rule(
@@ -314,22 +330,6 @@ _RULES = [
         "Reserved for the train/validation overlap pass.",
     ),
     Rule(
-        "TL308",
-        "conflicting-answers",
-        W,
-        "The same conversation has different answers.",
-        "Another example has the same conversation up to the last user turn but a different answer. The model "
-        "learns an average of both, or neither.",
-    ),
-    Rule(
-        "TL204",
-        "model-shut-down",
-        W,
-        "The target model is shut down.",
-        "The configured model is past its shutdown date: jobs for it will be refused. Pick a current model.",
-        file_level=True,
-    ),
-    Rule(
         "TL401",
         "secret-in-data",
         E,
@@ -339,7 +339,7 @@ _RULES = [
     ),
 ]
 
-RULES: dict[str, Rule] = {r.code: r for r in _RULES}
+RULES: dict[str, Rule] = {r.code: r for r in sorted(_RULES, key=lambda r: r.code)}
 BY_NAME: dict[str, Rule] = {r.name: r for r in _RULES}
 
 

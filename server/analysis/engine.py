@@ -201,25 +201,35 @@ class Dataset:
         self._texts[start:end] = new_lines
         self._results[start:end] = results
         self._slots[start:end] = slots
+        bulk = len(results) > 256  # append then sort once: insort into a long list is a memmove per line
         for slot, result in zip(slots, results):
-            self._add(slot, result)
+            self._add(slot, result, bulk)
+        if bulk:
+            self._tokens_sorted.sort()
+            self._answers_sorted.sort()
 
     def _positions(self) -> dict[int, int]:
         if self._pos is None:
             self._pos = {slot: i for i, slot in enumerate(self._slots)}
         return self._pos
 
-    def _add(self, slot: int, r: LineResult) -> None:
+    def _add(self, slot: int, r: LineResult, bulk: bool = False) -> None:
         if r.findings:
             self._finding_slots.add(slot)
         if r.kind != "example":
             return
         self._examples += 1
         self._formats.setdefault(r.format or "unknown", set()).add(slot)
-        bisect.insort(self._tokens_sorted, r.tokens)
+        if bulk:
+            self._tokens_sorted.append(r.tokens)
+        else:
+            bisect.insort(self._tokens_sorted, r.tokens)
         self._token_slots.setdefault(r.tokens, set()).add(slot)
         if r.assistant_tokens:
-            bisect.insort(self._answers_sorted, r.assistant_tokens)
+            if bulk:
+                self._answers_sorted.append(r.assistant_tokens)
+            else:
+                bisect.insort(self._answers_sorted, r.assistant_tokens)
         self._tokens_total += r.tokens
         limit = self.engine.model.limit
         self._billed_total += min(limit, r.tokens)

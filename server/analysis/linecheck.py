@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,8 +17,25 @@ from .scan import ScanError, locate, scan
 from .tokens import TokenCounter
 from .types import Edit, Finding, Fix, LineResult, Severity, Span
 
-_WS = re.compile(r"(?:\s|\\[nrt])+")
-_PUNCT_WS = re.compile(r" ?([{}\[\]:,]) ?")
+# Keys the message view already covers; anything else on the line (tools, label, extra fields) joins the keys.
+_VIEWED_KEYS = frozenset(
+    {
+        "messages",
+        "input",
+        "preferred_output",
+        "non_preferred_output",
+        "prompt",
+        "chosen",
+        "rejected",
+        "completion",
+        "text",
+        "instruction",
+        "output",
+        "conversations",
+        "system",
+        "history",
+    }
+)
 _KEYED_FORMATS = frozenset({"chat", "prompt-completion", "alpaca", "sharegpt", "kto"})
 _SYSTEM_FORMATS = frozenset({"chat", "kto", "openai-preference", "sharegpt"})
 
@@ -48,20 +64,22 @@ def _norm(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
-def _conversation_key(messages: list[dict[str, Any]]) -> str:
-    return "\x1e".join(
-        f"{m.get('role')}\x1f{_norm(m.get('content'))}\x1f{_norm(m.get('tool_calls') or m.get('function_call') or '')}"
-        for m in messages
-    )
+def _message_keys(messages: list[dict[str, Any]]) -> list[str]:
+    """Each message as a whitespace-normalised string: the unit of duplicate and conflict keys."""
+    out = []
+    for m in messages:
+        calls = m.get("tool_calls") or m.get("function_call")
+        out.append(f"{m.get('role')}\x1f{_norm(m.get('content'))}" + (f"\x1f{_norm(calls)}" if calls else ""))
+    return out
 
 
 def _label(messages: list[dict[str, Any]], fmt: str) -> str:
-    for m in messages:
-        if m.get("role") == "user" and m.get("content"):
-            return f"user: {short(_norm(m.get('content')), 50)}"
-    for m in messages:
-        if m.get("content"):
-            return f"{m.get('role')}: {short(_norm(m.get('content')), 50)}"
+    for role in ("user", None):
+        for m in messages:
+            content = m.get("content")
+            if content and (role is None or m.get("role") == role):
+                text = content[:200] if isinstance(content, str) else _norm(content)[:200]
+                return f"{m.get('role')}: {short(text, 50)}"
     return fmt
 
 
@@ -170,7 +188,9 @@ def analyze_line(raw: str, ctx: LineContext) -> LineResult:
     if ctx.secrets:
         findings.extend(text_scan.secrets(raw))
 
-    norm = _PUNCT_WS.sub(r"\1", _WS.sub(" ", text)).strip()
+    keys = _message_keys(messages)
+    rest = {k: v for k, v in obj.items() if k not in _VIEWED_KEYS}
+    dup = "\x1e".join(keys) + "\x1d" + "\x1e".join(_message_keys(extra)) + "\x1d" + (_norm(rest) if rest else "")
     result = LineResult(
         "example",
         tuple(findings),
@@ -178,7 +198,7 @@ def analyze_line(raw: str, ctx: LineContext) -> LineResult:
         tokens=tokens,
         messages=per_message,
         assistant_tokens=sum(m.tokens for m in per_message[: len(messages)] if m.role == "assistant"),
-        dup_key=_hash(norm),
+        dup_key=_hash(dup),
         label=_label(messages, fmt) if messages else fmt,
     )
     if fmt in _SYSTEM_FORMATS:
@@ -188,8 +208,8 @@ def analyze_line(raw: str, ctx: LineContext) -> LineResult:
     if fmt in _KEYED_FORMATS:
         last_user = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=-1)
         if 0 <= last_user < len(messages) - 1:
-            result.prompt_key = _hash(_conversation_key(messages[: last_user + 1]))
-            result.answer_key = _hash(_conversation_key(messages[last_user + 1 :]))
+            result.prompt_key = _hash("\x1e".join(keys[: last_user + 1]) + "\x1d" + (_norm(rest) if rest else ""))
+            result.answer_key = _hash("\x1e".join(keys[last_user + 1 :]))
     return result
 
 

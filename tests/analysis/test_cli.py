@@ -122,3 +122,10 @@ def test_large_file_same_result_with_worker_processes(tmp_path):
     one, two = (json.loads(run("check", "--format", "json", "--jobs", jobs, str(big)).stdout) for jobs in ("1", "2"))
     assert one == two
     assert one["files"][0]["examples"] == 400 * 62
+
+
+def test_rule_docs_are_in_sync_with_the_catalogue():
+    generated = run("rule", "--all", "--markdown").stdout.decode()
+    assert (REPO / "docs" / "rules.md").read_text(encoding="utf-8") == generated, (
+        "run: tuneline rule --all --markdown > docs/rules.md"
+    )

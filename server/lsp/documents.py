@@ -1,0 +1,122 @@
+"""Open documents: the editor's text (the truth once a file is open), its analysis, and what is queued for it.
+
+Threading rule: `buffer`, `version` and `pending` belong to the event loop; `dataset` is touched only by the
+scheduler's single analysis thread (readers run there too, see `Scheduler.read`). Edits are applied to the buffer
+at once, in order, and queued as `LineSplice`s for the dataset, which catches up when the debounced analysis runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlparse
+
+from tuneline.analysis import Dataset, Finding
+
+from .linebuffer import LineBuffer, LineSplice
+
+if TYPE_CHECKING:
+    from tuneline.analysis import Engine
+
+
+@dataclass(frozen=True, slots=True)
+class Reset:
+    """Rebuild the dataset from these lines (document opened, or recovering from a failed analysis)."""
+
+    lines: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Refresh:
+    """Nothing changed in the text; re-run analysis (settings changed, say)."""
+
+
+Op = LineSplice | Reset | Refresh
+
+
+@dataclass(slots=True)
+class Analysis:
+    """One completed analysis of a document, consistent with the text at `version`."""
+
+    version: int
+    generation: int
+    findings: list[Finding]
+    diagnostics: list[dict[str, Any]]
+    by_line: dict[int, list[int]]  # line -> indexes into findings/diagnostics
+    engine: Engine | None = None
+    seconds: float = 0.0
+
+    @property
+    def result_id(self) -> str:
+        return str(self.generation)
+
+    def at_line(self, line: int) -> list[tuple[Finding, dict[str, Any]]]:
+        return [(self.findings[i], self.diagnostics[i]) for i in self.by_line.get(line, ())]
+
+
+def uri_to_path(uri: str) -> Path | None:
+    parsed = urlparse(uri)
+    if parsed.scheme != "file":
+        return None
+    return Path(unquote(parsed.path))
+
+
+@dataclass(eq=False)
+class Document:
+    uri: str
+    version: int
+    buffer: LineBuffer
+    language_id: str = "jsonl"
+    path: Path | None = None
+    dataset: Dataset | None = None
+    analysis: Analysis | None = None
+    pending: list[Op] = field(default_factory=list)
+    # scheduling state (event loop only)
+    timer: asyncio.TimerHandle | None = None
+    job: asyncio.Task | None = None
+    rerun: bool = False
+    waiters: list[asyncio.Future] = field(default_factory=list)
+    edit_started: list[tuple[int, float]] = field(default_factory=list)  # (version, seconds spent on the loop)
+
+    def text(self) -> str:
+        """The editor's current text, exactly (line breaks included)."""
+        return self.buffer.text()
+
+    @property
+    def current(self) -> bool:
+        """The last analysis reflects the current text."""
+        return self.analysis is not None and not self.pending
+
+
+class DocumentStore:
+    """Open documents by URI."""
+
+    def __init__(self) -> None:
+        self._docs: dict[str, Document] = {}
+
+    def __contains__(self, uri: str) -> bool:
+        return uri in self._docs
+
+    def __iter__(self):
+        return iter(list(self._docs.values()))
+
+    def __len__(self) -> int:
+        return len(self._docs)
+
+    def get(self, uri: str) -> Document | None:
+        return self._docs.get(uri)
+
+    def open(self, uri: str, version: int, text: str, language_id: str = "jsonl") -> Document:
+        doc = Document(uri, version, LineBuffer(text), language_id, uri_to_path(uri))
+        doc.pending.append(Reset(doc.buffer.dataset_lines()))
+        self._docs[uri] = doc
+        return doc
+
+    def close(self, uri: str) -> Document | None:
+        return self._docs.pop(uri, None)
+
+    def text(self, uri: str) -> str | None:
+        doc = self._docs.get(uri)
+        return doc.text() if doc else None

@@ -1,0 +1,171 @@
+"""Which Settings and Engine apply to a document: project config, then the editor's settings on top.
+
+Order, later wins: defaults < the project's `tuneline.toml` / `[tool.tuneline]` (found upward from the file) <
+`initializationOptions.settings` < `workspace/configuration` (section `tuneline`). Nothing here may stop the
+server: a broken project config, an unknown or invalid editor setting, or a tiktoken encoding that cannot be
+loaded each become one `window/showMessage` and a sensible fallback (defaults without the bad part).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from tuneline.analysis import ConfigError, Engine, Settings, load_settings
+from tuneline.analysis.models import ModelTable
+from tuneline.analysis.tokens import EncodingUnavailable
+
+log = logging.getLogger("tuneline.lsp")
+
+# Keys the editor client uses for itself (contracts.md): never an error, never merged.
+CLIENT_ONLY = frozenset({"interpreter", "trace", "training"})
+FALLBACK_ENCODING = "o200k_base"
+
+Notify = Callable[[str, bool], None]  # (message, is_error)
+
+
+def _client_keys(raw: Any) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        return {}
+    return {k: v for k, v in raw.items() if k not in CLIENT_ONLY and not k.startswith(("training.", "trace."))}
+
+
+class SettingsManager:
+    """Resolves settings per document and keeps one Engine per distinct Settings.
+
+    `client` is replaced, never mutated, so the analysis thread can read it while the loop updates it.
+    Engines are built on the analysis thread (loading a tiktoken encoding takes a moment).
+    """
+
+    def __init__(self, notify: Notify) -> None:
+        self._notify = notify
+        self.init_settings: dict[str, Any] = {}
+        self.config_settings: dict[str, Any] = {}
+        self.root: Path | None = None
+        self._lock = threading.Lock()
+        self._project: dict[Path | None, Settings] = {}
+        self._resolved: dict[Path | None, Settings] = {}
+        self._engines: dict[str, Engine] = {}
+        self._shown: set[str] = set()
+        self.generation = 0
+
+    # --- inputs ----------------------------------------------------------------------------------------------
+    def set_initialization_options(self, options: Any) -> None:
+        if isinstance(options, dict):
+            settings = options.get("settings", options)
+            self.init_settings = _client_keys(settings)
+        self._changed()
+
+    def set_configuration(self, value: Any) -> None:
+        self.config_settings = _client_keys(value)
+        self._changed()
+
+    def project_files_changed(self) -> None:
+        with self._lock:
+            self._project = {}
+        self._changed()
+
+    def _changed(self) -> None:
+        with self._lock:
+            self._resolved = {}
+            self._shown = set()
+            self.generation += 1
+
+    @property
+    def client(self) -> dict[str, Any]:
+        return {**self.init_settings, **self.config_settings}
+
+    # --- resolution --------------------------------------------------------------------------------------------
+    def _say(self, message: str, error: bool = False) -> None:
+        if message in self._shown:
+            return
+        self._shown.add(message)
+        log.warning("%s", message)
+        self._notify(message, error)
+
+    def folder_for(self, path: Path | None) -> Path | None:
+        if path is not None:
+            return path.parent
+        return self.root
+
+    def settings_for(self, path: Path | None) -> Settings:
+        """Settings for a file (None: an unsaved buffer, which gets the workspace's settings)."""
+        folder = self.folder_for(path)
+        with self._lock:
+            hit = self._resolved.get(folder)
+            if hit is not None:
+                return hit
+            project = self._project.get(folder)
+            if project is None:
+                project = self._load_project(folder)
+                self._project[folder] = project
+            settings = project
+            for key, value in self.client.items():
+                try:
+                    settings = settings.merged({key: value}, "editor settings")
+                except ConfigError as exc:
+                    self._say(f"tuneline: {exc}; using the default for it.")
+            self._resolved[folder] = settings
+            return settings
+
+    def _load_project(self, folder: Path | None) -> Settings:
+        if folder is None:
+            return Settings()
+        try:
+            return load_settings(folder)
+        except ConfigError as exc:
+            self._say(f"tuneline: {exc}. Using default settings until it is fixed.", error=True)
+        except Exception as exc:  # an unreadable folder or a broken file must not stop the server
+            self._say(f"tuneline: cannot read project settings near {folder}: {exc}. Using defaults.", error=True)
+        return Settings()
+
+    def engine_for(self, path: Path | None) -> Engine:
+        return self.engine(self.settings_for(path))
+
+    def engine(self, settings: Settings) -> Engine:
+        key = repr(settings)
+        with self._lock:
+            hit = self._engines.get(key)
+        if hit is not None:
+            return hit
+        engine = self._build(settings)
+        with self._lock:
+            if len(self._engines) > 8:
+                self._engines.clear()
+            self._engines[key] = engine
+        return engine
+
+    def _build(self, settings: Settings) -> Engine:
+        try:
+            return Engine(settings)
+        except EncodingUnavailable as exc:
+            model = _model_name(settings)
+            self._say(
+                f"tuneline: {exc}. Counting tokens for {model} with {FALLBACK_ENCODING} instead (an estimate).",
+                error=True,
+            )
+            models = dict(settings.models)
+            models[model] = {**models.get(model, {}), "encoding": FALLBACK_ENCODING}
+            try:
+                return Engine(replace(settings, models=models))
+            except Exception as exc2:
+                log.error("fallback engine failed: %s", exc2)
+        except Exception as exc:  # a broken models file or model table override
+            self._say(f"tuneline: cannot use these settings ({exc}); using the default model table.", error=True)
+            try:
+                return Engine(replace(settings, models={}, models_file=None))
+            except Exception as exc2:
+                log.error("engine without model overrides failed: %s", exc2)
+        return Engine(Settings())
+
+
+def _model_name(settings: Settings) -> str:
+    try:
+        files = [Path(settings.models_file)] if settings.models_file else None
+        return ModelTable(settings.models, files).resolve(settings.model).name
+    except Exception:
+        return settings.model
