@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .redact import redact
+
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 STATUSES = ("created", "validating", "queued", "running", *sorted(TERMINAL))
 DEFAULT_ROOT = Path(".tuneline") / "runs"
@@ -108,7 +110,8 @@ class RunRegistry:
 
     def save(self, record: RunRecord) -> None:
         record.updated_at = now()
-        atomic_write_text(self.folder(record.id) / "run.json", json.dumps(record.to_json(), indent=2) + "\n")
+        text = redact(json.dumps(record.to_json(), indent=2, ensure_ascii=False))  # belt and braces: never a key
+        atomic_write_text(self.folder(record.id) / "run.json", text + "\n")
 
     def get(self, run_id: str) -> RunRecord:
         path = self.folder(run_id) / "run.json"
@@ -141,7 +144,7 @@ class RunRegistry:
         """Append one JSON object to `events.jsonl` or `metrics.jsonl` (one write call: lines stay whole)."""
         if stream not in ("events", "metrics"):
             raise ValueError(stream)
-        line = json.dumps({"time": now(), **item}, ensure_ascii=False) + "\n"
+        line = redact(json.dumps({"time": now(), **item}, ensure_ascii=False)) + "\n"
         with (self.folder(run_id) / f"{stream}.jsonl").open("a", encoding="utf-8") as fh:
             fh.write(line)
 

@@ -8,6 +8,7 @@ time and `resume` where the backend supports it. All methods run inside the trai
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,7 +19,15 @@ from ..runs import RunRecord, RunRegistry
 
 
 class BackendError(RuntimeError):
-    """A failure the user can act on. `str(error)` is one sentence naming the next step; never a secret."""
+    """A failure the user can act on. `str(error)` is one sentence naming the next step; never a secret.
+
+    `retryable`: the run itself is fine (network down, rate limit that outlasted our retries); the worker keeps
+    its status so `tuneline runs resume ID` (or the next recovery) tries again instead of marking it failed.
+    """
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
 
 
 @dataclass
@@ -58,8 +67,25 @@ class Update:
 
 
 class Backend(ABC):
+    """One way to train. Modules holding a backend import their SDK or torch lazily, inside methods: `prepare`
+    also runs in the CLI and language server processes, which must stay light."""
+
     name: str = ""
     supports_resume: bool = False
+    key_env: tuple[str, ...] = ()  # environment variables holding this backend's API key (never written anywhere)
+
+    # The worker sets this event when the user asks to cancel (SIGTERM or a cancel request file). Long loops in
+    # `poll` wait with `self.wait(seconds)` and stop early; a local trainer checks `self.stop_requested()`.
+    stop_event: threading.Event | None = None
+
+    def stop_requested(self) -> bool:
+        return self.stop_event is not None and self.stop_event.is_set()
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep up to `seconds`; True when a stop was requested meanwhile (the caller should return)."""
+        if self.stop_event is None:
+            self.stop_event = threading.Event()
+        return self.stop_event.wait(max(0.0, seconds))
 
     @abstractmethod
     def prepare(self, request: TrainRequest) -> Plan: ...

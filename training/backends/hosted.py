@@ -1,0 +1,307 @@
+"""What the hosted backends (OpenAI, Together) share: the start/poll/cancel flow, retries, and the plan.
+
+A hosted run is: upload the file(s), create a job tagged as tuneline's, then poll the job and its events until it
+ends. Remote ids are saved the moment they exist, so a worker that dies anywhere can be replaced by another that
+picks up where it stopped (re-using uploaded files, finding a job whose creation reply was lost by its tag).
+
+Retries are ours, not the SDKs' (clients are built with `max_retries=0`): rate limits wait as long as the
+provider's `Retry-After` says, server errors and dropped connections back off exponentially, and each wait is
+written to the run's events so the user sees why nothing moves.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+from ..redact import redact
+from ..runs import TERMINAL, RunRecord, RunRegistry
+from .base import Backend, BackendError, Plan, TrainRequest
+
+T = TypeVar("T")
+
+OTHER_BACKENDS = {
+    "openai": "--backend together (hosted LoRA on open models) or --backend local (QLoRA on your own GPU)",
+    "together": "--backend local (QLoRA on your own GPU) or --backend openai",
+}
+
+
+def env_float(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+class Transient(Exception):
+    """Raised by `classify` users: a failure worth retrying, with the provider's requested delay if any."""
+
+
+class HostedBackend(Backend):
+    provider = ""  # "OpenAI", "Together AI"
+    default_model = ""
+    formats: ClassVar[dict[str, str]] = {}  # dataset format -> method ("sft" | "dpo")
+    max_upload_bytes = 8 * 1024**3
+
+    def __init__(self) -> None:
+        self._record: RunRecord | None = None
+        self._registry: RunRegistry | None = None
+
+    # --- for subclasses --------------------------------------------------------------------------------------
+    def make_client(self) -> Any:
+        raise NotImplementedError
+
+    def transient(self, exc: BaseException) -> str | None:
+        """'rate_limit' | 'server' | 'network' for failures worth retrying, None otherwise."""
+        raise NotImplementedError
+
+    def translate(self, exc: BaseException, doing: str) -> BackendError:
+        """One sentence with the next step for an SDK exception raised while `doing` something."""
+        raise NotImplementedError
+
+    def upload(self, client: Any, path: Path, role: str) -> str:
+        raise NotImplementedError
+
+    def create_job(self, client: Any, request: TrainRequest, record: RunRecord) -> str:
+        raise NotImplementedError
+
+    def find_job(self, client: Any, record: RunRecord) -> str | None:
+        """A job already created for this run (its creation reply lost), found by tag or training file."""
+        return None
+
+    def snapshot(self, client: Any, record: RunRecord, seen: set[str]) -> Any:
+        """One poll: the job's status, new events and metrics as an `Update`."""
+        raise NotImplementedError
+
+    def cancel_job(self, client: Any, job_id: str) -> None:
+        raise NotImplementedError
+
+    # --- the plan --------------------------------------------------------------------------------------------
+    def prepare(self, request: TrainRequest) -> Plan:
+        from ..preflight import analyze
+
+        model = request.model or self.default_model
+        epochs = request.hyperparameters.get("n_epochs")
+        analysis = analyze(request.dataset, model, epochs if isinstance(epochs, int) else None)
+        info = analysis.engine.model
+        summary = analysis.summary
+        warnings: list[str] = []
+        self.check_model(model, info, warnings)
+        method = self.formats.get(summary.format)
+        if method is None and summary.examples:
+            raise BackendError(self.format_refusal(summary.format_title))
+        if request.validation is not None:
+            vfmt = analyze(request.validation, model).summary.format
+            if vfmt != summary.format:
+                raise BackendError(
+                    f"the validation file's format ({vfmt}) differs from the training file's ({summary.format}); "
+                    "use the same format in both"
+                )
+        if analysis.size > self.max_upload_bytes:
+            raise BackendError(
+                f"the file is {analysis.size / 1024**3:.1f} GB and {self.provider} accepts at most "
+                f"{self.max_upload_bytes / 1024**3:.0f} GB; split it into smaller files or sample it down"
+            )
+        if summary.over_limit:
+            warnings.append(
+                f"{summary.over_limit} example(s) exceed {info.name}'s limit of {info.limit:,} tokens and will be "
+                "truncated (and billed up to the limit)"
+            )
+        if info.price is None:
+            warnings.append(self.unknown_price_note(info.name))
+        return Plan(
+            model=info.name if info.known else model,
+            method=method or "sft",
+            examples=summary.examples,
+            tokens=summary.tokens_total,
+            epochs=summary.cost.epochs,
+            cost_usd=summary.cost.usd,
+            warnings=warnings,
+        )
+
+    def check_model(self, model: str, info: Any, warnings: list[str]) -> None:
+        if info.known and info.provider not in (self.name, "") and not model.startswith("ft:"):
+            raise BackendError(
+                f"{model} is a {info.provider} model; use --backend {info.provider} or pick a {self.name} model"
+            )
+        if info.is_shut_down():
+            raise BackendError(
+                f"{info.name} was shut down on {info.shutdown} and cannot be fine-tuned; choose another model "
+                "(`tuneline models` lists them)"
+            )
+        if not info.known:
+            warnings.append(
+                f"{model} is not in tuneline's model table: token limit and price are guesses, and "
+                f"{self.provider} will say whether it can be fine-tuned"
+            )
+
+    def format_refusal(self, title: str) -> str:
+        return f"{self.provider} cannot fine-tune a {title} file; convert it to chat (messages) format first"
+
+    def unknown_price_note(self, model: str) -> str:
+        return (
+            f"no price is recorded for {model}, so the cost is unknown: add `price` (USD per 1M training tokens) "
+            "for it under [models] in tuneline.toml"
+        )
+
+    # --- the run ---------------------------------------------------------------------------------------------
+    def note(self, message: str, kind: str = "message", **data: Any) -> None:
+        if self._record is not None and self._registry is not None:
+            self._registry.append(self._record.id, "events", {"type": kind, "message": redact(message), **data})
+
+    def call(self, doing: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """`fn(*args, **kwargs)` with retries for rate limits, server errors and dropped connections."""
+        attempts = int(env_float("TUNELINE_RETRY_ATTEMPTS", 6))
+        base = env_float("TUNELINE_RETRY_BASE", 1.0)
+        for attempt in range(attempts):
+            try:
+                return fn(*args, **kwargs)
+            except BackendError:
+                raise
+            except Exception as exc:
+                kind = self.transient(exc)
+                if kind is None or attempt == attempts - 1:
+                    raise self.translate(exc, doing) from None
+                delay = min(base * 2**attempt, 60.0 * base)
+                asked = retry_after(exc) if kind == "rate_limit" else None
+                if asked is not None:
+                    delay = asked
+                why = {
+                    "rate_limit": f"{self.provider} rate limit",
+                    "server": f"{self.provider} server error",
+                    "network": f"cannot reach {self.provider}",
+                }[kind]
+                self.note(
+                    f"{why} while {doing}; retrying in {delay:.1f}s"
+                    + (" (as the provider's Retry-After asks)" if asked is not None else ""),
+                    "warning",
+                    retry_in=delay,
+                )
+                if self.wait(delay):
+                    raise BackendError("stopped while waiting to retry") from None
+        raise AssertionError("unreachable")
+
+    def client(self) -> Any:
+        missing = [k for k in self.key_env[:1] if not os.environ.get(k)]
+        if missing:
+            raise BackendError(self.no_key_message())
+        try:
+            return self.make_client()
+        except ImportError as exc:
+            raise BackendError(
+                f"the {self.name} backend needs the `{exc.name}` package: pip install 'tuneline[{self.name}]'"
+            ) from None
+
+    def no_key_message(self) -> str:
+        return f"{self.key_env[0]} is not set: put your {self.provider} API key in that environment variable"
+
+    def start(self, request: TrainRequest, record: RunRecord, registry: RunRegistry) -> None:
+        self._record, self._registry = record, registry
+        client = self.client()
+        remote = dict(record.remote or {})
+        record.status = "validating"
+        registry.save(record)
+        if not remote.get("training_file_id"):
+            self.note(f"uploading {Path(request.dataset).name} ({_size(request.dataset)})", "upload")
+            remote["training_file_id"] = self.upload(client, Path(request.dataset), "training")
+            record.remote = {**remote, "job_id": remote.get("job_id"), "validation_file_id": None}
+            registry.save(record)
+        if request.validation is not None and not remote.get("validation_file_id"):
+            self.note(f"uploading {Path(request.validation).name} ({_size(request.validation)})", "upload")
+            remote["validation_file_id"] = self.upload(client, Path(request.validation), "validation")
+        remote.setdefault("validation_file_id", None)
+        record.remote = {**remote, "job_id": remote.get("job_id")}
+        registry.save(record)
+        if not record.remote.get("job_id"):
+            job_id = self.call("looking for an existing job", self.find_job, client, record)
+            if job_id:
+                self.note(f"found job {job_id} created for this run earlier", "status")
+            else:
+                job_id = self.create_job(client, request, record)
+                self.note(f"created {self.provider} job {job_id}", "status", job_id=job_id)
+            record.remote["job_id"] = job_id
+            registry.save(record)
+
+    def poll(self, record: RunRecord, registry: RunRegistry) -> Iterator[Any]:
+        self._record, self._registry = record, registry
+        client = self.client()
+        remote = record.remote or {}
+        if not remote.get("job_id"):
+            job_id = self.call("looking for the run's job", self.find_job, client, record) if remote else None
+            if not job_id:
+                raise BackendError("this run never reached the point of creating a job; start a new run")
+            record.remote = {**remote, "job_id": job_id}
+            registry.save(record)
+        seen = {str(e["remote_id"]) for e in registry.read(record.id, "events") if e.get("remote_id")}
+        seen |= {str(m["remote_id"]) for m in registry.read(record.id, "metrics") if m.get("remote_id")}
+        interval = env_float("TUNELINE_POLL_INTERVAL", 15.0)
+        while True:
+            update = self.call("checking the job", self.snapshot, client, record, seen)
+            yield update
+            if update.status in TERMINAL:
+                return
+            if self.wait(interval):
+                return
+
+    def cancel(self, record: RunRecord, registry: RunRegistry) -> None:
+        self._record, self._registry = record, registry
+        job_id = (record.remote or {}).get("job_id")
+        if not job_id:
+            return  # nothing was created remotely; uploaded files stay in the account
+        client = self.client()
+        self.call("cancelling the job", self.cancel_job, client, job_id)
+
+    def resume(self, record: RunRecord, registry: RunRegistry) -> None:
+        """Hosted jobs run on the provider: resuming means following the job again (the worker then polls)."""
+        if record.status in ("failed", "cancelled"):
+            raise BackendError(
+                f"this {self.provider} job is {record.status} and cannot be resumed; start a new run "
+                "(`tuneline train ...`)"
+            )
+
+
+def retry_after(exc: BaseException) -> float | None:
+    """Seconds the provider asked us to wait (Retry-After or retry-after-ms), if it said."""
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    if headers is None:
+        return None
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            seconds = float(value) * scale
+        except ValueError:
+            continue
+        if 0 <= seconds <= 600:
+            return seconds
+    return None
+
+
+_LINE = re.compile(r"\b(?:line|example)\s+(\d+)", re.IGNORECASE)
+
+
+def with_line(message: str, path: Path | None) -> str:
+    """Add the local file position to a provider message that names a line or example ('Line 3 ...')."""
+    m = _LINE.search(message or "")
+    if m is None or path is None:
+        return message
+    return f"{message.rstrip('.')} (see {path}:{m.group(1)})"
+
+
+def _size(path: Path) -> str:
+    n = Path(path).stat().st_size
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:,} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} bytes"
+
+
+def clean(text: object) -> str:
+    """A provider's message on one line, without anything that looks like a key."""
+    return redact(" ".join(str(text or "").split()))

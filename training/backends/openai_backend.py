@@ -1,0 +1,332 @@
+"""OpenAI fine-tuning (the `openai` SDK, imported only inside the training child).
+
+Upload through the Files API up to 512 MB, the Uploads API in 64 MB parts up to 8 GB; create a supervised or DPO
+job tagged with `metadata` (so a job whose creation reply was lost can be found again); follow its status, events
+and metrics; list checkpoints when it ends; cancel. Every SDK error becomes one sentence with the next step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any, ClassVar
+
+from tuneline.analysis.models import DEFAULT_MODEL
+
+from ..runs import RunRecord
+from .base import BackendError, TrainRequest, Update
+from .hosted import OTHER_BACKENDS, HostedBackend, clean, env_float, with_line
+
+FILES_API_LIMIT = 512 * 1024**2
+PART_SIZE = 64 * 1024**2
+UPLOADS_LIMIT = 8 * 1024**3
+TAG = {"created_by": "tuneline"}
+
+STATUS = {
+    "validating_files": "validating",
+    "queued": "queued",
+    "running": "running",
+    "paused": "queued",
+    "succeeded": "succeeded",
+    "failed": "failed",
+    "cancelled": "cancelled",
+}
+_SELF_SERVE = ("self-serve", "self serve", "fine-tuning is not available", "fine-tuning access", "not allowed to")
+
+
+class OpenAIBackend(HostedBackend):
+    name = "openai"
+    provider = "OpenAI"
+    default_model = DEFAULT_MODEL
+    key_env = ("OPENAI_API_KEY",)
+    formats: ClassVar[dict[str, str]] = {"chat": "sft", "openai-preference": "dpo"}
+    max_upload_bytes = UPLOADS_LIMIT
+
+    def format_refusal(self, title: str) -> str:
+        return (
+            f"OpenAI fine-tunes chat (messages) files, or preference files for DPO, and this one is {title}: "
+            "convert it to chat format first (the editor's quick fix converts alpaca and sharegpt lines)"
+        )
+
+    # --- SDK plumbing ----------------------------------------------------------------------------------------
+    def make_client(self) -> Any:
+        import openai
+
+        return openai.OpenAI(max_retries=0, timeout=env_float("TUNELINE_HTTP_TIMEOUT", 600.0))
+
+    def transient(self, exc: BaseException) -> str | None:
+        import openai
+
+        if isinstance(exc, openai.RateLimitError):
+            return None if _code(exc) == "insufficient_quota" else "rate_limit"
+        if isinstance(exc, openai.APIStatusError) and exc.status_code >= 500:
+            return "server"
+        if isinstance(exc, openai.APIConnectionError):
+            return "network"
+        return None
+
+    def translate(self, exc: BaseException, doing: str) -> BackendError:
+        import openai
+
+        msg = clean(getattr(exc, "message", None) or exc)
+        body = getattr(exc, "body", None)
+        if isinstance(body, dict) and isinstance(body.get("message"), str):
+            msg = clean(body["message"])
+        run = self._record.id if self._record else "RUN"
+        if isinstance(exc, openai.AuthenticationError):
+            return BackendError(
+                "OpenAI rejected the API key in OPENAI_API_KEY (invalid, revoked or for another organisation); "
+                "create a new one at https://platform.openai.com/api-keys and set it"
+            )
+        if isinstance(exc, openai.PermissionDeniedError):
+            if any(k in msg.lower() for k in _SELF_SERVE) or "creating the job" in doing:
+                return BackendError(
+                    "OpenAI has closed self-serve fine-tuning to this organisation, so it cannot create jobs "
+                    f"(OpenAI said: {msg}); train with {OTHER_BACKENDS['openai']}"
+                )
+            return BackendError(
+                f"OpenAI denied permission while {doing} ({msg}); check the key's project permissions, or train "
+                f"with {OTHER_BACKENDS['openai']}"
+            )
+        if isinstance(exc, openai.RateLimitError):
+            if _code(exc) == "insufficient_quota":
+                return BackendError(f"OpenAI says this account has no quota left ({msg}); add credit, then retry")
+            return BackendError(
+                f"OpenAI kept rate-limiting tuneline while {doing}; wait a few minutes, then run "
+                f"`tuneline runs resume {run}`",
+                retryable=True,
+            )
+        if isinstance(exc, openai.APIConnectionError):
+            return BackendError(
+                f"cannot reach OpenAI while {doing} (network down or blocked); check the connection, then run "
+                f"`tuneline runs resume {run}`",
+                retryable=True,
+            )
+        if isinstance(exc, (openai.NotFoundError, openai.BadRequestError)) and _about_model(exc, msg, doing):
+            model = self._record.model if self._record else "this model"
+            return BackendError(
+                f"OpenAI cannot fine-tune {model} ({msg}); it is not fine-tunable, not enabled for this "
+                "organisation or shut down: pick another with --model (`tuneline models` lists them)"
+            )
+        if isinstance(exc, openai.BadRequestError) and "upload" in doing:
+            return BackendError(f"OpenAI rejected the file: {with_line(msg, self._path_for(doing))}")
+        if isinstance(exc, openai.BadRequestError):
+            return BackendError(f"OpenAI refused the request while {doing}: {with_line(msg, self._path_for(doing))}")
+        if isinstance(exc, openai.APIStatusError):
+            return BackendError(
+                f"OpenAI answered {exc.status_code} while {doing}: {msg}; try again later "
+                f"(`tuneline runs resume {run}`)",
+                retryable=exc.status_code >= 500,
+            )
+        return BackendError(f"unexpected {type(exc).__name__} while {doing}: {clean(exc)}")
+
+    def _path_for(self, doing: str) -> Path | None:
+        if self._record is None:
+            return None
+        if "validation" in doing and self._record.validation:
+            return Path(self._record.validation.get("upload_path") or self._record.validation.get("path"))
+        data = self._record.dataset or {}
+        path = data.get("upload_path") or data.get("path")
+        return Path(path) if path else None
+
+    # --- upload ----------------------------------------------------------------------------------------------
+    def upload(self, client: Any, path: Path, role: str) -> str:
+        size = path.stat().st_size
+        doing = f"uploading the {role} file"
+        if size > UPLOADS_LIMIT:
+            raise BackendError(
+                f"{path.name} is {size / 1024**3:.1f} GB and OpenAI accepts at most 8 GB; split or sample it down"
+            )
+        if size <= FILES_API_LIMIT:
+
+            def send() -> Any:
+                with path.open("rb") as fh:
+                    return client.files.create(file=(path.name, fh, "application/jsonl"), purpose="fine-tune")
+
+            obj = self.call(doing, send)
+            if getattr(obj, "status", None) == "error":
+                raise BackendError(f"OpenAI rejected the {role} file: {with_line(clean(obj.status_details), path)}")
+            self.note(f"uploaded {path.name} as {obj.id}", "upload", file_id=obj.id)
+            return obj.id
+        return self._upload_in_parts(client, path, role, size)
+
+    def _upload_in_parts(self, client: Any, path: Path, role: str, size: int) -> str:
+        doing = f"uploading the {role} file"
+        upload = self.call(
+            doing, client.uploads.create, bytes=size, filename=path.name, mime_type="text/jsonl", purpose="fine-tune"
+        )
+        total = -(-size // PART_SIZE)
+        md5 = hashlib.md5(usedforsecurity=False)
+        part_ids: list[str] = []
+        with path.open("rb") as fh:
+            for number in range(1, total + 1):
+                chunk = fh.read(PART_SIZE)
+                md5.update(chunk)
+                part = self.call(
+                    f"{doing} (part {number} of {total})", client.uploads.parts.create, upload.id, data=chunk
+                )
+                part_ids.append(part.id)
+                self.note(f"uploaded part {number} of {total} of {path.name}", "upload", part=number, parts=total)
+                if self.stop_requested():
+                    self.call("cancelling the upload", client.uploads.cancel, upload.id)
+                    raise BackendError("stopped during the upload")
+        done = self.call(doing, client.uploads.complete, upload.id, part_ids=part_ids, md5=md5.hexdigest())
+        file = getattr(done, "file", None)
+        if file is None or getattr(file, "status", None) == "error":
+            details = clean(getattr(file, "status_details", None) or "the upload did not produce a file")
+            raise BackendError(f"OpenAI rejected the {role} file: {with_line(details, path)}")
+        self.note(f"uploaded {path.name} in {total} parts as {file.id}", "upload", file_id=file.id)
+        return file.id
+
+    # --- the job ---------------------------------------------------------------------------------------------
+    def create_job(self, client: Any, request: TrainRequest, record: RunRecord) -> str:
+        method = (record.extra.get("method") or "sft").lower()
+        hp: dict[str, Any] = {}
+        for key in ("n_epochs", "batch_size", "learning_rate_multiplier", "beta"):
+            value = record.hyperparameters.get(key, request.hyperparameters.get(key))
+            if value is not None:
+                hp[key] = value
+        if method == "dpo":
+            spec: dict[str, Any] = {"type": "dpo", "dpo": {"hyperparameters": hp}}
+        else:
+            hp.pop("beta", None)
+            spec = {"type": "supervised", "supervised": {"hyperparameters": hp}}
+        kwargs: dict[str, Any] = {
+            "model": record.model,
+            "training_file": record.remote["training_file_id"],
+            "method": spec,
+            "metadata": {**TAG, "tuneline_run": record.id},
+        }
+        if record.remote.get("validation_file_id"):
+            kwargs["validation_file"] = record.remote["validation_file_id"]
+        suffix = request.suffix or record.hyperparameters.get("suffix")
+        if suffix:
+            kwargs["suffix"] = suffix
+        seed = request.seed if request.seed is not None else record.hyperparameters.get("seed")
+        if seed is not None:
+            kwargs["seed"] = seed
+        try:
+            job = self.call("creating the job", client.fine_tuning.jobs.create, **kwargs)
+        except BackendError as exc:
+            if not exc.retryable:
+                raise
+            # The reply may have been lost after the job was made: look for it before giving up.
+            found = self.find_job(client, record)
+            if found:
+                return found
+            raise
+        return job.id
+
+    def find_job(self, client: Any, record: RunRecord) -> str | None:
+        page = client.fine_tuning.jobs.list(limit=20, metadata={"tuneline_run": record.id})
+        for job in page.data:
+            if (job.metadata or {}).get("tuneline_run") == record.id:
+                return job.id
+        return None
+
+    def snapshot(self, client: Any, record: RunRecord, seen: set[str]) -> Update:
+        job_id = record.remote["job_id"]
+        job = client.fine_tuning.jobs.retrieve(job_id)
+        events = client.fine_tuning.jobs.list_events(job_id, limit=100).data
+        update = Update(status=STATUS.get(job.status, record.status))
+        epochs = _epochs(job)
+        for event in sorted(events, key=lambda e: (e.created_at, e.id)):
+            if event.id in seen:
+                continue
+            seen.add(event.id)
+            data = event.data if isinstance(event.data, dict) else {}
+            if event.type == "metrics" and data:
+                update.metrics.append(_metrics(data, epochs, event.id))
+            else:
+                update.events.append(
+                    {"type": "remote", "level": event.level, "message": clean(event.message), "remote_id": event.id}
+                )
+        if update.metrics:
+            last = update.metrics[-1]
+            update.progress = {k: last.get(k) for k in ("step", "total_steps", "epoch") if last.get(k) is not None}
+        if job.trained_tokens:
+            record.extra["trained_tokens"] = job.trained_tokens
+        if job.status == "succeeded":
+            update.result_model = job.fine_tuned_model
+            record.extra["checkpoints"] = self._checkpoints(client, job_id)
+            record.extra["result_files"] = list(job.result_files or [])
+        elif job.status == "failed":
+            err = job.error
+            text = clean(getattr(err, "message", None) or "no reason given")
+            code = getattr(err, "code", None)
+            update.error = f"OpenAI's job failed: {with_line(text, self._path_for(''))}" + (
+                f" ({code})" if code else ""
+            )
+        elif job.status == "cancelled" and not self.stop_requested():
+            update.error = "the job was cancelled on OpenAI's side (from the dashboard or another tool)"
+        return update
+
+    def _checkpoints(self, client: Any, job_id: str) -> list[dict[str, Any]]:
+        page = client.fine_tuning.jobs.checkpoints.list(job_id, limit=10)
+        out = []
+        for cp in page.data:
+            m = cp.metrics
+            out.append(
+                {
+                    "id": cp.id,
+                    "model": cp.fine_tuned_model_checkpoint,
+                    "step": cp.step_number,
+                    "train_loss": getattr(m, "train_loss", None),
+                    "valid_loss": getattr(m, "valid_loss", None),
+                    "full_valid_loss": getattr(m, "full_valid_loss", None),
+                    "train_mean_token_accuracy": getattr(m, "train_mean_token_accuracy", None),
+                }
+            )
+        return sorted(out, key=lambda c: c["step"])
+
+    def cancel_job(self, client: Any, job_id: str) -> None:
+        client.fine_tuning.jobs.cancel(job_id)
+
+
+def _code(exc: BaseException) -> str | None:
+    code = getattr(exc, "code", None)
+    body = getattr(exc, "body", None)
+    if code is None and isinstance(body, dict):
+        code = body.get("code")
+    return str(code) if code else None
+
+
+def _about_model(exc: BaseException, msg: str, doing: str) -> bool:
+    param = getattr(exc, "param", None)
+    code = _code(exc) or ""
+    return (
+        param == "model"
+        or "model" in code
+        or ("creating the job" in doing and "model" in msg.lower() and "file" not in msg.lower())
+    )
+
+
+def _epochs(job: Any) -> int | None:
+    method = getattr(job, "method", None)
+    for holder in (getattr(method, "supervised", None), getattr(method, "dpo", None), job):
+        hp = getattr(holder, "hyperparameters", None)
+        n = getattr(hp, "n_epochs", None)
+        if isinstance(n, int):
+            return n
+    return None
+
+
+def _metrics(data: dict[str, Any], epochs: int | None, remote_id: str) -> dict[str, Any]:
+    step = data.get("step")
+    total = data.get("total_steps")
+    epoch = round(step / total * epochs, 3) if step and total and epochs else None
+    return {
+        "step": step,
+        "total_steps": total,
+        "loss": data.get("train_loss"),
+        "eval_loss": data.get("valid_loss", data.get("full_valid_loss")),
+        "train_mean_token_accuracy": data.get("train_mean_token_accuracy"),
+        "learning_rate": data.get("learning_rate"),
+        "epoch": epoch,
+        "tokens_per_second": None,
+        "gpu_memory_mb": None,
+        "remote_id": remote_id,
+    }
+
+
+BACKEND = OpenAIBackend()

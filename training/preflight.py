@@ -1,0 +1,365 @@
+"""Pre-flight: everything checked and shown before a byte leaves the machine.
+
+The analysis engine reads the training (and validation) file; error-severity findings refuse the run, listed with
+their positions; train/validation overlap is checked here (TL306); the backend's `prepare` picks the method and
+checks the model; the numbers the user confirms (examples, tokens, epochs, cost) come out as text and markdown.
+Light on purpose: the language server imports this module, so no SDK and no torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tuneline.analysis import Engine, FileReport, Severity, check_bytes, load_settings
+
+from .backends.base import Backend, BackendError, Plan, TrainRequest
+from .split import DEFAULT_SEED, SplitPlan, check_fraction, plan_split
+
+MAX_LISTED = 20
+
+
+class PreflightError(Exception):
+    """The request cannot even be checked (missing file, bad option): one sentence for the user."""
+
+
+@dataclass
+class Problem:
+    """An error-severity finding that refuses the run. `line` and `character` are 0-based (as in LSP)."""
+
+    file: str
+    line: int | None
+    character: int | None
+    code: str
+    message: str
+
+    def where(self) -> str:
+        if self.line is None:
+            return self.file
+        return f"{self.file}:{self.line + 1}:{(self.character or 0) + 1}"
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class Analysis:
+    """One file checked with one model and epoch setting."""
+
+    path: Path
+    report: FileReport
+    engine: Engine
+    sha256: str
+    size: int
+
+    @property
+    def summary(self):
+        return self.report.summary
+
+    def errors(self) -> list[Problem]:
+        return [
+            Problem(
+                str(self.path),
+                f.line,
+                f.span.start if f.span is not None else None,
+                f.code,
+                f.message,
+            )
+            for f in self.report.findings
+            if f.severity == Severity.ERROR
+        ]
+
+    def example_lines(self) -> list[int]:
+        ds = self.report.dataset
+        return [i for i in range(len(ds)) if ds.result(i).is_example]
+
+
+_CACHE: OrderedDict[tuple, Analysis] = OrderedDict()
+
+
+def analyze(path: Path, model: str | None = None, epochs: int | None = None) -> Analysis:
+    """Check `path` with the project's settings plus this model and epochs (cached by file state and options)."""
+    path = Path(path)
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise PreflightError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
+    if not path.is_file():
+        raise PreflightError(f"{path}: not a file")
+    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size, model, epochs)
+    hit = _CACHE.get(key)
+    if hit is not None:
+        _CACHE.move_to_end(key)
+        return hit
+    settings = load_settings(path.parent)
+    flags: dict[str, Any] = {}
+    if model:
+        flags["model"] = model
+    if epochs:
+        flags["epochs"] = epochs
+    if flags:
+        settings = settings.merged(flags, "training options")
+    engine = Engine(settings)
+    data = path.read_bytes()
+    report = check_bytes(data, engine, str(path))
+    analysis = Analysis(path, report, engine, hashlib.sha256(data).hexdigest(), len(data))
+    _CACHE[key] = analysis
+    while len(_CACHE) > 8:
+        _CACHE.popitem(last=False)
+    return analysis
+
+
+def project_model(path: Path, backend: Backend) -> str:
+    """The model a run uses when none was given: the project's setting if it belongs to this backend."""
+    default = getattr(backend, "default_model", None) or "local"
+    try:
+        settings = load_settings(Path(path).parent)
+        info = Engine(settings).model
+    except Exception:  # a broken settings file is reported by the analysis itself
+        return default
+    configured_explicitly = settings.model != Engine().settings.model
+    if info.provider == backend.name and (configured_explicitly or info.name == default):
+        return info.name
+    return default
+
+
+@dataclass
+class Preflight:
+    backend: str
+    request: TrainRequest
+    analysis: Analysis
+    plan: Plan | None
+    errors: list[Problem] = field(default_factory=list)
+    refused: str | None = None  # one sentence from the backend or the split: why this run cannot start
+    warnings: list[str] = field(default_factory=list)
+    validation: Analysis | None = None
+    split: SplitPlan | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and self.refused is None
+
+    @property
+    def cost_usd(self) -> float | None:
+        return self.plan.cost_usd if self.plan else None
+
+    @property
+    def examples(self) -> int:
+        return self.plan.examples if self.plan else self.analysis.summary.examples
+
+    @property
+    def tokens(self) -> int:
+        return self.plan.tokens if self.plan else self.analysis.summary.tokens_total
+
+    @property
+    def validation_examples(self) -> int:
+        if self.split is not None:
+            return len(self.split.validation_lines)
+        return self.validation.summary.examples if self.validation else 0
+
+    def cost_text(self) -> str:
+        if self.plan is None:
+            return "unknown"
+        if self.plan.cost_usd is None:
+            return "unknown (no price recorded for this model)"
+        return f"${self.plan.cost_usd:,.2f}"
+
+    def to_json(self) -> dict[str, Any]:
+        """The `tuneline.preflight` command's result (docs/contracts.md) plus details."""
+        plan = self.plan
+        return {
+            "ok": self.ok,
+            "markdown": render_markdown(self),
+            "costUsd": self.cost_usd,
+            "examples": self.examples,
+            "tokens": self.tokens,
+            "errors": [p.to_json() for p in self.errors],
+            "refused": self.refused,
+            "warnings": self.warnings,
+            "backend": self.backend,
+            "model": plan.model if plan else self.request.model,
+            "method": plan.method if plan else None,
+            "epochs": plan.epochs if plan else None,
+            "validationExamples": self.validation_examples,
+            "split": self.split.to_json() if self.split else None,
+        }
+
+
+def run_preflight(
+    request: TrainRequest,
+    backend_name: str,
+    *,
+    backend: Backend | None = None,
+    split: float | None = None,
+    seed: int | None = None,
+) -> Preflight:
+    """Check a training request end to end without touching the network. Raises PreflightError on bad input."""
+    if backend is None:
+        from .backends import get_backend
+
+        try:
+            backend = get_backend(backend_name)
+        except KeyError as exc:
+            raise PreflightError(str(exc.args[0])) from None
+        except ImportError as exc:
+            raise PreflightError(f"the {backend_name} backend is not installed here ({exc.name} is missing)") from None
+    if split is not None and request.validation is not None:
+        raise PreflightError("give either a validation file or a split fraction, not both")
+    if split is not None:
+        try:
+            check_fraction(split)
+        except ValueError as exc:
+            raise PreflightError(str(exc)) from None
+    model = request.model or project_model(request.dataset, backend)
+    request = dataclasses.replace(request, model=model)
+    epochs = request.hyperparameters.get("n_epochs")
+    analysis = analyze(request.dataset, model, epochs if isinstance(epochs, int) else None)
+    pf = Preflight(backend_name, request, analysis, None)
+    pf.errors.extend(analysis.errors())
+    if request.validation is not None:
+        pf.validation = analyze(request.validation, model)
+        pf.errors.extend(pf.validation.errors())
+        pf.errors.extend(overlap(analysis, pf.validation))
+    if split is not None:
+        pf.split = plan_split(analysis.report.dataset, split, DEFAULT_SEED if seed is None else seed)
+        if not pf.split.train_lines or not pf.split.validation_lines:
+            pf.refused = "the file has too few distinct examples to hold some out for validation; drop the split"
+    try:
+        pf.plan = backend.prepare(request)
+    except BackendError as exc:
+        pf.refused = pf.refused or str(exc)
+    if pf.plan is not None:
+        if pf.split is not None:
+            pf.plan = subset_plan(pf.plan, analysis, pf.split.train_lines)
+        pf.warnings.extend(pf.plan.warnings)
+    return pf
+
+
+def subset_plan(plan: Plan, analysis: Analysis, lines: list[int]) -> Plan:
+    """The plan for training on only `lines` of the file (after a split): fewer examples, tokens and dollars."""
+    ds = analysis.report.dataset
+    engine = analysis.engine
+    tokens = sum(ds.result(i).tokens for i in lines)
+    billed = sum(min(engine.model.limit, ds.result(i).tokens) for i in lines)
+    cost = engine.cost(billed, len(lines))
+    return dataclasses.replace(plan, examples=len(lines), tokens=tokens, epochs=cost.epochs, cost_usd=cost.usd)
+
+
+def overlap(train: Analysis, validation: Analysis) -> list[Problem]:
+    """TL306: validation examples that are also training examples (whitespace-normalised exact copies)."""
+    seen: dict[bytes, int] = {}
+    ds = train.report.dataset
+    for i in range(len(ds)):
+        key = ds.result(i).dup_key
+        if key is not None:
+            seen.setdefault(key, i)
+    out = []
+    vds = validation.report.dataset
+    for i in range(len(vds)):
+        key = vds.result(i).dup_key
+        if key is not None and key in seen:
+            out.append(
+                Problem(
+                    str(validation.path),
+                    i,
+                    0,
+                    "TL306",
+                    f"This validation example is also line {seen[key] + 1} of the training file: the validation "
+                    "loss would be measured on data the model trained on. Remove one copy.",
+                )
+            )
+    return out
+
+
+# --- what the user sees ----------------------------------------------------------------------------------------
+def _lines(pf: Preflight) -> list[tuple[str, str]]:
+    plan = pf.plan
+    s = pf.analysis.summary
+    rows = [("Backend", pf.backend), ("File", f"{pf.analysis.path} ({s.format_title})")]
+    if plan is not None:
+        rows.append(("Model", plan.model))
+        rows.append(("Method", {"sft": "supervised (SFT)", "dpo": "preference (DPO)"}.get(plan.method, plan.method)))
+        rows.append(("Examples", f"{plan.examples:,}"))
+        rows.append(("Tokens per epoch", f"{plan.tokens:,}"))
+        rows.append(("Epochs", str(plan.epochs)))
+        cost = pf.cost_text()
+        model = pf.analysis.engine.model
+        if plan.cost_usd is not None and model.price is not None:
+            cost += f" (at ${model.price:.2f} per 1M training tokens; {model.source}, as of {model.as_of})"
+        rows.append(("Estimated cost", cost))
+    if pf.split is not None:
+        rows.append(
+            (
+                "Validation",
+                f"{len(pf.split.validation_lines):,} examples held out "
+                f"({pf.split.fraction:.0%}, seed {pf.split.seed}; duplicates kept on one side)",
+            )
+        )
+    elif pf.validation is not None:
+        rows.append(("Validation", f"{pf.validation.path} ({pf.validation.summary.examples:,} examples, not billed)"))
+    return rows
+
+
+def _problems(pf: Preflight) -> list[str]:
+    out = [f"{p.where()}: {p.code} {p.message}" for p in pf.errors[:MAX_LISTED]]
+    if len(pf.errors) > MAX_LISTED:
+        out.append(f"... and {len(pf.errors) - MAX_LISTED} more")
+    return out
+
+
+def verdict(pf: Preflight) -> str:
+    if pf.errors:
+        n = len(pf.errors)
+        return f"Refused: {n} error{'s' if n != 1 else ''} must be fixed before anything is uploaded."
+    if pf.refused:
+        return f"Refused: {pf.refused[0].upper()}{pf.refused[1:]}" + ("" if pf.refused.endswith(".") else ".")
+    return "Ready to train."
+
+
+def render_text(pf: Preflight) -> str:
+    width = max(len(k) for k, _ in _lines(pf))
+    out = ["Pre-flight", *(f"  {k:<{width}}  {v}" for k, v in _lines(pf))]
+    for w in pf.warnings:
+        out.append(f"  warning: {w}")
+    if pf.errors:
+        out.append("Errors:")
+        out.extend(f"  {line}" for line in _problems(pf))
+    out.append(verdict(pf))
+    return "\n".join(out) + "\n"
+
+
+def render_markdown(pf: Preflight) -> str:
+    out = ["**Pre-flight**", "", "| | |", "| --- | --- |"]
+    out.extend(f"| {k} | {_md(v)} |" for k, v in _lines(pf))
+    if pf.warnings:
+        out.append("")
+        out.extend(f"- ⚠ {_md(w)}" for w in pf.warnings)
+    if pf.errors:
+        out.append("")
+        out.append("**Errors**")
+        out.append("")
+        out.extend(f"- {_md(line)}" for line in _problems(pf))
+    out.append("")
+    out.append(f"**{verdict(pf)}**")
+    return "\n".join(out) + "\n"
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def file_size(path: Path) -> int:
+    return os.stat(path).st_size
