@@ -1,0 +1,90 @@
+"""Trainer callbacks: every log becomes a `metrics.jsonl` line and a progress update, and a stop request becomes
+"save a checkpoint now and end training" at the next step boundary."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from transformers import TrainerCallback
+
+if TYPE_CHECKING:
+    from .trainer import Job
+
+METRIC_KEYS = ("step", "loss", "eval_loss", "learning_rate", "epoch", "tokens_per_second", "gpu_memory_mb")
+
+
+def _gpu_memory_mb() -> float | None:
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    return round(torch.cuda.max_memory_allocated() / 2**20, 1)
+
+
+def _number(value: Any) -> float | None:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return None
+    return out if out == out else None  # NaN is not JSON
+
+
+class MetricsCallback(TrainerCallback):
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        self.last_time: float | None = None
+        self.last_tokens: float | None = None
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.last_time = time.monotonic()
+        self.last_tokens = float(state.num_input_tokens_seen or 0)
+        self.job.step = state.global_step
+        self.job.set_state(step=state.global_step, total_steps=state.max_steps, epoch=_number(state.epoch) or 0.0)
+        resumed = f" from step {state.global_step}" if state.global_step else ""
+        self.job.event("training", f"training {state.max_steps} steps{resumed}", total_steps=state.max_steps)
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        logs = logs or {}
+        if "loss" not in logs and "eval_loss" not in logs:
+            return  # the closing summary (train_runtime, train_loss) is not a point on the curve
+        rate = None
+        seen = _number(logs.get("num_input_tokens_seen"))
+        clock = time.monotonic()
+        if "loss" in logs and seen is not None and self.last_tokens is not None and self.last_time is not None:
+            elapsed = clock - self.last_time
+            if elapsed > 0 and seen >= self.last_tokens:
+                rate = round((seen - self.last_tokens) / elapsed, 1)
+            self.last_tokens, self.last_time = seen, clock
+        item = {
+            "step": state.global_step,
+            "loss": _number(logs.get("loss")),
+            "eval_loss": _number(logs.get("eval_loss")),
+            "learning_rate": _number(logs.get("learning_rate")),
+            "epoch": _number(logs.get("epoch", state.epoch)),
+            "tokens_per_second": rate,
+            "gpu_memory_mb": _gpu_memory_mb(),
+        }
+        self.job.metric(item)
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.job.step = state.global_step
+        self.job.set_state(step=state.global_step, total_steps=state.max_steps, epoch=_number(state.epoch))
+
+    def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        path = f"{args.output_dir}/checkpoint-{state.global_step}"
+        self.job.set_state(checkpoint=path)
+        self.job.event("checkpoint", f"checkpoint saved at step {state.global_step}", step=state.global_step, path=path)
+
+
+class StopCallback(TrainerCallback):
+    """A stop request (SIGTERM) ends training after the current optimizer step, with a checkpoint of it."""
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+        if self.job.stop.is_set():
+            control.should_save = True
+            control.should_training_stop = True
+        return control

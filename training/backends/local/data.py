@@ -1,0 +1,442 @@
+"""A user's JSONL file turned into what TRL trains on, with the loss mask decided here rather than inside TRL.
+
+Why tokenize here: OpenAI's `weight: 0` (do not train on this assistant turn) has no TRL equivalent, TRL truncates
+over-long examples without a word, and it refuses chat templates without `{% generation %}` markers. Building
+`input_ids` + `labels` ourselves lets one pass count tokens for the warnings, mask weight-0 turns, and mask the
+prompt even when the template has no markers (by rendering the conversation prefix by prefix). SFTTrainer keeps a
+dataset that already has `labels` as it is and still truncates and packs it.
+
+Preference data goes to TRL's DPOTrainer as `prompt` / `chosen` / `rejected` (conversational when the file is).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tuneline.analysis.formats import FORMAT_TITLES, detect, message_view
+
+from ..base import BackendError
+
+SFT_FORMATS = ("chat", "prompt-completion", "text", "alpaca", "sharegpt")
+DPO_FORMATS = ("openai-preference", "trl-preference", "sharegpt-preference")
+_GENERATION = re.compile(r"\{%-?\s*generation\s*-?%\}")
+
+# ChatML with generation markers: what `chat_template = "chatml"` selects. Only the assistant reply and its end
+# marker are inside {% generation %}, so assistant-only loss trains exactly what the model must produce.
+CHATML_TEMPLATE = (
+    "{%- for message in messages -%}"
+    "{%- if message['role'] == 'assistant' -%}"
+    "{{ '<|im_start|>assistant\\n' }}{% generation %}{{ message['content'] + '<|im_end|>' }}{% endgeneration %}"
+    "{{ '\\n' }}"
+    "{%- else -%}"
+    "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
+    "{%- endif -%}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{ '<|im_start|>assistant\\n' }}{%- endif -%}"
+)
+BUILTIN_TEMPLATES = {"chatml": CHATML_TEMPLATE}
+
+
+@dataclass
+class Example:
+    """One usable line: `line` is 1-based, `row` is in TRL's shape, `weights` holds each message's weight."""
+
+    line: int
+    format: str
+    row: dict[str, Any]
+    weights: list[int] = field(default_factory=list)
+
+
+# -- reading -------------------------------------------------------------------------------------------------------
+
+
+def read_examples(path: Path) -> list[Example]:
+    """Every non-blank line of a JSONL file as an `Example`; the first bad line raises a one-sentence error."""
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise BackendError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise BackendError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    text = raw.decode("utf-8-sig", errors="replace")
+    out: list[Example] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            raise BackendError(f"{path}:{number}: not valid JSON; run `tuneline check {path}`") from None
+        if not isinstance(obj, dict):
+            raise BackendError(f"{path}:{number}: a line must be a JSON object; run `tuneline check {path}`")
+        out.append(to_example(obj, number, path))
+    if not out:
+        raise BackendError(f"{path}: the file holds no examples")
+    return out
+
+
+def to_example(obj: dict[str, Any], line: int, path: Path | str = "") -> Example:
+    fmt = detect(obj)
+    where = f"{path}:{line}"
+    if fmt in ("chat", "alpaca", "sharegpt"):
+        msgs, _ = message_view(obj, fmt)
+        messages, weights = _clean_messages(msgs, where)
+        if not any(m["role"] == "assistant" for m in messages):
+            raise BackendError(f"{where}: the example has no assistant message to train on")
+        row: dict[str, Any] = {"messages": messages}
+        tools = _tools(obj.get("tools"))
+        if tools:
+            row["tools"] = tools
+        return Example(line, "chat", row, weights)
+    if fmt == "prompt-completion":
+        prompt, completion = obj.get("prompt"), obj.get("completion")
+        if isinstance(prompt, str) and isinstance(completion, str):
+            return Example(line, fmt, {"prompt": prompt, "completion": completion})
+        if isinstance(prompt, list) and isinstance(completion, list):
+            p, _ = _clean_messages(prompt, where)
+            c, _ = _clean_messages(completion, where)
+            # Conversational prompt-completion is a chat whose prompt turns are never trained on.
+            weights = [0 if m["role"] == "assistant" else 1 for m in p] + [1] * len(c)
+            return Example(line, "chat", {"messages": p + c}, weights)
+        raise BackendError(f"{where}: 'prompt' and 'completion' must both be strings or both message lists")
+    if fmt == "text":
+        if not isinstance(obj.get("text"), str) or not obj["text"]:
+            raise BackendError(f"{where}: 'text' must be a non-empty string")
+        return Example(line, fmt, {"text": obj["text"]})
+    if fmt in DPO_FORMATS:
+        return Example(line, "preference", _preference_row(obj, fmt, where))
+    title = FORMAT_TITLES.get(fmt, fmt)
+    raise BackendError(
+        f"{where}: the {title} format cannot be trained locally; use chat, prompt/completion or preference"
+    )
+
+
+def _clean_messages(msgs: Sequence[Any], where: str) -> tuple[list[dict[str, Any]], list[int]]:
+    """Messages in the shape chat templates expect, and the OpenAI `weight` of each (1 when absent)."""
+    out: list[dict[str, Any]] = []
+    weights: list[int] = []
+    for i, m in enumerate(msgs):
+        if not isinstance(m, dict) or not isinstance(m.get("role"), str):
+            raise BackendError(f"{where}: message {i + 1} needs a 'role'")
+        content = m.get("content")
+        if isinstance(content, list):  # content parts: keep the text ones
+            content = "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+        if content is None:
+            content = ""
+        if not isinstance(content, str):
+            raise BackendError(f"{where}: message {i + 1} has content that is not text")
+        msg: dict[str, Any] = {"role": m["role"], "content": content}
+        for key in ("name", "tool_call_id"):
+            if isinstance(m.get(key), str):
+                msg[key] = m[key]
+        if isinstance(m.get("tool_calls"), list):
+            msg["tool_calls"] = [_tool_call(c) for c in m["tool_calls"] if isinstance(c, dict)]
+        weight = m.get("weight", 1)
+        if weight not in (0, 1) or isinstance(weight, bool):
+            raise BackendError(f"{where}: message {i + 1} has weight {weight!r}; use 0 or 1")
+        out.append(msg)
+        weights.append(int(weight))
+    return out, weights
+
+
+def _tool_call(call: dict[str, Any]) -> dict[str, Any]:
+    """OpenAI sends `arguments` as a JSON string; HF chat templates expect a mapping."""
+    fn = dict(call.get("function") or {})
+    if isinstance(fn.get("arguments"), str):
+        with contextlib.suppress(ValueError):
+            fn["arguments"] = json.loads(fn["arguments"])
+    return {"type": call.get("type", "function"), "function": fn, **({"id": call["id"]} if "id" in call else {})}
+
+
+def _tools(tools: Any) -> list[dict[str, Any]] | None:
+    if isinstance(tools, str):
+        try:
+            tools = json.loads(tools)
+        except ValueError:
+            return None
+    return [t for t in tools if isinstance(t, dict)] if isinstance(tools, list) and tools else None
+
+
+def _preference_row(obj: dict[str, Any], fmt: str, where: str) -> dict[str, Any]:
+    if fmt == "openai-preference":
+        inp = obj.get("input")
+        prompt = inp.get("messages") if isinstance(inp, dict) else None
+        chosen, rejected = obj.get("preferred_output"), obj.get("non_preferred_output")
+    elif fmt == "sharegpt-preference":
+        prompt, chosen, rejected = (
+            message_view({"conversations": obj.get(key)}, "sharegpt")[0]
+            for key in ("conversations", "chosen", "rejected")
+        )
+    else:
+        prompt, chosen, rejected = obj.get("prompt"), obj.get("chosen"), obj.get("rejected")
+    if prompt is None or chosen is None or rejected is None:
+        raise BackendError(f"{where}: a preference example needs a prompt, a preferred and a rejected answer")
+    if isinstance(prompt, str) and isinstance(chosen, str) and isinstance(rejected, str):
+        return {"prompt": prompt, "chosen": chosen, "rejected": rejected}
+    if isinstance(prompt, str):
+        prompt = [{"role": "user", "content": prompt}]
+    sides = []
+    for value in (chosen, rejected):
+        if isinstance(value, str):
+            value = [{"role": "assistant", "content": value}]
+        if isinstance(value, dict):
+            value = [value]
+        if not isinstance(value, list) or not value:
+            raise BackendError(f"{where}: the preferred and rejected answers must be strings or message lists")
+        sides.append(_clean_messages(value, where)[0])
+    prompt_msgs, _ = _clean_messages(prompt if isinstance(prompt, list) else [], where)
+    if not prompt_msgs:
+        raise BackendError(f"{where}: the preference prompt holds no messages")
+    return {"prompt": prompt_msgs, "chosen": sides[0], "rejected": sides[1]}
+
+
+def method_for(examples: Sequence[Example], wanted: str = "auto") -> str:
+    """ "sft" or "dpo" from the data; a file mixing both, or a method the data cannot feed, is refused."""
+
+    def kind(e: Example) -> str:
+        return "dpo" if e.format == "preference" else "sft"
+
+    found = kind(examples[0])
+    odd = next((e for e in examples if kind(e) != found), None)
+    if odd is not None:
+        raise BackendError(f"line {odd.line} mixes preference pairs with supervised examples; keep one kind per file")
+    if wanted != "auto" and wanted != found:
+        need = "preference pairs (prompt/chosen/rejected)" if wanted == "dpo" else "chat or prompt/completion lines"
+        raise BackendError(f"method {wanted!r} needs {need}, but the file holds {found.upper()} data")
+    return found
+
+
+def split_examples(
+    examples: list[Example], share: float, seed: int, validation: list[Example] | None = None
+) -> tuple[list[Example], list[Example]]:
+    """(train, held out): the validation file when there is one, else a seeded random share of the data."""
+    if validation is not None:
+        return examples, validation
+    n = len(examples)
+    held = 0 if share <= 0 or n < 5 else min(n - 1, max(1, round(n * share)))
+    if not held:
+        return examples, []
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    chosen = set(order[:held])
+    return [e for i, e in enumerate(examples) if i not in chosen], [e for i, e in enumerate(examples) if i in chosen]
+
+
+# -- chat templates ------------------------------------------------------------------------------------------------
+
+
+def has_generation_markers(template: str | None) -> bool:
+    return bool(template and _GENERATION.search(template))
+
+
+def load_template(value: str) -> str:
+    """The `chat_template` setting: a built-in name ("chatml"), a .jinja file, or the template text itself."""
+    if value in BUILTIN_TEMPLATES:
+        return BUILTIN_TEMPLATES[value]
+    if "{%" in value or "{{" in value:
+        return value
+    path = Path(value).expanduser()
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        raise BackendError(
+            f"chat_template {value!r} is neither a file, template text nor one of: {', '.join(BUILTIN_TEMPLATES)}"
+        ) from None
+
+
+# -- tokenizing for SFT -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Tokenized:
+    rows: list[dict[str, list[int]]]  # input_ids, labels (-100 = no loss)
+    lengths: list[int]
+    lines: list[int]
+    masking: str  # "markers" | "prefixes" | "completion" | "none" | "mixed"
+    unmasked: list[int] = field(default_factory=list)  # lines whose prompt could not be told apart (full loss)
+    dropped: list[int] = field(default_factory=list)  # lines left with nothing to train on (all weight 0)
+
+    @property
+    def tokens(self) -> int:
+        return sum(self.lengths)
+
+
+def tokenize_sft(examples: Sequence[Example], tokenizer: Any, assistant_only_loss: bool = True) -> Tokenized:
+    """Token ids and labels for each example. The labels leave out prompts (when asked) and weight-0 turns."""
+    template = getattr(tokenizer, "chat_template", None)
+    marked = has_generation_markers(template)
+    rows, lengths, lines, unmasked, dropped = [], [], [], [], []
+    ways: set[str] = set()
+    for ex in examples:
+        if ex.format == "chat":
+            if not template:
+                raise BackendError(
+                    "the model's tokenizer has no chat template; set chat_template in the config "
+                    '(a .jinja file, or "chatml" for tuneline\'s marked ChatML template)'
+                )
+            ids, keep, way = _chat_labels(ex, tokenizer, marked, assistant_only_loss)
+        elif ex.format == "prompt-completion":
+            ids, keep, way = _completion_labels(ex, tokenizer, assistant_only_loss)
+        else:
+            ids = tokenizer(_with_eos(ex.row["text"], tokenizer))["input_ids"]
+            keep, way = [True] * len(ids), "none"
+        if way == "unmasked":
+            unmasked.append(ex.line)
+        ways.add(way)
+        lengths.append(len(ids))
+        if not any(keep):
+            dropped.append(ex.line)
+            continue
+        rows.append({"input_ids": list(ids), "labels": [t if k else -100 for t, k in zip(ids, keep)]})
+        lines.append(ex.line)
+    ways.discard("unmasked")
+    masking = ways.pop() if len(ways) == 1 else ("mixed" if ways else "none")
+    return Tokenized(rows, lengths, lines, masking, unmasked, dropped)
+
+
+def _with_eos(text: str, tokenizer: Any) -> str:
+    eos = tokenizer.eos_token or ""
+    return text if not eos or text.endswith(eos) else text + eos
+
+
+def _completion_labels(ex: Example, tokenizer: Any, completion_only: bool) -> tuple[list[int], list[bool], str]:
+    prompt_ids = tokenizer(ex.row["prompt"])["input_ids"]
+    ids = tokenizer(_with_eos(ex.row["prompt"] + ex.row["completion"], tokenizer))["input_ids"]
+    if not completion_only:
+        return ids, [True] * len(ids), "none"
+    start = 0
+    while start < min(len(ids), len(prompt_ids)) and ids[start] == prompt_ids[start]:
+        start += 1
+    return ids, [i >= start for i in range(len(ids))], "completion"
+
+
+def _render(tokenizer: Any, messages: list[dict[str, Any]], tools: Any, generation_prompt: bool) -> str:
+    return tokenizer.apply_chat_template(messages, tools=tools, tokenize=False, add_generation_prompt=generation_prompt)
+
+
+def _chat_labels(ex: Example, tokenizer: Any, marked: bool, assistant_only: bool) -> tuple[list[int], list[bool], str]:
+    messages, tools = ex.row["messages"], ex.row.get("tools")
+    weights = ex.weights or [1] * len(messages)
+    turns = [i for i, m in enumerate(messages) if m["role"] == "assistant"]
+    if marked:
+        out = tokenizer.apply_chat_template(
+            messages, tools=tools, tokenize=True, return_dict=True, return_assistant_tokens_mask=True
+        )
+        ids, mask = list(out["input_ids"]), list(out["assistant_masks"])
+        runs = _runs(mask)
+        if len(runs) == len(turns):  # one marked span per assistant message: weights map onto them in order
+            keep = [bool(b) for b in mask] if assistant_only else [True] * len(ids)
+            for (start, end), index in zip(runs, turns):
+                if weights[index] == 0:
+                    keep[start:end] = [False] * (end - start)
+            return ids, keep, "markers"
+    text = _render(tokenizer, messages, tools, False)
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    ids, offsets = list(enc["input_ids"]), enc["offset_mapping"]
+    spans = _assistant_spans(tokenizer, messages, tools, text, turns)
+    if spans is None:
+        # The template renders a shorter conversation differently (e.g. it rewrites earlier turns): the turns
+        # cannot be told apart, so the whole example is trained on, and the caller warns.
+        return ids, [True] * len(ids), "unmasked"
+    trained = [s for s, index in zip(spans, turns) if weights[index] == 1]
+    skipped = [s for s, index in zip(spans, turns) if weights[index] == 0]
+    keep = []
+    for start, _end in offsets:
+        inside = any(s <= start < e for s, e in trained)
+        if assistant_only:
+            keep.append(inside)
+        else:
+            keep.append(not any(s <= start < e for s, e in skipped))
+    return ids, keep, "prefixes"
+
+
+def _runs(mask: Sequence[int]) -> list[tuple[int, int]]:
+    runs, start = [], None
+    for i, bit in enumerate([*mask, 0]):
+        if bit and start is None:
+            start = i
+        elif not bit and start is not None:
+            runs.append((start, i))
+            start = None
+    return runs
+
+
+def _assistant_spans(
+    tokenizer: Any, messages: list[dict[str, Any]], tools: Any, full: str, turns: list[int]
+) -> list[tuple[int, int]] | None:
+    """Character spans of each assistant turn in `full`: the text that rendering turn i adds to the conversation
+    before it (with the generation prompt). None when the rendering is not prefix-stable."""
+    spans = []
+    for i in turns:
+        try:
+            before = _render(tokenizer, messages[:i], tools, True) if i else _render(tokenizer, [], tools, True)
+            upto = _render(tokenizer, messages[: i + 1], tools, False)
+        except Exception:  # templates raise on shapes they dislike (e.g. a conversation not starting with a user)
+            return None
+        if not upto.startswith(before) or not full.startswith(upto) or len(upto) == len(before):
+            return None
+        spans.append((len(before), len(upto)))
+    return spans
+
+
+# -- preference data -----------------------------------------------------------------------------------------------
+
+
+def preference_lengths(examples: Sequence[Example], tokenizer: Any) -> list[int]:
+    """Tokens of prompt + the longer answer per pair: what DPOTrainer truncates at max_length."""
+    out = []
+    for ex in examples:
+        row = ex.row
+        longest = 0
+        for side in ("chosen", "rejected"):
+            if isinstance(row["prompt"], str):
+                ids = tokenizer(row["prompt"] + row[side])["input_ids"]
+            else:
+                text = _render(tokenizer, row["prompt"] + row[side], None, False)
+                ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+            longest = max(longest, len(ids))
+        out.append(longest)
+    return out
+
+
+# -- warnings shown before training -------------------------------------------------------------------------------
+
+
+def length_warning(lengths: Sequence[int], lines: Sequence[int], max_length: int) -> str | None:
+    over = [(line, n) for line, n in zip(lines, lengths) if n > max_length]
+    if not over:
+        return None
+    shown = ", ".join(str(line) for line, _ in over[:5]) + (", …" if len(over) > 5 else "")
+    longest = max(n for _, n in over)
+    return (
+        f"{len(over)} of {len(lengths)} examples are longer than max_length {max_length} tokens "
+        f"(longest {longest}; lines {shown}); TRL cuts them off silently: raise max_length or shorten them"
+    )
+
+
+def masking_warning(tokenized: Tokenized, template_marked: bool, assistant_only: bool) -> list[str]:
+    out = []
+    if assistant_only and not template_marked and tokenized.masking in ("prefixes", "mixed"):
+        out.append(
+            "the chat template has no {% generation %} markers, so TRL alone could not mask the prompt; tuneline "
+            "found the assistant turns by rendering each conversation prefix; to be exact, supply a marked copy "
+            'of the template as chat_template (a .jinja file, or "chatml")'
+        )
+    if tokenized.unmasked:
+        shown = ", ".join(map(str, tokenized.unmasked[:5])) + (", …" if len(tokenized.unmasked) > 5 else "")
+        out.append(
+            f"{len(tokenized.unmasked)} examples (lines {shown}) train on the whole conversation: the chat template "
+            "renders them in a way that hides where the assistant turns are; supply a template with "
+            "{% generation %} markers as chat_template"
+        )
+    if tokenized.dropped:
+        shown = ", ".join(map(str, tokenized.dropped[:5])) + (", …" if len(tokenized.dropped) > 5 else "")
+        out.append(f"{len(tokenized.dropped)} examples (lines {shown}) have only weight-0 answers and are skipped")
+    return out

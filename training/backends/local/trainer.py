@@ -1,0 +1,354 @@
+"""The training child: `python -m tuneline.training.backends.local.trainer RUN_FOLDER [--resume]`.
+
+It reads the run folder (`config.toml` with the settings and data files), trains with TRL, and reports only
+through files: `metrics.jsonl` and `events.jsonl` (through the run registry) and `trainer.json`, its own state,
+replaced atomically. The process that launched it (`LocalBackend.poll`) turns `trainer.json` into run.json updates,
+so the two never write the same file.
+
+SIGTERM (or Ctrl-C) during training asks for a clean stop: the current step ends, a checkpoint is saved, the
+state says `cancelled` and the exit code is 0. `--resume` continues from the newest checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from ...runs import RunRegistry, atomic_write_text, now
+from ..base import BackendError
+from .config import ConfigError, LocalConfig, load_run_config
+from .hardware import is_oom, oom_message
+
+STATE_FILE = "trainer.json"
+CHECKPOINTS = "checkpoints"
+ADAPTER = "adapter"
+MERGED = "merged"
+
+
+class Cancelled(Exception):
+    """Raised by the signal handler when a stop is asked for before training began (nothing to checkpoint)."""
+
+
+def read_state(folder: Path) -> dict[str, Any]:
+    try:
+        return json.loads((Path(folder) / STATE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def last_checkpoint(folder: Path) -> Path | None:
+    """The newest `checkpoint-N` that holds a trainer state (a half-written one is skipped)."""
+    root = Path(folder) / CHECKPOINTS
+    found = []
+    for path in root.glob("checkpoint-*") if root.is_dir() else []:
+        suffix = path.name.rsplit("-", 1)[-1]
+        if suffix.isdigit() and (path / "trainer_state.json").exists():
+            found.append((int(suffix), path))
+    return max(found)[1] if found else None
+
+
+class Job:
+    """One invocation of the trainer on one run folder."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder).resolve()
+        self.registry = RunRegistry(self.folder.parent)
+        self.run_id = self.folder.name
+        self.stop = threading.Event()
+        self.phase = "starting"
+        self.main_process = int(os.environ.get("RANK", "0")) == 0
+        self.state: dict[str, Any] = {}
+        self.config: LocalConfig | None = None
+        self.step = 0
+
+    # -- reporting ---------------------------------------------------------------------------------------------
+    def set_state(self, **changes: Any) -> None:
+        if not self.main_process:
+            return
+        self.state.update(changes, updated_at=now())
+        atomic_write_text(self.folder / STATE_FILE, json.dumps(self.state, indent=2) + "\n")
+
+    def event(self, kind: str, message: str, **data: Any) -> None:
+        if self.main_process:
+            self.registry.append(self.run_id, "events", {"type": kind, "message": message, **data})
+
+    def metric(self, item: dict[str, Any]) -> None:
+        if self.main_process:
+            self.registry.append(self.run_id, "metrics", item)
+
+    # -- signals -------------------------------------------------------------------------------------------------
+    def on_signal(self, signum: int, _frame: Any) -> None:
+        first = not self.stop.is_set()
+        self.stop.set()
+        if self.phase in ("starting", "loading") and first:
+            raise Cancelled()
+
+    # -- the run -----------------------------------------------------------------------------------------------
+    def run(self, resume: bool = False) -> int:
+        previous = read_state(self.folder)
+        self.state = {k: previous[k] for k in ("warnings", "total_steps", "resumes") if k in previous}
+        self.set_state(status="running", phase="loading", pid=os.getpid(), error=None, started_at=now())
+        try:
+            return self._run(resume)
+        except Cancelled:
+            self.set_state(status="cancelled", phase="done", finished_at=now())
+            self.event("cancelled", "cancelled before training began")
+            return 0
+        except BackendError as exc:
+            return self.fail(str(exc))
+        except ConfigError as exc:
+            return self.fail(str(exc))
+        except BaseException as exc:
+            if isinstance(exc, (SystemExit, KeyboardInterrupt)) and not self.stop.is_set():
+                raise
+            if is_oom(exc) and self.config is not None:
+                traceback.print_exc()
+                return self.fail(oom_message(self.config, self.step or None, self.config.device), kind="oom")
+            traceback.print_exc()
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            return self.fail(f"training failed ({type(exc).__name__}: {first[:300]}); the details are in trainer.log")
+
+    def fail(self, message: str, kind: str = "error") -> int:
+        self.set_state(status="failed", phase="done", error=message, finished_at=now())
+        self.event(kind, message)
+        print(message, file=sys.stderr)
+        return 1
+
+    def _run(self, resume: bool) -> int:
+        from . import data as D
+        from .loading import load_model, load_tokenizer, lora_config
+
+        self.phase = "loading"
+        cfg, files = load_run_config(self.folder / "config.toml")
+        self.config = cfg
+        if "train" not in files:
+            raise BackendError("the run's config.toml names no training file ([data] train)")
+        checkpoint = last_checkpoint(self.folder) if resume else None
+        if resume and checkpoint is None:
+            raise BackendError("this run has no checkpoint to resume from; start a new run")
+
+        tokenizer = load_tokenizer(cfg)
+        examples = D.read_examples(Path(files["train"]))
+        validation = D.read_examples(Path(files["validation"])) if files.get("validation") else None
+        method = D.method_for(examples, cfg.method)
+        train, held = D.split_examples(examples, cfg.eval_split, cfg.seed, validation)
+        if method == "sft":
+            tok_train = D.tokenize_sft(train, tokenizer, cfg.assistant_only_loss)
+            tok_held = D.tokenize_sft(held, tokenizer, cfg.assistant_only_loss) if held else None
+            if not tok_train.rows:
+                raise BackendError("no example is left to train on (every answer has weight 0)")
+            train_rows, held_rows = tok_train.rows, tok_held.rows if tok_held else []
+        else:
+            train_rows, held_rows = [e.row for e in train], [e.row for e in held]
+        self.set_state(method=method, examples=len(train_rows), held_out=len(held_rows))
+
+        model = load_model(cfg, device_map=self._device_map(cfg))
+        trainer = self._trainer(cfg, method, model, tokenizer, train_rows, held_rows, lora_config(cfg))
+        if checkpoint is not None:
+            resumed = int(checkpoint.name.rsplit("-", 1)[-1])
+            self.set_state(resumes=int(self.state.get("resumes", 0)) + 1, resumed_from=resumed)
+            self.event("resumed", f"resuming from step {resumed}", step=resumed, checkpoint=str(checkpoint))
+
+        self.phase = "training"
+        if self.stop.is_set():
+            raise Cancelled()
+        self.set_state(phase="training")
+        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+
+        if self.stop.is_set():
+            saved = last_checkpoint(self.folder)
+            self.set_state(
+                status="cancelled",
+                phase="done",
+                checkpoint=str(saved) if saved else None,
+                step=trainer.state.global_step,
+                finished_at=now(),
+            )
+            self.event(
+                "cancelled",
+                f"stopped at step {trainer.state.global_step}; checkpoint saved, resume with "
+                f"`tuneline runs resume {self.run_id}`",
+                step=trainer.state.global_step,
+            )
+            return 0
+
+        self.phase = "saving"
+        self.set_state(phase="saving", step=trainer.state.global_step)
+        adapter = self.folder / ADAPTER
+        trainer.save_model(str(adapter))
+        if self.main_process:
+            tokenizer.save_pretrained(str(adapter))
+        self.event("saved", f"adapter saved in {adapter}", path=str(adapter))
+
+        if self.main_process:
+            self.phase = "evaluating"
+            self.set_state(phase="evaluating")
+            self._report(cfg, method, trainer, tokenizer, held)
+            if cfg.merge and not self.stop.is_set():
+                self.phase = "merging"
+                self.set_state(phase="merging")
+                del trainer, model
+                gc.collect()
+                self._merge(cfg, adapter, tokenizer)
+        self.set_state(status="succeeded", phase="done", adapter=str(adapter), finished_at=now())
+        self.event("succeeded", "training finished", adapter=str(adapter))
+        return 0
+
+    # -- pieces ----------------------------------------------------------------------------------------------------
+    def _device_map(self, cfg: LocalConfig) -> Any:
+        if cfg.device == "cpu":
+            return "cpu" if cfg.quantization == "nf4" else None
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            return {"": int(os.environ.get("LOCAL_RANK", "0"))}  # data parallel: one whole copy per GPU
+        return {"": 0}
+
+    def _trainer(
+        self,
+        cfg: LocalConfig,
+        method: str,
+        model: Any,
+        tokenizer: Any,
+        train_rows: list[dict[str, Any]],
+        held_rows: list[dict[str, Any]],
+        peft_config: Any,
+    ) -> Any:
+        from datasets import Dataset
+        from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+        from .callbacks import MetricsCallback, StopCallback
+
+        common: dict[str, Any] = {
+            "output_dir": str(self.folder / CHECKPOINTS),
+            "num_train_epochs": cfg.epochs,
+            "max_steps": cfg.max_steps or -1,
+            "per_device_train_batch_size": cfg.batch_size,
+            "per_device_eval_batch_size": cfg.batch_size,
+            "gradient_accumulation_steps": cfg.gradient_accumulation,
+            "learning_rate": cfg.learning_rate,
+            "lr_scheduler_type": cfg.lr_scheduler,
+            "warmup_steps": cfg.warmup_ratio,
+            "weight_decay": cfg.weight_decay,
+            "max_grad_norm": cfg.max_grad_norm,
+            "optim": cfg.optimizer,
+            "seed": cfg.seed,
+            "logging_steps": cfg.logging_steps,
+            "save_strategy": "steps",
+            "save_steps": cfg.save_steps,
+            "save_total_limit": cfg.save_total_limit,
+            "eval_strategy": ("steps" if cfg.eval_steps else "epoch") if held_rows else "no",
+            "eval_steps": cfg.eval_steps,
+            "bf16": cfg.compute_dtype == "bfloat16",
+            "fp16": cfg.compute_dtype == "float16",
+            "use_cpu": cfg.device == "cpu",
+            "report_to": "none",
+            "disable_tqdm": True,
+            "include_num_input_tokens_seen": "non_padding",
+            "dataloader_pin_memory": cfg.device == "cuda",
+            "max_length": cfg.max_length,
+        }
+        from transformers import TrainingArguments
+
+        # transformers 5.2x renamed gradient_checkpointing (TRL still defaults the old name to True).
+        name = (
+            "activation_checkpointing"
+            if "activation_checkpointing" in TrainingArguments.__dataclass_fields__
+            else ("gradient_checkpointing")
+        )
+        common[name] = bool(cfg.gradient_checkpointing)
+        if cfg.gradient_checkpointing:
+            common[f"{name}_kwargs"] = {"use_reentrant": False}
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            common["ddp_find_unused_parameters"] = False
+        train_ds = Dataset.from_list(train_rows)
+        eval_ds = Dataset.from_list(held_rows) if held_rows else None
+        callbacks = [MetricsCallback(self), StopCallback(self)]
+        if method == "dpo":
+            from trl import DPOConfig, DPOTrainer
+
+            args = DPOConfig(**common, beta=cfg.beta)
+            trainer = DPOTrainer(
+                model=model,
+                args=args,
+                train_dataset=train_ds,
+                eval_dataset=eval_ds,
+                processing_class=tokenizer,
+                peft_config=peft_config,
+                callbacks=callbacks,
+            )
+        else:
+            from trl import SFTConfig, SFTTrainer
+
+            # The labels are built in data.py (weight-0 turns, prompt masking); TRL keeps them, truncates, packs.
+            args = SFTConfig(**common, packing=cfg.packing, assistant_only_loss=False, completion_only_loss=False)
+            trainer = SFTTrainer(
+                model=model,
+                args=args,
+                train_dataset=train_ds,
+                eval_dataset=eval_ds,
+                processing_class=tokenizer,
+                peft_config=peft_config,
+                callbacks=callbacks,
+            )
+        for noisy in (PrinterCallback, ProgressCallback):
+            trainer.remove_callback(noisy)
+        return trainer
+
+    def _report(self, cfg: LocalConfig, method: str, trainer: Any, tokenizer: Any, held: list[Any]) -> None:
+        from .report import evaluate, plot_loss
+
+        try:
+            plot_loss(list(self.registry.read(self.run_id, "metrics")), self.folder / "loss.png", title=self.run_id)
+        except Exception as exc:  # a missing plot must not fail a finished run
+            self.event("warning", f"the loss plot could not be drawn: {exc}")
+        if not held:
+            self.event("warning", "no held-out examples: no evaluation (set eval_split or pass a validation file)")
+            return
+        summary = evaluate(self, cfg, method, trainer, tokenizer, held)
+        self.set_state(evaluation=summary)
+
+    def _merge(self, cfg: LocalConfig, adapter: Path, tokenizer: Any) -> None:
+        """Fold the adapter into a full-precision copy of the base model (merging into 4-bit weights loses
+        precision, so the base is reloaded unquantised)."""
+        from peft import PeftModel
+
+        from .loading import load_model
+
+        plain = cfg.model_copy(update={"quantization": "none"})
+        base = load_model(plain, device_map="cpu" if cfg.device == "cpu" else {"": 0})
+        merged = PeftModel.from_pretrained(base, str(adapter)).merge_and_unload()
+        target = self.folder / MERGED
+        merged.save_pretrained(str(target))
+        tokenizer.save_pretrained(str(target))
+        self.set_state(merged=str(target))
+        self.event("merged", f"merged model saved in {target}", path=str(target))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tuneline.training.backends.local.trainer")
+    parser.add_argument("run_folder", type=Path)
+    parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
+    args = parser.parse_args(argv)
+    if not (args.run_folder / "config.toml").is_file():
+        print(f"{args.run_folder}: not a local run folder (no config.toml)", file=sys.stderr)
+        return 2
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    job = Job(args.run_folder)
+    signal.signal(signal.SIGTERM, job.on_signal)
+    signal.signal(signal.SIGINT, job.on_signal)
+    started = time.monotonic()
+    code = job.run(resume=args.resume)
+    print(f"trainer exited with {code} after {time.monotonic() - started:.1f} s", file=sys.stderr)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
