@@ -1,0 +1,226 @@
+/**
+ * VS Code's `tuneline.*` configuration → the settings object the server takes (docs/contracts.md:
+ * camelCase keys, in `initializationOptions.settings` and in `workspace/didChangeConfiguration`).
+ *
+ * Only values the user set somewhere (user, workspace, folder, or a `[jsonl]` block) are sent: the server layers
+ * them over the project's `tuneline.toml`, so an editor default must never hide a project setting.
+ */
+
+/** What `WorkspaceConfiguration.inspect(key)` returns, reduced to what matters here. */
+export interface Inspected {
+  defaultValue?: unknown;
+  globalValue?: unknown;
+  workspaceValue?: unknown;
+  workspaceFolderValue?: unknown;
+  globalLanguageValue?: unknown;
+  workspaceLanguageValue?: unknown;
+  workspaceFolderLanguageValue?: unknown;
+}
+
+export type Inspect = (key: string) => Inspected | undefined;
+
+export type Epochs = "auto" | number;
+export type Severity = "error" | "warning" | "info" | "hint";
+export type NearDuplicates = "off" | "lexical" | "semantic";
+
+export interface ServerSettings {
+  model?: string;
+  epochs?: Epochs;
+  select?: string[];
+  ignore?: string[];
+  severity?: Record<string, Severity>;
+  inlayHints?: boolean;
+  nearDuplicates?: NearDuplicates;
+  nearDuplicateThreshold?: number;
+  embeddingModel?: string;
+  validationFile?: string;
+  secrets?: boolean;
+}
+
+/** Keys under `tuneline.` that the server reads (the contract's list, in its order). */
+export const SERVER_KEYS = [
+  "model",
+  "epochs",
+  "select",
+  "ignore",
+  "severity",
+  "inlayHints",
+  "nearDuplicates",
+  "nearDuplicateThreshold",
+  "embeddingModel",
+  "validationFile",
+  "secrets",
+] as const;
+
+/** Changing these needs a new server process (another Python, another install). */
+export const RESTART_KEYS = ["interpreter", "installSource"] as const;
+
+/** The value the user chose, most specific scope first; undefined when only the default applies. */
+export function explicitValue(inspected: Inspected | undefined): unknown {
+  if (!inspected) {
+    return undefined;
+  }
+  const order: (keyof Inspected)[] = [
+    "workspaceFolderLanguageValue",
+    "workspaceLanguageValue",
+    "globalLanguageValue",
+    "workspaceFolderValue",
+    "workspaceValue",
+    "globalValue",
+  ];
+  for (const scope of order) {
+    if (inspected[scope] !== undefined) {
+      return inspected[scope];
+    }
+  }
+  return undefined;
+}
+
+const SEVERITIES: readonly string[] = ["error", "warning", "info", "hint"];
+const NEAR_DUPLICATES: readonly string[] = ["off", "lexical", "semantic"];
+
+function codeList(value: unknown): string[] | undefined {
+  if (typeof value === "string") {
+    return value.split(/[,\s]+/).filter((v) => v.length > 0);
+  }
+  if (Array.isArray(value) && value.every((v) => typeof v === "string")) {
+    return value.map((v: string) => v.trim()).filter((v) => v.length > 0);
+  }
+  return undefined;
+}
+
+export function parseEpochs(value: unknown): Epochs | undefined {
+  if (value === "auto") {
+    return "auto";
+  }
+  const n = typeof value === "number" ? value : typeof value === "string" && /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
+  return Number.isInteger(n) && n >= 1 && n <= 100 ? n : undefined;
+}
+
+type Converter = (value: unknown) => { ok: true; value: unknown; skip?: boolean } | { ok: false; expected: string };
+
+const ok = (value: unknown) => ({ ok: true as const, value });
+const skip = () => ({ ok: true as const, value: undefined, skip: true });
+const bad = (expected: string) => ({ ok: false as const, expected });
+
+const nonEmptyString: Converter = (v) =>
+  typeof v !== "string" ? bad("a string") : v.trim() === "" ? skip() : ok(v.trim());
+const bool: Converter = (v) => (typeof v === "boolean" ? ok(v) : bad("true or false"));
+const codes: Converter = (v) => {
+  const list = codeList(v);
+  return list ? ok(list) : bad("a list of rule codes, names or prefixes");
+};
+
+const CONVERTERS: Record<(typeof SERVER_KEYS)[number], Converter> = {
+  model: nonEmptyString,
+  epochs: (v) => {
+    const epochs = parseEpochs(v);
+    return epochs === undefined ? bad('"auto" or a whole number from 1 to 100') : ok(epochs);
+  },
+  select: codes,
+  ignore: codes,
+  severity: (v) => {
+    if (typeof v !== "object" || v === null || Array.isArray(v)) {
+      return bad("an object mapping rule codes to error, warning, info or hint");
+    }
+    const out: Record<string, Severity> = {};
+    for (const [code, level] of Object.entries(v as Record<string, unknown>)) {
+      if (typeof level !== "string" || !SEVERITIES.includes(level)) {
+        return bad(`error, warning, info or hint for ${code}`);
+      }
+      out[code] = level as Severity;
+    }
+    return ok(out);
+  },
+  inlayHints: bool,
+  nearDuplicates: (v) => (typeof v === "string" && NEAR_DUPLICATES.includes(v) ? ok(v) : bad("off, lexical or semantic")),
+  nearDuplicateThreshold: (v) =>
+    typeof v === "number" && Number.isFinite(v) && v > 0 && v <= 1 ? ok(v) : bad("a number between 0 and 1"),
+  embeddingModel: nonEmptyString,
+  validationFile: nonEmptyString,
+  secrets: bool,
+};
+
+export interface MappedSettings {
+  settings: ServerSettings;
+  /** One sentence per unusable value, shown to the user; the key is left out so the server's default applies. */
+  problems: string[];
+}
+
+export function toServerSettings(inspect: Inspect): MappedSettings {
+  const settings: Record<string, unknown> = {};
+  const problems: string[] = [];
+  for (const key of SERVER_KEYS) {
+    const raw = explicitValue(inspect(key));
+    if (raw === undefined || raw === null) {
+      continue;
+    }
+    const result = CONVERTERS[key](raw);
+    if (!result.ok) {
+      problems.push(`tuneline.${key} must be ${result.expected}, not ${JSON.stringify(raw)}; using the default.`);
+    } else if (!result.skip) {
+      settings[key] = result.value;
+    }
+  }
+  return { settings: settings as ServerSettings, problems };
+}
+
+/** Whether a configuration change needs a server restart, a settings push, or nothing. */
+export function changeImpact(affects: (section: string) => boolean): "restart" | "push" | "none" {
+  if (RESTART_KEYS.some((k) => affects(`tuneline.${k}`))) {
+    return "restart";
+  }
+  if (SERVER_KEYS.some((k) => affects(`tuneline.${k}`))) {
+    return "push";
+  }
+  return "none";
+}
+
+export type Backend = "openai" | "together" | "local";
+export const BACKENDS: readonly Backend[] = ["openai", "together", "local"];
+
+export interface TrainingDefaults {
+  backend: Backend;
+  model?: string;
+  validationSplit: number;
+  runsDirectory: string;
+}
+
+/** Client-only `tuneline.training.*` values with their defaults applied (get returns the effective value). */
+export function trainingDefaults(get: (key: string) => unknown): TrainingDefaults {
+  const backend = get("training.backend");
+  const model = get("training.model");
+  const split = get("training.validationSplit");
+  const runs = get("training.runsDirectory");
+  return {
+    backend: typeof backend === "string" && (BACKENDS as readonly string[]).includes(backend) ? (backend as Backend) : "openai",
+    model: typeof model === "string" && model.trim() ? model.trim() : undefined,
+    validationSplit: typeof split === "number" && split >= 0 && split <= 0.5 ? split : 0,
+    runsDirectory: typeof runs === "string" && runs.trim() ? runs.trim() : ".tuneline/runs",
+  };
+}
+
+/** Base models offered in the QuickPick for each backend (any other name can be typed). */
+export const SUGGESTED_MODELS: Record<Backend, string[]> = {
+  openai: [
+    "gpt-4o-mini-2024-07-18",
+    "gpt-4.1-mini-2025-04-14",
+    "gpt-4.1-nano-2025-04-14",
+    "gpt-4.1-2025-04-14",
+    "gpt-4o-2024-08-06",
+    "gpt-3.5-turbo-0125",
+  ],
+  together: ["meta-llama/Meta-Llama-3.1-8B-Instruct-Reference", "Qwen/Qwen2.5-7B-Instruct"],
+  local: ["Qwen/Qwen2.5-0.5B-Instruct", "HuggingFaceTB/SmolLM2-135M-Instruct"],
+};
+
+/** The model to preselect: the training default, else the analysis model for OpenAI, else the first suggestion. */
+export function preferredModel(backend: Backend, defaults: TrainingDefaults, analysisModel: string | undefined): string {
+  if (defaults.model && defaults.backend === backend) {
+    return defaults.model;
+  }
+  if (backend === "openai" && analysisModel && SUGGESTED_MODELS.openai.includes(analysisModel)) {
+    return analysisModel;
+  }
+  return SUGGESTED_MODELS[backend][0];
+}

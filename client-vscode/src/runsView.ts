@@ -1,0 +1,128 @@
+/**
+ * The Runs view: every run in the workspace's run registries, read from disk (so runs started from the CLI show
+ * too), refreshed by a file watcher and, while runs are active or the view is open, a short poll.
+ */
+import * as path from "path";
+import * as vscode from "vscode";
+import { describeRun } from "./pure/format";
+import { isActive, readRuns, RunInfo } from "./pure/runs";
+import { trainingDefaults } from "./pure/settings";
+import { SECTION } from "./server";
+
+const POLL_MS = 2000;
+
+/** The run registry folder of a workspace folder (setting `tuneline.training.runsDirectory`). */
+export function runsRoot(folder: vscode.WorkspaceFolder): string {
+  const config = vscode.workspace.getConfiguration(SECTION, folder.uri);
+  const dir = trainingDefaults((k) => config.get(k)).runsDirectory;
+  return path.isAbsolute(dir) ? dir : path.join(folder.uri.fsPath, dir);
+}
+
+function signature(runs: RunInfo[]): string {
+  return runs.map((r) => `${r.id}:${r.status}:${r.updatedAt}:${r.step}:${r.costEstimateUsd}`).join("|");
+}
+
+export class RunsProvider implements vscode.TreeDataProvider<RunInfo>, vscode.Disposable {
+  private runs: RunInfo[] = [];
+  private lastSignature = "";
+  private readonly changed = new vscode.EventEmitter<RunInfo | undefined>();
+  readonly onDidChangeTreeData = this.changed.event;
+  private readonly finishedEmitter = new vscode.EventEmitter<RunInfo>();
+  /** A run seen active in this session reached succeeded, failed or cancelled. */
+  readonly onDidFinish = this.finishedEmitter.event;
+  private watchers: vscode.Disposable[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private refreshing: Promise<void> | undefined;
+  view: vscode.TreeView<RunInfo> | undefined;
+
+  constructor() {
+    this.watch();
+    this.timer = setInterval(() => {
+      if (this.view?.visible || this.runs.some(isActive)) {
+        void this.refresh();
+      }
+    }, POLL_MS);
+  }
+
+  /** Re-creates the file watchers (after folders or the runs directory setting change). */
+  watch(): void {
+    this.watchers.forEach((w) => w.dispose());
+    this.watchers = [];
+    for (const folder of vscode.workspace.workspaceFolders ?? []) {
+      const root = runsRoot(folder);
+      const watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(root), "*/run.json"));
+      const poke = () => void this.refresh();
+      watcher.onDidCreate(poke);
+      watcher.onDidChange(poke);
+      watcher.onDidDelete(poke);
+      this.watchers.push(watcher);
+    }
+    void this.refresh();
+  }
+
+  get all(): readonly RunInfo[] {
+    return this.runs;
+  }
+
+  find(runId: string): RunInfo | undefined {
+    return this.runs.find((r) => r.id === runId);
+  }
+
+  refresh(): Promise<void> {
+    this.refreshing ??= this.load().finally(() => (this.refreshing = undefined));
+    return this.refreshing;
+  }
+
+  private async load(): Promise<void> {
+    const folders = vscode.workspace.workspaceFolders ?? [];
+    const lists = await Promise.all(folders.map((f) => readRuns(runsRoot(f))));
+    const runs = lists.flat().sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+    const sig = signature(runs);
+    if (sig === this.lastSignature) {
+      return;
+    }
+    const before = new Map(this.runs.map((r) => [r.id, r]));
+    this.runs = runs;
+    this.lastSignature = sig;
+    for (const run of runs) {
+      const previous = before.get(run.id);
+      if (previous && isActive(previous) && !isActive(run)) {
+        this.finishedEmitter.fire(run);
+      }
+    }
+    if (this.view) {
+      const active = runs.filter(isActive).length;
+      this.view.badge = active > 0 ? { value: active, tooltip: `${active} run${active === 1 ? "" : "s"} in progress` } : undefined;
+    }
+    this.changed.fire(undefined);
+  }
+
+  getTreeItem(run: RunInfo): vscode.TreeItem {
+    const line = describeRun(run);
+    const item = new vscode.TreeItem(line.label, vscode.TreeItemCollapsibleState.None);
+    item.id = run.id;
+    item.description = line.description;
+    item.tooltip = line.tooltip;
+    item.iconPath = new vscode.ThemeIcon(line.icon.id, line.icon.color ? new vscode.ThemeColor(line.icon.color) : undefined);
+    item.contextValue = line.contextValue;
+    item.command = { title: "Show Loss Chart", command: "tuneline.runs.showMetrics", arguments: [run] };
+    return item;
+  }
+
+  getChildren(element?: RunInfo): RunInfo[] {
+    return element ? [] : this.runs;
+  }
+
+  getParent(): undefined {
+    return undefined;
+  }
+
+  dispose(): void {
+    if (this.timer) {
+      clearInterval(this.timer);
+    }
+    this.watchers.forEach((w) => w.dispose());
+    this.changed.dispose();
+    this.finishedEmitter.dispose();
+  }
+}

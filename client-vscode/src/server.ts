@@ -1,0 +1,342 @@
+/**
+ * The language server's lifecycle: choose the Python, make sure tuneline is there, start
+ * `python -m tuneline serve --stdio` with the API keys in its environment, restart it on demand, report crashes.
+ */
+import * as vscode from "vscode";
+import {
+  CloseAction,
+  DidChangeConfigurationNotification,
+  ErrorAction,
+  ExecuteCommandRequest,
+  LanguageClient,
+  LanguageClientOptions,
+  RevealOutputChannelOn,
+  ServerOptions,
+  State,
+  TransportKind,
+} from "vscode-languageclient/node";
+import { ApiKeys } from "./keys";
+import { InterpreterChoice, venvPython } from "./pure/interpreter";
+import { ServerSettings, toServerSettings } from "./pure/settings";
+import { findInterpreter, installPrivateServer, privateVenvDir, probeInterpreter } from "./python";
+
+export const SECTION = "tuneline";
+const CRASH_WINDOW_MS = 3 * 60 * 1000;
+const MAX_CRASHES = 3;
+
+/** The settings object for the server, for a resource (folder-scoped settings differ per folder). */
+export function serverSettings(scope?: vscode.Uri, warn?: (problem: string) => void): ServerSettings {
+  const config = vscode.workspace.getConfiguration(SECTION, scope);
+  const { settings, problems } = toServerSettings((key) => config.inspect(key));
+  problems.forEach((p) => warn?.(p));
+  return settings;
+}
+
+export interface RunningServer {
+  python: string;
+  source: InterpreterChoice["source"];
+  version: string;
+}
+
+export class ServerManager implements vscode.Disposable {
+  readonly log: vscode.LogOutputChannel;
+  private client: LanguageClient | undefined;
+  private running: RunningServer | undefined;
+  private transition: Promise<void> = Promise.resolve();
+  private intentionalStop = false;
+  private crashes: number[] = [];
+  private readonly status: vscode.LanguageStatusItem;
+  private readonly readyEmitter = new vscode.EventEmitter<LanguageClient | undefined>();
+  /** Fires with the new client after every (re)start, and with undefined when the server stops. */
+  readonly onDidChangeClient = this.readyEmitter.event;
+  private warnedProblems = new Set<string>();
+
+  constructor(
+    private readonly context: vscode.ExtensionContext,
+    private readonly keys: ApiKeys,
+    private readonly middleware: LanguageClientOptions["middleware"],
+  ) {
+    this.log = vscode.window.createOutputChannel("tuneline", { log: true });
+    this.status = vscode.languages.createLanguageStatusItem("tuneline.server", { language: "jsonl" });
+    this.status.name = "tuneline language server";
+    this.status.command = { title: "Show Logs", command: "tuneline.showLogs" };
+    this.setStatus("stopped");
+  }
+
+  get current(): LanguageClient | undefined {
+    return this.client?.state === State.Running ? this.client : undefined;
+  }
+
+  get info(): RunningServer | undefined {
+    return this.running;
+  }
+
+  /** Starts, stops and restarts run one after another, never interleaved. */
+  private queue(step: () => Promise<void>): Promise<void> {
+    this.transition = this.transition.then(step, step);
+    return this.transition;
+  }
+
+  start(): Promise<void> {
+    return this.queue(() => this.doStart());
+  }
+
+  restart(reason: string): Promise<void> {
+    return this.queue(async () => {
+      this.log.info(`Restarting the server: ${reason}`);
+      await this.doStop();
+      this.crashes = [];
+      await this.doStart();
+    });
+  }
+
+  stop(): Promise<void> {
+    return this.queue(() => this.doStop());
+  }
+
+  private setStatus(state: "starting" | "running" | "stopped" | "failed", detail?: string): void {
+    this.status.busy = state === "starting";
+    this.status.severity =
+      state === "failed" ? vscode.LanguageStatusSeverity.Error : state === "stopped" ? vscode.LanguageStatusSeverity.Warning : vscode.LanguageStatusSeverity.Information;
+    this.status.text = state === "running" ? "$(check) tuneline" : state === "starting" ? "tuneline: starting" : `$(warning) tuneline: ${state}`;
+    this.status.detail = detail;
+  }
+
+  private warnProblem(problem: string): void {
+    if (!this.warnedProblems.has(problem)) {
+      this.warnedProblems.add(problem);
+      this.log.warn(problem);
+      void vscode.window.showWarningMessage(problem);
+    }
+  }
+
+  /** Pushes the current settings (after a configuration change that needs no restart). */
+  pushSettings(): void {
+    const client = this.current;
+    if (client) {
+      const settings = serverSettings(vscode.workspace.workspaceFolders?.[0]?.uri, (p) => this.warnProblem(p));
+      void client.sendNotification(DidChangeConfigurationNotification.type, { settings: { [SECTION]: settings } });
+    }
+  }
+
+  /** `workspace/executeCommand` on the server; throws with a readable message when it is not running. */
+  async executeCommand<T>(command: string, args: unknown[]): Promise<T> {
+    await this.transition;
+    const client = this.current;
+    if (!client) {
+      throw new Error("The tuneline language server is not running (see tuneline: Show Logs).");
+    }
+    return (await client.sendRequest(ExecuteCommandRequest.type, { command, arguments: args })) as T;
+  }
+
+  /** A custom request; undefined when the server is not running. */
+  async request<T>(method: string, params: unknown): Promise<T | undefined> {
+    const client = this.current;
+    return client ? ((await client.sendRequest(method, params)) as T) : undefined;
+  }
+
+  private async chooseInterpreter(folder: vscode.WorkspaceFolder | undefined): Promise<RunningServer | undefined> {
+    const config = vscode.workspace.getConfiguration(SECTION);
+    const setting = config.get<string>("interpreter", "");
+    const choice = await findInterpreter(setting, folder);
+    if (!choice) {
+      const pick = await vscode.window.showErrorMessage(
+        "tuneline needs Python 3.10 or newer: none was found (no tuneline.interpreter setting, no Python extension interpreter, no python3 on PATH).",
+        "Open Settings",
+      );
+      if (pick) {
+        void vscode.commands.executeCommand("workbench.action.openSettings", "tuneline.interpreter");
+      }
+      return undefined;
+    }
+    this.log.info(`Python (${choice.source}): ${choice.path}`);
+    const outcome = await probeInterpreter(choice.path, folder?.uri.fsPath);
+    if ("probe" in outcome && outcome.compatibility.ok) {
+      return { python: choice.path, source: choice.source, version: outcome.compatibility.version };
+    }
+    const problem = "failure" in outcome ? `${outcome.failure}.` : outcome.compatibility.ok ? "" : outcome.compatibility.message;
+    this.log.warn(`${choice.path}: ${problem}`);
+
+    // A private environment installed earlier serves when the user did not name an interpreter.
+    const privatePython = venvPython(privateVenvDir(this.context));
+    if (choice.source !== "setting") {
+      const existing = await probeInterpreter(privatePython);
+      if ("probe" in existing && existing.compatibility.ok) {
+        this.log.info(`Using the private environment: ${privatePython}`);
+        return { python: privatePython, source: "private-venv", version: existing.compatibility.version };
+      }
+    }
+    const canInstall = "probe" in outcome && outcome.compatibility.ok === false && outcome.compatibility.reason !== "old-python";
+    const actions = canInstall ? ["Install tuneline", "Choose Interpreter", "Show Logs"] : ["Choose Interpreter", "Show Logs"];
+    const answer = await vscode.window.showWarningMessage(
+      `The tuneline language server cannot start with ${choice.path}: ${problem}${
+        canInstall ? " Install tuneline into a private environment for this extension?" : ""
+      }`,
+      ...actions,
+    );
+    if (answer === "Install tuneline") {
+      return this.installPrivate(choice.path);
+    }
+    if (answer === "Choose Interpreter") {
+      void vscode.commands.executeCommand("workbench.action.openSettings", "tuneline.interpreter");
+    } else if (answer === "Show Logs") {
+      this.log.show();
+    }
+    return undefined;
+  }
+
+  private async installPrivate(basePython: string): Promise<RunningServer | undefined> {
+    const source = vscode.workspace.getConfiguration(SECTION).get<string>("installSource", "");
+    try {
+      const python = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: "Installing tuneline", cancellable: false },
+        (progress) => installPrivateServer(this.context, basePython, this.log, progress, source),
+      );
+      const outcome = await probeInterpreter(python);
+      const version = "probe" in outcome && outcome.compatibility.ok ? outcome.compatibility.version : "?";
+      void vscode.window.showInformationMessage(`Installed tuneline ${version} into ${privateVenvDir(this.context)}.`);
+      return { python, source: "private-venv", version };
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      this.log.error(message);
+      const pick = await vscode.window.showErrorMessage(message, "Show Logs");
+      if (pick) {
+        this.log.show();
+      }
+      return undefined;
+    }
+  }
+
+  private async doStart(): Promise<void> {
+    this.setStatus("starting");
+    const folder = vscode.workspace.workspaceFolders?.[0];
+    const server = await this.chooseInterpreter(folder);
+    if (!server) {
+      this.setStatus("stopped", "No usable Python with tuneline; see tuneline: Show Logs");
+      return;
+    }
+    const serverOptions: ServerOptions = {
+      command: server.python,
+      args: ["-m", "tuneline", "serve", "--stdio"],
+      transport: TransportKind.stdio,
+      options: {
+        cwd: folder?.uri.fsPath,
+        // Keys go only into this process's environment; its training children inherit them.
+        env: { ...process.env, ...(await this.keys.environment()), PYTHONUNBUFFERED: "1" },
+      },
+    };
+    const clientOptions: LanguageClientOptions = {
+      documentSelector: [
+        { scheme: "file", language: "jsonl" },
+        { scheme: "untitled", language: "jsonl" },
+      ],
+      outputChannel: this.log,
+      revealOutputChannelOn: RevealOutputChannelOn.Never,
+      initializationOptions: { settings: serverSettings(folder?.uri, (p) => this.warnProblem(p)) },
+      middleware: {
+        ...this.middleware,
+        workspace: {
+          // Answer the server's `workspace/configuration` pulls with the mapped settings, not VS Code's raw section.
+          configuration: async (params, token, next) => {
+            const raw = await next(params, token);
+            if (!Array.isArray(raw)) {
+              return raw;
+            }
+            return params.items.map((item, i) =>
+              item.section === SECTION ? serverSettings(item.scopeUri ? vscode.Uri.parse(item.scopeUri) : folder?.uri) : raw[i],
+            );
+          },
+        },
+      },
+      errorHandler: {
+        error: (_error, _message, count) => ({ action: (count ?? 0) <= 3 ? ErrorAction.Continue : ErrorAction.Shutdown }),
+        closed: () => this.onClosed(),
+      },
+    };
+    const client = new LanguageClient("tuneline", "tuneline", serverOptions, clientOptions);
+    this.client = client;
+    try {
+      await client.start();
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      this.log.error(`The server did not start: ${message}`);
+      this.setStatus("failed", message);
+      this.client = undefined;
+      await client.dispose().catch(() => undefined);
+      void vscode.window.showErrorMessage(`The tuneline language server did not start: ${message}`, "Show Logs").then((pick) => {
+        if (pick) {
+          this.log.show();
+        }
+      });
+      return;
+    }
+    this.running = server;
+    this.log.info(`tuneline ${server.version} language server running with ${server.python}`);
+    this.setStatus("running", `tuneline ${server.version} · ${server.python}`);
+    this.readyEmitter.fire(client);
+  }
+
+  private onClosed(): { action: CloseAction; handled: boolean } {
+    if (this.intentionalStop) {
+      return { action: CloseAction.DoNotRestart, handled: true };
+    }
+    const now = Date.now();
+    this.crashes = [...this.crashes.filter((t) => now - t < CRASH_WINDOW_MS), now];
+    this.readyEmitter.fire(undefined);
+    if (this.crashes.length <= MAX_CRASHES) {
+      this.log.error(`The server stopped unexpectedly; restarting it (${this.crashes.length} in the last 3 minutes).`);
+      void vscode.window
+        .showWarningMessage("The tuneline language server stopped unexpectedly and was restarted.", "Show Logs")
+        .then((pick) => pick && this.log.show());
+      this.setStatus("starting");
+      // The client restarts the same process; announce it again once it runs.
+      const client = this.client;
+      setTimeout(() => {
+        if (client && client.state === State.Running) {
+          this.setStatus("running", this.running ? `tuneline ${this.running.version} · ${this.running.python}` : undefined);
+          this.readyEmitter.fire(client);
+        }
+      }, 3000);
+      return { action: CloseAction.Restart, handled: true };
+    }
+    const message = `The tuneline language server crashed ${this.crashes.length} times in 3 minutes and was not restarted.`;
+    this.log.error(message);
+    this.setStatus("failed", message);
+    void vscode.window.showErrorMessage(message, "Show Logs", "Restart Server").then((pick) => {
+      if (pick === "Show Logs") {
+        this.log.show();
+      } else if (pick === "Restart Server") {
+        void this.restart("requested after crashes");
+      }
+    });
+    return { action: CloseAction.DoNotRestart, handled: true };
+  }
+
+  private async doStop(): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    this.running = undefined;
+    if (!client) {
+      return;
+    }
+    this.intentionalStop = true;
+    try {
+      if (client.state === State.Running || client.state === State.Starting) {
+        await client.stop(5000);
+      }
+      await client.dispose();
+    } catch (err) {
+      this.log.warn(`Stopping the server: ${err instanceof Error ? err.message : String(err)}`);
+    } finally {
+      this.intentionalStop = false;
+      this.setStatus("stopped");
+      this.readyEmitter.fire(undefined);
+    }
+  }
+
+  dispose(): void {
+    void this.stop();
+    this.status.dispose();
+    this.readyEmitter.dispose();
+  }
+}

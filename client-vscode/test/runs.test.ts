@@ -1,0 +1,155 @@
+import { test } from "node:test";
+import * as assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { existsSync, promises as fs } from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { promisify } from "node:util";
+import { isActive, isResumable, MetricsTail, parseMetrics, parseRunJson, readRuns, splitJsonLines } from "../src/pure/runs";
+import { describeRun } from "../src/pure/format";
+
+const REPO = path.resolve(__dirname, "..", "..", "..");
+const PYTHON = process.env.TUNELINE_TEST_PYTHON ?? path.join(REPO, ".venv", "bin", "python");
+
+async function tempDir(): Promise<string> {
+  return fs.mkdtemp(path.join(os.tmpdir(), "tuneline-runs-"));
+}
+
+const RUN = {
+  id: "20250101-120000-openai-abc123",
+  backend: "openai",
+  model: "gpt-4o-mini-2024-07-18",
+  status: "running",
+  created_at: "2025-01-01T12:00:00Z",
+  updated_at: "2025-01-01T12:05:00Z",
+  dataset: { path: "/data/train.jsonl", sha256: "00", examples: 120, tokens: 45000 },
+  validation: null,
+  hyperparameters: { n_epochs: 3 },
+  remote: { job_id: "ftjob-1", training_file_id: "file-1", validation_file_id: null },
+  result_model: null,
+  cost_estimate_usd: 0.42,
+  progress: { step: 30, total_steps: 120, epoch: 0.75 },
+  error: null,
+  pid: 1234,
+};
+
+test("run.json is read into a RunInfo", () => {
+  const run = parseRunJson(JSON.stringify(RUN), "/p/.tuneline/runs/x");
+  assert.ok(run);
+  assert.equal(run.id, RUN.id);
+  assert.equal(run.status, "running");
+  assert.equal(run.examples, 120);
+  assert.equal(run.costEstimateUsd, 0.42);
+  assert.equal(run.step, 30);
+  assert.equal(run.totalSteps, 120);
+  assert.equal(run.remoteJobId, "ftjob-1");
+  assert.equal(run.error, undefined);
+  assert.ok(isActive(run));
+  assert.ok(!isResumable(run));
+});
+
+test("broken or foreign run.json files are skipped, odd fields tolerated", () => {
+  assert.equal(parseRunJson("{", "/f"), undefined);
+  assert.equal(parseRunJson("[]", "/f"), undefined);
+  assert.equal(parseRunJson("{}", "/f"), undefined);
+  const odd = parseRunJson(JSON.stringify({ backend: "local", status: "exploded", progress: "lots", dataset: null }), "/r/run-7");
+  assert.ok(odd);
+  assert.equal(odd.id, "run-7");
+  assert.equal(odd.status, "unknown");
+  assert.equal(odd.step, undefined);
+  assert.ok(!isActive(odd));
+});
+
+test("the registry lists runs newest first and ignores junk folders", async () => {
+  const root = await tempDir();
+  const write = async (name: string, body: string) => {
+    await fs.mkdir(path.join(root, name), { recursive: true });
+    await fs.writeFile(path.join(root, name, "run.json"), body);
+  };
+  await write("old", JSON.stringify({ ...RUN, id: "old", created_at: "2024-12-31T00:00:00Z", status: "succeeded" }));
+  await write("new", JSON.stringify({ ...RUN, id: "new", created_at: "2025-02-01T00:00:00Z", status: "failed", error: "The job failed." }));
+  await write("half", '{"id": "half", "backend": "ope');
+  await write(".tmp", JSON.stringify(RUN));
+  await fs.mkdir(path.join(root, "empty"));
+  await fs.writeFile(path.join(root, "stray.txt"), "not a run");
+  const runs = await readRuns(root);
+  assert.deepEqual(runs.map((r) => r.id), ["new", "old"]);
+  assert.ok(isResumable(runs[0]));
+  assert.deepEqual(await readRuns(path.join(root, "missing")), []);
+});
+
+test("runs written by the Python run registry are read back", async (t) => {
+  if (!existsSync(PYTHON)) {
+    t.skip(`no tuneline Python at ${PYTHON} (set TUNELINE_TEST_PYTHON)`);
+    return;
+  }
+  const project = await tempDir();
+  const script = [
+    "import sys",
+    "from pathlib import Path",
+    "from tuneline.training.runs import RunRecord, RunRegistry",
+    "reg = RunRegistry.for_project(Path(sys.argv[1]))",
+    "rec = reg.create(RunRecord(id='r1', backend='local', model='tiny', dataset={'path': 'd.jsonl', 'examples': 5, 'tokens': 99}))",
+    "reg.update('r1', status='running', progress={'step': 2, 'total_steps': 10, 'epoch': 0.2}, cost_estimate_usd=0.0)",
+    "reg.append('r1', 'metrics', {'step': 1, 'loss': 2.5})",
+    "reg.append('r1', 'metrics', {'step': 2, 'loss': 2.1, 'eval_loss': 2.3})",
+  ].join("\n");
+  await promisify(execFile)(PYTHON, ["-c", script, project], { timeout: 60000 });
+  const runs = await readRuns(path.join(project, ".tuneline", "runs"));
+  assert.equal(runs.length, 1);
+  assert.equal(runs[0].status, "running");
+  assert.equal(runs[0].totalSteps, 10);
+  assert.equal(runs[0].examples, 5);
+  const metrics = parseMetrics(await fs.readFile(path.join(runs[0].folder, "metrics.jsonl"), "utf8"));
+  assert.deepEqual(metrics.map((m) => [m.step, m.loss, m.evalLoss]), [[1, 2.5, undefined], [2, 2.1, 2.3]]);
+  assert.equal(describeRun(runs[0]).description, "running · 20% (step 2/10) · local · d.jsonl");
+});
+
+test("metrics: a partial last line is left for later, bad lines skipped", () => {
+  const text = '{"step": 1, "loss": 2.0}\nnot json\n{"step": 2, "loss": 1.8, "eval_loss": 1.9}\n{"step": 3, "lo';
+  const split = splitJsonLines(text);
+  assert.equal(split.records.length, 2);
+  assert.equal(split.skipped, 1);
+  assert.equal(split.rest, '{"step": 3, "lo');
+  assert.deepEqual(parseMetrics(text).map((p) => p.step), [1, 2]);
+  assert.deepEqual(parseMetrics('{"step": 1, "loss": 2.0}\n{"step": 2, "loss": 1.5}').map((p) => p.step), [1, 2]);
+  assert.deepEqual(parseMetrics('{"loss": 1}\n{"step": "x"}\n'), []);
+});
+
+test("the metrics tail follows a growing file, across split lines and split UTF-8 characters", async () => {
+  const dir = await tempDir();
+  const file = path.join(dir, "metrics.jsonl");
+  const tail = new MetricsTail();
+  assert.deepEqual((await tail.readFrom(file)).points, []); // not there yet
+  await fs.writeFile(file, '{"step": 1, "loss": 3.0}\n{"step": 2, "lo');
+  assert.deepEqual((await tail.readFrom(file)).points.map((p) => p.step), [1]);
+  await fs.appendFile(file, 'ss": 2.5, "note": "caf');
+  assert.deepEqual((await tail.readFrom(file)).points, []);
+  const bytes = Buffer.from('é"}\n{"step": 3, "loss": 2.2, "eval_loss": 2.4}\n', "utf8");
+  await fs.appendFile(file, bytes.subarray(0, 1)); // half of "é"
+  assert.deepEqual((await tail.readFrom(file)).points, []);
+  await fs.appendFile(file, bytes.subarray(1));
+  const points = (await tail.readFrom(file)).points;
+  assert.deepEqual(points.map((p) => [p.step, p.loss, p.evalLoss]), [[2, 2.5, undefined], [3, 2.2, 2.4]]);
+  await fs.writeFile(file, '{"step": 1, "loss": 9}\n'); // replaced by a new run: shorter
+  const again = await tail.readFrom(file);
+  assert.equal(again.restarted, true);
+  assert.deepEqual(again.points.map((p) => p.loss), [9]);
+});
+
+test("a run's line in the view: label, description, icon and actions by status", () => {
+  const running = describeRun(parseRunJson(JSON.stringify(RUN), "/f")!);
+  assert.equal(running.label, "gpt-4o-mini-2024-07-18");
+  assert.equal(running.description, "running · 25% (step 30/120) · ≈ $0.42 · train.jsonl");
+  assert.equal(running.icon.id, "sync~spin");
+  assert.equal(running.contextValue, "run active");
+  assert.match(running.tooltip, /Job: ftjob-1/);
+  const failed = describeRun(parseRunJson(JSON.stringify({ ...RUN, status: "failed", error: "Quota exceeded." }), "/f")!);
+  assert.equal(failed.contextValue, "run resumable");
+  assert.equal(failed.icon.id, "error");
+  assert.match(failed.tooltip, /Error: Quota exceeded\./);
+  const done = describeRun(parseRunJson(JSON.stringify({ ...RUN, status: "succeeded", result_model: "ft:gpt-4o-mini:x" }), "/f")!);
+  assert.equal(done.description, "succeeded · ≈ $0.42 · train.jsonl");
+  assert.equal(done.contextValue, "run");
+  assert.doesNotMatch(JSON.stringify([running, failed, done]), /sk-/);
+});
