@@ -54,7 +54,8 @@ class Injection:
     method: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     body: Any = None
-    drop: bool = False
+    drop: bool = False  # close the connection without answering (the request is not processed)
+    drop_reply: bool = False  # process the request, then close without answering (the reply is lost)
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method is None or self.method == method) and re.search(self.pattern, path) is not None
@@ -222,6 +223,9 @@ class Handler(BaseHTTPRequestHandler):
         return self.rfile.read(n) if n else b""
 
     def _send(self, status: int, payload: Any = None, headers: dict[str, str] | None = None) -> None:
+        if getattr(self, "_lose_reply", False):
+            self.close_connection = True
+            return
         data = b"" if payload is None else json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -260,7 +264,11 @@ class Handler(BaseHTTPRequestHandler):
             )
         if path.startswith("/_control/"):
             return self._control(method, path, body)
+        self._lose_reply = False
         inj = self.state.take_injection(method, path)
+        if inj is not None and inj.drop_reply:
+            self._lose_reply = True
+            inj = None
         if inj is not None:
             if inj.drop:
                 self.close_connection = True

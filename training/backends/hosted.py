@@ -154,17 +154,30 @@ class HostedBackend(Backend):
 
     def call(self, doing: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """`fn(*args, **kwargs)` with retries for rate limits, server errors and dropped connections."""
-        attempts = int(env_float("TUNELINE_RETRY_ATTEMPTS", 6))
+        return self.retrying(doing, lambda: fn(*args, **kwargs))
+
+    def retrying(self, doing: str, thunk: Callable[[], T], recheck: Callable[[], T | None] | None = None) -> T:
+        """Run `thunk` with retries. For calls that create something, `recheck` looks for what a failed attempt
+        may have created anyway (the reply was lost, not the request) before trying again."""
+        attempts = max(1, int(env_float("TUNELINE_RETRY_ATTEMPTS", 6)))
         base = env_float("TUNELINE_RETRY_BASE", 1.0)
         for attempt in range(attempts):
             try:
-                return fn(*args, **kwargs)
+                return thunk()
             except BackendError:
                 raise
             except Exception as exc:
                 kind = self.transient(exc)
                 if kind is None or attempt == attempts - 1:
                     raise self.translate(exc, doing) from None
+                if recheck is not None and kind in ("network", "server"):
+                    try:
+                        found = recheck()
+                    except Exception:
+                        found = None
+                    if found:
+                        self.note(f"found what {doing} made although its reply was lost", "status")
+                        return found
                 delay = min(base * 2**attempt, 60.0 * base)
                 asked = retry_after(exc) if kind == "rate_limit" else None
                 if asked is not None:
@@ -175,8 +188,8 @@ class HostedBackend(Backend):
                     "network": f"cannot reach {self.provider}",
                 }[kind]
                 self.note(
-                    f"{why} while {doing}; retrying in {delay:.1f}s"
-                    + (" (as the provider's Retry-After asks)" if asked is not None else ""),
+                    f"{why} while {doing}; retrying in {delay:.2f}s"
+                    + (" (as the provider's Retry-After header asks)" if asked is not None else ""),
                     "warning",
                     retry_in=delay,
                 )

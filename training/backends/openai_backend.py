@@ -205,16 +205,12 @@ class OpenAIBackend(HostedBackend):
         seed = request.seed if request.seed is not None else record.hyperparameters.get("seed")
         if seed is not None:
             kwargs["seed"] = seed
-        try:
-            job = self.call("creating the job", client.fine_tuning.jobs.create, **kwargs)
-        except BackendError as exc:
-            if not exc.retryable:
-                raise
-            # The reply may have been lost after the job was made: look for it before giving up.
-            found = self.find_job(client, record)
-            if found:
-                return found
-            raise
+
+        def recheck() -> Any:
+            job_id = self.find_job(client, record)
+            return _Found(job_id) if job_id else None
+
+        job = self.retrying("creating the job", lambda: client.fine_tuning.jobs.create(**kwargs), recheck)
         return job.id
 
     def find_job(self, client: Any, record: RunRecord) -> str | None:
@@ -327,6 +323,13 @@ def _metrics(data: dict[str, Any], epochs: int | None, remote_id: str) -> dict[s
         "gpu_memory_mb": None,
         "remote_id": remote_id,
     }
+
+
+class _Found:
+    """A job found by `find_job` after a creation whose reply was lost."""
+
+    def __init__(self, job_id: str) -> None:
+        self.id = job_id
 
 
 BACKEND = OpenAIBackend()

@@ -206,15 +206,12 @@ class TogetherBackend(HostedBackend):
                     f"Together AI estimates ${price or 0:,.2f} and says the account cannot cover it; add credit at "
                     "https://api.together.ai/settings/billing, then start the run again"
                 )
-        try:
-            job = self.call("creating the job", client.fine_tuning.create, **args)
-        except BackendError as exc:
-            if not exc.retryable:
-                raise
-            found = self.find_job(client, record)
-            if found:
-                return found
-            raise
+
+        def recheck() -> Any:
+            job_id = self.find_job(client, record)
+            return _Found(job_id) if job_id else None
+
+        job = self.retrying("creating the job", lambda: client.fine_tuning.create(**args), recheck)
         return job.id
 
     def find_job(self, client: Any, record: RunRecord) -> str | None:
@@ -293,6 +290,13 @@ def _metrics(row: dict[str, Any]) -> dict[str, Any]:
         "tokens_per_second": row.get("tokens_per_second"),
         "gpu_memory_mb": None,
     }
+
+
+class _Found:
+    """A job found by `find_job` after a creation whose reply was lost."""
+
+    def __init__(self, job_id: str) -> None:
+        self.id = job_id
 
 
 BACKEND = TogetherBackend()

@@ -1,0 +1,107 @@
+"""Fixtures for the training tests: a fake OpenAI/Together server, a project folder with datasets, fast timings."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tuneline.training.runs import RunRegistry
+
+from .fake_providers import FakeProviders
+
+FAST = {
+    "TUNELINE_POLL_INTERVAL": "0.05",
+    "TUNELINE_RETRY_BASE": "0.02",
+    "TUNELINE_RETRY_ATTEMPTS": "4",
+    "TUNELINE_HTTP_TIMEOUT": "10",
+    "TUNELINE_CANCEL_WAIT": "20",
+}
+
+
+def chat_line(i: int, answer: str | None = None) -> str:
+    return json.dumps(
+        {
+            "messages": [
+                {"role": "system", "content": "You are Nimbus, a concise support assistant."},
+                {"role": "user", "content": f"Question number {i}: how do I do task {i}?"},
+                {"role": "assistant", "content": answer or f"To do task {i}, open settings and choose option {i}."},
+            ]
+        }
+    )
+
+
+def write_lines(path: Path, lines: list[str]) -> Path:
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def providers() -> Iterator[FakeProviders]:
+    with FakeProviders() as fp:
+        yield fp
+
+
+@pytest.fixture
+def env(providers: FakeProviders, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The fake providers' URLs and keys plus fast timings, in this process (and so in spawned workers)."""
+    values = {**providers.env, **FAST}
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("TUNELINE_RUNS_DIR", raising=False)
+    return values
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A project folder (tuneline.toml marks its root) with a clean 30-example chat dataset."""
+    (tmp_path / "tuneline.toml").write_text("", encoding="utf-8")
+    write_lines(tmp_path / "data.jsonl", [chat_line(i) for i in range(30)])
+    return tmp_path
+
+
+@pytest.fixture
+def registry(project: Path) -> RunRegistry:
+    return RunRegistry(project / ".tuneline" / "runs")
+
+
+@pytest.fixture(autouse=True)
+def _no_stray_workers(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Kill (by pid) any worker a test started and left running."""
+    from tuneline.training import launch
+
+    before = set(id(p) for p in launch._CHILDREN)
+    yield
+    for proc in list(launch._CHILDREN):
+        if id(proc) in before:
+            continue
+        if proc.poll() is None:
+            with_timeout_kill(proc.pid)
+        proc.wait(timeout=10)
+        launch._CHILDREN.remove(proc)
+
+
+def with_timeout_kill(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def wait_until(predicate, timeout: float = 20.0, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s")
+
+
+def run_files_text(folder: Path) -> str:
+    """Everything tuneline wrote for a run, as one string (to grep for secrets)."""
+    return "\n".join(p.read_text(encoding="utf-8", errors="replace") for p in sorted(folder.rglob("*")) if p.is_file())
