@@ -85,6 +85,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
         reports.append(check_bytes(data, engine, "-" if path is None else str(path), jobs=args.jobs))
+    from .neardup_cli import add_near_duplicates, resolve_mode
+
+    add_near_duplicates(reports, engine, resolve_mode(args.near_duplicates, settings), args.near_duplicate_threshold)
     formatter = FORMATTERS[args.format]
     sys.stdout.write(formatter(reports, engine, color=_color(args), show_summary=not args.no_summary))
     sys.stdout.flush()
@@ -150,6 +153,14 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--config", help="a tuneline.toml or pyproject.toml to use instead of discovery")
     check.add_argument("--no-summary", action="store_true", help="findings only")
     check.add_argument("--no-secrets", action="store_true", help="skip the secret scan (TL401)")
+    check.add_argument(
+        "--near-duplicates",
+        nargs="?",
+        const="auto",
+        choices=["off", "lexical", "semantic", "auto"],
+        help="find near duplicates (TL302); alone: semantic if the embed extra is installed, else lexical",
+    )
+    check.add_argument("--near-duplicate-threshold", type=float, help="cosine threshold for the semantic tier")
     check.add_argument("--color", choices=["auto", "always", "never"], default="auto")
     check.add_argument("--jobs", type=int, default=None, help="worker processes for large files (default: all cores)")
     check.set_defaults(func=cmd_check)
@@ -174,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _register_optional(sub) -> None:
     """Commands whose code lives in other packages register themselves when importable."""
-    for module in ("tuneline.training.cli", "tuneline.dedupe_cli"):
+    for module in ("tuneline.training.cli", "tuneline.neardup_cli"):
         try:
             mod = __import__(module, fromlist=["register"])
         except ImportError:

@@ -34,7 +34,7 @@ class Settings:
     models_file: str | None = None
     inlay_hints: bool = True
     near_duplicates: str = "off"  # "off" | "lexical" | "semantic"
-    near_duplicate_threshold: float = 0.95
+    near_duplicate_threshold: float | None = None  # None: the embedding model's calibrated default
     embedding_model: str | None = None
     validation_file: str | None = None
     secrets: bool = True

@@ -142,6 +142,7 @@ class Dataset:
         self._slots: list[int] = []
         self._next_slot = 0
         self._pos: dict[int, int] | None = {}
+        self._external: dict[str, list[Finding]] = {}
         self._reset_aggregates()
         lines = list(lines)
         if lines:
@@ -287,10 +288,20 @@ class Dataset:
             and not self._texts[0].rstrip().endswith("]")
         )
 
+    def set_external(self, source: str, found: list[Finding]) -> None:
+        """Findings computed outside the engine (near duplicates, train/validation overlap), merged into
+        `findings()`. Their line numbers are the caller's to keep current: replace them after edits."""
+        if found:
+            self._external[source] = list(found)
+        else:
+            self._external.pop(source, None)
+
     def findings(self) -> list[Finding]:
         """Every enabled finding with its severity resolved, sorted by position (file-level ones first)."""
         raw = list(self._line_findings())
         raw.extend(self._file_findings())
+        for extra in self._external.values():
+            raw.extend(f for f in extra if f.line is None or f.line < len(self._texts))
         array = self.is_array_file()
         enabled = self.engine.enabled
         severity = self.engine.severity

@@ -8,7 +8,7 @@ from pathlib import Path
 from .engine import Dataset, Engine, Summary
 from .lines import decode_bytes
 from .parallel import analyze_many
-from .types import Finding
+from .types import Finding, Severity
 
 
 @dataclass(slots=True)
@@ -20,7 +20,11 @@ class FileReport:
 
     @property
     def errors(self) -> int:
-        return sum(1 for f in self.findings if f.severity is not None and f.severity.value == 1)
+        return sum(1 for f in self.findings if f.severity is Severity.ERROR)
+
+    def refresh(self) -> None:
+        """Re-collect findings after external ones (near duplicates, overlap) were added to the dataset."""
+        self.findings = self.dataset.findings()
 
 
 def check_bytes(data: bytes, engine: Engine, path: str = "<stdin>", *, jobs: int | None = None) -> FileReport:

@@ -66,6 +66,7 @@ class Related:
     line: int
     message: str
     span: Span | None = None
+    path: str | None = None  # another file (train/validation overlap); None: the same file
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,15 @@
+"""Near duplicates (TL302) and train/validation overlap (TL306).
+
+Two tiers: a lexical one (MinHash LSH over word shingles, datasketch; no model, seconds for 100k examples) that
+always runs, and a semantic one (sentence-transformers embeddings, cached on disk by content hash) that refines
+it when the `embed` extra is installed. Both keep per-example state keyed by caller ids, so an editor can add and
+remove examples as lines change and only re-embed what changed.
+
+This package sits beside the pure engine (`tuneline.analysis`): it may import numpy, datasketch and, lazily,
+sentence-transformers and torch; the engine never imports it.
+"""
+
+from .detector import NearDuplicateDetector, Pair, pair_findings
+from .texts import example_text
+
+__all__ = ["NearDuplicateDetector", "Pair", "example_text", "pair_findings"]

@@ -1,0 +1,134 @@
+"""Near-duplicate pairs from the lexical and semantic tiers, kept up to date as examples change."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass
+
+from ..analysis.types import Finding, Related, Span
+from .cache import EmbeddingCache
+from .lexical import LexicalIndex
+from .semantic import Embedder, Progress, SemanticIndex
+
+LEXICAL_THRESHOLD = 0.7
+
+
+@dataclass(frozen=True, slots=True)
+class Pair:
+    a: Hashable
+    b: Hashable
+    score: float
+    tier: str  # "lexical" | "semantic"
+
+
+class NearDuplicateDetector:
+    """Holds example texts by caller id; `pairs()` gives every near-duplicate pair once.
+
+    mode "lexical": MinHash LSH candidates with estimated Jaccard >= 0.7. mode "semantic": every pair with embedding
+    cosine >= the threshold (lexical candidates are checked too, so the semantic tier refines the lexical one).
+    """
+
+    def __init__(
+        self,
+        mode: str = "lexical",
+        *,
+        threshold: float | None = None,
+        model: str | None = None,
+        cache: EmbeddingCache | None = None,
+        embedder: Embedder | None = None,
+    ) -> None:
+        if mode not in ("lexical", "semantic"):
+            raise ValueError(mode)
+        self.mode = mode
+        self.lexical = LexicalIndex(LEXICAL_THRESHOLD)
+        self.embedder = embedder
+        if mode == "semantic" and embedder is None:
+            self.embedder = Embedder(model, cache)
+        self.threshold = (
+            threshold
+            if threshold is not None
+            else (self.embedder.default_threshold if self.embedder else LEXICAL_THRESHOLD)
+        )
+        self.semantic = SemanticIndex()
+        self._texts: dict[Hashable, str] = {}
+
+    def __len__(self) -> int:
+        return len(self._texts)
+
+    def update(
+        self,
+        changes: Iterable[tuple[Hashable, str | None]],
+        progress: Progress | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> None:
+        """Set (text) or remove (None) examples. Only new texts are shingled and embedded."""
+        added: list[tuple[Hashable, str]] = []
+        for key, text in changes:
+            old = self._texts.get(key)
+            if text == old:
+                continue
+            if old is not None:
+                self.lexical.remove(key)
+                self.semantic.remove(key)
+                del self._texts[key]
+            if text is not None:
+                self._texts[key] = text
+                added.append((key, text))
+        if not added:
+            return
+        self.lexical.add_many(added)
+        if self.embedder is not None:
+            vectors = self.embedder.embed([t for _, t in added], progress, cancelled)
+            for (key, _), vector in zip(added, vectors, strict=True):
+                self.semantic.set(key, vector)
+
+    def pairs(self, cancelled: Callable[[], bool] | None = None) -> list[Pair]:
+        found: dict[tuple[Hashable, Hashable], Pair] = {}
+        if self.embedder is not None:
+            for a, b, score in self.semantic.all_pairs(self.threshold, cancelled=cancelled):
+                found[_order(a, b)] = Pair(*_order(a, b), score, "semantic")
+            return sorted(found.values(), key=lambda p: (-p.score, str(p.a), str(p.b)))
+        for key in self.lexical.ids():
+            for other, score in self.lexical.neighbours(key):
+                pair = _order(key, other)
+                if pair not in found:
+                    found[pair] = Pair(*pair, score, "lexical")
+        return sorted(found.values(), key=lambda p: (-p.score, str(p.a), str(p.b)))
+
+    def pairs_of(self, key: Hashable) -> list[Pair]:
+        """Pairs involving one example: what an editor re-asks after a one-line edit."""
+        if self.embedder is not None:
+            return [Pair(*_order(key, o), s, "semantic") for o, s in self.semantic.neighbours(key, self.threshold)]
+        return [Pair(*_order(key, o), s, "lexical") for o, s in self.lexical.neighbours(key)]
+
+
+def _order(a: Hashable, b: Hashable) -> tuple[Hashable, Hashable]:
+    try:
+        return (a, b) if a < b else (b, a)  # type: ignore[operator]
+    except TypeError:
+        return (a, b) if str(a) < str(b) else (b, a)
+
+
+def pair_findings(
+    pairs: Iterable[Pair], line_of: Callable[[Hashable], int], length_of: Callable[[int], int]
+) -> list[Finding]:
+    """TL302 on the later line of each pair (its most similar earlier partner), pointing at the earlier one."""
+    best: dict[int, tuple[float, int, Pair]] = {}
+    for p in pairs:
+        la, lb = line_of(p.a), line_of(p.b)
+        first, later = (la, lb) if la < lb else (lb, la)
+        if later not in best or p.score > best[later][0]:
+            best[later] = (p.score, first, p)
+    out = []
+    for later, (score, first, p) in sorted(best.items()):
+        what = f"cosine similarity {score:.3f}" if p.tier == "semantic" else f"{score:.0%} of word shingles shared"
+        out.append(
+            Finding(
+                "TL302",
+                f"Near duplicate of line {first + 1} ({what}).",
+                later,
+                Span(0, length_of(later)),
+                related=(Related(first, "the similar example"),),
+            )
+        )
+    return out

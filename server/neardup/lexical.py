@@ -1,0 +1,68 @@
+"""The lexical tier: MinHash signatures of word 3-shingles in an LSH index (datasketch).
+
+Digits are masked before shingling, so examples that differ only in their numbers still collide; the estimated
+Jaccard similarity of the signatures is the score.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Hashable, Iterable
+
+_WORD = re.compile(r"\w+")
+NUM_PERM = 64
+
+
+def shingles(text: str, size: int = 3) -> set[bytes]:
+    words = ["#" if w.isdigit() else w for w in _WORD.findall(text.lower())]
+    if len(words) < size:
+        return {" ".join(words).encode()} if words else set()
+    return {" ".join(words[i : i + size]).encode() for i in range(len(words) - size + 1)}
+
+
+class LexicalIndex:
+    """MinHash LSH over example ids, with insert and remove for editors."""
+
+    def __init__(self, threshold: float = 0.7) -> None:
+        from datasketch import MinHashLSH
+
+        self.threshold = threshold
+        self._lsh = MinHashLSH(threshold=threshold, num_perm=NUM_PERM)
+        self._sigs: dict[Hashable, object] = {}
+
+    def __len__(self) -> int:
+        return len(self._sigs)
+
+    def add_many(self, items: Iterable[tuple[Hashable, str]]) -> None:
+        from datasketch import MinHash
+
+        items = [(key, shingles(text)) for key, text in items]
+        items = [(key, sh) for key, sh in items if sh]
+        sigs = MinHash.bulk([sh for _, sh in items], num_perm=NUM_PERM) if items else []
+        with self._lsh.insertion_session() as session:
+            for (key, _), sig in zip(items, sigs, strict=True):
+                if key in self._sigs:
+                    self.remove(key)
+                self._sigs[key] = sig
+                session.insert(key, sig, check_duplication=False)
+
+    def remove(self, key: Hashable) -> None:
+        if self._sigs.pop(key, None) is not None:
+            self._lsh.remove(key)
+
+    def neighbours(self, key: Hashable) -> list[tuple[Hashable, float]]:
+        """Other ids whose estimated Jaccard similarity with `key` reaches the threshold."""
+        sig = self._sigs.get(key)
+        if sig is None:
+            return []
+        out = []
+        for other in self._lsh.query(sig):
+            if other == key:
+                continue
+            score = sig.jaccard(self._sigs[other])  # type: ignore[attr-defined]
+            if score >= self.threshold:
+                out.append((other, float(score)))
+        return out
+
+    def ids(self) -> list[Hashable]:
+        return list(self._sigs)
