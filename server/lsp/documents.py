@@ -78,11 +78,31 @@ class Document:
     job: asyncio.Task | None = None
     rerun: bool = False
     waiters: list[asyncio.Future] = field(default_factory=list)
-    edit_started: list[tuple[int, float]] = field(default_factory=list)  # (version, seconds spent on the loop)
+    edit_started: list[tuple[str, int, float, float]] = field(default_factory=list)  # kind, version, loop s, t0
+
+    _numbers: tuple[int, list[int]] | None = None
 
     def text(self) -> str:
         """The editor's current text, exactly (line breaks included)."""
         return self.buffer.text()
+
+    def example_numbers(self, analysis: Analysis) -> list[int]:
+        """1-based example number of each dataset line (0 for lines that are not examples). Analysis thread only."""
+        if self._numbers is not None and self._numbers[0] == analysis.generation:
+            return self._numbers[1]
+        numbers = []
+        count = 0
+        dataset = self.dataset
+        if dataset is not None:
+            result = dataset.result
+            for i in range(len(dataset)):
+                if result(i).kind == "example":
+                    count += 1
+                    numbers.append(count)
+                else:
+                    numbers.append(0)
+        self._numbers = (analysis.generation, numbers)
+        return numbers
 
     @property
     def current(self) -> bool:

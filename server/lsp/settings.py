@@ -56,8 +56,7 @@ class SettingsManager:
     # --- inputs ----------------------------------------------------------------------------------------------
     def set_initialization_options(self, options: Any) -> None:
         if isinstance(options, dict):
-            settings = options.get("settings", options)
-            self.init_settings = _client_keys(settings)
+            self.init_settings = _client_keys(options.get("settings"))
         self._changed()
 
     def set_configuration(self, value: Any) -> None:

@@ -1,0 +1,87 @@
+"""Hover: the example under the cursor (tokens per message, billed tokens, cost), and the rule behind a finding."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from lsprotocol import types
+from tuneline.analysis import FORMAT_TITLES
+
+from .. import markdown as md
+from ..convert import whole_line_range
+
+if TYPE_CHECKING:
+    from ..documents import Analysis, Document
+    from ..server import TunelineServer
+
+_KINDS = {
+    "blank": "a blank line",
+    "invalid": "not valid JSON",
+    "non-object": "valid JSON but not an object",
+}
+
+
+def example_markdown(doc: Document, analysis: Analysis, line: int) -> str:
+    dataset = doc.dataset
+    assert dataset is not None
+    result = dataset.result(line)
+    engine = dataset.engine
+    number = doc.example_numbers(analysis)[line]
+    title = FORMAT_TITLES.get(result.format or "", result.format or "unknown format")
+    rows = ["| # | role | tokens |", "|--:|:--|--:|"]
+    for i, message in enumerate(result.messages, 1):
+        rows.append(f"| {i} | {md.escape(message.role)} | {message.tokens:,} |")
+    rest = result.tokens - sum(m.tokens for m in result.messages)
+    if rest:
+        rows.append(f"|  | *reply primer, tools* | {rest:,} |")
+    limit = engine.model.limit
+    billed = min(result.tokens, limit)
+    cost = engine.cost(billed, dataset.summary().examples)
+    lines = [
+        f"**Example {number:,}** (line {line + 1:,}) · {title}",
+        "\n".join(rows),
+        f"**{result.tokens:,} tokens** · billed {billed:,} × {cost.epochs} epoch{'s' if cost.epochs != 1 else ''} = "
+        f"{cost.billed_tokens:,} tokens · {md.usd(cost.usd)} on {cost.model}",
+    ]
+    if result.tokens > limit:
+        lines.append(
+            f"⚠️ **Truncated:** {result.tokens:,} tokens is over the {limit:,}-token limit of {engine.model.name}; "
+            f"the last {result.tokens - limit:,} tokens are cut off in training."
+        )
+    return "\n\n".join(lines)
+
+
+def hover_at(doc: Document, analysis: Analysis, line: int, character: int) -> dict[str, Any] | None:
+    """On the analysis thread. `character` is in UTF-16 units."""
+    dataset = doc.dataset
+    if dataset is None or not 0 <= line < len(dataset):
+        return None
+    text = dataset.text(line)
+    parts = []
+    hover_range = whole_line_range(line, text)
+    found = False
+    for finding, diagnostic in analysis.at_line(line):
+        start = diagnostic["range"]["start"]["character"]
+        end = diagnostic["range"]["end"]["character"]
+        if start <= character <= end:
+            parts.append(md.finding(finding))
+            if not found:
+                hover_range = diagnostic["range"]
+                found = True
+    if line == 0 and character == 0:
+        parts.extend(md.finding(f) for f, _ in analysis.at_line(-1))
+    result = dataset.result(line)
+    if result.kind == "example":
+        parts.append(example_markdown(doc, analysis, line))
+    elif not parts:
+        parts.append(f"Line {line + 1:,} is {_KINDS.get(result.kind, result.kind)}: not a training example.")
+    return {"contents": {"kind": "markdown", "value": "\n\n---\n\n".join(parts)}, "range": hover_range}
+
+
+def register(server: TunelineServer) -> None:
+    @server.feature(types.TEXT_DOCUMENT_HOVER)
+    async def hover(ls: TunelineServer, params: types.HoverParams) -> dict[str, Any] | None:
+        doc = ls.documents.get(params.text_document.uri)
+        if doc is None:
+            return None
+        return await ls.scheduler.read(doc, hover_at, params.position.line, params.position.character)

@@ -1,0 +1,62 @@
+"""pygls's protocol with four changes tuneline needs (pygls is pinned below 3; tests cover each change).
+
+1. Text sync bypasses pygls's `Workspace`: its `TextDocument` re-splits the whole text with `str.splitlines` on
+   every change (wrong lines after U+2028, and O(file) per keystroke). Our `LineBuffer` keeps the text instead.
+2. Positions are always UTF-16 (what VS Code speaks), whatever encodings a client offers.
+3. Successful responses are sent as plain JSON: results that are already dicts (diagnostics, symbols of a
+   10k-line file) skip a deep copy through cattrs; lsprotocol objects inside are still unstructured.
+4. The `workDoneToken` of `workspace/executeCommand` is kept in a context variable for command handlers.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from typing import Any
+
+from lsprotocol import types
+from pygls.protocol import LanguageServerProtocol
+from pygls.protocol.language_server import lsp_method
+
+COMMAND_WORK_DONE_TOKEN: contextvars.ContextVar[int | str | None] = contextvars.ContextVar(
+    "tuneline_work_done_token", default=None
+)
+
+
+class TunelineProtocol(LanguageServerProtocol):
+    @lsp_method(types.INITIALIZE)
+    def lsp_initialize(self, params: types.InitializeParams):
+        general = params.capabilities.general
+        if general is not None:
+            general.position_encodings = None  # pygls then picks (and announces) UTF-16
+        return (yield from super().lsp_initialize(params))
+
+    def _user(self, method: str, params: Any):
+        handler = self.fm.features.get(method)
+        if handler is not None:
+            yield handler, (params,), None
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
+    def lsp_text_document__did_open(self, params: types.DidOpenTextDocumentParams):
+        yield from self._user(types.TEXT_DOCUMENT_DID_OPEN, params)
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
+    def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams):
+        yield from self._user(types.TEXT_DOCUMENT_DID_CHANGE, params)
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CLOSE)
+    def lsp_text_document__did_close(self, params: types.DidCloseTextDocumentParams):
+        yield from self._user(types.TEXT_DOCUMENT_DID_CLOSE, params)
+
+    @lsp_method(types.WORKSPACE_EXECUTE_COMMAND)
+    def lsp_workspace__execute_command(self, params: types.ExecuteCommandParams):
+        COMMAND_WORK_DONE_TOKEN.set(params.work_done_token)
+        return (yield from super().lsp_workspace__execute_command(params))
+
+    def _send_response(self, msg_id, result: Any | None = None, error: types.ResponseError | None = None):
+        if error is not None:
+            return super()._send_response(msg_id, result, error)
+        self._send_data({"jsonrpc": self.VERSION, "id": msg_id, "result": result})
+
+    def send_notification_json(self, method: str, params: dict[str, Any]) -> None:
+        """A notification whose params are already plain JSON (no cattrs on the way out)."""
+        self._send_data({"jsonrpc": self.VERSION, "method": method, "params": params})

@@ -1,0 +1,205 @@
+"""When analysis runs: debounced per document, on one analysis thread, with stale results dropped by version.
+
+Every edit is applied to the document's line buffer at once (on the event loop) and queued as a splice. After
+the debounce, a job hands the queued splices to the analysis thread, which applies them to the document's
+`Dataset` (incremental: the work grows with the edit) and builds the diagnostics. If more edits arrived in the
+meantime, the result is kept as the dataset's state but not published, and another job follows.
+
+Requests that read a document (hover, symbols, code lens...) run on the same single analysis thread after the
+document has caught up (`read`), so they never see a dataset halfway through an update, and never block the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from tuneline.analysis import Dataset, Engine
+from tuneline.analysis.parallel import analyze_many
+
+from .convert import DiagnosticCache
+from .documents import Analysis, Document, Refresh, Reset
+from .linebuffer import LineSplice
+
+if TYPE_CHECKING:
+    from .server import TunelineServer
+
+log = logging.getLogger("tuneline.lsp.scheduler")
+T = TypeVar("T")
+
+DEBOUNCE_SECONDS = 0.15
+
+
+class Scheduler:
+    def __init__(self, server: TunelineServer, debounce: float = DEBOUNCE_SECONDS) -> None:
+        self.server = server
+        self.debounce = debounce
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tuneline-analysis")
+        self.cache = DiagnosticCache()
+        self._generation = itertools.count(1)
+        self.timings: deque[dict[str, Any]] = deque(maxlen=10_000)
+
+    # --- triggering --------------------------------------------------------------------------------------------
+    def changed(self, doc: Document, delay: float | None = None) -> None:
+        """The document changed: analyse it after the debounce (restarted by every further change)."""
+        if doc.timer is not None:
+            doc.timer.cancel()
+        loop = asyncio.get_running_loop()
+        doc.timer = loop.call_later(self.debounce if delay is None else delay, self._start, doc)
+
+    def refresh(self, doc: Document) -> None:
+        """Re-analyse now without a text change (settings changed)."""
+        doc.pending.append(Refresh())
+        self.changed(doc, 0)
+
+    def _start(self, doc: Document) -> None:
+        doc.timer = None
+        if self.server.documents.get(doc.uri) is not doc:
+            return  # closed meanwhile
+        if doc.job is not None and not doc.job.done():
+            doc.rerun = True
+            return
+        doc.job = asyncio.get_running_loop().create_task(self._run(doc))
+
+    def closed(self, doc: Document) -> None:
+        if doc.timer is not None:
+            doc.timer.cancel()
+            doc.timer = None
+        for waiter in doc.waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        doc.waiters.clear()
+
+    # --- waiting -----------------------------------------------------------------------------------------------
+    async def settled(self, doc: Document, *, kick: bool = True) -> Analysis | None:
+        """The analysis of the document's current text. `kick` skips the debounce (a request is waiting)."""
+        if doc.current and (doc.job is None or doc.job.done()):
+            return doc.analysis
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future = loop.create_future()
+        doc.waiters.append(waiter)
+        running = doc.job is not None and not doc.job.done()
+        if kick:
+            if running:
+                doc.rerun = True
+            else:
+                if doc.timer is not None:
+                    doc.timer.cancel()
+                    doc.timer = None
+                doc.job = loop.create_task(self._run(doc))
+        elif doc.timer is None and not running:
+            self.changed(doc)
+        try:
+            return await waiter
+        finally:
+            if waiter in doc.waiters:
+                doc.waiters.remove(waiter)
+
+    async def read(self, doc: Document, fn: Callable[..., T], *args: Any, kick: bool = True) -> T | None:
+        """Run `fn(doc, analysis, *args)` on the analysis thread once the document has caught up."""
+        analysis = await self.settled(doc, kick=kick)
+        if analysis is None or doc.dataset is None:
+            return None
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, fn, doc, analysis, *args)
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run `fn` on the analysis thread (serialised with analysis jobs)."""
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+
+    # --- the job -----------------------------------------------------------------------------------------------
+    async def _run(self, doc: Document) -> None:
+        await self.server.wait_configured()
+        loop = asyncio.get_running_loop()
+        failures = 0
+        while self.server.documents.get(doc.uri) is doc:
+            doc.rerun = False
+            ops, doc.pending = doc.pending, []
+            edits, doc.edit_started = doc.edit_started, []
+            version = doc.version
+            try:
+                analysis = await loop.run_in_executor(self.executor, self._compute, doc, ops, version)
+            except Exception:
+                failures += 1
+                log.exception("analysis of %s failed (attempt %d)", doc.uri, failures)
+                if failures >= 2:
+                    doc.pending = []
+                    empty = Analysis(doc.version, next(self._generation), [], [], {}, None)
+                    doc.analysis = empty
+                    self._finished(doc, empty, [])
+                    return
+                doc.pending = [Reset(doc.buffer.dataset_lines())]
+                continue
+            doc.analysis = analysis
+            if doc.pending:
+                # Edits arrived while we worked: this result is stale. Go on at once if a request waits for it.
+                if doc.waiters or doc.rerun:
+                    continue
+                if doc.timer is None:
+                    self.changed(doc)
+                return
+            analysis.version = doc.version
+            self._finished(doc, analysis, edits)
+            return
+
+    def _compute(self, doc: Document, ops: list, version: int) -> Analysis:
+        """On the analysis thread: bring the dataset up to date and build the diagnostics."""
+        started = time.perf_counter()
+        engine = self.server.config.engine_for(doc.path)
+        dataset = doc.dataset
+        for op in ops:
+            if isinstance(op, Reset):
+                dataset = self._build(engine, op.lines)
+            elif isinstance(op, LineSplice) and dataset is not None:
+                dataset.splice(op.start, op.end, op.lines)
+        if dataset is None:
+            dataset = self._build(engine, doc.buffer.dataset_lines())
+        elif dataset.engine is not engine:
+            dataset = self._build(engine, list(dataset.texts))
+        doc.dataset = dataset
+        findings = dataset.findings()
+        texts = dataset.texts
+        diagnostic = self.cache.diagnostic
+        uri = doc.uri
+        diagnostics = [diagnostic(uri, f, texts) for f in findings]
+        by_line: dict[int, list[int]] = {}
+        for i, f in enumerate(findings):
+            by_line.setdefault(f.line if f.line is not None else -1, []).append(i)
+        seconds = time.perf_counter() - started
+        return Analysis(version, next(self._generation), findings, diagnostics, by_line, engine, seconds)
+
+    @staticmethod
+    def _build(engine: Engine, lines: list[str]) -> Dataset:
+        """A dataset from scratch; large files are analysed on all cores, like `tuneline check`."""
+        dataset = Dataset(engine)
+        dataset.splice(0, 0, lines, analyze_many(engine, lines))
+        return dataset
+
+    def _finished(self, doc: Document, analysis: Analysis, edits: list[tuple[str, int, float, float]]) -> None:
+        started = time.perf_counter()
+        self.server.publish(doc, analysis)
+        publish = time.perf_counter() - started
+        for waiter in doc.waiters:
+            if not waiter.done():
+                waiter.set_result(analysis)
+        doc.waiters.clear()
+        for kind, version, apply_seconds, received in edits:
+            self.timings.append(
+                {
+                    "uri": doc.uri,
+                    "version": version,
+                    "kind": kind,
+                    "applyMs": round(apply_seconds * 1000, 3),
+                    "analysisMs": round(analysis.seconds * 1000, 3),
+                    "publishMs": round(publish * 1000, 3),
+                    "serverMs": round((apply_seconds + analysis.seconds + publish) * 1000, 3),
+                    "wallMs": round((time.perf_counter() - received) * 1000, 3),
+                    "diagnostics": len(analysis.diagnostics),
+                }
+            )

@@ -1,0 +1,237 @@
+"""pytest-lsp clients for the real `tuneline serve` process: a pull client (VS Code 1.65 capabilities plus pull
+diagnostics) and a push client (the same without them). The client keeps its own copy of every open document,
+applies `workspace/applyEdit` to it, and records every `publishDiagnostics` with its version."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+from lsprotocol.converters import get_converter
+from pytest_lsp import LanguageClient, client_capabilities
+from pytest_lsp.client import DEFAULT_CLIENT_FEATURES, register_lsp_features
+
+SERVER = [sys.executable, "-m", "tuneline", "serve", "--stdio"]
+CONVERTER = get_converter()
+_BREAKS = ("\r\n", "\n", "\r")
+
+
+def chat(user: str, assistant: str, system: str | None = "You are a helpful assistant.", **extra: Any) -> str:
+    messages = [{"role": "system", "content": system}] if system is not None else []
+    messages += [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
+    return json.dumps({"messages": messages, **extra}, ensure_ascii=False)
+
+
+def lsp_lines(text: str) -> list[str]:
+    """Lines by LSP's rule (the reference the tests check positions against)."""
+    out, line, i = [], [], 0
+    while i < len(text):
+        ch = text[i]
+        if ch in "\r\n":
+            out.append("".join(line))
+            line = []
+            i += 2 if text.startswith("\r\n", i) else 1
+            continue
+        line.append(ch)
+        i += 1
+    out.append("".join(line))
+    return out
+
+
+def utf16(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def offset_at(text: str, line: int, character: int) -> int:
+    """Offset of a UTF-16 position in `text` (exact: the tests only send valid positions)."""
+    pos = 0
+    for _ in range(line):
+        nxt = min((i for i in (text.find(b, pos) for b in _BREAKS) if i >= 0), default=-1)
+        if nxt < 0:
+            return len(text)
+        pos = nxt + (2 if text.startswith("\r\n", nxt) else 1)
+    units = 0
+    i = pos
+    while i < len(text) and units < character and text[i] not in "\r\n":
+        units += 2 if ord(text[i]) > 0xFFFF else 1
+        i += 1
+    return i
+
+
+def apply_text_edits(text: str, edits: list[types.TextEdit]) -> str:
+    spans = sorted(
+        (
+            (offset_at(text, e.range.start.line, e.range.start.character), i),
+            offset_at(text, e.range.end.line, e.range.end.character),
+            e.new_text,
+        )
+        for i, e in enumerate(edits)
+    )
+    for (start, _), end, new in reversed(spans):
+        text = text[:start] + new + text[end:]
+    return text
+
+
+@dataclass
+class Published:
+    version: int | None
+    diagnostics: list[types.Diagnostic]
+    at: float = field(default_factory=time.monotonic)
+
+
+class Client(LanguageClient):
+    """pytest-lsp's client plus a document store and version-aware diagnostics."""
+
+    mode: str = "pull"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.texts: dict[str, str] = {}
+        self.versions: dict[str, int] = {}
+        self.published: dict[str, Published] = {}
+        self.applied_edits: list[types.WorkspaceEdit] = []
+        self.registrations: list[types.Registration] = []
+        self.refreshes: list[str] = []
+
+    # --- documents ---------------------------------------------------------------------------------------------
+    def open(self, uri: str, text: str) -> None:
+        self.texts[uri] = text
+        self.versions[uri] = 1
+        self.text_document_did_open(
+            types.DidOpenTextDocumentParams(types.TextDocumentItem(uri=uri, language_id="jsonl", version=1, text=text))
+        )
+
+    def close(self, uri: str) -> None:
+        self.texts.pop(uri, None)
+        self.text_document_did_close(types.DidCloseTextDocumentParams(types.TextDocumentIdentifier(uri=uri)))
+
+    def edit(self, uri: str, line: int, character: int, end_line: int, end_character: int, new_text: str) -> None:
+        text = self.texts[uri]
+        start = offset_at(text, line, character)
+        end = offset_at(text, end_line, end_character)
+        self.texts[uri] = text[:start] + new_text + text[end:]
+        self.versions[uri] += 1
+        rng = types.Range(types.Position(line, character), types.Position(end_line, end_character))
+        self.text_document_did_change(
+            types.DidChangeTextDocumentParams(
+                types.VersionedTextDocumentIdentifier(uri=uri, version=self.versions[uri]),
+                [types.TextDocumentContentChangePartial(range=rng, text=new_text)],
+            )
+        )
+
+    def replace_all(self, uri: str, text: str) -> None:
+        self.texts[uri] = text
+        self.versions[uri] += 1
+        self.text_document_did_change(
+            types.DidChangeTextDocumentParams(
+                types.VersionedTextDocumentIdentifier(uri=uri, version=self.versions[uri]),
+                [types.TextDocumentContentChangeWholeDocument(text=text)],
+            )
+        )
+
+    def apply(self, edit: types.WorkspaceEdit) -> None:
+        """Apply a WorkspaceEdit to the client's copies (checking versions like an editor)."""
+        if edit.document_changes:
+            for change in edit.document_changes:
+                assert isinstance(change, types.TextDocumentEdit)
+                uri = change.text_document.uri
+                if change.text_document.version is not None:
+                    assert change.text_document.version == self.versions[uri], "stale edit"
+                self._apply_edits(uri, list(change.edits))  # type: ignore[arg-type]
+        for uri, edits in (edit.changes or {}).items():
+            self._apply_edits(uri, list(edits))
+
+    def _apply_edits(self, uri: str, edits: list[types.TextEdit]) -> None:
+        new = apply_text_edits(self.texts[uri], edits)
+        self.replace_all(uri, new)
+
+    # --- diagnostics -------------------------------------------------------------------------------------------
+    async def get_diagnostics(self, uri: str, timeout: float = 20) -> list[types.Diagnostic]:
+        """Diagnostics for the current version: pulled, or the push for this version."""
+        if self.mode == "pull":
+            report = await asyncio.wait_for(
+                self.text_document_diagnostic_async(
+                    types.DocumentDiagnosticParams(text_document=types.TextDocumentIdentifier(uri=uri))
+                ),
+                timeout,
+            )
+            assert isinstance(report, types.RelatedFullDocumentDiagnosticReport)
+            return list(report.items)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            got = self.published.get(uri)
+            if got is not None and got.version == self.versions.get(uri):
+                return got.diagnostics
+            await asyncio.sleep(0.01)
+        raise TimeoutError(f"no diagnostics for {uri} version {self.versions.get(uri)}")
+
+
+def _publish(client: Client, params: types.PublishDiagnosticsParams) -> None:
+    client.diagnostics[params.uri] = params.diagnostics
+    client.published[params.uri] = Published(params.version, list(params.diagnostics))
+
+
+def _apply_edit(client: Client, params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult:
+    client.applied_edits.append(params.edit)
+    client.apply(params.edit)
+    return types.ApplyWorkspaceEditResult(applied=True)
+
+
+def _register_capability(client: Client, params: types.RegistrationParams) -> None:
+    client.registrations.extend(params.registrations)
+
+
+def _refresh(method: str):
+    def handler(client: Client, params: None) -> None:
+        client.refreshes.append(method)
+
+    return handler
+
+
+def make_client() -> Client:
+    client = Client(converter_factory=lambda: CONVERTER)
+    features = dict(DEFAULT_CLIENT_FEATURES)
+    features[types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS] = _publish
+    features[types.WORKSPACE_APPLY_EDIT] = _apply_edit
+    features[types.CLIENT_REGISTER_CAPABILITY] = _register_capability
+    features[types.WORKSPACE_DIAGNOSTIC_REFRESH] = _refresh(types.WORKSPACE_DIAGNOSTIC_REFRESH)
+    features[types.WORKSPACE_CODE_LENS_REFRESH] = _refresh(types.WORKSPACE_CODE_LENS_REFRESH)
+    features[types.WORKSPACE_INLAY_HINT_REFRESH] = _refresh(types.WORKSPACE_INLAY_HINT_REFRESH)
+    register_lsp_features(client, features)
+    return client
+
+
+def capabilities(mode: str) -> types.ClientCapabilities:
+    caps = client_capabilities("visual-studio-code")
+    if mode == "pull":
+        caps.text_document.diagnostic = types.DiagnosticClientCapabilities(dynamic_registration=False)
+        caps.workspace.diagnostics = types.DiagnosticWorkspaceClientCapabilities(refresh_support=True)
+    else:
+        caps.text_document.diagnostic = None
+        caps.workspace.diagnostics = None
+    return caps
+
+
+async def start(client: Client, mode: str, root: Path, **init: Any) -> None:
+    client.mode = mode
+    await client.initialize_session(
+        types.InitializeParams(
+            capabilities=capabilities(mode),
+            root_uri=root.as_uri(),
+            workspace_folders=[types.WorkspaceFolder(uri=root.as_uri(), name=root.name)],
+            initialization_options={"debounceMs": 10, **init},
+        )
+    )
+
+
+_counter = iter(range(1_000_000))
+
+
+def new_uri(workspace: Path, name: str = "data") -> str:
+    return (workspace / f"{name}-{next(_counter)}.jsonl").as_uri()
