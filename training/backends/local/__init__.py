@@ -31,8 +31,14 @@ if TYPE_CHECKING:
 
 TRAINER_MODULE = "tuneline.training.backends.local.trainer"
 CANCEL_TIMEOUT = 600.0  # seconds to wait for the checkpoint a cancel asks for (a large model saves slowly)
-# Request option keys that are not LocalConfig fields.
+# Request option keys that are not LocalConfig fields, and the CLI's names for some that are.
 _OPTION_KEYS = {"config", "base_model", "device"}
+_ALIASES = {
+    "max_seq_length": "max_length",
+    "lora_r": "lora.r",
+    "lora_alpha": "lora.alpha",
+    "num_gpus": "distributed.num_processes",
+}
 _UNSET_MODELS = {"", "local"}  # what the run manager passes when the user named no base model
 
 
@@ -61,20 +67,34 @@ def _require_extra() -> None:
 
 def config_for(request: TrainRequest) -> LocalConfig:
     """The run's settings: defaults, then the TOML file (`options["config"]`), then the command line."""
-    from .config import ConfigError, LocalConfig, load_config, parse_config
+    from .config import ConfigError, LocalConfig, absolute_paths, load_config, parse_config
 
     options = dict(request.options or {})
     try:
         cfg = load_config(Path(options["config"])) if options.get("config") else LocalConfig()
         changes: dict[str, Any] = {}
-        model = options.get("base_model") or (request.model if request.model not in _UNSET_MODELS else None)
-        if model:
-            changes["base_model"] = str(model)
-        if options.get("device"):
-            changes["device"] = options["device"]
+        # --base-model wins over --model; but the worker's copy of the request holds --base-model as typed
+        # (relative to where the user was) and the plan's absolute path as `model`: take the one that exists.
+        named = [str(m) for m in (options.get("base_model"), request.model) if m and m not in _UNSET_MODELS]
+        on_disk = [m for m in named if Path(m).expanduser().exists()]
+        if named:
+            changes["base_model"] = (on_disk or named)[0]
+        device = str(options.get("device") or "")
+        if device.startswith("cuda:"):  # one chosen GPU: the child sees only it
+            changes["device"], changes["visible_devices"] = "cuda", device.split(":", 1)[1]
+        elif device:
+            changes["device"] = device
         for key, value in options.items():
-            if key not in _OPTION_KEYS and key in LocalConfig.model_fields and value is not None:
+            key = _ALIASES.get(key, key)
+            if key in _OPTION_KEYS or value is None:
+                continue
+            head, _, leaf = key.partition(".")
+            if leaf and head in ("lora", "distributed"):
+                changes.setdefault(head, {})[leaf] = value
+            elif key in LocalConfig.model_fields:
                 changes[key] = value
+            else:
+                raise ConfigError(f"unknown option {key!r} for the local backend; see docs/local-training.md")
         hyper = request.hyperparameters or {}
         epochs = hyper.get("n_epochs", hyper.get("epochs"))
         # The run manager echoes the plan's (whole) epochs back as n_epochs: only a different number overrides.
@@ -89,7 +109,7 @@ def config_for(request: TrainRequest) -> LocalConfig:
         seed = request.seed if request.seed is not None else hyper.get("seed")
         if isinstance(seed, int):
             changes["seed"] = seed
-        return parse_config(changes, cfg) if changes else cfg
+        return absolute_paths(parse_config(changes, cfg) if changes else cfg)
     except ConfigError as exc:
         raise BackendError(str(exc)) from None
 
@@ -100,6 +120,11 @@ def resolve(request: TrainRequest) -> tuple[LocalConfig, list[Any]]:
 
     cfg = config_for(request)
     device, devices = resolve_device(cfg.device)
+    if cfg.visible_devices and devices:
+        wanted = {int(i) for i in cfg.visible_devices.split(",") if i.strip().isdigit()}
+        devices = [g for g in devices if g.index in wanted]
+        if not devices:
+            raise BackendError(f"no visible CUDA GPU has the index {cfg.visible_devices}")
     bf16 = all(g.bf16 for g in devices) if devices else False
     return cfg.resolved(device, bf16_supported=bf16), devices
 
@@ -217,6 +242,8 @@ class LocalBackend(Backend):
         state = {**read_state(folder), "status": "starting", "phase": "starting", "error": None, "updated_at": now()}
         atomic_write_text(folder / STATE_FILE, json.dumps(state, indent=2) + "\n")
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
+        if cfg.visible_devices:
+            env["CUDA_VISIBLE_DEVICES"] = cfg.visible_devices
         with (folder / "trainer.log").open("ab") as log:
             log.write(f"\n$ {' '.join(cmd)}\n".encode())
             log.flush()

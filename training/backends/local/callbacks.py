@@ -83,8 +83,28 @@ class StopCallback(TrainerCallback):
     def __init__(self, job: Job) -> None:
         self.job = job
 
+    def _stop(self) -> bool:
+        stop = self.job.stop.is_set()
+        if self.job.world_size > 1:  # every rank must stop at the same step, or the others wait forever
+            import torch
+            import torch.distributed as dist
+
+            if dist.is_available() and dist.is_initialized():
+                flag = torch.tensor([1 if stop else 0], device="cuda" if torch.cuda.is_available() else "cpu")
+                dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+                stop = bool(flag.item())
+                if stop:
+                    self.job.stop.set()
+        return stop
+
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
-        if self.job.stop.is_set():
+        if self._stop():
             control.should_save = True
             control.should_training_stop = True
+            control.should_evaluate = False  # a cancel should be quick: no evaluation pass on the way out
+        return control
+
+    def on_epoch_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+        if self.job.stop.is_set():
+            control.should_evaluate = False
         return control

@@ -52,6 +52,7 @@ class LocalConfig(_Strict):
     base_model: str | None = Field(None, description="hub id (must be in the local cache offline) or a folder")
     method: Literal["auto", "sft", "dpo"] = "auto"
     device: Literal["auto", "cuda", "cpu"] = "auto"
+    visible_devices: str | None = Field(None, description="CUDA_VISIBLE_DEVICES for the trainer, e.g. '1' or '0,1'")
     chat_template: str | None = Field(None, description="a .jinja file or the template text, replacing the model's")
     max_length: int = Field(1024, ge=16)
     lora: LoraSettings = Field(default_factory=LoraSettings)
@@ -172,9 +173,35 @@ def load_config(path: Path, base: LocalConfig | None = None) -> LocalConfig:
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: the [local] settings must be a table")
     try:
-        return parse_config(table, base)
+        return absolute_paths(parse_config(table, base), Path(path).resolve().parent)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
+
+
+def absolute_paths(cfg: LocalConfig, *bases: Path) -> LocalConfig:
+    """`cfg` with relative file settings made absolute (tried against `bases`, then the working folder): the
+    trainer runs inside the run folder, where a relative path means nothing."""
+
+    def fix(value: str | None, template: bool = False) -> str | None:
+        if not value or Path(value).expanduser().is_absolute():
+            return value
+        if template and (value in ("chatml",) or "{%" in value or "{{" in value):
+            return value
+        for base in (*bases, Path.cwd()):
+            candidate = (Path(base) / value).expanduser()
+            if candidate.exists():
+                return str(candidate.resolve())
+        return value
+
+    dist = cfg.distributed.model_copy(
+        update={
+            "accelerate_config": fix(cfg.distributed.accelerate_config),
+            "deepspeed_config": fix(cfg.distributed.deepspeed_config),
+        }
+    )
+    return cfg.model_copy(
+        update={"base_model": fix(cfg.base_model), "chat_template": fix(cfg.chat_template, True), "distributed": dist}
+    )
 
 
 def dump_toml(data: dict[str, Any]) -> str:

@@ -66,6 +66,7 @@ class Job:
         self.stop = threading.Event()
         self.phase = "starting"
         self.main_process = int(os.environ.get("RANK", "0")) == 0
+        self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
         self.state: dict[str, Any] = {}
         self.config: LocalConfig | None = None
         self.step = 0
@@ -153,6 +154,7 @@ class Job:
 
         model = load_model(cfg, device_map=self._device_map(cfg))
         trainer = self._trainer(cfg, method, model, tokenizer, train_rows, held_rows, lora_config(cfg))
+        self.set_state(model_info=describe_model(trainer.model), device=cfg.device, quantization=cfg.quantization)
         if checkpoint is not None:
             resumed = int(checkpoint.name.rsplit("-", 1)[-1])
             self.set_state(resumes=int(self.state.get("resumes", 0)) + 1, resumed_from=resumed)
@@ -330,6 +332,17 @@ class Job:
         tokenizer.save_pretrained(str(target))
         self.set_state(merged=str(target))
         self.event("merged", f"merged model saved in {target}", path=str(target))
+
+
+def describe_model(model: Any) -> dict[str, Any]:
+    """Parameter counts, and how many linear layers are 4-bit: the evidence that QLoRA is really QLoRA."""
+    total = trainable = 0
+    for p in model.parameters():
+        n = p.numel() * (2 if p.__class__.__name__ == "Params4bit" else 1)  # packed: two 4-bit weights per byte
+        total += n
+        trainable += n if p.requires_grad else 0
+    quantized = sum(1 for m in model.modules() if m.__class__.__name__ == "Linear4bit")
+    return {"parameters": total, "trainable": trainable, "linear_4bit": quantized}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,157 @@
+"""The dataset as TRL gets it: formats converted, prompts and weight-0 turns kept out of the loss (with or without
+{% generation %} markers in the template), and the warnings shown before training."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from tuneline.training.backends.base import BackendError
+from tuneline.training.backends.local import data as D
+
+from .conftest import PLAIN_CHATML, SYSTEM, write_jsonl
+
+WEIGHTED = {
+    "messages": [
+        {"role": "system", "content": SYSTEM},
+        {"role": "user", "content": "How do I reset my password?"},
+        {"role": "assistant", "content": "Please ask the account owner.", "weight": 0},
+        {"role": "user", "content": "I am the owner."},
+        {"role": "assistant", "content": "Open the reset page and follow the link."},
+    ]
+}
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tiny_model: Path):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(tiny_model)
+
+
+def trained_text(tokenizer, row) -> str:
+    return tokenizer.decode([t for t, label in zip(row["input_ids"], row["labels"]) if label != -100])
+
+
+def test_weight_zero_turns_and_the_prompt_are_masked_with_markers(tokenizer):
+    tok = D.tokenize_sft([D.to_example(WEIGHTED, 1)], tokenizer)
+    assert tok.masking == "markers"
+    assert trained_text(tokenizer, tok.rows[0]) == "Open the reset page and follow the link.<|im_end|>"
+    everything = D.tokenize_sft([D.to_example(WEIGHTED, 1)], tokenizer, assistant_only_loss=False)
+    text = trained_text(tokenizer, everything.rows[0])
+    assert "How do I reset my password?" in text and "Open the reset page" in text
+    assert "Please ask the account owner." not in text  # weight 0 stays out even when training on everything
+
+
+def test_without_markers_the_turns_are_found_by_rendering_prefixes(tokenizer):
+    plain = type(tokenizer).from_pretrained(tokenizer.name_or_path)
+    plain.chat_template = PLAIN_CHATML
+    tok = D.tokenize_sft([D.to_example(WEIGHTED, 1)], plain)
+    assert tok.masking == "prefixes"
+    assert trained_text(plain, tok.rows[0]) == "Open the reset page and follow the link.<|im_end|>\n"
+    warnings = D.masking_warning(tok, D.has_generation_markers(plain.chat_template), True)
+    assert any("no {% generation %} markers" in w and "chat_template" in w for w in warnings)
+
+
+def test_a_template_that_rewrites_history_trains_on_everything_and_says_so(tokenizer):
+    odd = type(tokenizer).from_pretrained(tokenizer.name_or_path)
+    # Renders only the last two messages: a prefix is not a prefix of the whole conversation.
+    odd.chat_template = "{% for m in messages[-2:] %}{{ m['role'] + ': ' + m['content'] + '\n' }}{% endfor %}"
+    tok = D.tokenize_sft([D.to_example(WEIGHTED, 3)], odd)
+    assert tok.unmasked == [3]
+    assert any("train on the whole conversation" in w for w in D.masking_warning(tok, False, True))
+
+
+def test_prompt_completion_trains_on_the_completion(tokenizer):
+    ex = D.to_example({"prompt": "How do I reset my password?", "completion": " Open the reset page."}, 1)
+    tok = D.tokenize_sft([ex], tokenizer)
+    assert tok.masking == "completion"
+    assert trained_text(tokenizer, tok.rows[0]).strip() == "Open the reset page.<|im_end|>"
+
+
+def test_formats_become_trl_rows():
+    alpaca = D.to_example({"instruction": "Say hi", "input": "", "output": "hi"}, 1)
+    assert alpaca.format == "chat" and alpaca.row["messages"][-1] == {"role": "assistant", "content": "hi"}
+    openai = D.to_example(
+        {
+            "input": {"messages": [{"role": "user", "content": "q"}]},
+            "preferred_output": [{"role": "assistant", "content": "good"}],
+            "non_preferred_output": [{"role": "assistant", "content": "bad"}],
+        },
+        2,
+    )
+    assert openai.format == "preference"
+    assert openai.row == {
+        "prompt": [{"role": "user", "content": "q"}],
+        "chosen": [{"role": "assistant", "content": "good"}],
+        "rejected": [{"role": "assistant", "content": "bad"}],
+    }
+    trl = D.to_example({"prompt": "q", "chosen": "good", "rejected": "bad"}, 3)
+    assert trl.row == {"prompt": "q", "chosen": "good", "rejected": "bad"}
+    call = D.to_example(
+        {
+            "messages": [
+                {"role": "user", "content": "weather?"},
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {"id": "c1", "type": "function", "function": {"name": "w", "arguments": '{"city": "Oslo"}'}}
+                    ],
+                },
+                {"role": "tool", "tool_call_id": "c1", "content": "sunny"},
+                {"role": "assistant", "content": "Sunny."},
+            ]
+        },
+        4,
+    )
+    assert call.row["messages"][1]["tool_calls"][0]["function"]["arguments"] == {"city": "Oslo"}
+
+
+def test_bad_files_get_one_sentence_with_the_line(tmp_path: Path):
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}\n{oops\n')
+    with pytest.raises(BackendError, match=r"d\.jsonl:2: not valid JSON"):
+        D.read_examples(path)
+    write_jsonl(path, [{"messages": [{"role": "user", "content": "q"}]}])
+    with pytest.raises(BackendError, match="no assistant message"):
+        D.read_examples(path)
+    write_jsonl(
+        path,
+        [
+            {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]},
+            {"prompt": "q", "chosen": "a", "rejected": "b"},
+        ],
+    )
+    with pytest.raises(BackendError, match="line 2 mixes preference pairs"):
+        D.method_for(D.read_examples(path))
+    path.write_text(json.dumps({"messages": [{"role": "assistant", "content": "a", "weight": 2}]}) + "\n")
+    with pytest.raises(BackendError, match="weight 2"):
+        D.read_examples(path)
+
+
+def test_long_examples_are_named_before_training(tokenizer):
+    long = {
+        "messages": [
+            {"role": "user", "content": "storage " * 200},
+            {"role": "assistant", "content": "ok"},
+        ]
+    }
+    short = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "ok"}]}
+    examples = [D.to_example(short, 1), D.to_example(long, 2), D.to_example(short, 3)]
+    tok = D.tokenize_sft(examples, tokenizer)
+    warning = D.length_warning(tok.lengths, [e.line for e in examples], 64)
+    assert warning is not None
+    assert warning.startswith("1 of 3 examples are longer than max_length 64 tokens")
+    assert "lines 2)" in warning and "silently" in warning
+    assert D.length_warning(tok.lengths, [1, 2, 3], 10_000) is None
+
+
+def test_split_is_seeded_and_keeps_a_validation_file():
+    examples = [D.to_example({"prompt": f"p{i}", "completion": "c"}, i + 1) for i in range(20)]
+    train, held = D.split_examples(examples, 0.2, seed=1)
+    assert len(held) == 4 and len(train) == 16
+    assert [e.line for e in D.split_examples(examples, 0.2, seed=1)[1]] == [e.line for e in held]
+    assert D.split_examples(examples, 0.2, 1, validation=examples[:2]) == (examples, examples[:2])
+    assert D.split_examples(examples[:3], 0.2, 1) == (examples[:3], [])
