@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tuneline.analysis import Engine, FileReport, Severity, check_bytes, load_settings
+from tuneline.analysis import Engine, FileReport, Settings, Severity, check_bytes, load_settings
 
 from .backends.base import Backend, BackendError, Plan, TrainRequest
 from .split import DEFAULT_SEED, SplitPlan, check_fraction, plan_split
@@ -82,8 +82,12 @@ class Analysis:
 _CACHE: OrderedDict[tuple, Analysis] = OrderedDict()
 
 
-def analyze(path: Path, model: str | None = None, epochs: int | None = None) -> Analysis:
-    """Check `path` with the project's settings plus this model and epochs (cached by file state and options)."""
+def analyze(
+    path: Path, model: str | None = None, epochs: int | None = None, settings: Settings | None = None
+) -> Analysis:
+    """Check `path` with the project's settings (or `settings`, e.g. the editor's) plus this model and epochs.
+
+    Cached by file state and options, so a backend's `prepare` re-reading the same file costs nothing."""
     path = Path(path)
     try:
         stat = path.stat()
@@ -91,12 +95,12 @@ def analyze(path: Path, model: str | None = None, epochs: int | None = None) -> 
         raise PreflightError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
     if not path.is_file():
         raise PreflightError(f"{path}: not a file")
-    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size, model, epochs)
+    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size, model, epochs, repr(settings) if settings else None)
     hit = _CACHE.get(key)
     if hit is not None:
         _CACHE.move_to_end(key)
         return hit
-    settings = load_settings(path.parent)
+    settings = settings or load_settings(path.parent)
     flags: dict[str, Any] = {}
     if model:
         flags["model"] = model
@@ -114,16 +118,18 @@ def analyze(path: Path, model: str | None = None, epochs: int | None = None) -> 
     return analysis
 
 
-def project_model(path: Path, backend: Backend) -> str:
+def project_model(path: Path, backend: Backend, settings: Settings | None = None) -> str:
     """The model a run uses when none was given: the project's setting if it belongs to this backend."""
+    from tuneline.analysis.models import DEFAULT_MODEL, ModelTable
+
     default = getattr(backend, "default_model", None) or "local"
     try:
-        settings = load_settings(Path(path).parent)
-        info = Engine(settings).model
+        settings = settings or load_settings(Path(path).parent)
+        files = [Path(settings.models_file)] if settings.models_file else None
+        info = ModelTable(settings.models, files).resolve(settings.model)
     except Exception:  # a broken settings file is reported by the analysis itself
         return default
-    configured_explicitly = settings.model != Engine().settings.model
-    if info.provider == backend.name and (configured_explicitly or info.name == default):
+    if info.provider == backend.name and (settings.model != DEFAULT_MODEL or info.name == default):
         return info.name
     return default
 
@@ -197,6 +203,7 @@ def run_preflight(
     backend: Backend | None = None,
     split: float | None = None,
     seed: int | None = None,
+    settings: Settings | None = None,
 ) -> Preflight:
     """Check a training request end to end without touching the network. Raises PreflightError on bad input."""
     if backend is None:
@@ -215,14 +222,14 @@ def run_preflight(
             check_fraction(split)
         except ValueError as exc:
             raise PreflightError(str(exc)) from None
-    model = request.model or project_model(request.dataset, backend)
+    model = request.model or project_model(request.dataset, backend, settings)
     request = dataclasses.replace(request, model=model)
     epochs = request.hyperparameters.get("n_epochs")
-    analysis = analyze(request.dataset, model, epochs if isinstance(epochs, int) else None)
+    analysis = analyze(request.dataset, model, epochs if isinstance(epochs, int) else None, settings)
     pf = Preflight(backend_name, request, analysis, None)
     pf.errors.extend(analysis.errors())
     if request.validation is not None:
-        pf.validation = analyze(request.validation, model)
+        pf.validation = analyze(request.validation, model, None, settings)
         pf.errors.extend(pf.validation.errors())
         pf.errors.extend(overlap(analysis, pf.validation))
     if split is not None:

@@ -1,0 +1,117 @@
+"""The server's training commands, through the real `tuneline serve` process (pytest-lsp), a real worker process
+and the real OpenAI SDK talking to the fake provider."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from lsprotocol import types
+from pytest_lsp import ClientServerConfig, client_capabilities
+
+from .conftest import chat_line, run_files_text, write_lines
+from .fake_providers import OPENAI_KEY
+
+pytestmark = pytest.mark.asyncio
+
+
+@pytest.fixture
+async def lsp(env, project):
+    config = ClientServerConfig(
+        server_command=[sys.executable, "-m", "tuneline", "serve", "--stdio"], server_env=dict(os.environ)
+    )
+    client = await config.start()
+    client.questions = []  # type: ignore[attr-defined]
+
+    @client.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)
+    def answer(params: types.ShowMessageRequestParams):
+        client.questions.append(params.message)  # type: ignore[attr-defined]
+        return types.MessageActionItem(title="Start training")
+
+    @client.feature(types.CLIENT_REGISTER_CAPABILITY)
+    def register_capability(params: types.RegistrationParams):
+        return None
+
+    await client.initialize_session(
+        types.InitializeParams(
+            capabilities=client_capabilities("visual-studio-code"),
+            root_uri=project.as_uri(),
+            workspace_folders=[types.WorkspaceFolder(uri=project.as_uri(), name=project.name)],
+        )
+    )
+    yield client
+    await client.shutdown_session()
+
+
+async def command(client, name: str, *arguments):
+    return await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command=name, arguments=list(arguments))
+    )
+
+
+async def until(predicate, timeout: float = 30.0):
+    for _ in range(int(timeout / 0.1)):
+        value = predicate()
+        if value:
+            return value
+        await asyncio.sleep(0.1)
+    raise AssertionError("timed out")
+
+
+async def test_preflight_refuses_a_broken_file_with_positions(lsp, project):
+    bad = write_lines(project / "bad.jsonl", [chat_line(i) for i in range(12)] + ['{"messages": [}'])
+    result = await command(lsp, "tuneline.preflight", {"uri": bad.as_uri(), "backend": "openai"})
+    assert result["ok"] is False
+    assert [(e["line"], e["code"]) for e in result["errors"]] == [(12, "TL001")]
+    assert "bad.jsonl:13:" in result["markdown"] and "Refused" in result["markdown"]
+
+
+async def test_train_from_the_editor_end_to_end(lsp, project, providers):
+    uri = (project / "data.jsonl").as_uri()
+    pre = await command(lsp, "tuneline.preflight", {"uri": uri, "backend": "openai", "split": 0.2})
+    assert pre["ok"] and pre["examples"] == 24 and pre["costUsd"] > 0 and pre["validationExamples"] == 6
+
+    started = await command(lsp, "tuneline.train", {"uri": uri, "backend": "openai", "epochs": 2})
+    run_id = started["runId"]
+    assert "Estimated cost: $" in lsp.questions[0] and "2 epochs" in lsp.questions[0]
+    done = await until(lambda: any("succeeded" in m.message for m in lsp.messages))
+    assert done
+    runs = await command(lsp, "tuneline.runs")
+    run = next(r for r in runs if r["id"] == run_id)
+    assert run["status"] == "succeeded" and run["result_model"].startswith("ft:gpt-4o-mini-2024-07-18")
+    assert run["hyperparameters"]["n_epochs"] == 2 and run["method"] == "sft" and run["source"] == "editor"
+    reports = [v for values in lsp.progress_reports.values() for v in values]
+    assert any(getattr(v, "message", "") and "step" in v.message for v in reports), "progress was reported"
+    folder = project / ".tuneline" / "runs" / run_id
+    assert OPENAI_KEY not in run_files_text(folder)
+    assert all(OPENAI_KEY not in m.message for m in lsp.log_messages)
+
+
+async def test_confirmed_train_skips_the_question_and_cancel_stops_the_job(lsp, project, providers):
+    providers.state.outcome = "hang"
+    uri = (project / "data.jsonl").as_uri()
+    started = await command(lsp, "tuneline.train", {"uri": uri, "backend": "openai", "confirmed": True})
+    run_id = started["runId"]
+    assert lsp.questions == []
+    await until(lambda: providers.state.jobs and next(iter(providers.state.jobs.values())).status == "running")
+    result = await command(lsp, "tuneline.cancelRun", run_id)
+    assert result == {"status": "cancelled"}
+    assert next(iter(providers.state.jobs.values())).status == "cancelled"
+    await until(lambda: any("cancelled" in m.message for m in lsp.messages))
+
+
+async def test_unsaved_changes_and_unknown_backend_are_refused(lsp, project):
+    path = project / "data.jsonl"
+    text = path.read_text(encoding="utf-8")
+    lsp.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            types.TextDocumentItem(uri=path.as_uri(), language_id="jsonl", version=1, text=text + chat_line(99) + "\n")
+        )
+    )
+    result = await command(lsp, "tuneline.preflight", {"uri": path.as_uri(), "backend": "openai"})
+    assert result["ok"] is False and "unsaved changes" in result["refused"]
+    result = await command(lsp, "tuneline.preflight", {"uri": Path(path).as_uri(), "backend": "azure"})
+    assert "unknown backend" in result["refused"]
