@@ -24,7 +24,7 @@ from typing import Any
 from .preflight import Preflight, sha256_file, verdict
 from .runs import DEFAULT_ROOT, RunRecord, RunRegistry, atomic_write_text, new_run_id, now
 from .split import write_split
-from .worker import CANCEL_FILE, LOCK_FILE, REQUEST_FILE
+from .worker import CANCEL_FILE, LOCK_FILE, REQUEST_FILE, STARTING_FILE
 
 KEY_ENV = {"openai": "OPENAI_API_KEY", "together": "TOGETHER_API_KEY"}
 _CHILDREN: list[subprocess.Popen] = []
@@ -159,6 +159,7 @@ def spawn(registry: RunRegistry, run_id: str, *flags: str, env: dict[str, str] |
             close_fds=True,
         )
     _CHILDREN.append(proc)
+    atomic_write_text(folder / STARTING_FILE, json.dumps({"pid": proc.pid, "at": time.time()}) + "\n")
     return proc
 
 
@@ -170,9 +171,12 @@ def reap() -> None:
 
 
 def is_followed(registry: RunRegistry, run_id: str) -> bool:
-    """True while a worker holds the run's lock."""
+    """True while a worker holds the run's lock, or one was just started and has not taken it yet."""
     reap()
-    path = registry.folder(run_id) / LOCK_FILE
+    folder = registry.folder(run_id)
+    if _starting(folder):
+        return True
+    path = folder / LOCK_FILE
     if not path.exists():
         return False
     try:
@@ -189,7 +193,17 @@ def is_followed(registry: RunRegistry, run_id: str) -> bool:
         return False
 
 
+def _starting(folder: Path) -> bool:
+    try:
+        info = json.loads((folder / STARTING_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return time.time() - float(info.get("at", 0)) < 30 and _pid_alive(int(info.get("pid", 0)))
+
+
 def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

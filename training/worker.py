@@ -28,6 +28,7 @@ from .runs import STATUSES, TERMINAL, RunRecord, RunRegistry, now
 CANCEL_FILE = "cancel.request"
 REQUEST_FILE = "request.json"
 LOCK_FILE = "worker.lock"
+STARTING_FILE = "worker.starting"  # written by the launcher, removed once the worker holds the lock
 
 log = logging.getLogger("tuneline.training.worker")
 
@@ -231,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     for noisy in ("httpx", "httpx2", "httpcore", "openai", "together"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     lock = _lock(folder)
+    with contextlib.suppress(FileNotFoundError):
+        (folder / STARTING_FILE).unlink()
     if lock is None:
         log.info("another worker follows %s; exiting", folder.name)
         return 0
