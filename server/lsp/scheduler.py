@@ -12,6 +12,7 @@ document has caught up (`read`), so they never see a dataset halfway through an 
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import logging
 import time
@@ -21,11 +22,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from tuneline.analysis import Dataset, Engine
-from tuneline.analysis.parallel import analyze_many
 
 from .convert import DiagnosticCache
 from .documents import Analysis, Document, Refresh, Reset
 from .linebuffer import LineSplice
+from .workers import analyze_lines
 
 if TYPE_CHECKING:
     from .server import TunelineServer
@@ -34,6 +35,7 @@ log = logging.getLogger("tuneline.lsp.scheduler")
 T = TypeVar("T")
 
 DEBOUNCE_SECONDS = 0.15
+LARGE_FILE_LINES = 20_000
 
 
 class Scheduler:
@@ -178,7 +180,12 @@ class Scheduler:
     def _build(engine: Engine, lines: list[str]) -> Dataset:
         """A dataset from scratch; large files are analysed on all cores, like `tuneline check`."""
         dataset = Dataset(engine)
-        dataset.splice(0, 0, lines, analyze_many(engine, lines))
+        dataset.splice(0, 0, lines, analyze_lines(engine, lines))
+        if len(lines) >= LARGE_FILE_LINES:
+            # Millions of long-lived result objects would make every full garbage collection walk them all
+            # (hundreds of ms, in the middle of someone's keystroke). They hold no reference cycles: park them
+            # outside the collector's generations.
+            gc.freeze()
         return dataset
 
     def _finished(self, doc: Document, analysis: Analysis, edits: list[tuple[str, int, float, float]]) -> None:

@@ -19,13 +19,13 @@ from pygls.lsp.server import LanguageServer
 from tuneline import __version__
 from tuneline.analysis import Dataset, Engine, Settings
 from tuneline.analysis.lines import decode_bytes
-from tuneline.analysis.parallel import analyze_many
 
 from .documents import Analysis, Document, DocumentStore, uri_to_path
 from .logs import ClientLogHandler, setup_logging
 from .protocol import TunelineProtocol
 from .scheduler import Scheduler
 from .settings import SettingsManager
+from .workers import analyze_lines
 
 log = logging.getLogger("tuneline.lsp")
 
@@ -200,7 +200,7 @@ class TunelineServer(LanguageServer):
         def load() -> Dataset:
             lines = decode_bytes(path.read_bytes()).lines
             dataset = Dataset(engine)
-            dataset.splice(0, 0, lines, analyze_many(engine, lines))
+            dataset.splice(0, 0, lines, analyze_lines(engine, lines))
             return dataset
 
         return await asyncio.get_running_loop().run_in_executor(self.thread_pool, load)
