@@ -28,58 +28,19 @@ import threading
 import time
 from pathlib import Path
 
+import generate as lead_generator  # bench/generate.py: real English sentences, ~500 bytes per example
 from lsprotocol import types
 from pygls.lsp.client import LanguageClient
 
-WORDS = [
-    *[
-        "model",
-        "data",
-        "training",
-        "example",
-        "answer",
-        "question",
-        "token",
-        "budget",
-        "python",
-        "function",
-        "error",
-        "request",
-        "server",
-    ],
-    *[
-        "cache",
-        "latency",
-        "user",
-        "assistant",
-        "system",
-        "prompt",
-        "review",
-        "summary",
-        "translate",
-        "explain",
-        "refactor",
-        "database",
-    ],
-]
-SYSTEM = "You are a concise, friendly assistant for a software company. Answer in plain English."
-
-
-def _sentence(rng: random.Random, n: int) -> str:
-    return " ".join(rng.choice(WORDS) for _ in range(n)).capitalize() + "."
+SYSTEM = lead_generator.SYSTEM
+WORDS = ["model", "data", "training", "answer", "question", "token", "budget", "server", "cache", "prompt"]
 
 
 def make_line(rng: random.Random, i: int) -> str:
-    user = f"Question {i}: " + _sentence(rng, rng.randint(8, 20))
-    answer = " ".join(_sentence(rng, rng.randint(8, 16)) for _ in range(rng.randint(2, 4)))
-    if i % 997 == 0:
-        answer += " Thanks 😀 — see you\u2028soon."
-    messages = [
-        {"role": "system", "content": SYSTEM},
-        {"role": "user", "content": user},
-        {"role": "assistant", "content": answer},
-    ]
-    return json.dumps({"messages": messages}, ensure_ascii=False)
+    example = lead_generator.example(rng, i)
+    if i % 997 == 0:  # non-ASCII: an emoji (two UTF-16 units) and a raw U+2028 inside a string
+        example["messages"][2]["content"] += " Thanks 😀 — see you\u2028soon."
+    return json.dumps(example, ensure_ascii=False)
 
 
 def generate(path: Path, lines: int, seed: int = 7) -> None:

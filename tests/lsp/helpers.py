@@ -98,6 +98,8 @@ class Client(LanguageClient):
         self.applied_edits: list[types.WorkspaceEdit] = []
         self.registrations: list[types.Registration] = []
         self.refreshes: list[str] = []
+        self.init_result: types.InitializeResult | None = None
+        self.server_commands: list[str] = []
 
     # --- documents ---------------------------------------------------------------------------------------------
     def open(self, uri: str, text: str) -> None:
@@ -220,7 +222,7 @@ def capabilities(mode: str) -> types.ClientCapabilities:
 
 async def start(client: Client, mode: str, root: Path, **init: Any) -> None:
     client.mode = mode
-    await client.initialize_session(
+    result = await client.initialize_session(
         types.InitializeParams(
             capabilities=capabilities(mode),
             root_uri=root.as_uri(),
@@ -228,6 +230,9 @@ async def start(client: Client, mode: str, root: Path, **init: Any) -> None:
             initialization_options={"debounceMs": 10, **init},
         )
     )
+    client.init_result = result
+    provider = result.capabilities.execute_command_provider
+    client.server_commands = list(provider.commands) if provider else []
 
 
 _counter = iter(range(1_000_000))

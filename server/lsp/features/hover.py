@@ -57,17 +57,15 @@ def hover_at(doc: Document, analysis: Analysis, line: int, character: int) -> di
     if dataset is None or not 0 <= line < len(dataset):
         return None
     text = dataset.text(line)
-    parts = []
-    hover_range = whole_line_range(line, text)
-    found = False
+    hits = []
     for finding, diagnostic in analysis.at_line(line):
         start = diagnostic["range"]["start"]["character"]
         end = diagnostic["range"]["end"]["character"]
         if start <= character <= end:
-            parts.append(md.finding(finding))
-            if not found:
-                hover_range = diagnostic["range"]
-                found = True
+            hits.append((end - start, finding.code, finding, diagnostic["range"]))
+    hits.sort(key=lambda hit: hit[:2])  # the narrowest finding under the cursor first
+    parts = [md.finding(finding) for _, _, finding, _ in hits]
+    hover_range = hits[0][3] if hits else whole_line_range(line, text)
     if line == 0 and character == 0:
         parts.extend(md.finding(f) for f, _ in analysis.at_line(-1))
     result = dataset.result(line)
