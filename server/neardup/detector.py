@@ -49,7 +49,7 @@ class NearDuplicateDetector:
             if threshold is not None
             else (self.embedder.default_threshold if self.embedder else LEXICAL_THRESHOLD)
         )
-        self.semantic = SemanticIndex()
+        self.semantic = SemanticIndex(self.embedder.reference_mean if self.embedder else None)
         self._texts: dict[Hashable, str] = {}
 
     def __len__(self) -> int:

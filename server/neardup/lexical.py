@@ -1,7 +1,7 @@
 """The lexical tier: MinHash signatures of word 3-shingles in an LSH index (datasketch).
 
-Digits are masked before shingling, so examples that differ only in their numbers still collide; the estimated
-Jaccard similarity of the signatures is the score.
+Shingles never cross a sentence boundary, so reordered sentences give the same set; digits are masked, so
+examples that differ only in their numbers still collide. The estimated Jaccard similarity is the score.
 """
 
 from __future__ import annotations
@@ -13,11 +13,19 @@ _WORD = re.compile(r"\w+")
 NUM_PERM = 64
 
 
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
 def shingles(text: str, size: int = 3) -> set[bytes]:
-    words = ["#" if w.isdigit() else w for w in _WORD.findall(text.lower())]
-    if len(words) < size:
-        return {" ".join(words).encode()} if words else set()
-    return {" ".join(words[i : i + size]).encode() for i in range(len(words) - size + 1)}
+    out: set[bytes] = set()
+    for sentence in _SENTENCE.split(text.lower()):
+        words = ["#" if w.isdigit() else w for w in _WORD.findall(sentence)]
+        if len(words) < size:
+            if words:
+                out.add(" ".join(words).encode())
+            continue
+        out.update(" ".join(words[i : i + size]).encode() for i in range(len(words) - size + 1))
+    return out
 
 
 class LexicalIndex:

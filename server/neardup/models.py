@@ -17,10 +17,11 @@ import platformdirs
 
 STATIC = "minilm-static"  # the default: distilled from the bundled MiniLM
 MINILM = "all-MiniLM-L6-v2"  # the bundled transformer itself
-STATIC_THRESHOLD = 0.93  # paraphrases 0.945-0.96, distinct same-topic examples up to 0.918
+STATIC_THRESHOLD = 0.80  # after centring: paraphrases 0.87-0.88, distinct same-topic examples up to 0.71
 MINILM_THRESHOLD = 0.90  # paraphrases 0.92-0.94, distinct same-topic examples up to 0.67
 DEFAULT_THRESHOLD = 0.95  # any other model: the practitioners' rule of thumb
-_STATIC_VERSION = "v1-256"
+_STATIC_VERSION = "v2-256"
+REFERENCE_MEAN = "reference_mean.npy"
 
 
 class EmbeddingUnavailable(RuntimeError):
@@ -112,7 +113,13 @@ def distill_static(target: Path, dims: int = 256) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".distill-"))
     try:
-        SentenceTransformer(modules=[static], device="cpu").save(str(tmp))
+        model = SentenceTransformer(modules=[static], device="cpu")
+        model.save(str(tmp))
+        # Bag-of-token vectors share a large common direction, so unrelated texts in one register look alike. The
+        # mean embedding of a reference corpus (English prose from Python's bundled docs) is saved with the model
+        # and subtracted before comparing ("centring"); see SemanticIndex.
+        reference = model.encode(_reference_sentences(), normalize_embeddings=True, batch_size=256)
+        np.save(tmp / REFERENCE_MEAN, np.asarray(reference, dtype=np.float32).mean(axis=0))
         if target.exists():
             shutil.rmtree(target)
         os.replace(tmp, target)
@@ -122,9 +129,25 @@ def distill_static(target: Path, dims: int = 256) -> Path:
     return target
 
 
+def _reference_sentences() -> list[str]:
+    import re
+    from pydoc_data.topics import topics
+
+    text = " ".join(topics[k] for k in sorted(topics))
+    sentences = (" ".join(p.split()) for p in re.split(r"(?<=[.?!])\s+", text))
+    return [p for p in sentences if 30 <= len(p) <= 400]
+
+
+def reference_mean(folder: Path):
+    import numpy as np
+
+    path = folder / REFERENCE_MEAN
+    return np.load(path) if path.exists() else None
+
+
 def load_model(name: str | None):
-    """(model, model_id, default threshold) for a setting value: None/"minilm-static", "all-MiniLM-L6-v2", a path
-    or a hub id (which needs internet the first time)."""
+    """(model, model_id, default threshold, reference mean or None) for a setting value: None/"minilm-static",
+    "all-MiniLM-L6-v2", a path or a hub id (which needs internet the first time)."""
     _require_sentence_transformers()
     from sentence_transformers import SentenceTransformer
 
@@ -133,11 +156,12 @@ def load_model(name: str | None):
         folder = static_model_dir()
         if not (folder / "modules.json").exists():
             distill_static(folder)
-        return SentenceTransformer(str(folder), device="cpu"), f"{STATIC}-{_STATIC_VERSION}", STATIC_THRESHOLD
+        model = SentenceTransformer(str(folder), device="cpu")
+        return model, f"{STATIC}-{_STATIC_VERSION}", STATIC_THRESHOLD, reference_mean(folder)
     if name in (MINILM, f"sentence-transformers/{MINILM}"):
-        return SentenceTransformer(_bundled_minilm(), device="cpu"), MINILM, MINILM_THRESHOLD
+        return SentenceTransformer(_bundled_minilm(), device="cpu"), MINILM, MINILM_THRESHOLD, None
     try:
-        return SentenceTransformer(name, device="cpu"), name, DEFAULT_THRESHOLD
+        return SentenceTransformer(name, device="cpu"), name, DEFAULT_THRESHOLD, None
     except Exception as exc:  # hub and file errors come in many classes; the user needs one sentence
         where = (
             "the folder does not hold a sentence-transformers model"

@@ -22,7 +22,7 @@ class Cancelled(Exception):
 
 class Embedder:
     def __init__(self, model: str | None = None, cache: EmbeddingCache | None = None, batch_size: int = 256):
-        self.model, self.model_id, self.default_threshold = load_model(model)
+        self.model, self.model_id, self.default_threshold, self.reference_mean = load_model(model)
         self.cache = cache
         self.batch_size = batch_size
         self._memory: dict[bytes, np.ndarray] = {}
@@ -59,10 +59,20 @@ class Embedder:
         return np.stack([self._memory[k] for k in keys])
 
 
-class SemanticIndex:
-    """Unit vectors by caller id; rows are reused after removal."""
+PRIOR_WEIGHT = 50  # how many examples' worth of weight the reference mean has against the file's own mean
 
-    def __init__(self) -> None:
+
+class SemanticIndex:
+    """Unit vectors by caller id; rows are reused after removal.
+
+    With a reference mean (static models), similarities are cosines of centred vectors: each vector minus a mean
+    that blends the reference corpus's mean with the indexed examples' own (weighted by PRIOR_WEIGHT examples), so
+    the common direction shared by all texts of one register no longer makes them look alike.
+    """
+
+    def __init__(self, reference_mean: np.ndarray | None = None) -> None:
+        self.reference_mean = reference_mean
+        self._centred: np.ndarray | None = None
         self._matrix: np.ndarray | None = None
         self._keys: list[Hashable | None] = []
         self._row: dict[Hashable, int] = {}
@@ -88,6 +98,7 @@ class SemanticIndex:
             self._row[key] = row
             self._keys[row] = key
         self._matrix[row] = vector
+        self._centred = None
 
     def remove(self, key: Hashable) -> None:
         row = self._row.pop(key, None)
@@ -95,16 +106,35 @@ class SemanticIndex:
             self._matrix[row] = 0.0
             self._keys[row] = None
             self._free.append(row)
+            self._centred = None
+
+    def _compared(self) -> np.ndarray:
+        """The matrix that similarities are taken on: raw unit vectors, or centred and renormalised ones."""
+        assert self._matrix is not None
+        used = self._matrix[: len(self._keys)]
+        if self.reference_mean is None:
+            return used
+        if self._centred is None:
+            n = len(self._row)
+            own = used.sum(axis=0) / max(n, 1)  # free rows are zero
+            mean = (n * own + PRIOR_WEIGHT * self.reference_mean) / (n + PRIOR_WEIGHT)
+            centred = used - mean
+            norms = np.linalg.norm(centred, axis=1, keepdims=True)
+            centred /= np.maximum(norms, 1e-12)
+            for row in self._free:
+                centred[row] = 0.0
+            self._centred = centred.astype(np.float32)
+        return self._centred
 
     def similarity(self, a: Hashable, b: Hashable) -> float:
-        assert self._matrix is not None
-        return float(self._matrix[self._row[a]] @ self._matrix[self._row[b]])
+        matrix = self._compared()
+        return float(matrix[self._row[a]] @ matrix[self._row[b]])
 
     def neighbours(self, key: Hashable, threshold: float) -> list[tuple[Hashable, float]]:
         if self._matrix is None or key not in self._row:
             return []
-        used = len(self._keys)
-        sims = self._matrix[:used] @ self._matrix[self._row[key]]
+        matrix = self._compared()
+        sims = matrix @ matrix[self._row[key]]
         hits = np.nonzero(sims >= threshold)[0]
         return [(self._keys[i], float(sims[i])) for i in hits if self._keys[i] is not None and self._keys[i] != key]
 
@@ -113,19 +143,21 @@ class SemanticIndex:
     ) -> list[tuple[Hashable, Hashable, float]]:
         if self._matrix is None:
             return []
-        used = len(self._keys)
-        matrix = self._matrix[:used]
+        matrix = self._compared()
+        used = matrix.shape[0]
+        keys = self._keys
         out = []
         for start in range(0, used, block):
             if cancelled and cancelled():
                 raise Cancelled
             sims = matrix[start : start + block] @ matrix[start:].T  # only the upper triangle's columns
+            np.fill_diagonal(sims, -1.0)  # column c of row r is row start + c: the diagonal is the row itself
             rows, cols = np.nonzero(sims >= threshold)
-            for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
-                i, j = start + r, start + c
-                if j <= i:
-                    continue
-                a, b = self._keys[i], self._keys[j]
+            keep = cols > rows
+            rows, cols = rows[keep], cols[keep]
+            scores = sims[rows, cols].tolist()
+            for r, c, score in zip((rows + start).tolist(), (cols + start).tolist(), scores, strict=True):
+                a, b = keys[r], keys[c]
                 if a is not None and b is not None:
-                    out.append((a, b, float(sims[r, c])))
+                    out.append((a, b, score))
         return out

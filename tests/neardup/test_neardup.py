@@ -1,0 +1,166 @@
+"""Near duplicates and train/validation leakage: planted pairs are found, distinct same-topic examples are not."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tuneline.analysis import Dataset, Engine, Settings
+from tuneline.neardup import NearDuplicateDetector
+from tuneline.neardup.cache import EmbeddingCache
+from tuneline.neardup.checks import near_duplicate_findings
+from tuneline.neardup.models import semantic_available
+from tuneline.neardup.pairing import training_partner, validation_partners
+from tuneline.neardup.texts import example_text
+
+REPO = Path(__file__).resolve().parents[2]
+SUPPORT = (REPO / "examples" / "support-chat.jsonl").read_text(encoding="utf-8").splitlines()[:61]  # no exact dups
+SYSTEM = json.loads(SUPPORT[0])["messages"][0]["content"]
+needs_embed = pytest.mark.skipif(not semantic_available(), reason="the embed extra is not installed")
+
+
+def chat(user: str, answer: str) -> str:
+    return json.dumps({"messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}, {"role": "assistant", "content": answer}]})
+
+
+PARAPHRASE = chat(
+    "Is it possible to get my money back for the yearly plan?",
+    "Yes. Yearly plans can be refunded completely within 14 days after you buy. Go to Billing → Plan → Request refund.",
+)  # of line 2
+REORDERED = chat(
+    "Why is my upload stuck at 99%?",
+    "If it stays there for over 10 minutes, cancel and upload again. Large files can take a minute. The last percent is the server verifying the file.",
+)  # of line 3
+NUMBERS = chat(
+    "How much storage does the free plan include?",
+    "The free plan includes 25 GB shared across files, photos and backups.",
+)  # of the "15 GB" line
+
+
+def planted() -> tuple[list[str], dict[int, int]]:
+    lines = [*SUPPORT, PARAPHRASE, REORDERED, NUMBERS]
+    numbers_source = next(i for i, line in enumerate(SUPPORT) if "15 GB" in line)
+    return lines, {61: 1, 62: 2, 63: numbers_source}
+
+
+def found_pairs(lines: list[str], mode: str, cache_dir: Path | None = None) -> dict[int, int]:
+    cache = EmbeddingCache(cache_dir / "e.sqlite") if cache_dir else None
+    dataset = Dataset(Engine(Settings()), lines)
+    found = near_duplicate_findings(dataset, NearDuplicateDetector(mode, cache=cache))
+    return {f.line: f.related[0].line for f in found}
+
+
+def test_example_text_leaves_out_the_system_prompt():
+    text = example_text(SUPPORT[1])
+    assert SYSTEM not in text and "refund" in text
+    assert example_text("") is None and example_text("{bad") is None and example_text("[1]") is None
+
+
+def test_lexical_tier_finds_changed_numbers_and_reordered_sentences_only():
+    lines, expected = planted()
+    pairs = found_pairs(lines, "lexical")
+    assert pairs[63] == expected[63]
+    assert pairs[62] == expected[62]
+    assert set(pairs) == {62, 63}  # the paraphrase shares too few words; nothing among the distinct examples
+
+
+@needs_embed
+def test_semantic_tier_finds_paraphrases_too_and_no_same_topic_pairs(tmp_path):
+    lines, expected = planted()
+    assert found_pairs(lines, "semantic", tmp_path) == expected
+
+
+@needs_embed
+def test_embeddings_are_cached_by_content(tmp_path):
+    detector = NearDuplicateDetector("semantic", cache=EmbeddingCache(tmp_path / "e.sqlite"))
+    calls: list[int] = []
+    encode = detector.embedder.model.encode
+    detector.embedder.model.encode = lambda texts, **kw: calls.append(len(texts)) or encode(texts, **kw)
+    detector.update([(i, example_text(line)) for i, line in enumerate(SUPPORT)])
+    assert sum(calls) == 61
+    detector.update([(5, example_text(PARAPHRASE))])  # one edited line: one new embedding
+    assert sum(calls) == 62
+    again = NearDuplicateDetector("semantic", cache=EmbeddingCache(tmp_path / "e.sqlite"))
+    again.embedder.model.encode = lambda texts, **kw: calls.append(len(texts)) or encode(texts, **kw)
+    again.update([(i, example_text(line)) for i, line in enumerate(SUPPORT)])
+    assert sum(calls) == 62  # a new process reads them from disk
+
+
+def test_incremental_update_matches_fresh_detection():
+    lines, _ = planted()
+    detector = NearDuplicateDetector("lexical")
+    detector.update([(i, example_text(line)) for i, line in enumerate(lines)])
+    detector.update([(63, None), (10, example_text(NUMBERS))])
+    fresh = NearDuplicateDetector("lexical")
+    fresh.update([(i, example_text(line)) for i, line in enumerate(lines) if i != 63] + [(10, example_text(NUMBERS))])
+    assert [(p.a, p.b) for p in detector.pairs()] == [(p.a, p.b) for p in fresh.pairs()]
+
+
+def test_pairing_by_common_names(tmp_path):
+    for name in ("train.jsonl", "valid.jsonl", "chat_train.jsonl", "chat_val.jsonl", "other.jsonl"):
+        (tmp_path / name).write_text("")
+    assert validation_partners(tmp_path / "train.jsonl") == [tmp_path / "valid.jsonl"]
+    assert validation_partners(tmp_path / "chat_train.jsonl") == [tmp_path / "chat_val.jsonl"]
+    assert training_partner(tmp_path / "valid.jsonl") == tmp_path / "train.jsonl"
+    assert training_partner(tmp_path / "chat_val.jsonl") == tmp_path / "chat_train.jsonl"
+    assert training_partner(tmp_path / "other.jsonl") is None
+
+
+def cli(*args: str, cwd: Path = REPO, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tuneline", *args], cwd=cwd, capture_output=True, timeout=300, env=env)
+
+
+def test_cli_reports_train_validation_overlap(tmp_path):
+    (tmp_path / "train.jsonl").write_text("\n".join(SUPPORT[:40]) + "\n")
+    leaked = SUPPORT[5].replace("  ", " ")
+    near = chat("How much storage does the free plan include?", "The free plan includes 25 GB shared across files, photos and backups.")
+    (tmp_path / "valid.jsonl").write_text("\n".join([*SUPPORT[40:], leaked, near]) + "\n")
+    doc = json.loads(cli("check", "--format", "json", str(tmp_path / "valid.jsonl")).stdout)
+    overlap = [d for d in doc["files"][0]["diagnostics"] if d["code"] == "TL306"]
+    assert [(d["line"], d["severity"]) for d in overlap] == [(22, "error")]
+    assert overlap[0]["related"][0]["line"] == 6 and "train.jsonl" in overlap[0]["related"][0]["message"]
+    doc = json.loads(cli("check", "--format", "json", "--near-duplicates=lexical", str(tmp_path / "valid.jsonl")).stdout)
+    overlap = [d for d in doc["files"][0]["diagnostics"] if d["code"] == "TL306"]
+    assert [d["line"] for d in overlap] == [22, 23]
+
+
+def test_cli_near_duplicates_flag(tmp_path):
+    lines, _ = planted()
+    data = tmp_path / "d.jsonl"
+    data.write_text("\n".join(lines) + "\n")
+    doc = json.loads(cli("check", "--format", "json", "--near-duplicates=lexical", str(data)).stdout)
+    near = {d["line"]: d["related"][0]["line"] for d in doc["files"][0]["diagnostics"] if d["code"] == "TL302"}
+    assert near == {63: 3, 64: next(i for i, line in enumerate(SUPPORT) if "15 GB" in line) + 1}
+
+
+def test_dedupe_keeps_the_first_copy_and_never_overwrites_by_default(tmp_path):
+    src = tmp_path / "in.jsonl"
+    lines, _ = planted()
+    src.write_text("\n".join([*lines, lines[4]]) + "\n")
+    before = src.read_bytes()
+    p = cli("dedupe", str(src), "-o", str(tmp_path / "out.jsonl"), "--near-duplicates=lexical")
+    assert p.returncode == 0, p.stderr
+    out = (tmp_path / "out.jsonl").read_text().splitlines()
+    assert out == [line for i, line in enumerate(lines) if i not in (62, 63)]
+    assert b"dropped" in p.stdout and b"exact duplicate of line 5" in p.stdout
+    assert src.read_bytes() == before
+    refused = cli("dedupe", str(src), "-o", str(src))
+    assert refused.returncode == 2 and b"--in-place" in refused.stderr
+    assert cli("dedupe", str(src), "--in-place").returncode == 0
+    assert len(src.read_text().splitlines()) == len(lines)
+
+
+def test_unavailable_hub_model_is_one_clear_sentence(tmp_path):
+    if not semantic_available():
+        pytest.skip("the embed extra is not installed")
+    data = tmp_path / "d.jsonl"
+    data.write_text("\n".join(SUPPORT) + "\n")
+    (tmp_path / "tuneline.toml").write_text('embedding_model = "acme/no-such-model"\n')
+    env = {**__import__("os").environ, "HF_HUB_OFFLINE": "1"}
+    p = cli("check", "--near-duplicates=semantic", str(data), cwd=tmp_path, env=env)
+    assert p.returncode == 2
+    assert b"cannot load embedding model 'acme/no-such-model'" in p.stderr and b"Traceback" not in p.stderr
