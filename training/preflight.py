@@ -260,29 +260,11 @@ def subset_plan(plan: Plan, analysis: Analysis, lines: list[int]) -> Plan:
 
 
 def overlap(train: Analysis, validation: Analysis) -> list[Problem]:
-    """TL306: validation examples that are also training examples (whitespace-normalised exact copies)."""
-    seen: dict[bytes, int] = {}
-    ds = train.report.dataset
-    for i in range(len(ds)):
-        key = ds.result(i).dup_key
-        if key is not None:
-            seen.setdefault(key, i)
-    out = []
-    vds = validation.report.dataset
-    for i in range(len(vds)):
-        key = vds.result(i).dup_key
-        if key is not None and key in seen:
-            out.append(
-                Problem(
-                    str(validation.path),
-                    i,
-                    0,
-                    "TL306",
-                    f"This validation example is also line {seen[key] + 1} of the training file: the validation "
-                    "loss would be measured on data the model trained on. Remove one copy.",
-                )
-            )
-    return out
+    """TL306: validation examples that are also training examples, by the same rule as `tuneline check`."""
+    from ..neardup.checks import overlap_findings
+
+    found = overlap_findings(validation.report.dataset, train.report.dataset.texts, train.path)
+    return [Problem(str(validation.path), f.line, 0, f.code, f.message) for f in found]
 
 
 # --- what the user sees ----------------------------------------------------------------------------------------

@@ -62,7 +62,7 @@ def overlap_findings(
     for j, t in val_texts.items():
         i = exact.get(_digest(t))
         if i is not None:
-            hits[j] = (i, "the same example")
+            hits[j] = (i, "a copy")
     if detector is not None:
         detector.update([(("t", i), t) for i, t in train_texts.items()], progress, cancelled)
         detector.update([(("v", j), t) for j, t in val_texts.items() if j not in hits], progress, cancelled)
@@ -80,8 +80,8 @@ def overlap_findings(
         out.append(
             Finding(
                 "TL306",
-                f"This validation example is {what} of line {i + 1} in the training file {training_path.name}: "
-                "evaluation on it measures memorisation.",
+                f"This validation example is {what} of line {i + 1} of the training file {training_path.name}: "
+                "evaluating on it measures memorisation.",
                 j,
                 Span(0, len(validation.text(j))),
                 related=(Related(i, f"line {i + 1} of {training_path.name}", path=str(training_path)),),
