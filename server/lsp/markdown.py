@@ -7,7 +7,7 @@ import re
 from tuneline.analysis import RULES, Finding
 from tuneline.analysis.models import CostEstimate
 
-_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
+_SPECIAL = re.compile(r"([\\`*_\[\]<>|~])")
 
 
 def escape(text: str) -> str:

@@ -16,6 +16,12 @@ from tuneline.analysis import FORMAT_TITLES, Dataset, Engine, Finding, Severity
 from . import markdown as md
 
 CHUNK = 2_000
+_NAMES = {
+    Severity.ERROR: ("error", "errors"),
+    Severity.WARNING: ("warning", "warnings"),
+    Severity.INFO: ("info", "info"),
+    Severity.HINT: ("hint", "hints"),
+}
 
 
 @dataclass(slots=True)
@@ -56,7 +62,7 @@ def _summary(dataset: Dataset, problems: Counter) -> str:
     formats = ", ".join(
         f"{FORMAT_TITLES.get(f, f)} ({n:,})" for f, n in sorted(s.format_counts.items(), key=lambda x: -x[1])
     )
-    counts = [f"{problems.get(sev, 0):,} {sev.label}" for sev in Severity]
+    counts = [f"{problems.get(sev, 0):,} {one if problems.get(sev, 0) == 1 else many}" for sev, (one, many) in _NAMES.items()]
     rows = [
         "| | |",
         "|:--|--:|",

@@ -6,11 +6,8 @@ from pathlib import Path
 
 import pytest
 import pytest_lsp
-from pytest_lsp import ClientServerConfig
 
-from .helpers import SERVER, Client, make_client, start
-
-CONFIG = ClientServerConfig(server_command=SERVER, client_factory=make_client)
+from .helpers import CONFIG, Client, start
 
 
 @pytest.fixture(scope="module")

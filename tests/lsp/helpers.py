@@ -14,7 +14,7 @@ from typing import Any
 
 from lsprotocol import types
 from lsprotocol.converters import get_converter
-from pytest_lsp import LanguageClient, client_capabilities
+from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 from pytest_lsp.client import DEFAULT_CLIENT_FEATURES, register_lsp_features
 
 SERVER = [sys.executable, "-m", "tuneline", "serve", "--stdio"]
@@ -240,3 +240,6 @@ _counter = iter(range(1_000_000))
 
 def new_uri(workspace: Path, name: str = "data") -> str:
     return (workspace / f"{name}-{next(_counter)}.jsonl").as_uri()
+
+
+CONFIG = ClientServerConfig(server_command=SERVER, client_factory=make_client)

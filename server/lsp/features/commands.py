@@ -49,7 +49,7 @@ def _rss_mb() -> float | None:
 
 def register(server: TunelineServer) -> None:
     @server.command("tuneline.stats")
-    async def stats_command(ls: TunelineServer, *args: Any) -> str | None:
+    async def stats_command(ls, *args: Any) -> str | None:  # no annotation: pygls resolves these at run time
         uri = _uri_argument(args)
         name = PurePosixPath(uri).name or uri
         async with WorkDone(ls, f"tuneline: statistics for {name}") as progress:
@@ -75,7 +75,7 @@ def register(server: TunelineServer) -> None:
             return stats.render(snap, costs)
 
     @server.command("tuneline.fixAll")
-    async def fix_all_command(ls: TunelineServer, *args: Any) -> int:
+    async def fix_all_command(ls, *args: Any) -> int:
         uri = _uri_argument(args)
         async with WorkDone(ls, "tuneline: fix all") as progress:
             doc = ls.documents.get(uri)

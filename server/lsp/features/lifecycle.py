@@ -31,7 +31,7 @@ async def fetch_configuration(ls: TunelineServer) -> None:
     except Exception as exc:
         log.warning("workspace/configuration failed (%s); keeping the settings known so far", exc)
         return
-    value = result[0] if isinstance(result, list) and result else None
+    value = result[0] if isinstance(result, (list, tuple)) and result else None
     ls.config.set_configuration(value if isinstance(value, dict) else {})
 
 

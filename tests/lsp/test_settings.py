@@ -1,0 +1,192 @@
+"""Settings: workspace/configuration, initializationOptions, the project's tuneline.toml, changes that re-lint,
+and bad input (unknown settings, a broken config, a tiktoken encoding that cannot load) that must not stop the
+server. Each test gets its own server process, since settings are server-wide."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lsprotocol import types
+
+from .helpers import CONFIG, Client, chat, new_uri
+
+pytestmark = pytest.mark.asyncio
+
+
+@contextlib.asynccontextmanager
+async def server(root: Path, mode: str = "pull", configuration: dict[str, Any] | None = None, **init: Any):
+    from .helpers import start
+
+    client: Client = await CONFIG.start()  # type: ignore[assignment]
+    if configuration is not None:
+        client.set_configuration(configuration, section="tuneline")
+    try:
+        await start(client, mode, root, **init)
+        yield client
+    finally:
+        await client.shutdown_session()
+        await client.stop()
+
+
+def lines(n: int = 12) -> list[str]:
+    out = [chat(f"Question {i}", f"Answer {i}.") for i in range(n)]
+    out[3] = ""
+    out[5] = out[5].replace('"role": "user"', '"role": "usr"')
+    return out
+
+
+async def lens_title(client: Client, uri: str) -> str:
+    lenses = await client.text_document_code_lens_async(
+        types.CodeLensParams(text_document=types.TextDocumentIdentifier(uri=uri))
+    )
+    return lenses[0].command.title
+
+
+async def wait_for(predicate, timeout: float = 10.0):
+    for _ in range(int(timeout / 0.02)):
+        if predicate():
+            return True
+        await asyncio.sleep(0.02)
+    return False
+
+
+async def test_configuration_sets_model_and_epochs(tmp_path):
+    async with server(tmp_path, configuration={"model": "gpt-4.1-mini", "epochs": 2}) as client:
+        uri = new_uri(tmp_path)
+        client.open(uri, "\n".join(lines()))
+        await client.get_diagnostics(uri)
+        assert (await lens_title(client, uri)).endswith("for 2 epochs on gpt-4.1-mini-2025-04-14")
+
+
+async def test_a_settings_change_relints_open_files(tmp_path):
+    async with server(tmp_path, configuration={}) as client:
+        uri = new_uri(tmp_path)
+        client.open(uri, "\n".join(lines()))
+        codes = {d.code: d for d in await client.get_diagnostics(uri)}
+        assert "TL003" in codes and codes["TL105"].severity == types.DiagnosticSeverity.Error
+        client.set_configuration({"ignore": ["blank-line"], "severity": {"TL105": "hint"}}, section="tuneline")
+        client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
+        assert await wait_for(lambda: types.WORKSPACE_DIAGNOSTIC_REFRESH in client.refreshes)
+        codes = {d.code: d for d in await client.get_diagnostics(uri)}
+        assert "TL003" not in codes
+        assert codes["TL105"].severity == types.DiagnosticSeverity.Hint
+        # the server asked to be told about future changes, and to watch project config files
+        methods = {r.method for r in client.registrations}
+        assert {types.WORKSPACE_DID_CHANGE_CONFIGURATION, types.WORKSPACE_DID_CHANGE_WATCHED_FILES} <= methods
+
+
+async def test_push_client_gets_new_diagnostics_after_a_change(tmp_path):
+    async with server(tmp_path, mode="push", configuration={}) as client:
+        uri = new_uri(tmp_path)
+        client.open(uri, "\n".join(lines()))
+        assert "TL003" in {d.code for d in await client.get_diagnostics(uri)}
+        client.set_configuration({"ignore": ["TL003"]}, section="tuneline")
+        client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
+        assert await wait_for(lambda: "TL003" not in {d.code for d in client.published[uri].diagnostics})
+
+
+async def test_initialization_options_without_workspace_configuration(tmp_path):
+    client: Client = await CONFIG.start()  # type: ignore[assignment]
+    try:
+        client.mode = "push"
+        from .helpers import capabilities
+
+        caps = capabilities("push")
+        caps.workspace.configuration = False
+        await client.initialize_session(
+            types.InitializeParams(
+                capabilities=caps,
+                root_uri=tmp_path.as_uri(),
+                initialization_options={"settings": {"select": ["TL1"], "model": "gpt-4o"}, "debounceMs": 5},
+            )
+        )
+        uri = new_uri(tmp_path)
+        client.open(uri, "\n".join(lines()))
+        codes = {d.code for d in await client.get_diagnostics(uri)}
+        assert codes == {"TL105", "TL112"}  # the misspelled role, so "no user message"
+        assert (await lens_title(client, uri)).endswith("on gpt-4o-2024-08-06")
+        # a client without workspace/configuration sends settings in didChangeConfiguration
+        client.workspace_did_change_configuration(
+            types.DidChangeConfigurationParams(settings={"tuneline": {"select": ["TL003"]}})
+        )
+        assert await wait_for(lambda: {d.code for d in client.published[uri].diagnostics} == {"TL003"})
+    finally:
+        await client.shutdown_session()
+        await client.stop()
+
+
+async def test_inlay_hints_can_be_turned_off(tmp_path):
+    async with server(tmp_path, configuration={"inlayHints": False}) as client:
+        uri = new_uri(tmp_path)
+        client.open(uri, "\n".join(lines()))
+        await client.get_diagnostics(uri)
+        hints = await client.text_document_inlay_hint_async(
+            types.InlayHintParams(
+                text_document=types.TextDocumentIdentifier(uri=uri),
+                range=types.Range(types.Position(0, 0), types.Position(10, 0)),
+            )
+        )
+        assert len(hints) == 0
+
+
+async def test_unknown_and_invalid_settings_give_a_message_and_defaults(tmp_path):
+    config = {"nonsense": 1, "epochs": "many", "model": "gpt-4o", "interpreter": ["/usr/bin/python3"]}
+    async with server(tmp_path, configuration=config) as client:
+        uri = new_uri(tmp_path)
+        client.open(uri, "\n".join(lines()))
+        assert await client.get_diagnostics(uri)
+        messages = " ".join(m.message for m in client.messages)
+        assert "unknown setting `nonsense`" in messages
+        assert "`epochs` must be" in messages
+        assert "interpreter" not in messages  # a client-only key: silently ignored
+        assert (await lens_title(client, uri)).endswith("on gpt-4o-2024-08-06")
+
+
+async def test_a_broken_project_config_does_not_stop_the_server(tmp_path):
+    (tmp_path / "tuneline.toml").write_text("select = [unclosed\n", encoding="utf-8")
+    async with server(tmp_path, configuration={}) as client:
+        uri = new_uri(tmp_path)
+        client.open(uri, "\n".join(lines()))
+        codes = {d.code for d in await client.get_diagnostics(uri)}
+        assert {"TL003", "TL105"} <= codes  # defaults
+        [message] = [m for m in client.messages if "tuneline.toml" in m.message]
+        assert message.type == types.MessageType.Error
+        assert "Using default settings" in message.message
+
+
+async def test_project_config_applies_and_the_editor_overrides_it(tmp_path):
+    (tmp_path / "tuneline.toml").write_text('ignore = ["TL003"]\nmodel = "gpt-4.1"\n', encoding="utf-8")
+    async with server(tmp_path, configuration={"model": "gpt-4o-mini"}) as client:
+        uri = new_uri(tmp_path)
+        client.open(uri, "\n".join(lines()))
+        codes = {d.code for d in await client.get_diagnostics(uri)}
+        assert "TL003" not in codes and "TL105" in codes
+        assert (await lens_title(client, uri)).endswith("on gpt-4o-mini-2024-07-18")
+        # the project file changes: the server re-reads it when the client reports the change
+        (tmp_path / "tuneline.toml").write_text('ignore = ["TL105"]\n', encoding="utf-8")
+        client.workspace_did_change_watched_files(
+            types.DidChangeWatchedFilesParams(
+                changes=[types.FileEvent(uri=(tmp_path / "tuneline.toml").as_uri(), type=types.FileChangeType.Changed)]
+            )
+        )
+        assert await wait_for(lambda: types.WORKSPACE_DIAGNOSTIC_REFRESH in client.refreshes)
+        codes = {d.code for d in await client.get_diagnostics(uri)}
+        assert "TL003" in codes and "TL105" not in codes
+
+
+async def test_a_tiktoken_encoding_that_cannot_load(tmp_path):
+    config = {"models": {"gpt-4o-mini-2024-07-18": {"encoding": "p50k_base"}}}
+    async with server(tmp_path, configuration=config) as client:
+        uri = new_uri(tmp_path)
+        client.open(uri, "\n".join(lines()))
+        assert {"TL003", "TL105"} <= {d.code for d in await client.get_diagnostics(uri)}
+        [message] = [m for m in client.messages if "p50k_base" in m.message]
+        assert "o200k_base" in message.message
+        hover = await client.text_document_hover_async(
+            types.HoverParams(types.TextDocumentIdentifier(uri=uri), types.Position(0, 0))
+        )
+        assert "tokens" in hover.contents.value
