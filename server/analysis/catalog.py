@@ -294,9 +294,11 @@ _RULES = [
         "near-duplicate",
         W,
         "Near duplicate of another example.",
-        "Two examples are almost the same (embedding cosine similarity above the threshold). Reserved for the "
-        "near-duplicate pass.",
-    ),
+        "Two examples say almost the same thing: they share most word shingles (lexical tier, MinHash) or their "
+        "embeddings are closer than the threshold (semantic tier). Near duplicates waste budget and overweight a "
+        "pattern. Reported on the later line, pointing at the earlier one; enable with `--near-duplicates` or the "
+        "`nearDuplicates` setting.",
+        "Delete or rewrite one of the two."),
     Rule(
         "TL303",
         "too-few-examples",
@@ -326,9 +328,11 @@ _RULES = [
         "TL306",
         "train-validation-overlap",
         E,
-        "The example also appears in the training file.",
-        "Reserved for the train/validation overlap pass.",
-    ),
+        "The validation example also appears in the training file.",
+        "A validation example that is a copy (or, with near duplicates on, a near duplicate) of a training example "
+        "makes the validation loss measure memorisation. Validation files are paired with training files by the "
+        "`validationFile` setting or by name (train.jsonl / valid.jsonl, x_train / x_val, ...).",
+        "Remove the example from one of the files."),
     Rule(
         "TL401",
         "secret-in-data",

@@ -34,6 +34,10 @@ def _value_tokens(value: Any, counter: TokenCounter) -> int:
 
 
 def count_message(message: dict[str, Any], counter: TokenCounter) -> int:
+    if len(message) == 2:  # the common {"role", "content"} message, without the general loop
+        role, content = message.get("role"), message.get("content")
+        if isinstance(role, str) and isinstance(content, str):
+            return PER_MESSAGE + counter.count(role) + counter.count(content)
     n = PER_MESSAGE
     for key, value in message.items():
         if key in ("tool_calls", "function_call") and value is not None:

@@ -97,12 +97,12 @@ class TokenCounter:
         self._cache: dict[str, int] = {}
 
     def count(self, text: str) -> int:
+        hit = self._cache.get(text)  # hashing a string is far cheaper than encoding it
+        if hit is not None:
+            return hit
         if not text:
             return 0
         if len(text) <= self._CACHE_MAX_LEN:
-            hit = self._cache.get(text)
-            if hit is not None:
-                return hit
             n = len(self._encode(text))
             if len(self._cache) >= self._CACHE_MAX_ITEMS:
                 self._cache.clear()
