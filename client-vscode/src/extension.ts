@@ -69,7 +69,11 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     return typeof arg === "string" ? runs.find(arg) : selected;
   };
 
+  /** Runs started or resumed from this window: the server follows those and reports their end itself. */
+  const startedHere = new Set<string>();
+
   const revealRun = async (runId: string) => {
+    startedHere.add(runId);
     await vscode.commands.executeCommand("tuneline.runs.focus");
     for (let i = 0; i < 20 && !runs.find(runId); i++) {
       await runs.refresh();
@@ -231,6 +235,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
 
   context.subscriptions.push(
     runs.onDidFinish((run) => {
+      if (startedHere.has(run.id)) {
+        return; // the server that started it reports how it ended
+      }
       const done = run.status === "succeeded";
       const text = done
         ? `Training finished: ${run.resultModel ?? run.model}.`

@@ -207,6 +207,14 @@ export class ServerManager implements vscode.Disposable {
     }
   }
 
+  /** A non-default `tuneline.training.runsDirectory` reaches the training code as TUNELINE_RUNS_DIR, so the runs
+   * view and the runs it lists agree on one registry. */
+  private runsDirEnvironment(folder: vscode.WorkspaceFolder | undefined): Record<string, string> {
+    const inspected = vscode.workspace.getConfiguration(SECTION, folder?.uri).inspect<string>("training.runsDirectory");
+    const value = inspected?.workspaceFolderValue ?? inspected?.workspaceValue ?? inspected?.globalValue;
+    return typeof value === "string" && value.trim() ? { TUNELINE_RUNS_DIR: value.trim() } : {};
+  }
+
   private async doStart(): Promise<void> {
     this.setStatus("starting");
     const folder = vscode.workspace.workspaceFolders?.[0];
@@ -222,7 +230,7 @@ export class ServerManager implements vscode.Disposable {
       options: {
         cwd: folder?.uri.fsPath,
         // Keys go only into this process's environment; its training children inherit them.
-        env: { ...process.env, ...(await this.keys.environment()), PYTHONUNBUFFERED: "1" },
+        env: { ...process.env, ...(await this.keys.environment()), ...this.runsDirEnvironment(folder), PYTHONUNBUFFERED: "1" },
       },
     };
     const clientOptions: LanguageClientOptions = {

@@ -312,7 +312,7 @@ export async function trainOnFile(arg: unknown, deps: TrainDeps): Promise<void> 
   const question =
     backend === "local"
       ? `Train ${model} locally on ${path.basename(uri.fsPath)}?`
-      : `Start a ${BACKEND_LABELS[backend].label} fine-tuning job for ${model}?${cost ? ` Estimated cost: ${cost}.` : " The cost could not be estimated."}`;
+      : `Start ${backend === "openai" ? "an" : "a"} ${BACKEND_LABELS[backend].label} fine-tuning job for ${model}?${cost ? ` Estimated cost: ${cost}.` : " The cost could not be estimated."}`;
   const confirm = await vscode.window.showInformationMessage(question, { modal: true, detail }, startLabel);
   if (confirm !== startLabel) {
     return;

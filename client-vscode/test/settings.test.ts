@@ -97,6 +97,7 @@ test("which changes restart the server, which are pushed, which are the client's
   assert.equal(changeImpact(affects(["tuneline.installSource", "tuneline.model"])), "restart");
   assert.equal(changeImpact(affects(["tuneline.model"])), "push");
   assert.equal(changeImpact(affects(["tuneline.nearDuplicateThreshold"])), "push");
+  assert.equal(changeImpact(affects(["tuneline.training.runsDirectory"])), "restart");
   assert.equal(changeImpact(affects(["tuneline.training.backend"])), "none");
   assert.equal(changeImpact(affects(["editor.fontSize"])), "none");
 });

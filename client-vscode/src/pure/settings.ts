@@ -52,8 +52,8 @@ export const SERVER_KEYS = [
   "secrets",
 ] as const;
 
-/** Changing these needs a new server process (another Python, another install). */
-export const RESTART_KEYS = ["interpreter", "installSource"] as const;
+/** Changing these needs a new server process (another Python, another install, another run registry). */
+export const RESTART_KEYS = ["interpreter", "installSource", "training.runsDirectory"] as const;
 
 /** The value the user chose, most specific scope first; undefined when only the default applies. */
 export function explicitValue(inspected: Inspected | undefined): unknown {

@@ -3,6 +3,7 @@
 #   Debian's chromium, ripgrep and libkrb5-dev (code-server's native modules build against it),
 #   and code-server 4.100.3 from npm (the newest that runs on Node 20) into $CACHE/code-server.
 # @vscode/ripgrep would download rg from GitHub during the install; its cache is pre-seeded with Debian's rg.
+# `--check` only tells (exit status) whether everything is installed already.
 set -euo pipefail
 
 CACHE="${TUNELINE_E2E_CACHE:-$HOME/.cache/tuneline-e2e}"
@@ -14,6 +15,12 @@ missing=()
 command -v chromium >/dev/null || missing+=(chromium)
 command -v rg >/dev/null || missing+=(ripgrep)
 [ -e /usr/include/krb5.h ] || [ -e /usr/include/gssapi/gssapi.h ] || missing+=(libkrb5-dev)
+if [ "${1:-}" = --check ]; then
+  # Exit 0 when everything is in place (so callers can skip the heavy-job lock), 1 otherwise.
+  [ ${#missing[@]} -eq 0 ] && [ -x "$BIN" ] && "$BIN" --version >/dev/null 2>&1
+  exit
+fi
+
 if [ ${#missing[@]} -gt 0 ]; then
   echo "e2e setup: apt-get install ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive

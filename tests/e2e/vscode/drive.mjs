@@ -1,0 +1,437 @@
+// Drives code-server in headless Chromium through what a newcomer does with the extension, asserting each step
+// and saving a screenshot of it. Started by run.sh, which sets E2E_URL, E2E_OUT, E2E_WORKSPACE, E2E_OPENAI_KEY
+// and E2E_CHROME_PROFILE. Prints one line per step and "N passed, N failed" at the end; exits 1 on any failure.
+import { chromium } from "playwright-core";
+import { appendFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import * as path from "node:path";
+
+const URL = process.env.E2E_URL;
+const OUT = process.env.E2E_OUT;
+const WORKSPACE = process.env.E2E_WORKSPACE;
+const OPENAI_KEY = process.env.E2E_OPENAI_KEY;
+const TRAIN_MODEL = "gpt-4o-mini-2024-07-18";
+
+const results = [];
+let page;
+let shotNumber = 0;
+const started = Date.now();
+
+function elapsed() {
+  return `${((Date.now() - started) / 1000).toFixed(1)}s`;
+}
+
+async function shot(name) {
+  shotNumber += 1;
+  const file = path.join(OUT, `${String(shotNumber).padStart(2, "0")}-${name}.png`);
+  await page.screenshot({ path: file }).catch(() => undefined);
+  return file;
+}
+
+/** Runs one step; a failure is recorded (with a screenshot) and the next steps still run. */
+async function step(name, fn, { critical = false } = {}) {
+  const t0 = Date.now();
+  try {
+    const detail = await fn();
+    results.push({ name, ok: true });
+    console.log(`ok   ${name} (${((Date.now() - t0) / 1000).toFixed(1)}s)${detail ? `: ${detail}` : ""}`);
+  } catch (err) {
+    results.push({ name, ok: false, error: String(err?.message ?? err) });
+    console.log(`FAIL ${name} (${((Date.now() - t0) / 1000).toFixed(1)}s): ${String(err?.message ?? err).split("\n")[0]}`);
+    await shot(`FAILED-${name.replace(/[^a-z0-9]+/gi, "-").toLowerCase()}`);
+    if (critical) {
+      throw new Error(`critical step failed: ${name}`);
+    }
+  }
+}
+
+async function pollUntil(fn, { timeout = 30000, interval = 250, what = "condition" } = {}) {
+  const deadline = Date.now() + timeout;
+  let last;
+  while (Date.now() < deadline) {
+    try {
+      last = await fn();
+      if (last) {
+        return last;
+      }
+    } catch (err) {
+      last = err;
+    }
+    await page.waitForTimeout(interval);
+  }
+  throw new Error(`timed out after ${timeout / 1000}s waiting for ${what}${last instanceof Error ? ` (${last.message})` : ""}`);
+}
+
+const quickInput = () => page.locator(".quick-input-widget");
+
+/** F1, type a command's title, run it. */
+async function runCommand(title) {
+  await page.keyboard.press("Escape");
+  await page.keyboard.press("F1");
+  await quickInput().waitFor({ state: "visible", timeout: 10000 });
+  await page.keyboard.type(title, { delay: 10 });
+  const row = quickInput().locator(`.monaco-list-row[aria-label*="${title.replace(/^.*?: /, "")}"]`).first();
+  await row.waitFor({ state: "attached", timeout: 10000 });
+  await page.keyboard.press("Enter");
+}
+
+/** Waits for a QuickPick whose title contains `title`, optionally filters it, and accepts the active item. */
+async function acceptQuickPick(title, filter) {
+  await pollUntil(async () => (await quickInput().isVisible()) && (await quickInput().innerText()).includes(title), {
+    timeout: 30000,
+    what: `the quick pick "${title}"`,
+  });
+  if (filter) {
+    await page.keyboard.type(filter, { delay: 10 });
+    await page.waitForTimeout(200);
+  }
+  const active = (await quickInput().locator(".monaco-list-row.focused").first().innerText().catch(() => "")).split("\n")[0];
+  await page.keyboard.press("Enter");
+  return active;
+}
+
+async function openFile(name) {
+  await page.keyboard.press("Escape");
+  await page.keyboard.press("Control+P");
+  await quickInput().waitFor({ state: "visible", timeout: 10000 });
+  await page.keyboard.type(name, { delay: 10 });
+  await quickInput().locator(`.monaco-list-row[aria-label*="${name}"]`).first().waitFor({ state: "attached", timeout: 10000 });
+  await page.keyboard.press("Enter");
+  await page.locator(`.tabs-container .tab.active[aria-label*="${name}"]`).first().waitFor({ timeout: 10000 });
+}
+
+async function goToLine(lineColumn) {
+  await page.keyboard.press("Control+G");
+  await quickInput().waitFor({ state: "visible", timeout: 10000 });
+  await page.keyboard.type(lineColumn);
+  await page.keyboard.press("Enter");
+}
+
+async function notificationsText() {
+  return (await page.locator(".notifications-toasts").innerText().catch(() => "")) ?? "";
+}
+
+/** The Runs view's row for the trained model (in the side bar, not a notification's list row). */
+const runsRow = () => page.locator(".part.sidebar .pane-body .monaco-list-row", { hasText: TRAIN_MODEL }).first();
+
+async function showRunsView() {
+  const title = page.locator(".part.sidebar .composite.title", { hasText: /tuneline/i }).first();
+  if (!(await title.isVisible().catch(() => false))) {
+    await page.locator(".activitybar .action-item a[aria-label^='tuneline']").first().click();
+  }
+  await title.waitFor({ timeout: 10000 });
+}
+
+function runFolders() {
+  const root = path.join(WORKSPACE, ".tuneline", "runs");
+  return existsSync(root) ? readdirSync(root).filter((n) => !n.startsWith(".")) : [];
+}
+
+function readRun(id) {
+  try {
+    return JSON.parse(readFileSync(path.join(WORKSPACE, ".tuneline", "runs", id, "run.json"), "utf8"));
+  } catch {
+    return undefined;
+  }
+}
+
+async function main() {
+  const context = await chromium.launchPersistentContext(process.env.E2E_CHROME_PROFILE, {
+    executablePath: process.env.E2E_CHROMIUM ?? "/usr/bin/chromium",
+    headless: true,
+    viewport: { width: 1400, height: 860 },
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+  page = context.pages()[0] ?? (await context.newPage());
+  const consoleErrors = [];
+  page.on("console", (msg) => {
+    if (msg.type() === "error") {
+      consoleErrors.push(msg.text());
+    }
+  });
+
+  try {
+    await step(
+      "workbench loads with the workspace",
+      async () => {
+        await page.goto(URL, { waitUntil: "domcontentloaded", timeout: 60000 });
+        await page.locator(".monaco-workbench").waitFor({ timeout: 60000 });
+        await page.locator(".explorer-folders-view .monaco-list-row", { hasText: "broken.jsonl" }).first().waitFor({ timeout: 60000 });
+        await shot("workbench");
+      },
+      { critical: true },
+    );
+
+    await step("diagnostics appear in the Problems panel", async () => {
+      await openFile("broken.jsonl");
+      await page.locator(".monaco-editor .squiggly-error").first().waitFor({ timeout: 60000 });
+      await page.keyboard.press("Control+Shift+M");
+      const rows = page.locator(".markers-panel .monaco-list-row");
+      await pollUntil(async () => /TL1\d\d/.test(await rows.allInnerTexts().then((t) => t.join("\n"))), {
+        timeout: 20000,
+        what: "a tuneline rule code in the Problems panel",
+      });
+      const text = (await rows.allInnerTexts()).join("\n");
+      if (!/Unknown role 'assitant'/.test(text)) {
+        throw new Error(`the Problems panel lacks the TL105 finding:\n${text.slice(0, 500)}`);
+      }
+      await shot("problems");
+      const count = (text.match(/TL\d{3}/g) ?? []).length;
+      return `${count} tuneline findings listed`;
+    });
+
+    await step("hover shows tokens and cost of the example", async () => {
+      await page.keyboard.press("Control+J"); // close the panel again
+      await page.keyboard.press("Control+1"); // focus the editor
+      await goToLine("4:3");
+      await page.waitForTimeout(300);
+      await page.keyboard.press("Control+K");
+      await page.keyboard.press("Control+I");
+      const hover = page.locator(".monaco-hover:visible").first();
+      await hover.waitFor({ timeout: 20000 });
+      const text = await pollUntil(async () => {
+        const t = await hover.innerText();
+        return /tokens/.test(t) && /\$\d/.test(t) ? t : undefined;
+      }, { timeout: 20000, what: "tokens and a dollar cost in the hover" });
+      await shot("hover");
+      await page.keyboard.press("Escape");
+      return text.split("\n").find((l) => /tokens ·/.test(l))?.trim();
+    });
+
+    await step("inlay hints show each example's tokens", async () => {
+      const hints = await pollUntil(
+        async () => {
+          const texts = await page.locator(".monaco-editor .view-lines").first().innerText();
+          const found = texts.replace(/\u00a0/g, " ").match(/· \d[\d,]* tok/g);
+          return found && found.length >= 3 ? found : undefined;
+        },
+        { timeout: 20000, what: "token-count inlay hints" },
+      );
+      return `${hints.length} visible, e.g. "${hints[0]}"`;
+    });
+
+    await step("status bar shows the dataset summary", async () => {
+      const item = page.locator(".statusbar-item", { hasText: / ex · .* tok/ }).first();
+      await item.waitFor({ timeout: 30000 });
+      const text = (await item.innerText()).trim();
+      if (!/^\d[\d,]* ex · [\d.]+[kMB]? tok( · ≈ \$[\d.,]+)?$/.test(text)) {
+        throw new Error(`unexpected status bar text ${JSON.stringify(text)}`);
+      }
+      await item.hover();
+      await page.waitForTimeout(800);
+      await shot("status-bar");
+      return text;
+    });
+
+    await step("the status bar opens the dataset statistics", async () => {
+      await page.locator(".statusbar-item", { hasText: / ex · .* tok/ }).first().click();
+      const frame = await pollUntil(
+        async () => {
+          for (const f of page.frames()) {
+            if (f === page.mainFrame()) {
+              continue;
+            }
+            const body = await f.locator("body").innerText({ timeout: 500 }).catch(() => "");
+            if (/not available/.test(body)) {
+              throw new Error(body.trim());
+            }
+            if (/example/i.test(body) && /token/i.test(body)) {
+              return f;
+            }
+          }
+          return undefined;
+        },
+        { timeout: 30000, what: "the statistics preview" },
+      );
+      await shot("statistics");
+      const body = await frame.locator("body").innerText();
+      await page.keyboard.press("Control+W");
+      return body.split("\n").filter((l) => l.trim()).slice(0, 1).join(" ");
+    });
+
+    await step("the OpenAI key is stored through the command", async () => {
+      await runCommand("tuneline: Set OpenAI API Key");
+      await pollUntil(async () => (await quickInput().isVisible()) && (await quickInput().innerText()).includes("OpenAI API key"), {
+        what: "the key input box",
+      });
+      const type = await quickInput().locator("input").first().getAttribute("type");
+      if (type !== "password") {
+        throw new Error(`the key box is a ${type} field, not a password field`);
+      }
+      await page.keyboard.type(OPENAI_KEY, { delay: 2 });
+      await shot("api-key");
+      await page.keyboard.press("Enter");
+      await pollUntil(async () => /API key stored/.test(await notificationsText()), { what: "the 'key stored' notification" });
+      const settings = readFileSync(path.join(process.env.E2E_USER_DATA ?? "/nonexistent", "User", "settings.json"), "utf8");
+      if (settings.includes(OPENAI_KEY)) {
+        throw new Error("the key was written into settings.json");
+      }
+    });
+
+    let runId;
+    await step("Train on this file reaches its cost confirmation", async () => {
+      await openFile("support-chat.jsonl");
+      const lens = page.locator(".contentWidgets .codelens-decoration a", { hasText: "Train on this file" }).first();
+      await lens.waitFor({ timeout: 60000 });
+      await page.waitForTimeout(2500); // the key restart: let the new server settle before clicking
+      await lens.click();
+      const backend = await acceptQuickPick("Train on this file (1/3)");
+      if (!/OpenAI/.test(backend)) {
+        throw new Error(`the preselected backend is ${JSON.stringify(backend)}`);
+      }
+      const model = await acceptQuickPick("Train on this file (2/3)");
+      if (!model.includes(TRAIN_MODEL)) {
+        throw new Error(`the preselected model is ${JSON.stringify(model)}`);
+      }
+      await acceptQuickPick("Train on this file (3/3)");
+      const dialog = page.locator(".monaco-dialog-box");
+      await dialog.waitFor({ timeout: 60000 });
+      const text = await dialog.innerText();
+      if (!/Estimated cost: \$\d/.test(text) || !/Start Training \(≈ \$\d/.test(text)) {
+        throw new Error(`the confirmation does not show the cost:\n${text}`);
+      }
+      await shot("train-confirmation");
+      const before = new Set(runFolders());
+      await dialog.locator(".monaco-button", { hasText: "Start Training" }).first().click();
+      runId = await pollUntil(async () => runFolders().find((r) => !before.has(r)), { timeout: 30000, what: "a new run folder" });
+      return `${text.split("\n").find((l) => /Estimated cost/.test(l))} → run ${runId}`;
+    });
+
+    await step("the runs view lists the run", async () => {
+      if (!runId) {
+        throw new Error("no run was started");
+      }
+      await showRunsView();
+      const row = runsRow();
+      await row.waitFor({ timeout: 30000 });
+      const final = await pollUntil(
+        async () => {
+          const run = readRun(runId);
+          return run && ["succeeded", "failed", "cancelled"].includes(run.status) ? run : undefined;
+        },
+        { timeout: 120000, interval: 500, what: "the fake job to finish" },
+      );
+      const text = await pollUntil(
+        async () => {
+          const t = await row.innerText();
+          return t.includes(final.status) ? t : undefined;
+        },
+        { timeout: 15000, what: `the view to show ${final.status}` },
+      );
+      await shot("runs-view");
+      if (final.status !== "succeeded") {
+        throw new Error(`the run ${final.status}: ${final.error}`);
+      }
+      if (JSON.stringify(final).includes(OPENAI_KEY)) {
+        throw new Error("run.json holds the API key");
+      }
+      return text.replace(/\s+/g, " ").trim();
+    });
+
+    await step("the loss chart plots the run's metrics", async () => {
+      await showRunsView();
+      await runsRow().click();
+      const frame = await pollUntil(
+        async () => {
+          for (const f of page.frames()) {
+            if ((await f.locator("svg.loss-chart polyline.train").count().catch(() => 0)) > 0) {
+              return f;
+            }
+          }
+          return undefined;
+        },
+        { timeout: 30000, what: "a webview with the training-loss line" },
+      );
+      const points = (await frame.locator("svg.loss-chart polyline.train").getAttribute("points")).trim().split(/\s+/).length;
+      const metricsFile = path.join(WORKSPACE, ".tuneline", "runs", runId, "metrics.jsonl");
+      const lines = readFileSync(metricsFile, "utf8").split("\n").filter((l) => l.includes('"loss"')).length;
+      await page.waitForTimeout(500);
+      await shot("loss-chart");
+      if (points < 2) {
+        throw new Error(`the training-loss line has ${points} point(s)`);
+      }
+      return `${points} points drawn from ${lines} metrics lines`;
+    });
+
+    await step("the loss chart follows metrics.jsonl as it grows", async () => {
+      if (!runId) {
+        throw new Error("no run was started");
+      }
+      // Whatever writes metrics.jsonl (a trainer child, a provider follower), the chart reads the file: append
+      // lines the way a trainer does, one at a time and one of them in two writes, and watch the chart follow.
+      const metricsFile = path.join(WORKSPACE, ".tuneline", "runs", runId, "metrics.jsonl");
+      const existing = readFileSync(metricsFile, "utf8").split("\n").filter((l) => l.includes('"loss"'));
+      const lastStep = Math.max(0, ...existing.map((l) => JSON.parse(l).step));
+      const lastLoss = JSON.parse(existing[existing.length - 1] ?? '{"loss": 2}').loss;
+      const points = async () => {
+        for (const f of page.frames()) {
+          const attr = await f.locator("svg.loss-chart polyline.train").getAttribute("points", { timeout: 200 }).catch(() => null);
+          if (attr) {
+            return attr.trim().split(/\s+/).length;
+          }
+        }
+        return 0;
+      };
+      const before = await points();
+      const added = 40;
+      for (let i = 1; i <= added; i++) {
+        const step = lastStep + i;
+        const loss = lastLoss * Math.exp(-i / 15) + 0.05 * Math.sin(i);
+        const row = { step, loss: Number(loss.toFixed(4)), learning_rate: 1e-4, epoch: step / 20 };
+        if (i % 10 === 0) {
+          row.eval_loss = Number((loss + 0.08).toFixed(4));
+        }
+        const line = JSON.stringify(row) + "\n";
+        if (i === 20) {
+          appendFileSync(metricsFile, line.slice(0, 9)); // half a line: the chart must wait for the rest
+          await page.waitForTimeout(1500);
+          appendFileSync(metricsFile, line.slice(9));
+        } else {
+          appendFileSync(metricsFile, line);
+        }
+        if (i % 8 === 0) {
+          await page.waitForTimeout(300);
+        }
+      }
+      const after = await pollUntil(async () => ((await points()) === before + added ? before + added : undefined), {
+        timeout: 20000,
+        what: `${before + added} points on the training-loss line`,
+      });
+      await page.waitForTimeout(300);
+      await shot("loss-chart-live");
+      return `${before} → ${after} points`;
+    });
+
+    await step("U+2028/U+2029 in a dataset draw no 'unusual line terminators' prompt", async () => {
+      await openFile("separators.jsonl");
+      await page.locator(".monaco-editor .view-lines", { hasText: "kept as data" }).first().waitFor({ timeout: 20000 });
+      await page.waitForTimeout(3000);
+      const dialogs = await page.locator(".monaco-dialog-box").allInnerTexts();
+      const toasts = await notificationsText();
+      if ([...dialogs, toasts].some((t) => /unusual line terminators/i.test(t))) {
+        throw new Error("VS Code offered to remove the line separators");
+      }
+      await shot("separators");
+    });
+  } finally {
+    const passed = results.filter((r) => r.ok).length;
+    const failed = results.length - passed;
+    writeFileSync(path.join(OUT, "results.json"), JSON.stringify({ results, consoleErrors: consoleErrors.slice(0, 50) }, null, 2));
+    await context.close();
+    console.log(`e2e finished in ${elapsed()}`);
+    console.log(`${passed} passed, ${failed} failed`);
+    process.exitCode = failed > 0 || results.length === 0 ? 1 : 0;
+  }
+}
+
+main().catch((err) => {
+  console.error(`e2e: ${err?.message ?? err}`);
+  process.exitCode = 1;
+});

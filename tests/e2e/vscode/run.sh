@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# End-to-end test of the VS Code extension in real VS Code: code-server 4.100.3 in headless Chromium, driven by
+# playwright-core. Builds and installs the .vsix, serves a copy of examples/ as the workspace, runs the fake
+# OpenAI server from tests/training/fake_providers.py for the training flow, and saves a screenshot per step to
+# tests/e2e/vscode/out/. Exits non-zero if any step fails.
+#
+#   bash tests/e2e/vscode/run.sh            (or: npm run e2e:vscode)
+#
+# Environment: TUNELINE_E2E_PYTHON (default: the repo's .venv/bin/python) runs the language server;
+# TUNELINE_E2E_CACHE (default ~/.cache/tuneline-e2e) holds code-server; TUNELINE_E2E_KEEP=1 keeps the temp dir.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "$0")" && pwd)"
+REPO="$(cd "$HERE/../../.." && pwd)"
+PYTHON="${TUNELINE_E2E_PYTHON:-$REPO/.venv/bin/python}"
+CACHE="${TUNELINE_E2E_CACHE:-$HOME/.cache/tuneline-e2e}"
+CODE_SERVER="$CACHE/code-server-4.100.3/node_modules/.bin/code-server"
+OUT="$HERE/out"
+LOCK=/tmp/tuneline-heavy.lock
+started=$(date +%s)
+
+say() { printf '[e2e %3ss] %s\n' "$(($(date +%s) - started))" "$*"; }
+
+if [ ! -x "$PYTHON" ]; then
+  echo "e2e: no Python at $PYTHON (set TUNELINE_E2E_PYTHON to an interpreter with tuneline[lsp] installed)" >&2
+  exit 2
+fi
+
+say "setup: code-server, chromium (cached in $CACHE)"
+mkdir -p "$CACHE"
+bash "$HERE/install-code-server.sh" --check || flock "$LOCK" bash "$HERE/install-code-server.sh"
+
+cd "$REPO"
+if [ ! -x node_modules/.bin/vsce ] || [ ! -d node_modules/playwright-core ]; then
+  say "setup: npm ci"
+  flock "$LOCK" npm ci --no-audit --no-fund >/dev/null
+fi
+say "unit: npm run test:vscode (the extension's pure modules)"
+TUNELINE_TEST_PYTHON="$PYTHON" npm run --silent test:vscode
+say "build: npm run package:vscode"
+npm run --silent package:vscode >"$CACHE/package.log" 2>&1 || { tail -30 "$CACHE/package.log" >&2; exit 1; }
+VSIX="$REPO/client-vscode/tuneline.vsix"
+
+rm -rf "$OUT"
+mkdir -p "$OUT"
+TMP="$(mktemp -d /tmp/tuneline-e2e.XXXXXX)"
+pids=()
+cleanup() {
+  local code=$?
+  for pid in "${pids[@]}"; do
+    kill -TERM -- "-$pid" 2>/dev/null || true
+  done
+  sleep 0.5
+  for pid in "${pids[@]}"; do
+    kill -KILL -- "-$pid" 2>/dev/null || true
+  done
+  if [ "${TUNELINE_E2E_KEEP:-}" = 1 ]; then
+    echo "e2e: kept $TMP"
+  else
+    rm -rf "$TMP"
+  fi
+  exit "$code"
+}
+trap cleanup EXIT INT TERM
+
+free_port() { "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+
+# The workspace: a copy of the examples, plus a dataset whose strings hold U+2028/U+2029.
+WS="$TMP/workspace"
+mkdir -p "$WS"
+cp "$REPO"/examples/*.jsonl "$WS/"
+"$PYTHON" - "$WS/separators.jsonl" <<'EOF'
+import json, sys
+rows = [
+    {"messages": [{"role": "user", "content": "Line\u2028separator and\u2029paragraph separator, kept as data."},
+                  {"role": "assistant", "content": "They stay."}]},
+] * 12
+with open(sys.argv[1], "w", encoding="utf-8") as fh:
+    for row in rows:
+        fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+EOF
+
+# code-server's user settings: no network reaching, no distractions, the repo's Python for the server.
+USER_DATA="$TMP/user-data"
+EXT_DIR="$TMP/extensions"
+mkdir -p "$USER_DATA/User" "$EXT_DIR"
+"$PYTHON" - "$USER_DATA/User/settings.json" "$PYTHON" <<'EOF'
+import json, sys
+settings = {
+    "telemetry.telemetryLevel": "off",
+    "update.mode": "none",
+    "extensions.autoUpdate": False,
+    "extensions.autoCheckUpdates": False,
+    "extensions.ignoreRecommendations": True,
+    "git.enabled": False,
+    "workbench.startupEditor": "none",
+    "workbench.tips.enabled": False,
+    "workbench.enableExperiments": False,
+    "workbench.welcomePage.walkthroughs.openOnInstall": False,
+    "security.workspace.trust.enabled": False,
+    "chat.disableAIFeatures": True,
+    "editor.wordWrap": "on",
+    "editor.minimap.enabled": False,
+    "window.commandCenter": False,
+    "tuneline.interpreter": sys.argv[2],
+}
+with open(sys.argv[1], "w") as fh:
+    json.dump(settings, fh, indent=2)
+EOF
+
+say "install: $VSIX"
+"$CODE_SERVER" --extensions-dir "$EXT_DIR" --user-data-dir "$USER_DATA" --install-extension "$VSIX" >"$OUT/install.log" 2>&1 || {
+  cat "$OUT/install.log" >&2
+  exit 1
+}
+
+say "start: fake OpenAI server"
+FAKE_PORT="$(free_port)"
+FAKE_KEY="$("$PYTHON" -c 'from tests.training.fake_providers import OPENAI_KEY; print(OPENAI_KEY)')"
+setsid "$PYTHON" -m tests.training.fake_providers --port "$FAKE_PORT" >"$OUT/fake-providers.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 100); do
+  grep -q '^OPENAI_BASE_URL=' "$OUT/fake-providers.log" 2>/dev/null && break
+  sleep 0.1
+done
+OPENAI_BASE_URL="$(sed -n 's/^OPENAI_BASE_URL=//p' "$OUT/fake-providers.log" | head -1)"
+TOGETHER_BASE_URL="$(sed -n 's/^TOGETHER_BASE_URL=//p' "$OUT/fake-providers.log" | head -1)"
+if [ -z "$OPENAI_BASE_URL" ]; then
+  echo "e2e: the fake provider server did not start:" >&2
+  cat "$OUT/fake-providers.log" >&2
+  exit 1
+fi
+
+say "start: code-server"
+CS_PORT="$(free_port)"
+# The extension host (and so the language server and its training child) inherits this environment; no real
+# API key is present: the test stores the fake one through the extension's "Set OpenAI API Key" command.
+env -u OPENAI_API_KEY -u TOGETHER_API_KEY \
+  OPENAI_BASE_URL="$OPENAI_BASE_URL" TOGETHER_BASE_URL="$TOGETHER_BASE_URL" TUNELINE_POLL_INTERVAL=0.5 \
+  setsid "$CODE_SERVER" --bind-addr "127.0.0.1:$CS_PORT" --auth none --disable-telemetry --disable-update-check \
+  --disable-workspace-trust --user-data-dir "$USER_DATA" --extensions-dir "$EXT_DIR" "$WS" >"$OUT/code-server.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 300); do
+  curl -fsS "http://127.0.0.1:$CS_PORT/healthz" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+
+say "drive: playwright-core + chromium"
+status=0
+E2E_URL="http://127.0.0.1:$CS_PORT/?folder=$WS" E2E_OUT="$OUT" E2E_WORKSPACE="$WS" E2E_OPENAI_KEY="$FAKE_KEY" E2E_USER_DATA="$USER_DATA" \
+  E2E_CHROME_PROFILE="$TMP/chrome" node "$HERE/drive.mjs" || status=$?
+
+# The extension's own log and the server's stderr help when a step failed.
+find "$USER_DATA" -path '*tuneline*' -name '*.log' -exec cp {} "$OUT/" \; 2>/dev/null || true
+say "done (exit $status); screenshots in $OUT"
+exit "$status"
