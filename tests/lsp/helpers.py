@@ -45,7 +45,7 @@ def lsp_lines(text: str) -> list[str]:
 
 
 def utf16(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 def offset_at(text: str, line: int, character: int) -> int:
