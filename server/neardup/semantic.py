@@ -139,8 +139,14 @@ class SemanticIndex:
         return [(self._keys[i], float(sims[i])) for i in hits if self._keys[i] is not None and self._keys[i] != key]
 
     def all_pairs(
-        self, threshold: float, block: int = 1024, cancelled: Callable[[], bool] | None = None
+        self,
+        threshold: float,
+        block: int = 1024,
+        cancelled: Callable[[], bool] | None = None,
+        per_row: int = 8,
     ) -> list[tuple[Hashable, Hashable, float]]:
+        """Pairs at or above `threshold`, each once. A row keeps its `per_row` most similar later rows, so a big
+        cluster of copies costs O(rows), not O(rows²), and every member still gets a partner."""
         if self._matrix is None:
             return []
         matrix = self._compared()
@@ -151,10 +157,15 @@ class SemanticIndex:
             if cancelled and cancelled():
                 raise Cancelled
             sims = matrix[start : start + block] @ matrix[start:].T  # only the upper triangle's columns
-            np.fill_diagonal(sims, -1.0)  # column c of row r is row start + c: the diagonal is the row itself
-            rows, cols = np.nonzero(sims >= threshold)
-            keep = cols > rows
-            rows, cols = rows[keep], cols[keep]
+            sims[np.tril_indices(sims.shape[0], 0, sims.shape[1])] = -1.0  # a row against itself and earlier rows
+            hits = sims >= threshold
+            crowded = np.nonzero(hits.sum(axis=1) > per_row)[0]
+            for r in crowded.tolist():
+                keep = np.argpartition(sims[r], -per_row)[-per_row:]
+                row = np.zeros(sims.shape[1], dtype=bool)
+                row[keep] = True
+                hits[r] &= row
+            rows, cols = np.nonzero(hits)
             scores = sims[rows, cols].tolist()
             for r, c, score in zip((rows + start).tolist(), (cols + start).tolist(), scores, strict=True):
                 a, b = keys[r], keys[c]
