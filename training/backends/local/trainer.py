@@ -341,7 +341,9 @@ def describe_model(model: Any) -> dict[str, Any]:
         n = p.numel() * (2 if p.__class__.__name__ == "Params4bit" else 1)  # packed: two 4-bit weights per byte
         total += n
         trainable += n if p.requires_grad else 0
-    quantized = sum(1 for m in model.modules() if m.__class__.__name__ == "Linear4bit")
+    quantized = sum(
+        1 for m in model.modules() if type(m).__name__ == "Linear4bit" and type(m).__module__.startswith("bitsandbytes")
+    )  # peft's LoRA wrapper around each one has the same class name
     return {"parameters": total, "trainable": trainable, "linear_4bit": quantized}
 
 
