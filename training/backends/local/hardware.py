@@ -153,7 +153,9 @@ def estimate_memory(shape: ModelShape, cfg: LocalConfig, method: str = "sft") ->
         activations = shape.layers * shape.hidden_size * tokens * act_bytes + per_layer
     else:
         activations = shape.layers * per_layer
-    logits = tokens * shape.vocab_size * 4 * 2  # float32 logits and their gradient
+    # TRL's fused LM head computes log-probabilities in [4,096 tokens x a vocabulary slice] tiles, never all logits;
+    # counted here as a tile and its gradient in float32, with the slice at most 8,192 wide.
+    logits = min(tokens, 4096) * min(shape.vocab_size, 8192) * 4 * 2
     parts = {"weights": weights, "LoRA and optimizer": lora_state, "activations": activations, "logits": logits}
     if cfg.device == "cuda":
         parts["CUDA overhead"] = CUDA_OVERHEAD
