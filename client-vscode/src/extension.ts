@@ -66,7 +66,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       return arg as RunInfo;
     }
     const selected = view.selection[0];
-    return typeof arg === "string" ? runs.find(arg) : selected;
+    const run = selected && "run" in selected ? selected.run : selected;
+    return typeof arg === "string" ? runs.find(arg) : run;
   };
 
   /** Runs started or resumed from this window: the server follows those and reports their end itself. */

@@ -4,7 +4,7 @@
  */
 import * as path from "path";
 import * as vscode from "vscode";
-import { describeRun } from "./pure/format";
+import { describeRun, runDetails } from "./pure/format";
 import { isActive, readRuns, RunInfo } from "./pure/runs";
 import { trainingDefaults } from "./pure/settings";
 import { SECTION } from "./server";
@@ -22,10 +22,23 @@ function signature(runs: RunInfo[]): string {
   return runs.map((r) => `${r.id}:${r.status}:${r.updatedAt}:${r.step}:${r.costEstimateUsd}`).join("|");
 }
 
-export class RunsProvider implements vscode.TreeDataProvider<RunInfo>, vscode.Disposable {
+/** A row under a run: one fact about it. */
+export interface RunDetail {
+  run: RunInfo;
+  label: string;
+  value: string;
+}
+
+export type RunsNode = RunInfo | RunDetail;
+
+function isDetail(node: RunsNode): node is RunDetail {
+  return "run" in node;
+}
+
+export class RunsProvider implements vscode.TreeDataProvider<RunsNode>, vscode.Disposable {
   private runs: RunInfo[] = [];
   private lastSignature = "";
-  private readonly changed = new vscode.EventEmitter<RunInfo | undefined>();
+  private readonly changed = new vscode.EventEmitter<RunsNode | undefined>();
   readonly onDidChangeTreeData = this.changed.event;
   private readonly finishedEmitter = new vscode.EventEmitter<RunInfo>();
   /** A run seen active in this session reached succeeded, failed or cancelled. */
@@ -33,7 +46,7 @@ export class RunsProvider implements vscode.TreeDataProvider<RunInfo>, vscode.Di
   private watchers: vscode.Disposable[] = [];
   private timer: NodeJS.Timeout | undefined;
   private refreshing: Promise<void> | undefined;
-  view: vscode.TreeView<RunInfo> | undefined;
+  view: vscode.TreeView<RunsNode> | undefined;
 
   constructor() {
     this.watch();
@@ -97,9 +110,18 @@ export class RunsProvider implements vscode.TreeDataProvider<RunInfo>, vscode.Di
     this.changed.fire(undefined);
   }
 
-  getTreeItem(run: RunInfo): vscode.TreeItem {
+  getTreeItem(node: RunsNode): vscode.TreeItem {
+    if (isDetail(node)) {
+      const item = new vscode.TreeItem(node.label, vscode.TreeItemCollapsibleState.None);
+      item.id = `${node.run.id}/${node.label}`;
+      item.description = node.value;
+      item.tooltip = `${node.label}: ${node.value}`;
+      item.contextValue = "detail";
+      return item;
+    }
+    const run = node;
     const line = describeRun(run);
-    const item = new vscode.TreeItem(line.label, vscode.TreeItemCollapsibleState.None);
+    const item = new vscode.TreeItem(line.label, vscode.TreeItemCollapsibleState.Collapsed);
     item.id = run.id;
     item.description = line.description;
     item.tooltip = line.tooltip;
@@ -109,12 +131,19 @@ export class RunsProvider implements vscode.TreeDataProvider<RunInfo>, vscode.Di
     return item;
   }
 
-  getChildren(element?: RunInfo): RunInfo[] {
-    return element ? [] : this.runs;
+  getChildren(node?: RunsNode): RunsNode[] {
+    if (!node) {
+      return this.runs;
+    }
+    if (isDetail(node)) {
+      return [];
+    }
+    const current = this.find(node.id) ?? node;
+    return runDetails(current).map((d) => ({ run: current, ...d }));
   }
 
-  getParent(): undefined {
-    return undefined;
+  getParent(node: RunsNode): RunsNode | undefined {
+    return isDetail(node) ? node.run : undefined;
   }
 
   dispose(): void {

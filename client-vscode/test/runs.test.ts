@@ -6,7 +6,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { isActive, isResumable, MetricsTail, parseMetrics, parseRunJson, readRuns, splitJsonLines } from "../src/pure/runs";
-import { describeRun } from "../src/pure/format";
+import { describeRun, runDetails } from "../src/pure/format";
 
 const REPO = path.resolve(__dirname, "..", "..", "..");
 const PYTHON = process.env.TUNELINE_TEST_PYTHON ?? path.join(REPO, ".venv", "bin", "python");
@@ -102,7 +102,7 @@ test("runs written by the Python run registry are read back", async (t) => {
   assert.equal(runs[0].examples, 5);
   const metrics = parseMetrics(await fs.readFile(path.join(runs[0].folder, "metrics.jsonl"), "utf8"));
   assert.deepEqual(metrics.map((m) => [m.step, m.loss, m.evalLoss]), [[1, 2.5, undefined], [2, 2.1, 2.3]]);
-  assert.equal(describeRun(runs[0]).description, "running · 20% (step 2/10) · local · d.jsonl");
+  assert.equal(describeRun(runs[0]).description, "running · 20% · local");
 });
 
 test("metrics: a partial last line is left for later, bad lines skipped", () => {
@@ -140,7 +140,7 @@ test("the metrics tail follows a growing file, across split lines and split UTF-
 test("a run's line in the view: label, description, icon and actions by status", () => {
   const running = describeRun(parseRunJson(JSON.stringify(RUN), "/f")!);
   assert.equal(running.label, "gpt-4o-mini-2024-07-18");
-  assert.equal(running.description, "running · 25% (step 30/120) · ≈ $0.42 · train.jsonl");
+  assert.equal(running.description, "running · 25% · ≈ $0.42");
   assert.equal(running.icon.id, "sync~spin");
   assert.equal(running.contextValue, "run active");
   assert.match(running.tooltip, /Job: ftjob-1/);
@@ -149,7 +149,22 @@ test("a run's line in the view: label, description, icon and actions by status",
   assert.equal(failed.icon.id, "error");
   assert.match(failed.tooltip, /Error: Quota exceeded\./);
   const done = describeRun(parseRunJson(JSON.stringify({ ...RUN, status: "succeeded", result_model: "ft:gpt-4o-mini:x" }), "/f")!);
-  assert.equal(done.description, "succeeded · ≈ $0.42 · train.jsonl");
+  assert.equal(done.description, "succeeded · ≈ $0.42");
   assert.equal(done.contextValue, "run");
   assert.doesNotMatch(JSON.stringify([running, failed, done]), /sk-/);
+});
+
+test("a run's detail rows carry what the one-line summary leaves out", () => {
+  const run = parseRunJson(JSON.stringify({ ...RUN, status: "failed", error: "Quota exceeded." }), "/f")!;
+  assert.deepEqual(runDetails(run), [
+    { label: "status", value: "failed" },
+    { label: "backend", value: "openai" },
+    { label: "dataset", value: "train.jsonl (120 examples, 45k tokens)" },
+    { label: "progress", value: "25% (step 30/120)" },
+    { label: "estimated cost", value: "$0.42" },
+    { label: "job", value: "ftjob-1" },
+    { label: "error", value: "Quota exceeded." },
+    { label: "started", value: "2025-01-01 12:00:00 UTC" },
+    { label: "id", value: "20250101-120000-openai-abc123" },
+  ]);
 });

@@ -122,14 +122,20 @@ const ICONS: Record<string, { id: string; color?: string }> = {
   unknown: { id: "question" },
 };
 
-/** How a run appears in the runs view: the model as label; status, progress and cost after it. */
+function shortProgress(run: RunInfo): string {
+  if (run.step !== undefined && run.totalSteps) {
+    return `${Math.min(100, Math.floor((100 * run.step) / run.totalSteps))}%`;
+  }
+  return progressText(run);
+}
+
+/** How a run appears in the runs view: the model as label; status, progress and cost after it (short, because
+ * side bars are narrow: the run's children and tooltip carry the rest). */
 export function describeRun(run: RunInfo): RunLine {
   const cost = run.backend === "local" ? "local" : run.costEstimateUsd !== undefined ? `≈ ${formatUsd(run.costEstimateUsd)}` : "";
-  const progress = isActive(run) || run.status === "failed" || run.status === "cancelled" ? progressText(run) : "";
+  const progress = isActive(run) || run.status === "failed" || run.status === "cancelled" ? shortProgress(run) : "";
   const status = STATUS_WORDS[run.status] ?? run.status;
-  const description = [status, progress, cost, run.datasetPath ? path.basename(run.datasetPath) : ""]
-    .filter((p) => p.length > 0)
-    .join(" · ");
+  const description = [status, progress, cost].filter((p) => p.length > 0).join(" · ");
   const tooltip = [
     `Run ${run.id}`,
     `${run.backend} · ${run.model} · ${status}`,
@@ -207,4 +213,36 @@ export function parseLensTitle(title: string): DatasetSummary | undefined {
     epochs: m[4] !== undefined ? Number(m[4]) : undefined,
     model: m[5],
   };
+}
+
+/** The rows under a run in the runs view: what the one-line summary leaves out. */
+export function runDetails(run: RunInfo): { label: string; value: string }[] {
+  const rows: { label: string; value: string }[] = [
+    { label: "status", value: STATUS_WORDS[run.status] ?? run.status },
+    { label: "backend", value: run.backend },
+  ];
+  if (run.datasetPath) {
+    const examples = run.examples !== undefined ? ` (${formatCount(run.examples)} examples${run.tokens !== undefined ? `, ${formatTokens(run.tokens)} tokens` : ""})` : "";
+    rows.push({ label: "dataset", value: `${path.basename(run.datasetPath)}${examples}` });
+  }
+  if (progressText(run)) {
+    rows.push({ label: "progress", value: progressText(run) });
+  }
+  if (run.costEstimateUsd !== undefined) {
+    rows.push({ label: "estimated cost", value: formatUsd(run.costEstimateUsd) });
+  }
+  if (run.remoteJobId) {
+    rows.push({ label: "job", value: run.remoteJobId });
+  }
+  if (run.resultModel) {
+    rows.push({ label: "result", value: run.resultModel });
+  }
+  if (run.error) {
+    rows.push({ label: "error", value: run.error });
+  }
+  if (run.createdAt) {
+    rows.push({ label: "started", value: run.createdAt.replace("T", " ").replace(/Z$/, " UTC") });
+  }
+  rows.push({ label: "id", value: run.id });
+  return rows;
 }

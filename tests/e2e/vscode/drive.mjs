@@ -121,6 +121,19 @@ async function showRunsView() {
   await title.waitFor({ timeout: 10000 });
 }
 
+/** Drags the side bar's edge so long run labels fit (for the screenshots). */
+async function widenSideBar(width) {
+  const box = await page.locator(".part.sidebar").boundingBox();
+  if (!box || box.width >= width) {
+    return;
+  }
+  const y = box.y + box.height / 2;
+  await page.mouse.move(box.x + box.width + 1, y);
+  await page.mouse.down();
+  await page.mouse.move(box.x + width, y, { steps: 8 });
+  await page.mouse.up();
+}
+
 function runFolders() {
   const root = path.join(WORKSPACE, ".tuneline", "runs");
   return existsSync(root) ? readdirSync(root).filter((n) => !n.startsWith(".")) : [];
@@ -200,6 +213,7 @@ async function main() {
         const t = await hover.innerText();
         return /tokens/.test(t) && /\$\d/.test(t) ? t : undefined;
       }, { timeout: 20000, what: "tokens and a dollar cost in the hover" });
+      await page.waitForTimeout(700); // let the hover finish fading in
       await shot("hover");
       await page.keyboard.press("Escape");
       return text.split("\n").find((l) => /tokens ·/.test(l))?.trim();
@@ -325,6 +339,10 @@ async function main() {
         },
         { timeout: 15000, what: `the view to show ${final.status}` },
       );
+      await widenSideBar(480);
+      await row.locator(".monaco-tl-twistie").click(); // expand the run's details
+      await page.locator(".part.sidebar .monaco-list-row", { hasText: "estimated cost" }).first().waitFor({ timeout: 10000 });
+      await page.waitForTimeout(300);
       await shot("runs-view");
       if (final.status !== "succeeded") {
         throw new Error(`the run ${final.status}: ${final.error}`);
@@ -407,6 +425,49 @@ async function main() {
       await page.waitForTimeout(300);
       await shot("loss-chart-live");
       return `${before} → ${after} points`;
+    });
+
+    await step("a running job is cancelled from the runs view", async () => {
+      // The fake provider now keeps jobs running until they are cancelled.
+      const configured = await fetch(`${process.env.E2E_FAKE_URL}/_control/configure`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ outcome: "hang" }),
+      });
+      if (!configured.ok) {
+        throw new Error(`the fake provider refused the configuration: ${configured.status}`);
+      }
+      await page.locator(".tabs-container .tab", { hasText: "support-chat.jsonl" }).first().click();
+      const before = new Set(runFolders());
+      await page.locator('.editor-actions .action-label[aria-label*="Train on This File"]').first().click(); // the editor title button
+      await acceptQuickPick("Train on this file (1/3)");
+      await acceptQuickPick("Train on this file (2/3)");
+      await acceptQuickPick("Train on this file (3/3)");
+      const dialog = page.locator(".monaco-dialog-box");
+      await dialog.waitFor({ timeout: 60000 });
+      await dialog.locator(".monaco-button", { hasText: "Start Training" }).first().click();
+      const id = await pollUntil(async () => runFolders().find((r) => !before.has(r)), { timeout: 30000, what: "a second run" });
+      await pollUntil(async () => readRun(id)?.status === "running", { timeout: 60000, interval: 500, what: "the job to run" });
+      await showRunsView();
+      const row = page.locator(".part.sidebar .monaco-list-row", { hasText: "running" }).first();
+      await row.waitFor({ timeout: 15000 });
+      await row.hover();
+      await row.locator('.action-label[aria-label="Cancel Run"]').click();
+      const confirm = page.locator(".monaco-dialog-box");
+      await confirm.waitFor({ timeout: 10000 });
+      const question = (await confirm.innerText()).split("\n").find((l) => /Cancel the/.test(l));
+      await confirm.locator(".monaco-button", { hasText: "Cancel Run" }).first().click();
+      const final = await pollUntil(async () => (["cancelled", "failed", "succeeded"].includes(readRun(id)?.status) ? readRun(id) : undefined), {
+        timeout: 60000,
+        interval: 500,
+        what: "the run to stop",
+      });
+      if (final.status !== "cancelled") {
+        throw new Error(`the run ended ${final.status}, not cancelled`);
+      }
+      await page.locator(".part.sidebar .monaco-list-row", { hasText: "cancelled" }).first().waitFor({ timeout: 15000 });
+      await shot("run-cancelled");
+      return `${question} → ${final.status}`;
     });
 
     await step("U+2028/U+2029 in a dataset draw no 'unusual line terminators' prompt", async () => {
