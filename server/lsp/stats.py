@@ -62,7 +62,9 @@ def _summary(dataset: Dataset, problems: Counter) -> str:
     formats = ", ".join(
         f"{FORMAT_TITLES.get(f, f)} ({n:,})" for f, n in sorted(s.format_counts.items(), key=lambda x: -x[1])
     )
-    counts = [f"{problems.get(sev, 0):,} {one if problems.get(sev, 0) == 1 else many}" for sev, (one, many) in _NAMES.items()]
+    counts = [
+        f"{problems.get(sev, 0):,} {one if problems.get(sev, 0) == 1 else many}" for sev, (one, many) in _NAMES.items()
+    ]
     rows = [
         "| | |",
         "|:--|--:|",

@@ -124,6 +124,25 @@ async def test_code_lens_summarises_the_file(client, workspace):
     assert lenses[0].command.title.startswith(f"{len(examples) - 2} examples")
 
 
+async def test_summary_request(client, workspace):
+    uri, lines = await open_sample(client, workspace)
+    result = await client.protocol.send_request_async("tuneline/summary", {"uri": uri})
+    summary = result._asdict() if hasattr(result, "_asdict") else result
+    examples = [line for line in lines if line]
+    tokens = sum(ENGINE.analyze_line(line).tokens for line in examples)
+    cost = ENGINE.cost(tokens, len(examples))
+    assert summary == {
+        "examples": len(examples),
+        "lines": len(lines),
+        "tokens": tokens,
+        "billedTokens": cost.billed_tokens,
+        "costUsd": cost.usd,
+        "model": cost.model,
+        "epochs": cost.epochs,
+    }
+    assert await client.protocol.send_request_async("tuneline/summary", {"uri": uri + ".not-open"}) is None
+
+
 async def test_document_symbols_one_per_example(client, workspace):
     uri, lines = await open_sample(client, workspace)
     symbols = await client.text_document_document_symbol_async(types.DocumentSymbolParams(doc_id(uri)))

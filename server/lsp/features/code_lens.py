@@ -24,7 +24,36 @@ def summary_title(doc: Document, analysis: Analysis) -> str | None:
     )
 
 
+def summary_numbers(doc: Document, analysis: Analysis) -> dict[str, Any] | None:
+    """`tuneline/summary`: the code lens's numbers as JSON (the VS Code status bar reads these)."""
+    if doc.dataset is None:
+        return None
+    s = doc.dataset.summary()
+    return {
+        "examples": s.examples,
+        "lines": s.lines,
+        "tokens": s.tokens_total,
+        "billedTokens": s.cost.billed_tokens,
+        "costUsd": s.cost.usd,
+        "model": s.cost.model,
+        "epochs": s.cost.epochs,
+    }
+
+
+def _uri(params: Any) -> str | None:
+    value = params.get("uri") if isinstance(params, dict) else getattr(params, "uri", None)
+    return value if isinstance(value, str) else None
+
+
 def register(server: TunelineServer) -> None:
+    @server.feature("tuneline/summary")
+    async def summary(ls: TunelineServer, params: Any) -> dict[str, Any] | None:
+        uri = _uri(params)
+        doc = ls.documents.get(uri) if uri else None
+        if doc is None:
+            return None
+        return await ls.scheduler.read(doc, summary_numbers)
+
     @server.feature(types.TEXT_DOCUMENT_CODE_LENS, types.CodeLensOptions(resolve_provider=False))
     async def code_lens(ls: TunelineServer, params: types.CodeLensParams) -> list[dict[str, Any]]:
         uri = params.text_document.uri
