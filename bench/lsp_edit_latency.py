@@ -180,6 +180,40 @@ def edits_for(rng: random.Random, lines: list[str], count: int) -> list[tuple[st
     return out
 
 
+async def feature_timings(client: Client, uri: str, count: int) -> dict[str, float]:
+    """Client-side time of the other requests on the big file (after the edits, so the dataset is warm)."""
+    doc = types.TextDocumentIdentifier(uri=uri)
+    middle = count // 2
+    requests = {
+        "hover_ms": (types.TEXT_DOCUMENT_HOVER, types.HoverParams(doc, types.Position(middle, 5))),
+        "inlay_hints_60_lines_ms": (
+            types.TEXT_DOCUMENT_INLAY_HINT,
+            types.InlayHintParams(doc, types.Range(types.Position(middle, 0), types.Position(middle + 60, 0))),
+        ),
+        "code_lens_ms": (types.TEXT_DOCUMENT_CODE_LENS, types.CodeLensParams(doc)),
+        "code_actions_ms": (
+            types.TEXT_DOCUMENT_CODE_ACTION,
+            types.CodeActionParams(
+                doc,
+                types.Range(types.Position(500, 0), types.Position(500, 0)),
+                types.CodeActionContext(diagnostics=[]),
+            ),
+        ),
+        "document_symbols_ms": (types.TEXT_DOCUMENT_DOCUMENT_SYMBOL, types.DocumentSymbolParams(doc)),
+    }
+    out: dict[str, float] = {}
+    for name, (method, params) in requests.items():
+        started = time.perf_counter()
+        await client.protocol.send_request_async(method, params)
+        out[name] = round((time.perf_counter() - started) * 1000, 1)
+    started = time.perf_counter()
+    await client.protocol.send_request_async(
+        types.WORKSPACE_EXECUTE_COMMAND, types.ExecuteCommandParams(command="tuneline.stats", arguments=[uri])
+    )
+    out["stats_command_s"] = round(time.perf_counter() - started, 1)
+    return out
+
+
 def pct(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, max(0, round(q * (len(values) - 1))))]
@@ -241,6 +275,7 @@ async def bench(path: Path, edit_count: int, check_seconds: float) -> dict:
         await asyncio.sleep(0.005)
     timings = _plain(await client.protocol.send_request_async("tuneline/debugTimings", {}))
     changes = [t for t in timings["timings"] if t["kind"] == "change"]
+    features = await feature_timings(client, uri, len(lines))
     memory.stop()
     server_hwm = memory.server_hwm_mb()
     await client.shutdown_async(None)
@@ -269,6 +304,7 @@ async def bench(path: Path, edit_count: int, check_seconds: float) -> dict:
         "edit_round_trip_ms_p95": round(pct(round_trips, 0.95), 2),
         "edit_server_ms_p95_by_kind": {k: round(pct(v, 0.95), 2) for k, v in sorted(by_kind.items())},
         "slowest_edits": [f"{kinds.get(t['version'])} {t['serverMs']} ms" for t in slowest],
+        **features,
         "server_peak_rss_mb": round(server_hwm),
         "server_plus_workers_peak_rss_mb": round(memory.peak_total / 2**20),
     }
