@@ -78,7 +78,7 @@ class TunelineServer(LanguageServer):
 
     # --- client facts ------------------------------------------------------------------------------------------
     @property
-    def protocol_(self) -> TunelineProtocol:
+    def tuneline_protocol(self) -> TunelineProtocol:
         return self.protocol  # type: ignore[return-value]
 
     def capability(self, path: str, default: Any = None) -> Any:
@@ -163,14 +163,14 @@ class TunelineServer(LanguageServer):
         """Push diagnostics, for clients that do not pull them."""
         if self.pull_diagnostics:
             return
-        self.protocol_.send_notification_json(
+        self.tuneline_protocol.send_notification_json(
             types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS,
             {"uri": doc.uri, "version": doc.version, "diagnostics": analysis.diagnostics},
         )
 
     def clear_diagnostics(self, uri: str) -> None:
         if not self.pull_diagnostics:
-            self.protocol_.send_notification_json(
+            self.tuneline_protocol.send_notification_json(
                 types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS, {"uri": uri, "diagnostics": []}
             )
 

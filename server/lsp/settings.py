@@ -126,6 +126,8 @@ class SettingsManager:
         return self.engine(self.settings_for(path))
 
     def engine(self, settings: Settings) -> Engine:
+        # Settings that only the editor uses must not cost a re-analysis of every open file.
+        settings = replace(settings, inlay_hints=True)
         key = repr(settings)
         with self._lock:
             hit = self._engines.get(key)
