@@ -125,13 +125,17 @@ class Scheduler:
             ops, doc.pending = doc.pending, []
             edits, doc.edit_started = doc.edit_started, []
             version = doc.version
+            if doc.dataset is None and not any(isinstance(op, Reset) for op in ops):
+                ops = [Reset(doc.buffer.dataset_lines())]  # no dataset to splice into: start from the text
             try:
                 analysis = await loop.run_in_executor(self.executor, self._compute, doc, ops, version)
             except Exception:
                 failures += 1
                 log.exception("analysis of %s failed (attempt %d)", doc.uri, failures)
                 if failures >= 2:
+                    # Give up until the next edit (which rebuilds from the text); the server keeps answering.
                     doc.pending = []
+                    doc.dataset = None
                     empty = Analysis(doc.version, next(self._generation), [], [], {}, None)
                     doc.analysis = empty
                     self._finished(doc, empty, [])
@@ -161,8 +165,8 @@ class Scheduler:
             elif isinstance(op, LineSplice) and dataset is not None:
                 dataset.splice(op.start, op.end, op.lines)
         if dataset is None:
-            dataset = self._build(engine, doc.buffer.dataset_lines())
-        elif dataset.engine is not engine:
+            raise RuntimeError("no dataset and no text to build one from")  # _run always queues a Reset
+        if dataset.engine is not engine:
             dataset = self._build(engine, list(dataset.texts))
         doc.dataset = dataset
         findings = dataset.findings()
