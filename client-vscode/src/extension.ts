@@ -7,7 +7,7 @@ import { ApiKeys, KEYS } from "./keys";
 import { RunInfo } from "./pure/runs";
 import { changeImpact } from "./pure/settings";
 import { onPythonInterpreterChanged } from "./python";
-import { runsRoot, RunsProvider } from "./runsView";
+import { registryFor, RunsProvider } from "./runsView";
 import { SECTION, ServerManager } from "./server";
 import { DatasetStatusBar } from "./statusBar";
 import { targetUri, trainOnFile } from "./train";
@@ -110,9 +110,10 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       server,
       keys,
       restartServer: scheduleRestart,
-      runsRootFor: (uri) => {
-        const folder = vscode.workspace.getWorkspaceFolder(uri) ?? vscode.workspace.workspaceFolders?.[0];
-        return folder ? runsRoot(folder) : undefined;
+      runsRootFor: async (uri) => {
+        const root = await registryFor(uri);
+        runs.addRoot(root);
+        return root;
       },
       revealRun: (id) => void revealRun(id),
       showChart: (id) => {

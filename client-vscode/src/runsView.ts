@@ -5,17 +5,21 @@
 import * as path from "path";
 import * as vscode from "vscode";
 import { describeRun, runDetails } from "./pure/format";
-import { isActive, readRuns, RunInfo } from "./pure/runs";
+import { isActive, projectRoot, readRuns, registryRoot, RunInfo } from "./pure/runs";
 import { trainingDefaults } from "./pure/settings";
 import { SECTION } from "./server";
 
 const POLL_MS = 2000;
 
-/** The run registry folder of a workspace folder (setting `tuneline.training.runsDirectory`). */
-export function runsRoot(folder: vscode.WorkspaceFolder): string {
-  const config = vscode.workspace.getConfiguration(SECTION, folder.uri);
-  const dir = trainingDefaults((k) => config.get(k)).runsDirectory;
-  return path.isAbsolute(dir) ? dir : path.join(folder.uri.fsPath, dir);
+/** `tuneline.training.runsDirectory` for a resource (relative to the project, or absolute). */
+export function runsDirectory(scope?: vscode.Uri): string {
+  const config = vscode.workspace.getConfiguration(SECTION, scope);
+  return trainingDefaults((k) => config.get(k)).runsDirectory;
+}
+
+/** The registry that runs of `dataset` are written to (same rule as the training code). */
+export async function registryFor(dataset: vscode.Uri): Promise<string> {
+  return registryRoot(await projectRoot(dataset.fsPath), runsDirectory(dataset));
 }
 
 function signature(runs: RunInfo[]): string {
@@ -57,20 +61,51 @@ export class RunsProvider implements vscode.TreeDataProvider<RunsNode>, vscode.D
     }, POLL_MS);
   }
 
-  /** Re-creates the file watchers (after folders or the runs directory setting change). */
+  private roots = new Set<string>();
+  private extraRoots = new Set<string>();
+
+  /**
+   * Finds the registries to show — each workspace folder's project registry, any `.tuneline/runs` inside the
+   * workspace, and those of datasets trained from this window — and watches them.
+   */
   watch(): void {
-    this.watchers.forEach((w) => w.dispose());
-    this.watchers = [];
+    void this.findRoots().then((roots) => {
+      this.roots = roots;
+      this.watchers.forEach((w) => w.dispose());
+      this.watchers = [];
+      for (const root of roots) {
+        const watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(root), "*/run.json"));
+        const poke = () => void this.refresh();
+        watcher.onDidCreate(poke);
+        watcher.onDidChange(poke);
+        watcher.onDidDelete(poke);
+        this.watchers.push(watcher);
+      }
+      void this.refresh();
+    });
+  }
+
+  private async findRoots(): Promise<Set<string>> {
+    const roots = new Set<string>(this.extraRoots);
     for (const folder of vscode.workspace.workspaceFolders ?? []) {
-      const root = runsRoot(folder);
-      const watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(root), "*/run.json"));
-      const poke = () => void this.refresh();
-      watcher.onDidCreate(poke);
-      watcher.onDidChange(poke);
-      watcher.onDidDelete(poke);
-      this.watchers.push(watcher);
+      const dir = runsDirectory(folder.uri);
+      roots.add(registryRoot(await projectRoot(folder.uri.fsPath), dir));
+      if (!path.isAbsolute(dir)) {
+        const pattern = new vscode.RelativePattern(folder, `**/${dir.replace(/\\/g, "/").replace(/^\.\//, "")}/*/run.json`);
+        for (const file of await vscode.workspace.findFiles(pattern, "**/node_modules/**", 200)) {
+          roots.add(path.dirname(path.dirname(file.fsPath)));
+        }
+      }
     }
-    void this.refresh();
+    return roots;
+  }
+
+  /** Shows the registry of a dataset trained from this window, wherever its project is. */
+  addRoot(root: string): void {
+    if (!this.roots.has(root)) {
+      this.extraRoots.add(root);
+      this.watch();
+    }
   }
 
   get all(): readonly RunInfo[] {
@@ -87,8 +122,7 @@ export class RunsProvider implements vscode.TreeDataProvider<RunsNode>, vscode.D
   }
 
   private async load(): Promise<void> {
-    const folders = vscode.workspace.workspaceFolders ?? [];
-    const lists = await Promise.all(folders.map((f) => readRuns(runsRoot(f))));
+    const lists = await Promise.all([...this.roots].map((root) => readRuns(root)));
     const runs = lists.flat().sort((a, b) => b.createdAt.localeCompare(a.createdAt));
     const sig = signature(runs);
     if (sig === this.lastSignature) {

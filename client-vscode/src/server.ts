@@ -225,7 +225,7 @@ export class ServerManager implements vscode.Disposable {
     }
     const serverOptions: ServerOptions = {
       command: server.python,
-      args: ["-m", "tuneline", "serve", "--stdio"],
+      args: ["-m", "tuneline", "serve"], // the client appends --stdio
       transport: TransportKind.stdio,
       options: {
         cwd: folder?.uri.fsPath,

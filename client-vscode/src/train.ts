@@ -7,7 +7,7 @@ import * as vscode from "vscode";
 import { ApiKeys, keySpecFor } from "./keys";
 import { formatUsd, markdownToPlain } from "./pure/format";
 import { readRuns, RunInfo } from "./pure/runs";
-import { Backend, BACKENDS, parseEpochs, preferredModel, SUGGESTED_MODELS, trainingDefaults } from "./pure/settings";
+import { Backend, BACKENDS, MAX_EPOCHS, parseEpochs, preferredModel, SUGGESTED_MODELS, trainingDefaults } from "./pure/settings";
 import { SECTION, ServerManager } from "./server";
 
 export interface TrainRequest {
@@ -160,7 +160,7 @@ async function pickOptions(dataset: vscode.Uri, initial: Options): Promise<Optio
         title: "Epochs",
         prompt: '"auto" (chosen from the dataset size) or a number of epochs',
         value: options.epochs ? String(options.epochs) : "auto",
-        validateInput: (v) => (parseEpochs(v.trim()) === undefined ? 'Type "auto" or a whole number from 1 to 100.' : undefined),
+        validateInput: (v) => (parseEpochs(v.trim()) === undefined ? `Type "auto" or a whole number from 1 to ${MAX_EPOCHS}.` : undefined),
       });
       if (value !== undefined) {
         const epochs = parseEpochs(value.trim());
@@ -231,7 +231,7 @@ export interface TrainDeps {
   server: ServerManager;
   keys: ApiKeys;
   restartServer: (reason: string) => void;
-  runsRootFor: (uri: vscode.Uri) => string | undefined;
+  runsRootFor: (uri: vscode.Uri) => Promise<string | undefined>;
   revealRun: (runId: string) => void;
   showChart: (runId: string) => void;
 }
@@ -329,8 +329,9 @@ export async function trainOnFile(arg: unknown, deps: TrainDeps): Promise<void> 
     void vscode.window.showWarningMessage("Training did not start (the server returned no run); see tuneline: Show Logs.");
     return;
   }
+  const runsRoot = await deps.runsRootFor(uri);
   deps.revealRun(runId);
-  void followStart(deps.runsRootFor(uri), runId, model, (run) => {
+  void followStart(runsRoot, runId, model, (run) => {
     if (run.status === "running") {
       void vscode.window.showInformationMessage(`Training ${model} is running. Follow it in the Runs view.`, "Show Loss Chart").then((pick) => {
         if (pick) {

@@ -5,7 +5,7 @@ import { existsSync, promises as fs } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
-import { isActive, isResumable, MetricsTail, parseMetrics, parseRunJson, readRuns, splitJsonLines } from "../src/pure/runs";
+import { isActive, isResumable, MetricsTail, parseMetrics, parseRunJson, projectRoot, readRuns, registryRoot, splitJsonLines } from "../src/pure/runs";
 import { describeRun, runDetails } from "../src/pure/format";
 
 const REPO = path.resolve(__dirname, "..", "..", "..");
@@ -167,4 +167,39 @@ test("a run's detail rows carry what the one-line summary leaves out", () => {
     { label: "started", value: "2025-01-01 12:00:00 UTC" },
     { label: "id", value: "20250101-120000-openai-abc123" },
   ]);
+});
+
+test("the project root is found the way the training code finds it", async (t) => {
+  const top = await fs.realpath(await tempDir());
+  const layout = ["plain/data", "gitrepo/.git", "gitrepo/sub/deeper", "cfg/tuneline.toml", "cfg/data", "py/pyproject.toml", "py/a/b"];
+  for (const entry of layout) {
+    if (entry.endsWith(".toml")) {
+      await fs.mkdir(path.join(top, path.dirname(entry)), { recursive: true });
+      await fs.writeFile(path.join(top, entry), "");
+    } else {
+      await fs.mkdir(path.join(top, entry), { recursive: true });
+    }
+  }
+  await fs.writeFile(path.join(top, "gitrepo/sub/deeper/train.jsonl"), "{}\n");
+  const cases: [string, string][] = [
+    ["gitrepo/sub/deeper/train.jsonl", "gitrepo"],
+    ["gitrepo/sub/deeper", "gitrepo"],
+    ["cfg/data", "cfg"],
+    ["py/a/b", "py"],
+    ["py/a/b/missing.jsonl", "py"],
+  ];
+  for (const [start, expected] of cases) {
+    assert.equal(await projectRoot(path.join(top, start)), path.join(top, expected), start);
+  }
+  assert.equal(registryRoot("/p"), path.join("/p", ".tuneline", "runs"));
+  assert.equal(registryRoot("/p", "runs"), path.join("/p", "runs"));
+  assert.equal(registryRoot("/p", "/abs/runs"), "/abs/runs");
+  if (!existsSync(PYTHON)) {
+    t.skip(`no tuneline Python at ${PYTHON}`);
+    return;
+  }
+  const starts = cases.map(([start]) => path.join(top, start));
+  const script = "import sys\nfrom tuneline.training.launch import project_root\nfor a in sys.argv[1:]: print(project_root(a))";
+  const { stdout } = await promisify(execFile)(PYTHON, ["-c", script, ...starts], { timeout: 60000 });
+  assert.deepEqual(stdout.trim().split("\n"), await Promise.all(starts.map((s) => projectRoot(s))));
 });

@@ -63,7 +63,7 @@ test("every server key of the contract is mapped", () => {
 });
 
 test("epochs: auto, numbers and numeric strings", () => {
-  for (const [raw, expected] of [["auto", "auto"], [4, 4], ["12", 12]] as const) {
+  for (const [raw, expected] of [["auto", "auto"], [4, 4], ["12", 12], [50, 50]] as const) {
     assert.equal(toServerSettings(inspector({ epochs: { globalValue: raw } })).settings.epochs, expected);
   }
 });
@@ -71,7 +71,7 @@ test("epochs: auto, numbers and numeric strings", () => {
 test("unusable values are reported in one sentence and left to the server's default", () => {
   const { settings, problems } = toServerSettings(
     inspector({
-      epochs: { globalValue: "many" },
+      epochs: { globalValue: 51 },
       severity: { globalValue: { TL101: "fatal" } },
       nearDuplicates: { globalValue: "fuzzy" },
       nearDuplicateThreshold: { globalValue: 2 },

@@ -81,6 +81,47 @@ export function parseRunJson(text: string, folder: string): RunInfo | undefined 
   };
 }
 
+/** What marks a project folder for the training code (training/launch.py `project_root`). */
+export const PROJECT_MARKERS = [".tuneline", ".git", "tuneline.toml", "pyproject.toml"] as const;
+
+async function pathExists(p: string): Promise<boolean> {
+  return fs
+    .access(p)
+    .then(() => true)
+    .catch(() => false);
+}
+
+/**
+ * The folder that holds `.tuneline/` for a dataset or folder: the nearest one up with a project marker, else the
+ * folder itself — the same rule the training code uses, so the view reads the registry runs are written to.
+ */
+export async function projectRoot(start: string, exists: (p: string) => Promise<boolean> = pathExists): Promise<string> {
+  const resolved = path.resolve(start);
+  let folder = resolved;
+  try {
+    if (!(await fs.stat(resolved)).isDirectory()) {
+      folder = path.dirname(resolved);
+    }
+  } catch {
+    folder = path.extname(resolved) ? path.dirname(resolved) : resolved;
+  }
+  for (let candidate = folder; ; candidate = path.dirname(candidate)) {
+    for (const marker of PROJECT_MARKERS) {
+      if (await exists(path.join(candidate, marker))) {
+        return candidate;
+      }
+    }
+    if (path.dirname(candidate) === candidate) {
+      return folder;
+    }
+  }
+}
+
+/** The registry folder of a project: `runsDirectory` (TUNELINE_RUNS_DIR) taken relative to the project. */
+export function registryRoot(project: string, runsDirectory = ".tuneline/runs"): string {
+  return path.isAbsolute(runsDirectory) ? runsDirectory : path.join(project, runsDirectory);
+}
+
 /** Every run under `root`, newest first; a missing root is an empty registry. */
 export async function readRuns(root: string): Promise<RunInfo[]> {
   let names: string[];

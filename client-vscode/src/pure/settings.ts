@@ -89,12 +89,15 @@ function codeList(value: unknown): string[] | undefined {
   return undefined;
 }
 
+/** The server accepts 1–50 epochs (docs/lsp.md). */
+export const MAX_EPOCHS = 50;
+
 export function parseEpochs(value: unknown): Epochs | undefined {
   if (value === "auto") {
     return "auto";
   }
   const n = typeof value === "number" ? value : typeof value === "string" && /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
-  return Number.isInteger(n) && n >= 1 && n <= 100 ? n : undefined;
+  return Number.isInteger(n) && n >= 1 && n <= MAX_EPOCHS ? n : undefined;
 }
 
 type Converter = (value: unknown) => { ok: true; value: unknown; skip?: boolean } | { ok: false; expected: string };
@@ -115,7 +118,7 @@ const CONVERTERS: Record<(typeof SERVER_KEYS)[number], Converter> = {
   model: nonEmptyString,
   epochs: (v) => {
     const epochs = parseEpochs(v);
-    return epochs === undefined ? bad('"auto" or a whole number from 1 to 100') : ok(epochs);
+    return epochs === undefined ? bad(`"auto" or a whole number from 1 to ${MAX_EPOCHS}`) : ok(epochs);
   },
   select: codes,
   ignore: codes,

@@ -121,6 +121,12 @@ async function showRunsView() {
   await title.waitFor({ timeout: 10000 });
 }
 
+/** Clears the notification toasts so they do not hide what a screenshot is about. */
+async function clearNotifications() {
+  await runCommand("Notifications: Clear All Notifications");
+  await page.waitForTimeout(300);
+}
+
 /** Drags the side bar's edge so long run labels fit (for the screenshots). */
 async function widenSideBar(width) {
   const box = await page.locator(".part.sidebar").boundingBox();
@@ -339,6 +345,7 @@ async function main() {
         },
         { timeout: 15000, what: `the view to show ${final.status}` },
       );
+      await clearNotifications();
       await widenSideBar(480);
       await row.locator(".monaco-tl-twistie").click(); // expand the run's details
       await page.locator(".part.sidebar .monaco-list-row", { hasText: "estimated cost" }).first().waitFor({ timeout: 10000 });
@@ -422,6 +429,7 @@ async function main() {
         timeout: 20000,
         what: `${before + added} points on the training-loss line`,
       });
+      await clearNotifications();
       await page.waitForTimeout(300);
       await shot("loss-chart-live");
       return `${before} → ${after} points`;
