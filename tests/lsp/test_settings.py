@@ -190,3 +190,21 @@ async def test_a_tiktoken_encoding_that_cannot_load(tmp_path):
             types.HoverParams(types.TextDocumentIdentifier(uri=uri), types.Position(0, 0))
         )
         assert "tokens" in hover.contents.value
+
+
+async def test_a_model_limit_override_truncates_in_hover_and_diagnostics(tmp_path):
+    config = {"models": {"gpt-4o-mini-2024-07-18": {"limit": 20}}}
+    async with server(tmp_path, configuration=config) as client:
+        uri = new_uri(tmp_path)
+        long = chat("A question that is long enough to go over twenty tokens, surely, with all these words.", "Yes.")
+        client.open(uri, "\n".join([long, *lines()]))
+        diagnostics = await client.get_diagnostics(uri)
+        [too_long] = [d for d in diagnostics if d.code == "TL201" and d.range.start.line == 0]
+        assert "over the 20-token limit" in too_long.message
+        hover = await client.text_document_hover_async(
+            types.HoverParams(types.TextDocumentIdentifier(uri=uri), types.Position(0, 0))
+        )
+        assert "⚠️ **Truncated:**" in hover.contents.value
+        assert "billed 20 ×" in hover.contents.value
+        # tuneline's own log lines reach the client (window/logMessage)
+        assert any("tuneline ready" in m.message for m in client.log_messages)
