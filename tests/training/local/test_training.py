@@ -33,8 +33,10 @@ def write_config(path: Path, **settings: object) -> Path:
     return path
 
 
-def only_run(project: Path) -> Path:
-    runs = [p for p in (project / ".tuneline" / "runs").iterdir() if p.is_dir()]
+def only_run(project: Path, nested: bool = True) -> Path:
+    """The single run folder under `project/.tuneline/runs` (or directly under `project` when not nested)."""
+    root = project / ".tuneline" / "runs" if nested else project
+    runs = [p for p in root.iterdir() if p.is_dir()]
     assert len(runs) == 1, runs
     return runs[0]
 

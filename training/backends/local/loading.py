@@ -114,11 +114,9 @@ def load_model(cfg: LocalConfig, device_map: Any = None) -> Any:
         model = AutoModelForCausalLM.from_pretrained(where, **kwargs)
     except OSError:
         raise _unreachable(cfg.base_model or "") from None
-    if extra.get("gguf_file"):
-        # A dequantised GGUF model keeps a quantizer marker that would stop peft and save_pretrained.
-        model.hf_quantizer = None
-        if hasattr(model.config, "quantization_config"):
-            del model.config.quantization_config
+    if extra.get("gguf_file") and getattr(model, "hf_quantizer", None) is not None:
+        # The weights are dequantised already; the GGUF marker left on the model would stop peft and the Trainer.
+        model.hf_quantizer.remove_quantization_config(model)
     if cfg.quantization == "nf4":
         from peft import prepare_model_for_kbit_training
 
