@@ -6,16 +6,23 @@
 3. Successful responses are sent as plain JSON: results that are already dicts (diagnostics, symbols of a
    10k-line file) skip a deep copy through cattrs; lsprotocol objects inside are still unstructured.
 4. The `workDoneToken` of `workspace/executeCommand` is kept in a context variable for command handlers.
+5. A request whose params do not fit the LSP types gets an error response at once (pygls would log it and
+   never answer, leaving the client waiting).
 """
 
 from __future__ import annotations
 
 import contextvars
+import logging
 from typing import Any
 
 from lsprotocol import types
+from pygls.exceptions import JsonRpcException
 from pygls.protocol import LanguageServerProtocol
+from pygls.protocol.json_rpc import JsonRPCNotification
 from pygls.protocol.language_server import lsp_method
+
+log = logging.getLogger("tuneline.lsp")
 
 COMMAND_WORK_DONE_TOKEN: contextvars.ContextVar[int | str | None] = contextvars.ContextVar(
     "tuneline_work_done_token", default=None
@@ -56,6 +63,18 @@ class TunelineProtocol(LanguageServerProtocol):
         if error is not None:
             return super()._send_response(msg_id, result, error)
         self._send_data({"jsonrpc": self.VERSION, "id": msg_id, "result": result})
+
+    def structure_message(self, data: dict[str, Any]):
+        try:
+            return super().structure_message(data)
+        except JsonRpcException as exc:
+            if not (isinstance(data, dict) and "id" in data and "method" in data):
+                raise  # a notification or a response: pygls logs it
+            method = str(data.get("method"))
+            log.warning("invalid params for %s (request %s): answered with an error", method, data.get("id"))
+            error = {"code": exc.code, "message": f"{method}: the parameters do not match the LSP types"}
+            self._send_data({"jsonrpc": self.VERSION, "id": data["id"], "error": error})
+            return JsonRPCNotification(method="$/tuneline/ignored", params=None, jsonrpc=self.VERSION)
 
     def send_notification_json(self, method: str, params: dict[str, Any]) -> None:
         """A notification whose params are already plain JSON (no cattrs on the way out)."""

@@ -4,6 +4,7 @@ the client offers, `$/cancelRequest` is honoured, and `--tcp` works (and refuses
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import queue
 import socket
@@ -176,3 +177,32 @@ def test_bad_tcp_address_is_a_usage_error() -> None:
     assert done.returncode == 2
     assert "HOST:PORT" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.asyncio
+async def test_a_request_with_malformed_params_gets_an_error_not_silence(tmp_path: Path) -> None:
+    client = await CONFIG.start()
+    try:
+        await start(client, "pull", tmp_path)
+        uri = new_uri(tmp_path)
+        client.open(uri, chat("a", "b"))
+        await client.get_diagnostics(uri)
+        # a code action context with a diagnostic that has no range (what a careless client might send)
+        params = {
+            "textDocument": {"uri": uri},
+            "range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}},
+            "context": {"diagnostics": [{"message": "no range", "code": "TL105"}]},
+        }
+        raw = {"jsonrpc": "2.0", "id": "bad-1", "method": types.TEXT_DOCUMENT_CODE_ACTION, "params": params}
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        client.protocol._request_futures["bad-1"] = future  # so the client routes the answer here
+        client.protocol._send_data(raw)
+        with pytest.raises(Exception, match="parameters do not match"):
+            await asyncio.wait_for(asyncio.wrap_future(future), 5)
+        hover = await client.text_document_hover_async(
+            types.HoverParams(types.TextDocumentIdentifier(uri=uri), types.Position(0, 2))
+        )
+        assert hover is not None
+    finally:
+        await client.shutdown_session()
+        await client.stop()

@@ -39,7 +39,36 @@ local ok, err = pcall(function()
     return finish(false, "TL105 at byte " .. role.col .. ", expected " .. byte .. " (UTF-16 conversion)")
   end
 
-  -- 2. an edit in the editor: break line 3 (0-based 2); Neovim sends an incremental didChange
+  -- 2. a quick fix, applied by Neovim itself (its own workspace-edit code and its own didChange)
+  local uri = vim.uri_from_bufnr(0)
+  -- what Neovim 0.7's own vim.lsp.buf.code_action() sends as context
+  local lsp_diagnostics = vim.lsp.diagnostic.get_line_diagnostics(0, role.lnum)
+  local action_params = {
+    textDocument = { uri = uri },
+    range = { start = { line = role.lnum, character = 0 }, ["end"] = { line = role.lnum, character = 0 } },
+    context = { diagnostics = lsp_diagnostics },
+  }
+  local actions = vim.lsp.buf_request_sync(0, "textDocument/codeAction", action_params, 10000)
+  local chosen
+  for _, response in pairs(actions or {}) do
+    for _, action in ipairs(response.result or {}) do
+      if string.find(action.title, "Change role to 'assistant'", 1, true) then chosen = action end
+    end
+  end
+  if not chosen then
+    return finish(false, "no 'Change role' quick fix")
+  end
+  vim.lsp.util.apply_workspace_edit(chosen.edit, "utf-16")
+  local fixed = vim.api.nvim_buf_get_lines(0, role.lnum, role.lnum + 1, false)[1]
+  if not string.find(fixed, '"role": "assistant"', 1, true) then
+    return finish(false, "the quick fix did not change the role: " .. fixed)
+  end
+  if not vim.wait(20000, function() return #by_code("TL105") == 0 end, 50) then
+    return finish(false, "TL105 still reported after the fix")
+  end
+  table.insert(report.steps, { step = "quickfix", title = chosen.title })
+
+  -- 3. an edit in the editor: break line 3 (0-based 2); Neovim sends an incremental didChange
   vim.api.nvim_buf_set_lines(0, 2, 3, false, { '{"messages": [' })
   if not vim.wait(20000, function()
     for _, d in ipairs(by_code("TL001")) do
@@ -51,7 +80,7 @@ local ok, err = pcall(function()
   end
   table.insert(report.steps, { step = "edit", count = #vim.diagnostic.get(0) })
 
-  -- 3. hover over the first example
+  -- 4. hover over the first example
   local params = { textDocument = { uri = vim.uri_from_bufnr(0) }, position = { line = 0, character = 2 } }
   local responses = vim.lsp.buf_request_sync(0, "textDocument/hover", params, 10000)
   local value
@@ -64,7 +93,28 @@ local ok, err = pcall(function()
   if not value or not string.find(value, "**Example 1**", 1, true) then
     return finish(false, "no hover for the first example")
   end
-  finish(true, "diagnostics, an incremental edit and a hover all arrived")
+  -- 5. document symbols (one per example; the broken line 3 is not one) and the code lens
+  local symbols = vim.lsp.buf_request_sync(0, "textDocument/documentSymbol", { textDocument = { uri = uri } }, 10000)
+  local names = {}
+  for _, response in pairs(symbols or {}) do
+    for _, symbol in ipairs(response.result or {}) do table.insert(names, symbol.name) end
+  end
+  table.insert(report.steps, { step = "symbols", count = #names, first = names[1] })
+  if #names ~= 11 then
+    return finish(false, "expected 11 document symbols, got " .. #names)
+  end
+  local lenses = vim.lsp.buf_request_sync(0, "textDocument/codeLens", { textDocument = { uri = uri } }, 10000)
+  local title
+  for _, response in pairs(lenses or {}) do
+    for _, lens in ipairs(response.result or {}) do
+      if lens.command and lens.command.command == "tuneline.stats" then title = lens.command.title end
+    end
+  end
+  table.insert(report.steps, { step = "codelens", title = title })
+  if not title or not string.find(title, "11 examples", 1, true) then
+    return finish(false, "no summary code lens")
+  end
+  finish(true, "diagnostics, a quick fix, an incremental edit, a hover, symbols and the code lens all work")
 end)
 if not ok then
   finish(false, "error: " .. tostring(err))
