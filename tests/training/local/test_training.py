@@ -201,3 +201,21 @@ def test_dpo_on_a_preference_file(tmp_path: Path, tiny_model: Path):
     assert len(losses) == 8 and losses[-1] < 0.6931  # below DPO's starting loss, ln 2
     assert (run / "adapter" / "adapter_model.safetensors").exists()
     assert "method: DPO" in (run / "evaluation.md").read_text()
+
+
+@pytest.mark.parametrize(("example", "method"), [("support-chat.jsonl", "sft"), ("preference-dpo.jsonl", "dpo")])
+def test_example_files_train_with_default_settings(tmp_path: Path, tiny_model: Path, example: str, method: str):
+    """The README's promise: from a fresh clone, an example file trains a small model to completion on CPU."""
+    data = Path(__file__).resolve().parents[3] / "examples" / example
+    if not data.exists():
+        pytest.skip(f"examples/{example} is not in this checkout")
+    result = tuneline(
+        "train", str(data), "--backend", "local", "--base-model", str(tiny_model), "--device", "cpu",
+        "--runs-dir", str(tmp_path / "runs"), cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    run = only_run(tmp_path / "runs", nested=False)
+    record = json.loads((run / "run.json").read_text())
+    assert record["status"] == "succeeded" and record["method"] == method
+    assert record["progress"]["step"] == record["progress"]["total_steps"] > 0
+    assert f"Done: {run / 'adapter'}" in result.stdout
