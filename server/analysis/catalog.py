@@ -298,7 +298,8 @@ _RULES = [
         "embeddings are closer than the threshold (semantic tier). Near duplicates waste budget and overweight a "
         "pattern. Reported on the later line, pointing at the earlier one; enable with `--near-duplicates` or the "
         "`nearDuplicates` setting.",
-        "Delete or rewrite one of the two."),
+        "Delete or rewrite one of the two.",
+    ),
     Rule(
         "TL303",
         "too-few-examples",
@@ -332,7 +333,8 @@ _RULES = [
         "A validation example that is a copy (or, with near duplicates on, a near duplicate) of a training example "
         "makes the validation loss measure memorisation. Validation files are paired with training files by the "
         "`validationFile` setting or by name (train.jsonl / valid.jsonl, x_train / x_val, ...).",
-        "Remove the example from one of the files."),
+        "Remove the example from one of the files.",
+    ),
     Rule(
         "TL401",
         "secret-in-data",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import NamedTuple
 
 
 class Severity(IntEnum):
@@ -85,9 +86,9 @@ class Finding:
         return Finding(self.code, self.message, line, self.span, self.fix, self.related, self.severity)
 
 
-@dataclass(frozen=True, slots=True)
-class MessageTokens:
-    """Tokens one message costs by the chat rule (3 + its values), for hovers and stats."""
+class MessageTokens(NamedTuple):
+    """Tokens one message costs by the chat rule (3 + its values), for hovers and stats. A tuple: results cross
+    process boundaries by the hundred thousand, and tuples pickle cheaply."""
 
     role: str
     tokens: int
@@ -118,3 +119,14 @@ class LineResult:
     @property
     def is_example(self) -> bool:
         return self.kind == "example"
+
+    def __reduce__(self):
+        """Pickle as one flat tuple (worker processes send results back by the hundred thousand)."""
+        return (_line_result, tuple(getattr(self, f) for f in _LINE_RESULT_FIELDS))
+
+
+def _line_result(*values: object) -> LineResult:
+    return LineResult(*values)  # type: ignore[arg-type]
+
+
+_LINE_RESULT_FIELDS = tuple(LineResult.__dataclass_fields__)
