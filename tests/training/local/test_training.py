@@ -161,12 +161,13 @@ def test_cancel_then_resume_continues_from_the_checkpoint(tmp_path: Path, tiny_m
 
 
 def test_qlora_nf4_on_cpu(tmp_path: Path, tiny_model: Path):
+    """QLoRA as on a GPU but with float32 compute (offline.md), 8-bit AdamW and packed sequences."""
     data = write_jsonl(tmp_path / "support.jsonl", chat_lines(24))
     result = tuneline(
         "train", str(data), "--backend", "local", "--base-model", str(tiny_model), "--device", "cpu",
         "--option", "quantization=nf4", "--option", "optimizer=adamw_8bit", "--option", "max_steps=6",
         "--option", "gradient_accumulation=1", "--option", "generations=1", "--option", "max_new_tokens=4",
-        "--option", "eval_steps=3", cwd=tmp_path,
+        "--option", "eval_steps=3", "--option", "packing=true", "--option", "max_length=256", cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     run = only_run(tmp_path)

@@ -69,7 +69,7 @@ class MetricsCallback(TrainerCallback):
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self.job.step = state.global_step
-        self.job.set_state(step=state.global_step, total_steps=state.max_steps, epoch=_number(state.epoch))
+        self.job.set_state(step=state.global_step, total_steps=state.max_steps, epoch=round(state.epoch or 0.0, 2))
 
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         path = f"{args.output_dir}/checkpoint-{state.global_step}"

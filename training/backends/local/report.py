@@ -16,8 +16,11 @@ if TYPE_CHECKING:
     from .trainer import Job
 
 
-def plot_loss(metrics: Sequence[dict[str, Any]], path: Path, title: str = "") -> Path | None:
-    """A PNG of training loss (and evaluation loss when there is one) against the step; None without points."""
+def plot_loss(
+    metrics: Sequence[dict[str, Any]], path: Path, title: str = "", baseline: float | None = None
+) -> Path | None:
+    """A PNG of training loss (and evaluation loss when there is one) against the step, with the base model's
+    held-out loss as a dashed line when known; None without points."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -33,6 +36,8 @@ def plot_loss(metrics: Sequence[dict[str, Any]], path: Path, title: str = "") ->
             ax.plot(*zip(*train), label="training loss", color="#1f77b4", linewidth=1.4)
         if evals:
             ax.plot(*zip(*evals), label="evaluation loss", color="#d62728", marker="o", linewidth=1.4)
+        if baseline is not None:
+            ax.axhline(baseline, label="base model, held out", color="#7f7f7f", linestyle="--", linewidth=1)
         ax.set_xlabel("step")
         ax.set_ylabel("loss")
         ax.grid(alpha=0.3)

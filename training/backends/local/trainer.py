@@ -307,15 +307,17 @@ class Job:
     def _report(self, cfg: LocalConfig, method: str, trainer: Any, tokenizer: Any, held: list[Any]) -> None:
         from .report import evaluate, plot_loss
 
+        summary: dict[str, Any] = {}
+        if held:
+            summary = evaluate(self, cfg, method, trainer, tokenizer, held)
+            self.set_state(evaluation=summary)
+        else:
+            self.event("warning", "no held-out examples: no evaluation (set eval_split or pass a validation file)")
         try:
-            plot_loss(list(self.registry.read(self.run_id, "metrics")), self.folder / "loss.png", title=self.run_id)
+            metrics = list(self.registry.read(self.run_id, "metrics"))
+            plot_loss(metrics, self.folder / "loss.png", title=self.run_id, baseline=summary.get("base_eval_loss"))
         except Exception as exc:  # a missing plot must not fail a finished run
             self.event("warning", f"the loss plot could not be drawn: {exc}")
-        if not held:
-            self.event("warning", "no held-out examples: no evaluation (set eval_split or pass a validation file)")
-            return
-        summary = evaluate(self, cfg, method, trainer, tokenizer, held)
-        self.set_state(evaluation=summary)
 
     def _merge(self, cfg: LocalConfig, adapter: Path, tokenizer: Any) -> None:
         """Fold the adapter into a full-precision copy of the base model (merging into 4-bit weights loses
