@@ -259,6 +259,18 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       }
     }),
     vscode.workspace.onDidChangeWorkspaceFolders(() => runs.watch()),
+    // Asking the server for the runs makes it pick up unfinished runs whose worker died (docs/training.md).
+    server.onDidChangeClient((client) => {
+      if (!client) {
+        return;
+      }
+      for (const folder of vscode.workspace.workspaceFolders ?? []) {
+        server.executeCommand("tuneline.runs", [{ uri: folder.uri.toString() }]).then(
+          () => runs.refresh(),
+          (err) => server.log.warn(`Recovering runs: ${errorText(err)}`),
+        );
+      }
+    }),
     vscode.workspace.onDidGrantWorkspaceTrust(() => scheduleRestart("workspace trusted")),
     await onPythonInterpreterChanged(() => {
       if (!vscode.workspace.getConfiguration(SECTION).get<string>("interpreter")) {
