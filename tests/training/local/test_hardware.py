@@ -182,3 +182,30 @@ def test_out_of_memory_during_training_names_the_settings(tmp_path: Path, tiny_m
     assert "max_length (now 1024)" in state["error"] and "tuneline runs resume" in state["error"]
     events = list(registry.read("oom", "events"))
     assert events[-1]["type"] == "oom"
+
+
+def test_prepare_keeps_the_callers_process_light(tmp_path: Path, tiny_model: Path):
+    """The language server and the CLI call `prepare`: the plan is made in a child, torch never loads here."""
+    data = write_jsonl(tmp_path / "d.jsonl", chat_lines(12))
+    script = f"""
+import json, sys
+from pathlib import Path
+from tuneline.training.backends.base import BackendError, TrainRequest
+from tuneline.training.backends.local import BACKEND
+plan = BACKEND.prepare(TrainRequest(dataset=Path({str(data)!r}), options={{"base_model": {str(tiny_model)!r}, "device": "cpu", "max_length": 40}}))
+try:
+    BACKEND.prepare(TrainRequest(dataset=Path({str(data)!r}), options={{"base_model": "acme/absent", "device": "cpu"}}))
+except BackendError as exc:
+    refused = str(exc)
+print(json.dumps({{"torch": "torch" in sys.modules, "method": plan.method, "examples": plan.examples,
+                  "device": plan.device, "warnings": plan.warnings, "refused": refused}}))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    import json
+
+    answer = json.loads(done.stdout.strip().splitlines()[-1])
+    assert answer["torch"] is False
+    assert (answer["method"], answer["device"]) == ("sft", "cpu") and 0 < answer["examples"] <= 12
+    assert answer["warnings"][0].startswith(f"{answer['examples']} of {answer['examples']} examples are longer")
+    assert answer["refused"].startswith("model 'acme/absent' is not on this machine")

@@ -17,6 +17,7 @@ import math
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -54,15 +55,14 @@ class LocalPlan(Plan):
 
 
 def _require_extra() -> None:
-    try:
-        import pydantic  # noqa: F401
-        import torch  # noqa: F401
-        import transformers  # noqa: F401
-        import trl  # noqa: F401
-    except ImportError as exc:
-        raise BackendError(
-            f"the local backend needs the 'local' extra: pip install 'tuneline[local]' ({exc.name} is missing)"
-        ) from None
+    """The 'local' extra's packages are installed (found, not imported: this runs in light processes)."""
+    import importlib.util
+
+    for name in ("pydantic", "torch", "transformers", "trl", "peft", "datasets"):
+        if importlib.util.find_spec(name) is None:
+            raise BackendError(
+                f"the local backend needs the 'local' extra: pip install 'tuneline[local]' ({name} is missing)"
+            )
 
 
 def config_for(request: TrainRequest) -> LocalConfig:
@@ -161,6 +161,32 @@ def analyse(cfg: LocalConfig, dataset: Path, validation: Path | None) -> dict[st
     return {"method": method, "examples": usable, "held_out": len(held), "tokens": tokens, "warnings": warnings}
 
 
+def plan_request(request: TrainRequest) -> LocalPlan:
+    """Everything `prepare` checks, in this process (it loads torch, transformers and the tokenizer)."""
+    from .hardware import check_fits, model_shape
+    from .loading import load_model_config
+
+    cfg, devices = resolve(request)
+    model_config = load_model_config(cfg)
+    found = analyse(cfg, Path(request.dataset), Path(request.validation) if request.validation else None)
+    shape = model_shape(model_config, cfg.lora.target_modules)
+    estimate = check_fits(shape, cfg, found["method"], devices)
+    return LocalPlan(
+        model=cfg.base_model or "",
+        method=found["method"],
+        examples=found["examples"],
+        tokens=found["tokens"],
+        epochs=max(1, math.ceil(cfg.epochs)),
+        cost_usd=0.0,
+        warnings=found["warnings"],
+        device=cfg.device,
+        total_steps=cfg.total_steps(found["examples"]),
+        memory_gb=round(estimate.total / 1024**3, 2),
+        memory_detail=estimate.describe(),
+        config=cfg.model_dump(),
+    )
+
+
 def _alive(pid: int | None) -> bool:
     """True while `pid` is a running trainer (not a zombie, not a recycled pid)."""
     if not pid:
@@ -191,29 +217,14 @@ class LocalBackend(Backend):
 
     # -- before anything runs ------------------------------------------------------------------------------------
     def prepare(self, request: TrainRequest) -> LocalPlan:
+        """The plan, computed in a child process unless torch is loaded here already: the CLI and the language
+        server call this, and must not carry torch and transformers around afterwards."""
         _require_extra()
-        from .hardware import check_fits, model_shape
-        from .loading import load_model_config
+        if "torch" in sys.modules:
+            return plan_request(request)
+        from .plan import plan_in_child
 
-        cfg, devices = resolve(request)
-        model_config = load_model_config(cfg)
-        found = analyse(cfg, Path(request.dataset), Path(request.validation) if request.validation else None)
-        shape = model_shape(model_config, cfg.lora.target_modules)
-        estimate = check_fits(shape, cfg, found["method"], devices)
-        return LocalPlan(
-            model=cfg.base_model or "",
-            method=found["method"],
-            examples=found["examples"],
-            tokens=found["tokens"],
-            epochs=max(1, math.ceil(cfg.epochs)),
-            cost_usd=0.0,
-            warnings=found["warnings"],
-            device=cfg.device,
-            total_steps=cfg.total_steps(found["examples"]),
-            memory_gb=round(estimate.total / 1024**3, 2),
-            memory_detail=estimate.describe(),
-            config=cfg.model_dump(),
-        )
+        return plan_in_child(request)
 
     # -- running ---------------------------------------------------------------------------------------------------
     def start(self, request: TrainRequest, record: RunRecord, registry: RunRegistry) -> None:
