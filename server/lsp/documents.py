@@ -47,6 +47,7 @@ class Analysis:
     by_line: dict[int, list[int]]  # line -> indexes into findings/diagnostics
     engine: Engine | None = None
     seconds: float = 0.0
+    diagnostics_json: str = "[]"  # `diagnostics` encoded once, on the analysis thread
 
     @property
     def result_id(self) -> str:
@@ -81,6 +82,7 @@ class Document:
     edit_started: list[tuple[str, int, float, float]] = field(default_factory=list)  # kind, version, loop s, t0
 
     _numbers: tuple[int, list[int]] | None = None
+    symbols_cache: tuple[int, str] | None = None  # (analysis generation, encoded symbols)
 
     def text(self) -> str:
         """The editor's current text, exactly (line breaks included)."""

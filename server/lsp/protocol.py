@@ -3,8 +3,10 @@
 1. Text sync bypasses pygls's `Workspace`: its `TextDocument` re-splits the whole text with `str.splitlines` on
    every change (wrong lines after U+2028, and O(file) per keystroke). Our `LineBuffer` keeps the text instead.
 2. Positions are always UTF-16 (what VS Code speaks), whatever encodings a client offers.
-3. Successful responses are sent as plain JSON: results that are already dicts (diagnostics, symbols of a
-   10k-line file) skip a deep copy through cattrs; lsprotocol objects inside are still unstructured.
+3. Successful responses are sent as plain JSON: results that are already dicts skip a deep copy through cattrs
+   (lsprotocol objects inside are still unstructured), and a `RawJSON` result (diagnostics, the symbols of a
+   100k-line file) was encoded on the analysis thread and is written as is, so the event loop never spends a
+   large file's worth of time in `json.dumps`.
 4. The `workDoneToken` of `workspace/executeCommand` is kept in a context variable for command handlers.
 5. A request whose params do not fit the LSP types gets an error response at once (pygls would log it and
    never answer, leaving the client waiting).
@@ -12,7 +14,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
+import inspect
+import json
 import logging
 from typing import Any
 
@@ -29,7 +34,20 @@ COMMAND_WORK_DONE_TOKEN: contextvars.ContextVar[int | str | None] = contextvars.
 )
 
 
+class RawJSON(str):
+    """A result or params value that is already JSON text (ASCII-only: encoded with `ensure_ascii`)."""
+
+
+def encode(value: Any) -> RawJSON:
+    """JSON text for `RawJSON`; ASCII escapes keep lone surrogates (legal in JSON strings) writable."""
+    return RawJSON(json.dumps(value, ensure_ascii=True, separators=(",", ":")))
+
+
 class TunelineProtocol(LanguageServerProtocol):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._writes: set[asyncio.Future] = set()
+
     @lsp_method(types.INITIALIZE)
     def lsp_initialize(self, params: types.InitializeParams):
         general = params.capabilities.general
@@ -62,7 +80,11 @@ class TunelineProtocol(LanguageServerProtocol):
     def _send_response(self, msg_id, result: Any | None = None, error: types.ResponseError | None = None):
         if error is not None:
             return super()._send_response(msg_id, result, error)
+        if isinstance(result, RawJSON):
+            self.send_raw(f'{{"jsonrpc":"2.0","id":{json.dumps(msg_id)},"result":{result}}}')
+            return None
         self._send_data({"jsonrpc": self.VERSION, "id": msg_id, "result": result})
+        return None
 
     def structure_message(self, data: dict[str, Any]):
         try:
@@ -75,6 +97,23 @@ class TunelineProtocol(LanguageServerProtocol):
             error = {"code": exc.code, "message": f"{method}: the parameters do not match the LSP types"}
             self._send_data({"jsonrpc": self.VERSION, "id": data["id"], "error": error})
             return JsonRPCNotification(method="$/tuneline/ignored", params=None, jsonrpc=self.VERSION)
+
+    def send_raw(self, body: str) -> None:
+        """Write one message whose JSON text is ready (ASCII), with its header."""
+        if self.writer is None:
+            log.error("no transport to write to")
+            return
+        data = body.encode("ascii")
+        if self._include_headers:  # stdio and TCP; websockets carry bare JSON
+            data = b"Content-Length: %d\r\n\r\n%s" % (len(data), data)
+        res = self.writer.write(data)
+        if inspect.isawaitable(res):  # websocket writers
+            task = asyncio.ensure_future(res)
+            self._writes.add(task)
+            task.add_done_callback(self._writes.discard)
+
+    def send_notification_raw(self, method: str, params: RawJSON) -> None:
+        self.send_raw(f'{{"jsonrpc":"2.0","method":{json.dumps(method)},"params":{params}}}')
 
     def send_notification_json(self, method: str, params: dict[str, Any]) -> None:
         """A notification whose params are already plain JSON (no cattrs on the way out)."""

@@ -26,6 +26,7 @@ from tuneline.analysis import Dataset, Engine
 from .convert import DiagnosticCache
 from .documents import Analysis, Document, Refresh, Reset
 from .linebuffer import LineSplice
+from .protocol import encode
 from .workers import analyze_lines
 
 if TYPE_CHECKING:
@@ -177,8 +178,9 @@ class Scheduler:
         by_line: dict[int, list[int]] = {}
         for i, f in enumerate(findings):
             by_line.setdefault(f.line if f.line is not None else -1, []).append(i)
+        encoded = encode(diagnostics)
         seconds = time.perf_counter() - started
-        return Analysis(version, next(self._generation), findings, diagnostics, by_line, engine, seconds)
+        return Analysis(version, next(self._generation), findings, diagnostics, by_line, engine, seconds, encoded)
 
     @staticmethod
     def _build(engine: Engine, lines: list[str]) -> Dataset:

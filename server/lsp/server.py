@@ -8,6 +8,7 @@ Attributes other modules (features, `features/train.py`) may rely on are documen
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +23,7 @@ from tuneline.analysis.lines import decode_bytes
 
 from .documents import Analysis, Document, DocumentStore, uri_to_path
 from .logs import ClientLogHandler, setup_logging
-from .protocol import TunelineProtocol
+from .protocol import RawJSON, TunelineProtocol
 from .scheduler import Scheduler
 from .settings import SettingsManager
 from .workers import analyze_lines
@@ -163,10 +164,8 @@ class TunelineServer(LanguageServer):
         """Push diagnostics, for clients that do not pull them."""
         if self.pull_diagnostics:
             return
-        self.tuneline_protocol.send_notification_json(
-            types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS,
-            {"uri": doc.uri, "version": doc.version, "diagnostics": analysis.diagnostics},
-        )
+        params = f'{{"uri":{json.dumps(doc.uri)},"version":{doc.version},"diagnostics":{analysis.diagnostics_json}}}'
+        self.tuneline_protocol.send_notification_raw(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS, RawJSON(params))
 
     def clear_diagnostics(self, uri: str) -> None:
         if not self.pull_diagnostics:

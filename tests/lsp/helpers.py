@@ -117,6 +117,7 @@ class Client(LanguageClient):
         text = self.texts[uri]
         start = offset_at(text, line, character)
         end = offset_at(text, end_line, end_character)
+        start, end = min(start, end), max(start, end)  # a reversed range is read like the server reads it
         self.texts[uri] = text[:start] + new_text + text[end:]
         self.versions[uri] += 1
         rng = types.Range(types.Position(line, character), types.Position(end_line, end_character))

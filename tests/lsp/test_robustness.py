@@ -15,6 +15,9 @@ from lsprotocol import types
 
 from .helpers import CONFIG, Client, apply_text_edits, chat, lsp_lines, start, utf16
 
+pytestmark = pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisWarning")  # big generated texts
+
+HUGE = json.dumps({"messages": [{"role": "user", "content": "😀" * 30_000}]}, ensure_ascii=False)
 ODD = st.sampled_from(
     [
         "\n",
@@ -40,7 +43,7 @@ PIECE = st.one_of(
     ODD,
     st.binary(max_size=30).map(lambda b: b.decode("utf-8", "surrogateescape")),
     st.builds(chat, st.text(max_size=20), st.text(max_size=20)),
-    st.just(json.dumps({"messages": [{"role": "user", "content": "😀" * 30_000}]}, ensure_ascii=False)),
+    st.just(HUGE),
     st.just('{"instruction": "Say hi", "input": "", "output": "hi"}'),
     st.just("<|im_start|>"),
 )
@@ -128,6 +131,7 @@ async def scenario(client: Client, root, initial: str, edits: list, probes: list
     max_examples=int(os.environ.get("TUNELINE_FUZZ_EXAMPLES", "50")),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+    print_blob=False,
 )
 def test_random_documents_and_edits(session, initial, edits, probes):
     loop, client, root = session

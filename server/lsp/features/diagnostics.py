@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 
+from ..protocol import RawJSON
+
 if TYPE_CHECKING:
     from ..server import TunelineServer
 
@@ -15,7 +17,7 @@ def register(server: TunelineServer) -> None:
         types.TEXT_DOCUMENT_DIAGNOSTIC,
         types.DiagnosticOptions(identifier="tuneline", inter_file_dependencies=False, workspace_diagnostics=False),
     )
-    async def diagnostic(ls: TunelineServer, params: types.DocumentDiagnosticParams) -> dict[str, Any]:
+    async def diagnostic(ls: TunelineServer, params: types.DocumentDiagnosticParams) -> dict[str, Any] | RawJSON:
         doc = ls.documents.get(params.text_document.uri)
         if doc is None:
             return {"kind": "full", "items": []}
@@ -25,4 +27,5 @@ def register(server: TunelineServer) -> None:
             return {"kind": "full", "items": []}
         if params.previous_result_id == analysis.result_id:
             return {"kind": "unchanged", "resultId": analysis.result_id}
-        return {"kind": "full", "resultId": analysis.result_id, "items": analysis.diagnostics}
+        # the items were encoded on the analysis thread: the loop only frames them
+        return RawJSON(f'{{"kind":"full","resultId":"{analysis.result_id}","items":{analysis.diagnostics_json}}}')

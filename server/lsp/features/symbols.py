@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 from tuneline.analysis.lines import utf16_len
 
+from ..protocol import RawJSON, encode
+
 if TYPE_CHECKING:
     from ..documents import Analysis, Document
     from ..server import TunelineServer
@@ -37,10 +39,20 @@ def symbols(doc: Document, analysis: Analysis) -> list[dict[str, Any]]:
     return out
 
 
+def symbols_json(doc: Document, analysis: Analysis) -> RawJSON:
+    """The symbols, encoded on the analysis thread, and kept until the next analysis (VS Code asks often)."""
+    cached = doc.symbols_cache
+    if cached is not None and cached[0] == analysis.generation:
+        return cached[1]
+    encoded = encode(symbols(doc, analysis))
+    doc.symbols_cache = (analysis.generation, encoded)
+    return encoded
+
+
 def register(server: TunelineServer) -> None:
     @server.feature(types.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
-    async def document_symbol(ls: TunelineServer, params: types.DocumentSymbolParams) -> list[dict[str, Any]]:
+    async def document_symbol(ls: TunelineServer, params: types.DocumentSymbolParams) -> RawJSON | list:
         doc = ls.documents.get(params.text_document.uri)
         if doc is None:
             return []
-        return await ls.scheduler.read(doc, symbols) or []
+        return await ls.scheduler.read(doc, symbols_json) or []
