@@ -155,3 +155,15 @@ def test_split_is_seeded_and_keeps_a_validation_file():
     assert [e.line for e in D.split_examples(examples, 0.2, seed=1)[1]] == [e.line for e in held]
     assert D.split_examples(examples, 0.2, 1, validation=examples[:2]) == (examples, examples[:2])
     assert D.split_examples(examples[:3], 0.2, 1) == (examples[:3], [])
+
+
+def test_chat_template_setting(tmp_path: Path, tokenizer):
+    assert D.has_generation_markers(D.load_template("chatml"))
+    (tmp_path / "t.jinja").write_text("{{ messages[0]['content'] }}")
+    assert D.load_template(str(tmp_path / "t.jinja")) == "{{ messages[0]['content'] }}"
+    with pytest.raises(BackendError, match="neither a file, template text nor one of: chatml"):
+        D.load_template("no-such-template")
+    bare = type(tokenizer).from_pretrained(tokenizer.name_or_path)
+    bare.chat_template = None
+    with pytest.raises(BackendError, match="no chat template; set chat_template"):
+        D.tokenize_sft([D.to_example(WEIGHTED, 1)], bare)

@@ -26,8 +26,9 @@ def plot_loss(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    train = [(m["step"], m["loss"]) for m in metrics if m.get("loss") is not None]
-    evals = [(m["step"], m["eval_loss"]) for m in metrics if m.get("eval_loss") is not None]
+    # A run restarted from scratch logs its steps again: the newest value of each step wins.
+    train = sorted({m["step"]: m["loss"] for m in metrics if m.get("loss") is not None}.items())
+    evals = sorted({m["step"]: m["eval_loss"] for m in metrics if m.get("eval_loss") is not None}.items())
     if not train and not evals:
         return None
     fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
