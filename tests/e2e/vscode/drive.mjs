@@ -63,11 +63,29 @@ async function pollUntil(fn, { timeout = 30000, interval = 250, what = "conditio
 
 const quickInput = () => page.locator(".quick-input-widget");
 
+/**
+ * Presses `key` until the quick input opens. A key can get lost while focus moves (a webview closing, a tooltip),
+ * so after a miss the editor area is clicked to give the workbench focus, and the key pressed again.
+ */
+async function openQuickInput(key) {
+  for (let attempt = 0; attempt < 4; attempt++) {
+    await page.keyboard.press("Escape");
+    await page.keyboard.press(key);
+    try {
+      await quickInput().waitFor({ state: "visible", timeout: 2500 });
+      return;
+    } catch {
+      await page.mouse.move(700, 400);
+      await page.keyboard.press("Escape");
+      await page.keyboard.press("Control+1").catch(() => undefined);
+    }
+  }
+  throw new Error(`${key} did not open the quick input`);
+}
+
 /** F1, type a command's title, run it. */
 async function runCommand(title) {
-  await page.keyboard.press("Escape");
-  await page.keyboard.press("F1");
-  await quickInput().waitFor({ state: "visible", timeout: 10000 });
+  await openQuickInput("F1");
   await page.keyboard.type(title, { delay: 10 });
   const row = quickInput().locator(`.monaco-list-row[aria-label*="${title.replace(/^.*?: /, "")}"]`).first();
   await row.waitFor({ state: "attached", timeout: 10000 });
@@ -90,9 +108,7 @@ async function acceptQuickPick(title, filter) {
 }
 
 async function openFile(name) {
-  await page.keyboard.press("Escape");
-  await page.keyboard.press("Control+P");
-  await quickInput().waitFor({ state: "visible", timeout: 10000 });
+  await openQuickInput("Control+P");
   await page.keyboard.type(name, { delay: 10 });
   await quickInput().locator(`.monaco-list-row[aria-label*="${name}"]`).first().waitFor({ state: "attached", timeout: 10000 });
   await page.keyboard.press("Enter");
@@ -100,8 +116,7 @@ async function openFile(name) {
 }
 
 async function goToLine(lineColumn) {
-  await page.keyboard.press("Control+G");
-  await quickInput().waitFor({ state: "visible", timeout: 10000 });
+  await openQuickInput("Control+G");
   await page.keyboard.type(lineColumn);
   await page.keyboard.press("Enter");
 }
@@ -272,7 +287,9 @@ async function main() {
       );
       await shot("statistics");
       const body = await frame.locator("body").innerText();
-      await page.keyboard.press("Control+W");
+      await page.mouse.move(700, 400); // away from the status bar's tooltip
+      await runCommand("View: Close Editor");
+      await page.keyboard.press("Control+1");
       return body.split("\n").filter((l) => l.trim()).slice(0, 1).join(" ");
     });
 
