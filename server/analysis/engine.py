@@ -190,6 +190,8 @@ class Dataset:
         """Replace lines [start, end) with `new_lines` (0-based). `results` may carry precomputed results."""
         for slot, result in zip(self._slots[start:end], self._results[start:end]):
             self._remove(slot, result)
+        if self._external:
+            self._shift_external(start, end, len(new_lines))
         if results is None:
             analyze = self.engine.analyze_line
             results = [analyze(t) for t in new_lines]
@@ -287,6 +289,34 @@ class Dataset:
             and self._texts[0].lstrip("\ufeff \t").startswith("[")
             and not self._texts[0].rstrip().endswith("]")
         )
+
+    def _shift_external(self, start: int, end: int, count: int) -> None:
+        """Keep external findings on their lines until their source recomputes them: drop those on replaced
+        lines (and those pointing at them), move the ones below by the change in line count."""
+        delta = count - (end - start)
+
+        def moved(line: int) -> int | None:
+            if line < start:
+                return line
+            if line >= end:
+                return line + delta
+            return None
+
+        for source, found in list(self._external.items()):
+            kept = []
+            for f in found:
+                line = moved(f.line) if f.line is not None else None
+                if f.line is not None and line is None:
+                    continue
+                related = []
+                for r in f.related:
+                    target = moved(r.line) if r.path is None else r.line
+                    if target is None:
+                        break
+                    related.append(Related(target, r.message, r.span, r.path))
+                else:
+                    kept.append(Finding(f.code, f.message, line, f.span, f.fix, tuple(related), f.severity))
+            self._external[source] = kept
 
     def set_external(self, source: str, found: list[Finding]) -> None:
         """Findings computed outside the engine (near duplicates, train/validation overlap), merged into

@@ -13,14 +13,13 @@ from .semantic import Progress
 from .texts import example_text
 
 
+def line_texts(lines: list[str]) -> dict[int, str]:
+    """Comparable text by line number, for the lines that are examples."""
+    return {i: t for i, line in enumerate(lines) if (t := example_text(line))}
+
+
 def dataset_texts(dataset: Dataset) -> dict[int, str]:
-    out = {}
-    for i, text in enumerate(dataset.texts):
-        if dataset.result(i).is_example:
-            comparable = example_text(text)
-            if comparable:
-                out[i] = comparable
-    return out
+    return line_texts(dataset.texts)
 
 
 def near_duplicate_findings(
@@ -45,7 +44,7 @@ def _digest(text: str) -> bytes:
 
 
 def overlap_findings(
-    validation: Dataset,
+    validation: Dataset | list[str],
     training_lines: list[str],
     training_path: Path,
     detector: NearDuplicateDetector | None = None,
@@ -53,8 +52,9 @@ def overlap_findings(
     cancelled: Callable[[], bool] | None = None,
 ) -> list[Finding]:
     """TL306 on validation lines that equal (or, with a detector, nearly equal) a training example."""
-    val_texts = dataset_texts(validation)
-    train_texts = {i: t for i, line in enumerate(training_lines) if (t := example_text(line))}
+    val_lines = validation if isinstance(validation, list) else validation.texts
+    val_texts = line_texts(val_lines)
+    train_texts = line_texts(training_lines)
     exact: dict[bytes, int] = {}
     for i, t in train_texts.items():
         exact.setdefault(_digest(t), i)
@@ -83,7 +83,7 @@ def overlap_findings(
                 f"This validation example is {what} of line {i + 1} of the training file {training_path.name}: "
                 "evaluating on it measures memorisation.",
                 j,
-                Span(0, len(validation.text(j))),
+                Span(0, len(val_lines[j])),
                 related=(Related(i, f"line {i + 1} of {training_path.name}", path=str(training_path)),),
             )
         )

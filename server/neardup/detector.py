@@ -55,6 +55,9 @@ class NearDuplicateDetector:
     def __len__(self) -> int:
         return len(self._texts)
 
+    def ids(self) -> list[Hashable]:
+        return list(self._texts)
+
     def update(
         self,
         changes: Iterable[tuple[Hashable, str | None]],

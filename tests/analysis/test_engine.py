@@ -183,3 +183,15 @@ def test_one_line_edit_reanalyses_one_line():
     eng.analyze_line = lambda text: calls.append(text) or original(text)  # type: ignore[method-assign]
     ds.splice(100, 101, [ok_line(100).replace("Answer", "Reply")])
     assert len(calls) == 1
+
+
+def test_external_findings_follow_line_insertions_and_deletions():
+    from tuneline.analysis import Finding, Related, Span
+
+    ds = Dataset(engine(), base())
+    ds.set_external("near", [Finding("TL302", "near 10", 20, Span(0, 5), related=(Related(10, "first"),))])
+    ds.splice(0, 0, [conversation(100), conversation(101)])  # two lines above: both move down
+    (f,) = [f for f in ds.findings() if f.code == "TL302"]
+    assert (f.line, f.related[0].line) == (22, 12)
+    ds.splice(12, 13, [])  # the related line is deleted: the finding goes until the pass recomputes it
+    assert [f for f in ds.findings() if f.code == "TL302"] == []

@@ -1,0 +1,270 @@
+"""The background pass for near duplicates (TL302) and train/validation overlap (TL306) in open documents.
+
+The fast diagnostics come first; this pass runs after them, on its own thread, debounced, with work-done progress
+("Embedding 3,200 / 10,000 examples") that the user can cancel. Its results are merged into the document's
+findings as external findings, so the next diagnostics carry them; if the text changed meanwhile they are dropped
+and the pass runs again. Each document keeps one detector keyed by example text: an edit embeds only the new text
+(and reopening a file reads embeddings from the disk cache).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tuneline.analysis import Finding, Settings
+from tuneline.analysis.lines import decode_bytes
+from tuneline.neardup.checks import line_texts, overlap_findings
+from tuneline.neardup.detector import NearDuplicateDetector, pair_findings
+from tuneline.neardup.pairing import training_partner, validation_partners
+
+from ..progress import WorkDone
+
+if TYPE_CHECKING:
+    from ..documents import Document
+    from ..server import TunelineServer
+
+log = logging.getLogger("tuneline.lsp")
+DELAY_SECONDS = 0.6
+EMBED_EXTRA_NOTE = " (Lexical tier. To find paraphrases too, install the semantic tier: pip install 'tuneline[embed]'.)"
+SEMANTIC_SETTING_NOTE = ' (Lexical tier. Set "nearDuplicates": "semantic" to find paraphrases too.)'
+
+
+@dataclass
+class _State:
+    detector: NearDuplicateDetector | None = None
+    detector_key: tuple[Any, ...] = ()
+    done_version: int | None = None
+    timer: asyncio.TimerHandle | None = None
+    task: asyncio.Task | None = None
+    merge: asyncio.Future | None = None
+    note: str = ""
+    keys: set[str] = field(default_factory=set)
+
+
+class NearDuplicatePass:
+    def __init__(self, server: TunelineServer) -> None:
+        self.server = server
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix="tuneline-neardup")
+        self.states: dict[str, _State] = {}
+
+    # --- when to run -----------------------------------------------------------------------------------------
+    def wanted(self, doc: Document, settings: Settings) -> bool:
+        return settings.near_duplicates != "off" or self._training_file(doc, settings) is not None
+
+    def after_analysis(self, doc: Document) -> None:
+        """Called on the event loop after each published analysis."""
+        state = self.states.setdefault(doc.uri, _State())
+        if state.done_version == doc.version:
+            return  # the analysis that merged our own results
+        settings = self.server.settings_for(doc.uri)
+        if not self.wanted(doc, settings):
+            if state.keys:
+                self._apply(doc, doc.version, {})
+            return
+        if state.timer is not None:
+            state.timer.cancel()
+        loop = asyncio.get_running_loop()
+        state.timer = loop.call_later(DELAY_SECONDS, self._start, doc)
+
+    def closed(self, uri: str) -> None:
+        state = self.states.pop(uri, None)
+        if state is not None:
+            if state.timer is not None:
+                state.timer.cancel()
+            if state.task is not None:
+                state.task.cancel()
+
+    def file_changed(self, path: Path) -> None:
+        """A file on disk changed (watched files): re-check open validation files whose training file it is."""
+        for doc in self.server.documents:
+            settings = self.server.settings_for(doc.uri)
+            train = self._training_file(doc, settings)
+            if train is not None and train.resolve() == path.resolve():
+                self._restart(doc)
+
+    def document_edited(self, doc: Document) -> None:
+        """An open training file changed: its open validation files need the overlap check again."""
+        if doc.path is None:
+            return
+        partners = {p.resolve() for p in validation_partners(doc.path)}
+        for other in self.server.documents:
+            if other is not doc and other.path is not None and other.path.resolve() in partners:
+                self._restart(other)
+
+    def _restart(self, doc: Document) -> None:
+        state = self.states.setdefault(doc.uri, _State())
+        state.done_version = None
+        self.after_analysis(doc)
+
+    def _training_file(self, doc: Document, settings: Settings) -> Path | None:
+        """The training file this document is the validation split of: by the `validationFile` setting (the other
+        open dataset is the training file) or by name (valid.jsonl -> train.jsonl)."""
+        if doc.path is None:
+            return None
+        if settings.validation_file:
+            validation = Path(settings.validation_file)
+            if not validation.is_absolute():
+                validation = (self.server.workspace_root or doc.path.parent) / validation
+            if validation.resolve() == doc.path.resolve():
+                for other in self.server.documents:
+                    if other is not doc and other.path is not None:
+                        return other.path
+        try:
+            return training_partner(doc.path)
+        except OSError:
+            return None
+
+    def _start(self, doc: Document) -> None:
+        state = self.states.get(doc.uri)
+        if state is None or self.server.documents.get(doc.uri) is not doc:
+            return
+        state.timer = None
+        if state.task is not None and not state.task.done():
+            state.task.cancel()
+        state.task = asyncio.ensure_future(self._run(doc, state))
+
+    # --- the pass ------------------------------------------------------------------------------------------------
+    async def _run(self, doc: Document, state: _State) -> None:
+        version = doc.version
+        lines = doc.buffer.dataset_lines()
+        settings = self.server.settings_for(doc.uri)
+        train_path = self._training_file(doc, settings)
+        train_lines = None
+        if train_path is not None:
+            train_doc = next(
+                (d for d in self.server.documents if d.path and d.path.resolve() == train_path.resolve()), None
+            )
+            train_lines = train_doc.buffer.dataset_lines() if train_doc is not None else None
+        loop = asyncio.get_running_loop()
+        try:
+            async with WorkDone(self.server, "tuneline: near duplicates") as progress:
+
+                def report(done: int, total: int) -> None:
+                    pct = int(100 * done / total) if total else 100
+                    loop.call_soon_threadsafe(progress.report, f"Embedding {done:,} / {total:,} examples", pct)
+
+                def cancelled() -> bool:
+                    return progress.cancelled or self.server.documents.get(doc.uri) is not doc
+
+                found = await loop.run_in_executor(
+                    self.executor, self._compute, state, lines, settings, train_path, train_lines, report, cancelled
+                )
+        except asyncio.CancelledError:
+            return
+        except Exception as exc:
+            from tuneline.neardup.semantic import Cancelled
+
+            if isinstance(exc, Cancelled):
+                log.info("near-duplicate pass for %s cancelled", doc.uri)
+                state.done_version = version  # not again until the next edit
+                return
+            log.exception("near-duplicate pass for %s failed", doc.uri)
+            self.server.show_message(f"tuneline: near-duplicate check failed: {exc}")
+            state.done_version = version
+            return
+        if self.server.documents.get(doc.uri) is not doc or doc.version != version:
+            return  # stale: the analysis of the newer text schedules another pass
+        self._apply(doc, version, found)
+
+    def _apply(self, doc: Document, version: int, found: dict[str, list[Finding]]) -> None:
+        state = self.states.setdefault(doc.uri, _State())
+        state.keys = {k for k, v in found.items() if v}
+        state.done_version = version
+
+        def merge() -> None:
+            if doc.dataset is not None:
+                for source in ("near-duplicates", "overlap"):
+                    doc.dataset.set_external(source, found.get(source, []))
+
+        async def go() -> None:
+            await self.server.scheduler.run(merge)
+            self.server.scheduler.refresh(doc)
+            if self.server.pull_diagnostics and self.server.capability("workspace.diagnostics.refresh_support"):
+                await self.server.scheduler.settled(doc)
+                self.server.refresh_client()
+
+        state.merge = asyncio.ensure_future(go())
+
+    def _compute(
+        self,
+        state: _State,
+        lines: list[str],
+        settings: Settings,
+        train_path: Path | None,
+        train_lines: list[str] | None,
+        report,
+        cancelled,
+    ) -> dict[str, list[Finding]]:
+        """Worker thread: update the detector with this text's examples and turn pairs into findings."""
+        out: dict[str, list[Finding]] = {}
+        detector = self._detector(state, settings) if settings.near_duplicates != "off" else None
+        if detector is not None:
+            texts = line_texts(lines)
+            first_line: dict[str, int] = {}
+            for i, t in texts.items():
+                first_line.setdefault(t, i)
+            current = set(first_line)
+            stale = [(t, None) for t in detector.ids() if t not in current]
+            detector.update([*stale, *((t, t) for t in current)], report, cancelled)
+            found = pair_findings(detector.pairs(cancelled), first_line.__getitem__, lambda i: len(lines[i]))
+            if state.note:
+                found = [
+                    Finding(f.code, f.message + state.note, f.line, f.span, f.fix, f.related, f.severity) for f in found
+                ]
+            out["near-duplicates"] = found
+        if train_path is not None:
+            if train_lines is None:
+                try:
+                    train_lines = decode_bytes(train_path.read_bytes()).lines
+                except OSError as exc:
+                    log.info("cannot read training file %s: %s", train_path, exc)
+                    train_lines = []
+            overlap_detector = None
+            if detector is not None:
+                overlap_detector = NearDuplicateDetector(detector.mode, embedder=detector.embedder)
+                if detector.embedder is not None:
+                    overlap_detector.threshold = detector.threshold
+            out["overlap"] = overlap_findings(lines, train_lines, train_path, overlap_detector, report, cancelled)
+        return out
+
+    def _detector(self, state: _State, settings: Settings) -> NearDuplicateDetector:
+        key = (settings.near_duplicates, settings.embedding_model, settings.near_duplicate_threshold)
+        if state.detector is not None and state.detector_key == key:
+            return state.detector
+        state.note = ""
+        mode = settings.near_duplicates
+        detector = None
+        if mode == "semantic":
+            from tuneline.neardup.cache import EmbeddingCache
+            from tuneline.neardup.models import EmbeddingUnavailable
+
+            try:
+                detector = NearDuplicateDetector(
+                    "semantic",
+                    threshold=settings.near_duplicate_threshold,
+                    model=settings.embedding_model,
+                    cache=EmbeddingCache(),
+                )
+            except EmbeddingUnavailable as exc:
+                self.server.call_on_loop(self.server.show_message, f"tuneline: {exc}; using the lexical tier")
+                state.note = EMBED_EXTRA_NOTE if "embed" in str(exc) else ""
+        if detector is None:
+            from tuneline.neardup.models import semantic_available
+
+            detector = NearDuplicateDetector("lexical")
+            if mode != "semantic":
+                state.note = EMBED_EXTRA_NOTE if not semantic_available() else SEMANTIC_SETTING_NOTE
+        state.detector, state.detector_key = detector, key
+        return detector
+
+
+def register(server: TunelineServer) -> NearDuplicatePass:
+    """Attach the pass to the server (the scheduler and the watched-files handler call it)."""
+    near = NearDuplicatePass(server)
+    server.near_duplicates = near  # type: ignore[attr-defined]
+    return near
