@@ -219,38 +219,61 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, max(0, round(q * (len(values) - 1))))]
 
 
-async def bench(path: Path, edit_count: int, check_seconds: float) -> dict:
-    text = path.read_text(encoding="utf-8")
-    lines = text.split("\n")[:-1]
-    line_count = len(lines)
+CAPABILITIES = types.ClientCapabilities(
+    workspace=types.WorkspaceClientCapabilities(configuration=True),
+    text_document=types.TextDocumentClientCapabilities(
+        publish_diagnostics=types.PublishDiagnosticsClientCapabilities(version_support=True)
+    ),
+)
+
+
+async def start_server(root: Path) -> Client:
     client = Client()
     await client.start_io(sys.executable, "-m", "tuneline", "serve", "--stdio")
-    server_pid = client._server.pid  # type: ignore[attr-defined]
-    memory = MemoryWatch(server_pid)
-    caps = types.ClientCapabilities(
-        workspace=types.WorkspaceClientCapabilities(configuration=True),
-        text_document=types.TextDocumentClientCapabilities(
-            publish_diagnostics=types.PublishDiagnosticsClientCapabilities(version_support=True)
-        ),
-    )
     await client.initialize_async(
         types.InitializeParams(
-            capabilities=caps,
-            root_uri=path.parent.as_uri(),
-            initialization_options={"debounceMs": 0},
+            capabilities=CAPABILITIES, root_uri=root.as_uri(), initialization_options={"debounceMs": 0}
         )
     )
     client.initialized(types.InitializedParams())
-    uri = path.as_uri()
+    return client
+
+
+async def stop_server(client: Client) -> None:
+    await client.shutdown_async(None)
+    client.exit(None)
+    await client.stop()
+
+
+async def open_file(client: Client, uri: str, text: str) -> tuple[float, int, float | None]:
+    """didOpen → first publishDiagnostics (client side), the number of diagnostics, and the server's own time."""
     started = time.perf_counter()
     client.text_document_did_open(
         types.DidOpenTextDocumentParams(types.TextDocumentItem(uri=uri, language_id="jsonl", version=1, text=text))
     )
-    del text
     first = await client.wait_version(1) - started
-    first_count = client.last_count
-    timings = await client.protocol.send_request_async("tuneline/debugTimings", {"clear": True})
-    open_server = [t for t in _plain(timings)["timings"] if t["kind"] == "open"]
+    timings = _plain(await client.protocol.send_request_async("tuneline/debugTimings", {"clear": True}))
+    server = [t["serverMs"] / 1000 for t in timings["timings"] if t["kind"] == "open"]
+    return first, client.last_count, server[0] if server else None
+
+
+async def bench(path: Path, edit_count: int, check_seconds: float, open_runs: int = 2) -> dict:
+    text = path.read_text(encoding="utf-8")
+    lines = text.split("\n")[:-1]
+    line_count = len(lines)
+    uri = path.as_uri()
+    # Like `check` (best of its runs), the open is timed in fresh servers and the best run is reported.
+    opens = []
+    for _ in range(open_runs - 1):
+        spare = await start_server(path.parent)
+        opens.append(await open_file(spare, uri, text))
+        await stop_server(spare)
+    client = await start_server(path.parent)
+    memory = MemoryWatch(client._server.pid)  # type: ignore[attr-defined]
+    opens.append(await open_file(client, uri, text))
+    del text
+    first, first_count, open_server = min(opens)
+    open_all = [round(o[0], 2) for o in opens]
 
     rng = random.Random(11)
     version = 1
@@ -278,9 +301,7 @@ async def bench(path: Path, edit_count: int, check_seconds: float) -> dict:
     features = await feature_timings(client, uri, len(lines))
     memory.stop()
     server_hwm = memory.server_hwm_mb()
-    await client.shutdown_async(None)
-    client.exit(None)
-    await client.stop()
+    await stop_server(client)
     server_ms = [t["serverMs"] for t in changes]
     by_kind: dict[str, list[float]] = {}
     for t in changes:
@@ -292,9 +313,10 @@ async def bench(path: Path, edit_count: int, check_seconds: float) -> dict:
         "lines": line_count,
         "check_s": round(check_seconds, 2),
         "first_diagnostics_s": round(first, 2),
+        "first_diagnostics_runs_s": open_all,
         "first_vs_check": round(first / check_seconds, 2),
         "first_diagnostics_count": first_count,
-        "open_server_s": round(open_server[0]["serverMs"] / 1000, 2) if open_server else None,
+        "open_server_s": round(open_server, 2) if open_server is not None else None,
         "edits": len(changes),
         "edit_server_ms_p50": round(pct(server_ms, 0.5), 2),
         "edit_server_ms_p95": round(pct(server_ms, 0.95), 2),
@@ -324,13 +346,14 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=100_000)
     parser.add_argument("--edits", type=int, default=300)
     parser.add_argument("--check-runs", type=int, default=2)
+    parser.add_argument("--open-runs", type=int, default=2, help="fresh servers timed for the open (best is kept)")
     parser.add_argument("--json", action="store_true", help="print the numbers as JSON")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="tuneline-bench-") as tmp:
         path = Path(tmp) / "big.jsonl"
         generate(path, args.lines)
         check = time_check(path, args.check_runs)
-        result = asyncio.run(bench(path, args.edits, check))
+        result = asyncio.run(bench(path, args.edits, check, args.open_runs))
     if args.json:
         print(json.dumps(result, indent=2))
         return
