@@ -255,6 +255,9 @@ def resume_run(registry: RunRegistry, run_id: str, *, env: dict[str, str] | None
         raise LaunchError(problem)
     with contextlib.suppress(FileNotFoundError):
         (registry.folder(run_id) / CANCEL_FILE).unlink()
+    if record.finished:
+        # A watcher started right after this must not see the old final status before the worker takes over.
+        registry.update(run_id, status="queued", error=None)
     spawn(registry, run_id, "--resume", env=env)
     return run_id
 

@@ -194,6 +194,11 @@ class Preflight:
             "epochs": plan.epochs if plan else None,
             "validationExamples": self.validation_examples,
             "split": self.split.to_json() if self.split else None,
+            **{
+                key: getattr(plan, attr)
+                for key, attr in (("device", "device"), ("totalSteps", "total_steps"), ("memoryGb", "memory_gb"))
+                if plan is not None and hasattr(plan, attr)
+            },
         }
 
 
@@ -278,11 +283,21 @@ def _lines(pf: Preflight) -> list[tuple[str, str]]:
         rows.append(("Examples", f"{plan.examples:,}"))
         rows.append(("Tokens per epoch", f"{plan.tokens:,}"))
         rows.append(("Epochs", str(plan.epochs)))
-        cost = pf.cost_text()
-        model = pf.analysis.engine.model
-        if plan.cost_usd is not None and model.price is not None:
-            cost += f" (at ${model.price:.2f} per 1M training tokens; {model.source}, as of {model.as_of})"
-        rows.append(("Estimated cost", cost))
+        device = getattr(plan, "device", None)  # local runs (LocalPlan): hardware instead of a bill
+        if device is not None:
+            rows.append(("Device", device))
+            if getattr(plan, "total_steps", 0):
+                rows.append(("Steps", f"{plan.total_steps:,}"))
+            if getattr(plan, "memory_gb", None) is not None:
+                detail = getattr(plan, "memory_detail", "")
+                rows.append(("Memory (estimate)", f"{plan.memory_gb:.1f} GB" + (f" ({detail})" if detail else "")))
+            rows.append(("Estimated cost", "none: trains on this machine"))
+        else:
+            cost = pf.cost_text()
+            model = pf.analysis.engine.model
+            if plan.cost_usd is not None and model.price is not None:
+                cost += f" (at ${model.price:.2f} per 1M training tokens; {model.source}, as of {model.as_of})"
+            rows.append(("Estimated cost", cost))
     if pf.split is not None:
         rows.append(
             (
