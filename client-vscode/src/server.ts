@@ -129,12 +129,6 @@ export class ServerManager implements vscode.Disposable {
     return (await client.sendRequest(ExecuteCommandRequest.type, { command, arguments: args })) as T;
   }
 
-  /** A custom request; undefined when the server is not running. */
-  async request<T>(method: string, params: unknown): Promise<T | undefined> {
-    const client = this.current;
-    return client ? ((await client.sendRequest(method, params)) as T) : undefined;
-  }
-
   private async chooseInterpreter(folder: vscode.WorkspaceFolder | undefined): Promise<RunningServer | undefined> {
     const config = vscode.workspace.getConfiguration(SECTION);
     const setting = config.get<string>("interpreter", "");
