@@ -9,6 +9,7 @@ cached by those and only re-positioned (`DiagnosticCache`).
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 from typing import Any
 
 from tuneline.analysis import RULES, Finding, Fix
@@ -81,8 +82,13 @@ class DiagnosticCache:
                     "location": {"uri": uri, "range": whole_line_range(r.line, texts[r.line])},
                     "message": r.message,
                 }
+                if r.path is None
+                else {  # another file (train/validation overlap): its whole line, without reading it
+                    "location": {"uri": Path(r.path).resolve().as_uri(), "range": range_dict(r.line, 0, r.line + 1, 0)},
+                    "message": r.message,
+                }
                 for r in finding.related
-                if 0 <= r.line < len(texts)
+                if r.path is not None or 0 <= r.line < len(texts)
             ]
         return out
 

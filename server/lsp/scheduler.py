@@ -71,6 +71,7 @@ class Scheduler:
         doc.job = asyncio.get_running_loop().create_task(self._run(doc))
 
     def closed(self, doc: Document) -> None:
+        self.server.near_duplicates.closed(doc.uri)
         if doc.timer is not None:
             doc.timer.cancel()
             doc.timer = None
@@ -198,6 +199,10 @@ class Scheduler:
         started = time.perf_counter()
         self.server.publish(doc, analysis)
         publish = time.perf_counter() - started
+        near = self.server.near_duplicates  # the slower background pass follows the fast diagnostics
+        near.after_analysis(doc)
+        if any(kind == "change" for kind, *_ in edits):
+            near.document_edited(doc)
         for waiter in doc.waiters:
             if not waiter.done():
                 waiter.set_result(analysis)

@@ -67,6 +67,9 @@ class TunelineServer(LanguageServer):
 
         for module in (lifecycle, sync, diagnostics, hover, inlay_hints, code_lens, symbols, code_actions, commands):
             module.register(self)
+        from .features import near_duplicates
+
+        self.near_duplicates = near_duplicates.register(self)
         try:
             from .features import train
         except ImportError as exc:

@@ -9,12 +9,15 @@ from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 
+from ..documents import uri_to_path
+
 if TYPE_CHECKING:
     from ..server import TunelineServer
 
 log = logging.getLogger("tuneline.lsp")
 SECTION = "tuneline"
 CONFIG_FILES = ("**/tuneline.toml", "**/pyproject.toml")
+DATASET_FILES = ("**/*.jsonl",)  # a training file on disk changes: re-check the open validation files (TL306)
 
 
 async def fetch_configuration(ls: TunelineServer) -> None:
@@ -57,7 +60,7 @@ def _register_watchers(ls: TunelineServer) -> None:
                 id="tuneline-config-files",
                 method=types.WORKSPACE_DID_CHANGE_WATCHED_FILES,
                 register_options=types.DidChangeWatchedFilesRegistrationOptions(
-                    watchers=[types.FileSystemWatcher(glob_pattern=g) for g in CONFIG_FILES]
+                    watchers=[types.FileSystemWatcher(glob_pattern=g) for g in (*CONFIG_FILES, *DATASET_FILES)]
                 ),
             )
         )
@@ -102,6 +105,10 @@ def register(server: TunelineServer) -> None:
     @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
     def did_change_watched_files(ls: TunelineServer, params: types.DidChangeWatchedFilesParams) -> None:
         names = {Path(c.uri).name for c in params.changes}
+        for change in params.changes:
+            path = uri_to_path(change.uri)
+            if path is not None and path.suffix == ".jsonl" and change.uri not in ls.documents:
+                ls.near_duplicates.file_changed(path)
         if names & {"tuneline.toml", "pyproject.toml"}:
             log.info("project settings changed; re-checking open files")
             ls.config.project_files_changed()

@@ -1,0 +1,121 @@
+"""The background near-duplicate and train/validation overlap pass, through a real client and server process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lsprotocol import types
+from tuneline.neardup.models import semantic_available
+
+from .helpers import CONFIG, Client
+
+pytestmark = pytest.mark.asyncio
+REPO = Path(__file__).resolve().parents[2]
+SUPPORT = (REPO / "examples" / "support-chat.jsonl").read_text(encoding="utf-8").splitlines()[:61]
+SYSTEM = json.loads(SUPPORT[0])["messages"][0]["content"]
+
+
+def chat(user: str, answer: str) -> str:
+    return json.dumps(
+        {
+            "messages": [
+                {"role": "system", "content": SYSTEM},
+                {"role": "user", "content": user},
+                {"role": "assistant", "content": answer},
+            ]
+        }
+    )
+
+
+NUMBERS = chat(
+    "How much storage does the free plan include?",
+    "The free plan includes 25 GB shared across files, photos and backups.",
+)
+PARAPHRASE = chat(
+    "Is it possible to get my money back for the yearly plan?",
+    "Yes. Yearly plans can be refunded completely within 14 days after you buy. Go to Billing → Plan → Request refund.",
+)
+SOURCE = next(i for i, line in enumerate(SUPPORT) if "15 GB" in line)
+
+
+@contextlib.asynccontextmanager
+async def server(root: Path, mode: str, settings: dict[str, Any]):
+    from .helpers import start
+
+    client: Client = await CONFIG.start()  # type: ignore[assignment]
+    client.set_configuration(settings, section="tuneline")
+    try:
+        await start(client, mode, root)
+        yield client
+    finally:
+        await client.shutdown_session()
+        await client.stop()
+
+
+async def codes_eventually(
+    client: Client, uri: str, code: str, want: bool = True, timeout: float = 60
+) -> list[types.Diagnostic]:
+    """Diagnostics of `code` once the background pass has merged (or removed) them."""
+    found: list[types.Diagnostic] = []
+    for _ in range(int(timeout / 0.2)):
+        found = [d for d in await client.get_diagnostics(uri) if d.code == code]
+        if bool(found) == want:
+            return found
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"{code} {'never appeared' if want else 'never went away'}: {found}")
+
+
+@pytest.mark.parametrize("mode", ["pull", "push"])
+async def test_lexical_near_duplicates_appear_follow_edits_and_go(tmp_path, mode):
+    async with server(tmp_path, mode, {"nearDuplicates": "lexical"}) as client:
+        uri = (tmp_path / "data.jsonl").as_uri()
+        client.open(uri, "\n".join([*SUPPORT, NUMBERS]) + "\n")
+        (near,) = await codes_eventually(client, uri, "TL302")
+        assert near.range.start.line == 61
+        assert near.related_information[0].location.range.start.line == SOURCE
+        assert "tuneline[embed]" in near.message or "semantic" in near.message  # the hover says how to go further
+        client.edit(uri, 0, 0, 0, 0, SUPPORT[30] + "\n")  # a line above: the finding moves down with its line
+        (near,) = await codes_eventually(client, uri, "TL302")
+        assert near.range.start.line == 62 and near.related_information[0].location.range.start.line == SOURCE + 1
+        client.edit(uri, 62, 0, 63, 0, "")  # delete the near duplicate
+        await codes_eventually(client, uri, "TL302", want=False)
+
+
+@pytest.mark.skipif(not semantic_available(), reason="the embed extra is not installed")
+async def test_semantic_pass_finds_a_paraphrase_with_progress(tmp_path):
+    async with server(tmp_path, "push", {"nearDuplicates": "semantic"}) as client:
+        uri = (tmp_path / "data.jsonl").as_uri()
+        client.open(uri, "\n".join([*SUPPORT, PARAPHRASE]) + "\n")
+        (near,) = await codes_eventually(client, uri, "TL302", timeout=120)
+        assert near.range.start.line == 61 and near.related_information[0].location.range.start.line == 1
+        assert "cosine" in near.message
+        values = [v for reports in client.progress_reports.values() for v in reports]
+        begins = [v.title for v in values if isinstance(v, types.WorkDoneProgressBegin)]
+        assert "tuneline: near duplicates" in begins
+        reports = [v.message for v in values if isinstance(v, types.WorkDoneProgressReport) and v.message]
+        assert any(m.startswith("Embedding") and m.endswith(f"{len(SUPPORT) + 1} examples") for m in reports), reports
+
+
+async def test_validation_overlap_with_the_training_file_on_disk(tmp_path):
+    train = tmp_path / "train.jsonl"
+    train.write_text("\n".join(SUPPORT[:40]) + "\n")
+    async with server(tmp_path, "pull", {}) as client:
+        uri = (tmp_path / "valid.jsonl").as_uri()
+        client.open(uri, "\n".join([*SUPPORT[40:], SUPPORT[5]]) + "\n")
+        (leak,) = await codes_eventually(client, uri, "TL306")
+        assert leak.range.start.line == 21 and leak.severity == types.DiagnosticSeverity.Error
+        related = leak.related_information[0].location
+        assert related.uri == train.as_uri() and related.range.start.line == 5
+        # the training file changes on disk: the editor reports it and the overlap goes
+        train.write_text("\n".join(SUPPORT[:5]) + "\n")
+        client.workspace_did_change_watched_files(
+            types.DidChangeWatchedFilesParams(
+                changes=[types.FileEvent(uri=train.as_uri(), type=types.FileChangeType.Changed)]
+            )
+        )
+        await codes_eventually(client, uri, "TL306", want=False)
