@@ -17,6 +17,7 @@ from typing import Any
 from lsprotocol import types
 from pygls.capabilities import get_capability
 from pygls.lsp.server import LanguageServer
+
 from tuneline import __version__
 from tuneline.analysis import Dataset, Engine, Settings
 from tuneline.analysis.lines import decode_bytes

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+
 from tuneline.analysis import check_path
 
 from .helpers import CORPUS, engine

@@ -6,6 +6,7 @@ import json
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from tuneline.analysis import Dataset
 
 from .helpers import chat, codes, engine, findings, ok_line

@@ -7,6 +7,7 @@ import time
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from tuneline.analysis import Dataset, check_bytes
 
 from .helpers import engine, ok_line

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import pytest
 from lsprotocol import types
+
 from tuneline.analysis import FORMAT_TITLES, Engine, Settings
 from tuneline.lsp.markdown import usd
 

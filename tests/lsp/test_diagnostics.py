@@ -7,6 +7,7 @@ import json
 
 import pytest
 from lsprotocol import types
+
 from tuneline.analysis import RULES
 
 from .helpers import chat, new_uri, utf16

@@ -6,6 +6,7 @@ import re
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from tuneline.analysis.lines import from_utf16, split_lines
 from tuneline.lsp.linebuffer import LineBuffer
 

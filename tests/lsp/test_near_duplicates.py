@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from lsprotocol import types
+
 from tuneline.neardup.models import semantic_available
 
 from .helpers import CONFIG, Client

@@ -6,6 +6,7 @@ import asyncio
 import time
 
 from lsprotocol import types
+
 from tuneline.lsp.documents import Reset
 from tuneline.lsp.server import TunelineServer
 

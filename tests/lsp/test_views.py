@@ -6,6 +6,7 @@ import json
 
 import pytest
 from lsprotocol import types
+
 from tuneline.analysis import RULES, Engine, Settings
 from tuneline.analysis.models import auto_epochs
 from tuneline.lsp.markdown import usd

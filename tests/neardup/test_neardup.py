@@ -24,7 +24,15 @@ needs_embed = pytest.mark.skipif(not semantic_available(), reason="the embed ext
 
 
 def chat(user: str, answer: str) -> str:
-    return json.dumps({"messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}, {"role": "assistant", "content": answer}]})
+    return json.dumps(
+        {
+            "messages": [
+                {"role": "system", "content": SYSTEM},
+                {"role": "user", "content": user},
+                {"role": "assistant", "content": answer},
+            ]
+        }
+    )
 
 
 PARAPHRASE = chat(
@@ -117,13 +125,18 @@ def cli(*args: str, cwd: Path = REPO, env: dict | None = None) -> subprocess.Com
 def test_cli_reports_train_validation_overlap(tmp_path):
     (tmp_path / "train.jsonl").write_text("\n".join(SUPPORT[:40]) + "\n")
     leaked = SUPPORT[5].replace("  ", " ")
-    near = chat("How much storage does the free plan include?", "The free plan includes 25 GB shared across files, photos and backups.")
+    near = chat(
+        "How much storage does the free plan include?",
+        "The free plan includes 25 GB shared across files, photos and backups.",
+    )
     (tmp_path / "valid.jsonl").write_text("\n".join([*SUPPORT[40:], leaked, near]) + "\n")
     doc = json.loads(cli("check", "--format", "json", str(tmp_path / "valid.jsonl")).stdout)
     overlap = [d for d in doc["files"][0]["diagnostics"] if d["code"] == "TL306"]
     assert [(d["line"], d["severity"]) for d in overlap] == [(22, "error")]
     assert overlap[0]["related"][0]["line"] == 6 and "train.jsonl" in overlap[0]["related"][0]["message"]
-    doc = json.loads(cli("check", "--format", "json", "--near-duplicates=lexical", str(tmp_path / "valid.jsonl")).stdout)
+    doc = json.loads(
+        cli("check", "--format", "json", "--near-duplicates=lexical", str(tmp_path / "valid.jsonl")).stdout
+    )
     overlap = [d for d in doc["files"][0]["diagnostics"] if d["code"] == "TL306"]
     assert [d["line"] for d in overlap] == [22, 23]
 

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from tuneline.training.runs import RunRegistry
 
 from .fake_providers import FakeProviders

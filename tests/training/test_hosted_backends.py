@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from tuneline.training import launch
 from tuneline.training.backends import openai_backend
 from tuneline.training.backends.base import TrainRequest

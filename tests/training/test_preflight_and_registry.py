@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+
 from tuneline.training.backends.base import TrainRequest
 from tuneline.training.preflight import render_markdown, run_preflight
 from tuneline.training.redact import redact

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 from lsprotocol.converters import get_converter
+
 from tuneline.analysis.linecheck import chat_conversion
 from tuneline.analysis.lines import utf16_len
 

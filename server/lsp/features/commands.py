@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 from lsprotocol.converters import get_converter
+
 from tuneline.analysis import Dataset
 
 from .. import stats

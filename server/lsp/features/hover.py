@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
+
 from tuneline.analysis import FORMAT_TITLES
 
 from .. import markdown as md

@@ -14,6 +14,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from lsprotocol import types
+
 from tuneline.training.backends.base import TrainRequest
 from tuneline.training.launch import (
     LaunchError,

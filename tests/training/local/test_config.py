@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from tuneline.training.backends.base import BackendError, TrainRequest
 from tuneline.training.backends.local import config_for
 from tuneline.training.backends.local.config import (

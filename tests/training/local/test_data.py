@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from tuneline.training.backends.base import BackendError
 from tuneline.training.backends.local import data as D
 

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from tuneline.training.backends.base import BackendError, TrainRequest
 from tuneline.training.backends.local import BACKEND
 from tuneline.training.backends.local.config import LocalConfig
@@ -154,6 +155,7 @@ def test_accelerate_launch_command_lines():
 def test_out_of_memory_during_training_names_the_settings(tmp_path: Path, tiny_model: Path, monkeypatch):
     """A real OutOfMemoryError raised inside the model's forward at the third step, caught by the trainer."""
     from transformers.models.llama import modeling_llama
+
     from tuneline.training.backends.local.config import parse_config, save_config
     from tuneline.training.backends.local.trainer import Job, read_state
     from tuneline.training.runs import RunRecord, RunRegistry
