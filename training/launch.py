@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .preflight import Preflight, sha256_file, verdict
+from .processes import pid_alive
 from .runs import DEFAULT_ROOT, RunRecord, RunRegistry, atomic_write_text, new_run_id, now
 from .split import write_split
 from .worker import CANCEL_FILE, LOCK_FILE, REQUEST_FILE, STARTING_FILE
@@ -130,15 +131,9 @@ def start_run(
 
 
 def write_request(folder: Path, request: Any) -> None:
-    data = {
-        "dataset": str(Path(request.dataset).resolve()),
-        "model": request.model,
-        "validation": str(Path(request.validation).resolve()) if request.validation else None,
-        "hyperparameters": request.hyperparameters,
-        "suffix": request.suffix,
-        "seed": request.seed,
-        "options": request.options,
-    }
+    data = request.to_json()
+    data["dataset"] = str(Path(request.dataset).resolve())
+    data["validation"] = str(Path(request.validation).resolve()) if request.validation else None
     atomic_write_text(folder / REQUEST_FILE, json.dumps(data, indent=2, default=str) + "\n")
 
 
@@ -183,7 +178,7 @@ def is_followed(registry: RunRegistry, run_id: str) -> bool:
         import fcntl
     except ImportError:  # pragma: no cover
         record = registry.get(run_id)
-        return bool(record.pid) and _pid_alive(record.pid)
+        return bool(record.pid) and pid_alive(record.pid)
     with path.open("a+") as fh:
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -198,19 +193,7 @@ def _starting(folder: Path) -> bool:
         info = json.loads((folder / STARTING_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return time.time() - float(info.get("at", 0)) < 30 and _pid_alive(int(info.get("pid", 0)))
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return time.time() - float(info.get("at", 0)) < 30 and pid_alive(int(info.get("pid", 0)))
 
 
 def cancel_run(registry: RunRegistry, run_id: str, *, wait: float = 0.0) -> str:

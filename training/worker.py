@@ -58,16 +58,7 @@ class _RedactingStream:
 def load_request(folder: Path) -> TrainRequest:
     import json
 
-    data = json.loads((folder / REQUEST_FILE).read_text(encoding="utf-8"))
-    return TrainRequest(
-        dataset=Path(data["dataset"]),
-        model=data.get("model"),
-        validation=Path(data["validation"]) if data.get("validation") else None,
-        hyperparameters=data.get("hyperparameters") or {},
-        suffix=data.get("suffix"),
-        seed=data.get("seed"),
-        options=data.get("options") or {},
-    )
+    return TrainRequest.from_json(json.loads((folder / REQUEST_FILE).read_text(encoding="utf-8")))
 
 
 def _lock(folder: Path) -> Any:

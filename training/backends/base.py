@@ -40,6 +40,29 @@ class TrainRequest:
     seed: int | None = None
     options: dict[str, Any] = field(default_factory=dict)  # backend-specific (e.g. local config path, device)
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "dataset": str(self.dataset),
+            "model": self.model,
+            "validation": str(self.validation) if self.validation else None,
+            "hyperparameters": self.hyperparameters,
+            "suffix": self.suffix,
+            "seed": self.seed,
+            "options": self.options,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TrainRequest:
+        return cls(
+            dataset=Path(data["dataset"]),
+            model=data.get("model"),
+            validation=Path(data["validation"]) if data.get("validation") else None,
+            hyperparameters=data.get("hyperparameters") or {},
+            suffix=data.get("suffix"),
+            seed=data.get("seed"),
+            options=data.get("options") or {},
+        )
+
 
 @dataclass
 class Plan:

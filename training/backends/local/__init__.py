@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ...processes import pid_alive
 from ...runs import TERMINAL, RunRecord, RunRegistry
 from ..base import Backend, BackendError, Plan, TrainRequest, Update
 
@@ -189,22 +190,7 @@ def plan_request(request: TrainRequest) -> LocalPlan:
 
 def _alive(pid: int | None) -> bool:
     """True while `pid` is a running trainer (not a zombie, not a recycled pid)."""
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        if stat.rsplit(")", 1)[1].split()[0] == "Z":
-            return False
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
-        return TRAINER_MODULE.encode() in cmdline or b"accelerate" in cmdline
-    except (OSError, IndexError):
-        return True  # no /proc here: trust kill(0)
+    return pid_alive(pid, cmdline_marks=(TRAINER_MODULE.encode(), b"accelerate"))
 
 
 class LocalBackend(Backend):

@@ -13,36 +13,11 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 from ..base import BackendError, TrainRequest
 
 PLAN_TIMEOUT = 1800.0  # tokenizing a very large file takes a while; a hung child must not hang the caller forever
-
-
-def request_to_json(request: TrainRequest) -> dict[str, Any]:
-    return {
-        "dataset": str(request.dataset),
-        "model": request.model,
-        "validation": str(request.validation) if request.validation else None,
-        "hyperparameters": request.hyperparameters,
-        "suffix": request.suffix,
-        "seed": request.seed,
-        "options": request.options,
-    }
-
-
-def request_from_json(data: dict[str, Any]) -> TrainRequest:
-    return TrainRequest(
-        dataset=Path(data["dataset"]),
-        model=data.get("model"),
-        validation=Path(data["validation"]) if data.get("validation") else None,
-        hyperparameters=data.get("hyperparameters") or {},
-        suffix=data.get("suffix"),
-        seed=data.get("seed"),
-        options=data.get("options") or {},
-    )
 
 
 def plan_in_child(request: TrainRequest) -> Any:
@@ -52,7 +27,7 @@ def plan_in_child(request: TrainRequest) -> Any:
     try:
         done = subprocess.run(
             [sys.executable, "-m", "tuneline.training.backends.local.plan"],
-            input=json.dumps(request_to_json(request), default=str),
+            input=json.dumps(request.to_json(), default=str),
             capture_output=True,
             text=True,
             timeout=PLAN_TIMEOUT,
@@ -78,7 +53,7 @@ def main() -> int:
     try:
         from . import plan_request
 
-        plan = plan_request(request_from_json(json.load(sys.stdin)))
+        plan = plan_request(TrainRequest.from_json(json.load(sys.stdin)))
         answer: dict[str, Any] = {"plan": dataclasses.asdict(plan)}
     except BackendError as exc:
         answer = {"error": str(exc)}
