@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 from .analysis.config import Settings
 from .analysis.engine import Dataset, Engine
 from .analysis.lines import decode_bytes
 from .analysis.report import FileReport
+from .fileio import atomic_write_text
 
 
 def resolve_mode(requested: str | None, settings: Settings) -> str:
@@ -114,15 +113,7 @@ def cmd_dedupe(args: argparse.Namespace) -> int:
     kept = [line for i, line in enumerate(lines) if i not in drop]
     newline = "\r\n" if b"\r\n" in raw[:65536] else "\n"
     text = newline.join(kept) + (newline if kept else "")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(target, text, newline="")
     for line, why in sorted(drop.items()):
         print(f"dropped {source}:{line + 1}: {why}")
     print(f"kept {len(kept):,} of {len(lines):,} lines; wrote {target}")
