@@ -13,6 +13,7 @@ from .analysis.catalog import lookup
 from .analysis.config import ConfigError, Settings, load_settings
 from .analysis.engine import Engine
 from .analysis.report import FileReport, check_bytes
+from .neardup_cli import add_near_duplicate_arguments
 from .output import FORMATTERS, render_rule, render_rule_table, render_rules_markdown
 
 
@@ -153,14 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--config", help="a tuneline.toml or pyproject.toml to use instead of discovery")
     check.add_argument("--no-summary", action="store_true", help="findings only")
     check.add_argument("--no-secrets", action="store_true", help="skip the secret scan (TL401)")
-    check.add_argument(
-        "--near-duplicates",
-        nargs="?",
-        const="auto",
-        choices=["off", "lexical", "semantic", "auto"],
-        help="find near duplicates (TL302); alone: semantic if the embed extra is installed, else lexical",
-    )
-    check.add_argument("--near-duplicate-threshold", type=float, help="cosine threshold for the semantic tier")
+    add_near_duplicate_arguments(check, "find near duplicates (TL302)")
     check.add_argument("--color", choices=["auto", "always", "never"], default="auto")
     check.add_argument("--jobs", type=int, default=None, help="worker processes for large files (default: all cores)")
     check.set_defaults(func=cmd_check)

@@ -106,7 +106,9 @@ def cmd_dedupe(args: argparse.Namespace) -> int:
     if mode != "off":
         from .neardup.checks import near_duplicate_findings
 
-        for f in near_duplicate_findings(dataset, _detector(mode, settings, args.threshold), _progress("Embedding")):
+        for f in near_duplicate_findings(
+            dataset, _detector(mode, settings, args.near_duplicate_threshold), _progress("Embedding")
+        ):
             first = f.related[0].line
             if f.line not in drop and first not in drop:
                 drop[f.line] = f.message[0].lower() + f.message[1:].rstrip(".")
@@ -120,18 +122,22 @@ def cmd_dedupe(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_near_duplicate_arguments(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--near-duplicates",
+        nargs="?",
+        const="auto",
+        choices=["off", "lexical", "semantic", "auto"],
+        help=f"{what} (alone: the semantic tier if the embed extra is installed, else lexical)",
+    )
+    parser.add_argument("--near-duplicate-threshold", type=float, help="cosine threshold for the semantic tier")
+
+
 def register(sub) -> None:
     p = sub.add_parser("dedupe", help="write a copy without exact (and near) duplicates, keeping the first of each")
     p.add_argument("input", metavar="IN")
     p.add_argument("-o", "--output", metavar="OUT", help="where to write the deduplicated copy")
     p.add_argument("--in-place", action="store_true", help="replace IN (atomically)")
-    p.add_argument(
-        "--near-duplicates",
-        nargs="?",
-        const="auto",
-        choices=["off", "lexical", "semantic", "auto"],
-        help="also drop near duplicates (default tier: semantic if installed, else lexical)",
-    )
-    p.add_argument("--threshold", type=float, help="cosine threshold for the semantic tier")
+    add_near_duplicate_arguments(p, "also drop near duplicates")
     p.add_argument("--config", help="a tuneline.toml or pyproject.toml to use")
     p.set_defaults(func=cmd_dedupe)
