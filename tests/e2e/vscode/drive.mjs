@@ -4,6 +4,7 @@
 import { chromium } from "playwright-core";
 import { appendFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
+import { execFileSync } from "node:child_process";
 
 const URL = process.env.E2E_URL;
 const OUT = process.env.E2E_OUT;
@@ -87,6 +88,10 @@ async function openQuickInput(key) {
 async function runCommand(title) {
   await openQuickInput("F1");
   await page.keyboard.type(title, { delay: 10 });
+  const typed = await quickInput().locator("input").first().inputValue().catch(() => "");
+  if (!typed.includes(title)) {
+    throw new Error(`typing into the command palette went astray (it holds ${JSON.stringify(typed)})`);
+  }
   const row = quickInput().locator(`.monaco-list-row[aria-label*="${title.replace(/^.*?: /, "")}"]`).first();
   await row.waitFor({ state: "attached", timeout: 10000 });
   await page.keyboard.press("Enter");
@@ -108,11 +113,24 @@ async function acceptQuickPick(title, filter) {
 }
 
 async function openFile(name) {
-  await openQuickInput("Control+P");
-  await page.keyboard.type(name, { delay: 10 });
-  await quickInput().locator(`.monaco-list-row[aria-label*="${name}"]`).first().waitFor({ state: "attached", timeout: 10000 });
-  await page.keyboard.press("Enter");
-  await page.locator(`.tabs-container .tab.active[aria-label*="${name}"]`).first().waitFor({ timeout: 10000 });
+  const tab = page.locator(`.tabs-container .tab.active[aria-label*="${name}"]`).first();
+  for (let attempt = 0; attempt < 3; attempt++) {
+    await openQuickInput("Control+P");
+    await page.keyboard.type(name, { delay: 10 });
+    const typed = await quickInput().locator("input").first().inputValue().catch(() => "");
+    if (typed.includes(name)) {
+      await quickInput().locator(`.monaco-list-row[aria-label*="${name}"]`).first().waitFor({ state: "attached", timeout: 10000 });
+      await page.keyboard.press("Enter");
+      try {
+        await tab.waitFor({ timeout: 5000 });
+        return;
+      } catch {
+        // the Enter went elsewhere: try again
+      }
+    }
+  }
+  const active = await page.locator(".tabs-container .tab.active").first().getAttribute("aria-label").catch(() => null);
+  throw new Error(`could not open ${name} with Quick Open (the active tab is ${JSON.stringify(active)})`);
 }
 
 async function goToLine(lineColumn) {
@@ -129,11 +147,32 @@ async function notificationsText() {
 const runsRow = () => page.locator(".part.sidebar .pane-body .monaco-list-row", { hasText: TRAIN_MODEL }).first();
 
 async function showRunsView() {
+  // The activity bar icon toggles the side bar: click only while the view is not showing, and look again.
   const title = page.locator(".part.sidebar .composite.title", { hasText: /tuneline/i }).first();
-  if (!(await title.isVisible().catch(() => false))) {
-    await page.locator(".activitybar .action-item a[aria-label^='tuneline']").first().click();
+  for (let attempt = 0; attempt < 4; attempt++) {
+    try {
+      await title.waitFor({ timeout: 1500 });
+      return;
+    } catch {
+      await page.locator(".activitybar .action-item a[aria-label^='tuneline']").first().click();
+    }
   }
-  await title.waitFor({ timeout: 10000 });
+  await title.waitFor({ timeout: 5000 });
+}
+
+/** The number in the status bar's problems item (errors + warnings + infos). */
+async function problemCount() {
+  const text = await page.locator("#status\\.problems").first().innerText();
+  return (text.match(/\d+/g) ?? []).reduce((sum, n) => sum + Number(n), 0);
+}
+
+/** Language server processes (`python -m tuneline serve`) in code-server's process group: only what this test started. */
+function serverProcesses() {
+  const out = execFileSync("ps", ["-o", "pid=,args=", "-g", process.env.E2E_CODE_SERVER_PGID], { encoding: "utf8" });
+  return out
+    .split("\n")
+    .filter((l) => /-m tuneline serve/.test(l))
+    .map((l) => Number(l.trim().split(/\s+/)[0]));
 }
 
 /** Clears the notification toasts so they do not hide what a screenshot is about. */
@@ -288,8 +327,6 @@ async function main() {
       await shot("statistics");
       const body = await frame.locator("body").innerText();
       await page.mouse.move(700, 400); // away from the status bar's tooltip
-      await runCommand("View: Close Editor");
-      await page.keyboard.press("Control+1");
       return body.split("\n").filter((l) => l.trim()).slice(0, 1).join(" ");
     });
 
@@ -493,6 +530,57 @@ async function main() {
       await page.locator(".part.sidebar .monaco-list-row", { hasText: "cancelled" }).first().waitFor({ timeout: 15000 });
       await shot("run-cancelled");
       return `${question} → ${final.status}`;
+    });
+
+    await step("Apply All Safe Fixes edits the open dataset", async () => {
+      await openFile("broken.jsonl");
+      const before = await problemCount();
+      await runCommand("tuneline: Apply All Safe Fixes");
+      const toast = await pollUntil(async () => (await notificationsText()).match(/Applied (\d+) safe fix/), {
+        what: "the 'Applied N safe fixes' notification",
+      });
+      const after = await pollUntil(async () => {
+        const n = await problemCount();
+        return n < before ? n : undefined;
+      }, { timeout: 20000, what: "fewer problems after the fixes" });
+      // The unknown role 'assitant' has a safe fix: the open document now says 'assistant'.
+      const text = (await page.locator(".monaco-editor .view-lines").first().innerText()).replace(/[\s\u00a0]+/g, " ");
+      if (/"assitant"/.test(text) || !/"role": "assistant", "content": "Paris\."/.test(text)) {
+        throw new Error("the fixed role is not in the open document");
+      }
+      await shot("fix-all");
+      return `${toast[0]}; problems ${before} → ${after}`;
+    });
+
+    await step("a crashed server is reported and restarted", async () => {
+      const servers = serverProcesses();
+      if (servers.length === 0) {
+        throw new Error("no language server process found in code-server's process group");
+      }
+      for (const pid of servers) {
+        process.kill(pid, "SIGKILL");
+      }
+      await pollUntil(async () => /stopped unexpectedly and was restarted/.test(await notificationsText()), {
+        what: "the crash notification",
+      });
+      await shot("server-crash");
+      const restarted = await pollUntil(async () => serverProcesses().filter((p) => !servers.includes(p)), {
+        timeout: 30000,
+        what: "a new server process",
+      });
+      // The new server answers: hovering an example (with the mouse, in the open broken.jsonl) shows its tokens.
+      const word = page.locator(".monaco-editor .view-line", { hasText: "Say hi" }).first().locator("span", { hasText: "Say hi" }).first();
+      await pollUntil(
+        async () => {
+          await page.mouse.move(5, 5);
+          await word.hover();
+          const hover = page.locator(".monaco-hover:visible").first();
+          await hover.waitFor({ timeout: 3000 });
+          return /tokens/.test(await hover.innerText());
+        },
+        { timeout: 30000, interval: 500, what: "a hover from the restarted server" },
+      );
+      return `killed ${servers.join(", ")}; now ${restarted.join(", ")}`;
     });
 
     await step("U+2028/U+2029 in a dataset draw no 'unusual line terminators' prompt", async () => {

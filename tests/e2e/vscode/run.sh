@@ -140,6 +140,7 @@ env -u OPENAI_API_KEY -u TOGETHER_API_KEY \
   setsid "$CODE_SERVER" --bind-addr "127.0.0.1:$CS_PORT" --auth none --disable-telemetry --disable-update-check \
   --disable-workspace-trust --user-data-dir "$USER_DATA" --extensions-dir "$EXT_DIR" "$WS" >"$OUT/code-server.log" 2>&1 &
 pids+=($!)
+CODE_SERVER_PGID=$!
 for _ in $(seq 1 300); do
   curl -fsS "http://127.0.0.1:$CS_PORT/healthz" >/dev/null 2>&1 && break
   sleep 0.2
@@ -148,7 +149,7 @@ done
 say "drive: playwright-core + chromium"
 status=0
 E2E_URL="http://127.0.0.1:$CS_PORT/?folder=$WS" E2E_OUT="$OUT" E2E_WORKSPACE="$WS" E2E_OPENAI_KEY="$FAKE_KEY" E2E_USER_DATA="$USER_DATA" \
-  E2E_FAKE_URL="http://127.0.0.1:$FAKE_PORT" \
+  E2E_FAKE_URL="http://127.0.0.1:$FAKE_PORT" E2E_CODE_SERVER_PGID="$CODE_SERVER_PGID" \
   E2E_CHROME_PROFILE="$TMP/chrome" node "$HERE/drive.mjs" || status=$?
 
 # The extension's own log and the server's stderr help when a step failed.
