@@ -1,22 +1,26 @@
-"""Analysing many lines on all cores. Lines are independent, so chunks go to worker processes.
+"""Analysing many lines on all cores. Lines are independent, so chunks go to worker processes while this process
+analyses its own share.
 
-Small inputs stay in-process: starting workers costs more than it saves below a few megabytes.
+Small inputs stay in-process: starting workers costs more than it saves below a few megabytes. Callers that must
+not fork (a language server whose reader thread holds stdin) pass a `forkserver` or `spawn` context.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 
+from .config import Settings
 from .engine import Engine
 from .types import LineResult
 
-_MIN_BYTES_FOR_WORKERS = 4_000_000
-_CHUNK_LINES = 2_000
+MIN_BYTES_FOR_WORKERS = 4_000_000
+CHUNK_LINES = 2_000
 _worker_engine: Engine | None = None
 
 
-def _init(settings) -> None:
+def _init(settings: Settings) -> None:
     global _worker_engine
     _worker_engine = Engine(settings)
 
@@ -30,16 +34,28 @@ def default_jobs() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 
-def analyze_many(engine: Engine, lines: list[str], *, jobs: int | None = None) -> list[LineResult]:
+def analyze_many(
+    engine: Engine,
+    lines: list[str],
+    *,
+    jobs: int | None = None,
+    mp_context: multiprocessing.context.BaseContext | None = None,
+) -> list[LineResult]:
+    """Results for `lines` in order (remembered by `engine`'s cache)."""
     jobs = default_jobs() if jobs is None else max(1, jobs)
-    size = sum(len(t) for t in lines) if jobs > 1 else 0
-    if jobs == 1 or size < _MIN_BYTES_FOR_WORKERS:
+    if jobs == 1 or sum(map(len, lines)) < MIN_BYTES_FOR_WORKERS:
         return [engine.analyze_line(t) for t in lines]
-    chunks = [lines[i : i + _CHUNK_LINES] for i in range(0, len(lines), _CHUNK_LINES)]
-    results: list[LineResult] = []
-    with ProcessPoolExecutor(max_workers=jobs, initializer=_init, initargs=(engine.settings,)) as pool:
-        for chunk, chunk_results in zip(chunks, pool.map(_run, chunks)):
+    chunks = [lines[i : i + CHUNK_LINES] for i in range(0, len(lines), CHUNK_LINES)]
+    own = len(chunks) // jobs  # this process's share: the first chunks, analysed while the workers start and run
+    analyze, remember = engine.analyze_line, engine.remember
+    with ProcessPoolExecutor(
+        max_workers=jobs - 1, mp_context=mp_context, initializer=_init, initargs=(engine.settings,)
+    ) as pool:
+        futures = [pool.submit(_run, chunk) for chunk in chunks[own:]]
+        results = [analyze(t) for chunk in chunks[:own] for t in chunk]
+        for chunk, future in zip(chunks[own:], futures):
+            chunk_results = future.result()
             for text, result in zip(chunk, chunk_results):
-                engine.remember(text, result)
+                remember(text, result)
             results.extend(chunk_results)
     return results
