@@ -273,33 +273,24 @@ class Job:
         train_ds = Dataset.from_list(train_rows)
         eval_ds = Dataset.from_list(held_rows) if held_rows else None
         callbacks = [MetricsCallback(self), StopCallback(self)]
+        parts = {
+            "model": model,
+            "train_dataset": train_ds,
+            "eval_dataset": eval_ds,
+            "processing_class": tokenizer,
+            "peft_config": peft_config,
+            "callbacks": callbacks,
+        }
         if method == "dpo":
             from trl import DPOConfig, DPOTrainer
 
-            args = DPOConfig(**common, beta=cfg.beta)
-            trainer = DPOTrainer(
-                model=model,
-                args=args,
-                train_dataset=train_ds,
-                eval_dataset=eval_ds,
-                processing_class=tokenizer,
-                peft_config=peft_config,
-                callbacks=callbacks,
-            )
+            trainer = DPOTrainer(args=DPOConfig(**common, beta=cfg.beta), **parts)
         else:
             from trl import SFTConfig, SFTTrainer
 
             # The labels are built in data.py (weight-0 turns, prompt masking); TRL keeps them, truncates, packs.
             args = SFTConfig(**common, packing=cfg.packing, assistant_only_loss=False, completion_only_loss=False)
-            trainer = SFTTrainer(
-                model=model,
-                args=args,
-                train_dataset=train_ds,
-                eval_dataset=eval_ds,
-                processing_class=tokenizer,
-                peft_config=peft_config,
-                callbacks=callbacks,
-            )
+            trainer = SFTTrainer(args=args, **parts)
         for noisy in (PrinterCallback, ProgressCallback):
             trainer.remove_callback(noisy)
         return trainer
