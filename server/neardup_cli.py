@@ -29,15 +29,19 @@ def resolve_mode(requested: str | None, settings: Settings) -> str:
 
 
 def _detector(mode: str, settings: Settings, threshold: float | None):
-    from .neardup import NearDuplicateDetector
-    from .neardup.cache import EmbeddingCache
-    from .neardup.models import EmbeddingUnavailable
+    from .neardup.lexical import NearDuplicatesUnavailable
 
     explicit = threshold if threshold is not None else settings.near_duplicate_threshold
     try:
-        cache = EmbeddingCache() if mode == "semantic" else None
+        from .neardup.detector import NearDuplicateDetector
+
+        cache = None
+        if mode == "semantic":
+            from .neardup.cache import EmbeddingCache
+
+            cache = EmbeddingCache()
         return NearDuplicateDetector(mode, threshold=explicit, model=settings.embedding_model, cache=cache)
-    except EmbeddingUnavailable as exc:
+    except NearDuplicatesUnavailable as exc:
         from .cli import UsageError
 
         raise UsageError(str(exc)) from None

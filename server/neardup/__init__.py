@@ -5,11 +5,20 @@ always runs, and a semantic one (sentence-transformers embeddings, cached on dis
 it when the `embed` extra is installed. Both keep per-example state keyed by caller ids, so an editor can add and
 remove examples as lines change and only re-embed what changed.
 
-This package sits beside the pure engine (`tuneline.analysis`): it may import numpy, datasketch and, lazily,
-sentence-transformers and torch; the engine never imports it.
+This package sits beside the pure engine (`tuneline.analysis`): numpy and datasketch (the `lexical` extra) and
+sentence-transformers (the `embed` extra) are imported only when a tier runs, so a lint-only install can import
+the rest (pairing, example texts, exact overlap); the engine never imports it.
 """
 
-from .detector import NearDuplicateDetector, Pair, pair_findings
 from .texts import example_text
 
 __all__ = ["NearDuplicateDetector", "Pair", "example_text", "pair_findings"]
+
+
+def __getattr__(name: str):
+    """The detector needs numpy and datasketch (the `lexical` extra): load it only when asked for."""
+    if name in ("NearDuplicateDetector", "Pair", "pair_findings"):
+        from . import detector
+
+        return getattr(detector, name)
+    raise AttributeError(name)

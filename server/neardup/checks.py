@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..analysis.engine import Dataset
 from ..analysis.types import Finding, Related, Span
-from .detector import NearDuplicateDetector, pair_findings
-from .semantic import Progress
 from .texts import example_text
+
+if TYPE_CHECKING:
+    from .detector import NearDuplicateDetector, Progress
 
 
 def line_texts(lines: list[str]) -> dict[int, str]:
@@ -29,6 +31,8 @@ def near_duplicate_findings(
     cancelled: Callable[[], bool] | None = None,
 ) -> list[Finding]:
     """TL302 for one file; exact duplicates (TL301 already reports them) are left out."""
+    from .detector import pair_findings
+
     texts = dataset_texts(dataset)
     detector.update(texts.items(), progress, cancelled)
     pairs = [

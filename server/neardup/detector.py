@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..analysis.types import Finding, Related, Span
-from .cache import EmbeddingCache
 from .lexical import LexicalIndex
-from .semantic import Embedder, Progress, SemanticIndex
+
+if TYPE_CHECKING:
+    from .cache import EmbeddingCache
+    from .semantic import Embedder
+
+Progress = Callable[[int, int], None]
 
 LEXICAL_THRESHOLD = 0.7
 
@@ -43,13 +48,19 @@ class NearDuplicateDetector:
         self.lexical = LexicalIndex(LEXICAL_THRESHOLD)
         self.embedder = embedder
         if mode == "semantic" and embedder is None:
+            from .semantic import Embedder
+
             self.embedder = Embedder(model, cache)
         self.threshold = (
             threshold
             if threshold is not None
             else (self.embedder.default_threshold if self.embedder else LEXICAL_THRESHOLD)
         )
-        self.semantic = SemanticIndex(self.embedder.reference_mean if self.embedder else None)
+        self.semantic = None
+        if self.embedder is not None:
+            from .semantic import SemanticIndex
+
+            self.semantic = SemanticIndex(self.embedder.reference_mean)
         self._texts: dict[Hashable, str] = {}
 
     def __len__(self) -> int:
@@ -72,7 +83,8 @@ class NearDuplicateDetector:
                 continue
             if old is not None:
                 self.lexical.remove(key)
-                self.semantic.remove(key)
+                if self.semantic is not None:
+                    self.semantic.remove(key)
                 del self._texts[key]
             if text is not None:
                 self._texts[key] = text
@@ -80,14 +92,14 @@ class NearDuplicateDetector:
         if not added:
             return
         self.lexical.add_many(added)
-        if self.embedder is not None:
+        if self.embedder is not None and self.semantic is not None:
             vectors = self.embedder.embed([t for _, t in added], progress, cancelled)
             for (key, _), vector in zip(added, vectors, strict=True):
                 self.semantic.set(key, vector)
 
     def pairs(self, cancelled: Callable[[], bool] | None = None) -> list[Pair]:
         found: dict[tuple[Hashable, Hashable], Pair] = {}
-        if self.embedder is not None:
+        if self.semantic is not None:
             for a, b, score in self.semantic.all_pairs(self.threshold, cancelled=cancelled):
                 found[_order(a, b)] = Pair(*_order(a, b), score, "semantic")
             return sorted(found.values(), key=lambda p: (-p.score, str(p.a), str(p.b)))
@@ -100,7 +112,7 @@ class NearDuplicateDetector:
 
     def pairs_of(self, key: Hashable) -> list[Pair]:
         """Pairs involving one example: what an editor re-asks after a one-line edit."""
-        if self.embedder is not None:
+        if self.semantic is not None:
             return [Pair(*_order(key, o), s, "semantic") for o, s in self.semantic.neighbours(key, self.threshold)]
         return [Pair(*_order(key, o), s, "lexical") for o, s in self.lexical.neighbours(key)]
 

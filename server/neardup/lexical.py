@@ -13,6 +13,10 @@ _WORD = re.compile(r"\w+")
 NUM_PERM = 64
 
 
+class NearDuplicatesUnavailable(RuntimeError):
+    """A package the near-duplicate tiers need is not installed; the message says which extra to install."""
+
+
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
@@ -32,7 +36,12 @@ class LexicalIndex:
     """MinHash LSH over example ids, with insert and remove for editors."""
 
     def __init__(self, threshold: float = 0.7) -> None:
-        from datasketch import MinHashLSH
+        try:
+            from datasketch import MinHashLSH
+        except ImportError:
+            raise NearDuplicatesUnavailable(
+                "near duplicates need the 'lexical' extra (datasketch): pip install 'tuneline[lexical]'"
+            ) from None
 
         self.threshold = threshold
         self._lsh = MinHashLSH(threshold=threshold, num_perm=NUM_PERM)

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import platformdirs
 
+from .lexical import NearDuplicatesUnavailable
+
 STATIC = "minilm-static"  # the default: distilled from the bundled MiniLM
 MINILM = "all-MiniLM-L6-v2"  # the bundled transformer itself
 STATIC_THRESHOLD = 0.80  # after centring: paraphrases 0.87-0.88, distinct same-topic examples up to 0.71
@@ -24,7 +26,7 @@ _STATIC_VERSION = "v2-256"
 REFERENCE_MEAN = "reference_mean.npy"
 
 
-class EmbeddingUnavailable(RuntimeError):
+class EmbeddingUnavailable(NearDuplicatesUnavailable):
     """The embedding model cannot be loaded; the message says why and what to do, in one sentence."""
 
 

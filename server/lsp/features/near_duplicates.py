@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 from tuneline.analysis import Finding, Settings
 from tuneline.analysis.lines import decode_bytes
 from tuneline.neardup.checks import line_texts, overlap_findings
-from tuneline.neardup.detector import NearDuplicateDetector, pair_findings
 from tuneline.neardup.pairing import training_partner, validation_partners
 
 from ..progress import WorkDone
@@ -36,12 +35,13 @@ SEMANTIC_SETTING_NOTE = ' (Lexical tier. Set "nearDuplicates": "semantic" to fin
 
 @dataclass
 class _State:
-    detector: NearDuplicateDetector | None = None
+    detector: Any = None  # a NearDuplicateDetector (imported when a tier first runs: it needs numpy)
     detector_key: tuple[Any, ...] = ()
     done_version: int | None = None
     timer: asyncio.TimerHandle | None = None
     task: asyncio.Task | None = None
     merge: asyncio.Future | None = None
+    warned: bool = False
     note: str = ""
     keys: set[str] = field(default_factory=set)
 
@@ -201,8 +201,17 @@ class NearDuplicatePass:
         cancelled,
     ) -> dict[str, list[Finding]]:
         """Worker thread: update the detector with this text's examples and turn pairs into findings."""
+        from tuneline.neardup.lexical import NearDuplicatesUnavailable
+
         out: dict[str, list[Finding]] = {}
-        detector = self._detector(state, settings) if settings.near_duplicates != "off" else None
+        detector = None
+        if settings.near_duplicates != "off":
+            try:
+                detector = self._detector(state, settings)
+            except NearDuplicatesUnavailable as exc:
+                if not state.warned:
+                    state.warned = True
+                    self.server.call_on_loop(self.server.show_message, f"tuneline: {exc}")
         if detector is not None:
             texts = line_texts(lines)
             first_line: dict[str, int] = {}
@@ -211,6 +220,8 @@ class NearDuplicatePass:
             current = set(first_line)
             stale = [(t, None) for t in detector.ids() if t not in current]
             detector.update([*stale, *((t, t) for t in current)], report, cancelled)
+            from tuneline.neardup.detector import pair_findings
+
             found = pair_findings(detector.pairs(cancelled), first_line.__getitem__, lambda i: len(lines[i]))
             if state.note:
                 found = [
@@ -226,13 +237,17 @@ class NearDuplicatePass:
                     train_lines = []
             overlap_detector = None
             if detector is not None:
-                overlap_detector = NearDuplicateDetector(detector.mode, embedder=detector.embedder)
+                overlap_detector = type(detector)(detector.mode, embedder=detector.embedder)
                 if detector.embedder is not None:
                     overlap_detector.threshold = detector.threshold
             out["overlap"] = overlap_findings(lines, train_lines, train_path, overlap_detector, report, cancelled)
         return out
 
-    def _detector(self, state: _State, settings: Settings) -> NearDuplicateDetector:
+    def _detector(self, state: _State, settings: Settings) -> Any:
+        """The document's NearDuplicateDetector for these settings. Raises NearDuplicatesUnavailable."""
+        from tuneline.neardup.detector import NearDuplicateDetector
+        from tuneline.neardup.models import EmbeddingUnavailable
+
         key = (settings.near_duplicates, settings.embedding_model, settings.near_duplicate_threshold)
         if state.detector is not None and state.detector_key == key:
             return state.detector
@@ -240,17 +255,16 @@ class NearDuplicatePass:
         mode = settings.near_duplicates
         detector = None
         if mode == "semantic":
-            from tuneline.neardup.cache import EmbeddingCache
-            from tuneline.neardup.models import EmbeddingUnavailable
-
             try:
+                from tuneline.neardup.cache import EmbeddingCache
+
                 detector = NearDuplicateDetector(
                     "semantic",
                     threshold=settings.near_duplicate_threshold,
                     model=settings.embedding_model,
                     cache=EmbeddingCache(),
                 )
-            except EmbeddingUnavailable as exc:
+            except (EmbeddingUnavailable, ImportError) as exc:
                 self.server.call_on_loop(self.server.show_message, f"tuneline: {exc}; using the lexical tier")
                 state.note = EMBED_EXTRA_NOTE if "embed" in str(exc) else ""
         if detector is None:
