@@ -120,3 +120,28 @@ async def test_validation_overlap_with_the_training_file_on_disk(tmp_path):
             )
         )
         await codes_eventually(client, uri, "TL306", want=False)
+
+
+async def test_clients_that_cannot_watch_files_still_see_training_file_changes(tmp_path):
+    from .helpers import capabilities
+
+    train = tmp_path / "train.jsonl"
+    train.write_text("\n".join(SUPPORT[:40]) + "\n")
+    client: Client = await CONFIG.start()  # type: ignore[assignment]
+    caps = capabilities("push")
+    caps.workspace.did_change_watched_files = None  # like Neovim 0.7: no file watching for the server
+    client.mode = "push"
+    try:
+        await client.initialize_session(
+            types.InitializeParams(
+                capabilities=caps, root_uri=tmp_path.as_uri(), initialization_options={"debounceMs": 10}
+            )
+        )
+        uri = (tmp_path / "valid.jsonl").as_uri()
+        client.open(uri, "\n".join([*SUPPORT[40:], SUPPORT[5]]) + "\n")
+        await codes_eventually(client, uri, "TL306")
+        train.write_text("\n".join(SUPPORT[:5]) + "\n")  # no notification: the server notices by itself
+        await codes_eventually(client, uri, "TL306", want=False)
+    finally:
+        await client.shutdown_session()
+        await client.stop()

@@ -10,6 +10,7 @@ and the pass runs again. Each document keeps one detector keyed by example text:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tuneline.lsp")
 DELAY_SECONDS = 0.6
+POLL_SECONDS = 2.0  # training files on disk are polled only when the client cannot watch files for us
 EMBED_EXTRA_NOTE = " (Lexical tier. To find paraphrases too, install the semantic tier: pip install 'tuneline[embed]'.)"
 SEMANTIC_SETTING_NOTE = ' (Lexical tier. Set "nearDuplicates": "semantic" to find paraphrases too.)'
 
@@ -51,6 +53,8 @@ class NearDuplicatePass:
         self.server = server
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="tuneline-neardup")
         self.states: dict[str, _State] = {}
+        self._poller: asyncio.Task | None = None
+        self._mtimes: dict[Path, float] = {}
 
     # --- when to run -----------------------------------------------------------------------------------------
     def wanted(self, doc: Document, settings: Settings) -> bool:
@@ -66,10 +70,36 @@ class NearDuplicatePass:
             if state.keys:
                 self._apply(doc, doc.version, {})
             return
+        self._ensure_poller()
         if state.timer is not None:
             state.timer.cancel()
         loop = asyncio.get_running_loop()
         state.timer = loop.call_later(DELAY_SECONDS, self._start, doc)
+
+    def _ensure_poller(self) -> None:
+        """Clients that cannot watch files (no dynamic registration of didChangeWatchedFiles, e.g. Neovim 0.7)
+        get the same effect from a cheap mtime poll of the training files that open validation files use."""
+        if self._poller is not None or self.server.capability(
+            "workspace.did_change_watched_files.dynamic_registration"
+        ):
+            return
+        self._poller = asyncio.ensure_future(self._poll())
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(POLL_SECONDS)
+            for doc in self.server.documents:
+                train = self._training_file(doc, self.server.settings_for(doc.uri))
+                if train is None or self.server.documents.get(train.resolve().as_uri()) is not None:
+                    continue
+                try:
+                    mtime = train.stat().st_mtime_ns
+                except OSError:
+                    continue
+                seen = self._mtimes.setdefault(train, mtime)
+                if mtime != seen:
+                    self._mtimes[train] = mtime
+                    self.file_changed(train)
 
     def closed(self, uri: str) -> None:
         state = self.states.pop(uri, None)
@@ -136,6 +166,8 @@ class NearDuplicatePass:
         train_path = self._training_file(doc, settings)
         train_lines = None
         if train_path is not None:
+            with contextlib.suppress(OSError):  # the version of the file this pass reads, for the poller
+                self._mtimes[train_path] = train_path.stat().st_mtime_ns
             train_doc = next(
                 (d for d in self.server.documents if d.path and d.path.resolve() == train_path.resolve()), None
             )
