@@ -4,44 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 from lsprotocol import types
+from neardup.planted import NUMBERS, NUMBERS_SOURCE, PARAPHRASE, SUPPORT  # tests/ is on sys.path (rootdir)
 
 from tuneline.neardup.models import semantic_available
 
 from .helpers import CONFIG, Client
 
 pytestmark = pytest.mark.asyncio
-REPO = Path(__file__).resolve().parents[2]
-SUPPORT = (REPO / "examples" / "support-chat.jsonl").read_text(encoding="utf-8").splitlines()[:61]
-SYSTEM = json.loads(SUPPORT[0])["messages"][0]["content"]
-
-
-def chat(user: str, answer: str) -> str:
-    return json.dumps(
-        {
-            "messages": [
-                {"role": "system", "content": SYSTEM},
-                {"role": "user", "content": user},
-                {"role": "assistant", "content": answer},
-            ]
-        }
-    )
-
-
-NUMBERS = chat(
-    "How much storage does the free plan include?",
-    "The free plan includes 25 GB shared across files, photos and backups.",
-)
-PARAPHRASE = chat(
-    "Is it possible to get my money back for the yearly plan?",
-    "Yes. Yearly plans can be refunded completely within 14 days after you buy. Go to Billing → Plan → Request refund.",
-)
-SOURCE = next(i for i, line in enumerate(SUPPORT) if "15 GB" in line)
 
 
 @contextlib.asynccontextmanager
@@ -78,11 +52,13 @@ async def test_lexical_near_duplicates_appear_follow_edits_and_go(tmp_path, mode
         client.open(uri, "\n".join([*SUPPORT, NUMBERS]) + "\n")
         (near,) = await codes_eventually(client, uri, "TL302")
         assert near.range.start.line == 61
-        assert near.related_information[0].location.range.start.line == SOURCE
+        assert near.related_information[0].location.range.start.line == NUMBERS_SOURCE
         assert "tuneline[embed]" in near.message or "semantic" in near.message  # the hover says how to go further
         client.edit(uri, 0, 0, 0, 0, SUPPORT[30] + "\n")  # a line above: the finding moves down with its line
         (near,) = await codes_eventually(client, uri, "TL302")
-        assert near.range.start.line == 62 and near.related_information[0].location.range.start.line == SOURCE + 1
+        assert (
+            near.range.start.line == 62 and near.related_information[0].location.range.start.line == NUMBERS_SOURCE + 1
+        )
         client.edit(uri, 62, 0, 63, 0, "")  # delete the near duplicate
         await codes_eventually(client, uri, "TL302", want=False)
 

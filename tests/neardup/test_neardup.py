@@ -17,42 +17,14 @@ from tuneline.neardup.models import semantic_available
 from tuneline.neardup.pairing import training_partner, validation_partners
 from tuneline.neardup.texts import example_text
 
-REPO = Path(__file__).resolve().parents[2]
-SUPPORT = (REPO / "examples" / "support-chat.jsonl").read_text(encoding="utf-8").splitlines()[:61]  # no exact dups
-SYSTEM = json.loads(SUPPORT[0])["messages"][0]["content"]
+from .planted import NUMBERS, NUMBERS_SOURCE, PARAPHRASE, REORDERED, REPO, SUPPORT, SYSTEM, chat
+
 needs_embed = pytest.mark.skipif(not semantic_available(), reason="the embed extra is not installed")
-
-
-def chat(user: str, answer: str) -> str:
-    return json.dumps(
-        {
-            "messages": [
-                {"role": "system", "content": SYSTEM},
-                {"role": "user", "content": user},
-                {"role": "assistant", "content": answer},
-            ]
-        }
-    )
-
-
-PARAPHRASE = chat(
-    "Is it possible to get my money back for the yearly plan?",
-    "Yes. Yearly plans can be refunded completely within 14 days after you buy. Go to Billing → Plan → Request refund.",
-)  # of line 2
-REORDERED = chat(
-    "Why is my upload stuck at 99%?",
-    "If it stays there for over 10 minutes, cancel and upload again. Large files can take a minute. The last percent is the server verifying the file.",
-)  # of line 3
-NUMBERS = chat(
-    "How much storage does the free plan include?",
-    "The free plan includes 25 GB shared across files, photos and backups.",
-)  # of the "15 GB" line
 
 
 def planted() -> tuple[list[str], dict[int, int]]:
     lines = [*SUPPORT, PARAPHRASE, REORDERED, NUMBERS]
-    numbers_source = next(i for i, line in enumerate(SUPPORT) if "15 GB" in line)
-    return lines, {61: 1, 62: 2, 63: numbers_source}
+    return lines, {61: 1, 62: 2, 63: NUMBERS_SOURCE}
 
 
 def found_pairs(lines: list[str], mode: str, cache_dir: Path | None = None) -> dict[int, int]:
@@ -147,7 +119,7 @@ def test_cli_near_duplicates_flag(tmp_path):
     data.write_text("\n".join(lines) + "\n")
     doc = json.loads(cli("check", "--format", "json", "--near-duplicates=lexical", str(data)).stdout)
     near = {d["line"]: d["related"][0]["line"] for d in doc["files"][0]["diagnostics"] if d["code"] == "TL302"}
-    assert near == {63: 3, 64: next(i for i, line in enumerate(SUPPORT) if "15 GB" in line) + 1}
+    assert near == {63: 3, 64: NUMBERS_SOURCE + 1}
 
 
 def test_dedupe_keeps_the_first_copy_and_never_overwrites_by_default(tmp_path):
