@@ -551,7 +551,3 @@ def _discard(groups: dict, key, slot: int) -> None:
         members.discard(slot)
         if not members:
             del groups[key]
-
-
-def new_counter(model: ModelInfo) -> TokenCounter:
-    return TokenCounter(model.encoding)

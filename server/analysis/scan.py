@@ -163,14 +163,3 @@ def node_at(root: Node, path: tuple[PathItem, ...]) -> Node | None:
                 return None
             node = node.items[item]
     return node
-
-
-def string_content_span(text: str, node: Node, start: int, end: int) -> Span | None:
-    """Map a range of a string's decoded value to the raw line, when the string has no escapes before it.
-
-    Used to underline a special token inside a long message. Returns None if escapes make the mapping unsure.
-    """
-    raw = text[node.start + 1 : node.end - 1]
-    if "\\" in raw[: end + 1]:
-        return None
-    return Span(node.start + 1 + start, node.start + 1 + end)

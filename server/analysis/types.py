@@ -6,7 +6,7 @@ them into what they need: 1-based columns for the CLI, UTF-16 units for LSP.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import IntEnum
 from typing import NamedTuple
 
@@ -113,8 +113,6 @@ class LineResult:
     prompt_key: bytes | None = None  # conversation up to the last user turn (conflicting answers)
     answer_key: bytes | None = None
     label: str = ""  # a short title for outlines: "user: How do I…"
-    messages_open: int | None = None  # offset just inside `"messages": [` for inserting a system prompt
-    extra: dict[str, object] = field(default_factory=dict)
 
     @property
     def is_example(self) -> bool:
