@@ -36,6 +36,18 @@ def env_float(name: str, default: float) -> float:
         return default
 
 
+def sdk_transient(exc: BaseException, sdk: Any) -> str | None:
+    """'rate_limit' | 'server' | 'network' for an exception of `sdk` (openai or together: both SDKs are generated
+    with the same exception classes) worth retrying; None otherwise."""
+    if isinstance(exc, sdk.RateLimitError):
+        return "rate_limit"
+    if isinstance(exc, sdk.APIStatusError) and exc.status_code >= 500:
+        return "server"
+    if isinstance(exc, sdk.APIConnectionError):
+        return "network"
+    return None
+
+
 class Transient(Exception):
     """Raised by `classify` users: a failure worth retrying, with the provider's requested delay if any."""
 

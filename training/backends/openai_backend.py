@@ -15,7 +15,7 @@ from tuneline.analysis.models import DEFAULT_MODEL
 
 from ..runs import RunRecord
 from .base import BackendError, TrainRequest, Update
-from .hosted import OTHER_BACKENDS, HostedBackend, clean, env_float, with_line
+from .hosted import OTHER_BACKENDS, HostedBackend, clean, env_float, sdk_transient, with_line
 
 FILES_API_LIMIT = 512 * 1024**2
 PART_SIZE = 64 * 1024**2
@@ -57,13 +57,9 @@ class OpenAIBackend(HostedBackend):
     def transient(self, exc: BaseException) -> str | None:
         import openai
 
-        if isinstance(exc, openai.RateLimitError):
-            return None if _code(exc) == "insufficient_quota" else "rate_limit"
-        if isinstance(exc, openai.APIStatusError) and exc.status_code >= 500:
-            return "server"
-        if isinstance(exc, openai.APIConnectionError):
-            return "network"
-        return None
+        if isinstance(exc, openai.RateLimitError) and _code(exc) == "insufficient_quota":
+            return None  # no amount of waiting adds credit
+        return sdk_transient(exc, openai)
 
     def translate(self, exc: BaseException, doing: str) -> BackendError:
         import openai

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from ..runs import RunRecord
 from .base import BackendError, TrainRequest, Update
-from .hosted import OTHER_BACKENDS, HostedBackend, clean, env_float, with_line
+from .hosted import OTHER_BACKENDS, HostedBackend, clean, env_float, sdk_transient, with_line
 
 DEFAULT_MODEL = "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"
 MAX_BYTES = 50 * 1024**3
@@ -68,13 +68,7 @@ class TogetherBackend(HostedBackend):
     def transient(self, exc: BaseException) -> str | None:
         import together
 
-        if isinstance(exc, together.RateLimitError):
-            return "rate_limit"
-        if isinstance(exc, together.APIStatusError) and exc.status_code >= 500:
-            return "server"
-        if isinstance(exc, together.APIConnectionError):
-            return "network"
-        return None
+        return sdk_transient(exc, together)
 
     def translate(self, exc: BaseException, doing: str) -> BackendError:
         import together
