@@ -64,23 +64,32 @@ def add_near_duplicates(reports: list[FileReport], engine: Engine, mode: str, th
 
     settings = engine.settings
     configured = {}
-    if settings.validation_file:
-        for r in reports:
-            configured[Path(r.path)] = Path(settings.validation_file)
+    if settings.validation_file:  # the other checked files are the training files of this validation file
+        validation = Path(settings.validation_file).resolve()
+        configured = {
+            Path(r.path): validation for r in reports if r.path != "-" and Path(r.path).resolve() != validation
+        }
     by_path = {Path(r.path).resolve(): r for r in reports if r.path != "-"}
+    loaded = None  # one detector loads the embedding model; the others share it through fresh()
+
+    def detector():
+        nonlocal loaded
+        if loaded is None:
+            loaded = _detector(mode, settings, threshold)
+            return loaded
+        return loaded.fresh()
+
     for report in reports:
         if mode != "off":
-            found = near_duplicate_findings(
-                report.dataset, _detector(mode, settings, threshold), _progress("Embedding")
-            )
+            found = near_duplicate_findings(report.dataset, detector(), _progress("Embedding"))
             report.dataset.set_external("near-duplicates", found)
         if report.path != "-":
             train = training_partner(Path(report.path), configured)
             if train is not None:
                 other = by_path.get(train.resolve())
                 train_lines = other.dataset.texts if other else decode_bytes(train.read_bytes()).lines
-                detector = _detector(mode, settings, threshold) if mode != "off" else None
-                report.dataset.set_external("overlap", overlap_findings(report.dataset, train_lines, train, detector))
+                near = detector() if mode != "off" else None
+                report.dataset.set_external("overlap", overlap_findings(report.dataset, train_lines, train, near))
         report.refresh()
 
 

@@ -160,6 +160,8 @@ def load_settings(start: Path, base: Settings | None = None) -> Settings:
         return settings
     path, table = found
     settings = settings.merged(table, str(path))
-    if settings.models_file and not Path(settings.models_file).is_absolute():
-        settings = replace(settings, models_file=str(path.parent / settings.models_file))
+    for key in ("models_file", "validation_file"):  # paths in a config file are relative to that file
+        value = getattr(settings, key)
+        if value and not Path(value).is_absolute():
+            settings = replace(settings, **{key: str(path.parent / value)})
     return settings

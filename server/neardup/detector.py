@@ -66,6 +66,12 @@ class NearDuplicateDetector:
     def __len__(self) -> int:
         return len(self._texts)
 
+    def fresh(self) -> NearDuplicateDetector:
+        """An empty detector with the same tier, threshold and (already loaded) embedding model."""
+        return NearDuplicateDetector(
+            self.mode, threshold=self.threshold if self.embedder else None, embedder=self.embedder
+        )
+
     def ids(self) -> list[Hashable]:
         return list(self._texts)
 

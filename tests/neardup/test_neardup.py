@@ -149,3 +149,17 @@ def test_unavailable_hub_model_is_one_clear_sentence(tmp_path):
     p = cli("check", "--near-duplicates=semantic", str(data), cwd=tmp_path, env=env)
     assert p.returncode == 2
     assert b"cannot load embedding model 'acme/no-such-model'" in p.stderr and b"Traceback" not in p.stderr
+
+
+def test_validation_file_setting_pairs_files_and_never_a_file_with_itself(tmp_path):
+    (tmp_path / "data.jsonl").write_text("\n".join(SUPPORT[:40]) + "\n")
+    (tmp_path / "holdout.jsonl").write_text("\n".join([*SUPPORT[40:], SUPPORT[5]]) + "\n")
+    (tmp_path / "tuneline.toml").write_text('validation_file = "holdout.jsonl"\n')
+
+    def overlap(*names: str) -> dict[str, list[int]]:
+        doc = json.loads(cli("check", "--format", "json", *names, cwd=tmp_path).stdout)
+        return {f["path"]: [d["line"] for d in f["diagnostics"] if d["code"] == "TL306"] for f in doc["files"]}
+
+    both = overlap("holdout.jsonl", "data.jsonl")
+    assert both == {"holdout.jsonl": [22], "data.jsonl": []}
+    assert overlap("holdout.jsonl") == {"holdout.jsonl": []}  # alone: no training file known, no self-comparison

@@ -267,11 +267,7 @@ class NearDuplicatePass:
                 except OSError as exc:
                     log.info("cannot read training file %s: %s", train_path, exc)
                     train_lines = []
-            overlap_detector = None
-            if detector is not None:
-                overlap_detector = type(detector)(detector.mode, embedder=detector.embedder)
-                if detector.embedder is not None:
-                    overlap_detector.threshold = detector.threshold
+            overlap_detector = detector.fresh() if detector is not None else None
             out["overlap"] = overlap_findings(lines, train_lines, train_path, overlap_detector, report, cancelled)
         return out
 
