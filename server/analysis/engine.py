@@ -534,14 +534,11 @@ class Dataset:
         if not tokens:
             return []
         out = []
-        low = 0
-        high = 64
+        low, high, below = 0, 64, 0
         while low <= tokens[-1]:
-            count = bisect.bisect_right(tokens, high) - bisect.bisect_right(tokens, low)
-            if low == 0:
-                count = bisect.bisect_right(tokens, high)
-            out.append((f"{low + 1 if low else 0}-{high}", count))
-            low, high = high, high * 2
+            upto = bisect.bisect_right(tokens, high)  # examples with at most `high` tokens
+            out.append((f"{low + 1 if low else 0}-{high}", upto - below))
+            low, high, below = high, high * 2, upto
         return out
 
 
