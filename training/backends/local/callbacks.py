@@ -11,8 +11,6 @@ from transformers import TrainerCallback
 if TYPE_CHECKING:
     from .trainer import Job
 
-METRIC_KEYS = ("step", "loss", "eval_loss", "learning_rate", "epoch", "tokens_per_second", "gpu_memory_mb")
-
 
 def _gpu_memory_mb() -> float | None:
     import torch

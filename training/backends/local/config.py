@@ -89,15 +89,12 @@ class LocalConfig(_Strict):
 
     @field_validator("chat_template")
     @classmethod
-    def _template_not_blank(cls, value: str | None) -> str | None:
+    def _template_not_blank(_cls, value: str | None) -> str | None:
         if value is not None and not value.strip():
             raise ValueError("must not be empty")
         return value
 
     # -- derived values -------------------------------------------------------------------------------------------
-    def on_gpu(self) -> bool:
-        return self.device == "cuda"
-
     def resolved(self, device: str, bf16_supported: bool = True) -> LocalConfig:
         """A copy with every `auto` settled for `device` ("cuda" or "cpu"): what the trainer actually uses."""
         gpu = device == "cuda"
@@ -112,9 +109,6 @@ class LocalConfig(_Strict):
         if data["gradient_checkpointing"] == "auto":
             data["gradient_checkpointing"] = gpu
         return LocalConfig.model_validate(data)
-
-    def effective_batch(self) -> int:
-        return self.batch_size * self.gradient_accumulation * self.distributed.num_processes
 
     def steps_per_epoch(self, examples: int) -> int:
         return max(

@@ -24,7 +24,6 @@ from tuneline.analysis.formats import FORMAT_TITLES, detect, message_view
 
 from ..base import BackendError
 
-SFT_FORMATS = ("chat", "prompt-completion", "text", "alpaca", "sharegpt")
 DPO_FORMATS = ("openai-preference", "trl-preference", "sharegpt-preference")
 _GENERATION = re.compile(r"\{%-?\s*generation\s*-?%\}")
 

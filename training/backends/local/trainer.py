@@ -87,7 +87,7 @@ class Job:
             self.registry.append(self.run_id, "metrics", item)
 
     # -- signals -------------------------------------------------------------------------------------------------
-    def on_signal(self, signum: int, _frame: Any) -> None:
+    def on_signal(self, _signum: int, _frame: Any) -> None:
         first = not self.stop.is_set()
         self.stop.set()
         if self.phase in ("starting", "loading") and first:
