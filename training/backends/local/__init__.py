@@ -29,7 +29,7 @@ from ...runs import TERMINAL, RunRecord, RunRegistry
 from ..base import Backend, BackendError, Plan, TrainRequest, Update
 
 if TYPE_CHECKING:
-    from .config import LocalConfig
+    from .run_config import LocalConfig
 
 TRAINER_MODULE = "tuneline.training.backends.local.trainer"
 CANCEL_TIMEOUT = 600.0  # seconds to wait for the checkpoint a cancel asks for (a large model saves slowly)
@@ -68,7 +68,7 @@ def _require_extra() -> None:
 
 def config_for(request: TrainRequest) -> LocalConfig:
     """The run's settings: defaults, then the TOML file (`options["config"]`), then the command line."""
-    from .config import ConfigError, LocalConfig, absolute_paths, load_config, parse_config
+    from .run_config import ConfigError, LocalConfig, absolute_paths, load_config, parse_config
 
     options = dict(request.options or {})
     try:
@@ -215,7 +215,7 @@ class LocalBackend(Backend):
     # -- running ---------------------------------------------------------------------------------------------------
     def start(self, request: TrainRequest, record: RunRecord, registry: RunRegistry) -> None:
         _require_extra()
-        from .config import save_config
+        from .run_config import save_config
 
         cfg, _ = resolve(request)
         folder = registry.folder(record.id)
@@ -351,7 +351,7 @@ class LocalBackend(Backend):
         """Continue from the newest checkpoint (or from the start when none was saved yet), with the run's
         `config.toml` as it is now: a run that ran out of memory can be resumed with a smaller batch."""
         _require_extra()
-        from .config import ConfigError, load_run_config
+        from .run_config import ConfigError, load_run_config
         from .trainer import last_checkpoint
 
         if self._running(record, registry):

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ..base import BackendError
 
 if TYPE_CHECKING:
-    from .config import LocalConfig
+    from .run_config import LocalConfig
 
 GIB = 1024**3
 CPU_MAX_PARAMS = 3_000_000_000  # past this a CPU run takes days: refuse and point at a GPU

@@ -13,7 +13,7 @@ from ..base import BackendError
 from .data import load_template
 
 if TYPE_CHECKING:
-    from .config import LocalConfig
+    from .run_config import LocalConfig
 
 
 def model_location(name: str) -> tuple[str, dict[str, Any]]:

@@ -25,8 +25,8 @@ from typing import Any
 
 from ...runs import RunRegistry, atomic_write_text, now
 from ..base import BackendError
-from .config import ConfigError, LocalConfig, load_run_config
 from .hardware import is_oom, oom_message
+from .run_config import ConfigError, LocalConfig, load_run_config
 
 STATE_FILE = "trainer.json"
 CHECKPOINTS = "checkpoints"
@@ -296,7 +296,7 @@ class Job:
         return trainer
 
     def _report(self, cfg: LocalConfig, method: str, trainer: Any, tokenizer: Any, held: list[Any]) -> None:
-        from .report import evaluate, plot_loss
+        from .evaluation import evaluate, plot_loss
 
         summary: dict[str, Any] = {}
         if held:

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 from ...runs import atomic_write_text
 
 if TYPE_CHECKING:
-    from .config import LocalConfig
     from .data import Example
+    from .run_config import LocalConfig
     from .trainer import Job
 
 
