@@ -157,7 +157,8 @@ def test_out_of_memory_during_training_names_the_settings(tmp_path: Path, tiny_m
     from transformers.models.llama import modeling_llama
 
     from tuneline.training.backends.local.run_config import parse_config, save_config
-    from tuneline.training.backends.local.trainer import Job, read_state
+    from tuneline.training.backends.local.rundir import read_state
+    from tuneline.training.backends.local.trainer import Job
     from tuneline.training.runs import RunRecord, RunRegistry
 
     registry = RunRegistry(tmp_path / "runs")

@@ -231,7 +231,7 @@ class LocalBackend(Backend):
     def _launch(self, cfg: LocalConfig, record: RunRecord, registry: RunRegistry, resume: bool) -> None:
         from ...runs import atomic_write_text, now
         from .hardware import launch_command
-        from .trainer import STATE_FILE, read_state
+        from .rundir import STATE_FILE, read_state
 
         folder = registry.folder(record.id).resolve()
         cmd = launch_command(cfg, folder, resume=resume)
@@ -263,7 +263,7 @@ class LocalBackend(Backend):
         registry.append(record.id, "events", {"type": "status", "message": "trainer started", "pid": proc.pid})
 
     def _pid(self, record: RunRecord, registry: RunRegistry) -> int | None:
-        from .trainer import read_state
+        from .rundir import read_state
 
         proc = self._procs.get(record.id)
         if proc is not None:
@@ -280,7 +280,7 @@ class LocalBackend(Backend):
     def poll(self, record: RunRecord, registry: RunRegistry) -> Iterator[Update]:
         """Follow `trainer.json` until the trainer ends. Metrics and events are already on disk (the trainer
         appends them itself), so updates carry only status, progress, result and error."""
-        from .trainer import read_state
+        from .rundir import read_state
 
         folder = registry.folder(record.id)
         last: tuple[Any, ...] | None = None
@@ -300,7 +300,7 @@ class LocalBackend(Backend):
                 return  # the worker asked to stop: it calls cancel() next
 
     def _final(self, record: RunRecord, registry: RunRegistry, state: dict[str, Any], running: bool) -> Update:
-        from .trainer import read_state
+        from .rundir import read_state
 
         folder = registry.folder(record.id)
         proc = self._procs.pop(record.id, None)
@@ -352,7 +352,7 @@ class LocalBackend(Backend):
         `config.toml` as it is now: a run that ran out of memory can be resumed with a smaller batch."""
         _require_extra()
         from .run_config import ConfigError, load_run_config
-        from .trainer import last_checkpoint
+        from .rundir import last_checkpoint
 
         if self._running(record, registry):
             return  # still training: the worker just follows it again

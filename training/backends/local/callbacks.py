@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
+import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from transformers import TrainerCallback
 
-if TYPE_CHECKING:
-    from .trainer import Job
+from .rundir import RunFolder
 
 
 def _gpu_memory_mb() -> float | None:
@@ -29,18 +29,20 @@ def _number(value: Any) -> float | None:
 
 
 class MetricsCallback(TrainerCallback):
-    def __init__(self, job: Job) -> None:
-        self.job = job
+    """Every logged step becomes a `metrics.jsonl` line (with the token rate since the last one), every step a
+    progress update in `trainer.json`, every checkpoint an event."""
+
+    def __init__(self, run: RunFolder) -> None:
+        self.run = run
         self.last_time: float | None = None
         self.last_tokens: float | None = None
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self.last_time = time.monotonic()
         self.last_tokens = float(state.num_input_tokens_seen or 0)
-        self.job.step = state.global_step
-        self.job.set_state(step=state.global_step, total_steps=state.max_steps, epoch=_number(state.epoch) or 0.0)
+        self.run.progress(state.global_step, state.max_steps, _number(state.epoch) or 0.0)
         resumed = f" from step {state.global_step}" if state.global_step else ""
-        self.job.event("training", f"training {state.max_steps} steps{resumed}", total_steps=state.max_steps)
+        self.run.event("training", f"training {state.max_steps} steps{resumed}", total_steps=state.max_steps)
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
         logs = logs or {}
@@ -63,27 +65,27 @@ class MetricsCallback(TrainerCallback):
             "tokens_per_second": rate,
             "gpu_memory_mb": _gpu_memory_mb(),
         }
-        self.job.metric(item)
+        self.run.metric(item)
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        self.job.step = state.global_step
-        self.job.set_state(step=state.global_step, total_steps=state.max_steps, epoch=round(state.epoch or 0.0, 2))
+        self.run.progress(state.global_step, state.max_steps, round(state.epoch or 0.0, 2))
 
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         path = f"{args.output_dir}/checkpoint-{state.global_step}"
-        self.job.set_state(checkpoint=path)
-        self.job.event("checkpoint", f"checkpoint saved at step {state.global_step}", step=state.global_step, path=path)
+        self.run.set_state(checkpoint=path)
+        self.run.event("checkpoint", f"checkpoint saved at step {state.global_step}", step=state.global_step, path=path)
 
 
 class StopCallback(TrainerCallback):
     """A stop request (SIGTERM) ends training after the current optimizer step, with a checkpoint of it."""
 
-    def __init__(self, job: Job) -> None:
-        self.job = job
+    def __init__(self, stop: threading.Event, world_size: int = 1) -> None:
+        self.stop = stop
+        self.world_size = world_size
 
     def _stop(self) -> bool:
-        stop = self.job.stop.is_set()
-        if self.job.world_size > 1:  # every rank must stop at the same step, or the others wait forever
+        stop = self.stop.is_set()
+        if self.world_size > 1:  # every rank must stop at the same step, or the others wait forever
             import torch
             import torch.distributed as dist
 
@@ -92,7 +94,7 @@ class StopCallback(TrainerCallback):
                 dist.all_reduce(flag, op=dist.ReduceOp.MAX)
                 stop = bool(flag.item())
                 if stop:
-                    self.job.stop.set()
+                    self.stop.set()
         return stop
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
@@ -103,6 +105,6 @@ class StopCallback(TrainerCallback):
         return control
 
     def on_epoch_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
-        if self.job.stop.is_set():
+        if self.stop.is_set():
             control.should_evaluate = False
         return control

@@ -11,9 +11,11 @@ from typing import TYPE_CHECKING, Any
 from ...runs import atomic_write_text
 
 if TYPE_CHECKING:
+    import threading
+
     from .data import Example
     from .run_config import LocalConfig
-    from .trainer import Job
+    from .rundir import RunFolder
 
 
 def plot_loss(
@@ -147,10 +149,16 @@ def render_markdown(title: str, summary: dict[str, Any], rows: Sequence[dict[str
 
 
 def evaluate(
-    job: Job, cfg: LocalConfig, method: str, trainer: Any, tokenizer: Any, held: Sequence[Example]
+    run: RunFolder,
+    cfg: LocalConfig,
+    method: str,
+    trainer: Any,
+    tokenizer: Any,
+    held: Sequence[Example],
+    stop: threading.Event,
 ) -> dict[str, Any]:
-    """Held-out loss of the tuned model (and of the base model for SFT), side-by-side generations, and
-    `evaluation.md`. Returns the numbers for trainer.json."""
+    """Held-out loss of the tuned model (and of the base model for SFT), side-by-side generations (skipped once a
+    stop is asked for), and `evaluation.md`. Returns the numbers for trainer.json."""
     started = time.monotonic()
     summary: dict[str, Any] = {"base_model": cfg.base_model, "method": method, "examples": len(held)}
     if trainer.eval_dataset is not None and len(trainer.eval_dataset):
@@ -161,11 +169,11 @@ def evaluate(
             with trainer.model.disable_adapter():
                 summary["base_eval_loss"] = trainer.evaluate(metric_key_prefix="base").get("base_loss")
     rows = []
-    if cfg.generations and not job.stop.is_set():
+    if cfg.generations and not stop.is_set():
         rows = side_by_side(trainer.model, tokenizer, held, cfg.generations, cfg.max_new_tokens)
-    path = job.folder / "evaluation.md"
-    atomic_write_text(path, render_markdown(job.run_id, summary, rows))
+    path = run.path / "evaluation.md"
+    atomic_write_text(path, render_markdown(run.run_id, summary, rows))
     summary["generations"] = len(rows)
     summary["seconds"] = round(time.monotonic() - started, 1)
-    job.event("evaluated", f"evaluation written to {path}", path=str(path), eval_loss=summary.get("eval_loss"))
+    run.event("evaluated", f"evaluation written to {path}", path=str(path), eval_loss=summary.get("eval_loss"))
     return summary

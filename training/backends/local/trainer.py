@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
 import signal
 import sys
@@ -23,68 +22,26 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from ...runs import RunRegistry, atomic_write_text, now
+from ...runs import now
 from ..base import BackendError
 from .hardware import is_oom, oom_message
 from .run_config import ConfigError, LocalConfig, load_run_config
-
-STATE_FILE = "trainer.json"
-CHECKPOINTS = "checkpoints"
-ADAPTER = "adapter"
-MERGED = "merged"
+from .rundir import ADAPTER, CHECKPOINTS, MERGED, RunFolder, last_checkpoint, read_state
 
 
 class Cancelled(Exception):
     """Raised by the signal handler when a stop is asked for before training began (nothing to checkpoint)."""
 
 
-def read_state(folder: Path) -> dict[str, Any]:
-    try:
-        return json.loads((Path(folder) / STATE_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-
-
-def last_checkpoint(folder: Path) -> Path | None:
-    """The newest `checkpoint-N` that holds a trainer state (a half-written one is skipped)."""
-    root = Path(folder) / CHECKPOINTS
-    found = []
-    for path in root.glob("checkpoint-*") if root.is_dir() else []:
-        suffix = path.name.rsplit("-", 1)[-1]
-        if suffix.isdigit() and (path / "trainer_state.json").exists():
-            found.append((int(suffix), path))
-    return max(found)[1] if found else None
-
-
 class Job:
     """One invocation of the trainer on one run folder."""
 
     def __init__(self, folder: Path) -> None:
-        self.folder = Path(folder).resolve()
-        self.registry = RunRegistry(self.folder.parent)
-        self.run_id = self.folder.name
+        self.rundir = RunFolder(folder, main_process=int(os.environ.get("RANK", "0")) == 0)
         self.stop = threading.Event()
         self.phase = "starting"
-        self.main_process = int(os.environ.get("RANK", "0")) == 0
         self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
-        self.state: dict[str, Any] = {}
         self.config: LocalConfig | None = None
-        self.step = 0
-
-    # -- reporting ---------------------------------------------------------------------------------------------
-    def set_state(self, **changes: Any) -> None:
-        if not self.main_process:
-            return
-        self.state.update(changes, updated_at=now())
-        atomic_write_text(self.folder / STATE_FILE, json.dumps(self.state, indent=2) + "\n")
-
-    def event(self, kind: str, message: str, **data: Any) -> None:
-        if self.main_process:
-            self.registry.append(self.run_id, "events", {"type": kind, "message": message, **data})
-
-    def metric(self, item: dict[str, Any]) -> None:
-        if self.main_process:
-            self.registry.append(self.run_id, "metrics", item)
 
     # -- signals -------------------------------------------------------------------------------------------------
     def on_signal(self, _signum: int, _frame: Any) -> None:
@@ -95,14 +52,14 @@ class Job:
 
     # -- the run -----------------------------------------------------------------------------------------------
     def run(self, resume: bool = False) -> int:
-        previous = read_state(self.folder)
-        self.state = {k: previous[k] for k in ("warnings", "total_steps", "resumes") if k in previous}
-        self.set_state(status="running", phase="loading", pid=os.getpid(), error=None, started_at=now())
+        previous = read_state(self.rundir.path)
+        self.rundir.state = {k: previous[k] for k in ("warnings", "total_steps", "resumes") if k in previous}
+        self.rundir.set_state(status="running", phase="loading", pid=os.getpid(), error=None, started_at=now())
         try:
             return self._run(resume)
         except Cancelled:
-            self.set_state(status="cancelled", phase="done", finished_at=now())
-            self.event("cancelled", "cancelled before training began")
+            self.rundir.set_state(status="cancelled", phase="done", finished_at=now())
+            self.rundir.event("cancelled", "cancelled before training began")
             return 0
         except BackendError as exc:
             return self.fail(str(exc))
@@ -113,14 +70,14 @@ class Job:
                 raise
             if is_oom(exc) and self.config is not None:
                 traceback.print_exc()
-                return self.fail(oom_message(self.config, self.step or None, self.config.device), kind="oom")
+                return self.fail(oom_message(self.config, self.rundir.step or None, self.config.device), kind="oom")
             traceback.print_exc()
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             return self.fail(f"training failed ({type(exc).__name__}: {first[:300]}); the details are in trainer.log")
 
     def fail(self, message: str, kind: str = "error") -> int:
-        self.set_state(status="failed", phase="done", error=message, finished_at=now())
-        self.event(kind, message)
+        self.rundir.set_state(status="failed", phase="done", error=message, finished_at=now())
+        self.rundir.event(kind, message)
         print(message, file=sys.stderr)
         return 1
 
@@ -129,11 +86,11 @@ class Job:
         from .loading import load_model, load_tokenizer, lora_config
 
         self.phase = "loading"
-        cfg, files = load_run_config(self.folder / "config.toml")
+        cfg, files = load_run_config(self.rundir.path / "config.toml")
         self.config = cfg
         if "train" not in files:
             raise BackendError("the run's config.toml names no training file ([data] train)")
-        checkpoint = last_checkpoint(self.folder) if resume else None
+        checkpoint = last_checkpoint(self.rundir.path) if resume else None
         if resume and checkpoint is None:
             raise BackendError("this run has no checkpoint to resume from; start a new run")
 
@@ -150,59 +107,61 @@ class Job:
             train_rows, held_rows = tok_train.rows, tok_held.rows if tok_held else []
         else:
             train_rows, held_rows = [e.row for e in train], [e.row for e in held]
-        self.set_state(method=method, examples=len(train_rows), held_out=len(held_rows))
+        self.rundir.set_state(method=method, examples=len(train_rows), held_out=len(held_rows))
 
         model = load_model(cfg, device_map=self._device_map(cfg))
         trainer = self._trainer(cfg, method, model, tokenizer, train_rows, held_rows, lora_config(cfg))
-        self.set_state(model_info=describe_model(trainer.model), device=cfg.device, quantization=cfg.quantization)
+        self.rundir.set_state(
+            model_info=describe_model(trainer.model), device=cfg.device, quantization=cfg.quantization
+        )
         if checkpoint is not None:
             resumed = int(checkpoint.name.rsplit("-", 1)[-1])
-            self.set_state(resumes=int(self.state.get("resumes", 0)) + 1, resumed_from=resumed)
-            self.event("resumed", f"resuming from step {resumed}", step=resumed, checkpoint=str(checkpoint))
+            self.rundir.set_state(resumes=int(self.rundir.state.get("resumes", 0)) + 1, resumed_from=resumed)
+            self.rundir.event("resumed", f"resuming from step {resumed}", step=resumed, checkpoint=str(checkpoint))
 
         self.phase = "training"
         if self.stop.is_set():
             raise Cancelled()
-        self.set_state(phase="training")
+        self.rundir.set_state(phase="training")
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
 
         if self.stop.is_set():
-            saved = last_checkpoint(self.folder)
-            self.set_state(
+            saved = last_checkpoint(self.rundir.path)
+            self.rundir.set_state(
                 status="cancelled",
                 phase="done",
                 checkpoint=str(saved) if saved else None,
                 step=trainer.state.global_step,
                 finished_at=now(),
             )
-            self.event(
+            self.rundir.event(
                 "cancelled",
                 f"stopped at step {trainer.state.global_step}; checkpoint saved, resume with "
-                f"`tuneline runs resume {self.run_id}`",
+                f"`tuneline runs resume {self.rundir.run_id}`",
                 step=trainer.state.global_step,
             )
             return 0
 
         self.phase = "saving"
-        self.set_state(phase="saving", step=trainer.state.global_step)
-        adapter = self.folder / ADAPTER
+        self.rundir.set_state(phase="saving", step=trainer.state.global_step)
+        adapter = self.rundir.path / ADAPTER
         trainer.save_model(str(adapter))
-        if self.main_process:
+        if self.rundir.main_process:
             tokenizer.save_pretrained(str(adapter))
-        self.event("saved", f"adapter saved in {adapter}", path=str(adapter))
+        self.rundir.event("saved", f"adapter saved in {adapter}", path=str(adapter))
 
-        if self.main_process:
+        if self.rundir.main_process:
             self.phase = "evaluating"
-            self.set_state(phase="evaluating")
+            self.rundir.set_state(phase="evaluating")
             self._report(cfg, method, trainer, tokenizer, held)
             if cfg.merge and not self.stop.is_set():
                 self.phase = "merging"
-                self.set_state(phase="merging")
+                self.rundir.set_state(phase="merging")
                 del trainer, model
                 gc.collect()
                 self._merge(cfg, adapter, tokenizer)
-        self.set_state(status="succeeded", phase="done", adapter=str(adapter), finished_at=now())
-        self.event("succeeded", "training finished", adapter=str(adapter))
+        self.rundir.set_state(status="succeeded", phase="done", adapter=str(adapter), finished_at=now())
+        self.rundir.event("succeeded", "training finished", adapter=str(adapter))
         return 0
 
     # -- pieces ----------------------------------------------------------------------------------------------------
@@ -229,7 +188,7 @@ class Job:
         from .callbacks import MetricsCallback, StopCallback
 
         common: dict[str, Any] = {
-            "output_dir": str(self.folder / CHECKPOINTS),
+            "output_dir": str(self.rundir.path / CHECKPOINTS),
             "num_train_epochs": cfg.epochs,
             "max_steps": cfg.max_steps or -1,
             "per_device_train_batch_size": cfg.batch_size,
@@ -272,7 +231,7 @@ class Job:
             common["ddp_find_unused_parameters"] = False
         train_ds = Dataset.from_list(train_rows)
         eval_ds = Dataset.from_list(held_rows) if held_rows else None
-        callbacks = [MetricsCallback(self), StopCallback(self)]
+        callbacks = [MetricsCallback(self.rundir), StopCallback(self.stop, self.world_size)]
         parts = {
             "model": model,
             "train_dataset": train_ds,
@@ -300,15 +259,19 @@ class Job:
 
         summary: dict[str, Any] = {}
         if held:
-            summary = evaluate(self, cfg, method, trainer, tokenizer, held)
-            self.set_state(evaluation=summary)
+            summary = evaluate(self.rundir, cfg, method, trainer, tokenizer, held, self.stop)
+            self.rundir.set_state(evaluation=summary)
         else:
-            self.event("warning", "no held-out examples: no evaluation (set eval_split or pass a validation file)")
+            self.rundir.event(
+                "warning", "no held-out examples: no evaluation (set eval_split or pass a validation file)"
+            )
         try:
-            metrics = list(self.registry.read(self.run_id, "metrics"))
-            plot_loss(metrics, self.folder / "loss.png", title=self.run_id, baseline=summary.get("base_eval_loss"))
+            metrics = self.rundir.metrics()
+            plot_loss(
+                metrics, self.rundir.path / "loss.png", title=self.rundir.run_id, baseline=summary.get("base_eval_loss")
+            )
         except Exception as exc:  # a missing plot must not fail a finished run
-            self.event("warning", f"the loss plot could not be drawn: {exc}")
+            self.rundir.event("warning", f"the loss plot could not be drawn: {exc}")
 
     def _merge(self, cfg: LocalConfig, adapter: Path, tokenizer: Any) -> None:
         """Fold the adapter into a full-precision copy of the base model (merging into 4-bit weights loses
@@ -320,11 +283,11 @@ class Job:
         plain = cfg.model_copy(update={"quantization": "none"})
         base = load_model(plain, device_map="cpu" if cfg.device == "cpu" else {"": 0})
         merged = PeftModel.from_pretrained(base, str(adapter)).merge_and_unload()
-        target = self.folder / MERGED
+        target = self.rundir.path / MERGED
         merged.save_pretrained(str(target))
         tokenizer.save_pretrained(str(target))
-        self.set_state(merged=str(target))
-        self.event("merged", f"merged model saved in {target}", path=str(target))
+        self.rundir.set_state(merged=str(target))
+        self.rundir.event("merged", f"merged model saved in {target}", path=str(target))
 
 
 def describe_model(model: Any) -> dict[str, Any]:
