@@ -17,6 +17,7 @@ from ..base import BackendError
 if TYPE_CHECKING:
     from .run_config import LocalConfig
 
+TRAINER_MODULE = "tuneline.training.backends.local.trainer"  # the child that trains (`python -m`)
 GIB = 1024**3
 CPU_MAX_PARAMS = 3_000_000_000  # past this a CPU run takes days: refuse and point at a GPU
 CUDA_OVERHEAD = 1.0 * GIB  # CUDA context, cuBLAS workspaces, allocator slack
@@ -250,7 +251,7 @@ def is_oom(exc: BaseException) -> bool:
 
 def trainer_command(run_folder: Path, resume: bool = False, python: str | None = None) -> list[str]:
     """The single-process trainer child."""
-    cmd = [python or sys.executable, "-m", "tuneline.training.backends.local.trainer", str(run_folder)]
+    cmd = [python or sys.executable, "-m", TRAINER_MODULE, str(run_folder)]
     return [*cmd, "--resume"] if resume else cmd
 
 
@@ -277,7 +278,7 @@ def accelerate_command(
         cmd += ["--mixed_precision", precision]
     if dist.main_process_port:
         cmd += ["--main_process_port", str(dist.main_process_port)]
-    cmd += ["-m", "tuneline.training.backends.local.trainer", str(run_folder)]
+    cmd += ["-m", TRAINER_MODULE, str(run_folder)]
     return [*cmd, "--resume"] if resume else cmd
 
 

@@ -1,71 +1,88 @@
-"""The local pre-flight in a child process: `python -m tuneline.training.backends.local.plan` reads a training
-request as JSON on stdin and writes the plan (or `{"error": sentence}`) as JSON on stdout.
+"""The local pre-flight: what a run will train on, where, and with how much memory, checked before any model loads.
 
-Why a child: checking a local run means loading torch, transformers and the model's tokenizer (seconds, and
-hundreds of MB that stay). The language server and the CLI ask for plans; they hand the work to a short-lived
-process instead, as they do for training itself.
+`plan_request` does the work in the calling process: it loads torch, transformers and the tokenizer, so the
+language server and the CLI reach it through `plan_child.py`. The data numbers come from `data.prepare`, the same
+call the trainer makes, so what the plan reports is what trains.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import os
-import subprocess
-import sys
-from typing import Any
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from ..base import BackendError, TrainRequest
+from ..base import BackendError, Plan, TrainRequest
+from .options import resolve
 
-PLAN_TIMEOUT = 1800.0  # tokenizing a very large file takes a while; a hung child must not hang the caller forever
+if TYPE_CHECKING:
+    from .run_config import LocalConfig
 
 
-def plan_in_child(request: TrainRequest) -> Any:
-    from . import LocalPlan
+@dataclass
+class LocalPlan(Plan):
+    """The plan plus what only a local run has: where it trains, how long, how much memory."""
 
-    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
-    try:
-        done = subprocess.run(
-            [sys.executable, "-m", "tuneline.training.backends.local.plan"],
-            input=json.dumps(request.to_json(), default=str),
-            capture_output=True,
-            text=True,
-            timeout=PLAN_TIMEOUT,
-            env=env,
+    device: str = "cpu"
+    total_steps: int = 0
+    memory_gb: float | None = None
+    memory_detail: str = ""
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+def analyse(cfg: LocalConfig, dataset: Path, validation: Path | None) -> dict[str, Any]:
+    """Read and tokenize the data the way the trainer will: method, counts and the warnings to show first."""
+    from . import data as D
+    from .loading import load_tokenizer
+
+    tokenizer = load_tokenizer(cfg)
+    examples = D.read_examples(dataset)
+    held_file = D.read_examples(validation) if validation else None
+    method = D.method_for(examples, cfg.method)
+    if held_file is not None:
+        D.method_for(held_file, method)
+    train, held = D.split_examples(examples, cfg.eval_split, cfg.seed, held_file)
+    warnings: list[str] = []
+    if method == "sft":
+        tok = D.tokenize_sft(train, tokenizer, cfg.assistant_only_loss)
+        lengths, lines, tokens, usable = tok.lengths, [e.line for e in train], tok.tokens, len(tok.rows)
+        warnings += D.masking_warning(tok, D.has_generation_markers(tokenizer.chat_template), cfg.assistant_only_loss)
+        if not usable:
+            raise BackendError("no example is left to train on (every answer has weight 0)")
+    else:
+        lengths = D.preference_lengths(train, tokenizer)
+        lines, tokens, usable = [e.line for e in train], sum(lengths), len(train)
+    too_long = D.length_warning(lengths, lines, cfg.max_length)
+    if too_long:
+        warnings.insert(0, too_long)
+    if not held:
+        warnings.append(
+            "no held-out examples: there will be no evaluation loss (set eval_split or add a validation file)"
         )
-    except subprocess.TimeoutExpired:
-        raise BackendError(
-            f"the local pre-flight took more than {PLAN_TIMEOUT / 60:.0f} minutes; try a smaller file"
-        ) from None
-    try:
-        answer = json.loads(done.stdout.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise BackendError(f"the local pre-flight stopped unexpectedly ({last[:300]})") from None
-    if "error" in answer:
-        raise BackendError(answer["error"])
-    return LocalPlan(**answer["plan"])
+    return {"method": method, "examples": usable, "held_out": len(held), "tokens": tokens, "warnings": warnings}
 
 
-def main() -> int:
-    out = sys.stdout
-    sys.stdout = sys.stderr  # libraries print; only the answer goes to the real stdout
-    try:
-        from . import plan_request
+def plan_request(request: TrainRequest) -> LocalPlan:
+    """Everything `prepare` checks, in this process (it loads torch, transformers and the tokenizer)."""
+    from .hardware import check_fits, model_shape
+    from .loading import load_model_config
 
-        plan = plan_request(TrainRequest.from_json(json.load(sys.stdin)))
-        answer: dict[str, Any] = {"plan": dataclasses.asdict(plan)}
-    except BackendError as exc:
-        answer = {"error": str(exc)}
-    except Exception as exc:  # a bug: one sentence for the caller, the traceback on stderr
-        import traceback
-
-        traceback.print_exc()
-        answer = {"error": f"the local pre-flight failed ({type(exc).__name__}: {str(exc)[:300]})"}
-    out.write(json.dumps(answer) + "\n")
-    out.flush()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    cfg, devices = resolve(request)
+    model_config = load_model_config(cfg)
+    found = analyse(cfg, Path(request.dataset), Path(request.validation) if request.validation else None)
+    shape = model_shape(model_config, cfg.lora.target_modules)
+    estimate = check_fits(shape, cfg, found["method"], devices)
+    return LocalPlan(
+        model=cfg.base_model or "",
+        method=found["method"],
+        examples=found["examples"],
+        tokens=found["tokens"],
+        epochs=max(1, math.ceil(cfg.epochs)),
+        cost_usd=0.0,
+        warnings=found["warnings"],
+        device=cfg.device,
+        total_steps=cfg.total_steps(found["examples"]),
+        memory_gb=round(estimate.total / 1024**3, 2),
+        memory_detail=estimate.describe(),
+        config=cfg.model_dump(),
+    )
