@@ -18,11 +18,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tuneline.analysis.formats import FORMAT_TITLES, detect, message_view
 
 from ..base import BackendError
+
+if TYPE_CHECKING:
+    from .run_config import LocalConfig
 
 DPO_FORMATS = ("openai-preference", "trl-preference", "sharegpt-preference")
 _GENERATION = re.compile(r"\{%-?\s*generation\s*-?%\}")
@@ -264,7 +267,8 @@ class Tokenized:
 
     @property
     def tokens(self) -> int:
-        return sum(self.lengths)
+        """Tokens in the rows that train (dropped examples are not counted: they never reach the model)."""
+        return sum(len(row["input_ids"]) for row in self.rows)
 
 
 def tokenize_sft(examples: Sequence[Example], tokenizer: Any, assistant_only_loss: bool = True) -> Tokenized:
@@ -439,3 +443,51 @@ def masking_warning(tokenized: Tokenized, template_marked: bool, assistant_only:
         shown = ", ".join(map(str, tokenized.dropped[:5])) + (", …" if len(tokenized.dropped) > 5 else "")
         out.append(f"{len(tokenized.dropped)} examples (lines {shown}) have only weight-0 answers and are skipped")
     return out
+
+
+# -- the one pipeline ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Prepared:
+    """The data exactly as the trainer gets it, and the numbers and warnings the pre-flight shows about it."""
+
+    method: str  # "sft" | "dpo"
+    train: list[Example]
+    held: list[Example]  # the held-out examples (the evaluation prompts come from these)
+    train_rows: list[dict[str, Any]]  # the training dataset's rows
+    held_rows: list[dict[str, Any]]  # the evaluation dataset's rows
+    tokens: int  # in train_rows: what one epoch trains on
+    warnings: list[str] = field(default_factory=list)
+
+
+def prepare(cfg: LocalConfig, tokenizer: Any, train_file: Path, validation_file: Path | None = None) -> Prepared:
+    """Read, check, split and tokenize the run's files. The pre-flight and the trainer both call this, so the
+    plan's method, counts and warnings describe the very rows that train; one bad line raises one sentence."""
+    examples = read_examples(train_file)
+    validation = read_examples(validation_file) if validation_file else None
+    method = method_for(examples, cfg.method)
+    if validation is not None:
+        method_for(validation, method)
+    train, held = split_examples(examples, cfg.eval_split, cfg.seed, validation)
+    warnings: list[str] = []
+    if method == "sft":
+        tokenized = tokenize_sft(train, tokenizer, cfg.assistant_only_loss)
+        if not tokenized.rows:
+            raise BackendError("no example is left to train on (every answer has weight 0)")
+        held_rows = tokenize_sft(held, tokenizer, cfg.assistant_only_loss).rows if held else []
+        train_rows, lengths, tokens = tokenized.rows, tokenized.lengths, tokenized.tokens
+        marked = has_generation_markers(getattr(tokenizer, "chat_template", None))
+        warnings += masking_warning(tokenized, marked, cfg.assistant_only_loss)
+    else:
+        train_rows, held_rows = [e.row for e in train], [e.row for e in held]
+        lengths = preference_lengths(train, tokenizer)
+        tokens = sum(lengths)
+    too_long = length_warning(lengths, [e.line for e in train], cfg.max_length)
+    if too_long:
+        warnings.insert(0, too_long)
+    if not held_rows:
+        warnings.append(
+            "no held-out examples: there will be no evaluation loss (set eval_split or add a validation file)"
+        )
+    return Prepared(method, train, held, train_rows, held_rows, tokens, warnings)

@@ -20,12 +20,15 @@ import threading
 import time
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...runs import now
 from ..base import BackendError
 from .hardware import is_oom, oom_message
 from .run_config import ConfigError, LocalConfig, load_run_config
+
+if TYPE_CHECKING:
+    from .data import Example, Prepared
 from .rundir import ADAPTER, CHECKPOINTS, MERGED, RunFolder, last_checkpoint, read_state
 
 
@@ -82,7 +85,7 @@ class Job:
         return 1
 
     def _run(self, resume: bool) -> int:
-        from . import data as D
+        from .data import prepare
         from .loading import load_model, load_tokenizer, lora_config
 
         self.phase = "loading"
@@ -95,22 +98,12 @@ class Job:
             raise BackendError("this run has no checkpoint to resume from; start a new run")
 
         tokenizer = load_tokenizer(cfg)
-        examples = D.read_examples(Path(files["train"]))
-        validation = D.read_examples(Path(files["validation"])) if files.get("validation") else None
-        method = D.method_for(examples, cfg.method)
-        train, held = D.split_examples(examples, cfg.eval_split, cfg.seed, validation)
-        if method == "sft":
-            tok_train = D.tokenize_sft(train, tokenizer, cfg.assistant_only_loss)
-            tok_held = D.tokenize_sft(held, tokenizer, cfg.assistant_only_loss) if held else None
-            if not tok_train.rows:
-                raise BackendError("no example is left to train on (every answer has weight 0)")
-            train_rows, held_rows = tok_train.rows, tok_held.rows if tok_held else []
-        else:
-            train_rows, held_rows = [e.row for e in train], [e.row for e in held]
-        self.rundir.set_state(method=method, examples=len(train_rows), held_out=len(held_rows))
+        validation = Path(files["validation"]) if files.get("validation") else None
+        data = prepare(cfg, tokenizer, Path(files["train"]), validation)
+        self.rundir.set_state(method=data.method, examples=len(data.train_rows), held_out=len(data.held_rows))
 
         model = load_model(cfg, device_map=self._device_map(cfg))
-        trainer = self._trainer(cfg, method, model, tokenizer, train_rows, held_rows, lora_config(cfg))
+        trainer = self._trainer(cfg, data, model, tokenizer, lora_config(cfg))
         self.rundir.set_state(
             model_info=describe_model(trainer.model), device=cfg.device, quantization=cfg.quantization
         )
@@ -153,7 +146,7 @@ class Job:
         if self.rundir.main_process:
             self.phase = "evaluating"
             self.rundir.set_state(phase="evaluating")
-            self._report(cfg, method, trainer, tokenizer, held)
+            self._report(cfg, data.method, trainer, tokenizer, data.held)
             if cfg.merge and not self.stop.is_set():
                 self.phase = "merging"
                 self.rundir.set_state(phase="merging")
@@ -175,13 +168,12 @@ class Job:
     def _trainer(
         self,
         cfg: LocalConfig,
-        method: str,
+        data: Prepared,
         model: Any,
         tokenizer: Any,
-        train_rows: list[dict[str, Any]],
-        held_rows: list[dict[str, Any]],
         peft_config: Any,
     ) -> Any:
+        """TRL's SFTTrainer or DPOTrainer over `data`'s rows, as they are (no second pass over the files)."""
         from datasets import Dataset
         from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
@@ -205,7 +197,7 @@ class Job:
             "save_strategy": "steps",
             "save_steps": cfg.save_steps,
             "save_total_limit": cfg.save_total_limit,
-            "eval_strategy": ("steps" if cfg.eval_steps else "epoch") if held_rows else "no",
+            "eval_strategy": ("steps" if cfg.eval_steps else "epoch") if data.held_rows else "no",
             "eval_steps": cfg.eval_steps,
             "bf16": cfg.compute_dtype == "bfloat16",
             "fp16": cfg.compute_dtype == "float16",
@@ -229,8 +221,8 @@ class Job:
             common[f"{name}_kwargs"] = {"use_reentrant": False}
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:
             common["ddp_find_unused_parameters"] = False
-        train_ds = Dataset.from_list(train_rows)
-        eval_ds = Dataset.from_list(held_rows) if held_rows else None
+        train_ds = Dataset.from_list(data.train_rows)
+        eval_ds = Dataset.from_list(data.held_rows) if data.held_rows else None
         callbacks = [MetricsCallback(self.rundir), StopCallback(self.stop, self.world_size)]
         parts = {
             "model": model,
@@ -240,7 +232,7 @@ class Job:
             "peft_config": peft_config,
             "callbacks": callbacks,
         }
-        if method == "dpo":
+        if data.method == "dpo":
             from trl import DPOConfig, DPOTrainer
 
             trainer = DPOTrainer(args=DPOConfig(**common, beta=cfg.beta), **parts)
@@ -254,7 +246,7 @@ class Job:
             trainer.remove_callback(noisy)
         return trainer
 
-    def _report(self, cfg: LocalConfig, method: str, trainer: Any, tokenizer: Any, held: list[Any]) -> None:
+    def _report(self, cfg: LocalConfig, method: str, trainer: Any, tokenizer: Any, held: list[Example]) -> None:
         from .evaluation import evaluate, plot_loss
 
         summary: dict[str, Any] = {}
