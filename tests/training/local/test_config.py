@@ -10,8 +10,8 @@ import pytest
 from tuneline.training.backends.base import BackendError, TrainRequest
 from tuneline.training.backends.local import config_for
 from tuneline.training.backends.local.run_config import (
-    ConfigError,
     LocalConfig,
+    RunConfigError,
     load_config,
     load_run_config,
     parse_config,
@@ -41,15 +41,15 @@ def test_toml_round_trip_keeps_every_setting(tmp_path: Path):
 def test_unknown_or_bad_settings_are_named(tmp_path: Path):
     path = tmp_path / "local.toml"
     path.write_text('base_model = "m"\nlearning_rat = 0.1\n')
-    with pytest.raises(ConfigError, match="unknown setting 'learning_rat'"):
+    with pytest.raises(RunConfigError, match="unknown setting 'learning_rat'"):
         load_config(path)
     path.write_text("[lora]\nr = 0\n")
-    with pytest.raises(ConfigError, match=r"setting 'lora\.r'"):
+    with pytest.raises(RunConfigError, match=r"setting 'lora\.r'"):
         load_config(path)
     path.write_text("max_length = [")
-    with pytest.raises(ConfigError, match="not valid TOML"):
+    with pytest.raises(RunConfigError, match="not valid TOML"):
         load_config(path)
-    with pytest.raises(ConfigError, match="no such config file"):
+    with pytest.raises(RunConfigError, match="no such config file"):
         load_config(tmp_path / "missing.toml")
 
 

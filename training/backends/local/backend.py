@@ -206,14 +206,14 @@ class LocalBackend(Backend):
         """Continue from the newest checkpoint (or from the start when none was saved yet), with the run's
         `config.toml` as it is now: a run that ran out of memory can be resumed with a smaller batch."""
         _require_extra()
-        from .run_config import ConfigError, load_run_config
+        from .run_config import RunConfigError, load_run_config
 
         if self._running(record, registry):
             return  # still training: the worker just follows it again
         folder = registry.folder(record.id)
         try:
             cfg, _ = load_run_config(folder / "config.toml")
-        except ConfigError as exc:
+        except RunConfigError as exc:
             raise BackendError(str(exc)) from None
         checkpoint = last_checkpoint(folder)
         if checkpoint is None:

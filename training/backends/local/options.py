@@ -30,7 +30,7 @@ _UNSET_MODELS = {"", "local"}  # what the run manager passes when the user named
 
 def config_for(request: TrainRequest) -> LocalConfig:
     """The run's settings: defaults, then the TOML file (`options["config"]`), then the command line."""
-    from .run_config import ConfigError, LocalConfig, absolute_paths, load_config, parse_config
+    from .run_config import LocalConfig, RunConfigError, absolute_paths, load_config, parse_config
 
     options = dict(request.options or {})
     try:
@@ -57,7 +57,7 @@ def config_for(request: TrainRequest) -> LocalConfig:
             elif key in LocalConfig.model_fields:
                 changes[key] = value
             else:
-                raise ConfigError(f"unknown option {key!r} for the local backend; see docs/local-training.md")
+                raise RunConfigError(f"unknown option {key!r} for the local backend; see docs/local-training.md")
         hyper = request.hyperparameters or {}
         epochs = hyper.get("n_epochs", hyper.get("epochs"))
         # The run manager echoes the plan's (whole) epochs back as n_epochs: only a different number overrides.
@@ -73,7 +73,7 @@ def config_for(request: TrainRequest) -> LocalConfig:
         if isinstance(seed, int):
             changes["seed"] = seed
         return absolute_paths(parse_config(changes, cfg) if changes else cfg)
-    except ConfigError as exc:
+    except RunConfigError as exc:
         raise BackendError(str(exc)) from None
 
 

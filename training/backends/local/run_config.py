@@ -19,7 +19,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 
-class ConfigError(ValueError):
+class RunConfigError(ValueError):
     """A bad setting; `str(error)` is one sentence naming the key."""
 
 
@@ -138,7 +138,7 @@ def parse_config(data: dict[str, Any], base: LocalConfig | None = None) -> Local
     try:
         return LocalConfig.model_validate(merged)
     except ValidationError as exc:
-        raise ConfigError(_explain(exc)) from None
+        raise RunConfigError(_explain(exc)) from None
 
 
 def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -156,20 +156,20 @@ def load_config(path: Path, base: LocalConfig | None = None) -> LocalConfig:
     try:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
+        raise RunConfigError(f"{path}: no such config file") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read it ({exc})") from None
+        raise RunConfigError(f"{path}: cannot read it ({exc})") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+        raise RunConfigError(f"{path}: not valid TOML ({exc})") from None
     table = data.get("tool", {}).get("tuneline", {}).get("local") if "tool" in data else None
     if table is None:
         table = data.get("local", data)
     if not isinstance(table, dict):
-        raise ConfigError(f"{path}: the [local] settings must be a table")
+        raise RunConfigError(f"{path}: the [local] settings must be a table")
     try:
         return absolute_paths(parse_config(table, base), Path(path).resolve().parent)
-    except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+    except RunConfigError as exc:
+        raise RunConfigError(f"{path}: {exc}") from None
 
 
 def absolute_paths(cfg: LocalConfig, *bases: Path) -> LocalConfig:
@@ -247,9 +247,9 @@ def load_run_config(path: Path) -> tuple[LocalConfig, dict[str, str]]:
     try:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read the run's settings ({exc})") from None
+        raise RunConfigError(f"{path}: cannot read the run's settings ({exc})") from None
     files = data.pop("data", {})
     try:
         return parse_config(data), files
-    except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+    except RunConfigError as exc:
+        raise RunConfigError(f"{path}: {exc}") from None

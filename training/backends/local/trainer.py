@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from ...runs import now
 from ..base import BackendError
 from .hardware import is_oom, oom_message
-from .run_config import ConfigError, LocalConfig, load_run_config
+from .run_config import LocalConfig, RunConfigError, load_run_config
 
 if TYPE_CHECKING:
     from .data import Prepared
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 from .rundir import ADAPTER, CHECKPOINTS, MERGED, RunFolder, last_checkpoint, read_state
 
 
-class Cancelled(Exception):
+class StoppedBeforeTraining(Exception):
     """Raised by the signal handler when a stop is asked for before training began (nothing to checkpoint)."""
 
 
@@ -52,7 +52,7 @@ class Job:
         first = not self.stop.is_set()
         self.stop.set()
         if self.phase in ("starting", "loading") and first:
-            raise Cancelled()
+            raise StoppedBeforeTraining()
 
     # -- the run -----------------------------------------------------------------------------------------------
     def run(self, resume: bool = False) -> int:
@@ -61,13 +61,13 @@ class Job:
         self.rundir.set_state(status="running", phase="loading", pid=os.getpid(), error=None, started_at=now())
         try:
             return self._run(resume)
-        except Cancelled:
+        except StoppedBeforeTraining:
             self.rundir.set_state(status="cancelled", phase="done", finished_at=now())
             self.rundir.event("cancelled", "cancelled before training began")
             return 0
         except BackendError as exc:
             return self.fail(str(exc))
-        except ConfigError as exc:
+        except RunConfigError as exc:
             return self.fail(str(exc))
         except BaseException as exc:
             if isinstance(exc, (SystemExit, KeyboardInterrupt)) and not self.stop.is_set():
@@ -115,7 +115,7 @@ class Job:
 
         self.phase = "training"
         if self.stop.is_set():
-            raise Cancelled()
+            raise StoppedBeforeTraining()
         self.rundir.set_state(phase="training")
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
 
