@@ -69,9 +69,8 @@ def load_template(value: str) -> str:
 
 @dataclass
 class Tokenized:
-    rows: list[dict[str, list[int]]]  # input_ids, labels (-100 = no loss)
-    lengths: list[int]
-    lines: list[int]
+    rows: list[dict[str, list[int]]]  # input_ids, labels (-100 = no loss), for the examples that train
+    lengths: list[int]  # tokens of every example, dropped ones too (the length warning names them all)
     masking: str  # "markers" | "prefixes" | "completion" | "none" | "mixed"
     unmasked: list[int] = field(default_factory=list)  # lines whose prompt could not be told apart (full loss)
     dropped: list[int] = field(default_factory=list)  # lines left with nothing to train on (all weight 0)
@@ -86,7 +85,7 @@ def tokenize_sft(examples: Sequence[Example], tokenizer: Any, assistant_only_los
     """Token ids and labels for each example. The labels leave out prompts (when asked) and weight-0 turns."""
     template = getattr(tokenizer, "chat_template", None)
     marked = has_generation_markers(template)
-    rows, lengths, lines, unmasked, dropped = [], [], [], [], []
+    rows, lengths, unmasked, dropped = [], [], [], []
     ways: set[str] = set()
     for ex in examples:
         if ex.format == "chat":
@@ -109,10 +108,9 @@ def tokenize_sft(examples: Sequence[Example], tokenizer: Any, assistant_only_los
             dropped.append(ex.line)
             continue
         rows.append({"input_ids": list(ids), "labels": [t if k else -100 for t, k in zip(ids, keep)]})
-        lines.append(ex.line)
     ways.discard("unmasked")
     masking = ways.pop() if len(ways) == 1 else ("mixed" if ways else "none")
-    return Tokenized(rows, lengths, lines, masking, unmasked, dropped)
+    return Tokenized(rows, lengths, masking, unmasked, dropped)
 
 
 def _with_eos(text: str, tokenizer: Any) -> str:
