@@ -1,7 +1,8 @@
 """Logging: to stderr, and tuneline's own records to the client's `window/logMessage`. Never stdout.
 
 pygls logs every message it sends at INFO; its logger is held at WARNING and its records never go to the client
-(a log message about sending a log message would loop).
+(a log message about sending a log message would loop). Records logged with `extra=LOCAL` (an internal error's
+exception text) stay on stderr too: the client gets one generic sentence instead.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import sys
 from collections.abc import Callable
 
 _FORMAT = "tuneline-lsp %(levelname)s %(name)s: %(message)s"
+LOCAL = {"tuneline_local": True}
 
 
 class ClientLogHandler(logging.Handler):
@@ -24,7 +26,7 @@ class ClientLogHandler(logging.Handler):
         self.setFormatter(logging.Formatter("%(message)s"))
 
     def emit(self, record: logging.LogRecord) -> None:
-        if not record.name.startswith("tuneline"):
+        if not record.name.startswith("tuneline") or getattr(record, "tuneline_local", False):
             return
         with contextlib.suppress(Exception):  # a closed transport while shutting down: stderr still has it
             self._send(self.format(record), record.levelno)

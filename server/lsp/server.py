@@ -8,8 +8,11 @@ Attributes other modules (features, `features/train.py`) may rely on are documen
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,10 +26,12 @@ from tuneline.analysis import Dataset, Engine, Settings
 from tuneline.analysis.lines import decode_bytes
 
 from .documents import Analysis, Document, DocumentStore, uri_to_path
-from .logs import ClientLogHandler, setup_logging
+from .logs import LOCAL, ClientLogHandler, setup_logging
 from .protocol import RawJSON, TunelineProtocol
 from .scheduler import Scheduler
 from .settings import SettingsManager
+from .trust import inside
+from .wire import StdinReader, StreamReader, read_loop
 from .workers import analyze_lines
 
 log = logging.getLogger("tuneline.lsp")
@@ -51,6 +56,9 @@ class TunelineServer(LanguageServer):
         self.scheduler = Scheduler(self)
         self.loop: asyncio.AbstractEventLoop | None = None
         self._configured: asyncio.Event | None = None
+        self.trusted = True  # from initializationOptions.trusted (trust.py); settings can never change it
+        self.exit_code = 0  # set by `exit`: 0 after `shutdown`, 1 without it
+        self._reported: set[str] = set()
         self._features()
 
     def _features(self) -> None:
@@ -103,6 +111,32 @@ class TunelineServer(LanguageServer):
         except RuntimeError:
             return None
         return Path(root) if root else None
+
+    def workspace_folders(self) -> list[Path]:
+        """The workspace folders (and root), symlinks resolved: what files the server reads must lie inside."""
+        try:
+            workspace = self.workspace
+        except RuntimeError:
+            return []
+        uris = [*workspace.folders, *([workspace.root_uri] if workspace.root_uri else [])]
+        roots = []
+        for uri in uris:
+            path = uri_to_path(uri)
+            if path is not None and path.is_absolute():
+                try:
+                    roots.append(path.resolve())
+                except (OSError, RuntimeError):
+                    continue
+        return list(dict.fromkeys(roots))
+
+    def readable(self, path: Path, near: Path | None = None) -> bool:
+        """May the server read `path` on its own initiative (a training file for TL306)? Only inside a workspace
+        folder, symlinks followed; for a document opened from outside every folder (`near`), inside its folder."""
+        roots = self.workspace_folders()
+        if near is not None and not inside(near, roots):
+            with contextlib.suppress(OSError, RuntimeError):
+                roots = [*roots, near.parent.resolve()]
+        return inside(path, roots)
 
     def has_command(self, name: str) -> bool:
         return name in self.protocol.fm.commands
@@ -220,6 +254,55 @@ class TunelineServer(LanguageServer):
         if self._configured is not None:
             self._configured.set()
 
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        """A failure outside a request (a notification handler, the transport). pygls would show the exception's
+        text to the user; we log it and show one generic sentence, once per kind of failure."""
+        from pygls.exceptions import FeatureRequestError
+
+        if source is FeatureRequestError:
+            return  # the request's error response says it (protocol.py keeps it generic)
+        log.error("internal error (%s): %s", getattr(source, "__name__", source), error, extra=LOCAL)
+        key = getattr(source, "__name__", str(source))
+        if key in self._reported or self.protocol.writer is None:
+            return
+        self._reported.add(key)
+        self.show_message(
+            "tuneline hit an internal error and carried on; the details are in the server log.",
+            types.MessageType.Error,
+        )
+
+    # --- transports: our frame reader (wire.py) instead of pygls's ---------------------------------------------------
+    def start_io(self, stdin: Any = None, stdout: Any = None) -> None:
+        from pygls.io_ import StdoutWriter
+
+        self._stop_event = stop = threading.Event()
+        self.protocol.set_writer(StdoutWriter(stdout or sys.stdout.buffer))
+        reader = StdinReader(stdin or sys.stdin.buffer, self.thread_pool)
+        try:
+            asyncio.run(read_loop(stop, reader, self.tuneline_protocol))
+        except BrokenPipeError:
+            log.error("the connection to the client is lost; stopping")
+        except (KeyboardInterrupt, SystemExit):
+            pass
+        finally:
+            self.shutdown()
+
+    def start_tcp(self, host: str, port: int) -> None:
+        self._stop_event = stop = threading.Event()
+
+        async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.protocol.set_writer(writer)  # type: ignore[arg-type]
+            await read_loop(stop, StreamReader(reader), self.tuneline_protocol)
+            self.shutdown()
+
+        async def serve() -> None:
+            self._server = await asyncio.start_server(connection, host, port)
+            async with self._server:
+                await self._server.serve_forever()
+
+        with contextlib.suppress(asyncio.CancelledError, KeyboardInterrupt, SystemExit):
+            asyncio.run(serve())
+
 
 def _parse_tcp(value: str) -> tuple[str, int] | None:
     host, _, port = value.rpartition(":")
@@ -233,9 +316,8 @@ def _parse_tcp(value: str) -> tuple[str, int] | None:
 
 
 def run(tcp: str | None = None) -> int:
-    """`tuneline serve`: LSP over stdio (the default), or TCP for debugging. Returns the exit code."""
-    import sys
-
+    """`tuneline serve`: LSP over stdio (the default), or TCP for debugging. Returns the exit code: 0, or 1 when the
+    client sent `exit` without `shutdown` (the spec's rule)."""
     setup_logging()
     address = None
     if tcp:
@@ -250,4 +332,4 @@ def run(tcp: str | None = None) -> int:
     else:
         log.info("tuneline %s language server on %s:%d", __version__, *address)
         server.start_tcp(*address)
-    return 0
+    return server.exit_code

@@ -35,6 +35,20 @@ def _as_dict(value: Any) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+def _valid_fix(fix: Any) -> bool:
+    """A fix as `convert.py` puts it in `Diagnostic.data` (the client echoes it back, possibly altered)."""
+    if not isinstance(fix, dict) or not isinstance(fix.get("title", ""), str):
+        return False
+    edits = fix.get("edits", [])
+    return isinstance(edits, list) and all(
+        isinstance(e, list)
+        and len(e) == 3
+        and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in e[:2])
+        and isinstance(e[2], str)
+        for e in edits
+    )
+
+
 def fix_all_action(ls: TunelineServer, doc: Document) -> tuple[dict[str, Any] | None, int]:
     """The fix-all edit for a settled document (call right after `settled`, before any await)."""
     if doc.analysis is None or doc.dataset is None:
@@ -89,8 +103,8 @@ def register(server: TunelineServer) -> None:
             # 1. The fix travels in the diagnostic the client sends back (checked against the line's text now).
             for diag in params.context.diagnostics:
                 data = _as_dict(diag.data)
-                if diag.source != SOURCE or data is None or not isinstance(data.get("fix"), dict):
-                    continue
+                if diag.source != SOURCE or data is None or not _valid_fix(data.get("fix")):
+                    continue  # not ours, or mangled on the way back: the last analysis has the fixes too
                 line = diag.range.start.line
                 if 0 <= line < len(dataset) and data.get("lineHash") == line_hash(lines[line]):
                     raw = _CONVERTER.unstructure(diag)

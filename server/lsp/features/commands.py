@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 from lsprotocol.converters import get_converter
+from pygls.exceptions import JsonRpcInvalidParams
 
 from tuneline.analysis import Dataset
 
@@ -33,7 +34,7 @@ def _uri_argument(args: tuple[Any, ...]) -> str:
     if isinstance(value, dict):
         value = value.get("uri")
     if not isinstance(value, str) or not value:
-        raise ValueError("expected the document's URI as the first argument")
+        raise JsonRpcInvalidParams("The command expects the document's URI as its first argument.")
     return value
 
 
