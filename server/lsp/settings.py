@@ -1,7 +1,8 @@
 """Which Settings and Engine apply to a document: project config, then the editor's settings on top.
 
 Order, later wins: defaults < the project's `tuneline.toml` / `[tool.tuneline]` (found upward from the file) <
-`initializationOptions.settings` < `workspace/configuration` (section `tuneline`). Nothing here may stop the
+`initializationOptions.settings` < `workspace/configuration` (section `tuneline`). In an untrusted workspace the
+settings that name a path or a model to load are dropped from every source (`trust.py`). Nothing here may stop the
 server: a broken project config, an unknown or invalid editor setting, or a tiktoken encoding that cannot be
 loaded each become one `window/showMessage` and a sensible fallback (defaults without the bad part).
 """
@@ -18,6 +19,8 @@ from typing import Any
 from tuneline.analysis import ConfigError, Engine, Settings, load_settings
 from tuneline.analysis.models import ModelTable
 from tuneline.analysis.tokens import EncodingUnavailable
+
+from .trust import is_restricted_key, restrict
 
 log = logging.getLogger("tuneline.lsp")
 
@@ -52,6 +55,7 @@ class SettingsManager:
         self._engines: dict[str, Engine] = {}
         self._shown: set[str] = set()
         self.generation = 0
+        self.trusted = True  # set once from initializationOptions.trusted, before any settings are read
 
     # --- inputs ----------------------------------------------------------------------------------------------
     def set_initialization_options(self, options: Any) -> None:
@@ -104,6 +108,9 @@ class SettingsManager:
                 self._project[folder] = project
             settings = project
             for key, value in self.client.items():
+                if not self.trusted and is_restricted_key(key):
+                    self._quietly(f"tuneline: the setting `{key}` is ignored in an untrusted workspace.")
+                    continue
                 try:
                     settings = settings.merged({key: value}, "editor settings")
                 except ConfigError as exc:
@@ -111,11 +118,22 @@ class SettingsManager:
             self._resolved[folder] = settings
             return settings
 
+    def _quietly(self, message: str) -> None:
+        """Said once per settings generation, to the log only (not worth a pop-up on every untrusted folder)."""
+        if message not in self._shown:
+            self._shown.add(message)
+            log.info("%s", message)
+
     def _load_project(self, folder: Path | None) -> Settings:
         if folder is None:
             return Settings()
         try:
-            return load_settings(folder)
+            settings = load_settings(folder)
+            if not self.trusted:
+                settings, dropped = restrict(settings)
+                for name in dropped:
+                    self._quietly(f"tuneline: `{name}` in the project's settings is ignored in an untrusted workspace.")
+            return settings
         except ConfigError as exc:
             self._say(f"tuneline: {exc}. Using default settings until it is fixed.", error=True)
         except Exception as exc:  # an unreadable folder or a broken file must not stop the server

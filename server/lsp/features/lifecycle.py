@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 
 from ..documents import uri_to_path
+from ..trust import trusted_from
 
 if TYPE_CHECKING:
     from ..server import TunelineServer
@@ -76,6 +77,9 @@ def register(server: TunelineServer) -> None:
         ls.attach_loop()
         ls.config.root = ls.workspace_root
         options: Any = params.initialization_options
+        ls.trusted = ls.config.trusted = trusted_from(options)  # before any setting is read
+        if not ls.trusted:
+            log.info("untrusted workspace: settings that name paths or models are ignored, training is off")
         if isinstance(options, dict):
             ls.config.set_initialization_options(options)
             debounce = options.get("debounceMs")

@@ -44,6 +44,7 @@ class _State:
     task: asyncio.Task | None = None
     merge: asyncio.Future | None = None
     warned: bool = False
+    outside: bool = False  # told the log once that the training file lies outside the workspace
     note: str = ""
     keys: set[str] = field(default_factory=set)
 
@@ -133,21 +134,38 @@ class NearDuplicatePass:
 
     def _training_file(self, doc: Document, settings: Settings) -> Path | None:
         """The training file this document is the validation split of: by the `validationFile` setting (the other
-        open dataset is the training file) or by name (valid.jsonl -> train.jsonl)."""
+        open dataset is the training file) or by name (valid.jsonl -> train.jsonl).
+
+        The server reads that file on its own, so it must resolve inside a workspace folder (symlinks followed;
+        for a document opened from outside every folder, inside the document's folder): a repository's
+        `train.jsonl` that links to a file elsewhere on the machine is not read."""
         if doc.path is None:
             return None
+        found: Path | None = None
         if settings.validation_file:
             validation = Path(settings.validation_file)
             if not validation.is_absolute():
                 validation = (self.server.workspace_root or doc.path.parent) / validation
-            if validation.resolve() == doc.path.resolve():
-                for other in self.server.documents:
-                    if other is not doc and other.path is not None:
-                        return other.path
-        try:
-            return training_partner(doc.path)
-        except OSError:
+            with contextlib.suppress(OSError, RuntimeError):
+                if validation.resolve() == doc.path.resolve():
+                    found = next((o.path for o in self.server.documents if o is not doc and o.path is not None), None)
+        if found is None:
+            try:
+                found = training_partner(doc.path)
+            except (OSError, RuntimeError):
+                return None
+        if found is None:
             return None
+        if not self.server.readable(found, doc.path):
+            self._refuse_once(doc, found)
+            return None
+        return found
+
+    def _refuse_once(self, doc: Document, path: Path) -> None:
+        state = self.states.setdefault(doc.uri, _State())
+        if not state.outside:
+            state.outside = True
+            log.warning("not reading %s for %s: it resolves outside the workspace folders", path, doc.uri)
 
     def _start(self, doc: Document) -> None:
         state = self.states.get(doc.uri)
