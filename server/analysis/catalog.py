@@ -74,6 +74,17 @@ _RULES = [
         file_level=True,
     ),
     Rule(
+        "TL006",
+        "line-too-large",
+        E,
+        "The line is too large to check.",
+        "`tuneline check` counts a line longer than 64 MiB (or `TUNELINE_MAX_LINE_BYTES`) but does not parse it: "
+        "parsing costs several times a line's size in memory. Nothing on the line is checked, so it is an error "
+        "until it is split or checked with a higher limit. A file without line breaks (a JSON dump, or bytes "
+        "that are not text) shows up as one such line.",
+        "Split the example, or set `TUNELINE_MAX_LINE_BYTES` higher to check it.",
+    ),
+    Rule(
         "TL101",
         "mixed-format",
         E,
@@ -285,8 +296,10 @@ _RULES = [
         "duplicate-example",
         W,
         "Exact duplicate of an earlier example.",
-        "The example equals an earlier one after normalising whitespace. Duplicates overweight a pattern and "
-        "waste training budget.",
+        "The example has the same JSON value as an earlier one: only key order, spacing between JSON tokens and "
+        "escapes may differ. Every field counts (a message's `weight` or `name`, text down to its whitespace), "
+        "so deleting the copy loses nothing that trains. Duplicates overweight a pattern and waste training "
+        "budget; examples that differ slightly are near duplicates (TL302).",
         "Delete the duplicate line.",
     ),
     Rule(

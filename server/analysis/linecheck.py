@@ -58,6 +58,13 @@ def _hash(text: str) -> bytes:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
+def _canonical(obj: dict[str, Any]) -> str:
+    """The example's value with only JSON spelling taken out (key order, spacing, escapes), the key of exact
+    duplicates (TL301): every field that can reach a trainer counts (a message's `weight`, `name`, `tool_calls`,
+    whitespace inside a string), so deleting a duplicate never loses anything that trains."""
+    return json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
 def _norm(value: Any) -> str:
     if isinstance(value, str):
         return " ".join(value.split())
@@ -190,7 +197,6 @@ def analyze_line(raw: str, ctx: LineContext) -> LineResult:
 
     keys = _message_keys(messages)
     rest = {k: v for k, v in obj.items() if k not in _VIEWED_KEYS}
-    dup = "\x1e".join(keys) + "\x1d" + "\x1e".join(_message_keys(extra)) + "\x1d" + (_norm(rest) if rest else "")
     result = LineResult(
         "example",
         tuple(findings),
@@ -198,7 +204,7 @@ def analyze_line(raw: str, ctx: LineContext) -> LineResult:
         tokens=tokens,
         messages=per_message,
         assistant_tokens=sum(m.tokens for m in per_message[: len(messages)] if m.role == "assistant"),
-        dup_key=_hash(dup),
+        dup_key=_hash(_canonical(obj)),
         label=_label(messages, fmt) if messages else fmt,
     )
     if fmt in _SYSTEM_FORMATS:

@@ -107,7 +107,7 @@ class LineResult:
     tokens: int = 0  # tokens of the example by the OpenAI chat rule
     messages: tuple[MessageTokens, ...] = ()
     assistant_tokens: int = 0
-    dup_key: bytes | None = None  # hash of the whitespace-normalised example
+    dup_key: bytes | None = None  # hash of the example's JSON value (exact duplicates)
     system_prompt: str | None = None  # first system message (chat-like formats), "" when there is none
     has_system_slot: bool = False  # the format can carry a system prompt
     prompt_key: bytes | None = None  # conversation up to the last user turn (conflicting answers)
