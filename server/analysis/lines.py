@@ -7,7 +7,9 @@ Only `\\n`, `\\r\\n` and `\\r` end a line. U+2028, U+2029 and U+0085 are legal i
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import BinaryIO, NamedTuple
 
 from .types import Finding, Span
 
@@ -58,6 +60,27 @@ class DecodedFile:
     findings: list[Finding]
 
 
+def decode_line(raw: bytes, number: int | None = None) -> tuple[str, Finding | None]:
+    """One line's bytes as text, and a TL004 finding at the first bad byte when they are not UTF-8.
+
+    Bad bytes become U+FFFD (what editors show), so the rest of the line is still checked; callers that need the
+    line's real content keep its bytes.
+    """
+    try:
+        return raw.decode("utf-8"), None
+    except UnicodeDecodeError as exc:
+        col = len(raw[: exc.start].decode("utf-8", errors="replace"))
+        bad = raw[exc.start : exc.end]
+        finding = Finding(
+            "TL004",
+            f"Invalid UTF-8: byte {bad[:4].hex(' ')} at column {col + 1} is not valid UTF-8; "
+            "training APIs reject the whole file. Re-save the file as UTF-8.",
+            number,
+            Span(col, col + 1),
+        )
+        return raw.decode("utf-8", errors="replace"), finding
+
+
 def decode_bytes(data: bytes) -> DecodedFile:
     """Decode a JSONL file line by line so one bad byte costs one finding, not the file.
 
@@ -77,22 +100,70 @@ def decode_bytes(data: bytes) -> DecodedFile:
             raw_lines.pop()
         lines = []
         for number, raw in enumerate(raw_lines):
-            try:
-                lines.append(raw.decode("utf-8"))
-            except UnicodeDecodeError as exc:
-                good = raw[: exc.start].decode("utf-8", errors="replace")
-                col = len(good)
-                bad = raw[exc.start : exc.end]
-                findings.append(
-                    Finding(
-                        "TL004",
-                        f"Invalid UTF-8: byte {bad[:4].hex(' ')} at column {col + 1} is not valid UTF-8; "
-                        "training APIs reject the whole file. Re-save the file as UTF-8.",
-                        number,
-                        Span(col, col + 1),
-                    )
-                )
-                lines.append(raw.decode("utf-8", errors="replace"))
+            line, finding = decode_line(raw, number)
+            lines.append(line)
+            if finding is not None:
+                findings.append(finding)
     # A BOM stays in the first line's text: the line analysis reports it (TL004), so the editor and the CLI
     # agree, and positions on that line stay true to the file.
     return DecodedFile(lines, findings)
+
+
+_BREAK_BYTES = re.compile(rb"(\r\n|\n|\r)")
+READ_BLOCK = 1 << 20
+
+
+class RawLine(NamedTuple):
+    """One line of a byte stream: its bytes (None when it is longer than the reader's cap and was not kept), its
+    length in bytes and its own line ending (b"" for a last line without one)."""
+
+    data: bytes | None
+    size: int
+    ending: bytes
+
+
+def iter_raw_lines(stream: BinaryIO, max_line_bytes: int, block_size: int = READ_BLOCK) -> Iterator[RawLine]:
+    """The lines of `stream`, split exactly like `split_lines`, reading a block at a time.
+
+    Memory stays at one block plus the line being read: a line longer than `max_line_bytes` is counted to its
+    end but not kept, so a 2 GB file without line breaks (or `/dev/zero` behind a pipe) costs no more than a
+    short one. Each line keeps its own ending (CRLF, LF and lone CR may mix), so a writer can copy the file back
+    byte for byte.
+    """
+    parts: list[bytes] = []  # the unfinished line, while it is within the cap
+    size = 0  # its length so far
+    over = False  # it passed the cap: only its length is counted
+    carry = b""  # a CR at the end of a block: the next block may start with its LF
+    while True:
+        block = stream.read(block_size)
+        eof = not block
+        if carry:
+            block, carry = carry + block, b""
+        if not eof and block.endswith(b"\r"):
+            block, carry = block[:-1], b"\r"
+        pieces = _BREAK_BYTES.split(block)
+        for i in range(0, len(pieces) - 1, 2):
+            piece, ending = pieces[i], pieces[i + 1]
+            if i == 0 and size:
+                total = size + len(piece)
+                if over or total > max_line_bytes:
+                    yield RawLine(None, total, ending)
+                else:
+                    parts.append(piece)
+                    yield RawLine(b"".join(parts), total, ending)
+                parts, size, over = [], 0, False
+            elif len(piece) > max_line_bytes:
+                yield RawLine(None, len(piece), ending)
+            else:
+                yield RawLine(piece, len(piece), ending)
+        tail = pieces[-1]
+        if tail:
+            size += len(tail)
+            if not over:
+                parts.append(tail)
+                if size > max_line_bytes:
+                    parts, over = [], True
+        if eof:
+            break
+    if size:
+        yield RawLine(None if over else b"".join(parts), size, b"")

@@ -3,13 +3,19 @@ analyses its own share.
 
 Small inputs stay in-process: starting workers costs more than it saves below a few megabytes. Callers that must
 not fork (a language server whose reader thread holds stdin) pass a `forkserver` or `spawn` context.
+
+Memory stays bounded however long the lines: a chunk holds at most `CHUNK_LINES` lines or `CHUNK_BYTES`
+characters (a longer line travels alone), and only a few chunks' worth of text is in flight to the workers at a
+time, so the pickles never add up to a copy of the file.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 
 from .config import Settings
 from .engine import Engine
@@ -17,6 +23,7 @@ from .types import LineResult
 
 MIN_BYTES_FOR_WORKERS = 4_000_000
 CHUNK_LINES = 2_000
+CHUNK_BYTES = 4_000_000
 _worker_engine: Engine | None = None
 
 
@@ -34,6 +41,19 @@ def default_jobs() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 
+def chunks(lines: list[str]) -> Iterator[tuple[int, int, int]]:
+    """(start, end, characters) of consecutive runs of at most CHUNK_LINES lines and CHUNK_BYTES characters."""
+    start, size = 0, 0
+    for i, text in enumerate(lines):
+        n = len(text)
+        if i > start and (i - start >= CHUNK_LINES or size + n > CHUNK_BYTES):
+            yield start, i, size
+            start, size = i, 0
+        size += n
+    if start < len(lines):
+        yield start, len(lines), size
+
+
 def analyze_many(
     engine: Engine,
     lines: list[str],
@@ -45,17 +65,35 @@ def analyze_many(
     jobs = default_jobs() if jobs is None else max(1, jobs)
     if jobs == 1 or sum(map(len, lines)) < MIN_BYTES_FOR_WORKERS:
         return [engine.analyze_line(t) for t in lines]
-    chunks = [lines[i : i + CHUNK_LINES] for i in range(0, len(lines), CHUNK_LINES)]
-    own = len(chunks) // jobs  # this process's share: the first chunks, analysed while the workers start and run
     analyze, remember = engine.analyze_line, engine.remember
+    budget = 2 * (jobs - 1) * CHUNK_BYTES  # characters in flight to the workers (at least one chunk)
+    results: list[LineResult] = []
+    pending: deque[tuple[int, int, int, Future[list[LineResult]] | list[LineResult]]] = deque()
+    in_flight = 0
+
+    def settle_oldest() -> None:
+        nonlocal in_flight
+        start, end, size, item = pending.popleft()
+        if isinstance(item, list):
+            results.extend(item)
+            return
+        chunk_results = item.result()
+        for text, result in zip(lines[start:end], chunk_results):
+            remember(text, result)
+        results.extend(chunk_results)
+        in_flight -= size
+
     with ProcessPoolExecutor(
         max_workers=jobs - 1, mp_context=mp_context, initializer=_init, initargs=(engine.settings,)
     ) as pool:
-        futures = [pool.submit(_run, chunk) for chunk in chunks[own:]]
-        results = [analyze(t) for chunk in chunks[:own] for t in chunk]
-        for chunk, future in zip(chunks[own:], futures):
-            chunk_results = future.result()
-            for text, result in zip(chunk, chunk_results):
-                remember(text, result)
-            results.extend(chunk_results)
+        for n, (start, end, size) in enumerate(chunks(lines)):
+            if n % jobs == 0:  # this process's share, analysed while the workers run theirs
+                pending.append((start, end, 0, [analyze(t) for t in lines[start:end]]))
+                continue
+            while pending and in_flight + size > budget:
+                settle_oldest()
+            pending.append((start, end, size, pool.submit(_run, lines[start:end])))
+            in_flight += size
+        while pending:
+            settle_oldest()
     return results

@@ -1,14 +1,27 @@
-"""Checking a whole file: read bytes, decode line by line, analyse, and hand back findings and numbers."""
+"""Checking a whole file: read it a block at a time, decode line by line, analyse, and hand back findings and
+numbers.
+
+Two kinds of line get a result that is not the engine's: a line that is not valid UTF-8 (TL004 at the first bad
+byte, on top of what its U+FFFD-decoded text shows) and a line over the per-line size cap (TL006, not parsed).
+Their findings live in the line's result inside the `Dataset`, so every later pass that re-collects findings
+(near duplicates, train/validation overlap) keeps them.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import io
+from array import array
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import BinaryIO
 
 from .engine import Dataset, Engine, Summary
-from .lines import decode_bytes
+from .lines import decode_line, iter_raw_lines
 from .parallel import analyze_many
-from .types import Finding, Severity
+from .types import Finding, LineResult, Severity, Span
+
+MAX_LINE_BYTES = 64 * 1024 * 1024  # longer lines are counted, not parsed: parsing costs several times their size
 
 
 @dataclass(slots=True)
@@ -17,6 +30,7 @@ class FileReport:
     findings: list[Finding]
     summary: Summary
     dataset: Dataset
+    line_ends: array | None = None  # byte offset just past each line's ending, when the caller asked for them
 
     @property
     def errors(self) -> int:
@@ -27,23 +41,88 @@ class FileReport:
         self.findings = self.dataset.findings()
 
 
-def check_bytes(data: bytes, engine: Engine, path: str = "<stdin>", *, jobs: int | None = None) -> FileReport:
-    decoded = decode_bytes(data)
-    results = analyze_many(engine, decoded.lines, jobs=jobs)
+@dataclass(slots=True)
+class _ReadLines:
+    texts: list[str]
+    bad_bytes: dict[int, tuple[Finding, bytes]]  # line -> (TL004 at the first bad byte, digest of its bytes)
+    oversized: dict[int, int]  # line -> its length in bytes
+    ends: array | None
+
+
+def _read(stream: BinaryIO, max_line_bytes: int, keep_ends: bool) -> _ReadLines:
+    texts: list[str] = []
+    bad: dict[int, tuple[Finding, bytes]] = {}
+    oversized: dict[int, int] = {}
+    ends = array("Q") if keep_ends else None
+    offset = 0
+    for number, (raw, size, ending) in enumerate(iter_raw_lines(stream, max_line_bytes)):
+        if raw is None:
+            oversized[number] = size
+            texts.append("")
+        else:
+            text, finding = decode_line(raw)
+            if finding is not None:
+                bad[number] = (finding, b"raw\x00" + hashlib.blake2b(raw, digest_size=16).digest())
+            texts.append(text)
+        if ends is not None:
+            offset += size + len(ending)
+            ends.append(offset)
+    return _ReadLines(texts, bad, oversized, ends)
+
+
+def _too_large(size: int, cap: int) -> LineResult:
+    return LineResult(
+        "invalid",
+        (
+            Finding(
+                "TL006",
+                f"This line is {size:,} bytes, over the limit of {cap:,} bytes per line: it was not parsed or checked.",
+                span=Span(0, 0),
+            ),
+        ),
+    )
+
+
+def _with_bad_bytes(result: LineResult, finding: Finding, digest: bytes) -> LineResult:
+    """A line with invalid UTF-8: its text (with U+FFFD) is checked as usual, but it equals only a line with the
+    same bytes, and has no defined conversation to conflict with another's."""
+    return replace(
+        result,
+        findings=(finding, *result.findings),
+        dup_key=digest if result.dup_key is not None else None,
+        prompt_key=None,
+        answer_key=None,
+    )
+
+
+def check_stream(
+    stream: BinaryIO,
+    engine: Engine,
+    path: str = "<stdin>",
+    *,
+    jobs: int | None = None,
+    max_line_bytes: int = MAX_LINE_BYTES,
+    line_ends: bool = False,
+) -> FileReport:
+    """Check everything `stream` holds. Memory grows with the lines' text, never with a single line's length
+    beyond `max_line_bytes`; `line_ends` keeps each line's end offset (8 bytes a line) for writers."""
+    read = _read(stream, max_line_bytes, line_ends)
+    results = analyze_many(engine, read.texts, jobs=jobs)
+    for number, (finding, digest) in read.bad_bytes.items():
+        results[number] = _with_bad_bytes(results[number], finding, digest)
+    for number, size in read.oversized.items():
+        results[number] = _too_large(size, max_line_bytes)
     dataset = Dataset(engine)
-    dataset.splice(0, 0, decoded.lines, results)
-    findings = dataset.findings()
-    if decoded.findings:
-        extra = [f for f in decoded.findings if f.code in engine.enabled]
-        findings = sorted(
-            [
-                *findings,
-                *(Finding(f.code, f.message, f.line, f.span, f.fix, f.related, engine.severity(f)) for f in extra),
-            ],
-            key=lambda f: (-1 if f.line is None else f.line, f.span.start if f.span else -1, f.code),
-        )
-    return FileReport(path, findings, dataset.summary(), dataset)
+    dataset.splice(0, 0, read.texts, results)
+    return FileReport(path, dataset.findings(), dataset.summary(), dataset, read.ends)
+
+
+def check_bytes(
+    data: bytes, engine: Engine, path: str = "<stdin>", *, jobs: int | None = None, max_line_bytes: int = MAX_LINE_BYTES
+) -> FileReport:
+    return check_stream(io.BytesIO(data), engine, path, jobs=jobs, max_line_bytes=max_line_bytes)
 
 
 def check_path(path: Path, engine: Engine, *, jobs: int | None = None) -> FileReport:
-    return check_bytes(path.read_bytes(), engine, str(path), jobs=jobs)
+    with Path(path).open("rb") as fh:
+        return check_stream(fh, engine, str(path), jobs=jobs)
