@@ -1,9 +1,38 @@
-"""Is that process still ours and alive? Shared by the run launcher and the local backend."""
+"""Starting Python children safely, and telling whether one is still ours and alive. Shared by the run launcher,
+the worker and the local backend.
+
+Safe path mode: a child must never import from the workspace or a run folder, where a repository can plant a
+`tuneline/` package or a `json.py`. `python -m` puts the current folder first on `sys.path`, so every child gets
+`-P` (Python 3.11+), `PYTHONSAFEPATH=1` in its environment (inherited by its own children, such as the local
+trainer or `accelerate launch`), and a working folder that no repository controls (tuneline's state folder).
+"""
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
+
+SAFE_PATH_FLAG = ("-P",) if sys.version_info >= (3, 11) else ()
+
+
+def python_command(module: str, *args: str, python: str | None = None) -> list[str]:
+    """`python -P -m module args...` for this interpreter. Another interpreter (`python`) may be older than 3.11,
+    so it gets no `-P` and relies on `child_env` and `neutral_cwd` instead."""
+    flags = SAFE_PATH_FLAG if python is None else ()
+    return [python or sys.executable, *flags, "-m", module, *args]
+
+
+def child_env(base: dict[str, str] | None = None, **extra: str) -> dict[str, str]:
+    """The environment for a Python child: `base` (default: ours) plus safe path mode, which its children inherit."""
+    return {**(os.environ if base is None else base), **extra, "PYTHONSAFEPATH": "1"}
+
+
+def neutral_cwd() -> Path:
+    """A working folder no repository controls: tuneline's own state folder (created private when missing)."""
+    from .provenance import ensure_state_dir
+
+    return ensure_state_dir()
 
 
 def pid_alive(pid: int | None, *, cmdline_marks: tuple[bytes, ...] = ()) -> bool:
