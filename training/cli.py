@@ -199,8 +199,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             print("Not started.")
             return 1
     registry = registry_for(project_root(request.dataset), args.runs_dir)
+    approval = "--yes" if args.yes else ("not needed" if args.backend == "local" else "asked")
     try:
-        record = start_run(registry, pf, source="cli")
+        record = start_run(registry, pf, source="cli", approval=approval)
     except LaunchError as exc:
         raise _usage(str(exc)) from None
     if args.json:
@@ -214,7 +215,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _follow(registry, run_id: str) -> int:
-    from .watch import watch
+    from .watch import printable, watch
 
     try:
         record = watch(registry, run_id)
@@ -224,6 +225,8 @@ def _follow(registry, run_id: str) -> int:
     if record.status == "succeeded":
         print(f"Done: {record.result_model}")
         return 0
+    if record.status == "stalled":
+        print(f"tuneline: run {run_id} stalled: {printable(record.error)}", file=sys.stderr)
     return 1
 
 
@@ -239,7 +242,10 @@ def resolve_id(registry, text: str) -> str:
     if text == "last":
         if not runs:
             raise _usage(f"no runs in {registry.root}")
-        return runs[0].id
+        from .provenance import started_here
+
+        # a planted run.json can claim any date: `last` is the newest run started here, if there is one
+        return next((r.id for r in runs if started_here(registry, r.id)), runs[0].id)
     exact = [r.id for r in runs if r.id == text]
     if exact:
         return exact[0]
@@ -252,56 +258,72 @@ def resolve_id(registry, text: str) -> str:
 
 
 def cmd_runs_list(args: argparse.Namespace) -> int:
-    from .launch import is_followed
+    from .launch import is_followed, list_runs
+    from .provenance import started_here
+    from .watch import printable
 
     registry = _registry(args)
-    runs = registry.list()
     if args.json:
-        print(json.dumps([r.to_json() for r in runs], indent=2))
+        print(json.dumps(list_runs(registry), indent=2))
         return 0
+    runs = registry.list()
     if not runs:
         print(f"No runs in {registry.root}.")
         return 0
     for r in runs:
-        cost = f"${r.cost_estimate_usd:,.2f}" if r.cost_estimate_usd is not None else "cost ?"
-        followed = "" if r.finished or is_followed(registry, r.id) else " (not followed: `tuneline runs resume`)"
+        cost = f"${r.cost_estimate_usd:,.2f}" if isinstance(r.cost_estimate_usd, (int, float)) else "cost ?"
+        if not started_here(registry, r.id):
+            note = " (not started here: read-only)"
+        elif r.stopped or is_followed(registry, r.id):
+            note = ""
+        else:
+            note = " (not followed: `tuneline runs resume`)"
         progress = ""
         if not r.finished and (r.progress or {}).get("step"):
             total = r.progress.get("total_steps")
             progress = f" step {r.progress['step']}" + (f"/{total}" if total else "")
         tail = f" → {r.result_model}" if r.result_model else (f" — {r.error}" if r.error else "")
-        print(f"{r.id}  {r.status:<10}{progress} {r.backend:<8} {r.model}  {cost}{tail}{followed}")
+        print(printable(f"{r.id}  {r.status:<10}{progress} {r.backend:<8} {r.model}  {cost}{tail}{note}"))
     return 0
 
 
 def cmd_runs_show(args: argparse.Namespace) -> int:
+    from .provenance import origin_fields
+
     registry = _registry(args)
     run_id = resolve_id(registry, args.id)
     record = registry.get(run_id)
     events = list(registry.read(run_id, "events"))
     metrics = list(registry.read(run_id, "metrics"))
+    origin = origin_fields(registry, record)
     if args.json:
-        print(json.dumps({"run": record.to_json(), "events": events, "metrics": metrics}, indent=2))
+        run = {**record.to_json(), **origin}
+        print(json.dumps({"run": run, "events": events, "metrics": metrics}, indent=2))
         return 0
-    from .watch import describe
+    from .watch import describe, printable
+
+    def line(text: str) -> None:
+        print(printable(text))
 
     data = record.to_json()
-    print(f"Run {record.id}: {describe(record)}")
+    line(f"Run {record.id}: {describe(record)}")
+    if not origin["startedHere"]:
+        line(f"  {'origin':<18} {origin['origin']}")
     for key in ("backend", "model", "created_at", "updated_at", "cost_estimate_usd", "result_model"):
-        print(f"  {key:<18} {data.get(key)}")
-    print(f"  {'dataset':<18} {record.dataset.get('path')} ({record.dataset.get('examples')} examples)")
+        line(f"  {key:<18} {data.get(key)}")
+    line(f"  {'dataset':<18} {record.dataset.get('path')} ({record.dataset.get('examples')} examples)")
     if record.validation:
-        print(f"  {'validation':<18} {record.validation.get('path')} ({record.validation.get('examples')} examples)")
-    print(f"  {'hyperparameters':<18} {json.dumps(record.hyperparameters)}")
+        line(f"  {'validation':<18} {record.validation.get('path')} ({record.validation.get('examples')} examples)")
+    line(f"  {'hyperparameters':<18} {json.dumps(record.hyperparameters)}")
     if record.remote:
-        print(f"  {'remote':<18} {json.dumps(record.remote)}")
+        line(f"  {'remote':<18} {json.dumps(record.remote)}")
     for cp in record.extra.get("checkpoints") or []:
-        print(f"  checkpoint step {cp.get('step')}: {cp.get('model') or cp.get('path')} {_cp_metrics(cp)}")
+        line(f"  checkpoint step {cp.get('step')}: {cp.get('model') or cp.get('path')} {_cp_metrics(cp)}")
     if metrics:
         last = metrics[-1]
-        print(f"  last metrics: step {last.get('step')} loss {last.get('loss')} eval loss {last.get('eval_loss')}")
+        line(f"  last metrics: step {last.get('step')} loss {last.get('loss')} eval loss {last.get('eval_loss')}")
     for e in events[-10:]:
-        print(f"  {str(e.get('time', ''))[11:19]} {e.get('message')}")
+        line(f"  {str(e.get('time', ''))[11:19]} {e.get('message')}")
     return 0
 
 
@@ -312,11 +334,18 @@ def _cp_metrics(cp: dict[str, Any]) -> str:
 
 def cmd_runs_watch(args: argparse.Namespace) -> int:
     from .launch import LaunchError, is_followed, resume_run
+    from .provenance import check
+    from .watch import printable, watch
 
     registry = _registry(args)
     run_id = resolve_id(registry, args.id)
     record = registry.get(run_id)
-    if not record.finished and not is_followed(registry, run_id) and record.backend != "local":
+    verdict = check(registry, run_id, record.backend)
+    if not verdict.here:
+        watch(registry, run_id)  # one line, read-only
+        print(f"tuneline: {printable(verdict.problem)}; it is not followed", file=sys.stderr)
+        return 1
+    if not record.stopped and not is_followed(registry, run_id) and record.backend != "local":
         try:
             resume_run(registry, run_id)
             print(f"Nobody was following run {run_id}: following it again.")

@@ -6,6 +6,11 @@ plus any extra variables the caller hands over. Nothing here imports an SDK or t
 
 A run is "followed" while a worker holds the lock on its folder. `recover` starts a worker for every unfinished
 hosted run that nobody follows, which is how runs survive editor restarts and reboots.
+
+Only runs this user started here are ever started, resumed, recovered or cancelled (`provenance`): `start_run`
+records the approved run in the user's state folder before its worker starts, and every other path checks that
+record, and that the files still to upload are the approved ones, before it starts a worker. Workers run in safe
+path mode from a neutral folder (`processes`), so nothing in the workspace or the run folder is importable.
 """
 
 from __future__ import annotations
@@ -16,16 +21,39 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from . import provenance
+from .liveness import is_followed, mark_stalled, unstall
 from .preflight import Preflight, sha256_file, verdict
-from .processes import pid_alive
-from .runs import DEFAULT_ROOT, RunRecord, RunRegistry, atomic_write_text, new_run_id, now
+from .processes import child_env, neutral_cwd, python_command
+from .runs import (
+    CANCEL_FILE,
+    DEFAULT_ROOT,
+    REQUEST_FILE,
+    STARTING_FILE,
+    RunRecord,
+    RunRegistry,
+    atomic_write_text,
+    new_run_id,
+    now,
+)
 from .split import write_split
-from .worker import CANCEL_FILE, LOCK_FILE, REQUEST_FILE, STARTING_FILE
+
+__all__ = [
+    "LaunchError",
+    "cancel_run",
+    "is_followed",
+    "list_runs",
+    "project_root",
+    "recover",
+    "registry_for",
+    "resume_run",
+    "spawn",
+    "start_run",
+]
 
 KEY_ENV = {"openai": "OPENAI_API_KEY", "together": "TOGETHER_API_KEY"}
 _CHILDREN: list[subprocess.Popen] = []
@@ -70,8 +98,10 @@ def start_run(
     *,
     env: dict[str, str] | None = None,
     source: str = "cli",
+    approval: str = "asked",
 ) -> RunRecord:
-    """Record a checked run and start its worker. Refuses a pre-flight that did not pass."""
+    """Record a checked run the user approved (`approval` says how: --yes, asked, editor) and start its worker.
+    Refuses a pre-flight that did not pass."""
     if not pf.ok or pf.plan is None:
         raise LaunchError(verdict(pf))
     problem = key_problem(pf.backend, env)
@@ -126,6 +156,11 @@ def start_run(
     write_request(folder, request)
     registry.save(record)
     registry.append(record.id, "events", {"type": "status", "message": f"created by the {source}", "status": "created"})
+    try:
+        provenance.remember(registry, record, source=source, approval=approval)
+    except (provenance.ProvenanceError, OSError) as exc:
+        registry.update(record.id, status="failed", error=f"not started: {exc}")
+        raise LaunchError(f"not started: {exc}") from None
     spawn(registry, record.id, env=env)
     return record
 
@@ -137,24 +172,46 @@ def write_request(folder: Path, request: Any) -> None:
     atomic_write_text(folder / REQUEST_FILE, json.dumps(data, indent=2, default=str) + "\n")
 
 
+def _ours(registry: RunRegistry, run_id: str) -> provenance.Origin:
+    """The run's state record, or LaunchError with one sentence when this user did not start it here."""
+    verdict = provenance.check(registry, run_id)
+    if verdict.origin is None:
+        raise LaunchError(f"{verdict.problem}; tuneline will not start, resume or cancel it")
+    return verdict.origin
+
+
 def spawn(registry: RunRegistry, run_id: str, *flags: str, env: dict[str, str] | None = None) -> subprocess.Popen:
-    """Start a worker for the run in its own session (it survives the caller); its output goes to worker.log."""
+    """Start a worker for one of our runs in its own session (it survives the caller); its output goes to
+    worker.log. Safe path mode and a neutral working folder: nothing in the workspace or run folder is importable.
+    The run's nonce travels in the environment only."""
+    origin = _ours(registry, run_id)
     reap()
-    folder = registry.folder(run_id)
-    full_env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
-    with (folder / "worker.log").open("ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "tuneline.training.worker", str(folder.resolve()), *flags],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=str(folder),
-            env=full_env,
-            start_new_session=True,
-            close_fds=True,
-        )
+    folder = registry.folder(run_id).resolve()
+    full_env = child_env({**os.environ, **(env or {})}, PYTHONUNBUFFERED="1", **{provenance.NONCE_ENV: origin.nonce})
+    try:
+        cwd = neutral_cwd()
+    except provenance.ProvenanceError as exc:
+        raise LaunchError(str(exc)) from None
+    marker = folder / STARTING_FILE
+    atomic_write_text(marker, json.dumps({"pid": None, "at": time.time()}) + "\n")  # followers wait, not stall
+    try:
+        with (folder / "worker.log").open("ab") as log:
+            proc = subprocess.Popen(
+                python_command("tuneline.training.worker", str(folder), *flags),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=str(cwd),
+                env=full_env,
+                start_new_session=True,
+                close_fds=True,
+            )
+    except OSError as exc:
+        marker.unlink(missing_ok=True)
+        raise LaunchError(f"cannot start the training process ({exc.strerror or exc})") from None
     _CHILDREN.append(proc)
-    atomic_write_text(folder / STARTING_FILE, json.dumps({"pid": proc.pid, "at": time.time()}) + "\n")
+    if marker.exists():  # the worker removes it once it holds the lock
+        atomic_write_text(marker, json.dumps({"pid": proc.pid, "at": time.time()}) + "\n")
     return proc
 
 
@@ -165,43 +222,14 @@ def reap() -> None:
             _CHILDREN.remove(proc)
 
 
-def is_followed(registry: RunRegistry, run_id: str) -> bool:
-    """True while a worker holds the run's lock, or one was just started and has not taken it yet."""
-    reap()
-    folder = registry.folder(run_id)
-    if _starting(folder):
-        return True
-    path = folder / LOCK_FILE
-    if not path.exists():
-        return False
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover
-        record = registry.get(run_id)
-        return bool(record.pid) and pid_alive(record.pid)
-    with path.open("a+") as fh:
-        try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            return True
-        fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-        return False
-
-
-def _starting(folder: Path) -> bool:
-    try:
-        info = json.loads((folder / STARTING_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return time.time() - float(info.get("at", 0)) < 30 and pid_alive(int(info.get("pid", 0)))
-
-
 def cancel_run(registry: RunRegistry, run_id: str, *, wait: float = 0.0) -> str:
-    """Ask the run to stop: a cancel request on disk plus SIGTERM to its worker (or a new worker that cancels)."""
+    """Ask one of our runs to stop: a cancel request on disk plus SIGTERM to its worker (or a new worker that
+    cancels). A run not started here is refused before anything is written or sent."""
     try:
         record = registry.get(run_id)
     except KeyError:
         raise LaunchError(f"no run {run_id!r} in {registry.root}") from None
+    _ours(registry, run_id)
     if record.finished:
         return record.status
     atomic_write_text(registry.folder(run_id) / CANCEL_FILE, json.dumps({"requested_at": now()}) + "\n")
@@ -215,25 +243,37 @@ def cancel_run(registry: RunRegistry, run_id: str, *, wait: float = 0.0) -> str:
 
 
 def wait_for(registry: RunRegistry, run_id: str, timeout: float) -> str:
+    """The run's status once it finished or stalled, or after `timeout` seconds."""
+    from .liveness import settle
+
     deadline = time.monotonic() + timeout
     while True:
-        record = registry.get(run_id)
-        if record.finished or time.monotonic() >= deadline:
+        record = settle(registry, run_id)
+        if record.stopped or time.monotonic() >= deadline:
             return record.status
         time.sleep(0.1)
 
 
+def _data_problem(registry: RunRegistry, record: RunRecord, origin: provenance.Origin) -> str | None:
+    """Whatever a worker may still upload or train on must be the file approved, where it was approved. A hosted
+    job that exists is only followed, so a dataset edited meanwhile does not matter."""
+    if record.backend != "local" and (record.remote or {}).get("job_id"):
+        return None
+    return provenance.verify_data(registry, origin)
+
+
 def resume_run(registry: RunRegistry, run_id: str, *, env: dict[str, str] | None = None) -> str:
-    """Follow (hosted) or continue (local) a run whose worker is gone."""
+    """Follow (hosted) or continue (local) one of our runs whose worker is gone."""
     try:
         record = registry.get(run_id)
     except KeyError:
         raise LaunchError(f"no run {run_id!r} in {registry.root}") from None
+    origin = _ours(registry, run_id)
     if record.status == "succeeded":
         raise LaunchError(f"run {run_id} already succeeded ({record.result_model or 'no model name'})")
     if is_followed(registry, run_id):
         return run_id
-    problem = key_problem(record.backend, env)
+    problem = key_problem(record.backend, env) or _data_problem(registry, record, origin)
     if problem:
         raise LaunchError(problem)
     with contextlib.suppress(FileNotFoundError):
@@ -241,23 +281,35 @@ def resume_run(registry: RunRegistry, run_id: str, *, env: dict[str, str] | None
     if record.finished:
         # A watcher started right after this must not see the old final status before the worker takes over.
         registry.update(run_id, status="queued", error=None)
+    else:
+        unstall(registry, record)
     spawn(registry, run_id, "--resume", env=env)
     return run_id
 
 
 def recover(registry: RunRegistry, *, env: dict[str, str] | None = None) -> list[str]:
-    """Start a worker for every unfinished hosted run nobody follows (after an editor restart or a reboot)."""
+    """Start a worker for every unfinished hosted run of ours that nobody follows (after an editor restart or a
+    reboot; a stalled one is tried again). Runs not started here are left alone: listed, never started."""
     picked = []
     for record in registry.list():
         if record.finished or record.backend not in KEY_ENV or is_followed(registry, record.id):
             continue
-        if key_problem(record.backend, env):
+        verdict = provenance.check(registry, record.id, record.backend)
+        if verdict.origin is None or key_problem(record.backend, env):
+            continue
+        problem = _data_problem(registry, record, verdict.origin)
+        if problem:
+            if record.status != "stalled" or record.error != problem:
+                mark_stalled(registry, record, problem, hint=None)
             continue
         cancel = (registry.folder(record.id) / CANCEL_FILE).exists()
+        unstall(registry, record)
         spawn(registry, record.id, *(["--cancel"] if cancel else []), env=env)
         picked.append(record.id)
     return picked
 
 
 def list_runs(registry: RunRegistry) -> list[dict[str, Any]]:
-    return [r.to_json() for r in registry.list()]
+    """Every run.json, newest first, plus `startedHere` and `origin` (why a run is read-only), which no file in the
+    run folder can set."""
+    return [{**r.to_json(), **provenance.origin_fields(registry, r)} for r in registry.list()]

@@ -1,7 +1,8 @@
 """Following a run in the terminal: events as they arrive, and a live progress line (rich on a terminal).
 
 Everything comes from the run folder, so `tuneline runs watch` works from any terminal, for a run started by the
-editor or by another shell, and after a restart.
+editor or by another shell, and after a restart. Watching stops when the run finishes or stalls (its worker is
+gone: `liveness.settle` records why), never waiting on a run nobody follows.
 """
 
 from __future__ import annotations
@@ -10,7 +11,18 @@ import sys
 import time
 from typing import Any, TextIO
 
+from .liveness import settle
+from .provenance import started_here
 from .runs import RunRecord, RunRegistry
+
+
+def printable(value: object) -> str:
+    """Text from a run folder, safe for a terminal: control characters (escape sequences a planted run.json could
+    carry, newlines) are shown escaped instead of acting."""
+    text = str(value)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def describe(record: RunRecord) -> str:
@@ -26,14 +38,14 @@ def describe(record: RunRecord) -> str:
         parts.append(f"model {record.result_model}")
     if record.error:
         parts.append(record.error)
-    return " · ".join(str(x) for x in parts)
+    return " · ".join(printable(x) for x in parts)
 
 
 def _event_line(event: dict[str, Any]) -> str:
     stamp = str(event.get("time", ""))[11:19]
     kind = event.get("type", "")
     mark = {"error": "✗", "warning": "!", "status": "→", "upload": "↑", "cost": "$"}.get(kind, "·")
-    return f"  {stamp} {mark} {event.get('message', '')}"
+    return printable(f"  {stamp} {mark} {event.get('message', '')}")
 
 
 def _metric_line(m: dict[str, Any]) -> str:
@@ -41,7 +53,7 @@ def _metric_line(m: dict[str, Any]) -> str:
     for key, label in (("loss", "loss"), ("eval_loss", "eval loss"), ("learning_rate", "lr")):
         if m.get(key) is not None:
             bits.append(f"{label} {m[key]:.4g}" if isinstance(m[key], float) else f"{label} {m[key]}")
-    return "  " + " · ".join(bits)
+    return printable("  " + " · ".join(bits))
 
 
 def watch(
@@ -55,6 +67,10 @@ def watch(
 ) -> RunRecord:
     """Print the run's events and metrics until it finishes (or `timeout` passes); returns the last record."""
     out = out or sys.stdout
+    if not started_here(registry, run_id):  # nobody here will ever move it: show it once, read-only
+        record = registry.get(run_id)
+        out.write(f"[{printable(run_id)}] {describe(record)} (not started here: shown read-only)\n")
+        return record
     use_rich = out.isatty() if rich is None else rich
     if use_rich:
         try:
@@ -77,7 +93,7 @@ def _watch_plain(registry: RunRegistry, run_id: str, out: TextIO, interval: floa
     last = ""
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
-        record = registry.get(run_id)
+        record = settle(registry, run_id)
         events, metrics = _new_items(registry, run_id, seen)
         for e in events:
             out.write(_event_line(e) + "\n")
@@ -88,7 +104,7 @@ def _watch_plain(registry: RunRegistry, run_id: str, out: TextIO, interval: floa
             out.write(f"[{run_id}] {line}\n")
             last = line
         out.flush()
-        if record.finished or (deadline is not None and time.monotonic() > deadline):
+        if record.stopped or (deadline is not None and time.monotonic() > deadline):
             return record
         time.sleep(interval)
 
@@ -112,7 +128,7 @@ def _watch_rich(registry: RunRegistry, run_id: str, interval: float, timeout: fl
     with progress:
         task = progress.add_task(run_id, total=None, status="starting", loss="")
         while True:
-            record = registry.get(run_id)
+            record = settle(registry, run_id)
             events, metrics = _new_items(registry, run_id, seen)
             for e in events:
                 progress.console.print(_event_line(e), markup=False, highlight=False)
@@ -127,7 +143,7 @@ def _watch_rich(registry: RunRegistry, run_id: str, interval: float, timeout: fl
                 status=record.status,
                 **({"loss": loss} if loss else {}),
             )
-            if record.finished or (deadline is not None and time.monotonic() > deadline):
+            if record.stopped or (deadline is not None and time.monotonic() > deadline):
                 break
             time.sleep(interval)
     console.print(f"[{run_id}] {describe(record)}", markup=False, highlight=False)

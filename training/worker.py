@@ -6,6 +6,10 @@ it holds an exclusive lock on `worker.lock`, and a second one started by a recov
 
 Cancel: `launch.cancel_run` writes `cancel.request` and sends SIGTERM; either one sets the backend's stop event, and
 the worker calls `backend.cancel`. Output (and the SDKs' logging) goes to `worker.log`, passed through `redact`.
+
+It acts only on a run this user started here (`provenance`): the launcher hands it the run's nonce in its
+environment, and before anything is uploaded or trained on it checks that every file is the one the user approved.
+When it exits with the run unfinished (a retryable error, a failed cancel), it records the run as `stalled`.
 """
 
 from __future__ import annotations
@@ -21,14 +25,23 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from . import provenance
 from .backends.base import Backend, BackendError, TrainRequest, Update
+from .liveness import mark_stalled, unstall
 from .redact import redact
-from .runs import STATUSES, TERMINAL, RunRecord, RunRegistry, now
+from .runs import (
+    CANCEL_FILE,
+    LOCK_FILE,
+    REQUEST_FILE,
+    STARTING_FILE,
+    STATUSES,
+    TERMINAL,
+    RunRecord,
+    RunRegistry,
+    now,
+)
 
-CANCEL_FILE = "cancel.request"
-REQUEST_FILE = "request.json"
-LOCK_FILE = "worker.lock"
-STARTING_FILE = "worker.starting"  # written by the launcher, removed once the worker holds the lock
+__all__ = ["CANCEL_FILE", "LOCK_FILE", "REQUEST_FILE", "STARTING_FILE", "Worker", "load_request", "main"]
 
 log = logging.getLogger("tuneline.training.worker")
 
@@ -126,6 +139,18 @@ class Worker:
         from .backends import get_backend
 
         r = self.record
+        verdict = provenance.check(self.registry, self.run_id, r.backend)
+        if verdict.origin is None:  # never written to: not ours
+            log.error("refusing %s: %s", self.run_id, verdict.problem)
+            return 2
+        if mode != "cancel":
+            unstall(self.registry, r)
+            if r.backend == "local" or not (r.remote or {}).get("job_id"):
+                # Something may still be uploaded or trained on: it must be what the user approved. A hosted job
+                # that exists is only polled, so editing the dataset meanwhile does not stop it being followed.
+                problem = provenance.verify_data(self.registry, verdict.origin)
+                if problem:
+                    return self.fail(problem)
         r.pid = os.getpid()
         r.error = None if mode != "cancel" else r.error
         self.save()
@@ -222,6 +247,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
     for noisy in ("httpx", "httpx2", "httpcore", "openai", "together"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    verdict = provenance.check(RunRegistry(folder.parent), folder.name)
+    nonce = os.environ.pop(provenance.NONCE_ENV, None)  # the trainer and other children do not need it
+    if verdict.origin is None or not verdict.origin.nonce_matches(nonce):
+        log.error("refusing %s: %s", folder.name, verdict.problem or "it was not started by tuneline's launcher")
+        return 2
     lock = _lock(folder)
     with contextlib.suppress(FileNotFoundError):
         (folder / STARTING_FILE).unlink()
@@ -242,7 +272,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         try:
             record = worker.registry.get(worker.run_id)
-            if record.pid == os.getpid():
+            if not record.stopped:
+                # Nobody follows the run after this: say so, or `tuneline train` and the editor would wait forever.
+                mark_stalled(worker.registry, record, hint="cancel" if mode == "cancel" else "resume")
+            elif record.pid == os.getpid():
                 worker.record.pid = None
                 worker.save()
         except KeyError:

@@ -42,6 +42,14 @@ def write_lines(path: Path, lines: list[str]) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def state_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The user's tuneline state folder (the record of runs started here), outside every project, one per test."""
+    path = tmp_path_factory.mktemp("state")
+    monkeypatch.setenv("TUNELINE_STATE_DIR", str(path))
+    return path
+
+
 @pytest.fixture
 def providers() -> Iterator[FakeProviders]:
     with FakeProviders() as fp:
@@ -105,3 +113,32 @@ def wait_until(predicate, timeout: float = 20.0, interval: float = 0.05):
 def run_files_text(folder: Path) -> str:
     """Everything tuneline wrote for a run, as one string (to grep for secrets)."""
     return "\n".join(p.read_text(encoding="utf-8", errors="replace") for p in sorted(folder.rglob("*")) if p.is_file())
+
+
+def plant_run(project: Path, dataset: Path, *, run_id: str = "20991231-235959-openai-c0ffee", **fields) -> Path:
+    """A run folder as a repository could ship it: run.json and request.json naming `dataset` (anywhere on the
+    machine), unfinished, with no record in the user's state folder. Returns the folder."""
+    folder = project / ".tuneline" / "runs" / run_id
+    folder.mkdir(parents=True)
+    record = {
+        "id": run_id,
+        "backend": "openai",
+        "model": "gpt-4o-mini-2024-07-18",
+        "status": "validating",
+        "created_at": "2099-12-31T23:59:59Z",
+        "updated_at": "2099-12-31T23:59:59Z",
+        "dataset": {"path": str(dataset), "sha256": "0" * 64, "examples": 30, "tokens": 1000},
+        "hyperparameters": {"n_epochs": 50},
+        "remote": None,
+        "progress": {"step": 0},
+        **fields,
+    }
+    (folder / "run.json").write_text(json.dumps(record), encoding="utf-8")
+    request = {"dataset": str(dataset), "model": "gpt-4o-mini-2024-07-18", "hyperparameters": {"n_epochs": 50}}
+    (folder / "request.json").write_text(json.dumps(request), encoding="utf-8")
+    return folder
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under `folder` with its bytes (to show nothing was written)."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}

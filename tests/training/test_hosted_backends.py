@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tuneline.training import launch
+from tuneline.training import launch, provenance
 from tuneline.training.backends import openai_backend
 from tuneline.training.backends.base import TrainRequest
 from tuneline.training.preflight import run_preflight
@@ -156,7 +156,9 @@ def test_together_job_failure(env, project, registry, providers, monkeypatch):
 
 def test_file_rejected_by_openai_quotes_the_line(env, project, registry, providers, monkeypatch):
     record = start(registry, project / "data.jsonl", "openai", monkeypatch)
-    # The file changes after the pre-flight (the provider is the last line of defence).
+    # The file changes after the pre-flight (the provider is the last line of defence). The worker's own check of
+    # the approved sha256 would refuse it first (tests/training/test_provenance.py): let it through here.
+    monkeypatch.setattr(provenance, "verify_data", lambda *a, **k: None)
     write_lines(project / "data.jsonl", [json.dumps({"messages": []}), "[1, 2]"])
     _, done = follow(registry, record)
     assert done.status == "failed"

@@ -2,7 +2,9 @@
 `tuneline.cancelRun`, `tuneline.resumeRun` (docs/contracts.md).
 
 The server only checks, starts, watches and cancels: training runs in a worker process of its own
-(`tuneline.training.launch`), which outlives the editor. Imports `tuneline.training`'s light modules only (no SDK,
+(`tuneline.training.launch`), which outlives the editor. Only runs this user started here are ever recovered,
+resumed or cancelled; `tuneline.runs` marks every other run `startedHere: false` and leaves it alone (a repository
+can ship a `.tuneline/runs/` of its own). Imports `tuneline.training`'s light modules only (no SDK,
 no torch). The "Train on this file…" code lens comes from `features/code_lens.py` once `tuneline.train` exists.
 """
 
@@ -26,6 +28,7 @@ from tuneline.training.launch import (
     resume_run,
     start_run,
 )
+from tuneline.training.liveness import settle
 from tuneline.training.preflight import Preflight, PreflightError, render_markdown, run_preflight, verdict
 from tuneline.training.runs import RunRegistry
 
@@ -180,8 +183,9 @@ def register(server: TunelineServer) -> None:
             if answer is None or answer.title != START:
                 return None
         registry = _registry(ls, opts["uri"], opts.get("runsDir"))
+        approval = "editor" if opts.get("confirmed") is True else "asked"
         try:
-            record = start_run(registry, pf, source="editor")
+            record = start_run(registry, pf, source="editor", approval=approval)
         except LaunchError as exc:
             ls.window_show_message(
                 types.ShowMessageParams(type=types.MessageType.Error, message=f"Training not started: {exc}")
@@ -200,11 +204,13 @@ def register(server: TunelineServer) -> None:
     async def runs_command(ls: TunelineServer, *args: Any) -> list[dict[str, Any]]:
         opts = args[0] if args and isinstance(args[0], dict) else {}
         registry = _registry(ls, opts.get("uri"), opts.get("runsDir"))
-        picked = recover(registry)
+        loop = asyncio.get_running_loop()
+        # off the event loop: recovery re-hashes the files a run has still to upload
+        picked = await loop.run_in_executor(None, recover, registry)
         for run_id in picked:
             log.info("following run %s again", run_id)
             _follow_in_background(ls, registry, run_id)
-        return list_runs(registry)
+        return await loop.run_in_executor(None, list_runs, registry)
 
     @server.command("tuneline.cancelRun")
     async def cancel_command(ls: TunelineServer, *args: Any) -> dict[str, Any]:
@@ -216,8 +222,8 @@ def register(server: TunelineServer) -> None:
             ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Error, message=str(exc)))
             return {"status": None, "error": str(exc)}
         for _ in range(100):  # up to ~10 s for the worker to confirm, without blocking the server
-            record = registry.get(run_id)
-            if record.finished:
+            record = settle(registry, run_id)
+            if record.stopped:
                 status = record.status
                 break
             await asyncio.sleep(0.1)
@@ -263,14 +269,14 @@ async def _follow(ls: TunelineServer, registry: RunRegistry, run_id: str) -> Non
             last = ""
             asked = False
             while True:
-                record = registry.get(run_id)
+                record = settle(registry, run_id)  # a run whose worker is gone is recorded as stalled: stop
                 line = describe(record)
                 if line != last:
                     p = record.progress or {}
                     pct = int(100 * p["step"] / p["total_steps"]) if p.get("step") and p.get("total_steps") else None
                     progress.report(line, pct)
                     last = line
-                if record.finished:
+                if record.stopped:
                     break
                 if progress.cancelled and not asked:
                     asked = True
@@ -285,6 +291,8 @@ async def _follow(ls: TunelineServer, registry: RunRegistry, run_id: str) -> Non
         kind, text = types.MessageType.Info, f"Training run {run_id} succeeded: {record.result_model}."
     elif record.status == "cancelled":
         kind, text = types.MessageType.Warning, f"Training run {run_id} was cancelled."
+    elif record.status == "stalled":
+        kind, text = types.MessageType.Warning, f"Training run {run_id} stalled: {record.error or 'no reason given'}"
     else:
         kind, text = types.MessageType.Error, f"Training run {run_id} failed: {record.error or 'no reason given'}"
     ls.window_show_message(types.ShowMessageParams(type=kind, message=text))
