@@ -4,7 +4,9 @@ and the real OpenAI SDK talking to the fake provider."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import pytest
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, client_capabilities
 
-from .conftest import chat_line, run_files_text, write_lines
+from .conftest import chat_line, plant_run, run_files_text, snapshot, write_lines
 from .fake_providers import OPENAI_KEY
 
 pytestmark = pytest.mark.asyncio
@@ -115,3 +117,35 @@ async def test_unsaved_changes_and_unknown_backend_are_refused(lsp, project):
     assert result["ok"] is False and "unsaved changes" in result["refused"]
     result = await command(lsp, "tuneline.preflight", {"uri": Path(path).as_uri(), "backend": "azure"})
     assert "unknown backend" in result["refused"]
+
+
+async def test_a_planted_run_is_listed_not_started_here_and_never_started(lsp, project, providers, tmp_path_factory):
+    """What the extension does on every server start (`tuneline.runs`) must not restart a run a repository ships."""
+    outside = write_lines(tmp_path_factory.mktemp("home") / "notes.jsonl", [chat_line(i) for i in range(30)])
+    folder = plant_run(project, outside)
+    before = snapshot(folder)
+    runs = await command(lsp, "tuneline.runs", {"uri": project.as_uri()})
+    assert [(r["id"], r["status"], r["startedHere"]) for r in runs] == [(folder.name, "validating", False)]
+    assert "was not started here" in runs[0]["origin"]
+    assert await command(lsp, "tuneline.resumeRun", folder.name) is None
+    cancelled = await command(lsp, "tuneline.cancelRun", folder.name)
+    assert cancelled["status"] is None and "was not started here" in cancelled["error"]
+    await until(lambda: len([m for m in lsp.messages if "was not started here" in m.message]) == 2)
+    await asyncio.sleep(0.5)
+    assert providers.state.requests == [], "the provider heard nothing"
+    assert snapshot(folder) == before, "no worker ran there (no worker.log, no lock)"
+
+
+async def test_progress_stops_when_the_worker_dies(lsp, project, providers, registry):
+    providers.state.outcome = "hang"
+    uri = (project / "data.jsonl").as_uri()
+    run_id = (await command(lsp, "tuneline.train", {"uri": uri, "backend": "openai", "confirmed": True}))["runId"]
+    runs = await command(lsp, "tuneline.runs")
+    assert [(r["id"], r["startedHere"], r["origin"]) for r in runs] == [(run_id, True, None)]
+    await until(lambda: registry.get(run_id).status == "running" and registry.get(run_id).pid)
+    os.killpg(registry.get(run_id).pid, signal.SIGKILL)
+    await until(lambda: any(f"Training run {run_id} stalled" in m.message for m in lsp.messages))
+    record = json.loads((registry.folder(run_id) / "run.json").read_text())
+    assert record["status"] == "stalled" and f"tuneline runs resume {run_id}" in record["error"]
+    ends = [v for values in lsp.progress_reports.values() for v in values if isinstance(v, types.WorkDoneProgressEnd)]
+    assert ends, "the editor's progress ended"
