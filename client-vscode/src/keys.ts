@@ -4,6 +4,7 @@
  */
 import * as vscode from "vscode";
 import type { Backend } from "./pure/settings";
+import { PROVIDER_KEY_VARS } from "./pure/spawn";
 
 interface KeySpec {
   provider: string;
@@ -13,8 +14,8 @@ interface KeySpec {
 }
 
 export const KEYS: Record<"openai" | "together", KeySpec> = {
-  openai: { provider: "OpenAI", secretId: "tuneline.openaiApiKey", envVar: "OPENAI_API_KEY", placeholder: "sk-…" },
-  together: { provider: "Together", secretId: "tuneline.togetherApiKey", envVar: "TOGETHER_API_KEY", placeholder: "tgp_v1_…" },
+  openai: { provider: "OpenAI", secretId: "tuneline.openaiApiKey", envVar: PROVIDER_KEY_VARS.openai, placeholder: "sk-…" },
+  together: { provider: "Together", secretId: "tuneline.togetherApiKey", envVar: PROVIDER_KEY_VARS.together, placeholder: "tgp_v1_…" },
 };
 
 export function keySpecFor(backend: Backend): KeySpec | undefined {

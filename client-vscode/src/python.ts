@@ -8,6 +8,7 @@ import * as path from "path";
 import * as vscode from "vscode";
 import { installServer, probeInterpreter, ProbeOutcome, whichOnPath } from "./pure/install";
 import { InterpreterChoice, resolveInterpreter } from "./pure/interpreter";
+import { PythonLaunch } from "./pure/spawn";
 
 export { probeInterpreter, whichOnPath };
 export type { ProbeOutcome };
@@ -51,12 +52,23 @@ export async function onPythonInterpreterChanged(listener: () => void): Promise<
   }
 }
 
-export function findInterpreter(setting: string | undefined, folder: vscode.WorkspaceFolder | undefined): Promise<InterpreterChoice | undefined> {
+/**
+ * The interpreter for the server. In an untrusted workspace `setting` must already be the user's own value
+ * (server.ts reads it so), and no interpreter inside a workspace folder is taken, from any source.
+ */
+export function findInterpreter(
+  setting: string | undefined,
+  folder: vscode.WorkspaceFolder | undefined,
+  skipped?: (candidate: string, reason: string) => void,
+): Promise<InterpreterChoice | undefined> {
   return resolveInterpreter({
     setting,
     pythonExtension: () => pythonExtensionInterpreter(folder?.uri),
     which: (name) => whichOnPath(name),
     workspaceFolder: folder?.uri.fsPath,
+    workspaceFolders: (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.fsPath),
+    trusted: vscode.workspace.isTrusted,
+    skipped,
     home: os.homedir(),
     env: process.env,
   });
@@ -77,10 +89,12 @@ export async function installPrivateServer(
   log: vscode.OutputChannel,
   progress: vscode.Progress<{ message?: string; increment?: number }>,
   source: string | undefined,
+  launch: PythonLaunch,
 ): Promise<string> {
   const { python } = await installServer(privateVenvDir(context), basePython, source, {
     log: (text) => log.append(text),
     progress: (message, increment) => progress.report({ message, increment }),
+    launch,
   });
   return python;
 }

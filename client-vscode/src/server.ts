@@ -1,7 +1,10 @@
 /**
  * The language server's lifecycle: choose the Python, make sure tuneline is there, start
- * `python -m tuneline serve --stdio` with the API keys in its environment, restart it on demand, report crashes.
+ * `python -P -m tuneline serve --stdio` in a folder of our own (never the workspace: docs/security.md) with the
+ * API keys in its environment, restart it on demand, report crashes. In an untrusted workspace the server gets no
+ * keys, none of the folder's restricted settings, and `trusted: false` in its initialization options.
  */
+import { promises as fs } from "fs";
 import * as vscode from "vscode";
 import {
   CloseAction,
@@ -17,7 +20,8 @@ import {
 } from "vscode-languageclient/node";
 import { ApiKeys } from "./keys";
 import { InterpreterChoice, venvPython } from "./pure/interpreter";
-import { ServerSettings, toServerSettings } from "./pure/settings";
+import { initializationOptions, ServerSettings, settingValue, toServerSettings } from "./pure/settings";
+import { neutralCwd, PythonLaunch, pythonCommand, serverEnvironment } from "./pure/spawn";
 import { findInterpreter, installPrivateServer, privateVenvDir, probeInterpreter } from "./python";
 
 export const SECTION = "tuneline";
@@ -27,15 +31,24 @@ const MAX_CRASHES = 3;
 /** The settings object for the server, for a resource (folder-scoped settings differ per folder). */
 export function serverSettings(scope?: vscode.Uri, warn?: (problem: string) => void): ServerSettings {
   const config = vscode.workspace.getConfiguration(SECTION, scope);
-  const { settings, problems } = toServerSettings((key) => config.inspect(key));
+  const { settings, problems } = toServerSettings((key) => config.inspect(key), { trusted: vscode.workspace.isTrusted });
   problems.forEach((p) => warn?.(p));
   return settings;
+}
+
+/** A `tuneline.*` client setting as `get` reads it, except that an untrusted workspace's restricted values are ignored. */
+export function clientSetting<T>(key: string, scope?: vscode.Uri): T | undefined {
+  return settingValue(vscode.workspace.getConfiguration(SECTION, scope).inspect(key), key, vscode.workspace.isTrusted) as T | undefined;
 }
 
 export interface RunningServer {
   python: string;
   source: InterpreterChoice["source"];
   version: string;
+  /** The interpreter takes `-P` (3.11+). */
+  safePath: boolean;
+  /** The workspace was trusted when this server started (else it runs in Restricted Mode: no keys, no runs). */
+  trusted?: boolean;
 }
 
 export class ServerManager implements vscode.Disposable {
@@ -61,6 +74,13 @@ export class ServerManager implements vscode.Disposable {
     this.status.name = "tuneline language server";
     this.status.command = { title: "Show Logs", command: "tuneline.showLogs" };
     this.setStatus("stopped");
+  }
+
+  /** Where our Pythons run: an empty folder of the extension's own, never a workspace folder (pure/spawn.ts). */
+  private async launch(safePath = false): Promise<PythonLaunch> {
+    const cwd = neutralCwd(this.context.globalStorageUri.fsPath);
+    await fs.mkdir(cwd, { recursive: true });
+    return { cwd, safePath };
   }
 
   get current(): LanguageClient | undefined {
@@ -130,9 +150,8 @@ export class ServerManager implements vscode.Disposable {
   }
 
   private async chooseInterpreter(folder: vscode.WorkspaceFolder | undefined): Promise<RunningServer | undefined> {
-    const config = vscode.workspace.getConfiguration(SECTION);
-    const setting = config.get<string>("interpreter", "");
-    const choice = await findInterpreter(setting, folder);
+    const setting = clientSetting<string>("interpreter") ?? "";
+    const choice = await findInterpreter(setting, folder, (candidate, reason) => this.log.warn(`Not using ${candidate}: ${reason} (Restricted Mode).`));
     if (!choice) {
       const pick = await vscode.window.showErrorMessage(
         "tuneline needs Python 3.10 or newer: none was found (no tuneline.interpreter setting, no Python extension interpreter, no python3 on PATH).",
@@ -144,9 +163,10 @@ export class ServerManager implements vscode.Disposable {
       return undefined;
     }
     this.log.info(`Python (${choice.source}): ${choice.path}`);
-    const outcome = await probeInterpreter(choice.path, folder?.uri.fsPath);
+    const launch = await this.launch();
+    const outcome = await probeInterpreter(choice.path, launch);
     if ("probe" in outcome && outcome.compatibility.ok) {
-      return { python: choice.path, source: choice.source, version: outcome.compatibility.version };
+      return { python: choice.path, source: choice.source, version: outcome.compatibility.version, safePath: outcome.probe.safePath };
     }
     const problem = "failure" in outcome ? `${outcome.failure}.` : outcome.compatibility.ok ? "" : outcome.compatibility.message;
     this.log.warn(`${choice.path}: ${problem}`);
@@ -154,10 +174,10 @@ export class ServerManager implements vscode.Disposable {
     // A private environment installed earlier serves when the user did not name an interpreter.
     const privatePython = venvPython(privateVenvDir(this.context));
     if (choice.source !== "setting") {
-      const existing = await probeInterpreter(privatePython);
+      const existing = await probeInterpreter(privatePython, launch);
       if ("probe" in existing && existing.compatibility.ok) {
         this.log.info(`Using the private environment: ${privatePython}`);
-        return { python: privatePython, source: "private-venv", version: existing.compatibility.version };
+        return { python: privatePython, source: "private-venv", version: existing.compatibility.version, safePath: existing.probe.safePath };
       }
     }
     const canInstall = "probe" in outcome && outcome.compatibility.ok === false && outcome.compatibility.reason !== "old-python";
@@ -168,8 +188,8 @@ export class ServerManager implements vscode.Disposable {
       }`,
       ...actions,
     );
-    if (answer === "Install tuneline") {
-      return this.installPrivate(choice.path);
+    if (answer === "Install tuneline" && "probe" in outcome) {
+      return this.installPrivate(choice.path, outcome.probe.safePath);
     }
     if (answer === "Choose Interpreter") {
       void vscode.commands.executeCommand("workbench.action.openSettings", "tuneline.interpreter");
@@ -179,17 +199,18 @@ export class ServerManager implements vscode.Disposable {
     return undefined;
   }
 
-  private async installPrivate(basePython: string): Promise<RunningServer | undefined> {
-    const source = vscode.workspace.getConfiguration(SECTION).get<string>("installSource", "");
+  private async installPrivate(basePython: string, safePath: boolean): Promise<RunningServer | undefined> {
+    const source = clientSetting<string>("installSource") ?? "";
+    const launch = await this.launch(safePath);
     try {
       const python = await vscode.window.withProgress(
         { location: vscode.ProgressLocation.Notification, title: "Installing tuneline", cancellable: false },
-        (progress) => installPrivateServer(this.context, basePython, this.log, progress, source),
+        (progress) => installPrivateServer(this.context, basePython, this.log, progress, source, launch),
       );
-      const outcome = await probeInterpreter(python);
+      const outcome = await probeInterpreter(python, launch);
       const version = "probe" in outcome && outcome.compatibility.ok ? outcome.compatibility.version : "?";
       void vscode.window.showInformationMessage(`Installed tuneline ${version} into ${privateVenvDir(this.context)}.`);
-      return { python, source: "private-venv", version };
+      return { python, source: "private-venv", version, safePath: "probe" in outcome ? outcome.probe.safePath : safePath };
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       this.log.error(message);
@@ -201,31 +222,38 @@ export class ServerManager implements vscode.Disposable {
     }
   }
 
-  /** A non-default `tuneline.training.runsDirectory` reaches the training code as TUNELINE_RUNS_DIR, so the runs
-   * view and the runs it lists agree on one registry. */
-  private runsDirEnvironment(folder: vscode.WorkspaceFolder | undefined): Record<string, string> {
+  /** A `tuneline.training.runsDirectory` the user set reaches the training code as TUNELINE_RUNS_DIR, so the runs
+   * view and the runs it lists agree on one registry (in Restricted Mode only the user's own value counts). */
+  private runsDirectorySetting(folder: vscode.WorkspaceFolder | undefined): string | undefined {
     const inspected = vscode.workspace.getConfiguration(SECTION, folder?.uri).inspect<string>("training.runsDirectory");
-    const value = inspected?.workspaceFolderValue ?? inspected?.workspaceValue ?? inspected?.globalValue;
-    return typeof value === "string" && value.trim() ? { TUNELINE_RUNS_DIR: value.trim() } : {};
+    const trusted = vscode.workspace.isTrusted;
+    const value = trusted ? (inspected?.workspaceFolderValue ?? inspected?.workspaceValue ?? inspected?.globalValue) : inspected?.globalValue;
+    return typeof value === "string" && value.trim() ? value.trim() : undefined;
   }
 
   private async doStart(): Promise<void> {
     this.setStatus("starting");
+    const trusted = vscode.workspace.isTrusted;
     const folder = vscode.workspace.workspaceFolders?.[0];
     const server = await this.chooseInterpreter(folder);
     if (!server) {
       this.setStatus("stopped", "No usable Python with tuneline; see tuneline: Show Logs");
       return;
     }
+    // Keys go only into this process's environment (trusted workspaces only); its training children inherit them.
+    const env = serverEnvironment({
+      base: process.env,
+      storedKeys: trusted ? await this.keys.environment() : {},
+      runsDirectory: this.runsDirectorySetting(folder),
+      trusted,
+    });
+    const cmd = pythonCommand(server.python, ["-m", "tuneline", "serve"], await this.launch(server.safePath), env); // the client appends --stdio
+    this.log.info(`Starting ${cmd.command} ${cmd.args.join(" ")} in ${cmd.cwd}${trusted ? "" : " (Restricted Mode: no API keys, no training)"}`);
     const serverOptions: ServerOptions = {
-      command: server.python,
-      args: ["-m", "tuneline", "serve"], // the client appends --stdio
+      command: cmd.command,
+      args: cmd.args,
       transport: TransportKind.stdio,
-      options: {
-        cwd: folder?.uri.fsPath,
-        // Keys go only into this process's environment; its training children inherit them.
-        env: { ...process.env, ...(await this.keys.environment()), ...this.runsDirEnvironment(folder), PYTHONUNBUFFERED: "1" },
-      },
+      options: { cwd: cmd.cwd, env: cmd.env },
     };
     const clientOptions: LanguageClientOptions = {
       documentSelector: [
@@ -234,7 +262,7 @@ export class ServerManager implements vscode.Disposable {
       ],
       outputChannel: this.log,
       revealOutputChannelOn: RevealOutputChannelOn.Never,
-      initializationOptions: { settings: serverSettings(folder?.uri, (p) => this.warnProblem(p)) },
+      initializationOptions: initializationOptions(serverSettings(folder?.uri, (p) => this.warnProblem(p)), trusted),
       middleware: {
         ...this.middleware,
         workspace: {
@@ -272,7 +300,7 @@ export class ServerManager implements vscode.Disposable {
       });
       return;
     }
-    this.running = server;
+    this.running = { ...server, trusted };
     this.log.info(`tuneline ${server.version} language server running with ${server.python}`);
     this.setStatus("running", `tuneline ${server.version} · ${server.python}`);
     this.readyEmitter.fire(client);

@@ -63,15 +63,49 @@ test("a failing or silent Python extension falls through to python3 on PATH", as
   assert.equal(await resolveInterpreter({ which: onPath({}) }), undefined);
 });
 
+test("an untrusted folder cannot pick the interpreter: nothing inside it is used, from any source", async () => {
+  const skipped: string[] = [];
+  const base = {
+    workspaceFolder: "/ws",
+    workspaceFolders: ["/ws", "/second"],
+    trusted: false,
+    skipped: (candidate: string) => skipped.push(candidate),
+  };
+  // A user setting pointing into the folder, the Python extension's pick of the folder's .venv, PATH into it:
+  assert.deepEqual(
+    await resolveInterpreter({
+      ...base,
+      setting: "${workspaceFolder}/.venv/bin/python",
+      pythonExtension: async () => "/second/.venv/bin/python",
+      which: onPath({ python3: "/ws/bin/python3", python: "/usr/bin/python" }),
+    }),
+    { path: "/usr/bin/python", source: "path" },
+  );
+  assert.deepEqual(skipped, ["/ws/.venv/bin/python", "/second/.venv/bin/python", "/ws/bin/python3"]);
+  assert.deepEqual(await resolveInterpreter({ ...base, setting: "env/bin/python", which: onPath({}) }), undefined);
+  // Outside the folder, the usual order holds; trusted, the folder's own interpreter is fine.
+  assert.deepEqual(
+    await resolveInterpreter({ ...base, setting: "/opt/py/bin/python", which: onPath({}) }),
+    { path: "/opt/py/bin/python", source: "setting" },
+  );
+  assert.deepEqual(
+    await resolveInterpreter({ ...base, trusted: true, setting: ".venv/bin/python", which: onPath({}) }),
+    { path: "/ws/.venv/bin/python", source: "setting" },
+  );
+});
+
 test("probe output is parsed even with noise around it", () => {
-  const line = JSON.stringify({ python: "3.11.2", executable: "/p", tuneline: "0.1.0", lsp: true, error: null });
+  const line = JSON.stringify({ python: "3.11.2", executable: "/p", tuneline: "0.1.0", lsp: true, error: null, safePath: true });
   assert.deepEqual(parseProbe(`warning: something\n${line}\n`), {
     python: "3.11.2",
     executable: "/p",
     tuneline: "0.1.0",
     lsp: true,
     error: null,
+    safePath: true,
   });
+  // An older probe line (no safePath) means: no -P.
+  assert.equal(parseProbe(JSON.stringify({ python: "3.10.1" }))?.safePath, false);
   assert.equal(parseProbe("Traceback (most recent call last):\n"), undefined);
 });
 
@@ -105,6 +139,7 @@ const probe = (over: Partial<ProbeResult>): ProbeResult => ({
   tuneline: "0.1.0",
   lsp: true,
   error: null,
+  safePath: true,
   ...over,
 });
 

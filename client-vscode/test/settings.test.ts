@@ -1,9 +1,14 @@
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import * as path from "node:path";
 import {
   changeImpact,
   explicitValue,
+  initializationOptions,
   Inspected,
+  RESTRICTED_KEYS,
+  settingValue,
   preferredModel,
   SERVER_KEYS,
   toServerSettings,
@@ -122,4 +127,70 @@ test("the preselected model follows the training default, then the analysis mode
   const local = { ...defaults, backend: "local" as const, model: "/models/tiny" };
   assert.equal(preferredModel("local", local, undefined), "/models/tiny");
   assert.equal(preferredModel("openai", local, undefined), "gpt-4o-mini-2024-07-18");
+});
+
+test("an untrusted workspace's paths and models never reach the server; the user's own values and harmless ones do", () => {
+  const table = inspector({
+    validationFile: { workspaceValue: "/home/u/.ssh/id_rsa", globalValue: "data/valid.jsonl" },
+    embeddingModel: { workspaceFolderValue: "./evil-model", workspaceLanguageValue: "./evil-too" },
+    model: { workspaceValue: "gpt-4.1-mini-2025-04-14" },
+    select: { workspaceValue: ["TL1"] },
+    nearDuplicates: { workspaceValue: "semantic" },
+  });
+  const untrusted = toServerSettings(table, { trusted: false });
+  assert.deepEqual(untrusted.settings, {
+    validationFile: "data/valid.jsonl",
+    model: "gpt-4.1-mini-2025-04-14",
+    select: ["TL1"],
+    nearDuplicates: "semantic",
+  });
+  const trusted = toServerSettings(table, { trusted: true });
+  assert.equal(trusted.settings.validationFile, "/home/u/.ssh/id_rsa");
+  assert.equal(trusted.settings.embeddingModel, "./evil-too");
+  assert.deepEqual(toServerSettings(table).settings, trusted.settings, "trusted unless told otherwise");
+  assert.equal(explicitValue({ workspaceValue: "w", globalLanguageValue: "g" }, true), "g");
+  assert.equal(explicitValue({ workspaceFolderLanguageValue: "w" }, true), undefined);
+});
+
+test("client settings in Restricted Mode: restricted ones take only the user's value or the default", () => {
+  const interpreter = { defaultValue: "", workspaceValue: "./evil-python", globalValue: "/usr/bin/python3.12" };
+  assert.equal(settingValue(interpreter, "interpreter", true), "./evil-python");
+  assert.equal(settingValue(interpreter, "interpreter", false), "/usr/bin/python3.12");
+  const runsDir = { defaultValue: ".tuneline/runs", workspaceFolderValue: "/home/u/other-project/.tuneline/runs" };
+  assert.equal(settingValue(runsDir, "training.runsDirectory", false), ".tuneline/runs");
+  assert.equal(settingValue(runsDir, "training.runsDirectory", true), "/home/u/other-project/.tuneline/runs");
+  assert.equal(settingValue({ defaultValue: "openai", workspaceValue: "local" }, "training.backend", false), "local");
+  assert.equal(settingValue({ defaultValue: "", workspaceValue: "/models/x" }, "training.model", false), "");
+  assert.equal(settingValue(undefined, "interpreter", false), undefined);
+});
+
+test("the restricted settings are the manifest's restrictedConfigurations, and each one exists", () => {
+  const manifest = JSON.parse(readFileSync(path.join(__dirname, "..", "..", "package.json"), "utf8"));
+  const restricted: string[] = manifest.capabilities.untrustedWorkspaces.restrictedConfigurations;
+  assert.deepEqual([...restricted].sort(), RESTRICTED_KEYS.map((k) => `tuneline.${k}`).sort());
+  for (const key of restricted) {
+    assert.ok(manifest.contributes.configuration.properties[key], `${key} is a setting`);
+  }
+  assert.equal(manifest.capabilities.untrustedWorkspaces.supported, "limited");
+});
+
+test("initialize tells the server whether the workspace is trusted", () => {
+  assert.deepEqual(initializationOptions({ model: "m" }, false), { settings: { model: "m" }, trusted: false });
+  assert.deepEqual(initializationOptions({}, true), { settings: {}, trusted: true });
+});
+
+test("the manifest hides training and run control in Restricted Mode", () => {
+  const manifest = JSON.parse(readFileSync(path.join(__dirname, "..", "..", "package.json"), "utf8"));
+  const menus: Record<string, { command: string; when?: string }[]> = manifest.contributes.menus;
+  const gated = Object.values(menus)
+    .flat()
+    .filter((m) => ["tuneline.trainOnFile", "tuneline.runs.cancel", "tuneline.runs.resume"].includes(m.command) && m.when !== "false");
+  assert.ok(gated.length >= 8, `${gated.length} menu entries`);
+  for (const entry of gated) {
+    assert.match(entry.when ?? "", /(^|&& )isWorkspaceTrusted($| &&)/, `${entry.command} in a menu without isWorkspaceTrusted`);
+  }
+  const welcome: { contents: string; when?: string }[] = manifest.contributes.viewsWelcome;
+  for (const w of welcome.filter((v) => v.contents.includes("command:tuneline.trainOnFile"))) {
+    assert.equal(w.when, "isWorkspaceTrusted");
+  }
 });

@@ -16,10 +16,14 @@ import {
   ProbeResult,
   venvPython,
 } from "./interpreter";
+import { PythonLaunch, pythonCommand } from "./spawn";
 
-/** `which`: the first executable called `name` on PATH (with PATHEXT on Windows). */
+/**
+ * `which`: the first executable called `name` on PATH (with PATHEXT on Windows). Relative PATH entries (`.`,
+ * `bin`) are skipped: they mean "wherever the process happens to be", which could be an opened folder.
+ */
 export async function whichOnPath(name: string, env: NodeJS.ProcessEnv = process.env): Promise<string | undefined> {
-  const dirs = (env.PATH ?? "").split(path.delimiter).filter((d) => d.length > 0);
+  const dirs = (env.PATH ?? "").split(path.delimiter).filter((d) => d.length > 0 && path.isAbsolute(d));
   const exts = process.platform === "win32" ? (env.PATHEXT ?? ".EXE;.CMD;.BAT").split(";") : [""];
   for (const dir of dirs) {
     for (const ext of exts) {
@@ -37,10 +41,24 @@ export async function whichOnPath(name: string, env: NodeJS.ProcessEnv = process
 
 export type ProbeOutcome = { probe: ProbeResult; compatibility: Compatibility } | { failure: string };
 
-/** Runs the probe script in `python`: which Python it is and which tuneline it can import. */
-export function probeInterpreter(python: string, cwd?: string): Promise<ProbeOutcome> {
+/**
+ * Runs the probe script in `python`: which Python it is and which tuneline it can import. It runs in
+ * `launch.cwd` (never a workspace folder) with PYTHONSAFEPATH=1; `-P` is not passed, because the probe is what
+ * finds out whether this Python has it (the script itself drops the current directory from `sys.path`).
+ */
+export async function probeInterpreter(
+  python: string,
+  launch: Pick<PythonLaunch, "cwd">,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<ProbeOutcome> {
+  const cmd = pythonCommand(python, ["-c", PROBE_SCRIPT], { cwd: launch.cwd, safePath: false }, env);
+  try {
+    await fs.mkdir(cmd.cwd, { recursive: true }); // a missing cwd would look like a missing Python (ENOENT)
+  } catch (err) {
+    return { failure: `cannot create the folder ${cmd.cwd} to run ${python} in: ${(err as Error).message}` };
+  }
   return new Promise((resolve) => {
-    execFile(python, ["-c", PROBE_SCRIPT], { timeout: 30000, cwd, windowsHide: true }, (error, stdout, stderr) => {
+    execFile(cmd.command, cmd.args, { timeout: 30000, cwd: cmd.cwd, env: cmd.env, windowsHide: true }, (error, stdout, stderr) => {
       const probe = parseProbe(stdout ?? "");
       if (probe) {
         resolve({ probe, compatibility: checkCompatibility(probe) });
@@ -61,15 +79,15 @@ export interface InstallHooks {
   progress: (message: string, increment: number) => void;
   /** Extra environment for pip (tests point it at an offline index). */
   env?: NodeJS.ProcessEnv;
+  /** Where and how the base Python and the environment's Python run (spawn.ts). */
+  launch: PythonLaunch;
 }
 
-function run(command: string, args: string[], hooks: InstallHooks): Promise<{ code: number; output: string }> {
-  hooks.log(`> ${command} ${args.join(" ")}\n`);
+function run(python: string, args: string[], hooks: InstallHooks): Promise<{ code: number; output: string }> {
+  const cmd = pythonCommand(python, args, hooks.launch, { ...process.env, PIP_DISABLE_PIP_VERSION_CHECK: "1", ...hooks.env });
+  hooks.log(`> ${cmd.command} ${cmd.args.join(" ")}\n`);
   return new Promise((resolve) => {
-    const child = spawn(command, args, {
-      windowsHide: true,
-      env: { ...process.env, PIP_DISABLE_PIP_VERSION_CHECK: "1", ...hooks.env },
-    });
+    const child = spawn(cmd.command, cmd.args, { windowsHide: true, cwd: cmd.cwd, env: cmd.env });
     let output = "";
     const take = (data: Buffer) => {
       const text = data.toString();
@@ -95,6 +113,7 @@ export async function installServer(
 ): Promise<{ python: string; version: string }> {
   const python = venvPython(dir);
   await fs.mkdir(path.dirname(dir), { recursive: true });
+  await fs.mkdir(hooks.launch.cwd, { recursive: true });
   const exists = await fs
     .access(python)
     .then(() => true)
@@ -114,7 +133,7 @@ export async function installServer(
     throw new Error(`pip could not install ${requirement}: ${pipFailureSummary(pip.output)}`);
   }
   hooks.progress("checking the installation…", 60);
-  const outcome = await probeInterpreter(python);
+  const outcome = await probeInterpreter(python, hooks.launch, { ...process.env, ...hooks.env });
   if ("failure" in outcome) {
     throw new Error(`tuneline was installed but its Python does not start: ${outcome.failure}.`);
   }

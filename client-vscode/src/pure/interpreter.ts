@@ -5,6 +5,7 @@
  * the `tuneline.interpreter` setting, then the Python extension's active interpreter, then `python3` on PATH.
  */
 import * as path from "path";
+import { isInside } from "./spawn";
 
 export type InterpreterSource = "setting" | "python-extension" | "path" | "private-venv";
 
@@ -23,6 +24,16 @@ export interface ResolveInputs {
   workspaceFolder?: string;
   home?: string;
   env?: Record<string, string | undefined>;
+  /**
+   * False in an untrusted workspace: then no interpreter inside a workspace folder is used, whoever names it (a
+   * user setting with `${workspaceFolder}`, the Python extension's pick of a `.venv` in the folder, a PATH entry),
+   * because a folder's own Python and its site-packages are the folder's code.
+   */
+  trusted?: boolean;
+  /** Every workspace folder (for the rule above); defaults to `workspaceFolder`. */
+  workspaceFolders?: readonly string[];
+  /** Told about each candidate skipped by that rule (for the log). */
+  skipped?: (candidate: string, reason: string) => void;
 }
 
 /** `${workspaceFolder}`, `${userHome}`, `${env:NAME}` and a leading `~`, as VS Code users write them. */
@@ -48,17 +59,30 @@ function isBareName(value: string): boolean {
 
 /** The interpreter to use, or undefined when none of the three places names one. */
 export async function resolveInterpreter(inputs: ResolveInputs): Promise<InterpreterChoice | undefined> {
+  const folders = inputs.workspaceFolders ?? (inputs.workspaceFolder !== undefined ? [inputs.workspaceFolder] : []);
+  const allowed = (candidate: string, source: InterpreterSource): boolean => {
+    if (inputs.trusted !== false) {
+      return true;
+    }
+    const folder = folders.find((f) => isInside(candidate, f));
+    if (folder === undefined) {
+      return true;
+    }
+    inputs.skipped?.(candidate, `${source === "setting" ? "the setting names" : source === "python-extension" ? "the Python extension chose" : "PATH leads to"} an interpreter inside the untrusted folder ${folder}`);
+    return false;
+  };
   const configured = inputs.setting ? expandVariables(inputs.setting, inputs) : "";
   if (configured) {
+    let candidate: string;
     if (isBareName(configured)) {
-      const found = await inputs.which(configured);
-      return { path: found ?? configured, source: "setting" };
+      candidate = (await inputs.which(configured)) ?? configured;
+    } else {
+      candidate =
+        path.isAbsolute(configured) || inputs.workspaceFolder === undefined ? configured : path.join(inputs.workspaceFolder, configured);
     }
-    const absolute =
-      path.isAbsolute(configured) || inputs.workspaceFolder === undefined
-        ? configured
-        : path.join(inputs.workspaceFolder, configured);
-    return { path: absolute, source: "setting" };
+    if (allowed(candidate, "setting")) {
+      return { path: candidate, source: "setting" };
+    }
   }
   if (inputs.pythonExtension) {
     let fromExtension: string | undefined;
@@ -67,23 +91,32 @@ export async function resolveInterpreter(inputs: ResolveInputs): Promise<Interpr
     } catch {
       fromExtension = undefined; // an extension failure must not stop the server from starting
     }
-    if (fromExtension) {
+    if (fromExtension && allowed(fromExtension, "python-extension")) {
       return { path: fromExtension, source: "python-extension" };
     }
   }
   for (const name of ["python3", "python"]) {
     const found = await inputs.which(name);
-    if (found) {
+    if (found && allowed(found, "path")) {
       return { path: found, source: "path" };
     }
   }
   return undefined;
 }
 
-/** Runs inside the candidate interpreter; prints one JSON line and never raises. */
+/**
+ * Runs inside the candidate interpreter; prints one JSON line and never raises.
+ *
+ * `python -c` puts the current directory first on `sys.path` (unless safe-path mode is on), so the first thing
+ * the script does — before importing anything that is not built in — is to drop that entry: even run in a folder
+ * holding a `json.py`, the probe imports the standard library's. (It is also started in a folder of the
+ * extension's own and with PYTHONSAFEPATH=1; see spawn.ts.)
+ */
 export const PROBE_SCRIPT = [
-  "import json, sys",
-  "out = {'python': '%d.%d.%d' % sys.version_info[:3], 'executable': sys.executable, 'tuneline': None, 'lsp': False, 'error': None}",
+  "import sys",
+  "sys.path[:] = [p for p in sys.path if p not in ('', '.')]",
+  "import json",
+  "out = {'python': '%d.%d.%d' % sys.version_info[:3], 'executable': sys.executable, 'tuneline': None, 'lsp': False, 'error': None, 'safePath': hasattr(sys.flags, 'safe_path')}",
   "try:",
   "    import tuneline",
   "    out['tuneline'] = getattr(tuneline, '__version__', '0')",
@@ -103,6 +136,8 @@ export interface ProbeResult {
   tuneline: string | null;
   lsp: boolean;
   error: string | null;
+  /** The interpreter has `-P` / PYTHONSAFEPATH (3.11+). */
+  safePath: boolean;
 }
 
 /** The probe's JSON line (the last line that parses, so stray prints from sitecustomize don't matter). */
@@ -118,6 +153,7 @@ export function parseProbe(stdout: string): ProbeResult | undefined {
           tuneline: typeof data.tuneline === "string" ? data.tuneline : null,
           lsp: data.lsp === true,
           error: typeof data.error === "string" ? data.error : null,
+          safePath: data.safePath === true,
         };
       }
     } catch {

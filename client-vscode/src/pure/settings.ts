@@ -52,11 +52,37 @@ export const SERVER_KEYS = [
   "secrets",
 ] as const;
 
+/**
+ * Settings that name a program, a path, a directory, or a model that is loaded from disk. In an untrusted
+ * workspace only the user's own values of these count (workspace and folder values are ignored, by VS Code
+ * through the manifest's `restrictedConfigurations` — which must list exactly these — and by this client, which
+ * never forwards them). `model` (a name looked up in tuneline's price table) and the rule settings are harmless
+ * and stay. docs/security.md explains each.
+ */
+export const RESTRICTED_KEYS = [
+  "interpreter",
+  "installSource",
+  "validationFile",
+  "embeddingModel",
+  "training.model",
+  "training.runsDirectory",
+] as const;
+
+export function isRestricted(key: string): boolean {
+  return (RESTRICTED_KEYS as readonly string[]).includes(key);
+}
+
 /** Changing these needs a new server process (another Python, another install, another run registry). */
 export const RESTART_KEYS = ["interpreter", "installSource", "training.runsDirectory"] as const;
 
-/** The value the user chose, most specific scope first; undefined when only the default applies. */
-export function explicitValue(inspected: Inspected | undefined): unknown {
+/** Scopes that hold the user's own values, as opposed to the opened folder's. */
+const USER_SCOPES: readonly (keyof Inspected)[] = ["globalLanguageValue", "globalValue"];
+
+/**
+ * The value the user chose, most specific scope first; undefined when only the default applies. With
+ * `userOnly`, workspace and folder values are passed over (an untrusted workspace's restricted settings).
+ */
+export function explicitValue(inspected: Inspected | undefined, userOnly = false): unknown {
   if (!inspected) {
     return undefined;
   }
@@ -69,11 +95,32 @@ export function explicitValue(inspected: Inspected | undefined): unknown {
     "globalValue",
   ];
   for (const scope of order) {
+    if (userOnly && !USER_SCOPES.includes(scope)) {
+      continue;
+    }
     if (inspected[scope] !== undefined) {
       return inspected[scope];
     }
   }
   return undefined;
+}
+
+/**
+ * A client-side setting the way `WorkspaceConfiguration.get` reads it (folder, workspace, user, default), except
+ * that in an untrusted workspace a restricted setting takes only the user's value or the default.
+ */
+export function settingValue(inspected: Inspected | undefined, key: string, trusted: boolean): unknown {
+  if (!inspected) {
+    return undefined;
+  }
+  const scopes: (keyof Inspected)[] =
+    trusted || !isRestricted(key) ? ["workspaceFolderValue", "workspaceValue", "globalValue"] : ["globalValue"];
+  for (const scope of scopes) {
+    if (inspected[scope] !== undefined) {
+      return inspected[scope];
+    }
+  }
+  return inspected.defaultValue;
 }
 
 const SEVERITIES: readonly string[] = ["error", "warning", "info", "hint"];
@@ -150,11 +197,16 @@ export interface MappedSettings {
   problems: string[];
 }
 
-export function toServerSettings(inspect: Inspect): MappedSettings {
+/**
+ * The settings for the server. `trusted: false` (an untrusted workspace) leaves out workspace and folder values
+ * of the restricted keys, so a folder cannot make the server read a file or load a model of its choosing.
+ */
+export function toServerSettings(inspect: Inspect, options: { trusted?: boolean } = {}): MappedSettings {
+  const trusted = options.trusted !== false;
   const settings: Record<string, unknown> = {};
   const problems: string[] = [];
   for (const key of SERVER_KEYS) {
-    const raw = explicitValue(inspect(key));
+    const raw = explicitValue(inspect(key), !trusted && isRestricted(key));
     if (raw === undefined || raw === null) {
       continue;
     }
@@ -166,6 +218,20 @@ export function toServerSettings(inspect: Inspect): MappedSettings {
     }
   }
   return { settings: settings as ServerSettings, problems };
+}
+
+/**
+ * What the client sends in `initialize`: the settings, and whether the workspace is trusted. `trusted: false`
+ * asks the server for Restricted Mode (docs/security.md): no training, resuming or recovering runs, and no paths
+ * or models taken from the folder's own configuration.
+ */
+export interface InitializationOptions {
+  settings: ServerSettings;
+  trusted: boolean;
+}
+
+export function initializationOptions(settings: ServerSettings, trusted: boolean): InitializationOptions {
+  return { settings, trusted };
 }
 
 /** Whether a configuration change needs a server restart, a settings push, or nothing. */
