@@ -28,8 +28,13 @@ function rewriteLens(lens: vscode.CodeLens): vscode.CodeLens {
   return lens;
 }
 
+/** In Restricted Mode training is off: the server's "Train on this file…" lens is not shown. */
+function allowedLens(lens: vscode.CodeLens): boolean {
+  return vscode.workspace.isTrusted || lens.command?.command !== "tuneline.trainOnFile";
+}
+
 const middleware: Middleware = {
-  provideCodeLenses: async (document, token, next) => (await next(document, token))?.map(rewriteLens),
+  provideCodeLenses: async (document, token, next) => (await next(document, token))?.map(rewriteLens).filter(allowedLens),
   resolveCodeLens: async (lens, token, next) => {
     const resolved = await next(lens, token);
     return resolved ? rewriteLens(resolved) : resolved;
@@ -38,6 +43,21 @@ const middleware: Middleware = {
 
 function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+export const RESTRICTED_MESSAGE = "tuneline: training and run control are off in Restricted Mode. Trust this folder to train, cancel or resume runs.";
+
+/** In Restricted Mode: says why a training or run-control command does nothing, with a way to trust the folder. */
+export function refuseUntrusted(): boolean {
+  if (vscode.workspace.isTrusted) {
+    return false;
+  }
+  void vscode.window.showWarningMessage(RESTRICTED_MESSAGE, "Manage Workspace Trust").then((pick) => {
+    if (pick) {
+      void vscode.commands.executeCommand("workbench.trust.manage");
+    }
+  });
+  return true;
 }
 
 let activeServer: ServerManager | undefined;
@@ -63,18 +83,19 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
 
   const runFor = (arg: unknown): RunInfo | undefined => {
     if (arg && typeof arg === "object" && "folder" in arg) {
-      return arg as RunInfo;
+      // Only a run the view itself read: an argument cannot bring its own `startedHere`.
+      return runs.all.find((r) => r.folder === (arg as { folder: unknown }).folder);
     }
     const selected = view.selection[0];
     const run = selected && "run" in selected ? selected.run : selected;
     return typeof arg === "string" ? runs.find(arg) : run;
   };
 
-  /** Runs started or resumed from this window: the server follows those and reports their end itself. */
-  const startedHere = new Set<string>();
-
-  const revealRun = async (runId: string) => {
-    startedHere.add(runId);
+  /** A run started or resumed from this window (the server follows it and reports its end itself). */
+  const revealRun = async (runId: string, root: string | undefined) => {
+    if (root) {
+      runs.markStartedInWindow(path.join(root, runId));
+    }
     await vscode.commands.executeCommand("tuneline.runs.focus");
     for (let i = 0; i < 20 && !runs.find(runId); i++) {
       await runs.refresh();
@@ -105,25 +126,28 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
 
   const register = (id: string, fn: (...args: unknown[]) => unknown) => context.subscriptions.push(vscode.commands.registerCommand(id, fn));
 
-  register("tuneline.trainOnFile", (arg) =>
-    trainOnFile(arg, {
+  register("tuneline.trainOnFile", (arg) => {
+    if (refuseUntrusted()) {
+      return;
+    }
+    return trainOnFile(arg, {
       server,
       keys,
       restartServer: scheduleRestart,
       runsRootFor: async (uri) => {
-        const root = await registryFor(uri);
-        runs.addRoot(root);
+        const { root, project } = await registryFor(uri);
+        runs.addRoot(root, project);
         return root;
       },
-      revealRun: (id) => void revealRun(id),
+      revealRun: (id, root) => void revealRun(id, root),
       showChart: (id) => {
         const run = runs.find(id);
         if (run) {
           charts.show(run);
         }
       },
-    }),
-  );
+    });
+  });
 
   register("tuneline.showStats", async (arg) => {
     const uri = targetUri(arg);
@@ -177,7 +201,47 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   register("tuneline.restartServer", () => server.restart("requested by the user"));
   register("tuneline.showLogs", () => server.log.show());
 
-  register("tuneline.runs.refresh", () => runs.refresh());
+  /**
+   * Asks the server about every registry (`tuneline.runs`): which runs this user started on this machine. Never in
+   * Restricted Mode — the call also lets the server pick up unfinished runs of this user whose worker died.
+   */
+  let syncing: Promise<void> | undefined;
+  const syncRuns = (): Promise<void> => {
+    if (!vscode.workspace.isTrusted || !server.current || !server.info?.trusted) {
+      return runs.refresh(); // no server, or one started in Restricted Mode (a restart after trust follows)
+    }
+    syncing ??= (async () => {
+      for (const { root, project } of runs.queries) {
+        try {
+          runs.setServerAnswer(root, await server.executeCommand("tuneline.runs", [{ uri: vscode.Uri.file(project).toString() }]));
+        } catch (err) {
+          server.log.warn(`Listing runs of ${root}: ${errorText(err)}`);
+        }
+      }
+      await runs.refresh();
+    })().finally(() => (syncing = undefined));
+    return syncing;
+  };
+
+  /** Cancel and Resume act only on runs the server reports as this user's (or this window's), and never in Restricted Mode. */
+  const controllable = (run: RunInfo, verb: string): boolean => {
+    if (refuseUntrusted()) {
+      return false;
+    }
+    if (!runs.startedHere(run)) {
+      void vscode.window.showWarningMessage(
+        `Run ${run.id} was not started here (it was found on disk, not created by you on this machine), so tuneline does not ${verb} it.`,
+      );
+      return false;
+    }
+    return true;
+  };
+  const runArgument = (run: RunInfo) => {
+    const project = runs.projectOf(run);
+    return project ? { runId: run.id, uri: vscode.Uri.file(project).toString() } : run.id;
+  };
+
+  register("tuneline.runs.refresh", () => syncRuns());
   register("tuneline.runs.openFolder", async (arg) => {
     const run = runFor(arg);
     if (!run) {
@@ -199,7 +263,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   });
   register("tuneline.runs.cancel", async (arg) => {
     const run = runFor(arg);
-    if (!run) {
+    if (!run || !controllable(run, "cancel")) {
       return;
     }
     const hosted = run.backend !== "local";
@@ -212,7 +276,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       return;
     }
     try {
-      const result = await server.executeCommand<{ status?: string }>("tuneline.cancelRun", [run.id]);
+      const result = await server.executeCommand<{ status?: string }>("tuneline.cancelRun", [runArgument(run)]);
       void vscode.window.showInformationMessage(`Run ${run.id}: ${result?.status ?? "cancel requested"}.`);
     } catch (err) {
       void vscode.window.showErrorMessage(`Could not cancel the run: ${errorText(err)}`);
@@ -221,14 +285,14 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   });
   register("tuneline.runs.resume", async (arg) => {
     const run = runFor(arg);
-    if (!run) {
+    if (!run || !controllable(run, "resume")) {
       return;
     }
     try {
-      const result = await server.executeCommand<{ runId?: string }>("tuneline.resumeRun", [run.id]);
+      const result = await server.executeCommand<{ runId?: string }>("tuneline.resumeRun", [runArgument(run)]);
       void vscode.window.showInformationMessage(`Resumed as run ${result?.runId ?? run.id}.`);
       if (result?.runId) {
-        void revealRun(result.runId);
+        void revealRun(result.runId, path.dirname(run.folder));
       }
     } catch (err) {
       void vscode.window.showErrorMessage(`Could not resume the run: ${errorText(err)}`);
@@ -237,8 +301,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
 
   context.subscriptions.push(
     runs.onDidFinish((run) => {
-      if (startedHere.has(run.id)) {
-        return; // the server that started it reports how it ended
+      if (runs.startedInWindow(run) || !run.startedHere) {
+        return; // the server that started it reports how it ended; runs from elsewhere are only shown
       }
       const done = run.status === "succeeded";
       const text = done
@@ -259,19 +323,23 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       }
     }),
     vscode.workspace.onDidChangeWorkspaceFolders(() => runs.watch()),
-    // Asking the server for the runs makes it pick up unfinished runs whose worker died (docs/training.md).
+    // Asking the server for the runs tells which are this user's, and makes it pick up this user's unfinished runs
+    // whose worker died (docs/training.md). Not in Restricted Mode: there the view stays read-only.
     server.onDidChangeClient((client) => {
-      if (!client) {
-        return;
-      }
-      for (const folder of vscode.workspace.workspaceFolders ?? []) {
-        server.executeCommand("tuneline.runs", [{ uri: folder.uri.toString() }]).then(
-          () => runs.refresh(),
-          (err) => server.log.warn(`Recovering runs: ${errorText(err)}`),
-        );
+      if (client && vscode.workspace.isTrusted) {
+        void syncRuns();
       }
     }),
-    vscode.workspace.onDidGrantWorkspaceTrust(() => scheduleRestart("workspace trusted")),
+    runs.onDidFindUnknownRuns(() => {
+      if (vscode.workspace.isTrusted) {
+        void syncRuns();
+      }
+    }),
+    vscode.workspace.onDidGrantWorkspaceTrust(() => {
+      // The server restarts with the folder's settings and API keys; the view gets its actions (docs/security.md).
+      runs.reset();
+      scheduleRestart("workspace trusted");
+    }),
     await onPythonInterpreterChanged(() => {
       if (!vscode.workspace.getConfiguration(SECTION).get<string>("interpreter")) {
         scheduleRestart("the Python extension's interpreter changed");

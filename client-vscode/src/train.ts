@@ -6,9 +6,9 @@ import * as path from "path";
 import * as vscode from "vscode";
 import { ApiKeys, keySpecFor } from "./keys";
 import { formatUsd, markdownToPlain } from "./pure/format";
-import { readRuns, RunInfo } from "./pure/runs";
+import { isActive, readRuns, RunInfo } from "./pure/runs";
 import { Backend, BACKENDS, MAX_EPOCHS, parseEpochs, preferredModel, SUGGESTED_MODELS, trainingDefaults } from "./pure/settings";
-import { SECTION, ServerManager } from "./server";
+import { clientSetting, SECTION, ServerManager } from "./server";
 
 export interface TrainRequest {
   uri: string;
@@ -217,7 +217,7 @@ async function followStart(runsRoot: string | undefined, runId: string, model: s
           last = run.status;
           progress.report({ message: `${run.status}${run.remoteJobId ? ` (${run.remoteJobId})` : ""}` });
         }
-        if (run && (run.status === "running" || run.status === "succeeded" || run.status === "failed" || run.status === "cancelled")) {
+        if (run && (run.status === "running" || !isActive(run))) {
           onRunning(run);
           return;
         }
@@ -232,7 +232,8 @@ export interface TrainDeps {
   keys: ApiKeys;
   restartServer: (reason: string) => void;
   runsRootFor: (uri: vscode.Uri) => Promise<string | undefined>;
-  revealRun: (runId: string) => void;
+  /** Shows a run this window started; `root` is its registry. */
+  revealRun: (runId: string, root: string | undefined) => void;
   showChart: (runId: string) => void;
 }
 
@@ -253,8 +254,11 @@ export async function trainOnFile(arg: unknown, deps: TrainDeps): Promise<void> 
       return;
     }
   }
+  if (!vscode.workspace.isTrusted) {
+    return; // extension.ts refuses with a message before this; kept so no caller can start training untrusted
+  }
   const config = vscode.workspace.getConfiguration(SECTION, uri);
-  const defaults = trainingDefaults((k) => config.get(k));
+  const defaults = trainingDefaults((k) => clientSetting(k, uri));
   const backend = await pickBackend(deps.keys, defaults.backend);
   if (!backend || !(await ensureKey(deps.keys, backend, deps.restartServer))) {
     return;
@@ -264,7 +268,7 @@ export async function trainOnFile(arg: unknown, deps: TrainDeps): Promise<void> 
     return;
   }
   const configuredEpochs = parseEpochs(config.get("epochs"));
-  const validationSetting = config.get<string>("validationFile", "").trim();
+  const validationSetting = (clientSetting<string>("validationFile", uri) ?? "").trim();
   const options = await pickOptions(uri, {
     epochs: typeof configuredEpochs === "number" ? configuredEpochs : undefined,
     validationFile: validationSetting
@@ -330,7 +334,7 @@ export async function trainOnFile(arg: unknown, deps: TrainDeps): Promise<void> 
     return;
   }
   const runsRoot = await deps.runsRootFor(uri);
-  deps.revealRun(runId);
+  deps.revealRun(runId, runsRoot);
   void followStart(runsRoot, runId, model, (run) => {
     if (run.status === "running") {
       void vscode.window.showInformationMessage(`Training ${model} is running. Follow it in the Runs view.`, "Show Loss Chart").then((pick) => {

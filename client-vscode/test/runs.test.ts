@@ -5,7 +5,21 @@ import { existsSync, promises as fs } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
-import { isActive, isResumable, MetricsTail, parseMetrics, parseRunJson, projectRoot, readRuns, registryRoot, splitJsonLines } from "../src/pure/runs";
+import {
+  isActive,
+  isResumable,
+  MetricsTail,
+  parseMetrics,
+  parseRunJson,
+  projectForRegistry,
+  projectRoot,
+  readRuns,
+  registryRoot,
+  runAccess,
+  RunInfo,
+  splitJsonLines,
+  startedHereFolders,
+} from "../src/pure/runs";
 import { describeRun, runDetails } from "../src/pure/format";
 
 const REPO = path.resolve(__dirname, "..", "..", "..");
@@ -102,7 +116,7 @@ test("runs written by the Python run registry are read back", async (t) => {
   assert.equal(runs[0].examples, 5);
   const metrics = parseMetrics(await fs.readFile(path.join(runs[0].folder, "metrics.jsonl"), "utf8"));
   assert.deepEqual(metrics.map((m) => [m.step, m.loss, m.evalLoss]), [[1, 2.5, undefined], [2, 2.1, 2.3]]);
-  assert.equal(describeRun(runs[0]).description, "running · 20% · local");
+  assert.equal(describeRun(runs[0], "control").description, "running · 20% · local");
 });
 
 test("metrics: a partial last line is left for later, bad lines skipped", () => {
@@ -138,20 +152,87 @@ test("the metrics tail follows a growing file, across split lines and split UTF-
 });
 
 test("a run's line in the view: label, description, icon and actions by status", () => {
-  const running = describeRun(parseRunJson(JSON.stringify(RUN), "/f")!);
+  const mine = (over: object): RunInfo => ({ ...parseRunJson(JSON.stringify({ ...RUN, ...over }), "/f")!, startedHere: true });
+  const running = describeRun(mine({}));
   assert.equal(running.label, "gpt-4o-mini-2024-07-18");
   assert.equal(running.description, "running · 25% · ≈ $0.42");
   assert.equal(running.icon.id, "sync~spin");
   assert.equal(running.contextValue, "run active");
   assert.match(running.tooltip, /Job: ftjob-1/);
-  const failed = describeRun(parseRunJson(JSON.stringify({ ...RUN, status: "failed", error: "Quota exceeded." }), "/f")!);
+  const failed = describeRun(mine({ status: "failed", error: "Quota exceeded." }));
   assert.equal(failed.contextValue, "run resumable");
   assert.equal(failed.icon.id, "error");
   assert.match(failed.tooltip, /Error: Quota exceeded\./);
-  const done = describeRun(parseRunJson(JSON.stringify({ ...RUN, status: "succeeded", result_model: "ft:gpt-4o-mini:x" }), "/f")!);
+  const done = describeRun(mine({ status: "succeeded", result_model: "ft:gpt-4o-mini:x" }));
   assert.equal(done.description, "succeeded · ≈ $0.42");
   assert.equal(done.contextValue, "run");
   assert.doesNotMatch(JSON.stringify([running, failed, done]), /sk-/);
+  // A run whose worker is gone: it stopped, and it can be resumed.
+  const stalled = describeRun(mine({ status: "stalled", error: "the worker is gone; run: tuneline runs resume x" }));
+  assert.equal(stalled.contextValue, "run resumable");
+  assert.equal(stalled.icon.id, "warning");
+  assert.equal(stalled.description, "stalled · 25% · ≈ $0.42");
+});
+
+test("runs not started here, and every run in Restricted Mode, are read-only", () => {
+  const found = parseRunJson(JSON.stringify(RUN), "/ws/.tuneline/runs/x")!; // no startedHere: found on disk
+  assert.equal(runAccess(found, true), "foreign");
+  assert.equal(runAccess({ ...found, startedHere: true }, true), "control");
+  assert.equal(runAccess({ ...found, startedHere: true }, false), "restricted");
+  const foreign = describeRun(found);
+  assert.equal(foreign.contextValue, "run readonly");
+  assert.equal(foreign.icon.id, "sync");
+  assert.equal(foreign.description, "running · 25% · ≈ $0.42 · not started here");
+  assert.match(foreign.tooltip, /Not started here: .* never resumed\./);
+  const explained = describeRun({ ...found, origin: "started in another folder" });
+  assert.match(explained.tooltip, /\nWhy: started in another folder$/);
+  const failedForeign = describeRun({ ...found, status: "failed" }, "foreign");
+  assert.doesNotMatch(failedForeign.contextValue, /resumable|active/);
+  const restricted = describeRun({ ...found, startedHere: true }, "restricted");
+  assert.equal(restricted.contextValue, "run readonly");
+  assert.match(restricted.description, /Restricted Mode$/);
+  // The manifest's menus key Cancel on /active/ and Resume on /resumable/: a read-only run matches neither.
+  for (const line of [foreign, failedForeign, restricted]) {
+    assert.doesNotMatch(line.contextValue, /active|resumable/);
+    assert.match(line.contextValue, /^run/);
+  }
+});
+
+test("the server's answer marks runs started here; a missing or odd field means not", () => {
+  const root = "/p/.tuneline/runs";
+  const answer = [
+    { id: "a", startedHere: true },
+    { id: "b", startedHere: false },
+    { id: "c" },
+    { id: "d", startedHere: "yes" },
+    { id: "../escape", startedHere: true },
+    { id: ".hidden", startedHere: true },
+    { startedHere: true },
+    "junk",
+    null,
+  ];
+  assert.deepEqual(
+    [...startedHereFolders(root, answer)],
+    [
+      [path.join(root, "a"), { startedHere: true }],
+      [path.join(root, "b"), { startedHere: false, origin: undefined }],
+      [path.join(root, "c"), { startedHere: false, origin: undefined }],
+      [path.join(root, "d"), { startedHere: false, origin: undefined }],
+    ],
+  );
+  assert.deepEqual([...startedHereFolders(root, null)], []);
+  assert.deepEqual([...startedHereFolders(root, { a: 1 })], []);
+  assert.deepEqual(
+    [...startedHereFolders(root, [{ id: "a", startedHere: true }, { id: "a", startedHere: false, origin: "no record of this run here" }])],
+    [[path.join(root, "a"), { startedHere: false, origin: "no record of this run here" }]],
+  );
+});
+
+test("a registry found on disk names its project (the uri the server is asked with)", () => {
+  assert.equal(projectForRegistry("/ws/sub/.tuneline/runs", ".tuneline/runs"), "/ws/sub");
+  assert.equal(projectForRegistry("/ws/sub/runs", "./runs"), "/ws/sub");
+  assert.equal(projectForRegistry("/ws/a/b/c", "b/c/"), "/ws/a");
+  assert.equal(projectForRegistry("/abs/runs", "/abs/runs"), undefined);
 });
 
 test("a run's detail rows carry what the one-line summary leaves out", () => {

@@ -1,6 +1,6 @@
 /** Short texts the extension shows: the status bar summary, a run's line in the runs view, the confirmation. */
 import * as path from "path";
-import { isActive, RunInfo } from "./runs";
+import { isActive, isResumable, RunAccess, RunInfo } from "./runs";
 
 /** 1234 → "1,234". */
 export function formatCount(n: number): string {
@@ -85,6 +85,7 @@ const STATUS_WORDS: Record<string, string> = {
   succeeded: "succeeded",
   failed: "failed",
   cancelled: "cancelled",
+  stalled: "stalled",
   unknown: "unknown status",
 };
 
@@ -119,6 +120,7 @@ const ICONS: Record<string, { id: string; color?: string }> = {
   succeeded: { id: "pass", color: "testing.iconPassed" },
   failed: { id: "error", color: "testing.iconFailed" },
   cancelled: { id: "circle-slash", color: "disabledForeground" },
+  stalled: { id: "warning", color: "list.warningForeground" },
   unknown: { id: "question" },
 };
 
@@ -129,13 +131,29 @@ function shortProgress(run: RunInfo): string {
   return progressText(run);
 }
 
-/** How a run appears in the runs view: the model as label; status, progress and cost after it (short, because
- * side bars are narrow: the run's children and tooltip carry the rest). */
-export function describeRun(run: RunInfo): RunLine {
+const ACCESS_NOTES: Record<Exclude<RunAccess, "control">, { short: string; long: string }> = {
+  foreign: {
+    short: "not started here",
+    long: "Not started here: this run was found on disk, not created by you on this machine, so it is shown read-only and never resumed.",
+  },
+  restricted: {
+    short: "Restricted Mode",
+    long: "Restricted Mode: runs are shown read-only until you trust this folder.",
+  },
+};
+
+/**
+ * How a run appears in the runs view: the model as label; status, progress and cost after it (short, because
+ * side bars are narrow: the run's children and tooltip carry the rest). Cancel and Resume (the `active` and
+ * `resumable` context values) are offered only for runs the user may control (`access`, see runs.ts).
+ */
+export function describeRun(run: RunInfo, access: RunAccess = run.startedHere === true ? "control" : "foreign"): RunLine {
   const cost = run.backend === "local" ? "local" : run.costEstimateUsd !== undefined ? `≈ ${formatUsd(run.costEstimateUsd)}` : "";
-  const progress = isActive(run) || run.status === "failed" || run.status === "cancelled" ? shortProgress(run) : "";
+  const progress = isActive(run) || isResumable(run) ? shortProgress(run) : "";
   const status = STATUS_WORDS[run.status] ?? run.status;
-  const description = [status, progress, cost].filter((p) => p.length > 0).join(" · ");
+  const note = access === "control" ? undefined : ACCESS_NOTES[access];
+  const why = access === "foreign" && run.origin ? `Why: ${run.origin}` : "";
+  const description = [status, progress, cost, note?.short ?? ""].filter((p) => p.length > 0).join(" · ");
   const tooltip = [
     `Run ${run.id}`,
     `${run.backend} · ${run.model} · ${status}`,
@@ -146,13 +164,23 @@ export function describeRun(run: RunInfo): RunLine {
     run.remoteJobId ? `Job: ${run.remoteJobId}` : "",
     run.error ? `Error: ${run.error}` : "",
     run.createdAt ? `Started: ${run.createdAt}` : "",
+    note?.long ?? "",
+    why,
   ]
     .filter((l) => l.length > 0)
     .join("\n");
-  const context = ["run", isActive(run) ? "active" : "", run.status === "failed" || run.status === "cancelled" ? "resumable" : ""]
+  const control = access === "control";
+  const context = [
+    "run",
+    control && isActive(run) ? "active" : "",
+    control && isResumable(run) ? "resumable" : "",
+    control ? "" : "readonly",
+  ]
     .filter((p) => p.length > 0)
     .join(" ");
-  return { label: run.model, description, tooltip, icon: ICONS[run.status] ?? ICONS.unknown, contextValue: context };
+  const icon = ICONS[run.status] ?? ICONS.unknown;
+  // A read-only run's status is only what its run.json claims: no spinning icon that suggests work in progress.
+  return { label: run.model, description, tooltip, icon: control ? icon : { ...icon, id: icon.id.replace("~spin", "") }, contextValue: context };
 }
 
 /**

@@ -8,9 +8,11 @@
 import { promises as fs } from "fs";
 import * as path from "path";
 
-export const RUN_STATUSES = ["created", "validating", "queued", "running", "succeeded", "failed", "cancelled"] as const;
+/** `stalled`: the run's worker is gone and nothing happens until the user resumes it (`tuneline runs resume ID`). */
+export const RUN_STATUSES = ["created", "validating", "queued", "running", "succeeded", "failed", "cancelled", "stalled"] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
-const TERMINAL: readonly string[] = ["succeeded", "failed", "cancelled"];
+/** Statuses after which nothing more happens without the user. */
+const STOPPED: readonly string[] = ["succeeded", "failed", "cancelled", "stalled"];
 
 export interface RunInfo {
   id: string;
@@ -30,6 +32,13 @@ export interface RunInfo {
   resultModel?: string;
   error?: string;
   remoteJobId?: string;
+  /**
+   * The server reports this user created the run on this machine (its own record, which a folder cannot forge),
+   * or this window started it. Only such runs can be cancelled or resumed; undefined counts as false.
+   */
+  startedHere?: boolean;
+  /** The server's sentence why a run is read-only (no record here, another folder, request.json changed). */
+  origin?: string;
 }
 
 function num(value: unknown): number | undefined {
@@ -147,13 +156,65 @@ export async function readRuns(root: string): Promise<RunInfo[]> {
     .sort((a, b) => (a.createdAt === b.createdAt ? b.id.localeCompare(a.id) : b.createdAt.localeCompare(a.createdAt)));
 }
 
+/**
+ * The project folder of a registry found on disk (`<project>/<runsDirectory>`), which the server takes as the
+ * `uri` of `tuneline.runs`; undefined for an absolute runs directory (one registry for every project).
+ */
+export function projectForRegistry(root: string, runsDirectory: string): string | undefined {
+  if (path.isAbsolute(runsDirectory)) {
+    return undefined;
+  }
+  const parts = path.normalize(runsDirectory).split(path.sep).filter((p) => p && p !== ".");
+  let project = path.resolve(root);
+  for (let i = 0; i < parts.length; i++) {
+    project = path.dirname(project);
+  }
+  return project;
+}
+
+/** What the server says about one run folder (`startedHere`, and `origin`: why it is read-only). */
+export interface ServerVerdict {
+  startedHere: boolean;
+  origin?: string;
+}
+
+/**
+ * Which run folders of the registry `root` the server reports as started here, from its `tuneline.runs` answer
+ * (a list of run.json objects with `startedHere` and `origin`). Anything odd — not a list, no id, a missing or
+ * non-true `startedHere`, an id that is not a plain folder name — counts as not started here.
+ */
+export function startedHereFolders(root: string, answer: unknown): Map<string, ServerVerdict> {
+  const out = new Map<string, ServerVerdict>();
+  if (!Array.isArray(answer)) {
+    return out;
+  }
+  for (const item of answer) {
+    const record = obj(item);
+    const id = str(record.id);
+    if (!id || id !== path.basename(id) || id.startsWith(".")) {
+      continue;
+    }
+    const folder = path.join(root, id);
+    const here = record.startedHere === true && out.get(folder)?.startedHere !== false;
+    out.set(folder, here ? { startedHere: true } : { startedHere: false, origin: str(record.origin) ?? out.get(folder)?.origin });
+  }
+  return out;
+}
+
+/** What the runs view lets the user do with a run: control it, or only look (a run from elsewhere, Restricted Mode). */
+export type RunAccess = "control" | "foreign" | "restricted";
+
+export function runAccess(run: RunInfo, trusted: boolean): RunAccess {
+  return !trusted ? "restricted" : run.startedHere === true ? "control" : "foreign";
+}
+
 export function isActive(run: RunInfo): boolean {
-  return run.status !== "unknown" && !TERMINAL.includes(run.status);
+  return run.status !== "unknown" && !STOPPED.includes(run.status);
 }
 
 /** Runs that `tuneline.resumeRun` can pick up again. */
 export function isResumable(run: RunInfo): boolean {
-  return run.status === "failed" || run.status === "cancelled";
+  return run.status === "failed" || run.status === "cancelled" || run.status === "stalled";
 }
 
 export interface MetricPoint {
