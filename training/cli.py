@@ -176,7 +176,9 @@ def build_request(args: argparse.Namespace):
 def cmd_train(args: argparse.Namespace) -> int:
     from .launch import LaunchError, project_root, registry_for, start_run
     from .preflight import PreflightError, render_text, run_preflight
+    from .processes import safe_children
 
+    safe_children()
     request = build_request(args)
     try:
         pf = run_preflight(request, args.backend, split=args.split, seed=args.seed)

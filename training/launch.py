@@ -172,6 +172,15 @@ def write_request(folder: Path, request: Any) -> None:
     atomic_write_text(folder / REQUEST_FILE, json.dumps(data, indent=2, default=str) + "\n")
 
 
+def _get(registry: RunRegistry, run_id: str) -> RunRecord:
+    try:
+        return registry.get(run_id)
+    except KeyError:
+        raise LaunchError(f"no run {run_id!r} in {registry.root}") from None
+    except ValueError:
+        raise LaunchError(f"run {run_id!r} in {registry.root} has a run.json tuneline did not write") from None
+
+
 def _ours(registry: RunRegistry, run_id: str) -> provenance.Origin:
     """The run's state record, or LaunchError with one sentence when this user did not start it here."""
     verdict = provenance.check(registry, run_id)
@@ -225,10 +234,7 @@ def reap() -> None:
 def cancel_run(registry: RunRegistry, run_id: str, *, wait: float = 0.0) -> str:
     """Ask one of our runs to stop: a cancel request on disk plus SIGTERM to its worker (or a new worker that
     cancels). A run not started here is refused before anything is written or sent."""
-    try:
-        record = registry.get(run_id)
-    except KeyError:
-        raise LaunchError(f"no run {run_id!r} in {registry.root}") from None
+    record = _get(registry, run_id)
     _ours(registry, run_id)
     if record.finished:
         return record.status
@@ -264,10 +270,7 @@ def _data_problem(registry: RunRegistry, record: RunRecord, origin: provenance.O
 
 def resume_run(registry: RunRegistry, run_id: str, *, env: dict[str, str] | None = None) -> str:
     """Follow (hosted) or continue (local) one of our runs whose worker is gone."""
-    try:
-        record = registry.get(run_id)
-    except KeyError:
-        raise LaunchError(f"no run {run_id!r} in {registry.root}") from None
+    record = _get(registry, run_id)
     origin = _ours(registry, run_id)
     if record.status == "succeeded":
         raise LaunchError(f"run {run_id} already succeeded ({record.result_model or 'no model name'})")

@@ -28,6 +28,13 @@ def child_env(base: dict[str, str] | None = None, **extra: str) -> dict[str, str
     return {**(os.environ if base is None else base), **extra, "PYTHONSAFEPATH": "1"}
 
 
+def safe_children() -> None:
+    """Put this process's own Python children in safe path mode too (they inherit `PYTHONSAFEPATH`): called before
+    a pre-flight, whose backend may check a file in a child (the local backend does), started from the caller's
+    folder, which may be a repository."""
+    os.environ["PYTHONSAFEPATH"] = "1"
+
+
 def neutral_cwd() -> Path:
     """A working folder no repository controls: tuneline's own state folder (created private when missing)."""
     from .provenance import ensure_state_dir

@@ -3,11 +3,14 @@ by a process tuneline starts (the worker, and what it starts), through the insta
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from tuneline.training import launch
 
@@ -34,7 +37,8 @@ def test_planted_code_is_never_imported_by_workers(env, project, registry, provi
     markers = tmp_path_factory.mktemp("markers")
     plant_code(project, markers)
     # the plant is live: a plain `python` started in that folder imports it
-    subprocess.run([sys.executable, "-c", "import json"], cwd=project, check=True, timeout=30)
+    plain = {k: v for k, v in os.environ.items() if k != "PYTHONSAFEPATH"}
+    subprocess.run([sys.executable, "-c", "import json"], cwd=project, check=True, timeout=30, env=plain)
     assert [p.name.split("-")[0] for p in markers.iterdir()] == ["json"]
     for p in markers.iterdir():
         p.unlink()
@@ -60,4 +64,25 @@ def test_planted_code_is_never_imported_by_workers(env, project, registry, provi
         job.outcome = "succeeded"
     resumed = cli("runs", "resume", run_id, cwd=folder)
     assert resumed.returncode == 0 and "Done: ft:" in resumed.stdout, resumed.stdout + resumed.stderr
+    assert list(markers.iterdir()) == [], "no planted code ran"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="the local backend's extra is not installed")
+def test_the_local_preflight_child_does_not_import_planted_code(project, tmp_path_factory):
+    """The local backend checks the file in a child process started from the caller's folder (here a repository)."""
+    markers = tmp_path_factory.mktemp("markers")
+    plant_code(project, markers)
+    out = cli(
+        "train",
+        "data.jsonl",
+        "--backend",
+        "local",
+        "--base-model",
+        "/nonexistent",
+        "--device",
+        "cpu",
+        "--dry-run",
+        cwd=project,
+    )
+    assert out.returncode == 1 and "/nonexistent: no such model folder" in out.stdout, out.stdout + out.stderr
     assert list(markers.iterdir()) == [], "no planted code ran"

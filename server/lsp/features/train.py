@@ -30,6 +30,7 @@ from tuneline.training.launch import (
 )
 from tuneline.training.liveness import settle
 from tuneline.training.preflight import Preflight, PreflightError, render_markdown, run_preflight, verdict
+from tuneline.training.processes import safe_children
 from tuneline.training.runs import RunRegistry
 
 from ..documents import uri_to_path
@@ -110,6 +111,7 @@ async def _preflight(ls: TunelineServer, opts: dict[str, Any]) -> Preflight:
     request, backend, split, settings = _request(ls, opts)
 
     def work() -> Preflight:
+        safe_children()  # a backend may check the file in a child process; the server's folder may be a repository
         return run_preflight(request, backend, split=split, seed=request.seed, settings=settings)
 
     scheduler = getattr(ls, "scheduler", None)
@@ -222,7 +224,10 @@ def register(server: TunelineServer) -> None:
             ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Error, message=str(exc)))
             return {"status": None, "error": str(exc)}
         for _ in range(100):  # up to ~10 s for the worker to confirm, without blocking the server
-            record = settle(registry, run_id)
+            try:
+                record = settle(registry, run_id)
+            except (KeyError, ValueError):  # the folder went away or was replaced meanwhile
+                break
             if record.stopped:
                 status = record.status
                 break
