@@ -254,8 +254,8 @@ def wait_for(registry: RunRegistry, run_id: str, timeout: float) -> str:
 
     deadline = time.monotonic() + timeout
     while True:
-        record = settle(registry, run_id)
-        if record.stopped or time.monotonic() >= deadline:
+        record, stop = settle(registry, run_id)
+        if stop or time.monotonic() >= deadline:
             return record.status
         time.sleep(0.1)
 

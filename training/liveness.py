@@ -80,17 +80,24 @@ def mark_stalled(
     registry.append(record.id, "events", {"type": "status", "message": f"stalled: {record.error}", "status": STALLED})
 
 
-def settle(registry: RunRegistry, run_id: str) -> RunRecord:
-    """The run's record; an unfinished run of ours that nobody follows is first recorded as stalled. A run not
-    started here is never written to."""
+def settle(registry: RunRegistry, run_id: str) -> tuple[RunRecord, bool]:
+    """The run's record, and whether a follower should stop now. An unfinished run of ours that nobody follows is
+    first recorded as stalled; one that is not (or no longer) ours is never written to, and nobody here will move
+    it, so followers stop at it too."""
     record = registry.get(run_id)
-    if record.stopped or is_followed(registry, run_id):
-        return record
+    if record.stopped:
+        return record, True
+    if is_followed(registry, run_id):
+        return record, False
     record = registry.get(run_id)  # the worker may have written its last status just before letting go of the lock
-    if record.stopped or is_followed(registry, run_id) or not started_here(registry, run_id):
-        return record
+    if record.stopped:
+        return record, True
+    if is_followed(registry, run_id):
+        return record, False
+    if not started_here(registry, run_id):
+        return record, True
     mark_stalled(registry, record)
-    return record
+    return record, True
 
 
 def unstall(registry: RunRegistry, record: RunRecord) -> RunRecord:

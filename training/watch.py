@@ -93,7 +93,7 @@ def _watch_plain(registry: RunRegistry, run_id: str, out: TextIO, interval: floa
     last = ""
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
-        record = settle(registry, run_id)
+        record, stop = settle(registry, run_id)
         events, metrics = _new_items(registry, run_id, seen)
         for e in events:
             out.write(_event_line(e) + "\n")
@@ -104,7 +104,7 @@ def _watch_plain(registry: RunRegistry, run_id: str, out: TextIO, interval: floa
             out.write(f"[{run_id}] {line}\n")
             last = line
         out.flush()
-        if record.stopped or (deadline is not None and time.monotonic() > deadline):
+        if stop or (deadline is not None and time.monotonic() > deadline):
             return record
         time.sleep(interval)
 
@@ -128,7 +128,7 @@ def _watch_rich(registry: RunRegistry, run_id: str, interval: float, timeout: fl
     with progress:
         task = progress.add_task(run_id, total=None, status="starting", loss="")
         while True:
-            record = settle(registry, run_id)
+            record, stop = settle(registry, run_id)
             events, metrics = _new_items(registry, run_id, seen)
             for e in events:
                 progress.console.print(_event_line(e), markup=False, highlight=False)
@@ -143,7 +143,7 @@ def _watch_rich(registry: RunRegistry, run_id: str, interval: float, timeout: fl
                 status=record.status,
                 **({"loss": loss} if loss else {}),
             )
-            if record.stopped or (deadline is not None and time.monotonic() > deadline):
+            if stop or (deadline is not None and time.monotonic() > deadline):
                 break
             time.sleep(interval)
     console.print(f"[{run_id}] {describe(record)}", markup=False, highlight=False)

@@ -272,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         try:
             record = worker.registry.get(worker.run_id)
-            if not record.stopped:
+            if not record.stopped and provenance.started_here(worker.registry, worker.run_id):
                 # Nobody follows the run after this: say so, or `tuneline train` and the editor would wait forever.
                 mark_stalled(worker.registry, record, hint="cancel" if mode == "cancel" else "resume")
             elif record.pid == os.getpid():

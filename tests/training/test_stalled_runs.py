@@ -3,9 +3,12 @@ every follower stops: `tuneline train`, `tuneline runs watch`. Real CLI and work
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 
 from tuneline.training import launch
+from tuneline.training.liveness import settle
 
 from .conftest import chat_line, wait_until, write_lines
 from .test_cli_runs import tuneline
@@ -52,3 +55,22 @@ def test_a_dataset_changed_while_stalled_is_never_uploaded(env, project, registr
     assert record.status == "stalled" and "changed since you approved" in record.error
     assert providers.state.contents == {} and providers.state.jobs == {}
     assert len(providers.state.requests) == heard, "nothing more reached the provider"
+
+
+def test_followers_stop_at_a_dead_run_that_is_no_longer_ours_and_write_nothing(env, project, registry, providers):
+    providers.state.outcome = "hang"
+    out = tuneline("train", "data.jsonl", "--backend", "openai", "--yes", "--detach", cwd=project)
+    run_id = out.stdout.split("Started run ")[1].split(" ")[0]
+    wait_until(lambda: registry.get(run_id).status == "running" and registry.get(run_id).pid)
+    os.killpg(registry.get(run_id).pid, signal.SIGKILL)
+    wait_until(lambda: not launch.is_followed(registry, run_id))
+    request = registry.folder(run_id) / "request.json"
+    original = request.read_bytes()
+    request.write_bytes(original.replace(b'"n_epochs": 3', b'"n_epochs": 50'))
+    run_json = (registry.folder(run_id) / "run.json").read_bytes()
+    record, stop = settle(registry, run_id)
+    assert stop and record.status == "running", "followers stop"
+    assert launch.recover(registry) == [] and (registry.folder(run_id) / "run.json").read_bytes() == run_json
+    request.write_bytes(original)
+    record, stop = settle(registry, run_id)
+    assert stop and record.status == "stalled" and registry.get(run_id).status == "stalled"

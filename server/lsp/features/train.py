@@ -225,10 +225,10 @@ def register(server: TunelineServer) -> None:
             return {"status": None, "error": str(exc)}
         for _ in range(100):  # up to ~10 s for the worker to confirm, without blocking the server
             try:
-                record = settle(registry, run_id)
+                record, stop = settle(registry, run_id)
             except (KeyError, ValueError):  # the folder went away or was replaced meanwhile
                 break
-            if record.stopped:
+            if stop:
                 status = record.status
                 break
             await asyncio.sleep(0.1)
@@ -274,14 +274,14 @@ async def _follow(ls: TunelineServer, registry: RunRegistry, run_id: str) -> Non
             last = ""
             asked = False
             while True:
-                record = settle(registry, run_id)  # a run whose worker is gone is recorded as stalled: stop
+                record, stop = settle(registry, run_id)  # a run whose worker is gone is recorded as stalled
                 line = describe(record)
                 if line != last:
                     p = record.progress or {}
                     pct = int(100 * p["step"] / p["total_steps"]) if p.get("step") and p.get("total_steps") else None
                     progress.report(line, pct)
                     last = line
-                if record.stopped:
+                if stop:
                     break
                 if progress.cancelled and not asked:
                     asked = True
@@ -298,6 +298,8 @@ async def _follow(ls: TunelineServer, registry: RunRegistry, run_id: str) -> Non
         kind, text = types.MessageType.Warning, f"Training run {run_id} was cancelled."
     elif record.status == "stalled":
         kind, text = types.MessageType.Warning, f"Training run {run_id} stalled: {record.error or 'no reason given'}"
+    elif not record.finished:  # its folder changed under us: no longer a run tuneline may follow
+        kind, text = types.MessageType.Warning, f"Stopped following training run {run_id}: its run folder changed."
     else:
         kind, text = types.MessageType.Error, f"Training run {run_id} failed: {record.error or 'no reason given'}"
     ls.window_show_message(types.ShowMessageParams(type=kind, message=text))
