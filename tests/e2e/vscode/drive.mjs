@@ -1,8 +1,10 @@
 // Drives code-server in headless Chromium through what a newcomer does with the extension, asserting each step
-// and saving a screenshot of it. Started by run.sh, which sets E2E_URL, E2E_OUT, E2E_WORKSPACE, E2E_OPENAI_KEY
-// and E2E_CHROME_PROFILE. Prints one line per step and "N passed, N failed" at the end; exits 1 on any failure.
+// and saving a screenshot of it, then opens a hostile folder (docs/security.md) and checks that none of its code
+// runs and nothing is uploaded. Started by run.sh, which sets E2E_URL, E2E_OUT, E2E_WORKSPACE, E2E_OPENAI_KEY,
+// E2E_HOSTILE_URL, E2E_HOSTILE, E2E_MARKERS and E2E_CHROME_PROFILE. Prints one line per step and
+// "N passed, N failed" at the end; exits 1 on any failure.
 import { chromium } from "playwright-core";
-import { appendFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { execFileSync } from "node:child_process";
 
@@ -154,7 +156,8 @@ async function showRunsView() {
       await title.waitFor({ timeout: 1500 });
       return;
     } catch {
-      await page.locator(".activitybar .action-item a[aria-label^='tuneline']").first().click();
+      // force: the badge counting active runs sits over the icon and would take the click
+      await page.locator(".activitybar .action-item a[aria-label^='tuneline']").first().click({ force: true });
     }
   }
   await title.waitFor({ timeout: 5000 });
@@ -173,6 +176,32 @@ function serverProcesses() {
     .split("\n")
     .filter((l) => /-m tuneline serve/.test(l))
     .map((l) => Number(l.trim().split(/\s+/)[0]));
+}
+
+/** A process's command line, working directory and environment, from /proc. */
+function processInfo(pid) {
+  const split = (file) => readFileSync(`/proc/${pid}/${file}`, "latin1").split("\0").filter((p) => p.length > 0);
+  const env = Object.fromEntries(split("environ").map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]));
+  return { args: split("cmdline"), cwd: readlinkSync(`/proc/${pid}/cwd`), env };
+}
+
+/** Answers VS Code's "Do you trust the authors of the files in this folder?" dialog. */
+async function answerTrustPrompt(trust) {
+  const dialog = page.locator(".monaco-dialog-box", { hasText: /trust the authors/i }).first();
+  await dialog.waitFor({ timeout: 60000 });
+  await dialog.locator(".monaco-button", { hasText: trust ? "Yes, I trust the authors" : "No, I don't trust the authors" }).first().click();
+  await dialog.waitFor({ state: "detached", timeout: 10000 });
+}
+
+/** Files the hostile folder's code writes when it runs (run.sh plants it). */
+function markers() {
+  return readdirSync(process.env.E2E_MARKERS).sort();
+}
+
+/** What the fake provider has seen: requests (this query included), uploaded files, jobs. */
+async function providerState() {
+  const response = await fetch(`${process.env.E2E_FAKE_URL}/_control/state`);
+  return response.json();
 }
 
 /** Clears the notification toasts so they do not hide what a screenshot is about. */
@@ -236,6 +265,7 @@ async function main() {
       async () => {
         await page.goto(URL, { waitUntil: "domcontentloaded", timeout: 60000 });
         await page.locator(".monaco-workbench").waitFor({ timeout: 60000 });
+        await answerTrustPrompt(true); // the examples are ours: trusted
         await page.locator(".explorer-folders-view .monaco-list-row", { hasText: "broken.jsonl" }).first().waitFor({ timeout: 60000 });
         await shot("workbench");
       },
@@ -593,6 +623,89 @@ async function main() {
         throw new Error("VS Code offered to remove the line separators");
       }
       await shot("separators");
+    });
+
+    // The hostile folder (run.sh): a json.py and a tuneline/ package that leave markers when imported, a workspace
+    // setting naming its own interpreter, and a planted unfinished OpenAI run whose dataset lies outside the folder.
+    // The OpenAI key stored above is still in the secret storage: a server that recovered the run could upload.
+    let hostileServer;
+    await step("an untrusted folder runs none of its code and uploads nothing; diagnostics still arrive", async () => {
+      await fetch(`${process.env.E2E_FAKE_URL}/_control/reset`, { method: "POST", body: "{}" });
+      const before = serverProcesses();
+      await page.goto(process.env.E2E_HOSTILE_URL, { waitUntil: "domcontentloaded", timeout: 60000 });
+      await page.locator(".monaco-workbench").waitFor({ timeout: 60000 });
+      await answerTrustPrompt(false);
+      await openFile("broken.jsonl");
+      await page.locator(".monaco-editor .squiggly-error").first().waitFor({ timeout: 60000 });
+      hostileServer = await pollUntil(async () => serverProcesses().find((p) => !before.includes(p)), { what: "the folder's server process" });
+      const info = processInfo(hostileServer);
+      const problems = [];
+      if (!info.args.includes("-P")) problems.push(`no -P in ${info.args.join(" ")}`);
+      if (info.cwd === process.env.E2E_HOSTILE || info.cwd.startsWith(`${process.env.E2E_HOSTILE}/`)) problems.push(`cwd ${info.cwd}`);
+      if (info.env.PYTHONSAFEPATH !== "1") problems.push("no PYTHONSAFEPATH=1");
+      if (info.env.OPENAI_API_KEY || info.env.TOGETHER_API_KEY) problems.push("an API key in its environment");
+      // The totals lens is there; the training lens is not.
+      await page.locator(".contentWidgets .codelens-decoration", { hasText: "examples" }).first().waitFor({ timeout: 20000 });
+      if ((await page.locator(".contentWidgets .codelens-decoration", { hasText: "Train on this file" }).count()) > 0) {
+        problems.push("a Train on this file lens");
+      }
+      // The planted run is listed read-only.
+      await showRunsView();
+      const row = page.locator(".part.sidebar .pane-body .monaco-list-row", { hasText: "Restricted Mode" }).first();
+      await row.waitFor({ timeout: 20000 });
+      await row.hover();
+      await page.waitForTimeout(1500); // anything a recovery would start has had time to reach the provider
+      if ((await row.locator('.action-label[aria-label="Cancel Run"], .action-label[aria-label="Resume Run"]').count()) > 0) {
+        problems.push("Cancel or Resume on the planted run");
+      }
+      await shot("untrusted-folder");
+      const state = await providerState();
+      if (state.requests !== 1 || state.files.length || Object.keys(state.jobs).length) {
+        problems.push(`the provider saw ${state.requests - 1} request(s), ${state.files.length} file(s), ${Object.keys(state.jobs).length} job(s)`);
+      }
+      if (markers().length) problems.push(`code of the folder ran: ${markers().join(", ")}`);
+      if (problems.length) throw new Error(problems.join("; "));
+      return `server ${info.args.slice(1).join(" ")} in ${info.cwd}; no markers; the provider saw nothing`;
+    });
+
+    await step("trusting the folder restarts the server with its settings; the planted run is still not resumed", async () => {
+      const before = serverProcesses();
+      await runCommand("Workspaces: Manage Workspace Trust");
+      const trust = page.locator(".workspace-trust-editor").getByRole("button", { name: "Trust", exact: true }).first();
+      await trust.waitFor({ timeout: 15000 });
+      await trust.click();
+      // A trusted folder may choose its interpreter: the restarted server runs through the folder's script.
+      await pollUntil(async () => markers().includes("workspace-interpreter"), { timeout: 30000, what: "the folder's interpreter setting to apply" });
+      const restarted = await pollUntil(async () => serverProcesses().find((p) => !before.includes(p)), { what: "a restarted server" });
+      await showRunsView();
+      const row = page.locator(".part.sidebar .pane-body .monaco-list-row", { hasText: "not started here" }).first();
+      await row.waitFor({ timeout: 20000 });
+      // The tooltip carries the server's reason ("Why: …") once the new server answered tuneline.runs — the call
+      // that would recover the run; then a recovery would have had time to reach the provider.
+      const why = await pollUntil(
+        async () => {
+          await page.mouse.move(700, 600);
+          await row.hover();
+          const texts = await page.locator(".monaco-hover:visible, .workbench-hover:visible").allInnerTexts().catch(() => []);
+          return texts.join("\n").match(/Why: .*/)?.[0];
+        },
+        { timeout: 20000, interval: 700, what: "the server's reason in the run's tooltip" },
+      );
+      await page.waitForTimeout(2000);
+      const problems = [];
+      if ((await row.locator('.action-label[aria-label="Cancel Run"], .action-label[aria-label="Resume Run"]').count()) > 0) {
+        problems.push("Cancel or Resume on the planted run");
+      }
+      await shot("trusted-folder");
+      const state = await providerState();
+      if (state.requests !== 2 || state.files.length || Object.keys(state.jobs).length) {
+        problems.push(`the provider saw ${state.requests - 2} request(s), ${state.files.length} file(s), ${Object.keys(state.jobs).length} job(s)`);
+      }
+      const ran = markers().filter((m) => m !== "workspace-interpreter");
+      if (ran.length) problems.push(`code of the folder ran: ${ran.join(", ")}`);
+      if (!processInfo(restarted).args.includes("-P")) problems.push("the restarted server has no -P");
+      if (problems.length) throw new Error(problems.join("; "));
+      return `server ${hostileServer} → ${restarted}; the planted run stays "not started here" (${why}); the provider saw nothing`;
     });
   } finally {
     const passed = results.filter((r) => r.ok).length;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end test of the VS Code extension in real VS Code: code-server 4.100.3 in headless Chromium, driven by
-# playwright-core. Builds and installs the .vsix, serves a copy of examples/ as the workspace, runs the fake
-# OpenAI server from tests/training/fake_providers.py for the training flow, and saves a screenshot per step to
+# playwright-core. Builds and installs the .vsix, serves a copy of examples/ as the workspace (trusted), runs the
+# fake OpenAI server from tests/training/fake_providers.py for the training flow, then opens a hostile folder
+# (untrusted, later trusted) that plants code and a run, and saves a screenshot per step to
 # tests/e2e/vscode/out/. Exits non-zero if any step fails.
 #
 #   bash tests/e2e/vscode/run.sh            (or: npm run e2e:vscode)
@@ -80,6 +81,49 @@ with open(sys.argv[1], "w", encoding="utf-8") as fh:
         fh.write(json.dumps(row, ensure_ascii=False) + "\n")
 EOF
 
+# The hostile folder, as a cloned repository could ship it (docs/security.md): a `json.py` and a `tuneline/`
+# package that write a marker file when imported, a workspace setting naming its own interpreter (a script that
+# leaves a marker, then runs the real Python), and a planted unfinished OpenAI run whose dataset is a file outside
+# the folder, with a `tuneline/` package in the run folder too. Opening it must run none of that and upload nothing.
+HOSTILE="$TMP/hostile"
+MARKERS="$TMP/markers"
+mkdir -p "$HOSTILE/.vscode" "$MARKERS" "$TMP/outside"
+cp "$REPO/examples/broken.jsonl" "$HOSTILE/"
+cp "$REPO/examples/support-chat.jsonl" "$TMP/outside/private.jsonl"
+"$PYTHON" - "$HOSTILE" "$MARKERS" "$TMP/outside/private.jsonl" "$PYTHON" <<'EOF'
+import json, os, sys
+hostile, markers, outside, python = sys.argv[1:]
+def plant(path, name):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as fh:
+        fh.write(f"open({os.path.join(markers, name)!r}, 'w').write('imported')\n")
+plant(f"{hostile}/json.py", "json.py")
+plant(f"{hostile}/tuneline/__init__.py", "tuneline")
+plant(f"{hostile}/tuneline/__main__.py", "tuneline.__main__")
+with open(f"{hostile}/evil-python", "w") as fh:
+    fh.write(f"#!/bin/sh\ntouch {os.path.join(markers, 'workspace-interpreter')}\nexec {python} \"$@\"\n")
+os.chmod(f"{hostile}/evil-python", 0o755)
+with open(f"{hostile}/.vscode/settings.json", "w") as fh:
+    json.dump({"tuneline.interpreter": "./evil-python"}, fh)
+run_id = "20250101-000000-openai-planted"
+folder = f"{hostile}/.tuneline/runs/{run_id}"
+plant(f"{folder}/tuneline/__init__.py", "run-folder-tuneline")
+record = {
+    "id": run_id, "backend": "openai", "model": "gpt-4o-mini-2024-07-18", "status": "running",
+    "created_at": "2025-01-01T00:00:00Z", "updated_at": "2025-01-01T00:00:00Z",
+    "dataset": {"path": outside, "examples": 7, "tokens": 197}, "validation": None,
+    "hyperparameters": {"n_epochs": 50}, "remote": None, "result_model": None, "cost_estimate_usd": 0.01,
+    "progress": {"step": 0, "total_steps": None, "epoch": 0}, "error": None, "pid": None,
+    "method": "sft", "source": "editor",
+}
+request = {"dataset": outside, "model": "gpt-4o-mini-2024-07-18", "validation": None,
+           "hyperparameters": {"n_epochs": 50}, "suffix": None, "seed": None, "options": {}}
+with open(f"{folder}/run.json", "w") as fh:
+    json.dump(record, fh, indent=2)
+with open(f"{folder}/request.json", "w") as fh:
+    json.dump(request, fh, indent=2)
+EOF
+
 # code-server's user settings: no network reaching, no distractions, the repo's Python for the server.
 USER_DATA="$TMP/user-data"
 EXT_DIR="$TMP/extensions"
@@ -97,7 +141,8 @@ settings = {
     "workbench.tips.enabled": False,
     "workbench.enableExperiments": False,
     "workbench.welcomePage.walkthroughs.openOnInstall": False,
-    "security.workspace.trust.enabled": False,
+    "security.workspace.trust.enabled": True,
+    "security.workspace.trust.startupPrompt": "always",
     "chat.disableAIFeatures": True,
     "editor.wordWrap": "on",
     "editor.minimap.enabled": False,
@@ -135,10 +180,13 @@ say "start: code-server"
 CS_PORT="$(free_port)"
 # The extension host (and so the language server and its training child) inherits this environment; no real
 # API key is present: the test stores the fake one through the extension's "Set OpenAI API Key" command.
+# Workspace trust is on: the driver trusts the examples and not (at first) the hostile folder.
+# TUNELINE_STATE_DIR keeps the record of runs started here inside the test's temp folder.
 env -u OPENAI_API_KEY -u TOGETHER_API_KEY \
   OPENAI_BASE_URL="$OPENAI_BASE_URL" TOGETHER_BASE_URL="$TOGETHER_BASE_URL" TUNELINE_POLL_INTERVAL=0.5 \
+  TUNELINE_STATE_DIR="$TMP/state" \
   setsid "$CODE_SERVER" --bind-addr "127.0.0.1:$CS_PORT" --auth none --disable-telemetry --disable-update-check \
-  --disable-workspace-trust --user-data-dir "$USER_DATA" --extensions-dir "$EXT_DIR" "$WS" >"$OUT/code-server.log" 2>&1 &
+  --user-data-dir "$USER_DATA" --extensions-dir "$EXT_DIR" "$WS" >"$OUT/code-server.log" 2>&1 &
 pids+=($!)
 CODE_SERVER_PGID=$!
 for _ in $(seq 1 300); do
@@ -149,6 +197,7 @@ done
 say "drive: playwright-core + chromium"
 status=0
 E2E_URL="http://127.0.0.1:$CS_PORT/?folder=$WS" E2E_OUT="$OUT" E2E_WORKSPACE="$WS" E2E_OPENAI_KEY="$FAKE_KEY" E2E_USER_DATA="$USER_DATA" \
+  E2E_HOSTILE_URL="http://127.0.0.1:$CS_PORT/?folder=$HOSTILE" E2E_HOSTILE="$HOSTILE" E2E_MARKERS="$MARKERS" \
   E2E_FAKE_URL="http://127.0.0.1:$FAKE_PORT" E2E_CODE_SERVER_PGID="$CODE_SERVER_PGID" \
   E2E_CHROME_PROFILE="$TMP/chrome" node "$HERE/drive.mjs" || status=$?
 
