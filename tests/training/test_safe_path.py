@@ -55,10 +55,15 @@ def test_planted_code_is_never_imported_by_workers(env, project, registry, provi
     assert Path(f"/proc/{pid}/cwd").resolve() == state_dir.resolve(), "a folder no repository controls"
     assert b"PYTHONSAFEPATH=1" in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
 
-    # the run folder gets its own plant; the worker dies; recovery starts a new one there
+    # the run folder gets its own plant; the worker dies; recovery (what the editor does) starts a new one
     folder = registry.folder(run_id)
     plant_code(folder, markers)
     os.killpg(pid, signal.SIGKILL)
+    wait_until(lambda: not launch.is_followed(registry, run_id))
+    assert launch.recover(registry) == [run_id]
+    wait_until(lambda: registry.get(run_id).pid not in (None, pid))
+    pid = registry.get(run_id).pid
+    os.killpg(pid, signal.SIGKILL)  # and dies again: `tuneline runs resume`, from inside the run folder
     wait_until(lambda: not launch.is_followed(registry, run_id))
     for job in providers.state.jobs.values():
         job.outcome = "succeeded"
