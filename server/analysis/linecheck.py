@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .counting import count_example
-from .formats import detect, message_view, to_chat_line
+from .formats import detect, message_view
 from .lines import BOM
 from .rules import other_formats, text_scan
 from .rules.base import Collector, Pending, short
@@ -217,13 +217,3 @@ def analyze_line(raw: str, ctx: LineContext) -> LineResult:
             result.prompt_key = _hash("\x1e".join(keys[: last_user + 1]) + "\x1d" + (_norm(rest) if rest else ""))
             result.answer_key = _hash("\x1e".join(keys[last_user + 1 :]))
     return result
-
-
-def chat_conversion(raw: str) -> str | None:
-    """The line rewritten as an OpenAI chat example (alpaca and sharegpt lines), for the conversion fix."""
-    text = raw[1:] if raw.startswith(BOM) else raw
-    try:
-        obj = json.loads(text)
-    except (ValueError, RecursionError):
-        return None
-    return to_chat_line(obj, detect(obj)) if isinstance(obj, dict) else None

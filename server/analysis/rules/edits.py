@@ -1,10 +1,14 @@
-"""Fix builders that work on the scanned line: replace a value, remove a key, insert into a list."""
+"""Fix builders: edits that work on the scanned line (replace a value, remove a key), and the whole-line fixes
+the file-level rules attach (insert the common system prompt, convert a line to chat)."""
 
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 
-from ..scan import Node, PathItem, node_at
+from ..formats import detect, to_chat_line
+from ..lines import BOM
+from ..scan import Node, PathItem, ScanError, node_at, scan
 from ..types import Edit, Fix, Span
 from .base import FixBuilder
 
@@ -40,8 +44,37 @@ def remove_key(obj_path: tuple[PathItem, ...], key: str, title: str, *, safe: bo
     return build
 
 
-def remove_substring(span: Span, title: str, *, safe: bool = False) -> FixBuilder:
-    def build(root: Node, text: str) -> Fix | None:
-        return Fix(title, (Edit(span, ""),), safe=safe)
+def chat_conversion(raw: str) -> str | None:
+    """The line rewritten as an OpenAI chat example (alpaca and sharegpt lines), for the conversion fix."""
+    text = raw[1:] if raw.startswith(BOM) else raw
+    try:
+        obj = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return to_chat_line(obj, detect(obj)) if isinstance(obj, dict) else None
 
-    return build
+
+@lru_cache(maxsize=4096)
+def system_prompt_fix(text: str, prompt: str) -> Fix | None:
+    """Insert `prompt` as the first message of a chat line, keeping the rest of the line byte for byte."""
+    offset = 1 if text.startswith(BOM) else 0
+    try:
+        root = scan(text[offset:])
+    except (ScanError, RecursionError):
+        return None
+    messages = node_at(root, ("messages",))
+    if messages is None or messages.kind != "array":
+        return None
+    at = messages.open_inside + offset
+    message = json.dumps({"role": "system", "content": prompt}, ensure_ascii=False)
+    insert = message + (", " if messages.items else "")
+    return Fix("Add the file's common system prompt", (Edit(Span(at, at), insert),), safe=True)
+
+
+@lru_cache(maxsize=4096)
+def conversion_fix(text: str) -> Fix | None:
+    """Rewrite an alpaca or sharegpt line as a chat line (not `safe`: it changes the line's shape)."""
+    converted = chat_conversion(text)
+    if converted is None:
+        return None
+    return Fix("Convert this example to chat messages", (Edit(Span(0, len(text)), converted),), safe=False)

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 from lsprotocol.converters import get_converter
 
-from tuneline.analysis.linecheck import chat_conversion
 from tuneline.analysis.lines import utf16_len
+from tuneline.analysis.rules.edits import chat_conversion
 
 from ..convert import SOURCE, line_hash, range_dict
 from ..edits import fix_all, fix_edits, workspace_edit

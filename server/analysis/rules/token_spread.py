@@ -1,0 +1,110 @@
+"""TL202, TL203: length outliers and unpredictable answer lengths, and the token numbers of the summary.
+
+Why one rule owns the token distribution: the outlier fence, the percentiles, the histogram and the billed total
+all read the same sorted list, which is kept sorted incrementally (insort for an edit, append and sort once for
+a bulk load, where insort into a long list would be a memmove per line).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterator, Sequence
+
+from ..types import Finding
+from .file_rule import Example, FileRule, FileView, discard
+
+_BULK = 256
+
+
+def quantile(sorted_values: list[int], q: float) -> int:
+    """Nearest-rank quantile of a sorted list (0 for an empty one)."""
+    if not sorted_values:
+        return 0
+    k = max(0, min(len(sorted_values) - 1, round(q * (len(sorted_values) - 1))))
+    return sorted_values[k]
+
+
+class TokenSpread(FileRule):
+    codes = ("TL202", "TL203")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit  # the model's per-example limit: tokens above it are not billed
+        self.sorted: list[int] = []
+        self._slots_by_tokens: dict[int, set[int]] = {}
+        self._answers: list[int] = []
+        self.total = 0
+        self.billed = 0
+        self.over_limit = 0
+
+    def add(self, examples: Sequence[Example]) -> None:
+        bulk = len(examples) > _BULK
+        tokens, answers, by_tokens, limit = self.sorted, self._answers, self._slots_by_tokens, self.limit
+        for slot, r in examples:
+            n = r.tokens
+            if bulk:
+                tokens.append(n)
+            else:
+                bisect.insort(tokens, n)
+            by_tokens.setdefault(n, set()).add(slot)
+            if r.assistant_tokens:
+                if bulk:
+                    answers.append(r.assistant_tokens)
+                else:
+                    bisect.insort(answers, r.assistant_tokens)
+            self.total += n
+            self.billed += min(limit, n)
+            self.over_limit += n > limit
+        if bulk:
+            tokens.sort()
+            answers.sort()
+
+    def remove(self, examples: Sequence[Example]) -> None:
+        tokens, answers, limit = self.sorted, self._answers, self.limit
+        for slot, r in examples:
+            n = r.tokens
+            del tokens[bisect.bisect_left(tokens, n)]
+            discard(self._slots_by_tokens, n, slot)
+            if r.assistant_tokens:
+                del answers[bisect.bisect_left(answers, r.assistant_tokens)]
+            self.total -= n
+            self.billed -= min(limit, n)
+            self.over_limit -= n > limit
+
+    def findings(self, view: FileView) -> Iterator[Finding]:
+        tokens = self.sorted
+        if len(tokens) >= 20:
+            q1, q3, median = quantile(tokens, 0.25), quantile(tokens, 0.75), quantile(tokens, 0.5)
+            fence = q3 + 3 * max(q3 - q1, median / 2, 1)  # a floor on spread: uniform files stay quiet
+            start = bisect.bisect_right(tokens, fence)
+            for value in sorted(set(tokens[start:])):
+                for slot in self._slots_by_tokens.get(value, ()):
+                    line = view.line_of(slot)
+                    yield Finding(
+                        "TL202",
+                        f"{value:,} tokens, far above this file's typical example ({median:,} median, "
+                        f"{q3:,} at the 75th percentile).",
+                        line,
+                        view.whole(line),
+                    )
+        answers = self._answers
+        if len(answers) >= 20:
+            p10, p90 = quantile(answers, 0.1), quantile(answers, 0.9)
+            if p90 >= 20 * max(p10, 1):
+                yield Finding(
+                    "TL203",
+                    f"Assistant answers range from {p10:,} to {p90:,} tokens (10th to 90th percentile): "
+                    "the tuned model's answer length will be unpredictable.",
+                )
+
+    def histogram(self) -> list[tuple[str, int]]:
+        """Examples per token bucket (powers of two), for stats."""
+        tokens = self.sorted
+        if not tokens:
+            return []
+        out = []
+        low, high, below = 0, 64, 0
+        while low <= tokens[-1]:
+            upto = bisect.bisect_right(tokens, high)  # examples with at most `high` tokens
+            out.append((f"{low + 1 if low else 0}-{high}", upto - below))
+            low, high, below = high, high * 2, upto
+        return out
