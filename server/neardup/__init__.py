@@ -17,7 +17,11 @@ __all__ = ["NearDuplicateDetector", "Pair", "example_text", "pair_findings"]
 
 def __getattr__(name: str):
     """The detector needs numpy and datasketch (the `lexical` extra): load it only when asked for."""
-    if name in ("NearDuplicateDetector", "Pair", "pair_findings"):
+    if name == "pair_findings":
+        from .checks import pair_findings
+
+        return pair_findings
+    if name in ("NearDuplicateDetector", "Pair"):
         from . import detector
 
         return getattr(detector, name)

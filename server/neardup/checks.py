@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,7 +12,7 @@ from ..analysis.types import Finding, Related, Span
 from .texts import example_text
 
 if TYPE_CHECKING:
-    from .detector import NearDuplicateDetector, Progress
+    from .detector import NearDuplicateDetector, Pair, Progress
 
 
 def line_texts(lines: list[str]) -> dict[int, str]:
@@ -24,6 +24,31 @@ def dataset_texts(dataset: Dataset) -> dict[int, str]:
     return line_texts(dataset.texts)
 
 
+def pair_findings(
+    pairs: Iterable[Pair], line_of: Callable[[Hashable], int], length_of: Callable[[int], int]
+) -> list[Finding]:
+    """TL302 on the later line of each pair (its most similar earlier partner), pointing at the earlier one."""
+    best: dict[int, tuple[float, int, Pair]] = {}
+    for p in pairs:
+        la, lb = line_of(p.a), line_of(p.b)
+        first, later = (la, lb) if la < lb else (lb, la)
+        if later not in best or p.score > best[later][0]:
+            best[later] = (p.score, first, p)
+    out = []
+    for later, (score, first, p) in sorted(best.items()):
+        what = f"cosine similarity {score:.3f}" if p.tier == "semantic" else f"{score:.0%} of word shingles shared"
+        out.append(
+            Finding(
+                "TL302",
+                f"Near duplicate of line {first + 1} ({what}).",
+                later,
+                Span(0, length_of(later)),
+                related=(Related(first, "the similar example"),),
+            )
+        )
+    return out
+
+
 def near_duplicate_findings(
     dataset: Dataset,
     detector: NearDuplicateDetector,
@@ -31,8 +56,6 @@ def near_duplicate_findings(
     cancelled: Callable[[], bool] | None = None,
 ) -> list[Finding]:
     """TL302 for one file; exact duplicates (TL301 already reports them) are left out."""
-    from .detector import pair_findings
-
     texts = dataset_texts(dataset)
     detector.update(texts.items(), progress, cancelled)
     pairs = [

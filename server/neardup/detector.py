@@ -6,7 +6,6 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..analysis.types import Finding, Related, Span
 from .lexical import LexicalIndex
 
 if TYPE_CHECKING:
@@ -128,28 +127,3 @@ def _order(a: Hashable, b: Hashable) -> tuple[Hashable, Hashable]:
         return (a, b) if a < b else (b, a)  # type: ignore[operator]
     except TypeError:
         return (a, b) if str(a) < str(b) else (b, a)
-
-
-def pair_findings(
-    pairs: Iterable[Pair], line_of: Callable[[Hashable], int], length_of: Callable[[int], int]
-) -> list[Finding]:
-    """TL302 on the later line of each pair (its most similar earlier partner), pointing at the earlier one."""
-    best: dict[int, tuple[float, int, Pair]] = {}
-    for p in pairs:
-        la, lb = line_of(p.a), line_of(p.b)
-        first, later = (la, lb) if la < lb else (lb, la)
-        if later not in best or p.score > best[later][0]:
-            best[later] = (p.score, first, p)
-    out = []
-    for later, (score, first, p) in sorted(best.items()):
-        what = f"cosine similarity {score:.3f}" if p.tier == "semantic" else f"{score:.0%} of word shingles shared"
-        out.append(
-            Finding(
-                "TL302",
-                f"Near duplicate of line {first + 1} ({what}).",
-                later,
-                Span(0, length_of(later)),
-                related=(Related(first, "the similar example"),),
-            )
-        )
-    return out

@@ -270,7 +270,7 @@ class NearDuplicatePass:
             current = set(first_line)
             stale = [(t, None) for t in detector.ids() if t not in current]
             detector.update([*stale, *((t, t) for t in current)], report, cancelled)
-            from tuneline.neardup.detector import pair_findings
+            from tuneline.neardup.checks import pair_findings
 
             found = pair_findings(detector.pairs(cancelled), first_line.__getitem__, lambda i: len(lines[i]))
             if state.note:
