@@ -103,7 +103,7 @@ class Summary:
 class Dataset:
     """One file's lines, their results, and the file-level rules' state, updated incrementally."""
 
-    def __init__(self, engine: Engine, lines: Iterable[str] = ()) -> None:
+    def __init__(self, engine: Engine, lines: Iterable[str] = (), extra_rules: Iterable[FileRule] = ()) -> None:
         self.engine = engine
         self._texts: list[str] = []
         self._results: list[LineResult] = []
@@ -124,6 +124,7 @@ class Dataset:
             SystemPrompts(),
             self._tokens,
             ModelShutdown(),
+            *extra_rules,
         ]
         lines = list(lines)
         if lines:
@@ -234,10 +235,7 @@ class Dataset:
     def findings(self) -> list[Finding]:
         """Every enabled finding with its severity resolved, sorted by position (file-level ones first)."""
         raw = list(self._line_findings())
-        pos = self._positions()
-        view = FileView(
-            self.engine, self._texts, self._examples, pos.__getitem__, self.is_array_file(), self.dominant_format()
-        )
+        view = self.view()
         for rule in self.rules:
             raw.extend(rule.findings(view))
         for extra in self._external.values():
@@ -252,6 +250,13 @@ class Dataset:
             out.append(Finding(f.code, f.message, f.line, f.span, f.fix, f.related, severity(f)))
         out.sort(key=lambda f: (-1 if f.line is None else f.line, f.span.start if f.span else -1, f.code))
         return out
+
+    def view(self) -> FileView:
+        """What file-level rules read when they report: slots resolve to the lines they are on now."""
+        pos = self._positions()
+        return FileView(
+            self.engine, self._texts, self._examples, pos.__getitem__, self.is_array_file(), self.dominant_format()
+        )
 
     def _line_findings(self) -> Iterator[Finding]:
         pos = self._positions()
