@@ -87,7 +87,7 @@ def _coerce(raw: dict[str, Any], origin: str) -> dict[str, Any]:
         if value is None:
             continue
         if name == "epochs":
-            if value in ("auto", 0):
+            if value == "auto":
                 out[name] = None
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or not (1 <= value <= 50):
@@ -148,8 +148,19 @@ def _load_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as fh:
             return tomllib.load(fh)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read settings: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read settings: {exc.strerror or exc}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+def _apply(settings: Settings, path: Path, table: dict[str, Any]) -> Settings:
+    settings = settings.merged(table, str(path))
+    for key in ("models_file", "validation_file"):  # paths in a config file are relative to that file
+        value = getattr(settings, key)
+        if value and not Path(value).is_absolute():
+            settings = replace(settings, **{key: str(path.parent / value)})
+    return settings
 
 
 def load_settings(start: Path, base: Settings | None = None) -> Settings:
@@ -159,9 +170,29 @@ def load_settings(start: Path, base: Settings | None = None) -> Settings:
     if found is None:
         return settings
     path, table = found
-    settings = settings.merged(table, str(path))
-    for key in ("models_file", "validation_file"):  # paths in a config file are relative to that file
-        value = getattr(settings, key)
-        if value and not Path(value).is_absolute():
-            settings = replace(settings, **{key: str(path.parent / value)})
-    return settings
+    return _apply(settings, path, table)
+
+
+def load_config_file(path: Path, base: Settings | None = None) -> Settings:
+    """Settings from a file the user named (`--config`), whatever its name.
+
+    A pyproject-shaped file (named pyproject.toml, or with a `[tool]`, `[project]` or `[build-system]` table)
+    must have `[tool.tuneline]`; any other file is read like tuneline.toml. A missing, unreadable or broken file
+    is a ConfigError, never a silent fallback to defaults.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: no such config file")
+    if not path.is_file():
+        raise ConfigError(f"{path}: the config file is not a regular file")
+    data = _load_toml(path)
+    if path.name == "pyproject.toml" or any(key in data for key in ("tool", "project", "build-system")):
+        tool = data.get("tool")
+        table = tool.get("tuneline") if isinstance(tool, dict) else None
+        if table is None:
+            raise ConfigError(f"{path}: has no [tool.tuneline] table")
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: `tool.tuneline` must be a table")
+    else:
+        table = data
+    return _apply(base or Settings(), path, table)
