@@ -6,13 +6,18 @@ Exit codes: 0 no error-severity finding, 1 at least one, 2 usage or I/O error (a
 from __future__ import annotations
 
 import argparse
+import os
+import stat
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from .analysis.catalog import lookup
-from .analysis.config import ConfigError, Settings, load_settings
+from .analysis.config import ConfigError, Settings, load_config_file, load_settings
 from .analysis.engine import Engine
-from .analysis.report import FileReport, check_bytes
+from .analysis.report import MAX_LINE_BYTES, FileReport, check_stream
+from .fileio import FileRefused, kind_of, open_regular
 from .neardup_cli import add_near_duplicate_arguments
 from .output import FORMATTERS, render_rule, render_rule_table, render_rules_markdown
 
@@ -21,24 +26,126 @@ class UsageError(Exception):
     """A problem with what the user asked for: printed as one line, exit code 2."""
 
 
-def _dataset_files(paths: list[str]) -> list[Path | None]:
-    """Expand folders into their *.jsonl files; '-' stands for standard input (None)."""
-    out: list[Path | None] = []
+MAX_LINE_ENV = "TUNELINE_MAX_LINE_BYTES"
+
+
+@dataclass(slots=True)
+class Target:
+    """A file to check: named on the command line (explicit) or found in a folder; None is standard input."""
+
+    path: Path | None
+    explicit: bool = True
+
+
+@dataclass(slots=True)
+class Problems:
+    """Paths that could not be read while walking folders: warned about one line each, exit code 2 at the end."""
+
+    count: int = 0
+
+    def warn(self, message: str) -> None:
+        self.count += 1
+        print(f"tuneline: warning: {message}", file=sys.stderr)
+
+
+def note(message: str) -> None:
+    print(f"tuneline: note: {message}", file=sys.stderr)
+
+
+def _walk(root: Path, problems: Problems) -> list[Path]:
+    """The *.jsonl files under `root` (hidden files and folders left out, folder symlinks followed once).
+
+    An unreadable folder or file is a warning (the run ends with exit code 2: data was left unchecked); a
+    non-regular file with a .jsonl name (a FIFO, a device, a broken symlink) is skipped with a note, never opened.
+    """
+    found: list[Path] = []
+    seen: set[tuple[int, int]] = set()
+
+    def unreadable(exc: OSError) -> None:
+        problems.warn(f"{exc.filename}: cannot read this folder ({exc.strerror}); the files in it were not checked")
+
+    for folder, dirs, names in os.walk(root, onerror=unreadable, followlinks=True):
+        try:
+            st = os.stat(folder)
+        except OSError:
+            dirs[:] = []
+            continue
+        if (st.st_dev, st.st_ino) in seen:  # a symlink loop, or a folder reached twice
+            dirs[:] = []
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in names:
+            if not name.endswith(".jsonl") or name.startswith("."):
+                continue
+            path = Path(folder) / name
+            try:
+                mode = path.stat().st_mode
+            except FileNotFoundError:
+                note(f"{path}: skipped: a broken symlink")
+                continue
+            except OSError as exc:
+                problems.warn(f"{path}: cannot read: {exc.strerror or exc}; not checked")
+                continue
+            if not stat.S_ISREG(mode):
+                note(f"{path}: skipped: {kind_of(mode)}, not a regular file")
+                continue
+            found.append(path)
+    return sorted(found)
+
+
+def _dataset_files(paths: list[str], problems: Problems) -> list[Target]:
+    """Expand folders into their *.jsonl files; '-' stands for standard input."""
+    out: list[Target] = []
     for raw in paths:
         if raw == "-":
-            out.append(None)
+            out.append(Target(None))
             continue
         path = Path(raw)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*.jsonl") if not any(part.startswith(".") for part in p.parts))
-            if not found:
+            found = _walk(path, problems)
+            if not found and not problems.count:
                 raise UsageError(f"{raw}: no *.jsonl files in this folder")
-            out.extend(found)
-        elif path.exists():
-            out.append(path)
+            out.extend(Target(p, explicit=False) for p in found)
+        elif path.exists() or path.is_symlink():
+            out.append(Target(path))  # opening it tells a regular file from anything else
         else:
             raise UsageError(f"{raw}: no such file or folder")
     return out
+
+
+def _stdin() -> BinaryIO:
+    """Standard input, if there is something a dataset can be read from."""
+    stream = sys.stdin
+    try:
+        if stream is None:
+            raise ValueError
+        fd = stream.fileno()
+        mode = os.fstat(fd).st_mode
+    except (OSError, ValueError, AttributeError):
+        raise UsageError("-: standard input is closed; pipe a dataset in, or name a file") from None
+    if stat.S_ISDIR(mode):
+        raise UsageError("-: standard input is a folder; name the folder instead")
+    if stat.S_ISCHR(mode) and not os.isatty(fd) and not _is_dev_null(fd):
+        raise UsageError("-: standard input is a character device that never ends; pipe a dataset in")
+    return stream.buffer
+
+
+def _is_dev_null(fd: int) -> bool:
+    try:
+        return os.fstat(fd).st_rdev == os.stat(os.devnull).st_rdev
+    except OSError:
+        return False
+
+
+def max_line_bytes() -> int:
+    """The per-line size cap: 64 MiB, or TUNELINE_MAX_LINE_BYTES (bytes) for machines with more (or less) memory."""
+    raw = os.environ.get(MAX_LINE_ENV, "").strip()
+    if not raw:
+        return MAX_LINE_BYTES
+    if not raw.isdigit() or int(raw) < 1:
+        raise UsageError(f"{MAX_LINE_ENV} must be a number of bytes, not {raw!r}")
+    return int(raw)
 
 
 def _codes(value: str) -> list[str]:
@@ -46,16 +153,17 @@ def _codes(value: str) -> list[str]:
 
 
 def settings_from_args(args: argparse.Namespace, start: Path) -> Settings:
-    """Project settings (tuneline.toml / [tool.tuneline]) with command-line flags on top."""
+    """Project settings (tuneline.toml / [tool.tuneline], or the file `--config` names) with command-line flags on
+    top."""
     if getattr(args, "config", None):
-        settings = load_settings(Path(args.config))
+        settings = load_config_file(Path(args.config))
     else:
         settings = load_settings(start)
     flags: dict[str, object] = {}
     if getattr(args, "model", None):
         flags["model"] = args.model
-    if getattr(args, "epochs", None):
-        flags["epochs"] = "auto" if args.epochs == "auto" else _int(args.epochs, "--epochs")
+    if getattr(args, "epochs", None) is not None:
+        flags["epochs"] = _epochs(args.epochs)
     if getattr(args, "select", None):
         flags["select"] = _codes(args.select)
     if getattr(args, "extend_select", None):
@@ -67,37 +175,73 @@ def settings_from_args(args: argparse.Namespace, start: Path) -> Settings:
     return settings.merged(flags, "command line") if flags else settings
 
 
-def _int(value: str, flag: str) -> int:
+def _epochs(value: str) -> int | str:
+    if value.strip().lower() == "auto":
+        return "auto"
     try:
-        return int(value)
+        epochs = int(value)
     except ValueError:
-        raise UsageError(f"{flag} must be a number or 'auto', not {value!r}") from None
+        raise UsageError(f"--epochs must be a number from 1 to 50 or 'auto', not {value!r}") from None
+    if not 1 <= epochs <= 50:
+        raise UsageError(f"--epochs must be a number from 1 to 50 or 'auto', not {epochs}")
+    return epochs
+
+
+def _check_one(target: Target, engine: Engine, args: argparse.Namespace, cap: int, problems: Problems):
+    """The report for one target, or None when a file found in a folder could not be read (warned about)."""
+    if target.path is None:
+        return check_stream(_stdin(), engine, "-", jobs=args.jobs, max_line_bytes=cap)
+    try:
+        fh = open_regular(target.path)
+    except FileRefused as exc:
+        if target.explicit:
+            raise UsageError(str(exc)) from None
+        problems.warn(f"{exc}; not checked")
+        return None
+    with fh:
+        try:
+            return check_stream(fh, engine, str(target.path), jobs=args.jobs, max_line_bytes=cap)
+        except OSError as exc:  # an I/O error mid-read (a disk, a network share)
+            raise UsageError(f"{target.path}: cannot read: {exc.strerror or exc}") from None
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    files = _dataset_files(args.paths)
-    first = next((p for p in files if p is not None), Path.cwd())
+    problems = Problems()
+    targets = _dataset_files(args.paths, problems)
+    cap = max_line_bytes()
+    first = next((t.path for t in targets if t.path is not None), Path.cwd())
     settings = settings_from_args(args, first if first.is_dir() else first.parent)
     engine = Engine(settings)
     reports: list[FileReport] = []
-    for path in files:
-        try:
-            data = sys.stdin.buffer.read() if path is None else path.read_bytes()
-        except OSError as exc:
-            raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
-        reports.append(check_bytes(data, engine, "-" if path is None else str(path), jobs=args.jobs))
+    for target in targets:
+        report = _check_one(target, engine, args, cap, problems)
+        if report is not None:
+            reports.append(report)
     from .neardup_cli import add_near_duplicates, resolve_mode
 
     add_near_duplicates(reports, engine, resolve_mode(args.near_duplicates, settings), args.near_duplicate_threshold)
     formatter = FORMATTERS[args.format]
-    sys.stdout.write(formatter(reports, engine, color=_color(args), show_summary=not args.no_summary))
-    sys.stdout.flush()
+    text = formatter(reports, engine, color=_color(args), show_summary=not args.no_summary)
+    write_output(text, machine=args.format != "text")
+    if problems.count:
+        return 2
     return 1 if any(r.errors for r in reports) else 0
 
 
-def _color(args: argparse.Namespace) -> bool:
-    import os
+def write_output(text: str, *, machine: bool) -> None:
+    """Write a report whatever it quotes: machine formats are always UTF-8; text goes in the terminal's encoding.
+    Anything that cannot be encoded (a lone surrogate from a JSON escape in the data) is written as its escape."""
+    stream = sys.stdout
+    if stream is None:
+        raise UsageError("standard output is closed")
+    encoding = "utf-8" if machine else (stream.encoding or "utf-8")
+    data = text.encode(encoding, "backslashreplace")
+    stream.flush()
+    stream.buffer.write(data)
+    stream.buffer.flush()
 
+
+def _color(args: argparse.Namespace) -> bool:
     if args.color == "always":
         return True
     if args.color == "never" or os.environ.get("NO_COLOR"):
@@ -151,7 +295,11 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--extend-select", help="add rules to the selection")
     check.add_argument("--ignore", help="skip these rules")
     check.add_argument("--format", choices=sorted(FORMATTERS), default="text")
-    check.add_argument("--config", help="a tuneline.toml or pyproject.toml to use instead of discovery")
+    check.add_argument(
+        "--config",
+        metavar="FILE",
+        help="settings file to use instead of discovery (tuneline.toml-shaped, or [tool.tuneline])",
+    )
     check.add_argument("--no-summary", action="store_true", help="findings only")
     check.add_argument("--no-secrets", action="store_true", help="skip the secret scan (TL401)")
     add_near_duplicate_arguments(check, "find near duplicates (TL302)")
@@ -198,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (UsageError, ConfigError) as exc:
+    except (UsageError, ConfigError, FileRefused) as exc:
         print(f"tuneline: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

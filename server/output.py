@@ -18,6 +18,17 @@ from .analysis.types import Finding, Severity
 _COLORS = {Severity.ERROR: "31", Severity.WARNING: "33", Severity.INFO: "36", Severity.HINT: "2"}
 
 
+def clean(text: str) -> str:
+    """`text` as something every output can carry: a lone surrogate (a JSON `\\ud800` escape quoted from the data,
+    a file name that is not UTF-8) becomes the escape that spells it, so the output stays valid UTF-8 and the
+    finding is still reported."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
 def _paint(text: str, code: str, color: bool) -> str:
     return f"\x1b[{code}m{text}\x1b[0m" if color else text
 
@@ -52,19 +63,20 @@ def format_text(reports: list[FileReport], engine: Engine, *, color: bool, show_
     totals: Counter[Severity] = Counter()
     fixable = 0
     for report in reports:
+        path = clean(report.path)
         for f in report.findings:
             assert f.severity is not None
             totals[f.severity] += 1
             fixable += f.fix is not None and f.fix.safe
             line, col, _, _ = _position(f)
-            where = f"{report.path}:{line}:{col}:" if line is not None else f"{report.path}:"
+            where = f"{path}:{line}:{col}:" if line is not None else f"{path}:"
             code = _paint(f.code, _COLORS[f.severity], color)
             mark = " [*]" if f.fix is not None and f.fix.safe else ""
-            out.append(f"{_paint(where, '1', color)} {code}{mark} {f.message}")
+            out.append(f"{_paint(where, '1', color)} {code}{mark} {clean(f.message)}")
             for rel in f.related:
-                out.append(f"    {report.path}:{rel.line + 1}: {rel.message}")
+                out.append(f"    {path}:{rel.line + 1}: {clean(rel.message)}")
         if show_summary:
-            out.append(_paint(f"{report.path}: ", "1", color) + summary_line(report.summary))
+            out.append(_paint(f"{path}: ", "1", color) + summary_line(report.summary))
             if report.summary.over_limit:
                 out.append(
                     f"    {report.summary.over_limit:,} example(s) exceed the {report.summary.model.limit:,}-token limit"
@@ -95,7 +107,7 @@ def format_text(reports: list[FileReport], engine: Engine, *, color: bool, show_
 def report_json(report: FileReport) -> dict:
     s = report.summary
     return {
-        "path": report.path,
+        "path": clean(report.path),
         "format": s.format,
         "examples": s.examples,
         "tokens": {"total": s.tokens_total, "p50": s.tokens_p50, "p95": s.tokens_p95, "max": s.tokens_max},
@@ -116,12 +128,12 @@ def diagnostic_json(f: Finding) -> dict:
         "code": f.code,
         "name": rule.name if rule else f.code,
         "severity": f.severity.label if f.severity else "warning",
-        "message": f.message,
+        "message": clean(f.message),
         "line": line,
         "column": col,
         "end_line": end_line,
         "end_column": end_col,
-        "related": [{"line": r.line + 1, "message": r.message} for r in f.related],
+        "related": [{"line": r.line + 1, "message": clean(r.message)} for r in f.related],
     }
 
 
@@ -148,7 +160,7 @@ def format_sarif(reports: list[FileReport], engine: Engine, *, color: bool, show
     for report in reports:
         for f in report.findings:
             line, col, end_line, end_col = _position(f)
-            location: dict = {"physicalLocation": {"artifactLocation": {"uri": report.path}}}
+            location: dict = {"physicalLocation": {"artifactLocation": {"uri": clean(report.path)}}}
             if line is not None:
                 location["physicalLocation"]["region"] = {
                     "startLine": line,
@@ -160,7 +172,7 @@ def format_sarif(reports: list[FileReport], engine: Engine, *, color: bool, show
                 {
                     "ruleId": f.code,
                     "level": _SARIF_LEVEL[f.severity or Severity.WARNING],
-                    "message": {"text": f.message},
+                    "message": {"text": clean(f.message)},
                     "locations": [location],
                 }
             )
@@ -195,11 +207,11 @@ def format_github(reports: list[FileReport], engine: Engine, *, color: bool, sho
     for report in reports:
         for f in report.findings:
             line, col, end_line, end_col = _position(f)
-            props = [f"file={_gh_escape(report.path, True)}"]
+            props = [f"file={_gh_escape(clean(report.path), True)}"]
             if line is not None:
                 props += [f"line={line}", f"col={col}", f"endLine={end_line}", f"endColumn={end_col}"]
             props.append(f"title={_gh_escape(f.code + ' ' + RULES[f.code].name if f.code in RULES else f.code, True)}")
-            out.append(f"::{kinds[f.severity or Severity.WARNING]} {','.join(props)}::{_gh_escape(f.message)}")
+            out.append(f"::{kinds[f.severity or Severity.WARNING]} {','.join(props)}::{_gh_escape(clean(f.message))}")
     return "\n".join(out) + ("\n" if out else "")
 
 

@@ -141,9 +141,14 @@ def iter_raw_lines(stream: BinaryIO, max_line_bytes: int, block_size: int = READ
             block, carry = carry + block, b""
         if not eof and block.endswith(b"\r"):
             block, carry = block[:-1], b"\r"
-        pieces = _BREAK_BYTES.split(block)
-        for i in range(0, len(pieces) - 1, 2):
-            piece, ending = pieces[i], pieces[i + 1]
+        if b"\r" in block:
+            pieces = _BREAK_BYTES.split(block)
+            segments, endings = pieces[0::2], pieces[1::2]
+        else:  # the common case: bytes.split is many times faster than a regex
+            segments = block.split(b"\n")
+            endings = None
+        for i in range(len(segments) - 1):
+            piece, ending = segments[i], b"\n" if endings is None else endings[i]
             if i == 0 and size:
                 total = size + len(piece)
                 if over or total > max_line_bytes:
@@ -156,7 +161,7 @@ def iter_raw_lines(stream: BinaryIO, max_line_bytes: int, block_size: int = READ
                 yield RawLine(None, len(piece), ending)
             else:
                 yield RawLine(piece, len(piece), ending)
-        tail = pieces[-1]
+        tail = segments[-1]
         if tail:
             size += len(tail)
             if not over:
