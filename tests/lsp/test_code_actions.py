@@ -185,3 +185,21 @@ async def test_source_fix_all(client, workspace):
     # quick fixes are not offered as source actions, and fix-all only when asked for
     plain = await actions_for(client, uri, None, rng=rng)
     assert not [a for a in plain if a.kind == "source.fixAll.tuneline"]
+
+
+async def test_fix_all_deletes_only_copies_equal_in_everything_that_trains(client, workspace):
+    lines = base()
+    same = json.loads(lines[2])
+    weightless = json.loads(lines[2])
+    weightless["messages"][-1]["weight"] = 0
+    named = json.loads(lines[2])
+    named["messages"][1]["name"] = "alice"
+    lines += [json.dumps(weightless), json.dumps(named), json.dumps(same, indent=None, separators=(",", ":"))]
+    uri, diagnostics = await open_doc(client, workspace, lines)
+    assert [d.range.start.line for d in diagnostics if d.code == "TL301"] == [14]  # only the respelt copy
+    rng = types.Range(types.Position(0, 0), types.Position(0, 0))
+    [fix_all] = await actions_for(client, uri, None, rng=rng, only=[types.CodeActionKind.SourceFixAll])
+    assert fix_all.title == "Fix all safe tuneline problems (1)"
+    client.apply(fix_all.edit)
+    assert client.texts[uri] == "\n".join(lines[:14]) + "\n"
+    assert not [d for d in await client.get_diagnostics(uri) if d.code == "TL301"]
