@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import re
 
+from tuneline.analysis.secret_patterns import LOOSE_KEY_FRAGMENTS, mask_keys
+
 KEY_ENV = (
     "OPENAI_API_KEY",
     "OPENAI_ADMIN_KEY",
@@ -19,11 +21,11 @@ KEY_ENV = (
     "HUGGING_FACE_HUB_TOKEN",
 )
 MASK = "[redacted]"
+# The key shapes TL401 knows (one list, in tuneline.analysis.secret_patterns), in their looser forms: redaction
+# also masks truncated keys and the partly masked ones providers echo back (OpenAI's 401 quotes sk-proj-****1234),
+# and any bearer token.
 _LOOKS_LIKE_KEY = re.compile(
-    r"(?<![A-Za-z0-9_])(?:sk-[A-Za-z0-9_*\-]{16,}"  # OpenAI keys, also the masked form OpenAI echoes back
-    r"|tgp_v1_[A-Za-z0-9_\-]{16,}"  # Together keys
-    r"|hf_[A-Za-z0-9]{20,}"
-    r"|(?i:bearer)\s+[A-Za-z0-9._~+/\-]{8,}=*)"
+    r"(?<![A-Za-z0-9_])(?:" + "|".join(LOOSE_KEY_FRAGMENTS) + r"|(?i:bearer)\s+[A-Za-z0-9._~+/\-]{8,}=*)"
 )
 
 
@@ -39,4 +41,4 @@ def redact(text: str, extra: list[str] | None = None) -> str:
     for value in [*secret_values(), *(extra or [])]:
         if value and value in text:
             text = text.replace(value, MASK)
-    return _LOOKS_LIKE_KEY.sub(MASK, text)
+    return _LOOKS_LIKE_KEY.sub(MASK, mask_keys(text, MASK))

@@ -1,6 +1,6 @@
-"""TL401's key shapes: realistic keys of every provider shape are found (exact spans, through the engine and
-through `tuneline check`), hashes, UUIDs, base64 blobs and ordinary identifiers are not, and detect-secrets' own
-detectors still fire behind their gates."""
+"""TL401 and redaction share one list of key shapes: realistic keys of every provider shape are found (exact spans,
+through the engine and through `tuneline check`), hashes, UUIDs, base64 blobs and ordinary identifiers are not,
+detect-secrets' own detectors still fire behind their gates, and `redact` masks the same keys."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ import pytest
 
 from tuneline.analysis.rules import text_scan
 from tuneline.analysis.secret_patterns import KEY_PATTERNS, find_keys
+from tuneline.training.redact import redact
 
 from .helpers import chat, findings
 
@@ -279,6 +280,32 @@ def test_tuneline_check_reports_lines_and_columns_of_keys(tmp_path):
     assert f"{path}:2:{start + 1}: TL401 Possible OpenAI API key (sk-p…)" in text
     off = subprocess.run([*args, "--no-secrets", str(path)], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert off.returncode == 0 and "TL401" not in off.stdout
+
+
+def test_redact_masks_every_key_shape_and_keeps_its_old_masks(monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    rng = random.Random("tl401-redact")
+    for shape, make in SHAPES.items():
+        key = make(rng)
+        out = redact(f"upload failed for {key}: 401")
+        assert key not in out and out == "upload failed for [redacted]: 401", shape
+    (_, secret), *_ = aws_secret_lines(rng, 1)
+    assert secret not in redact(f"aws_secret_access_key = {secret}")
+    # What redact masked before the shared list: masked and truncated echoes, short Together keys, bearer tokens.
+    for kept_masked in (
+        "Incorrect API key provided: sk-proj-****************************1234",
+        "tgp_v1_abcdefghijklmnop",
+        "hf_abcdefghijklmnopqrst",
+        "Authorization: Bearer abc.def-ghi",
+    ):
+        assert "[redacted]" in redact(kept_masked), kept_masked
+    for harmless in (
+        "/home/user/task-notes/desk-file.jsonl",
+        "sha256:" + hashlib.sha256(b"x").hexdigest(),
+        str(uuid.UUID(int=7)),
+        "hf_hub_download failed: 404",
+    ):
+        assert redact(harmless) == harmless
 
 
 def test_key_patterns_are_one_list_with_anchors_inside_every_match():
