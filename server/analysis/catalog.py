@@ -354,7 +354,16 @@ _RULES = [
         E,
         "A secret (API key, token, private key) is in the data.",
         "A credential in a training example can be memorised and reproduced by the tuned model, and the file "
-        "is uploaded to a third party. Remove it and rotate the key.",
+        "is uploaded to a third party. Found by shape: OpenAI (`sk-proj-`, `sk-svcacct-`, `sk-admin-` and keys "
+        "carrying OpenAI's `T3BlbkFJ` marker), Anthropic (`sk-ant-`), Together (`tgp_v1_`), Hugging Face (`hf_`, "
+        "`api_org_`), GitHub (`ghp_`, `gho_`, `ghu_`, `ghs_`, `ghr_`, `github_pat_`), Google (`AIza`), AWS access "
+        "key ids (`AKIA`, `ASIA`, ...) and AWS secret access keys (40 characters, reported only next to an "
+        "`aws_secret_access_key` label or an access key id); plus detect-secrets' pattern detectors (Slack, "
+        "Stripe, GitLab, private key headers, passwords in URLs, JSON Web Tokens whose header decodes, ...). "
+        "A key must stand alone and look random: hashes, UUIDs, base64 images and placeholders such as "
+        "`sk-proj-xxxx` are not reported. The message shows only the first four characters of the key. "
+        "`--no-secrets` (or `secrets = false`) turns the scan off.",
+        "Remove the key from the example and rotate it with the provider: it may already have been copied.",
     ),
 ]
 
