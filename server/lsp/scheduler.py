@@ -19,6 +19,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from tuneline.analysis import Dataset, Engine
@@ -39,9 +40,20 @@ DEBOUNCE_SECONDS = 0.15
 LARGE_FILE_LINES = 20_000
 
 
+@dataclass
+class Hooks:
+    """What features run around analysis. The scheduler knows no feature: a feature that follows analysis (the
+    near-duplicate pass, say) appends its callbacks here when it registers. Each runs on the event loop."""
+
+    after_analysis: list[Callable[[Document], None]] = field(default_factory=list)  # after diagnostics publish
+    edited: list[Callable[[Document], None]] = field(default_factory=list)  # ... when the text changed
+    closed: list[Callable[[str], None]] = field(default_factory=list)  # the document's uri, once closed
+
+
 class Scheduler:
     def __init__(self, server: TunelineServer, debounce: float = DEBOUNCE_SECONDS) -> None:
         self.server = server
+        self.hooks = Hooks()
         self.debounce = debounce
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tuneline-analysis")
         self.cache = DiagnosticCache()
@@ -71,7 +83,8 @@ class Scheduler:
         doc.job = asyncio.get_running_loop().create_task(self._run(doc))
 
     def closed(self, doc: Document) -> None:
-        self.server.near_duplicates.closed(doc.uri)
+        for hook in self.hooks.closed:
+            hook(doc.uri)
         if doc.timer is not None:
             doc.timer.cancel()
             doc.timer = None
@@ -199,10 +212,11 @@ class Scheduler:
         started = time.perf_counter()
         self.server.publish(doc, analysis)
         publish = time.perf_counter() - started
-        near = self.server.near_duplicates  # the slower background pass follows the fast diagnostics
-        near.after_analysis(doc)
+        for hook in self.hooks.after_analysis:  # slower background passes follow the fast diagnostics
+            hook(doc)
         if any(kind == "change" for kind, *_ in edits):
-            near.document_edited(doc)
+            for hook in self.hooks.edited:
+                hook(doc)
         for waiter in doc.waiters:
             if not waiter.done():
                 waiter.set_result(analysis)

@@ -78,7 +78,11 @@ class TunelineServer(LanguageServer):
             module.register(self)
         from .features import near_duplicates
 
-        self.near_duplicates = near_duplicates.register(self)
+        near = self.near_duplicates = near_duplicates.register(self)
+        hooks = self.scheduler.hooks  # the scheduler calls features only through these
+        hooks.after_analysis.append(near.after_analysis)
+        hooks.edited.append(near.document_edited)
+        hooks.closed.append(near.closed)
         try:
             from .features import train
         except ImportError as exc:
