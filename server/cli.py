@@ -53,27 +53,18 @@ def note(message: str) -> None:
 
 
 def _walk(root: Path, problems: Problems) -> list[Path]:
-    """The *.jsonl files under `root` (hidden files and folders left out, folder symlinks followed once).
+    """The *.jsonl files under `root` (hidden files and folders left out; symlinks to folders are not followed, so a
+    link to `/` or a loop cannot send the walk through the whole disk).
 
     An unreadable folder or file is a warning (the run ends with exit code 2: data was left unchecked); a
     non-regular file with a .jsonl name (a FIFO, a device, a broken symlink) is skipped with a note, never opened.
     """
     found: list[Path] = []
-    seen: set[tuple[int, int]] = set()
 
     def unreadable(exc: OSError) -> None:
         problems.warn(f"{exc.filename}: cannot read this folder ({exc.strerror}); the files in it were not checked")
 
-    for folder, dirs, names in os.walk(root, onerror=unreadable, followlinks=True):
-        try:
-            st = os.stat(folder)
-        except OSError:
-            dirs[:] = []
-            continue
-        if (st.st_dev, st.st_ino) in seen:  # a symlink loop, or a folder reached twice
-            dirs[:] = []
-            continue
-        seen.add((st.st_dev, st.st_ino))
+    for folder, dirs, names in os.walk(root, onerror=unreadable):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in names:
             if not name.endswith(".jsonl") or name.startswith("."):

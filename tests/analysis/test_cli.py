@@ -67,6 +67,8 @@ def test_usage_and_io_errors_exit_2_without_traceback(tmp_path):
     for args in (
         ("check", "missing.jsonl"),
         ("check", "examples/support-chat.jsonl", "--epochs", "many"),
+        ("check", "examples/support-chat.jsonl", "--epochs", "0"),
+        ("check", "examples/support-chat.jsonl", "--config", "no-such-settings.toml"),
         ("rule", "TL999"),
     ):
         p = run(*args)
