@@ -5,8 +5,8 @@ Small inputs stay in-process: starting workers costs more than it saves below a 
 not fork (a language server whose reader thread holds stdin) pass a `forkserver` or `spawn` context.
 
 Memory stays bounded however long the lines: a chunk holds at most `CHUNK_LINES` lines or `CHUNK_BYTES`
-characters (a longer line travels alone), and only a few chunks' worth of text is in flight to the workers at a
-time, so the pickles never add up to a copy of the file.
+characters, a longer line is analysed here rather than pickled, and only a few chunks' worth of text is in flight
+to the workers at a time, so the pickles never add up to a copy of the file.
 """
 
 from __future__ import annotations
@@ -87,7 +87,9 @@ def analyze_many(
         max_workers=jobs - 1, mp_context=mp_context, initializer=_init, initargs=(engine.settings,)
     ) as pool:
         for n, (start, end, size) in enumerate(chunks(lines)):
-            if n % jobs == 0:  # this process's share, analysed while the workers run theirs
+            # This process's share, analysed while the workers run theirs, and every line too long for a chunk: a
+            # pickle would copy it twice more (the message and the worker's copy) for no gain.
+            if n % jobs == 0 or size > CHUNK_BYTES:
                 pending.append((start, end, 0, [analyze(t) for t in lines[start:end]]))
                 continue
             while pending and in_flight + size > budget:
