@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ...processes import pid_alive
+from ...processes import child_env, neutral_cwd, pid_alive
 from ...runs import TERMINAL, RunRecord, RunRegistry
 from ..base import Backend, BackendError, TrainRequest, Update
 from .hardware import TRAINER_MODULE
@@ -96,7 +96,8 @@ class LocalBackend(Backend):
         # Until the child writes its own state, the previous run's (cancelled, failed) must not be read as final.
         state = {**read_state(folder), "status": "starting", "phase": "starting", "error": None, "updated_at": now()}
         atomic_write_text(folder / STATE_FILE, json.dumps(state, indent=2) + "\n")
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
+        # Safe path mode and a working folder no repository controls: the run folder may sit in a repository.
+        env = child_env(PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false")
         if cfg.visible_devices:
             env["CUDA_VISIBLE_DEVICES"] = cfg.visible_devices
         with (folder / "trainer.log").open("ab") as log:
@@ -107,7 +108,7 @@ class LocalBackend(Backend):
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                cwd=str(folder),
+                cwd=str(neutral_cwd()),
                 env=env,
                 start_new_session=True,  # its own process group: a cancel reaches accelerate's workers too
                 close_fds=True,

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ...processes import python_command
 from ..base import BackendError
 
 if TYPE_CHECKING:
@@ -251,7 +252,7 @@ def is_oom(exc: BaseException) -> bool:
 
 def trainer_command(run_folder: Path, resume: bool = False, python: str | None = None) -> list[str]:
     """The single-process trainer child."""
-    cmd = [python or sys.executable, "-m", TRAINER_MODULE, str(run_folder)]
+    cmd = python_command(TRAINER_MODULE, str(run_folder), python=python)
     return [*cmd, "--resume"] if resume else cmd
 
 

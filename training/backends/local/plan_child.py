@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import subprocess
 import sys
 from typing import Any
 
+from ...processes import child_env, neutral_cwd, python_command
 from ..base import BackendError, TrainRequest
 from .plan import LocalPlan, plan_request
 
@@ -25,15 +25,16 @@ PLAN_MODULE = "tuneline.training.backends.local.plan_child"
 
 def plan_in_child(request: TrainRequest) -> LocalPlan:
     """`plan_request` in a child process; its failures come back as the same one-sentence `BackendError`."""
-    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
+    env = child_env(TOKENIZERS_PARALLELISM="false")
     try:
         done = subprocess.run(
-            [sys.executable, "-m", PLAN_MODULE],
+            python_command(PLAN_MODULE),
             input=json.dumps(request.to_json(), default=str),
             capture_output=True,
             text=True,
             timeout=PLAN_TIMEOUT,
             env=env,
+            cwd=str(neutral_cwd()),  # never the caller's folder, which may be a repository
         )
     except subprocess.TimeoutExpired:
         raise BackendError(
