@@ -178,7 +178,9 @@ def _epochs(value: str) -> int | str:
     return epochs
 
 
-def _check_one(target: Target, engine: Engine, args: argparse.Namespace, cap: int, problems: Problems):
+def _check_one(
+    target: Target, engine: Engine, args: argparse.Namespace, cap: int, problems: Problems
+) -> FileReport | None:
     """The report for one target, or None when a file found in a folder could not be read (warned about)."""
     if target.path is None:
         return check_stream(_stdin(), engine, "-", jobs=args.jobs, max_line_bytes=cap)
