@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from . import provenance
+from .backends.registry import BACKENDS, KEY_ENV
 from .liveness import is_followed, mark_stalled, unstall
 from .preflight import Preflight, sha256_file, verdict
 from .processes import child_env, neutral_cwd, python_command
@@ -55,7 +56,6 @@ __all__ = [
     "start_run",
 ]
 
-KEY_ENV = {"openai": "OPENAI_API_KEY", "together": "TOGETHER_API_KEY"}
 _CHILDREN: list[subprocess.Popen] = []
 
 
@@ -85,10 +85,7 @@ def key_problem(backend: str, env: dict[str, str] | None = None) -> str | None:
     merged = {**os.environ, **(env or {})}
     if merged.get(name):
         return None
-    where = {
-        "openai": "create one at https://platform.openai.com/api-keys",
-        "together": "find it at https://api.together.ai/settings/api-keys",
-    }[backend]
+    where = BACKENDS[backend].key_help
     return f"{name} is not set: {where} and put it in that environment variable (the editor passes it on)"
 
 

@@ -1,22 +1,18 @@
-"""Training backends. Each one is imported lazily by name, so the CLI and the server never load an SDK or torch
-just to list runs."""
+"""Training backends. The table of them is `registry.BACKENDS`; each one is imported lazily by name, so the CLI
+and the server never load an SDK or torch just to list runs."""
 
 from __future__ import annotations
 
 import importlib
 
 from .base import Backend
+from .registry import BACKENDS, KEY_ENV, NAMES, unknown_backend
 
-_MODULES = {
-    "openai": "tuneline.training.backends.openai_backend",
-    "together": "tuneline.training.backends.together_backend",
-    "local": "tuneline.training.backends.local",
-}
-NAMES = tuple(_MODULES)
+__all__ = ["BACKENDS", "KEY_ENV", "NAMES", "get_backend"]
 
 
 def get_backend(name: str) -> Backend:
-    if name not in _MODULES:
-        raise KeyError(f"unknown backend {name!r}; choose one of {', '.join(NAMES)}")
-    module = importlib.import_module(_MODULES[name])
+    if name not in BACKENDS:
+        raise KeyError(unknown_backend(name))
+    module = importlib.import_module(BACKENDS[name].module)
     return module.BACKEND

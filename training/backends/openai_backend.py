@@ -16,6 +16,7 @@ from tuneline.analysis.models import DEFAULT_MODEL
 from ..runs import RunRecord
 from .base import BackendError, TrainRequest, Update
 from .hosted import OTHER_BACKENDS, HostedBackend, clean, env_float, sdk_transient, with_line
+from .registry import KEY_ENV
 
 FILES_API_LIMIT = 512 * 1024**2
 PART_SIZE = 64 * 1024**2
@@ -38,7 +39,7 @@ class OpenAIBackend(HostedBackend):
     name = "openai"
     provider = "OpenAI"
     default_model = DEFAULT_MODEL
-    key_env = ("OPENAI_API_KEY",)
+    key_env = (KEY_ENV["openai"],)
     formats: ClassVar[dict[str, str]] = {"chat": "sft", "openai-preference": "dpo"}
     max_upload_bytes = UPLOADS_LIMIT
 

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 from ..runs import RunRecord
 from .base import BackendError, TrainRequest, Update
 from .hosted import OTHER_BACKENDS, HostedBackend, clean, env_float, sdk_transient, with_line
+from .registry import KEY_ENV
 
 DEFAULT_MODEL = "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"
 MAX_BYTES = 50 * 1024**3
@@ -37,7 +38,7 @@ class TogetherBackend(HostedBackend):
     name = "together"
     provider = "Together AI"
     default_model = DEFAULT_MODEL
-    key_env = ("TOGETHER_API_KEY",)
+    key_env = (KEY_ENV["together"],)
     formats: ClassVar[dict[str, str]] = {
         "chat": "sft",
         "prompt-completion": "sft",
