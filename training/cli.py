@@ -3,10 +3,11 @@
 Registered by `tuneline.cli` through `register(subparsers)`. Imports stay light so `tuneline --help` is fast: the
 engine is loaded only when a command runs, and no SDK is ever imported in this process.
 
-Backend-specific options reach `TrainRequest.options`: the documented flags (`--base-model`, `--device`,
-`--config`, `--max-seq-length`) and any `--option KEY=VALUE`. A backend module may also define
-`add_arguments(parser)` to document its own flags; `options_from_args` copies every flag it does not know into
-`options`.
+The request itself is built by `TrainRequest.from_options`, which the editor's train command uses too: the
+epochs rule, the hyperparameter checks and the backend list (`backends.registry`) have one owner. Backend-specific
+options reach `TrainRequest.options`: the documented local flags (`--base-model`, `--device`, `--config`,
+`--max-seq-length`) and any `--option KEY=VALUE`; `options_from_args` copies every flag not common to all
+backends into `options`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-BACKENDS = ("openai", "together", "local")
+from .backends.registry import NAMES as BACKENDS
+
 _COMMON = {
     "command",
     "func",
@@ -113,18 +115,6 @@ def register(subparsers: Any) -> None:
 
 
 # --- train -------------------------------------------------------------------------------------------------------
-def _epochs(value: str | None) -> int | None:
-    if value is None or value == "auto":
-        return None
-    try:
-        n = int(value)
-    except ValueError:
-        raise _usage(f"--epochs must be a number or 'auto', not {value!r}") from None
-    if not 1 <= n <= 50:
-        raise _usage("--epochs must be between 1 and 50")
-    return n
-
-
 def options_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """Backend-specific flags (anything not common to all backends) plus `--option KEY=VALUE` pairs."""
     options = {k: v for k, v in vars(args).items() if k not in _COMMON and not k.startswith("runs_") and v is not None}
@@ -152,25 +142,22 @@ def build_request(args: argparse.Namespace):
     validation = Path(args.validation) if args.validation else None
     if validation is not None and not validation.is_file():
         raise _usage(f"{args.validation}: no such file")
-    hp: dict[str, Any] = {}
-    epochs = _epochs(args.epochs)
-    if epochs:
-        hp["n_epochs"] = epochs
-    if args.batch_size:
-        hp["batch_size"] = args.batch_size
-    if args.learning_rate_multiplier:
-        hp["learning_rate_multiplier"] = args.learning_rate_multiplier
-    if args.learning_rate:
-        hp["learning_rate"] = args.learning_rate
-    return TrainRequest(
-        dataset=dataset,
-        model=args.model,
-        validation=validation,
-        hyperparameters=hp,
-        suffix=args.suffix,
-        seed=args.seed,
-        options=options_from_args(args),
-    )
+    try:
+        return TrainRequest.from_options(
+            dataset,
+            model=args.model,
+            validation=validation,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            learning_rate_multiplier=args.learning_rate_multiplier,
+            learning_rate=args.learning_rate,
+            suffix=args.suffix,
+            seed=args.seed,
+            options=options_from_args(args),
+            names={k: "--" + k.replace("_", "-") for k in _COMMON},
+        )
+    except ValueError as exc:
+        raise _usage(str(exc)) from None
 
 
 def cmd_train(args: argparse.Namespace) -> int:

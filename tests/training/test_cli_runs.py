@@ -123,3 +123,19 @@ def test_restart_recovery_picks_up_runs_in_flight(env, project, registry, provid
 def test_runs_commands_explain_bad_ids(project):
     out = tuneline("runs", "show", "nope", cwd=project)
     assert out.returncode == 2 and "no run 'nope'" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_bad_training_options_are_one_line_and_exit_2(project):
+    """The CLI's side of the one epochs rule (analysis/epochs.py) and TrainRequest.from_options: nothing starts."""
+    for flags, sentence in (
+        (["--epochs", "0"], "--epochs must be a number from 1 to 50 or 'auto', not '0'"),
+        (["--epochs", "51"], "--epochs must be a number from 1 to 50 or 'auto', not '51'"),
+        (["--epochs", "three"], "--epochs must be a number from 1 to 50 or 'auto', not 'three'"),
+        (["--batch-size", "0"], "--batch-size must be a whole number of at least 1, not 0"),
+        (["--learning-rate", "-1"], "--learning-rate must be a number above 0, not -1.0"),
+    ):
+        out = tuneline("train", "data.jsonl", "--backend", "openai", "--dry-run", *flags, cwd=project)
+        assert out.returncode == 2 and out.stderr.strip() == f"tuneline: error: {sentence}", (flags, out.stderr)
+    assert not (project / ".tuneline").exists()
+    out = tuneline("train", "data.jsonl", "--backend", "openai", "--dry-run", "--epochs", "Auto", cwd=project)
+    assert out.returncode == 0, out.stderr

@@ -149,3 +149,22 @@ async def test_progress_stops_when_the_worker_dies(lsp, project, providers, regi
     assert record["status"] == "stalled" and f"tuneline runs resume {run_id}" in record["error"]
     ends = [v for values in lsp.progress_reports.values() for v in values if isinstance(v, types.WorkDoneProgressEnd)]
     assert ends, "the editor's progress ended"
+
+
+async def test_the_editor_refuses_bad_training_options_with_the_clis_sentences(lsp, project):
+    """One owner (TrainRequest.from_options, analysis/epochs.py): the same values are refused here and by
+    `tuneline train`, with the same sentence, naming the option as the editor spells it."""
+    uri = (project / "data.jsonl").as_uri()
+    for options, sentence in (
+        ({"epochs": 0}, "epochs must be a number from 1 to 50 or 'auto', not 0"),
+        ({"epochs": 51}, "epochs must be a number from 1 to 50 or 'auto', not 51"),
+        ({"epochs": True}, "epochs must be a number from 1 to 50 or 'auto', not True"),
+        ({"epochs": 2.5}, "epochs must be a number from 1 to 50 or 'auto', not 2.5"),
+        ({"batchSize": 0}, "batchSize must be a whole number of at least 1, not 0"),
+        ({"learningRate": "fast"}, "learningRate must be a number above 0, not 'fast'"),
+        ({"seed": "x"}, "seed must be a whole number, not 'x'"),
+    ):
+        result = await command(lsp, "tuneline.preflight", {"uri": uri, "backend": "openai", **options})
+        assert result["ok"] is False and result["refused"] == sentence, (options, result)
+    result = await command(lsp, "tuneline.preflight", {"uri": uri, "backend": "openai", "epochs": "auto"})
+    assert result["ok"] is True

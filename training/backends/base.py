@@ -2,8 +2,12 @@
 
 A run goes: `prepare` (check the request, say what it will cost; nothing leaves the machine), `start` (upload and
 create the job, or launch the local trainer), then `poll` until the run is finished, with `cancel` possible at any
-time and `resume` where the backend supports it. All methods run inside the training child process
-(`python -m tuneline.training.worker`), never inside the language server.
+time and `resume` where the backend supports it. `prepare` also runs in the CLI and the language server (for the
+pre-flight), so it must stay light; every other method runs only inside the training child process
+(`python -m tuneline.training.worker`).
+
+`TrainRequest.from_options` is the one place a front end (the `tuneline train` CLI, the editor's train command)
+turns what the user asked for into a request: both accept and refuse the same values with the same sentences.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from tuneline.analysis.epochs import parse_epochs
 
 from ..runs import RunRecord, RunRegistry
 
@@ -28,6 +34,10 @@ class BackendError(RuntimeError):
     def __init__(self, message: str, *, retryable: bool = False) -> None:
         super().__init__(message)
         self.retryable = retryable
+
+
+class RequestError(ValueError):
+    """A training option the user gave is unusable: `str(error)` is one sentence naming it."""
 
 
 @dataclass
@@ -50,6 +60,61 @@ class TrainRequest:
             "seed": self.seed,
             "options": self.options,
         }
+
+    @classmethod
+    def from_options(
+        cls,
+        dataset: Path,
+        *,
+        model: object = None,
+        validation: Path | None = None,
+        epochs: object = None,
+        batch_size: object = None,
+        learning_rate_multiplier: object = None,
+        learning_rate: object = None,
+        suffix: object = None,
+        seed: object = None,
+        options: object = None,
+        names: dict[str, str] | None = None,
+    ) -> TrainRequest:
+        """A request from a front end's options, each checked here once. `epochs` is "auto", a number or a
+        command-line string (`tuneline.analysis.epochs`); unset values (None) are left to the backend.
+        `names` maps an option to what the user typed (`{"epochs": "--epochs"}`) for the messages.
+        Raises RequestError (a ValueError; the epochs rule raises its own ValueError subclass)."""
+        label = {"epochs": "epochs", **(names or {})}.get
+
+        def number(key: str, value: object, *, whole: bool) -> None:
+            kinds = (int,) if whole else (int, float)
+            if value is None:
+                return
+            if isinstance(value, bool) or not isinstance(value, kinds) or not value > 0:
+                what = "a whole number of at least 1" if whole else "a number above 0"
+                raise RequestError(f"{label(key) or key} must be {what}, not {value!r}")
+            hp[key] = value
+
+        hp: dict[str, Any] = {}
+        n_epochs = parse_epochs(epochs, label("epochs") or "epochs")
+        if n_epochs is not None:
+            hp["n_epochs"] = n_epochs
+        number("batch_size", batch_size, whole=True)
+        number("learning_rate_multiplier", learning_rate_multiplier, whole=False)
+        number("learning_rate", learning_rate, whole=False)
+        for key, value in (("model", model), ("suffix", suffix)):
+            if value is not None and not isinstance(value, str):
+                raise RequestError(f"{label(key) or key} must be text, not {value!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise RequestError(f"{label('seed') or 'seed'} must be a whole number, not {seed!r}")
+        if options is not None and not isinstance(options, dict):
+            raise RequestError(f"{label('options') or 'options'} must map option names to values")
+        return cls(
+            dataset=Path(dataset),
+            model=model or None,
+            validation=Path(validation) if validation else None,
+            hyperparameters=hp,
+            suffix=suffix,
+            seed=seed,
+            options=dict(options or {}),
+        )
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TrainRequest:

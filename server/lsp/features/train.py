@@ -13,11 +13,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 
 from tuneline.training.backends.base import TrainRequest
+from tuneline.training.backends.registry import DEFAULT as DEFAULT_BACKEND
+from tuneline.training.backends.registry import NAMES as BACKENDS
+from tuneline.training.backends.registry import unknown_backend
 from tuneline.training.launch import (
     LaunchError,
     cancel_run,
@@ -36,10 +39,11 @@ from tuneline.training.runs import RunRegistry
 from ..documents import uri_to_path
 from ..progress import WorkDone
 from ..protocol import COMMAND_WORK_DONE_TOKEN
-from ..server import TunelineServer  # at run time: pygls resolves the handlers' annotations
+
+if TYPE_CHECKING:
+    from ..server import TunelineServer
 
 log = logging.getLogger("tuneline.lsp")
-BACKENDS = ("openai", "together", "local")
 START = "Start training"
 FOLLOW_INTERVAL = 1.0
 
@@ -62,22 +66,12 @@ def _request(ls: TunelineServer, opts: dict[str, Any]) -> tuple[TrainRequest, st
     path = uri_to_path(uri)
     if path is None:
         raise CommandError("only files on disk can be trained on: save the document first")
-    backend = opts.get("backend") or "openai"
+    backend = opts.get("backend") or DEFAULT_BACKEND
     if backend not in BACKENDS:
-        raise CommandError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        raise CommandError(unknown_backend(backend))
     text = ls.documents.text(uri) if hasattr(ls, "documents") else None
     if text is not None and path.is_file() and _disk_text(path) != text:
         raise CommandError(f"{path.name} has unsaved changes: save it first, since training uploads the file on disk")
-    hp: dict[str, Any] = {}
-    epochs = opts.get("epochs")
-    if epochs not in (None, "auto"):
-        if isinstance(epochs, bool) or not isinstance(epochs, int) or not 1 <= epochs <= 50:
-            raise CommandError('epochs must be "auto" or an integer from 1 to 50')
-        hp["n_epochs"] = epochs
-    for key in ("batch_size", "learning_rate_multiplier", "learning_rate"):
-        camel = "".join(w.capitalize() if i else w for i, w in enumerate(key.split("_")))
-        if opts.get(camel) is not None:
-            hp[key] = opts[camel]
     validation = opts.get("validationFile")
     vpath = None
     if validation:
@@ -85,19 +79,33 @@ def _request(ls: TunelineServer, opts: dict[str, Any]) -> tuple[TrainRequest, st
         if vpath is not None and not vpath.is_absolute():
             vpath = path.parent / vpath
     split = opts.get("split")
-    if split is not None and not isinstance(split, (int, float)):
+    if split is not None and (isinstance(split, bool) or not isinstance(split, (int, float))):
         raise CommandError("split must be a number such as 0.1")
-    request = TrainRequest(
-        dataset=path,
-        model=opts.get("model") or None,
-        validation=vpath,
-        hyperparameters=hp,
-        suffix=opts.get("suffix"),
-        seed=opts.get("seed"),
-        options=dict(opts.get("options") or {}),
-    )
+    try:  # the same checks and sentences as `tuneline train` (TrainRequest.from_options owns them)
+        request = TrainRequest.from_options(
+            path,
+            model=opts.get("model"),
+            validation=vpath,
+            epochs=opts.get("epochs"),
+            batch_size=opts.get("batchSize"),
+            learning_rate_multiplier=opts.get("learningRateMultiplier"),
+            learning_rate=opts.get("learningRate"),
+            suffix=opts.get("suffix"),
+            seed=opts.get("seed"),
+            options=opts.get("options"),
+            names=_CAMEL,
+        )
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
     settings = ls.settings_for(uri) if hasattr(ls, "settings_for") else None
     return request, backend, (float(split) if split is not None else None), settings
+
+
+_CAMEL = {
+    "batch_size": "batchSize",
+    "learning_rate_multiplier": "learningRateMultiplier",
+    "learning_rate": "learningRate",
+}
 
 
 def _disk_text(path: Path) -> str | None:
@@ -150,7 +158,7 @@ def _question(pf: Preflight) -> str:
 
 def register(server: TunelineServer) -> None:
     @server.command("tuneline.preflight")
-    async def preflight_command(ls: TunelineServer, *args: Any) -> dict[str, Any]:
+    async def preflight_command(ls, *args: Any) -> dict[str, Any]:
         try:
             pf = await _preflight(ls, _options(args))
         except (CommandError, PreflightError) as exc:
@@ -158,7 +166,7 @@ def register(server: TunelineServer) -> None:
         return pf.to_json()
 
     @server.command("tuneline.train")
-    async def train_command(ls: TunelineServer, *args: Any) -> dict[str, Any] | None:
+    async def train_command(ls, *args: Any) -> dict[str, Any] | None:
         try:
             opts = _options(args)
             async with WorkDone(ls, "tuneline: pre-flight") as progress:
@@ -203,7 +211,7 @@ def register(server: TunelineServer) -> None:
         return {"runId": record.id}
 
     @server.command("tuneline.runs")
-    async def runs_command(ls: TunelineServer, *args: Any) -> list[dict[str, Any]]:
+    async def runs_command(ls, *args: Any) -> list[dict[str, Any]]:
         opts = args[0] if args and isinstance(args[0], dict) else {}
         registry = _registry(ls, opts.get("uri"), opts.get("runsDir"))
         loop = asyncio.get_running_loop()
@@ -215,7 +223,7 @@ def register(server: TunelineServer) -> None:
         return await loop.run_in_executor(None, list_runs, registry)
 
     @server.command("tuneline.cancelRun")
-    async def cancel_command(ls: TunelineServer, *args: Any) -> dict[str, Any]:
+    async def cancel_command(ls, *args: Any) -> dict[str, Any]:
         run_id, opts = _run_argument(args)
         registry = _registry(ls, opts.get("uri"), opts.get("runsDir"))
         try:
@@ -235,7 +243,7 @@ def register(server: TunelineServer) -> None:
         return {"status": status}
 
     @server.command("tuneline.resumeRun")
-    async def resume_command(ls: TunelineServer, *args: Any) -> dict[str, Any] | None:
+    async def resume_command(ls, *args: Any) -> dict[str, Any] | None:
         run_id, opts = _run_argument(args)
         registry = _registry(ls, opts.get("uri"), opts.get("runsDir"))
         try:
