@@ -74,3 +74,64 @@ def test_light_entry_points_load_no_heavy_or_optional_library():
     )
     out = subprocess.run([sys.executable, "-c", code, *HEAVY], capture_output=True, text=True, check=True).stdout
     assert out.strip() == ""
+
+
+# --- training/ ---------------------------------------------------------------------------------------------------
+# What training/ (installed as tuneline.training) may take from the server side: the pure analysis engine, the
+# atomic-write primitive and the pure near-duplicate checks (the pre-flight's train/validation overlap). Never
+# the language server, never a CLI command module: those are front ends that use training, not the other way.
+TRAINING_MAY_IMPORT = ("tuneline.analysis", "tuneline.fileio", "tuneline.neardup.checks")
+# The `train`/`runs` commands module raises the CLI's UsageError (exit 2, one line); once the CLI is a package
+# (#10 item 2) it takes it from tuneline.cli.common, and the bare `tuneline.cli` entry can go.
+TRAINING_CLI_MAY_IMPORT = ("tuneline.cli.common", "tuneline.cli")
+# A backend's implementation modules pull in an SDK or torch when they run: the server and the CLI reach them only
+# by name through `backends.get_backend`, inside the pre-flight or the worker process.
+BACKEND_LIGHT = ("tuneline.training.backends.base", "tuneline.training.backends.registry")
+
+
+def _within(name: str, prefixes: tuple[str, ...]) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in prefixes)
+
+
+def _relative_levels(path: Path) -> set[int]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return {node.level for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level}
+
+
+def test_training_imports_only_the_analysis_side_of_the_server():
+    training = REPO / "training"
+    for path, names in imports(training).items():
+        outside = {n for n in names if top(n) == "tuneline" and not n.startswith("tuneline.training")}
+        allowed = TRAINING_MAY_IMPORT + (TRAINING_CLI_MAY_IMPORT if path == training / "cli.py" else ())
+        bad = {n for n in outside if not _within(n, allowed)}
+        assert not bad, f"{path.relative_to(REPO)} imports {bad} from the server side"
+        assert not any(n == "tuneline" for n in names), f"{path.relative_to(REPO)} imports the bare package"
+
+
+def test_no_relative_import_climbs_out_of_training():
+    """training/ and server/ are one package only once installed (the package-dir mapping): a relative import that
+    leaves training/ hides which server module it needs. Cross the mapping with absolute `tuneline.` imports."""
+    training = REPO / "training"
+    for path in training.rglob("*.py"):
+        depth = len(path.relative_to(training).parts) - 1  # packages below training/ holding this module
+        deepest = max(_relative_levels(path), default=0)
+        assert deepest <= depth + 1, f"{path.relative_to(REPO)} climbs out of training/ with a relative import"
+
+
+def test_the_server_never_imports_a_backends_heavy_modules():
+    for path, names in imports(REPO / "server").items():
+        bad = {
+            n
+            for n in names
+            if (n.startswith("tuneline.training.backends.") and not _within(n, BACKEND_LIGHT))
+            or _within(n, ("tuneline.training.worker",))
+        }
+        assert not bad, f"{path.relative_to(REPO)} imports {bad}"
+
+
+def test_training_front_ends_share_one_backend_list_and_epochs_rule():
+    """The backend names and the epochs bounds are written once (backends/registry.py, analysis/epochs.py)."""
+    for path in [*(REPO / "training").rglob("*.py"), REPO / "server" / "lsp" / "features" / "train.py"]:
+        text = path.read_text(encoding="utf-8")
+        assert '("openai", "together", "local")' not in text, f"{path.relative_to(REPO)} lists the backends again"
+        assert "<= 50" not in text, f"{path.relative_to(REPO)} writes the epochs bound again"

@@ -266,7 +266,7 @@ def subset_plan(plan: Plan, analysis: Analysis, lines: list[int]) -> Plan:
 
 def overlap(train: Analysis, validation: Analysis) -> list[Problem]:
     """TL306: validation examples that are also training examples, by the same rule as `tuneline check`."""
-    from ..neardup.checks import overlap_findings
+    from tuneline.neardup.checks import overlap_findings
 
     found = overlap_findings(validation.report.dataset, train.report.dataset.texts, train.path)
     return [Problem(str(validation.path), f.line, 0, f.code, f.message) for f in found]

@@ -25,7 +25,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ..fileio import atomic_write_text
+from tuneline.fileio import atomic_write_text
+
 from .runs import REQUEST_FILE, RunRecord, RunRegistry, now, read_small
 
 STATE_ENV = "TUNELINE_STATE_DIR"

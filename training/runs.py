@@ -21,7 +21,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..fileio import atomic_write_text
+from tuneline.fileio import atomic_write_text
+
 from .redact import redact
 
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
