@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,10 +73,6 @@ class Analysis:
             for f in self.report.findings
             if f.severity == Severity.ERROR
         ]
-
-    def example_lines(self) -> list[int]:
-        ds = self.report.dataset
-        return [i for i in range(len(ds)) if ds.result(i).is_example]
 
 
 _CACHE: OrderedDict[tuple, Analysis] = OrderedDict()
@@ -365,7 +360,3 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def file_size(path: Path) -> int:
-    return os.stat(path).st_size

@@ -48,10 +48,6 @@ def sdk_transient(exc: BaseException, sdk: Any) -> str | None:
     return None
 
 
-class Transient(Exception):
-    """Raised by `classify` users: a failure worth retrying, with the provider's requested delay if any."""
-
-
 class HostedBackend(Backend):
     provider = ""  # "OpenAI", "Together AI"
     default_model = ""
