@@ -207,9 +207,13 @@ KEY_PATTERNS: tuple[KeyPattern, ...] = (
 def find_keys(text: str) -> list[KeyMatch]:
     """Every key in `text`, in order, without overlaps (the earlier, then the longer match wins)."""
     found: list[KeyMatch] = []
+    seen: dict[str, bool] = {}  # patterns share anchors (the AWS ones): search each once
     for pattern in KEY_PATTERNS:
         for anchor in pattern.anchors:
-            if anchor in text:
+            hit = seen.get(anchor)
+            if hit is None:
+                hit = seen[anchor] = anchor in text
+            if hit:
                 break
         else:
             continue

@@ -63,6 +63,7 @@ _DIGIT = re.compile(r"\d")
 _OTHER = re.compile(r"PRIVATE KEY|://[^\s:/@\"]+:[^\s/@\"]+@")
 _AWS_IDS = ("A3T", "ABIA", "ACCA", "AKIA", "ASIA")
 # Gates for the costly detectors: a literal-led regex that sre finds at memchr speed, then a cheap check.
+_KEYWORDS = ("key", "pw", "pass", "token")
 _KEYWORD_VALUE = re.compile(r"(?:key|pwd|password|pass|token)[\"']?\]? *(?:=|:| )")  # on the case-folded line
 _CLOUDANT = re.compile(r"cl(?:oudant|ou)?[_-]?(?:api)?(?:key|pw|pass|token)|cloudant\.com")
 _SOFTLAYER = re.compile(r"(?:softlayer|sl)[_-]?(?:api)?[_-]?(?:key|pwd|pass|token)|api\.softlayer\.com")
@@ -94,10 +95,12 @@ class _Line:
         return self._longest
 
     def has(self, *literals: str) -> bool:
-        return any(a in self.text for a in literals)
+        text = self.text
+        return any(a in text for a in literals)
 
     def has_folded(self, *literals: str) -> bool:
-        return any(a in self.folded for a in literals)
+        folded = self.folded
+        return any(a in folded for a in literals)
 
 
 def _telegram(line: _Line) -> bool:
@@ -116,10 +119,14 @@ _GATES: dict[str, Callable[[_Line], bool]] = {
     "AWSKeyDetector": lambda ln: ln.has(*_AWS_IDS) or ln.has_folded("aws"),
     "AzureStorageKeyDetector": lambda ln: ln.has("AccountKey="),
     "BasicAuthDetector": lambda ln: ln.has("://"),
-    "CloudantDetector": lambda ln: _CLOUDANT.search(ln.folded) is not None and ln.longest_run >= 24,
+    "CloudantDetector": lambda ln: (
+        ln.has_folded("cl") and _CLOUDANT.search(ln.folded) is not None and ln.longest_run >= 24
+    ),
     "DiscordBotTokenDetector": lambda ln: _DISCORD.search(ln.text) is not None and ln.longest_run >= 59,
     "GitLabTokenDetector": lambda ln: ln.has("gl", "GR1348941"),
-    "IbmCloudIamDetector": lambda ln: _KEYWORD_VALUE.search(ln.folded) is not None and ln.longest_run >= 44,
+    "IbmCloudIamDetector": lambda ln: (
+        ln.has_folded(*_KEYWORDS) and _KEYWORD_VALUE.search(ln.folded) is not None and ln.longest_run >= 44
+    ),
     "IbmCosHmacDetector": lambda ln: ln.has_folded("secret") and ln.longest_run >= 48,
     "JwtTokenDetector": lambda ln: ln.has("eyJ"),
     "MailchimpDetector": lambda ln: ln.has("-us"),
@@ -129,7 +136,9 @@ _GATES: dict[str, Callable[[_Line], bool]] = {
     "PypiTokenDetector": lambda ln: ln.has("pypi-"),
     "SendGridDetector": lambda ln: ln.has("SG."),
     "SlackDetector": lambda ln: ln.has_folded("xox", "hooks.slack.com"),
-    "SoftlayerDetector": lambda ln: _SOFTLAYER.search(ln.folded) is not None and ln.longest_run >= 64,
+    "SoftlayerDetector": lambda ln: (
+        ln.has_folded("sl", "softlayer") and _SOFTLAYER.search(ln.folded) is not None and ln.longest_run >= 64
+    ),
     "SquareOAuthDetector": lambda ln: ln.has("sq0csp-"),
     "StripeDetector": lambda ln: ln.has("k_live_"),
     "TelegramBotTokenDetector": _telegram,
