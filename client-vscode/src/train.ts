@@ -7,7 +7,7 @@ import * as vscode from "vscode";
 import { ApiKeys, keySpecFor } from "./keys";
 import { formatUsd, markdownToPlain } from "./pure/format";
 import { isActive, readRuns, RunInfo } from "./pure/runs";
-import { Backend, BACKENDS, MAX_EPOCHS, parseEpochs, preferredModel, SUGGESTED_MODELS, trainingDefaults } from "./pure/settings";
+import { Backend, BACKENDS, MAX_EPOCHS, MIN_EPOCHS, parseEpochs, preferredModel, SUGGESTED_MODELS, trainingDefaults } from "./pure/settings";
 import { clientSetting, SECTION, ServerManager } from "./server";
 
 export interface TrainRequest {
@@ -160,7 +160,7 @@ async function pickOptions(dataset: vscode.Uri, initial: Options): Promise<Optio
         title: "Epochs",
         prompt: '"auto" (chosen from the dataset size) or a number of epochs',
         value: options.epochs ? String(options.epochs) : "auto",
-        validateInput: (v) => (parseEpochs(v.trim()) === undefined ? `Type "auto" or a whole number from 1 to ${MAX_EPOCHS}.` : undefined),
+        validateInput: (v) => (parseEpochs(v.trim()) === undefined ? `Type "auto" or a whole number from ${MIN_EPOCHS} to ${MAX_EPOCHS}.` : undefined),
       });
       if (value !== undefined) {
         const epochs = parseEpochs(value.trim());

@@ -26,3 +26,13 @@ def test_refused_in_one_sentence_naming_where(value):
 
 def test_bounds():
     assert (MIN_EPOCHS, MAX_EPOCHS) == (1, 50)
+
+
+def test_the_editor_client_mirrors_the_bounds():
+    """client-vscode checks epochs early with its own copy of the bounds: it must say what the server says."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "client-vscode" / "src" / "pure" / "settings.ts").read_text("utf-8")
+    found = dict(re.findall(r"export const (MIN_EPOCHS|MAX_EPOCHS) = (\d+);", text))
+    assert found == {"MIN_EPOCHS": str(MIN_EPOCHS), "MAX_EPOCHS": str(MAX_EPOCHS)}

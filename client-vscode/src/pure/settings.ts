@@ -136,7 +136,11 @@ function codeList(value: unknown): string[] | undefined {
   return undefined;
 }
 
-/** The server accepts 1–50 epochs (docs/lsp.md). */
+/**
+ * The epochs bounds, mirrored from the one rule in server/analysis/epochs.py (MIN_EPOCHS, MAX_EPOCHS; a Python
+ * test keeps these equal). The client checks only to warn early; the server's answer is the one that counts.
+ */
+export const MIN_EPOCHS = 1;
 export const MAX_EPOCHS = 50;
 
 export function parseEpochs(value: unknown): Epochs | undefined {
@@ -144,7 +148,7 @@ export function parseEpochs(value: unknown): Epochs | undefined {
     return "auto";
   }
   const n = typeof value === "number" ? value : typeof value === "string" && /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
-  return Number.isInteger(n) && n >= 1 && n <= MAX_EPOCHS ? n : undefined;
+  return Number.isInteger(n) && n >= MIN_EPOCHS && n <= MAX_EPOCHS ? n : undefined;
 }
 
 type Converter = (value: unknown) => { ok: true; value: unknown; skip?: boolean } | { ok: false; expected: string };
@@ -165,7 +169,7 @@ const CONVERTERS: Record<(typeof SERVER_KEYS)[number], Converter> = {
   model: nonEmptyString,
   epochs: (v) => {
     const epochs = parseEpochs(v);
-    return epochs === undefined ? bad(`"auto" or a whole number from 1 to ${MAX_EPOCHS}`) : ok(epochs);
+    return epochs === undefined ? bad(`"auto" or a whole number from ${MIN_EPOCHS} to ${MAX_EPOCHS}`) : ok(epochs);
   },
   select: codes,
   ignore: codes,
