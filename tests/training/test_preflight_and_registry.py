@@ -113,7 +113,7 @@ def test_registry_redacts_anything_shaped_like_a_key(tmp_path, monkeypatch):
 
 def test_light_modules_import_no_sdk_and_no_torch():
     code = (
-        "import sys, tuneline.training.launch, tuneline.training.preflight, tuneline.training.cli, "
+        "import sys, tuneline.training.launch, tuneline.training.preflight, tuneline.training.commands, "
         "tuneline.training.backends.openai_backend, tuneline.training.backends.together_backend, "
         "tuneline.lsp.features.train; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('openai', 'together', 'torch')))"

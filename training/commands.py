@@ -1,6 +1,6 @@
 """`tuneline train` and `tuneline runs`: pre-flight, confirm, start the worker, follow it.
 
-Registered by `tuneline.cli` through `register(subparsers)`. Imports stay light so `tuneline --help` is fast: the
+Registered by `tuneline.cli` (`train`, `runs`) through `register(subparsers)`. Imports stay light so `tuneline --help` is fast: the
 engine is loaded only when a command runs, and no SDK is ever imported in this process.
 
 The request itself is built by `TrainRequest.from_options`, which the editor's train command uses too: the
@@ -45,7 +45,7 @@ _COMMON = {
 
 
 def _usage(message: str) -> Exception:
-    from tuneline.cli import UsageError
+    from tuneline.cli.common import UsageError
 
     return UsageError(message)
 

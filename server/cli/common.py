@@ -1,0 +1,93 @@
+"""What every command shares: the usage error (exit 2), notes on stderr, settings from flags, output writing.
+
+Command modules import from here and never from each other, so `tuneline.training`'s commands can take the same
+helpers without importing a command module (that made `cli` and `neardup_cli` import each other).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from ..analysis.config import Settings, load_config_file, load_settings
+from ..analysis.epochs import EpochsError, parse_epochs
+from ..analysis.report import MAX_LINE_BYTES
+
+
+class UsageError(Exception):
+    """A problem with what the user asked for: printed as one line, exit code 2."""
+
+
+MAX_LINE_ENV = "TUNELINE_MAX_LINE_BYTES"
+
+
+def note(message: str) -> None:
+    print(f"tuneline: note: {message}", file=sys.stderr)
+
+
+def max_line_bytes() -> int:
+    """The per-line size cap: 64 MiB, or TUNELINE_MAX_LINE_BYTES (bytes) for machines with more (or less) memory."""
+    raw = os.environ.get(MAX_LINE_ENV, "").strip()
+    if not raw:
+        return MAX_LINE_BYTES
+    if not raw.isdigit() or int(raw) < 1:
+        raise UsageError(f"{MAX_LINE_ENV} must be a number of bytes, not {raw!r}")
+    return int(raw)
+
+
+def _codes(value: str) -> list[str]:
+    return [v for v in value.replace(" ", ",").split(",") if v]
+
+
+def settings_from_args(args: argparse.Namespace, start: Path) -> Settings:
+    """Project settings (tuneline.toml / [tool.tuneline], or the file `--config` names) with command-line flags on
+    top."""
+    if getattr(args, "config", None):
+        settings = load_config_file(Path(args.config))
+    else:
+        settings = load_settings(start)
+    flags: dict[str, object] = {}
+    if getattr(args, "model", None):
+        flags["model"] = args.model
+    if getattr(args, "epochs", None) is not None:
+        flags["epochs"] = _epochs(args.epochs)
+    if getattr(args, "select", None):
+        flags["select"] = _codes(args.select)
+    if getattr(args, "extend_select", None):
+        flags["select"] = [*settings.select, *_codes(args.extend_select)]
+    if getattr(args, "ignore", None):
+        flags["ignore"] = [*settings.ignore, *_codes(args.ignore)]
+    if getattr(args, "no_secrets", False):
+        flags["secrets"] = False
+    return settings.merged(flags, "command line") if flags else settings
+
+
+def _epochs(value: str) -> int | str:
+    try:
+        epochs = parse_epochs(value, "--epochs")
+    except EpochsError as exc:
+        raise UsageError(str(exc)) from None
+    return "auto" if epochs is None else epochs
+
+
+def write_output(text: str, *, machine: bool) -> None:
+    """Write a report whatever it quotes: machine formats are always UTF-8; text goes in the terminal's encoding.
+    Anything that cannot be encoded (a lone surrogate from a JSON escape in the data) is written as its escape."""
+    stream = sys.stdout
+    if stream is None:
+        raise UsageError("standard output is closed")
+    encoding = "utf-8" if machine else (stream.encoding or "utf-8")
+    data = text.encode(encoding, "backslashreplace")
+    stream.flush()
+    stream.buffer.write(data)
+    stream.buffer.flush()
+
+
+def color(args: argparse.Namespace) -> bool:
+    if args.color == "always":
+        return True
+    if args.color == "never" or os.environ.get("NO_COLOR"):
+        return False
+    return sys.stdout.isatty()

@@ -1,0 +1,117 @@
+"""The near-duplicate options `check` and `dedupe` share, and the pass that adds TL302/TL306 to check's reports.
+
+numpy, datasketch and sentence-transformers load only when a tier runs (`tuneline.neardup` imports them lazily).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..analysis.config import Settings
+from ..analysis.engine import Engine
+from ..analysis.lines import decode_line, iter_raw_lines
+from ..analysis.report import FileReport
+from ..fileio import FileRefused, open_regular
+from .common import UsageError, max_line_bytes
+
+
+def resolve_mode(requested: str | None, settings: Settings) -> str:
+    """'off' | 'lexical' | 'semantic'; 'auto' picks semantic when the embed extra is installed."""
+    mode = requested or settings.near_duplicates
+    if mode == "auto":
+        from ..neardup.models import semantic_available
+
+        if semantic_available():
+            return "semantic"
+        print(
+            "tuneline: note: semantic near duplicates need the 'embed' extra; using the lexical tier", file=sys.stderr
+        )
+        return "lexical"
+    return mode
+
+
+def detector_for(mode: str, settings: Settings, threshold: float | None):
+    from ..neardup.lexical import NearDuplicatesUnavailable
+
+    explicit = threshold if threshold is not None else settings.near_duplicate_threshold
+    try:
+        from ..neardup.detector import NearDuplicateDetector
+
+        cache = None
+        if mode == "semantic":
+            from ..neardup.cache import EmbeddingCache
+
+            cache = EmbeddingCache()
+        return NearDuplicateDetector(mode, threshold=explicit, model=settings.embedding_model, cache=cache)
+    except NearDuplicatesUnavailable as exc:
+        raise UsageError(str(exc)) from None
+
+
+def progress_printer(label: str):
+    if not sys.stderr.isatty():
+        return None
+
+    def report(done: int, total: int) -> None:
+        print(f"\r{label} {done:,} / {total:,} examples", end="" if done < total else "\n", file=sys.stderr)
+
+    return report
+
+
+def add_near_duplicates(reports: list[FileReport], engine: Engine, mode: str, threshold: float | None = None) -> None:
+    """TL302 in every report, and TL306 on validation files whose training file is known."""
+    from ..neardup.checks import near_duplicate_findings, overlap_findings
+    from ..neardup.pairing import training_partner
+
+    settings = engine.settings
+    configured = {}
+    if settings.validation_file:  # the other checked files are the training files of this validation file
+        validation = Path(settings.validation_file).resolve()
+        configured = {
+            Path(r.path): validation for r in reports if r.path != "-" and Path(r.path).resolve() != validation
+        }
+    by_path = {Path(r.path).resolve(): r for r in reports if r.path != "-"}
+    loaded = None  # one detector loads the embedding model; the others share it through fresh()
+
+    def detector():
+        nonlocal loaded
+        if loaded is None:
+            loaded = detector_for(mode, settings, threshold)
+            return loaded
+        return loaded.fresh()
+
+    for report in reports:
+        if mode != "off":
+            found = near_duplicate_findings(report.dataset, detector(), progress_printer("Embedding"))
+            report.dataset.set_external("near-duplicates", found)
+        if report.path != "-":
+            train = training_partner(Path(report.path), configured)
+            if train is not None:
+                other = by_path.get(train.resolve())
+                train_lines = other.dataset.texts if other else _read_texts(train)
+                near = detector() if mode != "off" else None
+                report.dataset.set_external("overlap", overlap_findings(report.dataset, train_lines, train, near))
+        report.refresh()
+
+
+def add_near_duplicate_arguments(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--near-duplicates",
+        nargs="?",
+        const="auto",
+        choices=["off", "lexical", "semantic", "auto"],
+        help=f"{what} (alone: the semantic tier if the embed extra is installed, else lexical)",
+    )
+    parser.add_argument("--near-duplicate-threshold", type=float, help="cosine threshold for the semantic tier")
+
+
+def _read_texts(path: Path) -> list[str]:
+    """A training file's lines as text, for comparing a validation file with it (over-long lines left empty)."""
+
+    cap = max_line_bytes()
+    try:
+        with open_regular(path) as fh:
+            return ["" if raw is None else decode_line(raw)[0] for raw, _, _ in iter_raw_lines(fh, cap)]
+    except (FileRefused, OSError) as exc:
+        raise UsageError(f"{exc} (the training file to compare the validation file with)") from None
