@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .catalog import RULES, expand_selector
+from .epochs import EpochsError, parse_epochs
 from .models import DEFAULT_MODEL
 from .types import Severity
 
@@ -87,11 +88,11 @@ def _coerce(raw: dict[str, Any], origin: str) -> dict[str, Any]:
         if value is None:
             continue
         if name == "epochs":
-            if value == "auto":
-                out[name] = None
-                continue
-            if isinstance(value, bool) or not isinstance(value, int) or not (1 <= value <= 50):
-                raise ConfigError(f'{origin}: `epochs` must be "auto" or an integer from 1 to 50')
+            try:
+                out[name] = parse_epochs(value, f"{origin}: `epochs`")
+            except EpochsError as exc:
+                raise ConfigError(str(exc)) from None
+            continue
         elif name in ("select", "ignore"):
             value = _codes(value, key, origin)
         elif name == "severity":
