@@ -334,15 +334,15 @@ def test_decoding_findings_survive_every_pass_in_every_format(tmp_path, capsys, 
     assert {("TL004", 1), ("TL004", 13), ("TL004", 14), ("TL306", 2)} <= found and code == 1
 
 
-def test_lines_too_long_for_a_chunk_stay_in_this_process_with_the_same_results(tmp_path, capsys):
+def test_lines_too_long_for_a_chunk_stay_in_this_process_with_the_same_results(tmp_path):
     big = "word " * 1_000_000  # 5 MB: above a worker chunk, analysed here instead of pickled
     lines = [ok_line(i) for i in range(3000)]
     lines[10] = chat(("user", big), ("assistant", "ok"))
     lines[2000] = chat(("user", big + "!"), ("assistant", "ok"))
     data = write(tmp_path / "data.jsonl", lines)
     outputs = []
-    for jobs in ("1", "2"):
-        code, out, _ = run_main(capsys, "check", "--format", "json", "--jobs", jobs, str(data))
-        outputs.append((code, json.loads(out)))
+    for jobs in ("1", "2"):  # subprocesses: this test process stays small (children inherit its peak RSS)
+        p = run("check", "--format", "json", "--jobs", jobs, str(data))
+        outputs.append((p.returncode, json.loads(p.stdout)))
     assert outputs[0] == outputs[1]
     assert ("TL201", 11) in [(d["code"], d["line"]) for d in outputs[0][1]["files"][0]["diagnostics"]]
