@@ -18,33 +18,22 @@ from .common import UsageError, max_line_bytes
 
 
 def resolve_mode(requested: str | None, settings: Settings) -> str:
-    """'off' | 'lexical' | 'semantic'; 'auto' picks semantic when the embed extra is installed."""
-    mode = requested or settings.near_duplicates
-    if mode == "auto":
-        from ..neardup.models import semantic_available
+    """'off' | 'lexical' | 'semantic' (the policy in `tuneline.neardup.policy`), with its note on stderr."""
+    from ..neardup.policy import resolve_mode as policy_mode
 
-        if semantic_available():
-            return "semantic"
-        print(
-            "tuneline: note: semantic near duplicates need the 'embed' extra; using the lexical tier", file=sys.stderr
-        )
-        return "lexical"
+    mode, note = policy_mode(requested, settings)
+    if note:
+        print(f"tuneline: note: {note}", file=sys.stderr)
     return mode
 
 
 def detector_for(mode: str, settings: Settings, threshold: float | None):
+    """The detector `tuneline.neardup.policy` builds; a missing extra or model is a usage error (exit 2)."""
     from ..neardup.lexical import NearDuplicatesUnavailable
+    from ..neardup.policy import build_detector
 
-    explicit = threshold if threshold is not None else settings.near_duplicate_threshold
     try:
-        from ..neardup.detector import NearDuplicateDetector
-
-        cache = None
-        if mode == "semantic":
-            from ..neardup.cache import EmbeddingCache
-
-            cache = EmbeddingCache()
-        return NearDuplicateDetector(mode, threshold=explicit, model=settings.embedding_model, cache=cache)
+        return build_detector(mode, settings, threshold)
     except NearDuplicatesUnavailable as exc:
         raise UsageError(str(exc)) from None
 

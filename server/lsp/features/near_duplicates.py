@@ -291,8 +291,8 @@ class NearDuplicatePass:
 
     def _detector(self, state: _State, settings: Settings) -> Any:
         """The document's NearDuplicateDetector for these settings. Raises NearDuplicatesUnavailable."""
-        from tuneline.neardup.detector import NearDuplicateDetector
-        from tuneline.neardup.models import EmbeddingUnavailable
+        from tuneline.neardup.models import EmbeddingUnavailable, semantic_available
+        from tuneline.neardup.policy import build_detector
 
         key = (settings.near_duplicates, settings.embedding_model, settings.near_duplicate_threshold)
         if state.detector is not None and state.detector_key == key:
@@ -302,21 +302,12 @@ class NearDuplicatePass:
         detector = None
         if mode == "semantic":
             try:
-                from tuneline.neardup.cache import EmbeddingCache
-
-                detector = NearDuplicateDetector(
-                    "semantic",
-                    threshold=settings.near_duplicate_threshold,
-                    model=settings.embedding_model,
-                    cache=EmbeddingCache(),
-                )
+                detector = build_detector("semantic", settings)
             except (EmbeddingUnavailable, ImportError) as exc:
                 self.server.call_on_loop(self.server.show_message, f"tuneline: {exc}; using the lexical tier")
                 state.note = EMBED_EXTRA_NOTE if "embed" in str(exc) else ""
         if detector is None:
-            from tuneline.neardup.models import semantic_available
-
-            detector = NearDuplicateDetector("lexical")
+            detector = build_detector("lexical", settings)
             if mode != "semantic":
                 state.note = EMBED_EXTRA_NOTE if not semantic_available() else SEMANTIC_SETTING_NOTE
         state.detector, state.detector_key = detector, key
