@@ -121,3 +121,16 @@ async def test_clients_that_cannot_watch_files_still_see_training_file_changes(t
     finally:
         await client.shutdown_session()
         await client.stop()
+
+
+async def test_a_fifo_named_like_the_training_file_never_hangs_the_pass(tmp_path):
+    """A repository can ship `train.jsonl` as a FIFO: the overlap pass must not block on it, and the server stays
+    responsive (TL306 is simply not computed)."""
+    import os
+
+    os.mkfifo(tmp_path / "train.jsonl")
+    async with server(tmp_path, "pull", {"nearDuplicates": "lexical"}) as client:
+        uri = (tmp_path / "valid.jsonl").as_uri()
+        client.open(uri, "\n".join([*SUPPORT, NUMBERS]) + "\n")
+        await codes_eventually(client, uri, "TL302")  # the pass ran to the end past the FIFO
+        assert not [d for d in await client.get_diagnostics(uri) if d.code == "TL306"]

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from tuneline.analysis import Finding, Settings
 from tuneline.analysis.lines import decode_bytes
+from tuneline.fileio import FileRefused, open_regular
 from tuneline.neardup.checks import line_texts, overlap_findings
 from tuneline.neardup.pairing import training_partner, validation_partners
 
@@ -281,8 +282,9 @@ class NearDuplicatePass:
         if train_path is not None:
             if train_lines is None:
                 try:
-                    train_lines = decode_bytes(train_path.read_bytes()).lines
-                except OSError as exc:
+                    with open_regular(train_path) as fh:  # never a FIFO or a device: they would hang the pass
+                        train_lines = decode_bytes(fh.read()).lines
+                except (OSError, FileRefused) as exc:
                     log.info("cannot read training file %s: %s", train_path, exc)
                     train_lines = []
             overlap_detector = detector.fresh() if detector is not None else None

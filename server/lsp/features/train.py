@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 
+from tuneline.fileio import FileRefused, open_regular
 from tuneline.training.backends.base import TrainRequest
 from tuneline.training.backends.registry import DEFAULT as DEFAULT_BACKEND
 from tuneline.training.backends.registry import NAMES as BACKENDS
@@ -110,8 +111,9 @@ _CAMEL = {
 
 def _disk_text(path: Path) -> str | None:
     try:
-        return path.read_bytes().decode("utf-8")
-    except (OSError, UnicodeDecodeError):
+        with open_regular(path) as fh:  # never a FIFO or a device named like a dataset
+            return fh.read().decode("utf-8")
+    except (OSError, UnicodeDecodeError, FileRefused):
         return None
 
 
