@@ -53,7 +53,7 @@ class WorkDone:
         future = self.ls.work_done_progress.tokens.get(self.token)
         return future is not None and future.cancelled()
 
-    async def __aexit__(self, exc_type, exc, tb) -> None:
+    async def __aexit__(self, exc_type, exc, _tb) -> None:
         if self.token is None:
             return
         message = "cancelled" if self.cancelled or exc_type is asyncio.CancelledError else "done"
