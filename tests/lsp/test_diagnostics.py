@@ -171,3 +171,17 @@ async def test_close_clears_pushed_diagnostics(client, workspace):
 
         await asyncio.sleep(0.01)
     assert client.published[uri].diagnostics == []
+
+
+async def test_a_leaked_api_key_is_underlined_in_the_editor(client, workspace):
+    """TL401 through the server: the realistic key shapes the CLI finds, at the same UTF-16 range."""
+    key = "tgp_v1_" + "Qz8rLw2NvX5kT1pYb7HcD0sJmA4eGuF9iR6oWn3VyZq"
+    uri = new_uri(workspace)
+    lines = twelve()
+    lines[4] = chat("😀 my key is " + key, "Thanks, I will not store it.")
+    client.open(uri, "\n".join(lines) + "\n")
+    [secret] = by_code(await client.get_diagnostics(uri), "TL401")
+    start = lines[4].index(key)
+    assert secret.range == types.Range(
+        types.Position(4, utf16(lines[4][:start])), types.Position(4, utf16(lines[4][: start + len(key)]))
+    )
