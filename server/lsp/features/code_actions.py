@@ -11,7 +11,7 @@ from tuneline.analysis.lines import utf16_len
 from tuneline.analysis.rules.edits import chat_conversion
 
 from ..convert import SOURCE, line_hash, range_dict
-from ..edits import fix_all, fix_edits, workspace_edit
+from ..workspace_edits import fix_all, fix_edits, workspace_edit
 
 if TYPE_CHECKING:
     from ..documents import Document

@@ -16,9 +16,9 @@ from tuneline.analysis import Dataset
 
 from .. import stats
 from ..documents import uri_to_path
-from ..edits import fix_all, workspace_edit
 from ..linebuffer import LineBuffer
 from ..progress import WorkDone
+from ..workspace_edits import fix_all, workspace_edit
 from .code_actions import fix_all_action
 
 if TYPE_CHECKING:
