@@ -81,6 +81,20 @@ def register(subparsers: Any) -> None:
     train.add_argument("--detach", action="store_true", help="start the run and return without following it")
     train.add_argument("--json", action="store_true", help="print the pre-flight (and run id) as JSON")
     train.add_argument("--runs-dir", help="where runs are recorded (default <project>/.tuneline/runs)")
+    hosted = train.add_argument_group("azure and openai-compatible backends")
+    hosted.add_argument(
+        "--base-url",
+        metavar="URL",
+        help="the endpoint: an OpenAI-compatible API address (…/v1), or your Azure resource (https://NAME.openai.azure.com)",
+    )
+    hosted.add_argument(
+        "--api-key-env",
+        metavar="NAME",
+        help="the environment variable holding the key (openai-compatible; default TUNELINE_API_KEY)",
+    )
+    hosted.add_argument(
+        "--grader", metavar="FILE", help="a grader config (JSON) for reinforcement fine-tuning on Azure (o4-mini)"
+    )
     local = train.add_argument_group("local backend")
     local.add_argument("--base-model", metavar="PATH", help="a local model folder (local backend)")
     local.add_argument("--device", help="cpu, cuda, cuda:1 ... (local backend)")

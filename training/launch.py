@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from . import provenance
-from .backends.registry import BACKENDS, KEY_ENV
+from .backends.registry import KEY_ENV, key_variable, required_env
 from .liveness import is_followed, mark_stalled, unstall
 from .preflight import Preflight, sha256_file, verdict
 from .processes import child_env, neutral_cwd, python_command
@@ -40,6 +40,7 @@ from .runs import (
     atomic_write_text,
     new_run_id,
     now,
+    read_small,
 )
 from .split import write_split
 
@@ -77,16 +78,27 @@ def registry_for(project: Path, runs_dir: str | None = None) -> RunRegistry:
     return RunRegistry.for_project(project, runs_dir or os.environ.get("TUNELINE_RUNS_DIR") or str(DEFAULT_ROOT))
 
 
-def key_problem(backend: str, env: dict[str, str] | None = None) -> str | None:
-    """A sentence when the backend's API key is missing from the environment the worker will get."""
-    name = KEY_ENV.get(backend)
-    if name is None:
-        return None
+def key_problem(backend: str, env: dict[str, str] | None = None, options: dict[str, Any] | None = None) -> str | None:
+    """A sentence when the backend's API key (or its endpoint) is missing from the environment the worker will
+    get. `options` are the run's request options: they may name another key variable or carry the endpoint."""
     merged = {**os.environ, **(env or {})}
-    if merged.get(name):
+    missing = required_env(backend, options, merged)
+    if not missing:
         return None
-    where = BACKENDS[backend].key_help
-    return f"{name} is not set: {where} and put it in that environment variable (the editor passes it on)"
+    name, where = missing[0]
+    if name == key_variable(backend, options):
+        return f"{name} is not set: {where} and put it in that environment variable (the editor passes it on)"
+    return f"{name} is not set: put {where} there (the editor passes it on)"
+
+
+def request_options(registry: RunRegistry, run_id: str) -> dict[str, Any]:
+    """The options of a run's request.json (endpoint, key variable), for the key check before it is resumed."""
+    try:
+        data = json.loads(read_small(registry.folder(run_id) / REQUEST_FILE))
+    except (OSError, ValueError):
+        return {}
+    options = data.get("options") if isinstance(data, dict) else None
+    return options if isinstance(options, dict) else {}
 
 
 def start_run(
@@ -101,7 +113,7 @@ def start_run(
     Refuses a pre-flight that did not pass."""
     if not pf.ok or pf.plan is None:
         raise LaunchError(verdict(pf))
-    problem = key_problem(pf.backend, env)
+    problem = key_problem(pf.backend, env, pf.request.options)
     if problem:
         raise LaunchError(problem)
     request, plan, analysis = pf.request, pf.plan, pf.analysis
@@ -273,7 +285,9 @@ def resume_run(registry: RunRegistry, run_id: str, *, env: dict[str, str] | None
         raise LaunchError(f"run {run_id} already succeeded ({record.result_model or 'no model name'})")
     if is_followed(registry, run_id):
         return run_id
-    problem = key_problem(record.backend, env) or _data_problem(registry, record, origin)
+    problem = key_problem(record.backend, env, request_options(registry, run_id)) or _data_problem(
+        registry, record, origin
+    )
     if problem:
         raise LaunchError(problem)
     with contextlib.suppress(FileNotFoundError):
@@ -295,7 +309,7 @@ def recover(registry: RunRegistry, *, env: dict[str, str] | None = None) -> list
         if record.finished or record.backend not in KEY_ENV or is_followed(registry, record.id):
             continue
         verdict = provenance.check(registry, record.id, record.backend)
-        if verdict.origin is None or key_problem(record.backend, env):
+        if verdict.origin is None or key_problem(record.backend, env, request_options(registry, record.id)):
             continue
         problem = _data_problem(registry, record, verdict.origin)
         if problem:

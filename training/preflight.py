@@ -256,7 +256,8 @@ def subset_plan(plan: Plan, analysis: Analysis, lines: list[int]) -> Plan:
     tokens = sum(ds.result(i).tokens for i in lines)
     billed = sum(min(engine.model.limit, ds.result(i).tokens) for i in lines)
     cost = engine.cost(billed, len(lines))
-    return dataclasses.replace(plan, examples=len(lines), tokens=tokens, epochs=cost.epochs, cost_usd=cost.usd)
+    usd = cost.usd if plan.cost_usd is not None else None  # a backend that bills differently left it unknown
+    return dataclasses.replace(plan, examples=len(lines), tokens=tokens, epochs=cost.epochs, cost_usd=usd)
 
 
 def overlap(train: Analysis, validation: Analysis) -> list[Problem]:

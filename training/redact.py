@@ -16,10 +16,14 @@ KEY_ENV = (
     "OPENAI_API_KEY",
     "OPENAI_ADMIN_KEY",
     "TOGETHER_API_KEY",
+    "FIREWORKS_API_KEY",
+    "AZURE_OPENAI_API_KEY",
+    "TUNELINE_API_KEY",
     "WANDB_API_KEY",
     "HF_TOKEN",
     "HUGGING_FACE_HUB_TOKEN",
 )
+_PROTECTED: set[str] = set()  # variables named at run time (`--api-key-env NAME`)
 MASK = "[redacted]"
 # The key shapes TL401 knows (one list, in tuneline.analysis.secret_patterns), in their looser forms: redaction
 # also masks truncated keys and the partly masked ones providers echo back (OpenAI's 401 quotes sk-proj-****1234),
@@ -29,9 +33,14 @@ _LOOKS_LIKE_KEY = re.compile(
 )
 
 
+def protect_env(name: str) -> None:
+    """Redact the value of `name` from now on in this process: a key variable the user named at run time."""
+    _PROTECTED.add(name)
+
+
 def secret_values(environ: dict[str, str] | None = None) -> list[str]:
     env = os.environ if environ is None else environ
-    return [v for name in KEY_ENV if len(v := env.get(name, "")) >= 8]
+    return [v for name in (*KEY_ENV, *sorted(_PROTECTED)) if len(v := env.get(name, "")) >= 8]
 
 
 def redact(text: str, extra: list[str] | None = None) -> str:

@@ -1,9 +1,17 @@
-"""A local stand-in for OpenAI's and Together AI's fine-tuning APIs, for tests that drive the real SDKs.
+"""A local stand-in for the fine-tuning APIs of OpenAI, Together AI, Fireworks AI, Azure OpenAI and an
+OpenAI-compatible endpoint, for tests that drive the real SDKs.
 
-One HTTP server on 127.0.0.1 speaks the subset both SDKs use here:
+One HTTP server on 127.0.0.1 speaks the subset the SDKs use here:
 
 - OpenAI under `/openai/v1`: files, uploads (+ parts, complete, cancel), fine_tuning/jobs (create, list with
   metadata filter, retrieve, cancel, events, checkpoints).
+- Azure OpenAI under `/azure`: the same API as Azure serves it to `openai.AzureOpenAI` — the v1 routes
+  (`/azure/openai/v1/...?api-version=v1|preview`) and the dated ones (`/azure/openai/...?api-version=2025-...`), the
+  key in an `api-key` header, uploads `pending` until retrieved, a `results.csv` result file.
+- An OpenAI-compatible endpoint under `/compat/v1` (its own key): the OpenAI routes, except that listing jobs by
+  metadata is refused and checkpoints do not exist, as on servers that implement only part of the API.
+- Fireworks AI under `/fireworks` (tests/training/fake_fireworks.py): accounts, datasets (create, upload, get),
+  supervised fine-tuning and DPO jobs, metrics files.
 - Together under `/together` (the SDK adds `/v1`): the files upload dance (POST -> 302 to a PUT URL -> preprocess),
   files retrieve, fine-tunes (models/limits, estimate-price, create, list, retrieve, cancel, events, metrics,
   checkpoints).
@@ -17,7 +25,8 @@ Standalone, for editor end-to-end tests:
 
     python -m tests.training.fake_providers --port 8765 [--openai-key K] [--together-key K]
 
-prints the two base URLs (`OPENAI_BASE_URL=...`, `TOGETHER_BASE_URL=...`) and serves until interrupted.
+prints the base URLs (`OPENAI_BASE_URL=...`, `TOGETHER_BASE_URL=...`, `FIREWORKS_BASE_URL=...`,
+`AZURE_OPENAI_ENDPOINT=...`, `TUNELINE_BASE_URL=...`) and serves until interrupted.
 """
 
 from __future__ import annotations
@@ -38,6 +47,10 @@ from urllib.parse import parse_qsl, urlsplit
 
 OPENAI_KEY = "sk-proj-tuneline-test-0123456789abcdefghijklmnopqrstuvwxyz"
 TOGETHER_KEY = "tgp_v1_tuneline-test-0123456789abcdefghijklmnop"
+FIREWORKS_KEY = "fw_tunelinetest0123456789abcdefghijklmn"
+AZURE_KEY = "0123456789abcdef0123456789abcdef"  # Azure keys are 32 hex digits, no prefix
+COMPAT_KEY = "compat-tuneline-test-0123456789abcdefghij"
+AZURE_API_VERSIONS = {"v1", "preview", "2025-04-01-preview", "2024-10-21"}
 SELF_SERVE_MESSAGE = (
     "Fine-tuning jobs can no longer be created by this organization: self-serve fine-tuning has been closed "
     "to organizations without recent fine-tuning usage. See https://platform.openai.com/docs/deprecations."
@@ -83,7 +96,13 @@ class State:
 
     def __init__(self, openai_key: str = OPENAI_KEY, together_key: str = TOGETHER_KEY) -> None:
         self.lock = threading.RLock()
-        self.keys = {"openai": openai_key, "together": together_key}
+        self.keys = {
+            "openai": openai_key,
+            "together": together_key,
+            "fireworks": FIREWORKS_KEY,
+            "azure": AZURE_KEY,
+            "compat": COMPAT_KEY,
+        }
         self.reset()
 
     def reset(self) -> None:
@@ -93,6 +112,7 @@ class State:
             self.uploads: dict[str, dict[str, Any]] = {}
             self.parts: dict[str, bytes] = {}
             self.jobs: dict[str, Job] = {}
+            self.datasets: dict[str, dict[str, Any]] = {}  # Fireworks datasets by id
             self.injections: list[Injection] = []
             self.requests: list[dict[str, Any]] = []
             self.outcome = "succeeded"  # succeeded | failed | hang
@@ -117,17 +137,35 @@ class State:
         return f"{prefix}{next(self.ids):04d}{hashlib.sha1(str(time.time()).encode()).hexdigest()[:8]}"
 
     # --- jobs --------------------------------------------------------------------------------------------------
-    def create_job(self, provider: str, model: str, training_file: str, validation: str | None, request: dict) -> Job:
+    def create_job(
+        self,
+        provider: str,
+        model: str,
+        training_file: str,
+        validation: str | None,
+        request: dict,
+        job_id: str | None = None,
+    ) -> Job:
         stages = ["validating", "queued", *["running"] * self.running_polls, "end"]
         prefix = "ftjob-" if provider == "openai" else "ft-"
-        job = Job(self.new_id(prefix), provider, model, training_file, validation, request, int(time.time()), stages)
+        job_id = job_id or self.new_id(prefix)
+        job = Job(job_id, provider, model, training_file, validation, request, int(time.time()), stages)
         job.outcome = self.outcome
         self._enter(job)
         self.jobs[job.id] = job
         return job
 
     def advance(self, job: Job) -> None:
-        if job.status in ("succeeded", "failed", "cancelled", "completed", "error"):
+        if job.status in (
+            "succeeded",
+            "failed",
+            "cancelled",
+            "completed",
+            "error",
+            "JOB_STATE_COMPLETED",
+            "JOB_STATE_FAILED",
+            "JOB_STATE_CANCELLED",
+        ):
             return
         if job.stages[job.stage] == "running" and job.outcome == "hang":
             self._metric(job)
@@ -140,15 +178,22 @@ class State:
         stage = job.stages[job.stage]
         openai_names = {"validating": "validating_files", "queued": "queued", "running": "running"}
         together_names = {"validating": "pending", "queued": "queued", "running": "running"}
+        fireworks_names = {
+            "validating": "JOB_STATE_VALIDATING",
+            "queued": "JOB_STATE_PENDING",
+            "running": "JOB_STATE_RUNNING",
+        }
         if stage == "end":
             ok = job.outcome != "failed"
             if job.provider == "openai":
                 job.status = "succeeded" if ok else "failed"
+            elif job.provider == "fireworks":
+                job.status = "JOB_STATE_COMPLETED" if ok else "JOB_STATE_FAILED"
             else:
                 job.status = "completed" if ok else "error"
             self._event(job, "Fine-tuning job successfully completed" if ok else "Training file has an error", ok)
             return
-        names = openai_names if job.provider == "openai" else together_names
+        names = {"openai": openai_names, "fireworks": fireworks_names}.get(job.provider, together_names)
         new = names[stage]
         if new != job.status:
             job.status = new
@@ -186,7 +231,7 @@ class State:
         step = min(len(job.metrics) + 1, self.total_steps)
         loss = round(2.0 / step, 4)
         job.metrics.append({"step": step, "train_loss": loss, "valid_loss": loss + 0.1})
-        if job.provider == "openai":
+        if job.provider == "openai" and not job.request.get("_azure"):
             job.events.append(
                 {
                     "id": f"ftevent-{job.id}-m{step}-{len(job.metrics)}",
@@ -260,7 +305,13 @@ class Handler(BaseHTTPRequestHandler):
         body = self._body()
         with self.state.lock:
             self.state.requests.append(
-                {"method": method, "path": path, "query": query, "auth": self.headers.get("Authorization", "")}
+                {
+                    "method": method,
+                    "path": path,
+                    "query": query,
+                    "auth": self.headers.get("Authorization", ""),
+                    "api_key": self.headers.get("api-key", ""),
+                }
             )
         if path.startswith("/_control/"):
             return self._control(method, path, body)
@@ -275,11 +326,24 @@ class Handler(BaseHTTPRequestHandler):
                 return
             payload = inj.body if inj.body is not None else {"error": {"message": f"injected {inj.status}"}}
             return self._send(inj.status or 500, payload, inj.headers)
+        self._dialect = "openai"
         try:
             if path.startswith("/openai/v1/"):
                 if not self._authorized("openai"):
                     return
                 return self._openai(method, path[len("/openai/v1") :], query, body)
+            if path.startswith("/azure/openai/"):
+                self._dialect = "azure"
+                return self._azure(method, path[len("/azure/openai") :], query, body)
+            if path.startswith("/compat/v1/"):
+                self._dialect = "compat"
+                if not self._authorized("compat"):
+                    return
+                return self._openai(method, path[len("/compat/v1") :], query, body)
+            if path.startswith("/fireworks/"):
+                from .fake_fireworks import handle as fireworks
+
+                return fireworks(self, method, path[len("/fireworks") :], query, body)
             if path.startswith("/together/put/"):
                 return self._together_put(path.rsplit("/", 1)[1], body)
             if path.startswith("/together/v1/"):
@@ -289,6 +353,26 @@ class Handler(BaseHTTPRequestHandler):
         except BrokenPipeError:
             return
         self._error(404, f"no route for {method} {path}")
+
+    def _azure(self, method: str, path: str, query: dict[str, str], body: bytes) -> None:
+        """Azure's two URL shapes: /openai/v1/... (api-version v1 or preview, optional) and /openai/... (a dated
+        api-version, required); the key in `api-key`."""
+        version = query.get("api-version")
+        if path.startswith("/v1/"):
+            path = path[len("/v1") :]
+            if version not in (None, "v1", "preview"):
+                return self._error(400, f"api-version {version} is not valid for the v1 API; use v1 or preview")
+        elif version not in AZURE_API_VERSIONS:
+            return self._error(404, "Resource not found", "404")
+        key = self.headers.get("api-key", "")
+        if key != self.state.keys["azure"]:
+            return self._error(
+                401,
+                "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key "
+                "for an active subscription and use a correct regional API endpoint for your resource.",
+                "401",
+            )
+        return self._openai(method, path, query, body)
 
     def _authorized(self, provider: str) -> bool:
         auth = self.headers.get("Authorization", "")
@@ -345,7 +429,15 @@ class Handler(BaseHTTPRequestHandler):
             m = re.fullmatch(r"/files/([^/]+)", path)
             if method == "GET" and m:
                 f = st.files.get(m.group(1))
+                if f and f["status"] == "pending":
+                    f = {**f, "status": "processed"}
+                    st.files[f["id"]] = f
+                    return self._send(200, {**f, "status": "running"})
                 return self._send(200, f) if f else self._error(404, "No such File object")
+            m = re.fullmatch(r"/files/([^/]+)/content", path)
+            if method == "GET" and m:
+                data = st.contents.get(m.group(1))
+                return self._send_bytes(200, data, "text/csv") if data is not None else self._error(404, "No such File")
             if method == "POST" and path == "/uploads":
                 req = json.loads(body)
                 up = {
@@ -390,6 +482,8 @@ class Handler(BaseHTTPRequestHandler):
                 return self._openai_create(json.loads(body))
             if path == "/fine_tuning/jobs" and method == "GET":
                 wanted = {k[len("metadata[") : -1]: v for k, v in query.items() if k.startswith("metadata[")}
+                if wanted and self._dialect == "compat":
+                    return self._error(400, "Unrecognized request argument supplied: metadata")
                 jobs = [
                     self._openai_job(j)
                     for j in st.jobs.values()
@@ -415,6 +509,8 @@ class Handler(BaseHTTPRequestHandler):
                 if action == "events":
                     limit = int(query.get("limit", 20))
                     return self._send(200, {"object": "list", "data": job.events[::-1][:limit], "has_more": False})
+                if self._dialect == "compat":
+                    return self._error(404, "Not Found")
                 if job.status != "succeeded":
                     return self._send(200, {"object": "list", "data": [], "has_more": False})
                 cps = [
@@ -432,6 +528,32 @@ class Handler(BaseHTTPRequestHandler):
                 return self._send(200, {"object": "list", "data": cps, "has_more": False})
         self._error(404, f"no route for {method} /v1{path}")
 
+    def _result_file(self, job: Job) -> str:
+        """A results.csv for a finished job (Azure's shape: a row per step), stored once."""
+        file_id = f"file-result-{job.id[-8:]}"
+        st = self.state
+        if file_id not in st.contents:
+            rows = ["step,train_loss,train_mean_token_accuracy,valid_loss,validation_mean_token_accuracy"]
+            rows += [f"{m['step']},{m['train_loss']},0.5,{m['valid_loss']},0.5" for m in job.metrics]
+            st.contents[file_id] = ("\n".join(rows) + "\n").encode()
+            st.files[file_id] = {
+                "id": file_id,
+                "object": "file",
+                "bytes": len(st.contents[file_id]),
+                "created_at": int(time.time()),
+                "filename": "results.csv",
+                "purpose": "fine-tune-results",
+                "status": "processed",
+            }
+        return file_id
+
+    def _send_bytes(self, status: int, data: bytes, ctype: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
     def _store_openai_file(self, filename: str, content: bytes) -> tuple[bool, Any]:
         for n, line in enumerate(content.decode("utf-8", "replace").splitlines(), 1):
             try:
@@ -448,7 +570,7 @@ class Handler(BaseHTTPRequestHandler):
             "created_at": int(time.time()),
             "filename": filename,
             "purpose": "fine-tune",
-            "status": "processed",
+            "status": "pending" if getattr(self, "_dialect", "openai") == "azure" else "processed",
         }
         st.files[f["id"]] = f
         st.contents[f["id"]] = content
@@ -472,6 +594,8 @@ class Handler(BaseHTTPRequestHandler):
             )
         if req.get("training_file") not in st.files:
             return self._error(400, f"invalid training_file: {req.get('training_file')}", None, "training_file")
+        if self._dialect == "azure":
+            req["_azure"] = True
         job = st.create_job("openai", model, req["training_file"], req.get("validation_file"), req)
         self._send(200, self._openai_job(job))
 
@@ -495,7 +619,7 @@ class Handler(BaseHTTPRequestHandler):
             "metadata": job.request.get("metadata"),
             "seed": job.request.get("seed", 42),
             "suffix": job.request.get("suffix"),
-            "result_files": ["file-result-1"] if done else [],
+            "result_files": [self._result_file(job)] if done else [],
             "trained_tokens": 12345 if done else None,
             "fine_tuned_model": f"ft:{job.model}:tuneline::{job.id[-6:]}" if done else None,
             "finished_at": int(time.time()) if job.status in ("succeeded", "failed", "cancelled") else None,
@@ -667,12 +791,29 @@ class FakeProviders:
         return f"http://127.0.0.1:{self.port}/together"
 
     @property
+    def fireworks_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/fireworks"
+
+    @property
+    def azure_endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}/azure"
+
+    @property
+    def compat_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/compat/v1"
+
+    @property
     def env(self) -> dict[str, str]:
         return {
             "OPENAI_BASE_URL": self.openai_url,
             "OPENAI_API_KEY": self.state.keys["openai"],
             "TOGETHER_BASE_URL": self.together_url,
             "TOGETHER_API_KEY": self.state.keys["together"],
+            "FIREWORKS_BASE_URL": self.fireworks_url,
+            "FIREWORKS_API_KEY": self.state.keys["fireworks"],
+            "AZURE_OPENAI_ENDPOINT": self.azure_endpoint,
+            "AZURE_OPENAI_API_KEY": self.state.keys["azure"],
+            "TUNELINE_API_KEY": self.state.keys["compat"],
         }
 
     def start(self) -> FakeProviders:
@@ -701,6 +842,9 @@ def main(argv: list[str] | None = None) -> int:
     fp.state.outcome = args.outcome
     print(f"OPENAI_BASE_URL={fp.openai_url}", flush=True)
     print(f"TOGETHER_BASE_URL={fp.together_url}", flush=True)
+    print(f"FIREWORKS_BASE_URL={fp.fireworks_url}", flush=True)
+    print(f"AZURE_OPENAI_ENDPOINT={fp.azure_endpoint}", flush=True)
+    print(f"TUNELINE_BASE_URL={fp.compat_url}", flush=True)
     try:
         fp.httpd.serve_forever()
     except KeyboardInterrupt:

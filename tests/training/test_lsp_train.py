@@ -115,7 +115,7 @@ async def test_unsaved_changes_and_unknown_backend_are_refused(lsp, project):
     )
     result = await command(lsp, "tuneline.preflight", {"uri": path.as_uri(), "backend": "openai"})
     assert result["ok"] is False and "unsaved changes" in result["refused"]
-    result = await command(lsp, "tuneline.preflight", {"uri": Path(path).as_uri(), "backend": "azure"})
+    result = await command(lsp, "tuneline.preflight", {"uri": Path(path).as_uri(), "backend": "vertex"})
     assert "unknown backend" in result["refused"]
 
 

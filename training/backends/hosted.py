@@ -1,4 +1,4 @@
-"""What the hosted backends (OpenAI, Together) share: the start/poll/cancel flow, retries, and the plan.
+"""What the hosted backends (OpenAI, Together, Fireworks, Azure, OpenAI-compatible) share: the start/poll/cancel flow, retries, and the plan.
 
 A hosted run is: upload the file(s), create a job tagged as tuneline's, then poll the job and its events until it
 ends. Remote ids are saved the moment they exist, so a worker that dies anywhere can be replaced by another that
@@ -11,22 +11,69 @@ written to the run's events so the user sees why nothing moves.
 
 from __future__ import annotations
 
+import datetime as dt
+import ipaddress
+import json
 import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
+from urllib.parse import urlsplit
 
 from ..redact import redact
-from ..runs import TERMINAL, RunRecord, RunRegistry
+from ..runs import REQUEST_FILE, TERMINAL, RunRecord, RunRegistry, read_small
 from .base import Backend, BackendError, Plan, TrainRequest
+from .registry import key_variable, required_env
 
 T = TypeVar("T")
 
+OPENAI_ALTERNATIVES = "--backend together|fireworks|azure|local"
 OTHER_BACKENDS = {
-    "openai": "--backend together (hosted LoRA on open models) or --backend local (QLoRA on your own GPU)",
-    "together": "--backend local (QLoRA on your own GPU) or --backend openai",
+    "openai": f"{OPENAI_ALTERNATIVES} (hosted LoRA on open models, Azure's own OpenAI models, or "
+    "QLoRA on your own GPU)",
+    "together": "--backend fireworks|local (hosted LoRA elsewhere, or QLoRA on your own GPU)",
+    "fireworks": "--backend together|local (hosted LoRA elsewhere, or QLoRA on your own GPU)",
+    "azure": "--backend together|fireworks|local",
+    "openai-compatible": "--backend together|fireworks|local",
 }
+
+
+def today() -> dt.date:
+    """The date calendars are checked against. `TUNELINE_TODAY` (YYYY-MM-DD) pins it, so tests (and anyone
+    rehearsing a deadline) can see what tuneline does on a given day."""
+    pinned = os.environ.get("TUNELINE_TODAY", "").strip()
+    if pinned:
+        try:
+            return dt.date.fromisoformat(pinned)
+        except ValueError:
+            pass
+    return dt.datetime.now(dt.timezone.utc).date()
+
+
+def checked_url(url: object, what: str) -> str:
+    """`url` if an API key may be sent there: https (plain http only to this machine, for local servers), no
+    user name or password in it. Otherwise BackendError with one sentence naming `what` (the flag or variable)."""
+    text = str(url or "").strip()
+    parts = urlsplit(text)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise BackendError(f"{what} must be an http(s) address such as https://api.example.com/v1, not {text!r}")
+    if parts.username or parts.password:
+        raise BackendError(f"{what} must not carry a user name or password; keys go in their environment variable")
+    if parts.scheme == "http" and not _loopback(parts.hostname):
+        raise BackendError(
+            f"{what} uses plain http to {parts.hostname}, which would send the API key unencrypted; use https://"
+        )
+    return text.rstrip("/")
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def env_float(name: str, default: float) -> float:
@@ -50,6 +97,7 @@ def sdk_transient(exc: BaseException, sdk: Any) -> str | None:
 
 class HostedBackend(Backend):
     provider = ""  # "OpenAI", "Together AI"
+    extra = ""  # the pip extra that installs the SDK (tuneline[openai])
     default_model = ""
     formats: ClassVar[dict[str, str]] = {}  # dataset format -> method ("sft" | "dpo")
     max_upload_bytes = 8 * 1024**3
@@ -57,6 +105,21 @@ class HostedBackend(Backend):
     def __init__(self) -> None:
         self._record: RunRecord | None = None
         self._registry: RunRegistry | None = None
+        self._options: dict[str, Any] = {}
+
+    def bind(self, record: RunRecord, registry: RunRegistry, request: TrainRequest | None = None) -> None:
+        """The run this backend works on now, and its request's options (endpoint, key variable, grader). Outside
+        `start` they are read from the run's `request.json`, which the worker has checked is the approved one."""
+        self._record, self._registry = record, registry
+        if request is not None:
+            self._options = dict(request.options or {})
+            return
+        try:
+            data = json.loads(read_small(registry.folder(record.id) / REQUEST_FILE))
+            options = data.get("options") if isinstance(data, dict) else None
+        except (OSError, ValueError):
+            options = None
+        self._options = dict(options) if isinstance(options, dict) else {}
 
     # --- for subclasses --------------------------------------------------------------------------------------
     def make_client(self) -> Any:
@@ -118,7 +181,8 @@ class HostedBackend(Backend):
                 f"{summary.over_limit} example(s) exceed {info.name}'s limit of {info.limit:,} tokens and will be "
                 "truncated (and billed up to the limit)"
             )
-        if info.price is None:
+        priced = info.price is not None and self.price_applies(info)
+        if not priced:
             warnings.append(self.unknown_price_note(info.name))
         return Plan(
             model=info.name if info.known else model,
@@ -126,9 +190,14 @@ class HostedBackend(Backend):
             examples=summary.examples,
             tokens=summary.tokens_total,
             epochs=summary.cost.epochs,
-            cost_usd=summary.cost.usd,
+            cost_usd=summary.cost.usd if priced else None,
             warnings=warnings,
         )
+
+    def price_applies(self, info: Any) -> bool:
+        """Whether the model table's price is what this backend bills (Azure serves OpenAI's models at its own
+        prices, so OpenAI's row would be wrong there)."""
+        return True
 
     def check_model(self, model: str, info: Any, warnings: list[str]) -> None:
         if info.known and info.provider not in (self.name, "") and not model.startswith("ft:"):
@@ -206,21 +275,29 @@ class HostedBackend(Backend):
         raise AssertionError("unreachable")
 
     def client(self) -> Any:
-        missing = [k for k in self.key_env[:1] if not os.environ.get(k)]
+        missing = required_env(self.name, self._options, os.environ)
         if missing:
-            raise BackendError(self.no_key_message())
+            raise BackendError(self.no_key_message(missing))
         try:
             return self.make_client()
         except ImportError as exc:
             raise BackendError(
-                f"the {self.name} backend needs the `{exc.name}` package: pip install 'tuneline[{self.name}]'"
+                f"the {self.name} backend needs the `{exc.name}` package: pip install 'tuneline[{self.extra}]'"
             ) from None
 
-    def no_key_message(self) -> str:
-        return f"{self.key_env[0]} is not set: put your {self.provider} API key in that environment variable"
+    def key(self) -> str:
+        """This run's API key, from the variable the registry (or `--api-key-env`) names."""
+        return os.environ.get(key_variable(self.name, self._options) or "", "")
+
+    def no_key_message(self, missing: list[tuple[str, str]]) -> str:
+        name, help_ = missing[0]
+        if name == key_variable(self.name, self._options):
+            return f"{name} is not set: put your {self.provider} API key in that environment variable"
+        return f"{name} is not set: put {help_} there"
 
     def start(self, request: TrainRequest, record: RunRecord, registry: RunRegistry) -> None:
-        self._record, self._registry = record, registry
+        self.bind(record, registry, request)
+        self.before_start(record)
         client = self.client()
         remote = dict(record.remote or {})
         record.status = "validating"
@@ -246,8 +323,11 @@ class HostedBackend(Backend):
             record.remote["job_id"] = job_id
             registry.save(record)
 
+    def before_start(self, record: RunRecord) -> None:
+        """A last check before anything is uploaded or created (a provider's calendar); raise BackendError."""
+
     def poll(self, record: RunRecord, registry: RunRegistry) -> Iterator[Any]:
-        self._record, self._registry = record, registry
+        self.bind(record, registry)
         client = self.client()
         remote = record.remote or {}
         if not remote.get("job_id"):
@@ -268,7 +348,7 @@ class HostedBackend(Backend):
                 return
 
     def cancel(self, record: RunRecord, registry: RunRegistry) -> None:
-        self._record, self._registry = record, registry
+        self.bind(record, registry)
         job_id = (record.remote or {}).get("job_id")
         if not job_id:
             return  # nothing was created remotely; uploaded files stay in the account

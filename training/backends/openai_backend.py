@@ -3,6 +3,11 @@
 Upload through the Files API up to 512 MB, the Uploads API in 64 MB parts up to 8 GB; create a supervised or DPO
 job tagged with `metadata` (so a job whose creation reply was lost can be found again); follow its status, events
 and metrics; list checkpoints when it ends; cancel. Every SDK error becomes one sentence with the next step.
+
+OpenAI stops taking new fine-tuning jobs on the date in `providers.toml` (`[providers.openai.new_jobs_end]`): from
+then on a new run is refused before anything is uploaded, while runs already started are still followed and can be
+cancelled; before it, pre-flight warns with the date. The Azure and OpenAI-compatible backends reuse this class
+(the same API through another client and endpoint) without that calendar.
 """
 
 from __future__ import annotations
@@ -14,9 +19,18 @@ from typing import Any, ClassVar
 from tuneline.analysis.models import DEFAULT_MODEL
 
 from ..runs import RunRecord
-from .base import BackendError, TrainRequest, Update
-from .hosted import OTHER_BACKENDS, HostedBackend, clean, env_float, sdk_transient, with_line
-from .registry import KEY_ENV
+from .base import BackendError, Plan, TrainRequest, Update
+from .hosted import (
+    OPENAI_ALTERNATIVES,
+    OTHER_BACKENDS,
+    HostedBackend,
+    clean,
+    env_float,
+    sdk_transient,
+    today,
+    with_line,
+)
+from .registry import KEY_ENV, key_variable
 
 FILES_API_LIMIT = 512 * 1024**2
 PART_SIZE = 64 * 1024**2
@@ -38,10 +52,56 @@ _SELF_SERVE = ("self-serve", "self serve", "fine-tuning is not available", "fine
 class OpenAIBackend(HostedBackend):
     name = "openai"
     provider = "OpenAI"
+    extra = "openai"
     default_model = DEFAULT_MODEL
     key_env = (KEY_ENV["openai"],)
     formats: ClassVar[dict[str, str]] = {"chat": "sft", "openai-preference": "dpo"}
     max_upload_bytes = UPLOADS_LIMIT
+    calendar: str | None = "openai"  # the providers.toml entry whose `new_jobs_end` stops new jobs
+    parts_upload = True  # the Uploads API (64 MB parts) for files above the Files API's limit
+
+    # --- the calendar ----------------------------------------------------------------------------------------
+    def new_jobs_end(self) -> tuple[Any, str] | None:
+        """(date, source) after which this provider takes no new jobs, from the provider data file."""
+        if self.calendar is None:
+            return None
+        from tuneline.analysis.targets import shipped_providers
+
+        rules = shipped_providers().get(self.calendar)
+        fact = rules.new_jobs_end if rules is not None else None
+        if fact is None or fact.value is None:
+            return None
+        return fact.value, fact.source
+
+    def closed_sentence(self) -> str | None:
+        """The refusal once no new jobs are taken, or None while they are."""
+        end = self.new_jobs_end()
+        if end is None or today() < end[0]:
+            return None
+        return (
+            f"{self.provider} stopped taking new fine-tuning jobs on {end[0]:%Y-%m-%d} ({end[1]}), so this run was "
+            f"not started and nothing was uploaded: train with {OPENAI_ALTERNATIVES} instead"
+        )
+
+    def prepare(self, request: TrainRequest) -> Plan:
+        closed = self.closed_sentence()
+        if closed:
+            raise BackendError(closed)
+        plan = super().prepare(request)
+        end = self.new_jobs_end()
+        if end is not None:
+            plan.warnings.insert(
+                0,
+                f"{self.provider} takes no new fine-tuning jobs from {end[0]:%Y-%m-%d} ({end[1]}); runs started "
+                f"before then go on, but plan the move to {OPENAI_ALTERNATIVES}",
+            )
+        return plan
+
+    def before_start(self, record: RunRecord) -> None:
+        if not (record.remote or {}).get("training_file_id"):  # nothing uploaded yet: refuse before the upload
+            closed = self.closed_sentence()
+            if closed:
+                raise BackendError(closed)
 
     def format_refusal(self, title: str) -> str:
         return (
@@ -62,6 +122,33 @@ class OpenAIBackend(HostedBackend):
             return None  # no amount of waiting adds credit
         return sdk_transient(exc, openai)
 
+    # --- sentences (the Azure and OpenAI-compatible backends override the provider-specific ones) -------------
+    key_page = "https://platform.openai.com/api-keys"
+
+    def key_name(self) -> str:
+        return key_variable(self.name, self._options) or self.key_env[0]
+
+    def auth_sentence(self) -> str:
+        return (
+            f"{self.provider} rejected the API key in {self.key_name()} (invalid, revoked or for another "
+            f"organisation); create a new one at {self.key_page} and set it"
+        )
+
+    def permission_sentence(self, msg: str, doing: str) -> str:
+        if any(k in msg.lower() for k in _SELF_SERVE) or "creating the job" in doing:
+            return (
+                f"{self.provider} has closed self-serve fine-tuning to this organisation, so it cannot create jobs "
+                f"({self.provider} said: {msg}); train with {OTHER_BACKENDS['openai']}"
+            )
+        return (
+            f"{self.provider} denied permission while {doing} ({msg}); check the key's project permissions, or "
+            f"train with {OTHER_BACKENDS['openai']}"
+        )
+
+    def not_found_sentence(self, msg: str, doing: str) -> str | None:
+        """A 404 that is not about the model: for endpoints configured by hand it means a wrong address."""
+        return None
+
     def translate(self, exc: BaseException, doing: str) -> BackendError:
         import openai
 
@@ -70,48 +157,42 @@ class OpenAIBackend(HostedBackend):
         if isinstance(body, dict) and isinstance(body.get("message"), str):
             msg = clean(body["message"])
         run = self._record.id if self._record else "RUN"
+        who = self.provider
         if isinstance(exc, openai.AuthenticationError):
-            return BackendError(
-                "OpenAI rejected the API key in OPENAI_API_KEY (invalid, revoked or for another organisation); "
-                "create a new one at https://platform.openai.com/api-keys and set it"
-            )
+            return BackendError(self.auth_sentence())
         if isinstance(exc, openai.PermissionDeniedError):
-            if any(k in msg.lower() for k in _SELF_SERVE) or "creating the job" in doing:
-                return BackendError(
-                    "OpenAI has closed self-serve fine-tuning to this organisation, so it cannot create jobs "
-                    f"(OpenAI said: {msg}); train with {OTHER_BACKENDS['openai']}"
-                )
-            return BackendError(
-                f"OpenAI denied permission while {doing} ({msg}); check the key's project permissions, or train "
-                f"with {OTHER_BACKENDS['openai']}"
-            )
+            return BackendError(self.permission_sentence(msg, doing))
         if isinstance(exc, openai.RateLimitError):
             if _code(exc) == "insufficient_quota":
-                return BackendError(f"OpenAI says this account has no quota left ({msg}); add credit, then retry")
+                return BackendError(f"{who} says this account has no quota left ({msg}); add credit, then retry")
             return BackendError(
-                f"OpenAI kept rate-limiting tuneline while {doing}; wait a few minutes, then run "
+                f"{who} kept rate-limiting tuneline while {doing}; wait a few minutes, then run "
                 f"`tuneline runs resume {run}`",
                 retryable=True,
             )
         if isinstance(exc, openai.APIConnectionError):
             return BackendError(
-                f"cannot reach OpenAI while {doing} (network down or blocked); check the connection, then run "
+                f"cannot reach {who} while {doing} (network down or blocked); check the connection, then run "
                 f"`tuneline runs resume {run}`",
                 retryable=True,
             )
         if isinstance(exc, (openai.NotFoundError, openai.BadRequestError)) and _about_model(exc, msg, doing):
             model = self._record.model if self._record else "this model"
             return BackendError(
-                f"OpenAI cannot fine-tune {model} ({msg}); it is not fine-tunable, not enabled for this "
-                "organisation or shut down: pick another with --model (`tuneline models` lists them)"
+                f"{who} cannot fine-tune {model} ({msg}); it is not fine-tunable, not enabled for this "
+                "account or shut down: pick another with --model (`tuneline models` lists them)"
             )
+        if isinstance(exc, openai.NotFoundError):
+            sentence = self.not_found_sentence(msg, doing)
+            if sentence:
+                return BackendError(sentence)
         if isinstance(exc, openai.BadRequestError) and "upload" in doing:
-            return BackendError(f"OpenAI rejected the file: {with_line(msg, self._path_for(doing))}")
+            return BackendError(f"{who} rejected the file: {with_line(msg, self._path_for(doing))}")
         if isinstance(exc, openai.BadRequestError):
-            return BackendError(f"OpenAI refused the request while {doing}: {with_line(msg, self._path_for(doing))}")
+            return BackendError(f"{who} refused the request while {doing}: {with_line(msg, self._path_for(doing))}")
         if isinstance(exc, openai.APIStatusError):
             return BackendError(
-                f"OpenAI answered {exc.status_code} while {doing}: {msg}; try again later "
+                f"{who} answered {exc.status_code} while {doing}: {msg}; try again later "
                 f"(`tuneline runs resume {run}`)",
                 retryable=exc.status_code >= 500,
             )
@@ -132,7 +213,8 @@ class OpenAIBackend(HostedBackend):
         doing = f"uploading the {role} file"
         if size > UPLOADS_LIMIT:
             raise BackendError(
-                f"{path.name} is {size / 1024**3:.1f} GB and OpenAI accepts at most 8 GB; split or sample it down"
+                f"{path.name} is {size / 1024**3:.1f} GB and {self.provider} accepts at most 8 GB; split or sample "
+                "it down"
             )
         if size <= FILES_API_LIMIT:
 
@@ -142,10 +224,21 @@ class OpenAIBackend(HostedBackend):
 
             obj = self.call(doing, send)
             if getattr(obj, "status", None) == "error":
-                raise BackendError(f"OpenAI rejected the {role} file: {with_line(clean(obj.status_details), path)}")
+                raise BackendError(
+                    f"{self.provider} rejected the {role} file: {with_line(clean(obj.status_details), path)}"
+                )
             self.note(f"uploaded {path.name} as {obj.id}", "upload", file_id=obj.id)
-            return obj.id
+            return self.uploaded(client, obj, path, role)
+        if not self.parts_upload:
+            raise BackendError(
+                f"{path.name} is {size / 1024**2:,.0f} MB and {self.provider} takes at most "
+                f"{FILES_API_LIMIT / 1024**2:,.0f} MB per file; split or sample it down"
+            )
         return self._upload_in_parts(client, path, role, size)
+
+    def uploaded(self, client: Any, obj: Any, path: Path, role: str) -> str:
+        """The id of a file just uploaded, once the provider may use it (Azure processes files first)."""
+        return obj.id
 
     def _upload_in_parts(self, client: Any, path: Path, role: str, size: int) -> str:
         doing = f"uploading the {role} file"
@@ -171,29 +264,41 @@ class OpenAIBackend(HostedBackend):
         file = getattr(done, "file", None)
         if file is None or getattr(file, "status", None) == "error":
             details = clean(getattr(file, "status_details", None) or "the upload did not produce a file")
-            raise BackendError(f"OpenAI rejected the {role} file: {with_line(details, path)}")
+            raise BackendError(f"{self.provider} rejected the {role} file: {with_line(details, path)}")
         self.note(f"uploaded {path.name} in {total} parts as {file.id}", "upload", file_id=file.id)
         return file.id
 
     # --- the job ---------------------------------------------------------------------------------------------
+    def method_spec(self, method: str, hp: dict[str, Any]) -> dict[str, Any]:
+        """The job's `method` field for tuneline's method name."""
+        if method == "dpo":
+            return {"type": "dpo", "dpo": {"hyperparameters": hp}}
+        hp.pop("beta", None)
+        return {"type": "supervised", "supervised": {"hyperparameters": hp}}
+
+    def extra_job_fields(self) -> dict[str, Any]:
+        """Provider-specific fields sent with the job (Azure's training type)."""
+        return {}
+
     def create_job(self, client: Any, request: TrainRequest, record: RunRecord) -> str:
+        closed = self.closed_sentence()
+        if closed:
+            raise BackendError(closed)
         method = (record.extra.get("method") or "sft").lower()
         hp: dict[str, Any] = {}
         for key in ("n_epochs", "batch_size", "learning_rate_multiplier", "beta"):
             value = record.hyperparameters.get(key, request.hyperparameters.get(key))
             if value is not None:
                 hp[key] = value
-        if method == "dpo":
-            spec: dict[str, Any] = {"type": "dpo", "dpo": {"hyperparameters": hp}}
-        else:
-            hp.pop("beta", None)
-            spec = {"type": "supervised", "supervised": {"hyperparameters": hp}}
         kwargs: dict[str, Any] = {
             "model": record.model,
             "training_file": record.remote["training_file_id"],
-            "method": spec,
+            "method": self.method_spec(method, hp),
             "metadata": {**TAG, "tuneline_run": record.id},
         }
+        extra = self.extra_job_fields()
+        if extra:
+            kwargs["extra_body"] = extra
         if record.remote.get("validation_file_id"):
             kwargs["validation_file"] = record.remote["validation_file_id"]
         suffix = request.suffix or record.hyperparameters.get("suffix")
@@ -211,16 +316,27 @@ class OpenAIBackend(HostedBackend):
         return job.id
 
     def find_job(self, client: Any, record: RunRecord) -> str | None:
-        page = client.fine_tuning.jobs.list(limit=20, metadata={"tuneline_run": record.id})
+        """The job tagged with this run (an endpoint that cannot filter by metadata is listed whole and each job
+        matched by its tag or its training file)."""
+        import openai
+
+        try:
+            page = client.fine_tuning.jobs.list(limit=20, metadata={"tuneline_run": record.id})
+        except (openai.BadRequestError, openai.UnprocessableEntityError):
+            page = client.fine_tuning.jobs.list(limit=50)
+        training_file = (record.remote or {}).get("training_file_id")
         for job in page.data:
-            if (job.metadata or {}).get("tuneline_run") == record.id:
+            if (getattr(job, "metadata", None) or {}).get("tuneline_run") == record.id:
+                return job.id
+        for job in page.data:
+            if training_file and getattr(job, "training_file", None) == training_file:
                 return job.id
         return None
 
     def snapshot(self, client: Any, record: RunRecord, seen: set[str]) -> Update:
         job_id = record.remote["job_id"]
         job = client.fine_tuning.jobs.retrieve(job_id)
-        events = client.fine_tuning.jobs.list_events(job_id, limit=100).data
+        events = self.optional(lambda: client.fine_tuning.jobs.list_events(job_id, limit=100).data, [])
         update = Update(status=STATUS.get(job.status, record.status))
         epochs = _epochs(job)
         for event in sorted(events, key=lambda e: (e.created_at, e.id)):
@@ -241,18 +357,33 @@ class OpenAIBackend(HostedBackend):
             record.extra["trained_tokens"] = job.trained_tokens
         if job.status == "succeeded":
             update.result_model = job.fine_tuned_model
-            record.extra["checkpoints"] = self._checkpoints(client, job_id)
+            record.extra["checkpoints"] = self.optional(lambda: self._checkpoints(client, job_id), [])
             record.extra["result_files"] = list(job.result_files or [])
+            self.finished(client, job, record, update)
         elif job.status == "failed":
             err = job.error
             text = clean(getattr(err, "message", None) or "no reason given")
             code = getattr(err, "code", None)
-            update.error = f"OpenAI's job failed: {with_line(text, self._path_for(''))}" + (
+            update.error = f"{self.provider}'s job failed: {with_line(text, self._path_for(''))}" + (
                 f" ({code})" if code else ""
             )
         elif job.status == "cancelled" and not self.stop_requested():
-            update.error = "the job was cancelled on OpenAI's side (from the dashboard or another tool)"
+            update.error = f"the job was cancelled on {self.provider}'s side (from the dashboard or another tool)"
         return update
+
+    def finished(self, client: Any, job: Any, record: RunRecord, update: Update) -> None:
+        """Anything more to record once the job succeeded (Azure: metrics from its results file)."""
+
+    @staticmethod
+    def optional(fetch: Any, default: Any) -> Any:
+        """`fetch()`, or `default` where the endpoint does not offer it (404: events or checkpoints on an
+        OpenAI-compatible server that implements only jobs)."""
+        import openai
+
+        try:
+            return fetch()
+        except openai.NotFoundError:
+            return default
 
     def _checkpoints(self, client: Any, job_id: str) -> list[dict[str, Any]]:
         page = client.fine_tuning.jobs.checkpoints.list(job_id, limit=10)

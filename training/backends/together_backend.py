@@ -37,6 +37,7 @@ _FILE_BAD = ("FAILED", "INVALID_FORMAT")
 class TogetherBackend(HostedBackend):
     name = "together"
     provider = "Together AI"
+    extra = "together"
     default_model = DEFAULT_MODEL
     key_env = (KEY_ENV["together"],)
     formats: ClassVar[dict[str, str]] = {
