@@ -18,7 +18,16 @@ from .fake_providers import OPENAI_KEY, TOGETHER_KEY
 REPO = Path(__file__).resolve().parents[2]
 
 
-def tuneline(*args: str, cwd: Path, input: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+def tuneline(
+    *args: str, cwd: Path, input: str | None = None, timeout: float = 60, extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """`tuneline ARGS` in a child process; `extra_env` adds variables (an empty value removes one)."""
+    env = dict(os.environ)
+    for name, value in (extra_env or {}).items():
+        if value:
+            env[name] = value
+        else:
+            env.pop(name, None)
     return subprocess.run(
         [sys.executable, "-m", "tuneline", *args],
         cwd=cwd,
@@ -26,7 +35,7 @@ def tuneline(*args: str, cwd: Path, input: str | None = None, timeout: float = 6
         text=True,
         input=input,
         timeout=timeout,
-        env=dict(os.environ),
+        env=env,
     )
 
 
