@@ -168,3 +168,26 @@ async def test_the_editor_refuses_bad_training_options_with_the_clis_sentences(l
         assert result["ok"] is False and result["refused"] == sentence, (options, result)
     result = await command(lsp, "tuneline.preflight", {"uri": uri, "backend": "openai", "epochs": "auto"})
     assert result["ok"] is True
+
+
+@pytest.mark.parametrize("backend", ["fireworks", "azure", "openai-compatible"])
+async def test_the_new_backends_train_from_the_editor(backend, lsp, project, providers):
+    """The editor's path for each new backend: its key and endpoint come from the server's environment (where the
+    VS Code client puts what SecretStorage holds), the cost question names what is known, the run succeeds."""
+    uri = (project / "data.jsonl").as_uri()
+    args = {"uri": uri, "backend": backend}
+    if backend == "openai-compatible":
+        args["model"] = "gpt-4o-mini-2024-07-18"
+        args["options"] = {"base_url": providers.compat_url}
+    pre = await command(lsp, "tuneline.preflight", args)
+    assert pre["ok"], pre["refused"]
+    if backend == "fireworks":
+        assert pre["costUsd"] > 0 and pre["epochs"] == 1
+    else:
+        assert pre["costUsd"] is None and "cost is unknown" in pre["markdown"]
+    started = await command(lsp, "tuneline.train", {**args, "confirmed": True})
+    run_id = started["runId"]
+    await until(lambda: any(f"run {run_id} succeeded" in m.message for m in lsp.messages))
+    runs = await command(lsp, "tuneline.runs")
+    run = next(r for r in runs if r["id"] == run_id)
+    assert run["backend"] == backend and run["startedHere"] is True and run["result_model"]
