@@ -182,7 +182,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   });
 
   for (const [backend, spec] of Object.entries(KEYS) as [keyof typeof KEYS, (typeof KEYS)[keyof typeof KEYS]][]) {
-    register(backend === "openai" ? "tuneline.setOpenAIKey" : "tuneline.setTogetherKey", async () => {
+    register(spec.command, async () => {
       if (await keys.prompt(backend)) {
         void vscode.window.showInformationMessage(`${spec.provider} API key stored in VS Code's secret storage; the server restarts to pass it to training runs.`);
         scheduleRestart(`${spec.provider} API key set`);

@@ -29,8 +29,11 @@ interface PreflightResult {
 }
 
 const BACKEND_LABELS: Record<Backend, { label: string; detail: string }> = {
-  openai: { label: "OpenAI", detail: "Fine-tuning API; billed per trained token." },
+  openai: { label: "OpenAI", detail: "Fine-tuning API; billed per trained token. No new jobs from 2027-01-06." },
   together: { label: "Together AI", detail: "Fine-tuning API for open models; billed per trained token." },
+  fireworks: { label: "Fireworks AI", detail: "LoRA fine-tuning of open models (SFT, DPO); key FIREWORKS_API_KEY." },
+  azure: { label: "Azure OpenAI", detail: "OpenAI's models on your Azure resource (SFT, DPO); key + endpoint; deploy the result yourself." },
+  "openai-compatible": { label: "OpenAI-compatible endpoint", detail: "Any endpoint with OpenAI's fine-tuning API (e.g. Nebius); key + base URL." },
   local: { label: "Local (LoRA)", detail: "transformers + peft + trl on this machine; no cost, needs the 'local' extra." },
 };
 
@@ -177,12 +180,13 @@ async function ensureKey(keys: ApiKeys, backend: Backend, onStored: (reason: str
   if (!spec || (await keys.has(backend)) !== "missing") {
     return true;
   }
+  const what = spec.endpoint ? "an address and an API key" : "an API key";
   const answer = await vscode.window.showWarningMessage(
-    `Training on ${spec.provider} needs an API key. It is kept in VS Code's secret storage and passed only to the training process.`,
+    `Training on ${spec.provider} needs ${what}. They are kept in VS Code's secret storage and passed only to the training process.`,
     { modal: true },
     `Set ${spec.provider} API Key`,
   );
-  if (!answer || !(await keys.prompt(backend as "openai" | "together"))) {
+  if (!answer || backend === "local" || !(await keys.prompt(backend))) {
     return false;
   }
   onStored(`${spec.provider} API key set`); // the server restarts so its environment carries the key
@@ -316,7 +320,7 @@ export async function trainOnFile(arg: unknown, deps: TrainDeps): Promise<void> 
   const question =
     backend === "local"
       ? `Train ${model} locally on ${path.basename(uri.fsPath)}?`
-      : `Start ${backend === "openai" ? "an" : "a"} ${BACKEND_LABELS[backend].label} fine-tuning job for ${model}?${cost ? ` Estimated cost: ${cost}.` : " The cost could not be estimated."}`;
+      : `Start ${/^[AEIOU]/.test(BACKEND_LABELS[backend].label) ? "an" : "a"} ${BACKEND_LABELS[backend].label} fine-tuning job for ${model}?${cost ? ` Estimated cost: ${cost}.` : " The cost could not be estimated."}`;
   const confirm = await vscode.window.showInformationMessage(question, { modal: true, detail }, startLabel);
   if (confirm !== startLabel) {
     return;

@@ -115,7 +115,7 @@ test("training defaults are validated and fall back", () => {
     validationSplit: 0.1,
     runsDirectory: ".tuneline/runs",
   });
-  const junk: Record<string, unknown> = { "training.backend": "azure", "training.validationSplit": 0.9, "training.runsDirectory": "runs" };
+  const junk: Record<string, unknown> = { "training.backend": "vertex", "training.validationSplit": 0.9, "training.runsDirectory": "runs" };
   assert.deepEqual(trainingDefaults((k) => junk[k]), { backend: "openai", model: undefined, validationSplit: 0, runsDirectory: "runs" });
 });
 

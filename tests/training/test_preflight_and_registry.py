@@ -121,3 +121,25 @@ def test_light_modules_import_no_sdk_and_no_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_the_editor_lists_the_same_backends_and_key_variables():
+    """client-vscode mirrors training/backends/registry.py: its QuickPick names every backend, and the key (and
+    endpoint) variables it fills from SecretStorage are the ones the backends read."""
+    import re
+    from pathlib import Path
+
+    from tuneline.training.backends.registry import BACKENDS, NAMES
+
+    client = Path(__file__).resolve().parents[2] / "client-vscode" / "src" / "pure"
+    settings = (client / "settings.ts").read_text(encoding="utf-8")
+    listed = re.search(r"export const BACKENDS: readonly Backend\[\] = \[([^\]]*)\]", settings)
+    assert listed is not None
+    assert tuple(re.findall(r'"([^"]+)"', listed.group(1))) == NAMES
+    spawn = (client / "spawn.ts").read_text(encoding="utf-8")
+    keys = dict(re.findall(r'"?([\w-]+)"?: "([A-Z_]+_(?:KEY|API_KEY))"', spawn.split("PROVIDER_ENDPOINT_VARS")[0]))
+    assert keys == {name: info.key_env for name, info in BACKENDS.items() if info.key_env}
+    endpoints = dict(
+        re.findall(r'"?([\w-]+)"?: "([A-Z_]+)"', spawn.split("export const PROVIDER_ENDPOINT_VARS")[1].split(";")[0])
+    )
+    assert endpoints == {name: info.settings[0].env for name, info in BACKENDS.items() if info.settings}

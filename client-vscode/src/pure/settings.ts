@@ -249,8 +249,9 @@ export function changeImpact(affects: (section: string) => boolean): "restart" |
   return "none";
 }
 
-export type Backend = "openai" | "together" | "local";
-export const BACKENDS: readonly Backend[] = ["openai", "together", "local"];
+/** The training backends, in the order of the Python side's table (training/backends/registry.py; a test keeps them equal). */
+export type Backend = "openai" | "together" | "fireworks" | "azure" | "openai-compatible" | "local";
+export const BACKENDS: readonly Backend[] = ["openai", "together", "fireworks", "azure", "openai-compatible", "local"];
 
 export interface TrainingDefaults {
   backend: Backend;
@@ -284,6 +285,9 @@ export const SUGGESTED_MODELS: Record<Backend, string[]> = {
     "gpt-3.5-turbo-0125",
   ],
   together: ["meta-llama/Meta-Llama-3.1-8B-Instruct-Reference", "Qwen/Qwen2.5-7B-Instruct"],
+  fireworks: ["accounts/fireworks/models/llama-v3p1-8b-instruct", "accounts/fireworks/models/qwen3-8b"],
+  azure: ["gpt-4.1-mini-2025-04-14", "gpt-4o-mini-2024-07-18", "gpt-4.1-2025-04-14", "gpt-4o-2024-08-06"],
+  "openai-compatible": ["meta-llama/Llama-3.1-8B-Instruct", "Qwen/Qwen2.5-7B-Instruct"],
   local: ["Qwen/Qwen2.5-0.5B-Instruct", "HuggingFaceTB/SmolLM2-135M-Instruct"],
 };
 

@@ -52,8 +52,20 @@ export function pythonCommand(python: string, args: readonly string[], launch: P
   };
 }
 
-/** The environment variables that carry provider API keys (keys.ts stores them; training reads them). */
-export const PROVIDER_KEY_VARS = { openai: "OPENAI_API_KEY", together: "TOGETHER_API_KEY" } as const;
+/**
+ * The environment variables that carry provider API keys (keys.ts stores them; training reads them). The Python
+ * side's backend table (training/backends/registry.py) names the same; a test keeps them equal.
+ */
+export const PROVIDER_KEY_VARS = {
+  openai: "OPENAI_API_KEY",
+  together: "TOGETHER_API_KEY",
+  fireworks: "FIREWORKS_API_KEY",
+  azure: "AZURE_OPENAI_API_KEY",
+  "openai-compatible": "TUNELINE_API_KEY",
+} as const;
+
+/** Where a stored key is sent, for the backends that need an address (stored beside the key, never in settings). */
+export const PROVIDER_ENDPOINT_VARS = { azure: "AZURE_OPENAI_ENDPOINT", "openai-compatible": "TUNELINE_BASE_URL" } as const;
 
 export interface ServerEnvironmentInputs {
   /** The extension host's environment. */
@@ -76,7 +88,7 @@ export function serverEnvironment(inputs: ServerEnvironmentInputs): NodeJS.Proce
   if (inputs.trusted) {
     Object.assign(env, inputs.storedKeys);
   } else {
-    for (const name of Object.values(PROVIDER_KEY_VARS)) {
+    for (const name of [...Object.values(PROVIDER_KEY_VARS), ...Object.values(PROVIDER_ENDPOINT_VARS)]) {
       delete env[name];
     }
   }
