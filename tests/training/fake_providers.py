@@ -55,7 +55,13 @@ SELF_SERVE_MESSAGE = (
     "Fine-tuning jobs can no longer be created by this organization: self-serve fine-tuning has been closed "
     "to organizations without recent fine-tuning usage. See https://platform.openai.com/docs/deprecations."
 )
-OPENAI_MODELS = {"gpt-4o-mini-2024-07-18", "gpt-4o-2024-08-06", "gpt-4.1-2025-04-14", "gpt-4.1-mini-2025-04-14"}
+OPENAI_MODELS = {
+    "gpt-4o-mini-2024-07-18",
+    "gpt-4o-2024-08-06",
+    "gpt-4.1-2025-04-14",
+    "gpt-4.1-mini-2025-04-14",
+    "o4-mini-2025-04-16",  # RFT
+}
 TOGETHER_MODELS = {"meta-llama/Meta-Llama-3.1-8B-Instruct-Reference", "Qwen/Qwen2.5-7B-Instruct"}
 
 

@@ -230,3 +230,62 @@ def test_keys_only_travel_to_their_provider_and_are_never_written(
         assert key not in text and key not in caplog.text
     fireworks = {r["auth"] for r in providers.state.requests if r["path"].startswith("/fireworks/v1")}
     assert fireworks == {f"Bearer {FIREWORKS_KEY}"}
+
+
+def rft_lines(n: int) -> list[str]:
+    return [
+        json.dumps(
+            {
+                "messages": [
+                    {"role": "developer", "content": "Answer with the number only."},
+                    {"role": "user", "content": f"What is {i} plus {i}?"},
+                ],
+                "reference_answer": str(2 * i),
+            }
+        )
+        for i in range(n)
+    ]
+
+
+GRADER = {
+    "type": "string_check",
+    "name": "exact answer",
+    "input": "{{sample.output_text}}",
+    "reference": "{{item.reference_answer}}",
+    "operation": "eq",
+}
+
+
+def test_azure_rft_sends_the_checked_grader_with_the_job(env, project, registry, providers, monkeypatch):
+    write_lines(project / "rft.jsonl", rft_lines(30))
+    write_lines(project / "rft-valid.jsonl", rft_lines(40)[30:])
+    (project / "grader.json").write_text(json.dumps(GRADER), encoding="utf-8")
+    record = start(
+        registry,
+        project / "rft.jsonl",
+        "azure",
+        monkeypatch,
+        providers,
+        model="o4-mini-2025-04-16",
+        validation=project / "rft-valid.jsonl",
+        options={"grader": str(project / "grader.json")},
+    )
+    assert record.extra["method"] == "rft"
+    request = json.loads((registry.folder(record.id) / "request.json").read_text())
+    assert request["options"]["grader"] == GRADER, "the approved grader travels in request.json, not its path"
+    rc, done = follow(registry, record)
+    assert rc == 0 and done.status == "succeeded", done.error
+    job = providers.state.jobs[done.remote["job_id"]]
+    assert job.request["method"] == {
+        "type": "reinforcement",
+        "reinforcement": {"grader": GRADER, "hyperparameters": {"n_epochs": done.hyperparameters["n_epochs"]}},
+    }
+
+
+def test_azure_rft_file_without_grader_and_grader_on_sft_file_are_refused(env, project, providers):
+    write_lines(project / "rft.jsonl", rft_lines(30))
+    pf = run_preflight(TrainRequest(dataset=project / "rft.jsonl", model="o4-mini-2025-04-16"), "azure")
+    assert not pf.ok and "needs a grader: pass --grader FILE" in pf.refused
+    pf = run_preflight(TrainRequest(dataset=project / "data.jsonl", options={"grader": GRADER}), "azure")
+    assert not pf.ok and "--grader is for reinforcement fine-tuning files" in pf.refused
+    assert not providers.state.requests

@@ -91,12 +91,20 @@ class AzureBackend(OpenAIBackend):
         if opts.get("grader") is not None:
             opts["grader"] = load_grader(opts["grader"])
         plan = super().prepare(request)
-        if opts.get("grader") is not None:
-            plan.method = "rft"
-            if request.validation is None:
-                plan.warnings.append(
-                    "Azure's reinforcement fine-tuning needs a validation file: pass --validation FILE or --split"
-                )
+        if plan.method == "rft" and opts.get("grader") is None:
+            raise BackendError(
+                "this file is for reinforcement fine-tuning (its lines end on a user turn), which needs a grader: "
+                "pass --grader FILE (a JSON grader config)"
+            )
+        if plan.method != "rft" and opts.get("grader") is not None:
+            raise BackendError(
+                f"--grader is for reinforcement fine-tuning files (lines ending on a user turn), and this file trains "
+                f"with {plan.method.upper()}: drop --grader or use an RFT file"
+            )
+        if plan.method == "rft" and request.validation is None:
+            plan.warnings.append(
+                "Azure's reinforcement fine-tuning needs a validation file: pass --validation FILE or --split"
+            )
         return plan
 
     def check_model(self, model: str, info: Any, warnings: list[str]) -> None:

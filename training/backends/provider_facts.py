@@ -35,12 +35,12 @@ def source(provider: str, key: str) -> str:
 
 
 def formats_for(provider: str) -> dict[str, str]:
-    """Dataset format -> method for a provider, from providers.toml (rft is chosen by a grader, not a format)."""
-    from tuneline.analysis.targets import shipped_providers
+    """Dataset format -> method for a provider, from providers.toml."""
+    from tuneline.analysis.targets import METHODS, shipped_providers
 
     rules = shipped_providers()[provider]
     out: dict[str, str] = {}
-    for method in ("sft", "dpo"):
+    for method in METHODS:
         for fmt in rules.formats_for(method):
             out.setdefault(fmt, method)
     return out
