@@ -78,9 +78,10 @@ def test_light_entry_points_load_no_heavy_or_optional_library():
 
 # --- training/ ---------------------------------------------------------------------------------------------------
 # What training/ (installed as tuneline.training) may take from the server side: the pure analysis engine, the
-# atomic-write primitive and the pure near-duplicate checks (the pre-flight's train/validation overlap). Never
-# the language server, never a CLI command module: those are front ends that use training, not the other way.
-TRAINING_MAY_IMPORT = ("tuneline.analysis", "tuneline.fileio", "tuneline.neardup.checks")
+# atomic-write primitive, the file watcher (run followers) and the pure near-duplicate checks (the pre-flight's
+# train/validation overlap). Never the language server, never a CLI command module: those are front ends that use
+# training, not the other way.
+TRAINING_MAY_IMPORT = ("tuneline.analysis", "tuneline.fileio", "tuneline.fswatch", "tuneline.neardup.checks")
 # The `train`/`runs` commands module raises the CLI's UsageError (exit 2, one line), taken from the shared
 # helpers, never from a command module.
 TRAINING_CLI_MAY_IMPORT = ("tuneline.cli.common",)
