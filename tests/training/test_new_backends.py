@@ -289,3 +289,24 @@ def test_azure_rft_file_without_grader_and_grader_on_sft_file_are_refused(env, p
     pf = run_preflight(TrainRequest(dataset=project / "data.jsonl", options={"grader": GRADER}), "azure")
     assert not pf.ok and "--grader is for reinforcement fine-tuning files" in pf.refused
     assert not providers.state.requests
+
+
+@pytest.mark.parametrize("backend", ["fireworks", "azure"])
+def test_preference_files_train_with_dpo(backend, env, project, registry, providers, monkeypatch):
+    pair = {
+        "input": {"messages": [{"role": "user", "content": "Say hello {}"}]},
+        "preferred_output": [{"role": "assistant", "content": "Hello {}!"}],
+        "non_preferred_output": [{"role": "assistant", "content": "No. {}"}],
+    }
+    write_lines(project / "dpo.jsonl", [json.dumps(pair).replace("{}", str(i)) for i in range(20)])
+    record = start(registry, project / "dpo.jsonl", backend, monkeypatch, providers)
+    assert record.extra["method"] == "dpo"
+    rc, done = follow(registry, record)
+    assert rc == 0 and done.status == "succeeded", done.error
+    job = providers.state.jobs[done.remote["job_id"]]
+    if backend == "fireworks":
+        assert job.request["_kind"] == "dpoJobs"
+        assert job.request["trainingConfig"]["baseModel"] == "accounts/fireworks/models/llama-v3p1-8b-instruct"
+        assert list(registry.read(record.id, "metrics")), "DPO metrics come from getMetricsFileEndpoint"
+    else:
+        assert job.request["method"]["type"] == "dpo"
