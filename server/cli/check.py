@@ -139,6 +139,10 @@ def _check_one(
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    if args.watch:
+        from .watch import watch_check
+
+        return watch_check(args, _dataset_files)
     problems = Problems()
     targets = _dataset_files(args.paths, problems)
     cap = max_line_bytes()
@@ -178,4 +182,6 @@ def register(sub) -> None:
     add_near_duplicate_arguments(check, "find near duplicates (TL302)")
     check.add_argument("--color", choices=["auto", "always", "never"], default="auto")
     check.add_argument("--jobs", type=int, default=None, help="worker processes for large files (default: all cores)")
+    check.add_argument("--watch", action="store_true", help="check again whenever a dataset or the settings change")
+    check.add_argument("--no-clear", action="store_true", help="with --watch: keep earlier checks on the screen")
     check.set_defaults(func=cmd_check)
