@@ -115,8 +115,9 @@ def test_light_modules_import_no_sdk_and_no_torch():
     code = (
         "import sys, tuneline.training.launch, tuneline.training.preflight, tuneline.training.commands, "
         "tuneline.training.backends.openai_backend, tuneline.training.backends.together_backend, "
-        "tuneline.lsp.features.train; "
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('openai', 'together', 'torch')))"
+        "tuneline.training.backends.fireworks_backend, tuneline.training.backends.azure_backend, "
+        "tuneline.training.backends.openai_compatible_backend, tuneline.lsp.features.train; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('openai', 'together', 'fireworks', 'torch')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
