@@ -6,9 +6,10 @@
 import * as os from "os";
 import * as path from "path";
 import * as vscode from "vscode";
-import { installServer, probeInterpreter, ProbeOutcome, whichOnPath } from "./pure/install";
+import { findBundledWheel, InstallOptions, installServer, probeInterpreter, ProbeOutcome, whichOnPath } from "./pure/install";
 import { InterpreterChoice, resolveInterpreter } from "./pure/interpreter";
-import { PythonLaunch } from "./pure/spawn";
+import { BundledWheel, uniqueCandidates } from "./pure/privateEnv";
+import { isInside, PythonLaunch } from "./pure/spawn";
 
 export { probeInterpreter, whichOnPath };
 export type { ProbeOutcome };
@@ -79,6 +80,31 @@ export function privateVenvDir(context: vscode.ExtensionContext): string {
   return path.join(context.globalStorageUri.fsPath, "venv");
 }
 
+/** The lock that keeps two windows from running pip in the private environment at once. */
+export function installLockDir(context: vscode.ExtensionContext): string {
+  return path.join(context.globalStorageUri.fsPath, "install.lock");
+}
+
+/** The tuneline wheel packed into this extension (`npm run package` puts it in dist/wheels), if any. */
+export function bundledWheel(context: vscode.ExtensionContext): Promise<BundledWheel | undefined> {
+  return findBundledWheel(path.join(context.extensionPath, "dist", "wheels"));
+}
+
+export function extensionVersion(context: vscode.ExtensionContext): string {
+  return String((context.extension.packageJSON as { version?: unknown }).version ?? "0");
+}
+
+/**
+ * Pythons that could create the private environment, in order: `first` (the interpreter found for the server,
+ * when it is one), then python3, python and python3.X on PATH. In an untrusted workspace none inside a workspace
+ * folder (a folder's Python is the folder's code).
+ */
+export async function basePythonCandidates(first: string | undefined, names: readonly string[]): Promise<string[]> {
+  const found = uniqueCandidates([first, ...(await Promise.all(names.map((n) => whichOnPath(n))))]);
+  const folders = (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.fsPath);
+  return vscode.workspace.isTrusted ? found : found.filter((c) => !folders.some((f) => isInside(c, f)));
+}
+
 /**
  * Installs tuneline into the private environment (see pure/install.ts) with the extension's log and progress.
  * Returns the environment's interpreter, or throws an Error whose message is one sentence for the user.
@@ -88,10 +114,10 @@ export async function installPrivateServer(
   basePython: string,
   log: vscode.OutputChannel,
   progress: vscode.Progress<{ message?: string; increment?: number }>,
-  source: string | undefined,
+  options: InstallOptions,
   launch: PythonLaunch,
 ): Promise<string> {
-  const { python } = await installServer(privateVenvDir(context), basePython, source, {
+  const { python } = await installServer(privateVenvDir(context), basePython, options, {
     log: (text) => log.append(text),
     progress: (message, increment) => progress.report({ message, increment }),
     launch,

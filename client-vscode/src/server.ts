@@ -19,10 +19,31 @@ import {
   TransportKind,
 } from "vscode-languageclient/node";
 import { ApiKeys } from "./keys";
-import { InterpreterChoice, venvPython } from "./pure/interpreter";
+import { firstSuitablePython, InstallOptions, probeExtra, readRecord, withInstallLock, writeRecord } from "./pure/install";
+import { InterpreterChoice, MIN_PYTHON, venvPython } from "./pure/interpreter";
+import {
+  BASE_PYTHON_NAMES,
+  BundledWheel,
+  EXTRA_CONTENTS,
+  extraForBackend,
+  installPolicy,
+  installSource,
+  requirementFor,
+  staleReason,
+  withExtra,
+} from "./pure/privateEnv";
 import { initializationOptions, ServerSettings, settingValue, toServerSettings } from "./pure/settings";
 import { neutralCwd, PythonLaunch, pythonCommand, serverEnvironment } from "./pure/spawn";
-import { findInterpreter, installPrivateServer, privateVenvDir, probeInterpreter } from "./python";
+import {
+  basePythonCandidates,
+  bundledWheel,
+  extensionVersion,
+  findInterpreter,
+  installLockDir,
+  installPrivateServer,
+  privateVenvDir,
+  probeInterpreter,
+} from "./python";
 
 export const SECTION = "tuneline";
 const CRASH_WINDOW_MS = 3 * 60 * 1000;
@@ -141,6 +162,9 @@ export class ServerManager implements vscode.Disposable {
 
   /** `workspace/executeCommand` on the server; throws with a readable message when it is not running. */
   async executeCommand<T>(command: string, args: unknown[]): Promise<T> {
+    if (command === "tuneline.preflight") {
+      await this.ensureBackendExtra(args);
+    }
     await this.transition;
     const client = this.current;
     if (!client) {
@@ -152,74 +176,197 @@ export class ServerManager implements vscode.Disposable {
   private async chooseInterpreter(folder: vscode.WorkspaceFolder | undefined): Promise<RunningServer | undefined> {
     const setting = clientSetting<string>("interpreter") ?? "";
     const choice = await findInterpreter(setting, folder, (candidate, reason) => this.log.warn(`Not using ${candidate}: ${reason} (Restricted Mode).`));
-    if (!choice) {
-      const pick = await vscode.window.showErrorMessage(
-        "tuneline needs Python 3.10 or newer: none was found (no tuneline.interpreter setting, no Python extension interpreter, no python3 on PATH).",
-        "Open Settings",
-      );
-      if (pick) {
-        void vscode.commands.executeCommand("workbench.action.openSettings", "tuneline.interpreter");
+    const launch = await this.launch();
+    let problem = "no Python was found (no tuneline.interpreter setting, no Python extension interpreter, no python3 on PATH)";
+    let basePython: string | undefined;
+    if (choice) {
+      this.log.info(`Python (${choice.source}): ${choice.path}`);
+      const outcome = await probeInterpreter(choice.path, launch);
+      if ("probe" in outcome && outcome.compatibility.ok) {
+        return { python: choice.path, source: choice.source, version: outcome.compatibility.version, safePath: outcome.probe.safePath };
       }
+      problem = "failure" in outcome ? outcome.failure : outcome.compatibility.ok ? "" : outcome.compatibility.message.replace(/\.$/, "");
+      this.log.warn(`${choice.path}: ${problem}.`);
+      if ("probe" in outcome && outcome.compatibility.ok === false && outcome.compatibility.reason !== "old-python") {
+        basePython = choice.path;
+      }
+    }
+    // No interpreter found has a matching tuneline: the private environment serves, installed or brought up to date
+    // from the bundled wheel as `tuneline.install` allows. The user's own environments are never changed.
+    return this.privateServer(choice, problem, basePython);
+  }
+
+  /** The private environment's state: its Python when it passes the probe, and what it should hold now. */
+  private async privateState(): Promise<{ ok: RunningServer | undefined; stale: string | undefined; options: InstallOptions; wheel: BundledWheel | undefined }> {
+    const dir = privateVenvDir(this.context);
+    const wheel = await bundledWheel(this.context);
+    const source = installSource(clientSetting<string>("installSource"), wheel);
+    const record = await readRecord(dir);
+    const wanted = { extension: extensionVersion(this.context), source, sha256: source === wheel?.path ? wheel.sha256 : null };
+    const existing = await probeInterpreter(venvPython(dir), await this.launch());
+    const ok =
+      "probe" in existing && existing.compatibility.ok
+        ? { python: venvPython(dir), source: "private-venv" as const, version: existing.compatibility.version, safePath: existing.probe.safePath }
+        : undefined;
+    return { ok, stale: ok ? staleReason(record, wanted) : undefined, options: { source, extras: withExtra(record?.extras ?? []), reinstall: ok !== undefined }, wheel };
+  }
+
+  private async privateServer(choice: InterpreterChoice | undefined, problem: string, basePython: string | undefined): Promise<RunningServer | undefined> {
+    const policy = installPolicy(clientSetting<string>("install"));
+    const state = await this.privateState();
+    const named = choice?.source === "setting" ? `The tuneline.interpreter ${choice.path} cannot run the server (${problem}); ` : "";
+    if (state.ok && (!state.stale || policy === "never")) {
+      if (state.stale) {
+        this.log.warn(`The private environment is out of date (${state.stale}), but tuneline.install is "never": using it as it is.`);
+      }
+      this.log.info(`Using the private environment: ${state.ok.python} (tuneline ${state.ok.version})`);
+      if (named) {
+        this.warnProblem(`${named}using tuneline's private environment instead.`);
+      }
+      return state.ok;
+    }
+    const what = state.ok ? `Update tuneline's private environment (${state.stale})?` : `Install tuneline${state.wheel ? ` ${state.wheel.version}` : ""} into a private environment for this extension?`;
+    if (policy === "never") {
+      this.log.warn(`tuneline.install is "never": not installing tuneline.`);
+      const answer = await vscode.window.showWarningMessage(
+        `The tuneline language server cannot start: ${problem}. Install tuneline[lsp] into a Python (or set tuneline.install to "auto").`,
+        "Choose Interpreter",
+        "Show Logs",
+      );
+      this.answerSetupChoice(answer);
       return undefined;
     }
-    this.log.info(`Python (${choice.source}): ${choice.path}`);
-    const launch = await this.launch();
-    const outcome = await probeInterpreter(choice.path, launch);
-    if ("probe" in outcome && outcome.compatibility.ok) {
-      return { python: choice.path, source: choice.source, version: outcome.compatibility.version, safePath: outcome.probe.safePath };
-    }
-    const problem = "failure" in outcome ? `${outcome.failure}.` : outcome.compatibility.ok ? "" : outcome.compatibility.message;
-    this.log.warn(`${choice.path}: ${problem}`);
-
-    // A private environment installed earlier serves when the user did not name an interpreter.
-    const privatePython = venvPython(privateVenvDir(this.context));
-    if (choice.source !== "setting") {
-      const existing = await probeInterpreter(privatePython, launch);
-      if ("probe" in existing && existing.compatibility.ok) {
-        this.log.info(`Using the private environment: ${privatePython}`);
-        return { python: privatePython, source: "private-venv", version: existing.compatibility.version, safePath: existing.probe.safePath };
+    if (policy === "ask") {
+      const answer = await vscode.window.showWarningMessage(`${named || (choice ? `${choice.path}: ${problem}. ` : `${problem}. `)}${what}`, "Install tuneline", "Choose Interpreter", "Show Logs");
+      if (answer !== "Install tuneline") {
+        this.answerSetupChoice(answer);
+        return state.ok;
       }
+    } else if (named) {
+      this.warnProblem(`${named}using tuneline's private environment instead.`);
     }
-    const canInstall = "probe" in outcome && outcome.compatibility.ok === false && outcome.compatibility.reason !== "old-python";
-    const actions = canInstall ? ["Install tuneline", "Choose Interpreter", "Show Logs"] : ["Choose Interpreter", "Show Logs"];
-    const answer = await vscode.window.showWarningMessage(
-      `The tuneline language server cannot start with ${choice.path}: ${problem}${
-        canInstall ? " Install tuneline into a private environment for this extension?" : ""
-      }`,
-      ...actions,
-    );
-    if (answer === "Install tuneline" && "probe" in outcome) {
-      return this.installPrivate(choice.path, outcome.probe.safePath);
-    }
+    const installed = await this.installPrivate(basePython, state.options, state.wheel);
+    return installed ?? state.ok;
+  }
+
+  private answerSetupChoice(answer: string | undefined): void {
     if (answer === "Choose Interpreter") {
       void vscode.commands.executeCommand("workbench.action.openSettings", "tuneline.interpreter");
     } else if (answer === "Show Logs") {
       this.log.show();
     }
-    return undefined;
   }
 
-  private async installPrivate(basePython: string, safePath: boolean): Promise<RunningServer | undefined> {
-    const source = clientSetting<string>("installSource") ?? "";
-    const launch = await this.launch(safePath);
+  /**
+   * Creates or updates the private environment under a lock shared by all windows, with a progress notification;
+   * the first suitable Python (3.10+) creates it. Returns the server to run, or undefined after telling the user
+   * why not in one sentence (with the log one click away).
+   */
+  private async installPrivate(firstPython: string | undefined, options: InstallOptions, wheel: BundledWheel | undefined): Promise<RunningServer | undefined> {
+    const started = Date.now();
+    const label = wheel && options.source === wheel.path ? `tuneline ${wheel.version}` : "tuneline";
+    this.setStatus("starting", `Installing ${label} into ${privateVenvDir(this.context)}`);
     try {
-      const python = await vscode.window.withProgress(
-        { location: vscode.ProgressLocation.Notification, title: "Installing tuneline", cancellable: false },
-        (progress) => installPrivateServer(this.context, basePython, this.log, progress, source, launch),
+      const server = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: `Installing ${label}`, cancellable: false },
+        (progress) =>
+          withInstallLock(
+            installLockDir(this.context),
+            async () => {
+              // Another window may have finished the same install while this one waited.
+              const now = await this.privateState();
+              if (now.ok && !now.stale) {
+                return now.ok;
+              }
+              const candidates = await basePythonCandidates(firstPython, BASE_PYTHON_NAMES);
+              const base = await firstSuitablePython(candidates, await this.launch(), (c, reason) => this.log.warn(`Not creating the environment with ${c}: ${reason}.`));
+              if (!base) {
+                throw new Error(
+                  `tuneline needs Python ${MIN_PYTHON} or newer to create its environment, and none was found (tried ${candidates.join(", ") || "python3 and python on PATH"}).`,
+                );
+              }
+              this.log.info(`Installing ${requirementFor(options.source, options.extras)} with ${base.python} (Python ${base.probe.python}) into ${privateVenvDir(this.context)}`);
+              const launch = await this.launch(base.probe.safePath);
+              const python = await installPrivateServer(this.context, base.python, this.log, progress, { ...options, reinstall: now.ok !== undefined }, launch);
+              const outcome = await probeInterpreter(python, launch);
+              if (!("probe" in outcome) || !outcome.compatibility.ok) {
+                throw new Error("tuneline was installed but does not pass the check; see the log.");
+              }
+              const seconds = Math.round((Date.now() - started) / 100) / 10;
+              await writeRecord(privateVenvDir(this.context), {
+                extension: extensionVersion(this.context),
+                source: options.source,
+                sha256: wheel && options.source === wheel.path ? wheel.sha256 : null,
+                extras: options.extras,
+                basePython: base.python,
+                seconds,
+              });
+              this.log.info(`Installed tuneline ${outcome.compatibility.version} into ${privateVenvDir(this.context)} in ${seconds} s`);
+              return { python, source: "private-venv" as const, version: outcome.compatibility.version, safePath: outcome.probe.safePath };
+            },
+            { onWait: () => progress.report({ message: "waiting for another window's install…" }) },
+          ),
       );
-      const outcome = await probeInterpreter(python, launch);
-      const version = "probe" in outcome && outcome.compatibility.ok ? outcome.compatibility.version : "?";
-      void vscode.window.showInformationMessage(`Installed tuneline ${version} into ${privateVenvDir(this.context)}.`);
-      return { python, source: "private-venv", version, safePath: "probe" in outcome ? outcome.probe.safePath : safePath };
+      void vscode.window.showInformationMessage(`tuneline ${server.version} is installed (${privateVenvDir(this.context)}).`);
+      return server;
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       this.log.error(message);
-      const pick = await vscode.window.showErrorMessage(message, "Show Logs");
-      if (pick) {
-        this.log.show();
-      }
+      this.setStatus("failed", message);
+      void vscode.window.showErrorMessage(message, "Show Logs").then((pick) => pick && this.log.show());
       return undefined;
     }
+  }
+
+  /**
+   * Before a pre-flight: a training backend whose extra the private environment lacks (the OpenAI SDK, or torch
+   * for local training) is installed after a confirmation, and the server restarted to see it. Servers in the
+   * user's own environments are left alone: their pre-flight names the missing package.
+   */
+  private async ensureBackendExtra(args: unknown[]): Promise<void> {
+    const backend = (args[0] as { backend?: unknown } | undefined)?.backend;
+    const extra = extraForBackend(backend);
+    const running = this.running;
+    if (!extra || running?.source !== "private-venv") {
+      return;
+    }
+    const launch = await this.launch(running.safePath);
+    const probe = await probeExtra(running.python, extra, launch);
+    if ("failure" in probe) {
+      this.log.warn(probe.failure);
+      return;
+    }
+    if (!probe.declared || probe.missing.length === 0) {
+      return;
+    }
+    const contents = EXTRA_CONTENTS[extra] ?? probe.missing.join(", ");
+    const answer = await vscode.window.showInformationMessage(
+      `Training with ${String(backend)} needs tuneline's "${extra}" extra: ${contents}. Install it into tuneline's private environment?`,
+      { modal: true, detail: `Missing: ${probe.missing.join(", ")}. Your own Python environments are not changed.` },
+      "Install",
+    );
+    if (answer !== "Install") {
+      throw new Error(`Training with ${String(backend)} needs tuneline's "${extra}" extra, which was not installed.`);
+    }
+    const state = await this.privateState();
+    const options: InstallOptions = { source: state.options.source, extras: withExtra(state.options.extras, extra), reinstall: false };
+    await withInstallLock(installLockDir(this.context), async () =>
+      vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Installing tuneline[${extra}]`, cancellable: false }, async (progress) => {
+        const started = Date.now();
+        await installPrivateServer(this.context, running.python, this.log, progress, options, launch);
+        const record = await readRecord(privateVenvDir(this.context));
+        if (record) {
+          await writeRecord(privateVenvDir(this.context), { ...record, extras: options.extras });
+        }
+        this.log.info(`Installed tuneline[${extra}] in ${Math.round((Date.now() - started) / 100) / 10} s`);
+      }),
+    ).catch((err: unknown) => {
+      const message = err instanceof Error ? err.message : String(err);
+      this.log.error(message);
+      void vscode.window.showErrorMessage(message, "Show Logs").then((pick) => pick && this.log.show());
+      throw new Error(message);
+    });
+    await this.restart(`the ${extra} extra was installed`);
   }
 
   /** A `tuneline.training.runsDirectory` the user set reaches the training code as TUNELINE_RUNS_DIR, so the runs

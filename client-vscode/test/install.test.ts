@@ -1,9 +1,20 @@
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { existsSync, promises as fs } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { installServer, probeInterpreter, whichOnPath } from "../src/pure/install";
+import {
+  findBundledWheel,
+  firstSuitablePython,
+  installServer,
+  probeExtra,
+  probeInterpreter,
+  readRecord,
+  whichOnPath,
+  withInstallLock,
+  writeRecord,
+} from "../src/pure/install";
 import { hostileFolder, planted } from "./hostile";
 
 const REPO = path.resolve(__dirname, "..", "..", "..");
@@ -21,7 +32,9 @@ async function launch(safePath = false) {
 async function recorder() {
   const logs: string[] = [];
   const steps: string[] = [];
-  return { logs, steps, hooks: { log: (t: string) => logs.push(t), progress: (m: string) => steps.push(m), launch: await launch() } };
+  // Steps are the messages that move the bar; pip's "collecting …" lines (increment 0) are details.
+  const progress = (m: string, increment: number) => (increment > 0 ? steps.push(m) : undefined);
+  return { logs, steps, hooks: { log: (t: string) => logs.push(t), progress, launch: await launch() } };
 }
 
 test("PATH lookup finds executables and skips what is not one", async () => {
@@ -63,7 +76,7 @@ test("the probe accepts the repository's own environment", async (t) => {
 test("a base interpreter that cannot make a venv gives one clear sentence", async () => {
   const { hooks } = await recorder();
   const dir = path.join(await tempDir(), "venv");
-  await assert.rejects(installServer(dir, "/bin/false", undefined, hooks), (err: Error) => {
+  await assert.rejects(installServer(dir, "/bin/false", { source: "", extras: ["lsp"] }, hooks), (err: Error) => {
     assert.match(err.message, /^Could not create a virtual environment with \/bin\/false: .+\.$/);
     return true;
   });
@@ -80,7 +93,7 @@ test("a failing pip install is reported by its last ERROR line, and the venv is 
   first.hooks.launch = { cwd: hostile, safePath: base.probe.safePath };
   const dir = path.join(await tempDir(), "venv");
   const offline = { PIP_NO_INDEX: "1", PIP_FIND_LINKS: "" };
-  await assert.rejects(installServer(dir, python3, "", { ...first.hooks, env: offline }), (err: Error) => {
+  await assert.rejects(installServer(dir, python3, { source: "", extras: ["lsp"] }, { ...first.hooks, env: offline }), (err: Error) => {
     assert.match(err.message, /^pip could not install tuneline\[lsp\]>=0\.1\.0,<0\.2\.0: No matching distribution found for tuneline/);
     assert.doesNotMatch(err.message, /\n/);
     return true;
@@ -93,8 +106,8 @@ test("a failing pip install is reported by its last ERROR line, and the venv is 
     assert.deepEqual(await planted(markers), []);
   }
   const second = await recorder();
-  await assert.rejects(installServer(dir, python3, "/nonexistent/tuneline", { ...second.hooks, env: offline }), /pip could not install \/nonexistent\/tuneline\[lsp\]/);
-  assert.deepEqual(second.steps, ["pip install /nonexistent/tuneline[lsp]…"]);
+  await assert.rejects(installServer(dir, python3, { source: "/nonexistent/tuneline", extras: ["lsp"], reinstall: true }, { ...second.hooks, env: offline }), /pip could not reinstall \/nonexistent\/tuneline: /);
+  assert.deepEqual(second.steps, ["reinstalling /nonexistent/tuneline…"]);
 });
 
 test("tuneline installs from a checkout into a private environment and passes the probe", { timeout: 600000 }, async (t) => {
@@ -105,8 +118,97 @@ test("tuneline installs from a checkout into a private environment and passes th
   const python3 = (await whichOnPath("python3"))!;
   const { hooks, steps } = await recorder();
   const dir = path.join(await tempDir(), "venv");
-  const result = await installServer(dir, python3, REPO, hooks);
+  const result = await installServer(dir, python3, { source: REPO, extras: ["lsp"] }, hooks);
   assert.equal(result.python, path.join(dir, "bin", "python"));
   assert.match(result.version, /^0\.1\./);
   assert.equal(steps.length, 3);
+});
+
+test("the bundled wheel is found with its sha256; no wheel is no bundle", async () => {
+  const dir = await tempDir();
+  assert.equal(await findBundledWheel(path.join(dir, "absent")), undefined);
+  assert.equal(await findBundledWheel(dir), undefined);
+  await fs.writeFile(path.join(dir, "tuneline-0.1.0-py3-none-any.whl"), "wheel bytes");
+  await fs.writeFile(path.join(dir, "notes.txt"), "x");
+  const wheel = await findBundledWheel(dir);
+  assert.deepEqual(wheel, {
+    path: path.join(dir, "tuneline-0.1.0-py3-none-any.whl"),
+    version: "0.1.0",
+    sha256: createHash("sha256").update("wheel bytes").digest("hex"),
+  });
+});
+
+test("the install record is written atomically and read back", async () => {
+  const dir = await tempDir();
+  assert.equal(await readRecord(dir), undefined);
+  const record = { extension: "0.1.0", source: "/w.whl", sha256: "ab", extras: ["lsp"], basePython: "/usr/bin/python3", seconds: 12.3 };
+  await writeRecord(dir, record);
+  assert.deepEqual(await readRecord(dir), record);
+  assert.deepEqual((await fs.readdir(dir)).sort(), ["tuneline-install.json"]);
+});
+
+test("the install lock lets one window install at a time and takes over a stale lock", async () => {
+  const lock = path.join(await tempDir(), "storage", "install.lock");
+  const order: string[] = [];
+  let waited = 0;
+  const slow = withInstallLock(lock, async () => {
+    order.push("first starts");
+    await new Promise((r) => setTimeout(r, 300));
+    order.push("first ends");
+  });
+  await new Promise((r) => setTimeout(r, 50));
+  const second = withInstallLock(lock, async () => order.push("second runs"), { pollMs: 50, onWait: () => waited++ });
+  await Promise.all([slow, second]);
+  assert.deepEqual(order, ["first starts", "first ends", "second runs"]);
+  assert.equal(waited, 1);
+  assert.equal(existsSync(lock), false);
+  // A lock left by a window that died: older than staleMs, taken over at once.
+  await fs.mkdir(lock);
+  const past = new Date(Date.now() - 60000);
+  await fs.utimes(lock, past, past);
+  assert.equal(await withInstallLock(lock, async () => "ran", { staleMs: 1000, pollMs: 10 }), "ran");
+  // A live lock held past the wait: one sentence.
+  await fs.mkdir(lock);
+  await assert.rejects(withInstallLock(lock, async () => "never", { waitMs: 100, pollMs: 20 }), /^Error: Another VS Code window is still installing tuneline/);
+});
+
+test("the first Python 3.10+ among the candidates creates the environment", async () => {
+  const python3 = (await whichOnPath("python3"))!;
+  const rejected: string[] = [];
+  const found = await firstSuitablePython(["/nonexistent/python3", "/bin/false", python3], await launch(), (c, reason) => rejected.push(`${c}: ${reason}`));
+  assert.equal(found?.python, python3);
+  assert.deepEqual(
+    rejected.map((r) => r.split(":")[0]),
+    ["/nonexistent/python3", "/bin/false"],
+  );
+  assert.equal(await firstSuitablePython(["/bin/false"], await launch(), () => undefined), undefined);
+});
+
+test("the extra probe reads tuneline's own metadata for what an extra lacks", async (t) => {
+  // A fake installed tuneline whose "openai" extra needs a package that is surely not installed.
+  const site = await tempDir();
+  const info = path.join(site, "tuneline-0.1.0.dist-info");
+  await fs.mkdir(info);
+  await fs.writeFile(
+    path.join(info, "METADATA"),
+    'Metadata-Version: 2.1\nName: tuneline\nVersion: 0.1.0\nProvides-Extra: openai\nRequires-Dist: surely-not-installed-pkg>=1; extra == "openai"\nRequires-Dist: json5; extra == "other"\n',
+  );
+  const python3 = (await whichOnPath("python3"))!;
+  const saved = process.env.PYTHONPATH;
+  process.env.PYTHONPATH = site;
+  try {
+    assert.deepEqual(await probeExtra(python3, "openai", await launch()), { declared: true, missing: ["surely-not-installed-pkg"] });
+    assert.deepEqual(await probeExtra(python3, "local", await launch()), { declared: false, missing: [] });
+  } finally {
+    if (saved === undefined) {
+      delete process.env.PYTHONPATH;
+    } else {
+      process.env.PYTHONPATH = saved;
+    }
+  }
+  if (!existsSync(REPO_PYTHON)) {
+    t.skip(`no tuneline Python at ${REPO_PYTHON}`);
+    return;
+  }
+  assert.deepEqual(await probeExtra(REPO_PYTHON, "lsp", await launch()), { declared: true, missing: [] });
 });

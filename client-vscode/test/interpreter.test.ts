@@ -6,7 +6,6 @@ import {
   checkCompatibility,
   compareVersions,
   expandVariables,
-  installRequirement,
   parseProbe,
   pipFailureSummary,
   PROBE_SCRIPT,
@@ -163,12 +162,9 @@ test("compatibility: missing, old, new, without the lsp extra, old Python, and f
   }
 });
 
-test("private environment paths and pip requirements", () => {
+test("private environment paths", () => {
   assert.equal(venvPython("/store/venv", "linux"), "/store/venv/bin/python");
   assert.equal(venvPython("C:\\s\\venv", "win32").endsWith("python.exe"), true);
-  assert.equal(installRequirement(""), "tuneline[lsp]>=0.1.0,<0.2.0");
-  assert.equal(installRequirement("/src/tuneline"), "/src/tuneline[lsp]");
-  assert.equal(installRequirement("/src/tuneline[all]"), "/src/tuneline[all]");
 });
 
 test("pip failures are reduced to their last ERROR line", () => {

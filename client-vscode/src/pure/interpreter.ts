@@ -230,15 +230,6 @@ export function venvPython(dir: string, platform: string = process.platform): st
   return platform === "win32" ? path.join(dir, "Scripts", "python.exe") : path.join(dir, "bin", "python");
 }
 
-/** What pip installs into the private environment: the package index by default, or a local checkout or wheel. */
-export function installRequirement(source: string | undefined, range: VersionRange = SUPPORTED_SERVER): string {
-  const trimmed = (source ?? "").trim();
-  if (!trimmed) {
-    return `tuneline[lsp]>=${range.min},<${range.below}`;
-  }
-  return trimmed.endsWith("]") ? trimmed : `${trimmed}[lsp]`;
-}
-
 /** One readable sentence from pip's output: its last ERROR line, or its last non-empty line. */
 export function pipFailureSummary(output: string): string {
   const lines = output

@@ -73,7 +73,7 @@ export function isRestricted(key: string): boolean {
 }
 
 /** Changing these needs a new server process (another Python, another install, another run registry). */
-export const RESTART_KEYS = ["interpreter", "installSource", "training.runsDirectory"] as const;
+export const RESTART_KEYS = ["interpreter", "installSource", "install", "training.runsDirectory"] as const;
 
 /** Scopes that hold the user's own values, as opposed to the opened folder's. */
 const USER_SCOPES: readonly (keyof Inspected)[] = ["globalLanguageValue", "globalValue"];
