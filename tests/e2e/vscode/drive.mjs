@@ -3,147 +3,32 @@
 // runs and nothing is uploaded. Started by run.sh, which sets E2E_URL, E2E_OUT, E2E_WORKSPACE, E2E_OPENAI_KEY,
 // E2E_HOSTILE_URL, E2E_HOSTILE, E2E_MARKERS and E2E_CHROME_PROFILE. Prints one line per step and
 // "N passed, N failed" at the end; exits 1 on any failure.
-import { chromium } from "playwright-core";
-import { appendFileSync, existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, readdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
-import { execFileSync } from "node:child_process";
+import {
+  acceptQuickPick,
+  answerTrustPrompt,
+  finish,
+  goToLine,
+  launchBrowser,
+  notificationsText,
+  openFile,
+  pollUntil,
+  problemCount,
+  processInfo,
+  quickInput,
+  runCommand,
+  serverProcesses,
+  shot,
+  step,
+} from "./workbench.mjs";
 
 const URL = process.env.E2E_URL;
-const OUT = process.env.E2E_OUT;
 const WORKSPACE = process.env.E2E_WORKSPACE;
 const OPENAI_KEY = process.env.E2E_OPENAI_KEY;
 const TRAIN_MODEL = "gpt-4o-mini-2024-07-18";
 
-const results = [];
 let page;
-let shotNumber = 0;
-const started = Date.now();
-
-function elapsed() {
-  return `${((Date.now() - started) / 1000).toFixed(1)}s`;
-}
-
-async function shot(name) {
-  shotNumber += 1;
-  const file = path.join(OUT, `${String(shotNumber).padStart(2, "0")}-${name}.png`);
-  await page.screenshot({ path: file }).catch(() => undefined);
-  return file;
-}
-
-/** Runs one step; a failure is recorded (with a screenshot) and the next steps still run. */
-async function step(name, fn, { critical = false } = {}) {
-  const t0 = Date.now();
-  try {
-    const detail = await fn();
-    results.push({ name, ok: true });
-    console.log(`ok   ${name} (${((Date.now() - t0) / 1000).toFixed(1)}s)${detail ? `: ${detail}` : ""}`);
-  } catch (err) {
-    results.push({ name, ok: false, error: String(err?.message ?? err) });
-    console.log(`FAIL ${name} (${((Date.now() - t0) / 1000).toFixed(1)}s): ${String(err?.message ?? err).split("\n")[0]}`);
-    await shot(`FAILED-${name.replace(/[^a-z0-9]+/gi, "-").toLowerCase()}`);
-    if (critical) {
-      throw new Error(`critical step failed: ${name}`);
-    }
-  }
-}
-
-async function pollUntil(fn, { timeout = 30000, interval = 250, what = "condition" } = {}) {
-  const deadline = Date.now() + timeout;
-  let last;
-  while (Date.now() < deadline) {
-    try {
-      last = await fn();
-      if (last) {
-        return last;
-      }
-    } catch (err) {
-      last = err;
-    }
-    await page.waitForTimeout(interval);
-  }
-  throw new Error(`timed out after ${timeout / 1000}s waiting for ${what}${last instanceof Error ? ` (${last.message})` : ""}`);
-}
-
-const quickInput = () => page.locator(".quick-input-widget");
-
-/**
- * Presses `key` until the quick input opens. A key can get lost while focus moves (a webview closing, a tooltip),
- * so after a miss the editor area is clicked to give the workbench focus, and the key pressed again.
- */
-async function openQuickInput(key) {
-  for (let attempt = 0; attempt < 4; attempt++) {
-    await page.keyboard.press("Escape");
-    await page.keyboard.press(key);
-    try {
-      await quickInput().waitFor({ state: "visible", timeout: 2500 });
-      return;
-    } catch {
-      await page.mouse.move(700, 400);
-      await page.keyboard.press("Escape");
-      await page.keyboard.press("Control+1").catch(() => undefined);
-    }
-  }
-  throw new Error(`${key} did not open the quick input`);
-}
-
-/** F1, type a command's title, run it. */
-async function runCommand(title) {
-  await openQuickInput("F1");
-  await page.keyboard.type(title, { delay: 10 });
-  const typed = await quickInput().locator("input").first().inputValue().catch(() => "");
-  if (!typed.includes(title)) {
-    throw new Error(`typing into the command palette went astray (it holds ${JSON.stringify(typed)})`);
-  }
-  const row = quickInput().locator(`.monaco-list-row[aria-label*="${title.replace(/^.*?: /, "")}"]`).first();
-  await row.waitFor({ state: "attached", timeout: 10000 });
-  await page.keyboard.press("Enter");
-}
-
-/** Waits for a QuickPick whose title contains `title`, optionally filters it, and accepts the active item. */
-async function acceptQuickPick(title, filter) {
-  await pollUntil(async () => (await quickInput().isVisible()) && (await quickInput().innerText()).includes(title), {
-    timeout: 30000,
-    what: `the quick pick "${title}"`,
-  });
-  if (filter) {
-    await page.keyboard.type(filter, { delay: 10 });
-    await page.waitForTimeout(200);
-  }
-  const active = (await quickInput().locator(".monaco-list-row.focused").first().innerText().catch(() => "")).split("\n")[0];
-  await page.keyboard.press("Enter");
-  return active;
-}
-
-async function openFile(name) {
-  const tab = page.locator(`.tabs-container .tab.active[aria-label*="${name}"]`).first();
-  for (let attempt = 0; attempt < 3; attempt++) {
-    await openQuickInput("Control+P");
-    await page.keyboard.type(name, { delay: 10 });
-    const typed = await quickInput().locator("input").first().inputValue().catch(() => "");
-    if (typed.includes(name)) {
-      await quickInput().locator(`.monaco-list-row[aria-label*="${name}"]`).first().waitFor({ state: "attached", timeout: 10000 });
-      await page.keyboard.press("Enter");
-      try {
-        await tab.waitFor({ timeout: 5000 });
-        return;
-      } catch {
-        // the Enter went elsewhere: try again
-      }
-    }
-  }
-  const active = await page.locator(".tabs-container .tab.active").first().getAttribute("aria-label").catch(() => null);
-  throw new Error(`could not open ${name} with Quick Open (the active tab is ${JSON.stringify(active)})`);
-}
-
-async function goToLine(lineColumn) {
-  await openQuickInput("Control+G");
-  await page.keyboard.type(lineColumn);
-  await page.keyboard.press("Enter");
-}
-
-async function notificationsText() {
-  return (await page.locator(".notifications-toasts").innerText().catch(() => "")) ?? "";
-}
 
 /** The Runs view's row for the trained model (in the side bar, not a notification's list row). */
 const runsRow = () => page.locator(".part.sidebar .pane-body .monaco-list-row", { hasText: TRAIN_MODEL }).first();
@@ -161,36 +46,6 @@ async function showRunsView() {
     }
   }
   await title.waitFor({ timeout: 5000 });
-}
-
-/** The number in the status bar's problems item (errors + warnings + infos). */
-async function problemCount() {
-  const text = await page.locator("#status\\.problems").first().innerText();
-  return (text.match(/\d+/g) ?? []).reduce((sum, n) => sum + Number(n), 0);
-}
-
-/** Language server processes (`python -m tuneline serve`) in code-server's process group: only what this test started. */
-function serverProcesses() {
-  const out = execFileSync("ps", ["-o", "pid=,args=", "-g", process.env.E2E_CODE_SERVER_PGID], { encoding: "utf8" });
-  return out
-    .split("\n")
-    .filter((l) => /-m tuneline serve/.test(l))
-    .map((l) => Number(l.trim().split(/\s+/)[0]));
-}
-
-/** A process's command line, working directory and environment, from /proc. */
-function processInfo(pid) {
-  const split = (file) => readFileSync(`/proc/${pid}/${file}`, "latin1").split("\0").filter((p) => p.length > 0);
-  const env = Object.fromEntries(split("environ").map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]));
-  return { args: split("cmdline"), cwd: readlinkSync(`/proc/${pid}/cwd`), env };
-}
-
-/** Answers VS Code's "Do you trust the authors of the files in this folder?" dialog. */
-async function answerTrustPrompt(trust) {
-  const dialog = page.locator(".monaco-dialog-box", { hasText: /trust the authors/i }).first();
-  await dialog.waitFor({ timeout: 60000 });
-  await dialog.locator(".monaco-button", { hasText: trust ? "Yes, I trust the authors" : "No, I don't trust the authors" }).first().click();
-  await dialog.waitFor({ state: "detached", timeout: 10000 });
 }
 
 /** Files the hostile folder's code writes when it runs (run.sh plants it). */
@@ -237,27 +92,8 @@ function readRun(id) {
 }
 
 async function main() {
-  const context = await chromium.launchPersistentContext(process.env.E2E_CHROME_PROFILE, {
-    executablePath: process.env.E2E_CHROMIUM ?? "/usr/bin/chromium",
-    headless: true,
-    viewport: { width: 1400, height: 860 },
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
-  page = context.pages()[0] ?? (await context.newPage());
-  const consoleErrors = [];
-  page.on("console", (msg) => {
-    if (msg.type() === "error") {
-      consoleErrors.push(msg.text());
-    }
-  });
+  const { context, page: opened } = await launchBrowser(process.env.E2E_CHROME_PROFILE);
+  page = opened;
 
   try {
     await step(
@@ -708,13 +544,7 @@ async function main() {
       return `server ${hostileServer} → ${restarted}; the planted run stays "not started here" (${why}); the provider saw nothing`;
     });
   } finally {
-    const passed = results.filter((r) => r.ok).length;
-    const failed = results.length - passed;
-    writeFileSync(path.join(OUT, "results.json"), JSON.stringify({ results, consoleErrors: consoleErrors.slice(0, 50) }, null, 2));
-    await context.close();
-    console.log(`e2e finished in ${elapsed()}`);
-    console.log(`${passed} passed, ${failed} failed`);
-    process.exitCode = failed > 0 || results.length === 0 ? 1 : 0;
+    await finish(context);
   }
 }
 

@@ -3,7 +3,9 @@
 # playwright-core. Builds and installs the .vsix, serves a copy of examples/ as the workspace (trusted), runs the
 # fake OpenAI server from tests/training/fake_providers.py for the training flow, then opens a hostile folder
 # (untrusted, later trusted) that plants code and a run, and saves a screenshot per step to
-# tests/e2e/vscode/out/. Exits non-zero if any step fails.
+# tests/e2e/vscode/out/. Then a second profile with no interpreter setting and no tuneline on PATH: the extension
+# installs the wheel bundled in the .vsix into its private environment by itself (drive-install.mjs; screenshots in
+# out/install/). Exits non-zero if any step fails.
 #
 #   bash tests/e2e/vscode/run.sh            (or: npm run e2e:vscode)
 #
@@ -203,5 +205,50 @@ E2E_URL="http://127.0.0.1:$CS_PORT/?folder=$WS" E2E_OUT="$OUT" E2E_WORKSPACE="$W
 
 # The extension's own log and the server's stderr help when a step failed.
 find "$USER_DATA" -path '*tuneline*' -name '*.log' -exec cp {} "$OUT/" \; 2>/dev/null || true
+
+# The newcomer's machine: the same .vsix in a fresh profile (so a fresh global storage), no tuneline.interpreter,
+# no installSource, and a PATH with a plain python3 and no tuneline. The extension must install its bundled wheel
+# into its private environment by itself (pip reaches the package index for tuneline's dependencies).
+say "stop: the first code-server"
+kill -TERM -- "-$CODE_SERVER_PGID" 2>/dev/null || true
+NODE_DIR="$(dirname "$(command -v node)")"
+PLAIN_PATH="$NODE_DIR:/usr/local/bin:/usr/bin:/bin"
+PLAIN_PYTHON="$(PATH="$PLAIN_PATH" command -v python3 || true)"
+if [ -z "$PLAIN_PYTHON" ] || PATH="$PLAIN_PATH" command -v tuneline >/dev/null 2>&1 ||
+  (cd / && "$PLAIN_PYTHON" -c 'import tuneline' >/dev/null 2>&1); then
+  echo "e2e: the install run needs a python3 without tuneline on $PLAIN_PATH (found: ${PLAIN_PYTHON:-none})" >&2
+  exit 1
+fi
+USER_DATA2="$TMP/user-data-install"
+WS2="$TMP/workspace-install"
+mkdir -p "$USER_DATA2/User" "$WS2" "$OUT/install"
+cp "$REPO/examples/broken.jsonl" "$REPO/examples/support-chat.jsonl" "$WS2/"
+"$PYTHON" - "$USER_DATA2/User/settings.json" "$USER_DATA/User/settings.json" <<'PY'
+import json, sys
+with open(sys.argv[2]) as fh:
+    settings = json.load(fh)
+settings.pop("tuneline.interpreter")
+settings["security.workspace.trust.enabled"] = False
+with open(sys.argv[1], "w") as fh:
+    json.dump(settings, fh, indent=2)
+PY
+CS2_PORT="$(free_port)"
+env -u VIRTUAL_ENV -u PYTHONPATH -u OPENAI_API_KEY -u TOGETHER_API_KEY PATH="$PLAIN_PATH" \
+  setsid "$CODE_SERVER" --bind-addr "127.0.0.1:$CS2_PORT" --auth none --disable-telemetry --disable-update-check \
+  --user-data-dir "$USER_DATA2" --extensions-dir "$EXT_DIR" "$WS2" >"$OUT/install/code-server.log" 2>&1 &
+pids+=($!)
+CODE_SERVER2_PGID=$!
+for _ in $(seq 1 300); do
+  curl -fsS "http://127.0.0.1:$CS2_PORT/healthz" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+say "drive: the extension installs tuneline by itself ($PLAIN_PYTHON, PATH=$PLAIN_PATH)"
+install_status=0
+E2E_URL="http://127.0.0.1:$CS2_PORT/?folder=$WS2" E2E_OUT="$OUT/install" E2E_USER_DATA="$USER_DATA2" \
+  E2E_CODE_SERVER_PGID="$CODE_SERVER2_PGID" E2E_PLAIN_PYTHON="$PLAIN_PYTHON" E2E_CHROME_PROFILE="$TMP/chrome-install" \
+  node "$HERE/drive-install.mjs" || install_status=$?
+find "$USER_DATA2" -path '*tuneline*' -name '*.log' -exec cp {} "$OUT/install/" \; 2>/dev/null || true
+[ "$status" -ne 0 ] || status=$install_status
+
 say "done (exit $status); screenshots in $OUT"
 exit "$status"

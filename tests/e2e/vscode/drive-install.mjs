@@ -1,0 +1,142 @@
+// The newcomer's machine: no `tuneline.interpreter`, no `tuneline.installSource`, and no tuneline on PATH (run.sh
+// starts code-server with a PATH holding only a plain python3). Opening a dataset must make the extension create its
+// private environment in its global storage, install the wheel bundled in the .vsix there by itself, and start the
+// server from it: diagnostics, a hover and the status bar then appear as on a developer's machine. Prints how long
+// the install took. Started by run.sh with E2E_URL, E2E_OUT, E2E_USER_DATA, E2E_CODE_SERVER_PGID,
+// E2E_CHROME_PROFILE and E2E_PLAIN_PYTHON (the python3 on that PATH, which must still lack tuneline afterwards).
+// code-server adds the login shell's PATH for its extensions, so the driver checks the PATH the server really got.
+import { execFileSync } from "node:child_process";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import * as path from "node:path";
+import { finish, goToLine, launchBrowser, openFile, pollUntil, processInfo, serverProcesses, shot, step } from "./workbench.mjs";
+
+const STORAGE = path.join(process.env.E2E_USER_DATA, "User", "globalStorage", "tuneline.tuneline");
+const VENV_PYTHON = path.join(STORAGE, "venv", "bin", "python");
+
+/** The extension's log files (its LogOutputChannel writes one per window) under the profile. */
+function extensionLog() {
+  const found = [];
+  const walk = (dir) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const full = path.join(dir, entry.name);
+      if (entry.isDirectory()) walk(full);
+      else if (/tuneline.*\.log$/.test(entry.name)) found.push(full);
+    }
+  };
+  walk(path.join(process.env.E2E_USER_DATA, "logs"));
+  return found.map((f) => readFileSync(f, "utf8")).join("\n");
+}
+
+async function main() {
+  const { context, page } = await launchBrowser(process.env.E2E_CHROME_PROFILE);
+  try {
+    await step(
+      "workbench loads a folder on a machine without tuneline",
+      async () => {
+        await page.goto(process.env.E2E_URL, { waitUntil: "domcontentloaded", timeout: 60000 });
+        await page.locator(".monaco-workbench").waitFor({ timeout: 60000 });
+        await page.locator(".explorer-folders-view .monaco-list-row", { hasText: "broken.jsonl" }).first().waitFor({ timeout: 60000 });
+      },
+      { critical: true },
+    );
+
+    let installSeconds;
+    await step(
+      "the extension installs its bundled wheel into a private environment by itself",
+      async () => {
+        const t0 = Date.now();
+        await openFile("broken.jsonl");
+        await pollUntil(async () => /Installing tuneline/.test(await page.locator(".notifications-toasts").innerText().catch(() => "")), {
+          timeout: 60000,
+          what: "the install progress notification",
+        });
+        await shot("install-progress");
+        const log = await pollUntil(async () => (/Installed tuneline .* in [\d.]+ s/.test(extensionLog()) ? extensionLog() : undefined), {
+          timeout: 300000,
+          interval: 1000,
+          what: "the extension's 'Installed tuneline' log line",
+        });
+        installSeconds = Number(log.match(/Installed tuneline .* in ([\d.]+) s/)[1]);
+        const record = JSON.parse(readFileSync(path.join(STORAGE, "venv", "tuneline-install.json"), "utf8"));
+        if (!/dist\/wheels\/tuneline-[^/]+\.whl$/.test(record.source) || !record.sha256) {
+          throw new Error(`installed from ${JSON.stringify(record.source)}, not the bundled wheel`);
+        }
+        if (log.includes("pip install --upgrade tuneline[")) {
+          throw new Error("pip was asked for tuneline from the package index");
+        }
+        return `install ${installSeconds} s (extension log); ${((Date.now() - t0) / 1000).toFixed(1)} s from opening the file; ${path.basename(record.source)} with ${record.basePython}`;
+      },
+      { critical: true },
+    );
+
+    await step("diagnostics appear from the private environment's server", async () => {
+      await page.locator(".monaco-editor .squiggly-error").first().waitFor({ timeout: 60000 });
+      const servers = serverProcesses();
+      const ours = servers.map((pid) => processInfo(pid)).find((info) => info.args[0] === VENV_PYTHON);
+      if (!ours) {
+        throw new Error(`no server runs from ${VENV_PYTHON} (servers: ${servers.map((p) => processInfo(p).args.join(" ")).join("; ")})`);
+      }
+      if (!ours.args.includes("-P") && !/^3\.10\./.test(readFileSync(path.join(STORAGE, "venv", "pyvenv.cfg"), "utf8").match(/version\s*=\s*(\S+)/)?.[1] ?? "")) {
+        throw new Error("the server runs without -P");
+      }
+      // The PATH the extension saw (code-server adds the login shell's): no tuneline on it anywhere.
+      const withTuneline = (ours.env.PATH ?? "").split(":").filter((dir) => dir && existsSync(path.join(dir, "tuneline")));
+      if (withTuneline.length) {
+        throw new Error(`tuneline is on the extension's PATH: ${withTuneline.join(", ")}`);
+      }
+      await page.keyboard.press("Control+Shift+M");
+      const rows = page.locator(".markers-panel .monaco-list-row");
+      await pollUntil(async () => /Unknown role 'assitant'/.test((await rows.allInnerTexts()).join("\n")), { timeout: 20000, what: "the TL105 finding" });
+      await shot("install-problems");
+      await page.keyboard.press("Control+J");
+      return `${ours.args.join(" ")} (cwd ${ours.cwd}); no tuneline on the extension's PATH`;
+    });
+
+    await step("hover shows tokens and cost", async () => {
+      await page.keyboard.press("Control+1");
+      await goToLine("4:3");
+      await page.waitForTimeout(300);
+      await page.keyboard.press("Control+K");
+      await page.keyboard.press("Control+I");
+      const hover = page.locator(".monaco-hover:visible").first();
+      await hover.waitFor({ timeout: 20000 });
+      const text = await pollUntil(async () => {
+        const t = await hover.innerText();
+        return /tokens/.test(t) && /\$\d/.test(t) ? t : undefined;
+      }, { timeout: 20000, what: "tokens and a dollar cost in the hover" });
+      await shot("install-hover");
+      await page.keyboard.press("Escape");
+      return text.split("\n").find((l) => /tokens ·/.test(l))?.trim();
+    });
+
+    await step("status bar shows the dataset summary", async () => {
+      const item = page.locator(".statusbar-item", { hasText: / ex · .* tok/ }).first();
+      await item.waitFor({ timeout: 30000 });
+      await shot("install-status-bar");
+      return (await item.innerText()).trim();
+    });
+
+    await step("the Pythons found are left as they were", async () => {
+      const record = JSON.parse(readFileSync(path.join(STORAGE, "venv", "tuneline-install.json"), "utf8"));
+      const untouched = [];
+      for (const python of new Set([process.env.E2E_PLAIN_PYTHON, record.basePython])) {
+        try {
+          execFileSync(python, ["-c", "import tuneline"], { cwd: "/", stdio: "ignore" });
+        } catch {
+          untouched.push(python);
+          continue;
+        }
+        throw new Error(`${python} can import tuneline now`);
+      }
+      return `${untouched.join(" and ")} still without tuneline; the server runs from ${path.join(STORAGE, "venv")}`;
+    });
+    console.log(`install time: ${installSeconds} s`);
+  } finally {
+    await finish(context);
+  }
+}
+
+main().catch((err) => {
+  console.error(`e2e: ${err?.message ?? err}`);
+  process.exitCode = 1;
+});
