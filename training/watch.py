@@ -1,15 +1,25 @@
 """Following a run in the terminal: events as they arrive, and a live progress line (rich on a terminal).
 
 Everything comes from the run folder, so `tuneline runs watch` works from any terminal, for a run started by the
-editor or by another shell, and after a restart. Watching stops when the run finishes or stalls (its worker is
-gone: `liveness.settle` records why), never waiting on a run nobody follows.
+editor or by another shell, and after a restart. Followers wake on the folder's changes (`tuneline.fswatch`: file
+notifications, a slow poll only where the platform cannot notify) and, when nothing changes, every few seconds to
+ask whether the worker is still there. Watching stops when the run finishes or stalls (its worker is gone:
+`liveness.settle` records why), never waiting on a run nobody follows.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
 import sys
+import threading
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any, TextIO
+
+from tuneline.fswatch import Waiter, WatchThread
 
 from .liveness import settle
 from .provenance import started_here
@@ -56,12 +66,21 @@ def _metric_line(m: dict[str, Any]) -> str:
     return printable("  " + " · ".join(bits))
 
 
+LIVENESS_SECONDS = 2.0  # with nothing written, how often a follower checks that the run's worker is still there
+RUN_FILES = ("run.json", "events.jsonl", "metrics.jsonl")
+
+
+def run_files(folder: Path) -> list[Path]:
+    """What a follower waits on: the record and the two append-only streams (their folder, in notify mode)."""
+    return [folder / name for name in RUN_FILES]
+
+
 def watch(
     registry: RunRegistry,
     run_id: str,
     *,
     out: TextIO | None = None,
-    interval: float = 0.5,
+    liveness: float = LIVENESS_SECONDS,
     rich: bool | None = None,
     timeout: float | None = None,
 ) -> RunRecord:
@@ -74,10 +93,10 @@ def watch(
     use_rich = out.isatty() if rich is None else rich
     if use_rich:
         try:
-            return _watch_rich(registry, run_id, interval, timeout)
+            return _watch_rich(registry, run_id, liveness, timeout)
         except ImportError:
             pass
-    return _watch_plain(registry, run_id, out, interval, timeout)
+    return _watch_plain(registry, run_id, out, liveness, timeout)
 
 
 def _new_items(registry: RunRegistry, run_id: str, seen: dict[str, int]) -> tuple[list[dict], list[dict]]:
@@ -88,13 +107,33 @@ def _new_items(registry: RunRegistry, run_id: str, seen: dict[str, int]) -> tupl
     return new
 
 
-def _watch_plain(registry: RunRegistry, run_id: str, out: TextIO, interval: float, timeout: float | None) -> RunRecord:
+def follow(
+    registry: RunRegistry, run_id: str, liveness: float = LIVENESS_SECONDS, timeout: float | None = None
+) -> Iterator[tuple[RunRecord, bool, list[dict], list[dict]]]:
+    """(record, stop, new events, new metrics): now, then each time the run folder changes, and every `liveness`
+    seconds when nothing does (a worker that died without a word is noticed and the run recorded as stalled).
+    Ends after the item with stop=True, or when `timeout` passes.
+
+    Waiting is the system's file notifications on the run folder (one level deep, links not followed; a slow poll
+    where the platform cannot notify): no sleep loop, no CPU while the run is quiet."""
     seen = {"events": 0, "metrics": 0}
-    last = ""
     deadline = None if timeout is None else time.monotonic() + timeout
-    while True:
-        record, stop = settle(registry, run_id)
-        events, metrics = _new_items(registry, run_id, seen)
+    with Waiter(run_files(registry.folder(run_id)), links=False) as waiter:
+        while True:
+            record, stop = settle(registry, run_id)
+            events, metrics = _new_items(registry, run_id, seen)
+            expired = deadline is not None and time.monotonic() >= deadline
+            yield record, stop or expired, events, metrics
+            if stop or expired:
+                return
+            wait = liveness if deadline is None else max(0.0, min(liveness, deadline - time.monotonic()))
+            waiter.wait(wait)
+
+
+def _watch_plain(registry: RunRegistry, run_id: str, out: TextIO, liveness: float, timeout: float | None) -> RunRecord:
+    last = ""
+    record = None
+    for record, _, events, metrics in follow(registry, run_id, liveness, timeout):
         for e in events:
             out.write(_event_line(e) + "\n")
         for m in metrics:
@@ -104,18 +143,15 @@ def _watch_plain(registry: RunRegistry, run_id: str, out: TextIO, interval: floa
             out.write(f"[{run_id}] {line}\n")
             last = line
         out.flush()
-        if stop or (deadline is not None and time.monotonic() > deadline):
-            return record
-        time.sleep(interval)
+    assert record is not None
+    return record
 
 
-def _watch_rich(registry: RunRegistry, run_id: str, interval: float, timeout: float | None) -> RunRecord:
+def _watch_rich(registry: RunRegistry, run_id: str, liveness: float, timeout: float | None) -> RunRecord:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     console = Console()
-    seen = {"events": 0, "metrics": 0}
-    deadline = None if timeout is None else time.monotonic() + timeout
     progress = Progress(
         TextColumn("[bold]{task.fields[status]}"),
         BarColumn(),
@@ -125,11 +161,10 @@ def _watch_rich(registry: RunRegistry, run_id: str, interval: float, timeout: fl
         console=console,
         transient=False,
     )
+    record = None
     with progress:
         task = progress.add_task(run_id, total=None, status="starting", loss="")
-        while True:
-            record, stop = settle(registry, run_id)
-            events, metrics = _new_items(registry, run_id, seen)
+        for record, _, events, metrics in follow(registry, run_id, liveness, timeout):
             for e in events:
                 progress.console.print(_event_line(e), markup=False, highlight=False)
             loss = ""
@@ -143,8 +178,70 @@ def _watch_rich(registry: RunRegistry, run_id: str, interval: float, timeout: fl
                 status=record.status,
                 **({"loss": loss} if loss else {}),
             )
-            if stop or (deadline is not None and time.monotonic() > deadline):
-                break
-            time.sleep(interval)
+    assert record is not None
     console.print(f"[{run_id}] {describe(record)}", markup=False, highlight=False)
     return record
+
+
+# --- for an event loop (the language server's run progress) -------------------------------------------------------
+class _RunFolders:
+    """The run folders that asyncio followers wait on, all watched by one thread: the server follows any number of
+    runs with one thread (plus the notifier's), and with none once no run is followed."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._wakers: dict[Path, list[Callable[[], None]]] = {}
+        self._thread = WatchThread(self._changed, name="tuneline-run-folders", links=False)
+
+    def add(self, folder: Path, wake: Callable[[], None]) -> None:
+        with self._lock:
+            self._wakers.setdefault(folder, []).append(wake)
+            self._thread.watch(p for f in self._wakers for p in run_files(f))
+
+    def remove(self, folder: Path, wake: Callable[[], None]) -> None:
+        with self._lock:
+            wakers = self._wakers.get(folder, [])
+            if wake in wakers:
+                wakers.remove(wake)
+            if not wakers:
+                self._wakers.pop(folder, None)
+            self._thread.watch(p for f in self._wakers for p in run_files(f))
+
+    def _changed(self, paths: set[Path]) -> None:
+        with self._lock:
+            wakers = [w for p in paths for w in (*self._wakers.get(p.parent, ()), *self._wakers.get(p, ()))]
+        for wake in wakers:
+            wake()
+
+
+_RUN_FOLDERS: _RunFolders | None = None
+_RUN_FOLDERS_LOCK = threading.Lock()
+
+
+@contextlib.asynccontextmanager
+async def folder_changes(folder: Path) -> AsyncIterator[Callable[[float], Awaitable[None]]]:
+    """`wait(timeout)`, which returns as soon as the run folder changes, or after `timeout` seconds (to ask
+    `settle` whether the worker is still there)."""
+    global _RUN_FOLDERS
+    with _RUN_FOLDERS_LOCK:
+        if _RUN_FOLDERS is None:
+            _RUN_FOLDERS = _RunFolders()
+        folders = _RUN_FOLDERS
+    loop = asyncio.get_running_loop()
+    changed = asyncio.Event()
+
+    def wake() -> None:  # on the watching thread
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            loop.call_soon_threadsafe(changed.set)
+
+    async def wait(timeout: float) -> None:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(changed.wait(), timeout)
+        changed.clear()  # before the caller reads: a change after this wakes the next wait
+
+    key = Path(os.path.abspath(folder))
+    folders.add(key, wake)
+    try:
+        yield wait
+    finally:
+        folders.remove(key, wake)

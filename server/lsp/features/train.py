@@ -46,7 +46,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tuneline.lsp")
 START = "Start training"
-FOLLOW_INTERVAL = 1.0
 
 
 class CommandError(Exception):
@@ -277,10 +276,13 @@ def _follow_in_background(ls: TunelineServer, registry: RunRegistry, run_id: str
 
 async def _follow(ls: TunelineServer, registry: RunRegistry, run_id: str) -> None:
     COMMAND_WORK_DONE_TOKEN.set(None)  # this task outlives the command: use a token of our own
-    from tuneline.training.watch import describe
+    from tuneline.training.watch import LIVENESS_SECONDS, describe, folder_changes
 
-    try:
-        async with WorkDone(ls, f"tuneline: training {run_id}") as progress:
+    try:  # woken by changes in the run folder (file notifications), and every few seconds to ask after the worker
+        async with (
+            WorkDone(ls, f"tuneline: training {run_id}") as progress,
+            folder_changes(registry.folder(run_id)) as changed,
+        ):
             last = ""
             asked = False
             while True:
@@ -296,7 +298,7 @@ async def _follow(ls: TunelineServer, registry: RunRegistry, run_id: str) -> Non
                 if progress.cancelled and not asked:
                     asked = True
                     await asyncio.get_running_loop().run_in_executor(None, cancel_run, registry, run_id)
-                await asyncio.sleep(FOLLOW_INTERVAL)
+                await changed(LIVENESS_SECONDS)
     except KeyError:
         return
     except Exception:
