@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from tuneline.analysis import Finding, Settings
 from tuneline.analysis.lines import decode_bytes
 from tuneline.fileio import FileRefused, open_regular
+from tuneline.fswatch import WatchThread
 from tuneline.neardup.checks import line_texts, overlap_findings
 from tuneline.neardup.pairing import training_partner, validation_partners
 
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tuneline.lsp")
 DELAY_SECONDS = 0.6
-POLL_SECONDS = 2.0  # training files on disk are polled only when the client cannot watch files for us
 EMBED_EXTRA_NOTE = " (Lexical tier. To find paraphrases too, install the semantic tier: pip install 'tuneline[embed]'.)"
 SEMANTIC_SETTING_NOTE = ' (Lexical tier. Set "nearDuplicates": "semantic" to find paraphrases too.)'
 
@@ -48,6 +48,7 @@ class _State:
     outside: bool = False  # told the log once that the training file lies outside the workspace
     note: str = ""
     keys: set[str] = field(default_factory=set)
+    train: Path | None = None  # the training file the last pass read: its deletion must reach this document too
 
 
 class NearDuplicatePass:
@@ -55,8 +56,8 @@ class NearDuplicatePass:
         self.server = server
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="tuneline-neardup")
         self.states: dict[str, _State] = {}
-        self._poller: asyncio.Task | None = None
-        self._mtimes: dict[Path, float] = {}
+        self._watcher: WatchThread | None = None  # for clients that cannot watch files
+        self._closer: asyncio.Task | None = None
 
     # --- when to run -----------------------------------------------------------------------------------------
     def wanted(self, doc: Document, settings: Settings) -> bool:
@@ -67,41 +68,63 @@ class NearDuplicatePass:
         state = self.states.setdefault(doc.uri, _State())
         if state.done_version == doc.version:
             return  # the analysis that merged our own results
+        self._watch_disk()
         settings = self.server.settings_for(doc.uri)
         if not self.wanted(doc, settings):
             if state.keys:
                 self._apply(doc, doc.version, {})
             return
-        self._ensure_poller()
         if state.timer is not None:
             state.timer.cancel()
         loop = asyncio.get_running_loop()
         state.timer = loop.call_later(DELAY_SECONDS, self._start, doc)
 
-    def _ensure_poller(self) -> None:
-        """Clients that cannot watch files (no dynamic registration of didChangeWatchedFiles, e.g. Neovim 0.7)
-        get the same effect from a cheap mtime poll of the training files that open validation files use."""
-        if self._poller is not None or self.server.capability(
-            "workspace.did_change_watched_files.dynamic_registration"
-        ):
+    def _watch_disk(self) -> None:
+        """Clients that cannot watch files (no dynamic registration of didChangeWatchedFiles, e.g. Neovim 0.7) get
+        the same from the server: one thread watches the folders of the open datasets and the training files their
+        overlap check reads (file notifications through watchfiles; a slow poll where the platform cannot notify),
+        so a training file that changes, goes or comes back is seen. The thread ends when nothing is open and when
+        the server's event loop ends."""
+        if self.server.capability("workspace.did_change_watched_files.dynamic_registration"):
             return
-        self._poller = asyncio.ensure_future(self._poll())
+        if self._watcher is None:
+            loop = asyncio.get_running_loop()
 
-    async def _poll(self) -> None:
-        while True:
-            await asyncio.sleep(POLL_SECONDS)
-            for doc in self.server.documents:
+            def changed(paths: set[Path]) -> None:  # on the watching thread
+                with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                    loop.call_soon_threadsafe(self._disk_changed, paths)
+
+            self._watcher = WatchThread(changed, name="tuneline-training-files")
+            self._closer = asyncio.ensure_future(self._close_at_exit())
+        paths: set[Path] = set()
+        for doc in self.server.documents:
+            if doc.path is not None:
+                paths.add(doc.path.parent)
                 train = self._training_file(doc, self.server.settings_for(doc.uri))
-                if train is None or self.server.documents.get(train.resolve().as_uri()) is not None:
-                    continue
-                try:
-                    mtime = train.stat().st_mtime_ns
-                except OSError:
-                    continue
-                seen = self._mtimes.setdefault(train, mtime)
-                if mtime != seen:
-                    self._mtimes[train] = mtime
-                    self.file_changed(train)
+                if train is not None:
+                    paths.add(train)
+        self._watcher.watch(paths)
+
+    async def _close_at_exit(self) -> None:
+        """Waits until the server's event loop ends (which cancels it), then stops the watching thread."""
+        try:
+            await asyncio.get_running_loop().create_future()
+        finally:
+            if self._watcher is not None:
+                self._watcher.close()
+
+    def _disk_changed(self, paths: set[Path]) -> None:
+        """On the event loop: files changed in the watched folders. Open documents report their own edits."""
+        open_docs = {d.path for d in self.server.documents if d.path is not None}
+        for path in paths:
+            if path in open_docs:
+                continue
+            if path.is_dir():  # the poll fallback: something in this folder came or went
+                for doc in self.server.documents:
+                    if doc.path is not None and doc.path.parent == path:
+                        self._restart(doc)
+            elif path.name.endswith(".jsonl"):
+                self.file_changed(path)
 
     def closed(self, uri: str) -> None:
         state = self.states.pop(uri, None)
@@ -110,14 +133,24 @@ class NearDuplicatePass:
                 state.timer.cancel()
             if state.task is not None:
                 state.task.cancel()
+        if self._watcher is not None:
+            self._watch_disk()
 
     def file_changed(self, path: Path) -> None:
-        """A file on disk changed (watched files): re-check open validation files whose training file it is."""
+        """A file on disk changed, came or went (watched files): re-check open validation files whose training
+        file it is, or was at their last pass."""
+        try:
+            changed = path.resolve()
+        except (OSError, RuntimeError):
+            return
         for doc in self.server.documents:
             settings = self.server.settings_for(doc.uri)
             train = self._training_file(doc, settings)
-            if train is not None and train.resolve() == path.resolve():
-                self._restart(doc)
+            state = self.states.get(doc.uri)
+            before = state.train if state is not None else None
+            with contextlib.suppress(OSError, RuntimeError):
+                if (train is not None and train.resolve() == changed) or (before is not None and before == changed):
+                    self._restart(doc)
 
     def document_edited(self, doc: Document) -> None:
         """An open training file changed: its open validation files need the overlap check again."""
@@ -184,9 +217,9 @@ class NearDuplicatePass:
         settings = self.server.settings_for(doc.uri)
         train_path = self._training_file(doc, settings)
         train_lines = None
+        with contextlib.suppress(OSError, RuntimeError):
+            state.train = train_path.resolve() if train_path is not None else None
         if train_path is not None:
-            with contextlib.suppress(OSError):  # the version of the file this pass reads, for the poller
-                self._mtimes[train_path] = train_path.stat().st_mtime_ns
             train_doc = next(
                 (d for d in self.server.documents if d.path and d.path.resolve() == train_path.resolve()), None
             )
