@@ -267,6 +267,50 @@ def test_a_watched_folder_picks_up_new_files_and_folders(tmp_path):
         assert watch.interrupt() == 0
 
 
+def test_where_the_platform_cannot_notify_a_slow_poll_says_so_and_still_sees_changes(tmp_path, monkeypatch):
+    monkeypatch.setenv("WATCHFILES_FORCE_POLLING", "1")  # watchfiles' own switch (WSL's Windows drives set it too)
+    data = write(tmp_path / "data.jsonl", good(12))
+    watch = Watch("--format", "json", "data.jsonl", cwd=tmp_path)
+    try:
+        watch.next_check(timeout=60)
+        with data.open("a", encoding="utf-8") as fh:
+            fh.write(BROKEN + "\n")
+        took, _ = watch.until(lambda d: "TL001" in codes(d), 1)
+        assert took < 3 * watch_module.POLL_SECONDS
+    finally:
+        assert watch.interrupt() == 0
+    notes = [line for line in watch.stderr if "polling" in line]
+    assert notes == ["tuneline: note: watching by polling every 1 s: WATCHFILES_FORCE_POLLING is set\n"]
+
+
+def test_on_a_terminal_the_screen_is_cleared_before_each_check_unless_no_clear(tmp_path):
+    import pty
+
+    data = write(tmp_path / "data.jsonl", good(12))
+    for extra, cleared in (([], True), (["--no-clear"], False)):
+        leader, follower = pty.openpty()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tuneline", "check", "--watch", *extra, "data.jsonl"],
+            cwd=tmp_path,
+            stdout=follower,
+            stderr=follower,
+        )
+        os.close(follower)
+        seen = b""
+        try:
+            deadline = time.monotonic() + 60
+            while seen.count(b"watching for changes") < 1 and time.monotonic() < deadline:
+                seen += os.read(leader, 65536)
+            data.write_text(data.read_text() + BROKEN + "\n", encoding="utf-8")
+            while seen.count(b"watching for changes") < 2 and time.monotonic() < deadline:
+                seen += os.read(leader, 65536)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(15) == 0
+            os.close(leader)
+        assert seen.count(watch_module.CLEAR.encode()) == (2 if cleared else 0), seen[:300]
+
+
 def test_watch_refuses_standard_input_and_a_missing_path_in_one_line(tmp_path):
     for args in (["-"], ["missing.jsonl"]):
         out = subprocess.run(
