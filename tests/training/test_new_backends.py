@@ -284,7 +284,11 @@ def test_azure_rft_sends_the_checked_grader_with_the_job(env, project, registry,
 
 def test_azure_rft_file_without_grader_and_grader_on_sft_file_are_refused(env, project, providers):
     write_lines(project / "rft.jsonl", rft_lines(30))
-    pf = run_preflight(TrainRequest(dataset=project / "rft.jsonl", model="o4-mini-2025-04-16"), "azure")
+    write_lines(project / "rft-valid.jsonl", rft_lines(40)[30:])
+    request = TrainRequest(
+        dataset=project / "rft.jsonl", model="o4-mini-2025-04-16", validation=project / "rft-valid.jsonl"
+    )
+    pf = run_preflight(request, "azure")
     assert not pf.ok and "needs a grader: pass --grader FILE" in pf.refused
     pf = run_preflight(TrainRequest(dataset=project / "data.jsonl", options={"grader": GRADER}), "azure")
     assert not pf.ok and "--grader is for reinforcement fine-tuning files" in pf.refused
