@@ -234,6 +234,8 @@ class _Session:
         for path in changed:
             if path in names:
                 reread.add(names[path])
+                if not path.exists() and self._in_folder_args(path):  # found in a folder, now gone: not a warning
+                    expand = True
             elif path in self.config_files or (path.name in CONFIG_NAMES and path.parent in self.config_folders):
                 reload = True
             elif path in context:
@@ -260,7 +262,7 @@ class _Session:
         if reload:
             try:
                 self.load_settings()
-            except ConfigError as exc:
+            except (ConfigError, UsageError) as exc:
                 self._waiter()
                 print(f"tuneline: error: {exc}", file=sys.stderr)
                 self._status(began, [], "the settings cannot be used: fix them and save to check again")

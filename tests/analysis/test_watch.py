@@ -263,8 +263,12 @@ def test_a_watched_folder_picks_up_new_files_and_folders(tmp_path):
         write(folder / ".hidden.jsonl", [BROKEN])
         took, checks = watch.until(lambda d: names(d) == ["a.jsonl", "b.jsonl", "c.jsonl"], checks)
         assert took < REACT_SECONDS
+        (folder / "b.jsonl").unlink()
+        took, checks = watch.until(lambda d: names(d) == ["a.jsonl", "c.jsonl"], checks)
+        assert took < REACT_SECONDS
     finally:
         assert watch.interrupt() == 0
+    assert not [line for line in watch.stderr if "tuneline: warning" in line], "a file found in a folder just goes"
 
 
 def test_where_the_platform_cannot_notify_a_slow_poll_says_so_and_still_sees_changes(tmp_path, monkeypatch):
