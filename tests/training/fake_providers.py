@@ -535,7 +535,9 @@ class Handler(BaseHTTPRequestHandler):
         self._error(404, f"no route for {method} /v1{path}")
 
     def _result_file(self, job: Job) -> str:
-        """A results.csv for a finished job (Azure's shape: a row per step), stored once."""
+        """A results.csv for a finished Azure job (a row per step), stored once; OpenAI's jobs name one only."""
+        if not job.request.get("_azure"):
+            return "file-result-1"
         file_id = f"file-result-{job.id[-8:]}"
         st = self.state
         if file_id not in st.contents:
