@@ -114,7 +114,10 @@ def build(
             unanswered += 1
         row["comparison"] = compare(scores["tuned"], scores["base"], verdict) if answered_both else "unanswered"
         rows.append(row)
-    metrics: dict[str, Any] = {role: rates(*per_role[role], _price(prices.get(role))) for role in ROLES}
+    local = spec.get("backend") == "local"  # nothing is billed: no cost row
+    metrics: dict[str, Any] = {
+        role: rates(*per_role[role], None if local else _price(prices.get(role))) for role in ROLES
+    }
     for role, key in (("tuned", "eval_loss"), ("base", "base_eval_loss")):
         loss = (spec.get("losses") or {}).get(key)
         if isinstance(loss, (int, float)):
