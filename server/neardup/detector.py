@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .lexical import LexicalIndex
+from .texts import same_images
 
 if TYPE_CHECKING:
     from .cache import EmbeddingCache
@@ -106,10 +107,13 @@ class NearDuplicateDetector:
         found: dict[tuple[Hashable, Hashable], Pair] = {}
         if self.semantic is not None:
             for a, b, score in self.semantic.all_pairs(self.threshold, cancelled=cancelled):
-                found[_order(a, b)] = Pair(*_order(a, b), score, "semantic")
+                if self._same_images(a, b):
+                    found[_order(a, b)] = Pair(*_order(a, b), score, "semantic")
             return sorted(found.values(), key=lambda p: (-p.score, str(p.a), str(p.b)))
         for key in self.lexical.ids():
             for other, score in self.lexical.neighbours(key):
+                if not self._same_images(key, other):
+                    continue
                 pair = _order(key, other)
                 if pair not in found:
                     found[pair] = Pair(*pair, score, "lexical")
@@ -118,8 +122,14 @@ class NearDuplicateDetector:
     def pairs_of(self, key: Hashable) -> list[Pair]:
         """Pairs involving one example: what an editor re-asks after a one-line edit."""
         if self.semantic is not None:
-            return [Pair(*_order(key, o), s, "semantic") for o, s in self.semantic.neighbours(key, self.threshold)]
-        return [Pair(*_order(key, o), s, "lexical") for o, s in self.lexical.neighbours(key)]
+            near = [(o, s, "semantic") for o, s in self.semantic.neighbours(key, self.threshold)]
+        else:
+            near = [(o, s, "lexical") for o, s in self.lexical.neighbours(key)]
+        return [Pair(*_order(key, o), s, tier) for o, s, tier in near if self._same_images(key, o)]
+
+    def _same_images(self, a: Hashable, b: Hashable) -> bool:
+        """Examples about different images are never near duplicates, however alike their words."""
+        return same_images(self._texts.get(a, ""), self._texts.get(b, ""))
 
 
 def _order(a: Hashable, b: Hashable) -> tuple[Hashable, Hashable]:

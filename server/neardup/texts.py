@@ -1,11 +1,17 @@
 """The text of an example that near-duplicate detection compares: its user and assistant turns.
 
 The system prompt is left out on purpose: a shared system prompt would make every example look alike.
+
+Images are part of an example's identity: two questions with the same words about different pictures are
+different examples. So the text starts with a line naming the example's images (a digest of each URL or inline
+data, in order) and the detector pairs only examples whose image lines are equal (`same_images`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+from typing import Any
 
 from ..analysis.formats import detect, message_view
 from ..analysis.lines import BOM
@@ -21,6 +27,36 @@ def _content(value: object) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+IMAGE_LINE = "[images: "
+
+
+def _image_ids(obj: dict[str, Any], messages: list[dict[str, Any]]) -> list[str]:
+    """A short digest per image: image_url parts (URL or data URL), and a top-level `images` / `image` list of
+    paths or URLs (LLaMA-Factory's and TRL's vision layouts)."""
+    refs: list[str] = []
+    for m in messages:
+        content = m.get("content")
+        for part in content if isinstance(content, list) else ():
+            if isinstance(part, dict) and part.get("type") in ("image_url", "image"):
+                ref = part.get("image_url")
+                ref = ref.get("url") if isinstance(ref, dict) else ref if isinstance(ref, str) else part.get("image")
+                refs.append(ref if isinstance(ref, str) else json.dumps(ref, sort_keys=True, default=str))
+    for key in ("images", "image"):
+        value = obj.get(key)
+        for ref in value if isinstance(value, list) else [value] if isinstance(value, str) else ():
+            refs.append(ref if isinstance(ref, str) else json.dumps(ref, sort_keys=True, default=str))
+    return [hashlib.blake2b(r.encode("utf-8", "surrogatepass"), digest_size=6).hexdigest() for r in refs]
+
+
+def same_images(a: str, b: str) -> bool:
+    """Whether two comparable texts are about the same images (both about none counts)."""
+    return _image_line(a) == _image_line(b)
+
+
+def _image_line(text: str) -> str:
+    return text[: text.find("\n") + 1 or len(text)] if text.startswith(IMAGE_LINE) else ""
+
+
 def example_text(line: str) -> str | None:
     """The comparable text of one JSONL line, or None for a line that is not an example."""
     if line.startswith(BOM):
@@ -34,7 +70,8 @@ def example_text(line: str) -> str | None:
     if not isinstance(obj, dict):
         return None
     messages, extra = message_view(obj, detect(obj))
-    parts = []
+    images = _image_ids(obj, [*messages, *extra])
+    parts = [f"{IMAGE_LINE}{' '.join(images)}]"] if images else []
     for m in (*messages, *extra):
         if m.get("role") == "system":
             continue
@@ -44,4 +81,4 @@ def example_text(line: str) -> str | None:
             text = f"{text} {json.dumps(calls, ensure_ascii=False)}"
         if text.strip():
             parts.append(" ".join(text.split()))
-    return "\n".join(parts) if parts else None
+    return "\n".join(parts) if len(parts) > bool(images) else None
