@@ -84,12 +84,13 @@ class TunelineServer(LanguageServer):
         hooks.edited.append(near.document_edited)
         hooks.closed.append(near.closed)
         try:
-            from .features import train
+            from .features import evaluate, train
         except ImportError as exc:
             log.info("training commands are not available (%s)", exc)
             return
         try:
             train.register(self)
+            evaluate.register(self)
         except Exception:
             log.exception("the training commands failed to register; the rest of the server works")
 

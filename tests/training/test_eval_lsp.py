@@ -1,0 +1,123 @@
+"""The editor's evaluation commands through the real `tuneline serve` process (pytest-lsp): `tuneline.evaluate`
+asks with the cost in the question, runs the evaluation in its own process against the chat-completions fake
+(real OpenAI SDK), reports progress and returns the summary and the HTML report; `tuneline.evalReport` reads back
+the newest stored evaluation; runs not started here are refused."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from lsprotocol import types
+from pytest_lsp import ClientServerConfig, client_capabilities
+
+from .conftest import FAST, plant_run, snapshot, write_lines
+from .fake_chat import BASE, OPENAI_KEY, TUNED, FakeChat, finished_run
+from .test_eval_hosted import base_model, held_out_lines, tuned_model
+
+pytestmark = pytest.mark.asyncio
+
+
+@pytest.fixture
+def chat(monkeypatch: pytest.MonkeyPatch):
+    with FakeChat() as fc:
+        for key, value in {**fc.env, **FAST}.items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.delenv("TUNELINE_RUNS_DIR", raising=False)
+        yield fc
+
+
+@pytest.fixture
+def run(project: Path, chat: FakeChat) -> Path:
+    lines, refs = held_out_lines()
+    chat.state.models[TUNED] = tuned_model(refs)
+    chat.state.models[BASE] = base_model
+    return finished_run(project, write_lines(project / "val.jsonl", lines))
+
+
+@pytest.fixture
+async def lsp(chat, project):
+    config = ClientServerConfig(
+        server_command=[sys.executable, "-m", "tuneline", "serve", "--stdio"], server_env=dict(os.environ)
+    )
+    client = await config.start()
+    client.questions = []  # type: ignore[attr-defined]
+    client.answer = "Evaluate"  # type: ignore[attr-defined]
+
+    @client.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)
+    def answer(params: types.ShowMessageRequestParams):
+        client.questions.append(params.message)  # type: ignore[attr-defined]
+        return types.MessageActionItem(title=client.answer)  # type: ignore[attr-defined]
+
+    @client.feature(types.CLIENT_REGISTER_CAPABILITY)
+    def register_capability(params: types.RegistrationParams):
+        return None
+
+    await client.initialize_session(
+        types.InitializeParams(
+            capabilities=client_capabilities("visual-studio-code"),
+            root_uri=project.as_uri(),
+            workspace_folders=[types.WorkspaceFolder(uri=project.as_uri(), name=project.name)],
+        )
+    )
+    yield client
+    await client.shutdown_session()
+
+
+async def command(client, name: str, *arguments):
+    return await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command=name, arguments=list(arguments))
+    )
+
+
+async def test_evaluate_a_run_from_the_editor(lsp, project: Path, run: Path, chat: FakeChat):
+    plan = await command(lsp, "tuneline.evaluate", {"runId": run.name, "dryRun": True})
+    assert plan["ok"] and plan["plan"]["examples"] == 8 and plan["plan"]["costText"].startswith("$")
+    assert plan["plan"]["estimate"]["requests"] == 16 and chat.state.requests == []
+
+    lsp.answer = "Cancel"
+    assert await command(lsp, "tuneline.evaluate", {"runId": run.name}) is None
+    assert "estimated cost $" in lsp.questions[0] and chat.state.requests == []
+    assert not (run / "eval").exists()
+
+    lsp.answer = "Evaluate"
+    result = await command(lsp, "tuneline.evaluate", {"runId": "last", "limit": 6})
+    assert result["ok"], result
+    summary = result["summary"]
+    assert summary["run"] == run.name and summary["examples"] == 6 and summary["complete"]
+    assert summary["metrics"]["tuned"]["exact_match"] == pytest.approx(5 / 6, abs=1e-4)
+    assert summary["metrics"]["base"]["exact_match"] == pytest.approx(2 / 6, abs=1e-4)
+    assert "<table class='metrics'>" in result["html"] and "only-worse" in result["html"]
+    assert any("worse than the base model on 1 of 6 examples" in m.message for m in lsp.messages)
+    reports = [v for values in lsp.progress_reports.values() for v in values]
+    assert any("answers" in (getattr(v, "message", "") or "") for v in reports)
+    folder = Path(result["folder"])
+    assert folder.parent == run / "eval" and json.loads((folder / "status.json").read_text())["status"] == "done"
+    assert OPENAI_KEY not in "".join(p.read_text() for p in folder.iterdir() if p.is_file())
+
+    shown = await command(lsp, "tuneline.evalReport", {"runId": run.name})
+    assert shown["ok"] and shown["eval"] == result["eval"] and len(shown["contract"]["items"]) == 6
+    assert shown["contract"]["metrics"]["tuned"]["json_same_keys"] == 1.0  # tool calls are past --limit 6
+    assert shown["contract"]["metrics"]["tuned"]["tool_call_match"] is None
+    assert "<table class='metrics'>" in shown["html"]
+
+
+async def test_runs_not_started_here_and_bad_arguments_are_refused(lsp, project: Path, chat: FakeChat):
+    folder = plant_run(project, project / "data.jsonl", status="succeeded", result_model=TUNED)
+    before = snapshot(folder)
+    refused = await command(lsp, "tuneline.evaluate", {"runId": folder.name, "confirmed": True})
+    assert refused["ok"] is False and "was not started here" in refused["refused"]
+    assert any("was not started here" in m.message for m in lsp.messages)
+    report = await command(lsp, "tuneline.evalReport", {"runId": folder.name})
+    assert report["ok"] is False and "its evaluations are not shown" in report["refused"]
+    assert snapshot(folder) == before and chat.state.requests == [] and lsp.questions == []
+
+    for args, words in (
+        ([], "expected [{runId"),
+        ([{"runId": folder.name, "limit": "many"}], "limit must be a whole number"),
+    ):
+        bad = await command(lsp, "tuneline.evaluate", *args)
+        assert bad["ok"] is False and words in bad["refused"]
