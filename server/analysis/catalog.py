@@ -75,6 +75,17 @@ _RULES = [
     ),
     Rule(
         "TL006",
+        "multi-line-records",
+        E,
+        "The file holds pretty-printed JSON records, not one object per line.",
+        "Each record is an indented JSON object spread over many lines (what `json.dump(..., indent=2)` writes), so "
+        "every line of the file is a fragment and no trainer can read it as JSONL. Reported once, on the first "
+        "record; the per-line parse errors such a file causes are capped at the first 10.",
+        "Convert it to one object per line, for example with `jq -c . in.json > out.jsonl`.",
+        file_level=True,
+    ),
+    Rule(
+        "TL007",
         "line-too-large",
         E,
         "The line is too large to check.",

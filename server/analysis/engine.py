@@ -24,6 +24,7 @@ from .rules.example_count import ExampleCount
 from .rules.file_rule import FileRule, FileView
 from .rules.format_mix import FormatMix
 from .rules.model_shutdown import ModelShutdown
+from .rules.multi_line_records import MultiLineRecords
 from .rules.system_prompts import SystemPrompts
 from .rules.token_spread import TokenSpread, quantile
 from .tokens import TokenCounter
@@ -116,6 +117,7 @@ class Dataset:
         # The file-level rules, in the order their findings are produced (ties in position keep this order).
         self._format_mix = FormatMix()
         self._tokens = TokenSpread(engine.model.limit)
+        self._multi_line = MultiLineRecords()
         self.rules: list[FileRule] = [
             self._format_mix,
             ExampleCount(),
@@ -124,6 +126,7 @@ class Dataset:
             SystemPrompts(),
             self._tokens,
             ModelShutdown(),
+            self._multi_line,
             *extra_rules,
         ]
         lines = list(lines)
@@ -249,7 +252,7 @@ class Dataset:
                 continue
             out.append(Finding(f.code, f.message, f.line, f.span, f.fix, f.related, severity(f)))
         out.sort(key=lambda f: (-1 if f.line is None else f.line, f.span.start if f.span else -1, f.code))
-        return out
+        return self._multi_line.cap(out)
 
     def view(self) -> FileView:
         """What file-level rules read when they report: slots resolve to the lines they are on now."""

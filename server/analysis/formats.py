@@ -19,6 +19,7 @@ FORMAT_TITLES = {
     "text": "text",
     "alpaca": "alpaca (instruction / input / output)",
     "sharegpt": "sharegpt (conversations)",
+    "bedrock": "Amazon Bedrock conversation (schemaVersion / system / messages of content blocks), Bedrock's own format",
     "unknown": "unknown",
 }
 
@@ -34,7 +35,27 @@ SHAREGPT_ROLES = {
 }
 
 
+BEDROCK_FORMAT = "bedrock"
+
+
+def is_bedrock(obj: dict[str, Any]) -> bool:
+    """Amazon Bedrock's conversation format: `schemaVersion` "bedrock-conversation-…", or `system` as a list of
+    content blocks beside `messages`. It looks like chat, but its content blocks have no `type`."""
+    version = obj.get("schemaVersion")
+    if isinstance(version, str):
+        return version.startswith("bedrock")
+    return "messages" in obj and isinstance(obj.get("system"), list)
+
+
+def _blocks_text(blocks: Any) -> str:
+    if isinstance(blocks, list):
+        return "\n".join(b["text"] for b in blocks if isinstance(b, dict) and isinstance(b.get("text"), str))
+    return blocks if isinstance(blocks, str) else ""
+
+
 def detect(obj: dict[str, Any]) -> str:
+    if ("schemaVersion" in obj or "system" in obj) and is_bedrock(obj):
+        return BEDROCK_FORMAT
     if "messages" in obj:
         return "kto" if "label" in obj else "chat"
     if "input" in obj and ("preferred_output" in obj or "non_preferred_output" in obj):
@@ -118,6 +139,14 @@ def message_view(obj: dict[str, Any], fmt: str) -> tuple[list[dict[str, Any]], l
         if isinstance(obj.get("system"), str) and obj["system"]:
             msgs.append({"role": "system", "content": obj["system"]})
         return msgs + _sharegpt(obj.get("conversations")), []
+    if fmt == BEDROCK_FORMAT:
+        system = _blocks_text(obj.get("system"))
+        msgs = [{"role": "system", "content": system}] if system else []
+        turns = obj.get("messages")
+        for m in turns if isinstance(turns, list) else ():
+            if isinstance(m, dict):
+                msgs.append({"role": m.get("role"), "content": _blocks_text(m.get("content"))})
+        return msgs, []
     return [], []
 
 

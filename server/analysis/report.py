@@ -2,7 +2,8 @@
 numbers.
 
 Two kinds of line get a result that is not the engine's: a line that is not valid UTF-8 (TL004 at the first bad
-byte, on top of what its U+FFFD-decoded text shows) and a line over the per-line size cap (TL006, not parsed).
+byte, on top of what its U+FFFD-decoded text shows) and a line over the per-line size cap (TL007, not parsed).
+A last line that is the only invalid one and has no line break gets TL001 with a note that the file looks cut off.
 Their findings live in the line's result inside the `Dataset`, so every later pass that re-collects findings
 (near duplicates, train/validation overlap) keeps them.
 """
@@ -47,6 +48,7 @@ class _ReadLines:
     bad_bytes: dict[int, tuple[Finding, bytes]]  # line -> (TL004 at the first bad byte, digest of its bytes)
     oversized: dict[int, int]  # line -> its length in bytes
     ends: array | None
+    unterminated: bool = False  # the last line has no line break after it
 
 
 def _read(stream: BinaryIO, max_line_bytes: int, keep_ends: bool) -> _ReadLines:
@@ -55,6 +57,7 @@ def _read(stream: BinaryIO, max_line_bytes: int, keep_ends: bool) -> _ReadLines:
     oversized: dict[int, int] = {}
     ends = array("Q") if keep_ends else None
     offset = 0
+    ending = b"\n"
     for number, (raw, size, ending) in enumerate(iter_raw_lines(stream, max_line_bytes)):
         if raw is None:
             oversized[number] = size
@@ -67,7 +70,7 @@ def _read(stream: BinaryIO, max_line_bytes: int, keep_ends: bool) -> _ReadLines:
         if ends is not None:
             offset += size + len(ending)
             ends.append(offset)
-    return _ReadLines(texts, bad, oversized, ends)
+    return _ReadLines(texts, bad, oversized, ends, bool(texts) and not ending)
 
 
 def _too_large(size: int, cap: int) -> LineResult:
@@ -75,12 +78,30 @@ def _too_large(size: int, cap: int) -> LineResult:
         "invalid",
         (
             Finding(
-                "TL006",
+                "TL007",
                 f"This line is {size:,} bytes, over the limit of {cap:,} bytes per line: it was not parsed or checked.",
                 span=Span(0, 0),
             ),
         ),
     )
+
+
+def _cut_off(results: list[LineResult]) -> None:
+    """TL001 on a last line without a line break, when every other line parses: say the file looks truncated."""
+    last = results[-1]
+    if len(results) < 2 or last.kind != "invalid" or any(r.kind == "invalid" for r in results[:-1]):
+        return
+    findings = tuple(
+        replace(
+            f,
+            message=f"{f.message} It is the last line, it has no line break and every other line parses: the file "
+            "looks truncated (cut off while writing or downloading).",
+        )
+        if f.code == "TL001"
+        else f
+        for f in last.findings
+    )
+    results[-1] = replace(last, findings=findings)
 
 
 def _with_bad_bytes(result: LineResult, finding: Finding, digest: bytes) -> LineResult:
@@ -112,6 +133,8 @@ def check_stream(
         results[number] = _with_bad_bytes(results[number], finding, digest)
     for number, size in read.oversized.items():
         results[number] = _too_large(size, max_line_bytes)
+    if read.unterminated and results:
+        _cut_off(results)
     dataset = Dataset(engine)
     dataset.splice(0, 0, read.texts, results)
     return FileReport(path, dataset.findings(), dataset.summary(), dataset, read.ends)

@@ -256,7 +256,7 @@ def test_unreadable_files_and_folders(tmp_path):
 
 
 def test_a_huge_line_costs_no_more_memory_than_the_cap(tmp_path):
-    """A 1 GB line (a sparse file: nothing is written to disk) is counted, not read into memory: TL006 for it, the
+    """A 1 GB line (a sparse file: nothing is written to disk) is counted, not read into memory: TL007 for it, the
     lines after it are checked, and the process stays far below the file's size."""
     data = tmp_path / "huge.jsonl"
     with data.open("wb") as fh:
@@ -271,7 +271,7 @@ def test_a_huge_line_costs_no_more_memory_than_the_cap(tmp_path):
     )
     p = subprocess.run([sys.executable, "-c", probe, str(data)], capture_output=True, timeout=120)
     out = p.stdout.decode()
-    assert "huge.jsonl:1:1: TL006 This line is 1,073,741,824 bytes, over the limit of 67,108,864 bytes" in out
+    assert "huge.jsonl:1:1: TL007 This line is 1,073,741,824 bytes, over the limit of 67,108,864 bytes" in out
     assert "huge.jsonl:14:2: TL001" in out and "exit 1" in out
     rss_mb = int(out.rsplit("rss_kb ", 1)[1]) / 1024
     assert rss_mb < 450, f"peak RSS {rss_mb:.0f} MB for a 1 GB line"
@@ -284,7 +284,7 @@ def test_line_cap_setting(tmp_path, capsys, monkeypatch):
     code, out, _ = run_main(capsys, "check", "--format", "json", str(data))
     doc = json.loads(out)
     found = [(d["code"], d["line"]) for d in doc["files"][0]["diagnostics"] if d["line"]]
-    assert found == [("TL006", 13), ("TL006", 14)]  # counted, not parsed: not even a duplicate of each other
+    assert found == [("TL007", 13), ("TL007", 14)]  # counted, not parsed: not even a duplicate of each other
     assert code == 1 and doc["files"][0]["examples"] == 12
     monkeypatch.setenv("TUNELINE_MAX_LINE_BYTES", "lots")
     code, out, err = run_main(capsys, "check", str(data))
