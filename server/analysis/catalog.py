@@ -60,8 +60,10 @@ _RULES = [
         "encoding",
         E,
         "Invalid UTF-8 bytes or a byte order mark.",
-        "Training APIs read files as UTF-8. An invalid byte makes the upload fail; a byte order mark (BOM) at "
-        "the start is tolerated by some tools and rejected by others. Bad bytes are errors, a BOM a warning.",
+        "Training APIs read files as UTF-8. An invalid byte makes the upload fail (an error for every target). A "
+        "byte order mark (BOM) at the start is judged by the target: an error where the provider's checker rejects "
+        "it (Together), nothing where it is read or asked for (Azure OpenAI, local training), a warning where the "
+        "provider says nothing (OpenAI, Fireworks). docs/targets.md lists each provider's policy.",
         "Re-save the file as UTF-8 without BOM.",
     ),
     Rule(
@@ -131,9 +133,11 @@ _RULES = [
         "unknown-role",
         E,
         "Unknown role.",
-        'The role is not one the target API accepts. A misspelling ("assitant") silently drops the turn or '
-        "fails the upload.",
-        "Replace it with the nearest valid role.",
+        'The role is not one the target accepts for the file\'s method. A misspelling ("assitant") silently drops '
+        "the turn or fails the upload. Roles differ per target and method: OpenAI's supervised fine-tuning takes "
+        "system, user, assistant, tool and function; its reinforcement fine-tuning takes developer instead of "
+        "system; Fireworks lists system, user and assistant (docs/targets.md).",
+        "Replace it with the nearest valid role (developer and system are swapped for the one the method uses).",
     ),
     Rule(
         "TL106",
@@ -262,12 +266,50 @@ _RULES = [
         "A required field is missing or empty, so the example trains on nothing or on an empty prompt.",
     ),
     Rule(
+        "TL123",
+        "format-not-accepted",
+        E,
+        "The target does not take this file's format.",
+        "Each provider takes its own formats per method (docs/targets.md): OpenAI takes chat messages for "
+        "supervised fine-tuning, its preference format for DPO and RFT prompts for reinforcement fine-tuning; "
+        "Together also takes prompt/completion and text; tuneline's local trainer also reads alpaca and sharegpt. "
+        "A file in a format its target refuses fails at upload or, worse, after it. Reported once on the file "
+        "(with the targets that do take the format) and on its first lines; alpaca, sharegpt and prompt/"
+        "completion lines carry a quick fix that converts them to chat messages. Without `--method`, the method "
+        "follows the file's format: preference pairs train with DPO, RFT prompts with RFT, anything else with SFT.",
+        "Convert the lines (the quick fix), or choose a target that takes the format (`--target`).",
+        file_level=True,
+    ),
+    Rule(
+        "TL124",
+        "unknown-format",
+        E,
+        "No line of the file is in a format a trainer reads.",
+        "The lines are JSON objects, but with keys no trainer knows (`question`, `context`, `answer` from a "
+        "project's own loader, say). Every target refuses them; tuneline cannot count their tokens either. "
+        "Reported once on the file, naming the formats the target takes, and on its first lines.",
+        "Rewrite the lines in a format the target takes, such as chat messages.",
+        file_level=True,
+    ),
+    Rule(
+        "TL125",
+        "image-not-accepted",
+        E,
+        "The target does not take this image.",
+        "Providers differ on images (docs/targets.md): OpenAI and Azure fetch https URLs or read base64 data "
+        "URLs; Together and Fireworks take base64 data URLs only; each has its own formats, size and count limits, "
+        "and roles that may carry images; tuneline's local trainer keeps only text, so an image would be dropped "
+        "silently.",
+        "Embed the image as a base64 data URL, convert it, or choose a target that trains on images.",
+    ),
+    Rule(
         "TL201",
         "example-too-long",
         W,
-        "The example exceeds the model's per-example token limit.",
-        "Tokens past the target model's limit are truncated from the end (and still billed up to the limit), "
-        "so the end of the conversation, usually the answer, is lost.",
+        "The example exceeds the target's per-example token limit.",
+        "Tokens past the target's limit are truncated from the end (and still billed up to the limit), so the end "
+        "of the conversation, usually the answer, is lost. The limit is the model's (models.toml) or else the "
+        "provider's default (providers.toml); a target that documents none gets no finding.",
     ),
     Rule(
         "TL202",
@@ -297,9 +339,10 @@ _RULES = [
     Rule(
         "TL204",
         "model-shut-down",
-        W,
-        "The target model is shut down.",
-        "The configured model is past its shutdown date: jobs for it will be refused. Pick a current model.",
+        E,
+        "The target no longer takes new fine-tuning jobs.",
+        "The target model is past its shutdown date, or its provider no longer starts new fine-tuning jobs "
+        "(OpenAI: none from 2027-01-06): a job would be refused. Pick a current model or another target.",
         file_level=True,
     ),
     Rule(
@@ -328,8 +371,9 @@ _RULES = [
         "TL303",
         "too-few-examples",
         E,
-        "Fewer than 10 examples.",
-        "OpenAI requires at least 10 training examples.",
+        "Fewer examples than the target requires.",
+        "Each provider has a minimum number of training examples (OpenAI and Azure: 10, Fireworks: 3, Together: "
+        "1; docs/targets.md); a file with none is refused everywhere.",
         file_level=True,
     ),
     Rule(
@@ -338,6 +382,15 @@ _RULES = [
         W,
         "Fewer than 50 examples.",
         "50 to 100 well-chosen examples are the usual minimum for a visible improvement.",
+        file_level=True,
+    ),
+    Rule(
+        "TL309",
+        "too-many-examples",
+        E,
+        "More examples than the target accepts.",
+        "The target's provider caps the examples in one training file (Fireworks: 3,000,000). Sample the file "
+        "down or split the run.",
         file_level=True,
     ),
     Rule(

@@ -14,6 +14,8 @@ from .epochs import EpochsError, parse_epochs
 from .models import DEFAULT_MODEL
 from .types import Severity
 
+METHODS = ("sft", "dpo", "rft")  # targets.METHODS; repeated here so reading settings needs no provider file
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -27,6 +29,8 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class Settings:
     model: str = DEFAULT_MODEL
+    target: str | None = None  # PROVIDER:MODEL; None: the model table's provider for `model` (OpenAI by default)
+    method: str | None = None  # sft | dpo | rft; None: follow the file's format
     epochs: int | None = None  # None: OpenAI's "auto" heuristic
     select: tuple[str, ...] = ("ALL",)
     ignore: tuple[str, ...] = ()
@@ -56,8 +60,34 @@ class Settings:
         return RULES[code].severity if code in RULES else Severity.WARNING
 
     def merged(self, raw: dict[str, Any], origin: str = "settings") -> Settings:
-        """A copy with `raw` (TOML table or editor JSON) applied on top; unknown keys raise ConfigError."""
-        return replace(self, **_coerce(raw, origin))
+        """A copy with `raw` (TOML table or editor JSON) applied on top; unknown keys raise ConfigError.
+
+        A `model` given without a `target` replaces the target below it (the provider then comes from the model
+        table), so `--model` and an editor's `model` keep meaning what they always meant. The target and method
+        must go together (together offers no rft): the pair is checked here, naming `origin`."""
+        values = _coerce(raw, origin)
+        if "model" in values and "target" not in values:
+            values["target"] = None
+        merged = replace(self, **values)
+        if ("target" in values or "method" in values) and (merged.target is not None or merged.method is not None):
+            _check_target(merged, origin)
+        return merged
+
+    def target_text(self) -> str:
+        """The target these settings name, as the user would write it (for messages)."""
+        return self.target or self.model
+
+
+def _check_target(settings: Settings, origin: str) -> None:
+    from .targets import Target, TargetError  # targets reads formats and models only: no cycle, but keep it lazy
+
+    try:
+        if settings.target is not None:
+            Target.parse(settings.target, settings.method)
+        elif settings.method is not None and settings.method not in METHODS:
+            raise TargetError(f"Unknown method {settings.method!r}; use sft, dpo or rft.")
+    except TargetError as exc:
+        raise ConfigError(f"{origin}: {exc}") from None
 
 
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
@@ -111,6 +141,19 @@ def _coerce(raw: dict[str, Any], origin: str) -> dict[str, Any]:
             value = parsed
         elif name == "model" and not isinstance(value, str):
             raise ConfigError(f"{origin}: `model` must be a string")
+        elif name == "target":
+            if not isinstance(value, str) or not value.strip():
+                raise ConfigError(
+                    f"{origin}: `target` must be PROVIDER:MODEL, such as together:Qwen/Qwen2.5-7B-Instruct"
+                )
+            value = value.strip()
+        elif name == "method":
+            if not isinstance(value, str) or value.strip().lower() not in (*METHODS, "auto"):
+                raise ConfigError(f"{origin}: `method` must be sft, dpo, rft or auto (follow the file's format)")
+            value = value.strip().lower()
+            if value == "auto":
+                out[name] = None
+                continue
         elif name == "near_duplicate_threshold":
             if not isinstance(value, (int, float)) or not (0.0 < float(value) <= 1.0):
                 raise ConfigError(f"{origin}: `nearDuplicateThreshold` must be a number in (0, 1]")

@@ -4,13 +4,17 @@
 (`rules/file_rule.py`: format mix, duplicates, system prompts, conflicting answers, token spread, …) which
 examples left and which arrived, so the work per edit grows with the edit, not with the file. Line numbers are
 resolved only for lines that have something to report.
+
+Every verdict is for one target (provider + model + method, `targets.py`): the engine resolves it from the settings
+(`target`, or the provider the model table gives `model`), and the rules read the provider's facts from it. The
+method follows the file's main format unless the user named one, so it is resolved per file, in `Dataset.view`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .catalog import RULES
@@ -25,13 +29,55 @@ from .rules.file_rule import FileRule, FileView
 from .rules.format_mix import FormatMix
 from .rules.model_shutdown import ModelShutdown
 from .rules.multi_line_records import MultiLineRecords
+from .rules.platform import Platform
 from .rules.system_prompts import SystemPrompts
 from .rules.token_spread import TokenSpread, quantile
+from .targets import ProviderRules, Target, Tokenizer, rules_for, token_limit, tokenizer_for
 from .tokens import TokenCounter
 from .types import Finding, LineResult, Related, Severity
 
 _CACHE_MAX = 250_000
-_SUPPRESSED_IN_ARRAY_FILE = frozenset({"TL001", "TL002", "TL003", "TL101", "TL102", "TL303", "TL304"})
+_SUPPRESSED_IN_ARRAY_FILE = frozenset({"TL001", "TL002", "TL003", "TL101", "TL102", "TL123", "TL124", "TL303", "TL304"})
+
+
+# "There is no answer to train on": right for a supervised line, wrong for an RFT prompt (the model writes the answer).
+_ANSWER_CODES = frozenset({"TL110", "TL111", "TL112"})
+
+
+def resolve_target(settings: Settings, models: ModelTable) -> Target:
+    """The target the settings name: `target` (PROVIDER:MODEL), else the model table's provider for `model` (OpenAI
+    for names it does not know, as `--model` always meant). Raises TargetError in one sentence."""
+    if settings.target is not None:
+        return Target.parse(settings.target, settings.method)
+    target = Target.from_model(settings.model, models, settings.method)
+    info = models.resolve(target.model)
+    return replace(target, model=info.name) if info.known else target  # an alias names the model it stands for
+
+
+def target_model(target: Target, models: ModelTable) -> ModelInfo:
+    """The model as this target sees it. A model name means the same model whoever hosts it (azure:gpt-4.1-mini is
+    OpenAI's row: same tokenizer and context), but a price or a shutdown date is the listing provider's own, so
+    another provider's target gets neither (unknown, not OpenAI's). The per-example limit is `token_limit`'s."""
+    info = models.resolve(target.model)
+    own = info.known and info.provider == target.provider
+    if target.provider == "local" and not own:
+        local = models.resolve("local")
+        price = local.price if local.known and local.provider == "local" else None
+        source = local.source
+    else:
+        price, source = (info.price, info.source) if own else (None, info.source if info.known else "")
+    return ModelInfo(
+        name=info.name if info.known else target.model,
+        provider=target.provider,
+        encoding=info.encoding,
+        limit=info.limit,
+        price=price,
+        shutdown=info.shutdown if own else None,
+        source=source,
+        as_of=info.as_of,
+        aliases=info.aliases,
+        known=info.known,
+    )
 
 
 class Engine:
@@ -41,9 +87,18 @@ class Engine:
         self.settings = settings or Settings()
         files = [Path(self.settings.models_file)] if self.settings.models_file else None
         self.models = ModelTable(self.settings.models, files)
-        self.model: ModelInfo = self.models.resolve(self.settings.model)
+        self.target: Target = resolve_target(self.settings, self.models)  # method None: follows each file's format
+        self.provider: ProviderRules = rules_for(self.target)
+        self.limit: int | None = token_limit(self.target, self.models)
+        model = target_model(self.target, self.models)
+        self.model: ModelInfo = model if self.limit is None else replace(model, limit=self.limit)
+        # How the target counts tokens. Only tiktoken is wired today: other tokenizers (the model family's, a local
+        # folder's) are counted with o200k_base as an estimate, and `tokens_exact` says so.
+        self.tokenizer: Tokenizer = tokenizer_for(self.target, self.models)
+        self.tokens_exact = self.tokenizer.kind == "tiktoken"
         self.counter = TokenCounter(self.model.encoding)
-        self.context = LineContext(self.counter, self.model.limit, self.model.name, self.settings.secrets)
+        self.platform = Platform.of(self.provider, self.target.method)
+        self.context = LineContext(self.counter, self.limit, self.model.name, self.settings.secrets, self.platform)
         self.enabled = self.settings.enabled_codes()
         self.today = today or dt.date.today()
         self._cache: dict[str, LineResult] = {}
@@ -72,10 +127,24 @@ class Engine:
         return rule.severity if rule else Severity.WARNING
 
     def epochs_for(self, examples: int) -> int:
-        return self.settings.epochs or auto_epochs(examples)
+        """The user's epochs, else what the target runs by default: a fixed number (Together, Fireworks: 1) or
+        OpenAI's "auto" heuristic (3, stretched so small files get 100 example passes)."""
+        if self.settings.epochs:
+            return self.settings.epochs
+        epochs = self.provider.epochs.value
+        if epochs is not None and epochs.default is not None:
+            return epochs.default
+        return auto_epochs(examples)
 
-    def cost(self, billed_per_epoch: int, examples: int) -> CostEstimate:
-        return estimate_cost(self.model, self.epochs_for(examples), billed_per_epoch)
+    def resolved_target(self, fmt: str) -> Target:
+        """The target with its method fixed for a file whose main format is `fmt`."""
+        return self.target.resolved(fmt)
+
+    def cost(self, billed_per_epoch: int, examples: int, method: str | None = None) -> CostEstimate:
+        """Tokens billed over the epochs and their price. Reinforcement fine-tuning is billed by training time, not
+        by tokens, so an RFT file's price is unknown here rather than a per-token guess."""
+        estimate = estimate_cost(self.model, self.epochs_for(examples), billed_per_epoch)
+        return replace(estimate, usd=None) if method == "rft" else estimate
 
 
 @dataclass(slots=True)
@@ -95,6 +164,8 @@ class Summary:
     cost: CostEstimate
     model: ModelInfo
     histogram: list[tuple[str, int]] = field(default_factory=list)
+    target: Target | None = None  # the target the verdict is for, its method resolved
+    tokens_exact: bool = True  # False: counted with another tokenizer than the target's, or images not counted
 
     @property
     def format_title(self) -> str:
@@ -116,7 +187,7 @@ class Dataset:
         self._examples = 0
         # The file-level rules, in the order their findings are produced (ties in position keep this order).
         self._format_mix = FormatMix()
-        self._tokens = TokenSpread(engine.model.limit)
+        self._tokens = TokenSpread(engine.limit)
         self._multi_line = MultiLineRecords()
         self.rules: list[FileRule] = [
             self._format_mix,
@@ -257,21 +328,38 @@ class Dataset:
     def view(self) -> FileView:
         """What file-level rules read when they report: slots resolve to the lines they are on now."""
         pos = self._positions()
+        dominant = self.dominant_format()
         return FileView(
-            self.engine, self._texts, self._examples, pos.__getitem__, self.is_array_file(), self.dominant_format()
+            self.engine,
+            self._texts,
+            self._examples,
+            pos.__getitem__,
+            self.is_array_file(),
+            dominant,
+            self.engine.resolved_target(dominant),
+            self.engine.provider,
         )
+
+    def target(self) -> Target:
+        """The target this file is judged for, with the method its main format (or the user) gives."""
+        return self.engine.resolved_target(self.dominant_format() if self._examples else "unknown")
 
     def _line_findings(self) -> Iterator[Finding]:
         pos = self._positions()
+        rft = self.target().method == "rft"
         for slot in self._finding_slots:
             line = pos[slot]
-            for f in self._results[line].findings:
+            result = self._results[line]
+            for f in result.findings:
+                if rft and result.also == "rft" and f.code in _ANSWER_CODES:
+                    continue  # a chat line ending on a user turn is a multi-turn RFT prompt: no answer expected
                 yield f.at_line(line)
 
     # --- numbers -------------------------------------------------------------------------------------------
     def summary(self) -> Summary:
         spread = self._tokens
         tokens = spread.sorted
+        target = self.target()
         return Summary(
             format=self.dominant_format() if self._examples else "unknown",
             format_counts=self._format_mix.counts(),
@@ -283,7 +371,9 @@ class Dataset:
             tokens_max=tokens[-1] if tokens else 0,
             billed_per_epoch=spread.billed,
             over_limit=spread.over_limit,
-            cost=self.engine.cost(spread.billed, self._examples),
+            cost=self.engine.cost(spread.billed, self._examples, target.method),
             model=self.engine.model,
             histogram=spread.histogram(),
+            target=target,
+            tokens_exact=self.engine.tokens_exact and not spread.images,
         )

@@ -11,6 +11,7 @@ from typing import Any
 
 FORMAT_TITLES = {
     "chat": "chat (messages)",
+    "rft": "reinforcement (OpenAI RFT: messages ending on a user turn)",
     "kto": "unpaired preference (messages + label, KTO)",
     "openai-preference": "preference (OpenAI DPO: input / preferred_output / non_preferred_output)",
     "trl-preference": "preference (TRL: prompt / chosen / rejected)",
@@ -35,6 +36,23 @@ SHAREGPT_ROLES = {
 }
 
 
+RFT_FORMAT = "rft"
+# The top-level keys of an OpenAI chat line; any other key beside `messages` on a line that ends on a user turn is a
+# grader field (`reference_answer`, ...), which only reinforcement fine-tuning reads.
+CHAT_LINE_KEYS = frozenset({"messages", "tools", "parallel_tool_calls", "functions"})
+
+
+def _last_role(messages: Any) -> str | None:
+    if isinstance(messages, list) and messages and isinstance(messages[-1], dict):
+        role = messages[-1].get("role")
+        return role if isinstance(role, str) else None
+    return None
+
+
+def _roles(messages: list[Any]) -> set[Any]:
+    return {m.get("role") for m in messages if isinstance(m, dict)}
+
+
 BEDROCK_FORMAT = "bedrock"
 
 
@@ -54,10 +72,24 @@ def _blocks_text(blocks: Any) -> str:
 
 
 def detect(obj: dict[str, Any]) -> str:
+    """The line's format. A `messages` line is an OpenAI reinforcement (RFT) prompt when it ends on a user turn and
+    says so in one more way: a `developer` message or grader fields beside `messages` (`reference_answer`, ...), or
+    no assistant turn and no system message (a system message with no answer is a supervised line missing its
+    answer: RFT takes no system messages). A chat line that merely ends on a user turn stays chat (see
+    `also_fits`): in a supervised file that is a missing answer, not a different format."""
     if ("schemaVersion" in obj or "system" in obj) and is_bedrock(obj):
         return BEDROCK_FORMAT
     if "messages" in obj:
-        return "kto" if "label" in obj else "chat"
+        if "label" in obj:
+            return "kto"
+        messages = obj["messages"]
+        if _last_role(messages) == "user":
+            roles = _roles(messages)
+            if "developer" in roles or any(k not in CHAT_LINE_KEYS for k in obj):
+                return RFT_FORMAT
+            if "assistant" not in roles and "system" not in roles:
+                return RFT_FORMAT
+        return "chat"
     if "input" in obj and ("preferred_output" in obj or "non_preferred_output" in obj):
         return "openai-preference"
     if "chosen" in obj or "rejected" in obj:
@@ -71,6 +103,13 @@ def detect(obj: dict[str, Any]) -> str:
     if "text" in obj:
         return "text"
     return "unknown"
+
+
+def also_fits(obj: dict[str, Any], fmt: str) -> str | None:
+    """A second format the line is valid in: a chat line ending on a user turn is also a multi-turn RFT prompt."""
+    if fmt == "chat" and _last_role(obj.get("messages")) == "user":
+        return RFT_FORMAT
+    return None
 
 
 def _msgs(value: Any, default_role: str) -> list[dict[str, Any]]:
@@ -103,7 +142,7 @@ def message_view(obj: dict[str, Any], fmt: str) -> tuple[list[dict[str, Any]], l
     The first list is the conversation a trainer sees; the second holds the other side of a preference pair
     (counted for tokens, kept out of the conversation keys).
     """
-    if fmt in ("chat", "kto"):
+    if fmt in ("chat", "kto", RFT_FORMAT):
         msgs = obj.get("messages")
         return ([m for m in msgs if isinstance(m, dict)] if isinstance(msgs, list) else []), []
     if fmt == "openai-preference":
@@ -150,10 +189,16 @@ def message_view(obj: dict[str, Any], fmt: str) -> tuple[list[dict[str, Any]], l
     return [], []
 
 
+CONVERTIBLE = frozenset({"alpaca", "sharegpt", "prompt-completion"})
+
+
 def to_chat_line(obj: dict[str, Any], fmt: str) -> str | None:
-    """The example rewritten as an OpenAI chat line, for the conversion quick fix (alpaca and sharegpt)."""
-    if fmt not in ("alpaca", "sharegpt"):
+    """The example rewritten as an OpenAI chat line, for the conversion quick fix (alpaca, sharegpt and
+    prompt/completion: each has one conversation that chat messages hold without loss)."""
+    if fmt not in CONVERTIBLE:
         return None
+    if fmt == "prompt-completion" and not all(isinstance(obj.get(k), str) for k in ("prompt", "completion")):
+        return None  # message lists may carry tool calls and names that a role/content rewrite would drop
     msgs, _ = message_view(obj, fmt)
     if not msgs:
         return None

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from .counting import count_example
-from .formats import detect, message_view
+from .formats import RFT_FORMAT, also_fits, detect, message_view
 from .lines import BOM
 from .rules import other_formats, text_scan
 from .rules.base import Collector, Pending, short
-from .rules.chat import CHAT_KEYS, check_messages, check_unknown_keys, defined_functions
+from .rules.platform import DEFAULT_PLATFORM, Platform
 from .scan import ScanError, locate, scan
 from .tokens import TokenCounter
 from .types import Edit, Finding, Fix, LineResult, Severity, Span
@@ -37,7 +37,8 @@ _VIEWED_KEYS = frozenset(
     }
 )
 _KEYED_FORMATS = frozenset({"chat", "prompt-completion", "alpaca", "sharegpt", "kto"})
-_SYSTEM_FORMATS = frozenset({"chat", "kto", "openai-preference", "sharegpt"})
+_SYSTEM_FORMATS = frozenset({"chat", "kto", "openai-preference", "sharegpt", RFT_FORMAT})
+_TOOL_FORMATS = frozenset({"chat", RFT_FORMAT})
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,9 +46,16 @@ class LineContext:
     """What per-line analysis depends on besides the text. Part of the cache key."""
 
     counter: TokenCounter
-    limit: int
+    limit: int | None  # tokens per example; None: the target documents none, so TL201 stays quiet
     model: str
     secrets: bool = True
+    platform: Platform = DEFAULT_PLATFORM
+
+
+_BOM_WORDS = {
+    "reject": ("{title}'s checker rejects it", Severity.ERROR),
+    "warn": ("some uploaders reject it", Severity.WARNING),
+}
 
 
 def _reject_constant(name: str) -> Any:
@@ -90,6 +98,16 @@ def _label(messages: list[dict[str, Any]], fmt: str) -> str:
     return fmt
 
 
+def _images(messages: list[dict[str, Any]]) -> int:
+    """Image parts in the messages: their tokens are not counted yet, so a count with images is a lower bound."""
+    n = 0
+    for m in messages:
+        content = m.get("content")
+        if isinstance(content, list):
+            n += sum(1 for part in content if isinstance(part, dict) and part.get("type") == "image_url")
+    return n
+
+
 def _resolve(pending: list[Pending], text: str, offset: int) -> list[Finding]:
     """Turn path-addressed findings into spans with one scan of the line."""
     try:
@@ -122,15 +140,19 @@ def analyze_line(raw: str, ctx: LineContext) -> LineResult:
     findings: list[Finding] = []
     text = raw
     if text.startswith(BOM):
-        findings.append(
-            Finding(
-                "TL004",
-                "Byte order mark (U+FEFF) at the start of the file; some uploaders reject it. Save as UTF-8 without BOM.",
-                span=Span(0, 1),
-                fix=Fix("Remove the byte order mark", (Edit(Span(0, 1), ""),)),
-                severity=Severity.WARNING,
+        policy = _BOM_WORDS.get(ctx.platform.bom)  # "accept": the target reads it (Azure asks for one)
+        if policy is not None:
+            why, severity = policy
+            findings.append(
+                Finding(
+                    "TL004",
+                    f"Byte order mark (U+FEFF) at the start of the file; {why.format(title=ctx.platform.title)}. "
+                    "Save as UTF-8 without BOM.",
+                    span=Span(0, 1),
+                    fix=Fix("Remove the byte order mark", (Edit(Span(0, 1), ""),)),
+                    severity=severity,
+                )
             )
-        )
         text, offset = text[1:], 1
     if not text.strip():
         findings.append(
@@ -166,23 +188,21 @@ def analyze_line(raw: str, ctx: LineContext) -> LineResult:
 
     fmt = detect(obj)
     c = Collector()
-    if fmt == "chat":
-        check_unknown_keys(obj, CHAT_KEYS, c, (), "a chat example")
-        defined = defined_functions(obj, c, ())
-        check_messages(obj.get("messages"), c, ("messages",), mode="sft", defined=defined)
-    elif fmt in other_formats.CHECKS:
-        other_formats.CHECKS[fmt](obj, c)
+    platform = ctx.platform
+    checks = other_formats.CHECKS.get(RFT_FORMAT if platform.line_method(fmt) == "rft" else fmt)
+    if checks is not None:
+        checks(obj, c, platform)
 
     messages, extra = message_view(obj, fmt)
     tools = (
         obj.get("tools")
-        if fmt == "chat"
+        if fmt in _TOOL_FORMATS
         else (obj.get("input") or {}).get("tools")
         if fmt == "openai-preference" and isinstance(obj.get("input"), dict)
         else None
     )
     tokens, per_message = count_example(messages, ctx.counter, extra=extra, tools=tools)
-    if tokens > ctx.limit:
+    if ctx.limit is not None and tokens > ctx.limit:
         c.add(
             "TL201",
             f"{tokens:,} tokens, over the {ctx.limit:,}-token limit of {ctx.model}: "
@@ -201,6 +221,8 @@ def analyze_line(raw: str, ctx: LineContext) -> LineResult:
         "example",
         tuple(findings),
         format=fmt,
+        also=also_fits(obj, fmt),
+        images=_images(messages) + _images(extra),
         tokens=tokens,
         messages=per_message,
         assistant_tokens=sum(m.tokens for m in per_message[: len(messages)] if m.role == "assistant"),

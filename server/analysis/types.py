@@ -104,6 +104,8 @@ class LineResult:
     kind: str  # "blank" | "invalid" | "non-object" | "example"
     findings: tuple[Finding, ...] = ()
     format: str | None = None  # detected format of an example, "unknown" when none matches
+    also: str | None = None  # a second format the example is valid in (a chat line ending on a user turn: rft)
+    images: int = 0  # image content parts (not in `tokens`: the count is a lower bound when there are any)
     tokens: int = 0  # tokens of the example by the OpenAI chat rule
     messages: tuple[MessageTokens, ...] = ()
     assistant_tokens: int = 0

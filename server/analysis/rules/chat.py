@@ -1,4 +1,8 @@
-"""Rules for OpenAI-style chat examples: the `messages` list, roles, content, weights and tool calls."""
+"""Rules for OpenAI-style chat examples: the `messages` list, roles, content, weights and tool calls.
+
+Which roles, keys and orders are valid is the target's business (`platform.Platform`, read from providers.toml): the
+same line is right for OpenAI's reinforcement fine-tuning and wrong for its supervised fine-tuning.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,14 @@ import json
 from typing import Any
 
 from ..scan import PathItem
+from ..types import Severity
 from .base import Collector, describe, nearest
 from .edits import remove_key, replace_value
+from .images import ImageCount, check_image_part
+from .platform import DEFAULT_PLATFORM, Platform
 
 ROLES = ("system", "user", "assistant", "tool", "function")
+KNOWN_ROLES = frozenset({*ROLES, "developer"})  # roles some target accepts: a provider's refusal, not a typo
 MESSAGE_KEYS = frozenset(
     {"role", "content", "name", "weight", "tool_calls", "tool_call_id", "function_call", "refusal"}
 )
@@ -29,6 +37,19 @@ def check_unknown_keys(obj: dict, allowed: frozenset[str], c: Collector, path: P
             c.add(
                 "TL109",
                 f"Unknown key {key!r} in {where}{extra}; allowed: {', '.join(sorted(allowed))}.",
+                (*path, key),
+                key=True,
+                fix=remove_key(path, key, f"Remove key {key!r}"),
+            )
+
+
+def refused_keys(obj: dict, c: Collector, path: Path, p: Platform) -> None:
+    """Top-level keys the target's provider documents it does not take (Together: `parallel_tool_calls`)."""
+    for key, accepted in (("tools", p.tools), ("parallel_tool_calls", p.parallel_tool_calls)):
+        if key in obj and accepted is False:
+            c.add(
+                "TL109",
+                f"{p.title} does not accept `{key}` in training data; remove it.",
                 (*path, key),
                 key=True,
                 fix=remove_key(path, key, f"Remove key {key!r}"),
@@ -152,7 +173,9 @@ def _content_is_empty(content: Any) -> bool:
     return False
 
 
-def _check_content(m: dict, role: Any, c: Collector, p: Path, has_calls: bool) -> None:
+def _check_content(
+    m: dict, role: Any, c: Collector, p: Path, has_calls: bool, platform: Platform, images: ImageCount
+) -> None:
     if "content" not in m:
         if not has_calls:
             c.add(
@@ -182,16 +205,59 @@ def _check_content(m: dict, role: Any, c: Collector, p: Path, has_calls: bool) -
                 c.add("TL108", f"Text part {k} needs a string `text`.", pp)
             elif ptype == "image_url" and role == "assistant":
                 c.add("TL108", "Images are not allowed in assistant messages.", pp)
+            elif ptype == "image_url":
+                images.count += 1
+                check_image_part(part, role, c, pp, platform)
         if not has_calls and _content_is_empty(content):
             c.add("TL107", "Empty content (no text in the content parts).", cp)
         return
     c.add("TL108", f"`content` must be a string or a list of content parts, not {describe(content)}.", cp)
 
 
+def _check_role(role: str, c: Collector, p: Path, roles: tuple[str, ...], platform: Platform, method: str) -> None:
+    """TL105 for a string role the target does not take: a typo gets the nearest valid role as a fix; a role that
+    is right elsewhere (developer in supervised data, system in RFT) gets the one this method uses instead."""
+    valid = f" (valid: {', '.join(roles)})."
+    key = role.strip().lower()
+    fix_to, safe = None, True
+    if key == "developer" and "system" in roles:
+        fix_to = "system"
+        rft = platform.roles_for("rft") if "rft" in platform.methods else None
+        if rft and "developer" in rft:
+            why = "'developer' is accepted only for reinforcement fine-tuning; use 'system'"
+        else:
+            why = f"{platform.title} does not accept the 'developer' role for {platform.method_words(method)}; use 'system'"
+    elif key == "system" and "developer" in roles:
+        fix_to, safe = "developer", False
+        why = f"{platform.title} takes no system messages for {platform.method_words(method)}; use 'developer'"
+    elif key in KNOWN_ROLES and key not in roles:
+        why = f"{platform.title} does not accept the {key!r} role for {platform.method_words(method)}"
+    else:
+        fix_to = nearest(role, roles)
+        why = f"unknown role {role!r}" + (f"; did you mean {fix_to!r}?" if fix_to else "")
+    c.add(
+        "TL105",
+        f"{why[0].upper()}{why[1:]}{valid}",
+        (*p, "role"),
+        fix=replace_value((*p, "role"), fix_to, f"Change role to {fix_to!r}", safe=safe) if fix_to else None,
+    )
+
+
 def check_messages(
-    messages: Any, c: Collector, path: Path, *, mode: str = "sft", defined: set[str] | None = None
+    messages: Any,
+    c: Collector,
+    path: Path,
+    *,
+    mode: str = "sft",
+    defined: set[str] | None = None,
+    platform: Platform = DEFAULT_PLATFORM,
+    method: str = "sft",
 ) -> None:
-    """mode: "sft" (a training conversation), "prompt" (a preference prompt), "output" (one preference answer)."""
+    """mode: "sft" (a training conversation), "rft" (a reinforcement prompt: it ends on a user turn, the model
+    writes the answer), "prompt" (a preference prompt), "output" (one preference answer). `method` picks the
+    target's role list; `platform` says which roles, orders and content the target takes."""
+    roles_ok = platform.roles_for(method)
+    position = platform.system_position.get(method, "any")
     if not isinstance(messages, list):
         c.add("TL102", f"`messages` must be a list of messages, not {describe(messages)}.", path)
         return
@@ -201,6 +267,7 @@ def check_messages(
     roles: list[str | None] = []
     call_ids: set[str] = set()
     seen_other = False
+    images = ImageCount()
     for i, m in enumerate(messages):
         p = (*path, i)
         if not isinstance(m, dict):
@@ -212,26 +279,23 @@ def check_messages(
             c.add("TL104", f"Message {i} has no `role`.", p)
         elif not isinstance(role, str):
             c.add("TL105", f"`role` must be a string, not {describe(role)}.", (*p, "role"))
-        elif role not in ROLES:
-            if role.strip().lower() == "developer":
-                hint = "system"
-                why = "'developer' is accepted only for reinforcement fine-tuning; use 'system'"
-            else:
-                hint = nearest(role, ROLES)
-                why = f"unknown role {role!r}" + (f"; did you mean {hint!r}?" if hint else "")
-            c.add(
-                "TL105",
-                f"{why[0].upper()}{why[1:]} (valid: {', '.join(ROLES)}).",
-                (*p, "role"),
-                fix=replace_value((*p, "role"), hint, f"Change role to {hint!r}") if hint else None,
-            )
+        elif roles_ok is not None and role not in roles_ok:
+            _check_role(role, c, p, roles_ok, platform, method)
         roles.append(role if isinstance(role, str) else None)
         check_unknown_keys(m, MESSAGE_KEYS, c, p, f"message {i}")
         has_calls = role == "assistant" and bool(m.get("tool_calls") or m.get("function_call"))
-        _check_content(m, role, c, p, has_calls)
+        _check_content(m, role, c, p, has_calls, platform, images)
         if "weight" in m:
             w = m["weight"]
-            if role != "assistant":
+            if platform.weight is False:
+                c.add(
+                    "TL114",
+                    f"{platform.title} does not accept a per-message `weight`; remove it.",
+                    (*p, "weight"),
+                    key=True,
+                    fix=remove_key(p, "weight", "Remove key 'weight'"),
+                )
+            elif role != "assistant":
                 c.add(
                     "TL114",
                     f"`weight` is allowed only on assistant messages (this one is {role!r}).",
@@ -262,22 +326,50 @@ def check_messages(
                 c.add("TL116", "A tool message needs the `tool_call_id` of the call it answers.", p)
             elif tid not in call_ids:
                 c.add("TL116", f"`tool_call_id` {tid!r} answers no earlier tool call.", (*p, "tool_call_id"))
-        if role == "system" and seen_other:
-            c.add("TL113", f"System message at position {i}; system messages belong at the start.", (*p, "role"))
+        if role == "system" and (seen_other or (position == "first" and i > 0)):
+            if position == "first":
+                c.add(
+                    "TL113",
+                    f"System message at position {i}: {platform.title} accepts a system message only as the first "
+                    "message.",
+                    (*p, "role"),
+                    severity=Severity.ERROR,
+                )
+            else:
+                c.add("TL113", f"System message at position {i}; system messages belong at the start.", (*p, "role"))
         if role != "system":
             seen_other = True
         if i > 0 and role in ("user", "assistant") and roles[i - 1] == role:
-            c.add("TL118", f"Two {role} messages in a row (messages {i - 1} and {i}).", (*p, "role"))
+            if platform.alternate:
+                c.add(
+                    "TL118",
+                    f"Two {role} messages in a row (messages {i - 1} and {i}): {platform.title} requires user and "
+                    "assistant turns to alternate.",
+                    (*p, "role"),
+                    severity=Severity.ERROR,
+                )
+            else:
+                c.add("TL118", f"Two {role} messages in a row (messages {i - 1} and {i}).", (*p, "role"))
+    images.check_count(c, path, platform)
 
     if mode == "sft":
         if "assistant" not in roles:
             c.add("TL110", "No assistant message: there is nothing to train on.", (*path[:-1], path[-1]), key=True)
         elif roles[-1] != "assistant" and roles[-1] is not None:
-            c.add(
-                "TL111",
-                f"The conversation ends with a {roles[-1]} message; it will not be trained on.",
-                (*path, len(messages) - 1),
-            )
+            if platform.last_message.get(method) == "assistant":
+                c.add(
+                    "TL111",
+                    f"The conversation ends with a {roles[-1]} message: {platform.title} expects the last message "
+                    "to be the assistant's answer.",
+                    (*path, len(messages) - 1),
+                    severity=Severity.ERROR,
+                )
+            else:
+                c.add(
+                    "TL111",
+                    f"The conversation ends with a {roles[-1]} message; it will not be trained on.",
+                    (*path, len(messages) - 1),
+                )
         if "user" not in roles:
             c.add("TL112", "No user message.", path, key=True)
     elif mode == "prompt" and roles and roles[-1] not in ("user", None):

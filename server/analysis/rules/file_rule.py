@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..types import Finding, LineResult, Span
+from .platform import METHOD_WORDS
 
 if TYPE_CHECKING:
     from ..engine import Engine
+    from ..targets import ProviderRules, Target
 
 Example = tuple[int, LineResult]
 """(slot, result): a slot is a line's identity that survives edits above it; `FileView.line` maps it to a line."""
@@ -32,6 +34,16 @@ class FileView:
     line_of: Callable[[int], int]
     array_file: bool
     dominant_format: str
+    target: Target  # with its method resolved: the user's, or the one the dominant format trains with
+    provider: ProviderRules
+
+    @property
+    def method(self) -> str:
+        return self.target.method or "sft"
+
+    @property
+    def method_words(self) -> str:
+        return METHOD_WORDS[self.method]
 
     def whole(self, line: int) -> Span:
         return Span(0, len(self.texts[line]))

@@ -1,33 +1,71 @@
-"""TL005, TL101, TL102: the file's dominant format, and the lines that do not follow it.
+"""TL005, TL101, TL102, TL123, TL124: the file's main format, the lines that do not follow it, and whether the
+target takes that format at all.
 
-Why a file-level rule: whether a line is "the wrong format" depends on what the rest of the file is. The
-dominant format is also the file's format in the summary and the pre-flight.
+Why a file-level rule: whether a line is "the wrong format" depends on what the rest of the file is, and which
+method the file trains with (so which formats the target accepts) follows the main format when the user names no
+method. The main format is also the file's format in the summary and the pre-flight.
+
+A file in a format the target refuses (alpaca for OpenAI) or in no known format at all gets one file-level error
+that says what the target takes, plus the same error on its first `MARKED_LINES` lines: enough to see it in the
+editor and the CLI, not one per line of a 100,000-line file.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 
-from ..formats import FORMAT_TITLES
+from ..formats import CONVERTIBLE, FORMAT_TITLES, RFT_FORMAT
+from ..targets import shipped_providers
 from ..types import Finding
 from .edits import conversion_fix
 from .file_rule import Example, FileRule, FileView, discard
 
+MARKED_LINES = 20
+_MESSAGE_FORMATS = frozenset({"chat", "kto", RFT_FORMAT})
+
+
+def _titles(formats: Sequence[str]) -> str:
+    titles = [FORMAT_TITLES.get(f, f) for f in formats]
+    return titles[0] if len(titles) == 1 else ", ".join(titles[:-1]) + " or " + titles[-1]
+
+
+def _others(fmt: str, method: str, exclude: str) -> list[str]:
+    """Other shipped providers that take `fmt` for `method`: where the file could go as it is."""
+    return [name for name, p in shipped_providers().items() if name != exclude and p.accepts(method, fmt)]
+
+
+def _keys(text: str) -> str:
+    """The top-level keys of a line, for saying what an unknown line looks like."""
+    try:
+        obj = json.loads(text.lstrip("\ufeff"))
+    except (ValueError, RecursionError):
+        return ""
+    if not isinstance(obj, dict) or not obj:
+        return ""
+    keys = list(obj)[:6]
+    return ", ".join(k if len(k) <= 30 else k[:29] + "…" for k in keys) + (", …" if len(obj) > 6 else "")
+
 
 class FormatMix(FileRule):
-    codes = ("TL005", "TL101", "TL102")
+    codes = ("TL005", "TL101", "TL102", "TL123", "TL124")
 
     def __init__(self) -> None:
         self._formats: dict[str, set[int]] = {}
+        self._also: dict[str, set[int]] = {}
 
     def add(self, examples: Sequence[Example]) -> None:
-        formats = self._formats
+        formats, also = self._formats, self._also
         for slot, r in examples:
             formats.setdefault(r.format or "unknown", set()).add(slot)
+            if r.also:
+                also.setdefault(r.also, set()).add(slot)
 
     def remove(self, examples: Sequence[Example]) -> None:
         for slot, r in examples:
             discard(self._formats, r.format or "unknown", slot)
+            if r.also:
+                discard(self._also, r.also, slot)
 
     def counts(self) -> dict[str, int]:
         return {f: len(s) for f, s in self._formats.items() if s}
@@ -46,31 +84,107 @@ class FormatMix(FileRule):
                 view.whole(0),
             )
         dominant = view.dominant_format
+        refused = self._refusal(view) if view.examples else None
+        if refused is not None:
+            yield refused
+        fits = self._also.get(dominant, set())
         for fmt, slots in self._formats.items():
+            if fmt == dominant and refused is None:
+                continue
             if fmt == dominant:
+                yield from self._marked(view, fmt, slots)
                 continue
             for slot in slots:
-                line = view.line_of(slot)
-                if fmt == "unknown" and dominant in ("chat", "kto"):
-                    yield Finding(
-                        "TL102",
-                        "No `messages` list: every example in this chat file needs one.",
-                        line,
-                        view.whole(line),
-                    )
-                elif fmt == "unknown":
-                    yield Finding(
-                        "TL101",
-                        f"This line matches no known format; the file is {FORMAT_TITLES[dominant]}.",
-                        line,
-                        view.whole(line),
-                    )
-                else:
-                    yield Finding(
-                        "TL101",
-                        f"This line is {FORMAT_TITLES[fmt]}, but the file is {FORMAT_TITLES[dominant]} "
-                        f"({len(self._formats.get(dominant, ()))} of {view.examples} examples).",
-                        line,
-                        view.whole(line),
-                        conversion_fix(view.texts[line]) if dominant == "chat" else None,
-                    )
+                if slot in fits:
+                    continue  # a chat line ending on a user turn, in an RFT file: a multi-turn RFT prompt
+                yield self._mixed(view, fmt, dominant, view.line_of(slot))
+
+    def _refusal(self, view: FileView) -> Finding | None:
+        """TL123 / TL124 on the file: its main format is one the target does not take, or none at all."""
+        dominant, method, p = view.dominant_format, view.method, view.provider
+        accepted = p.formats_for(method)
+        n = view.examples
+        if dominant == "unknown":
+            keys = next((_keys(view.texts[view.line_of(s)]) for s in self._formats.get("unknown", ())), "")
+            looks = f" (the lines have keys such as {keys})" if keys else ""
+            takes = f"{p.title} takes {_titles(accepted)} for {method}" if accepted else ""
+            return Finding(
+                "TL124",
+                f"No line of this file is in a format a trainer reads{looks}; {takes}.",
+            )
+        if dominant in accepted:
+            return None
+        title = FORMAT_TITLES.get(dominant, dominant)
+        if not accepted:
+            why = f"{p.title} does not offer {view.method_words}; it offers {', '.join(p.methods)}"
+        else:
+            why = f"{p.title} does not take it for {view.method_words}; it takes {_titles(accepted)}"
+        hint = ""
+        if dominant in CONVERTIBLE and "chat" in accepted:
+            hint = " Each line has a quick fix that converts it to chat messages."
+        other_methods = [m for m in p.methods if m != method and p.accepts(m, dominant)]
+        elsewhere = _others(dominant, method, p.name)
+        if other_methods:
+            hint += f" {p.title} takes it for {' or '.join(other_methods)} (--method {other_methods[0]})."
+        elif elsewhere:
+            hint += f" Targets that take it as it is: {', '.join(elsewhere)}."
+        elif not any(p2.accepts(m, dominant) for p2 in shipped_providers().values() for m in p2.methods):
+            hint += " No target tuneline knows takes it."
+        count = len(self._formats.get(dominant, ()))
+        share = "The file is" if count == n else f"Most of the file ({count:,} of {n:,} examples) is"
+        return Finding("TL123", f"{share} {title}: {why}.{hint}")
+
+    def _marked(self, view: FileView, fmt: str, slots: set[int]) -> Iterator[Finding]:
+        """The refused format's lines, the first MARKED_LINES of them (by position), each with its own error."""
+        lines = sorted(view.line_of(s) for s in slots)
+        p, method = view.provider, view.method
+        accepted = p.formats_for(method)
+        for line in lines[:MARKED_LINES]:
+            if fmt == "unknown":
+                takes = f"; {p.title} takes {_titles(accepted)}" if accepted else ""
+                yield Finding("TL124", f"This line matches no known format{takes}.", line, view.whole(line))
+                continue
+            if accepted:
+                message = (
+                    f"This line is {FORMAT_TITLES.get(fmt, fmt)}; {p.title} takes {_titles(accepted)} for {method}."
+                )
+            else:
+                message = f"This line is {FORMAT_TITLES.get(fmt, fmt)}; {p.title} does not offer {method}."
+            fix = conversion_fix(view.texts[line]) if fmt in CONVERTIBLE and "chat" in accepted else None
+            yield Finding("TL123", message, line, view.whole(line), fix)
+
+    def _mixed(self, view: FileView, fmt: str, dominant: str, line: int) -> Finding:
+        """A line whose format differs from the file's main format (or that has none, in a file that has one)."""
+        if fmt == "unknown" and dominant in _MESSAGE_FORMATS:
+            return Finding(
+                "TL102",
+                "No `messages` list: every example in this chat file needs one."
+                if dominant != RFT_FORMAT
+                else "No `messages` list: every example in this RFT file needs one.",
+                line,
+                view.whole(line),
+            )
+        if fmt == "unknown":
+            return Finding(
+                "TL101",
+                f"This line matches no known format; the file is {FORMAT_TITLES[dominant]}.",
+                line,
+                view.whole(line),
+            )
+        share = f"({len(self._formats.get(dominant, ()))} of {view.examples} examples)"
+        if fmt == RFT_FORMAT and dominant == "chat":
+            return Finding(
+                "TL101",
+                "No assistant answer: this line ends on a user turn like a reinforcement fine-tuning (RFT) prompt, "
+                f"but the file is {FORMAT_TITLES[dominant]} {share}.",
+                line,
+                view.whole(line),
+            )
+        accepted = view.provider.formats_for(view.method)
+        return Finding(
+            "TL101",
+            f"This line is {FORMAT_TITLES[fmt]}, but the file is {FORMAT_TITLES[dominant]} {share}.",
+            line,
+            view.whole(line),
+            conversion_fix(view.texts[line]) if dominant == "chat" and "chat" in accepted else None,
+        )

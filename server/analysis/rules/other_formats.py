@@ -6,22 +6,47 @@ from typing import Any
 
 from ..formats import SHAREGPT_ROLES
 from .base import Collector, describe, nearest
-from .chat import KTO_KEYS, PREFERENCE_INPUT_KEYS, check_messages, check_unknown_keys, defined_functions
+from .chat import (
+    CHAT_KEYS,
+    KTO_KEYS,
+    PREFERENCE_INPUT_KEYS,
+    check_messages,
+    check_unknown_keys,
+    defined_functions,
+    refused_keys,
+)
 from .edits import replace_value
+from .platform import DEFAULT_PLATFORM, Platform
 
 
 def _empty(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip()) or (isinstance(value, list) and not value)
 
 
-def check_kto(obj: dict, c: Collector) -> None:
+def check_chat(obj: dict, c: Collector, p: Platform = DEFAULT_PLATFORM) -> None:
+    """A supervised chat line: only OpenAI's chat keys, and a conversation with an answer to train on."""
+    check_unknown_keys(obj, CHAT_KEYS, c, (), "a chat example")
+    refused_keys(obj, c, (), p)
+    defined = defined_functions(obj, c, ())
+    check_messages(obj.get("messages"), c, ("messages",), mode="sft", defined=defined, platform=p, method="sft")
+
+
+def check_rft(obj: dict, c: Collector, p: Platform = DEFAULT_PLATFORM) -> None:
+    """A reinforcement (RFT) prompt: the conversation ends on a user turn (the model writes the answer, a grader
+    scores it), and any top-level key beside `messages` and `tools` is a grader field such as `reference_answer`."""
+    refused_keys(obj, c, (), p)
+    defined = defined_functions(obj, c, ())
+    check_messages(obj.get("messages"), c, ("messages",), mode="rft", defined=defined, platform=p, method="rft")
+
+
+def check_kto(obj: dict, c: Collector, p: Platform = DEFAULT_PLATFORM) -> None:
     check_unknown_keys(obj, KTO_KEYS, c, (), "a KTO example")
-    check_messages(obj.get("messages"), c, ("messages",), mode="sft")
+    check_messages(obj.get("messages"), c, ("messages",), mode="sft", platform=p, method="sft")
     if not isinstance(obj.get("label"), bool):
         c.add("TL109", f"`label` must be true or false, not {describe(obj.get('label'))}.", ("label",))
 
 
-def check_openai_preference(obj: dict, c: Collector) -> None:
+def check_openai_preference(obj: dict, c: Collector, p: Platform = DEFAULT_PLATFORM) -> None:
     check_unknown_keys(
         obj, frozenset({"input", "preferred_output", "non_preferred_output"}), c, (), "a preference example"
     )
@@ -30,8 +55,11 @@ def check_openai_preference(obj: dict, c: Collector) -> None:
         c.add("TL120", f"`input` must be an object with `messages`, not {describe(inp)}.", ("input",))
     else:
         check_unknown_keys(inp, PREFERENCE_INPUT_KEYS, c, ("input",), "`input`")
+        refused_keys(inp, c, ("input",), p)
         defined = defined_functions(inp, c, ("input",))
-        check_messages(inp.get("messages"), c, ("input", "messages"), mode="prompt", defined=defined)
+        check_messages(
+            inp.get("messages"), c, ("input", "messages"), mode="prompt", defined=defined, platform=p, method="dpo"
+        )
     sides = {}
     for side in ("preferred_output", "non_preferred_output"):
         value = obj.get(side)
@@ -45,7 +73,7 @@ def check_openai_preference(obj: dict, c: Collector) -> None:
         msg = value[0]
         if msg.get("role") != "assistant":
             c.add("TL120", f"The message in `{side}` must have role 'assistant'.", (side, 0))
-        check_messages(value, c, (side,), mode="output")
+        check_messages(value, c, (side,), mode="output", platform=p, method="dpo")
         sides[side] = msg.get("content")
     if len(sides) == 2 and sides["preferred_output"] == sides["non_preferred_output"]:
         c.add(
@@ -55,24 +83,24 @@ def check_openai_preference(obj: dict, c: Collector) -> None:
         )
 
 
-def check_trl_preference(obj: dict, c: Collector) -> None:
+def check_trl_preference(obj: dict, c: Collector, p: Platform = DEFAULT_PLATFORM) -> None:
     for key in ("chosen", "rejected"):
         if key not in obj:
             c.add("TL120", f"`{key}` is missing: a preference pair needs both `chosen` and `rejected`.", ())
         elif _empty(obj[key]):
             c.add("TL121", f"`{key}` is empty.", (key,))
         elif isinstance(obj[key], list):
-            check_messages(obj[key], c, (key,), mode="output")
+            check_messages(obj[key], c, (key,), mode="output", platform=p, method="dpo")
     if "prompt" in obj:
         if _empty(obj["prompt"]):
             c.add("TL121", "`prompt` is empty.", ("prompt",))
         elif isinstance(obj["prompt"], list):
-            check_messages(obj["prompt"], c, ("prompt",), mode="prompt")
+            check_messages(obj["prompt"], c, ("prompt",), mode="prompt", platform=p, method="dpo")
     if "chosen" in obj and obj.get("chosen") == obj.get("rejected") and not _empty(obj.get("chosen")):
         c.add("TL120", "`chosen` and `rejected` are identical: the pair teaches nothing.", ("rejected",))
 
 
-def check_prompt_completion(obj: dict, c: Collector) -> None:
+def check_prompt_completion(obj: dict, c: Collector, p: Platform = DEFAULT_PLATFORM) -> None:
     for key in ("prompt", "completion"):
         if key not in obj:
             c.add("TL121", f"`{key}` is missing.", ())
@@ -81,10 +109,11 @@ def check_prompt_completion(obj: dict, c: Collector) -> None:
         elif not isinstance(obj[key], (str, list)):
             c.add("TL108", f"`{key}` must be a string or a list of messages, not {describe(obj[key])}.", (key,))
         elif isinstance(obj[key], list):
-            check_messages(obj[key], c, (key,), mode="prompt" if key == "prompt" else "output")
+            mode = "prompt" if key == "prompt" else "output"
+            check_messages(obj[key], c, (key,), mode=mode, platform=p, method="sft")
 
 
-def check_text(obj: dict, c: Collector) -> None:
+def check_text(obj: dict, c: Collector, p: Platform = DEFAULT_PLATFORM) -> None:
     text = obj.get("text")
     if not isinstance(text, str):
         c.add("TL108", f"`text` must be a string, not {describe(text)}.", ("text",))
@@ -92,7 +121,7 @@ def check_text(obj: dict, c: Collector) -> None:
         c.add("TL121", "`text` is empty.", ("text",))
 
 
-def check_alpaca(obj: dict, c: Collector) -> None:
+def check_alpaca(obj: dict, c: Collector, p: Platform = DEFAULT_PLATFORM) -> None:
     for key in ("instruction", "output"):
         value = obj.get(key)
         if not isinstance(value, str):
@@ -143,11 +172,11 @@ def _check_turns(turns: Any, c: Collector, path: tuple, *, need_answer: bool) ->
         c.add("TL110", "No gpt (assistant) turn: there is nothing to train on.", path, key=True)
 
 
-def check_sharegpt(obj: dict, c: Collector) -> None:
+def check_sharegpt(obj: dict, c: Collector, p: Platform = DEFAULT_PLATFORM) -> None:
     _check_turns(obj.get("conversations"), c, ("conversations",), need_answer=True)
 
 
-def check_sharegpt_preference(obj: dict, c: Collector) -> None:
+def check_sharegpt_preference(obj: dict, c: Collector, p: Platform = DEFAULT_PLATFORM) -> None:
     _check_turns(obj.get("conversations"), c, ("conversations",), need_answer=False)
     for key in ("chosen", "rejected"):
         if key not in obj:
@@ -159,6 +188,8 @@ def check_sharegpt_preference(obj: dict, c: Collector) -> None:
 
 
 CHECKS = {
+    "chat": check_chat,
+    "rft": check_rft,
     "kto": check_kto,
     "openai-preference": check_openai_preference,
     "trl-preference": check_trl_preference,

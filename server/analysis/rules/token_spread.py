@@ -8,6 +8,7 @@ a bulk load, where insort into a long list would be a memmove per line).
 from __future__ import annotations
 
 import bisect
+import sys
 from collections.abc import Iterator, Sequence
 
 from ..types import Finding
@@ -27,14 +28,16 @@ def quantile(sorted_values: list[int], q: float) -> int:
 class TokenSpread(FileRule):
     codes = ("TL202", "TL203")
 
-    def __init__(self, limit: int) -> None:
-        self.limit = limit  # the model's per-example limit: tokens above it are not billed
+    def __init__(self, limit: int | None) -> None:
+        # The target's per-example limit: tokens above it are truncated and not billed. None: not documented.
+        self.limit = limit if limit is not None else sys.maxsize
         self.sorted: list[int] = []
         self._slots_by_tokens: dict[int, set[int]] = {}
         self._answers: list[int] = []
         self.total = 0
         self.billed = 0
         self.over_limit = 0
+        self.images = 0  # image parts, whose tokens `total` leaves out
 
     def add(self, examples: Sequence[Example]) -> None:
         bulk = len(examples) > _BULK
@@ -54,6 +57,7 @@ class TokenSpread(FileRule):
             self.total += n
             self.billed += min(limit, n)
             self.over_limit += n > limit
+            self.images += r.images
         if bulk:
             tokens.sort()
             answers.sort()
@@ -69,6 +73,7 @@ class TokenSpread(FileRule):
             self.total -= n
             self.billed -= min(limit, n)
             self.over_limit -= n > limit
+            self.images -= r.images
 
     def findings(self, view: FileView) -> Iterator[Finding]:
         tokens = self.sorted

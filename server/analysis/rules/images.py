@@ -1,0 +1,97 @@
+"""TL125: image content parts the target does not take.
+
+Providers differ on images more than on anything else: OpenAI and Azure fetch https URLs, Together and Fireworks
+take only base64 data URLs, tuneline's local trainer keeps only text parts (an image would be dropped silently).
+The facts come from providers.toml through `Platform.images`; a fact the provider leaves undocumented is not
+judged. Image tokens are not counted here (a later hook: `LineResult.images` marks examples whose count is a
+lower bound).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..scan import PathItem
+from .base import Collector
+
+if TYPE_CHECKING:
+    from .platform import Platform
+
+_DATA_URL = re.compile(r"data:image/([a-zA-Z0-9.+-]+);base64,", re.ASCII)
+_SPELLINGS = {"jpg": "jpeg", "pjpeg": "jpeg"}
+
+
+def image_url(part: dict[str, Any]) -> str | None:
+    """The URL of an `image_url` content part (`{"image_url": {"url": ...}}`, or the string form some tools write)."""
+    value = part.get("image_url")
+    if isinstance(value, dict):
+        value = value.get("url")
+    return value if isinstance(value, str) else None
+
+
+def _decoded_size(url: str, start: int) -> int:
+    payload = len(url) - start
+    padding = len(url) - len(url.rstrip("="))
+    return payload * 3 // 4 - padding
+
+
+def check_image_part(part: dict[str, Any], role: Any, c: Collector, path: tuple[PathItem, ...], p: Platform) -> None:
+    """One image part against the target's image rules (an image in an assistant message is TL108's)."""
+    rules = p.images
+    if rules is None or rules.accepted is None:
+        return
+    if rules.accepted is False:
+        c.add(
+            "TL125",
+            f"{p.title} does not train on images: this image would be dropped and the example trained on its text "
+            "alone.",
+            path,
+        )
+        return
+    if rules.roles and isinstance(role, str) and role not in rules.roles and role != "assistant":
+        c.add("TL125", f"{p.title} accepts images only in {' or '.join(rules.roles)} messages, not {role!r}.", path)
+    url = image_url(part)
+    if url is None:
+        return  # no URL at all: TL108's business, not a target rule
+    where = (*path, "image_url", "url") if isinstance(part.get("image_url"), dict) else (*path, "image_url")
+    data = _DATA_URL.match(url)
+    if data:
+        if rules.data_url is False:
+            c.add("TL125", f"{p.title} does not accept base64 data URLs for images; use an https URL.", where)
+            return
+        kind = data.group(1).lower()
+        kind = _SPELLINGS.get(kind, kind)
+        if rules.formats and kind not in rules.formats:
+            allowed = "/".join(f.upper() for f in rules.formats)
+            c.add("TL125", f"{p.title} accepts {allowed} images, not {kind.upper()}.", where)
+        if rules.max_bytes is not None:
+            size = _decoded_size(url, data.end())
+            if size > rules.max_bytes:
+                c.add(
+                    "TL125",
+                    f"The image is {size / 2**20:.1f} MB; {p.title} accepts at most {rules.max_bytes / 2**20:.0f} MB "
+                    "per image.",
+                    where,
+                )
+    elif url.startswith(("https://", "http://")) and rules.url is False:
+        c.add(
+            "TL125",
+            f"{p.title} accepts images only as base64 data URLs (data:image/png;base64,...), not as links: download "
+            "the image and embed it.",
+            where,
+        )
+
+
+@dataclass(slots=True)
+class ImageCount:
+    """Images seen in one example, for the per-example limit."""
+
+    count: int = 0
+
+    def check_count(self, c: Collector, path: tuple[PathItem, ...], p: Platform) -> None:
+        rules = p.images
+        limit = rules.max_per_example if rules is not None and rules.accepted else None
+        if limit is not None and self.count > limit:
+            c.add("TL125", f"{self.count} images in one example; {p.title} accepts at most {limit}.", path)
