@@ -47,15 +47,47 @@ def _usd(value: float | None) -> str:
     return f"${value:,.2f}" if value >= 0.01 or value == 0 else f"${value:.4f}"
 
 
+def target_words(s: Summary) -> str:
+    """`openai:gpt-4o-mini-2024-07-18 (sft)`: the target a verdict is for, its method resolved."""
+    target = s.target
+    if target is None:
+        return s.model.name
+    return f"{target} ({target.method})" if target.method else str(target)
+
+
 def summary_line(s: Summary) -> str:
     cost = s.cost
     epochs = f"{cost.epochs} epoch{'s' if cost.epochs != 1 else ''}"
+    about = "" if s.tokens_exact else "≈ "
     return (
         f"{s.format_title} · {s.examples:,} example{'s' if s.examples != 1 else ''} · "
-        f"tokens p50 {s.tokens_p50:,} / p95 {s.tokens_p95:,} / max {s.tokens_max:,} · "
+        f"tokens {about}p50 {s.tokens_p50:,} / p95 {s.tokens_p95:,} / max {s.tokens_max:,} · "
         f"{s.tokens_total:,} tokens per epoch · billed {cost.billed_tokens:,} over {epochs} · "
-        f"≈ {_usd(cost.usd)} on {cost.model}"
+        f"≈ {_usd(cost.usd)} · for {target_words(s)}"
     )
+
+
+def _target_notes(engine: Engine) -> list[str]:
+    """What the summary says once about the target: shutdown dates ahead, a model the table does not know, token
+    counts that are estimates."""
+    out = []
+    model, p, today = engine.model, engine.provider, engine.today
+    if model.shutdown and not model.is_shut_down(today):
+        out.append(f"note: {model.name} is scheduled to shut down on {model.shutdown}.")
+    jobs_end = p.new_jobs_end.value
+    if jobs_end is not None and today < jobs_end:
+        days = (jobs_end - today).days
+        out.append(f"note: {p.title} takes no new fine-tuning jobs from {jobs_end} (in {days:,} days).")
+    if not model.known and engine.tokenizer.kind == "tiktoken":
+        out.append(
+            f"note: {model.name} is not in the model table; limits and price are unknown (see `tuneline models`)."
+        )
+    if not engine.tokens_exact:
+        out.append(
+            f"note: token counts are estimates ({engine.model.encoding}): {p.title} counts with the model's own "
+            "tokenizer."
+        )
+    return out
 
 
 def format_text(reports: list[FileReport], engine: Engine, *, color: bool, show_summary: bool) -> str:
@@ -82,13 +114,8 @@ def format_text(reports: list[FileReport], engine: Engine, *, color: bool, show_
                     f"    {report.summary.over_limit:,} example(s) exceed the {report.summary.model.limit:,}-token limit"
                 )
     if show_summary:
-        model = engine.model
-        if model.shutdown and not model.is_shut_down(engine.today):
-            out.append(f"note: {model.name} is scheduled to shut down on {model.shutdown}.")
-        if not model.known:
-            out.append(
-                f"note: {model.name} is not in the model table; limits and price are unknown (see `tuneline models`)."
-            )
+        out.extend(_target_notes(engine))
+        verdict_for = f"for {engine.target.provider}:{engine.model.name}"
         if totals:
             parts = [
                 f"{totals[s]} {s.label}{'s' if totals[s] != 1 and s is not Severity.INFO else ''}"
@@ -96,21 +123,29 @@ def format_text(reports: list[FileReport], engine: Engine, *, color: bool, show_
                 if totals[s]
             ]
             out.append(
-                f"Found {', '.join(parts)}."
+                f"Found {', '.join(parts)} {verdict_for}."
                 + (f" [*] {fixable} fixable in the editor (source.fixAll)." if fixable else "")
             )
         else:
-            out.append("All checks passed.")
+            out.append(f"All checks passed {verdict_for}.")
     return "\n".join(out) + "\n"
 
 
 def report_json(report: FileReport) -> dict:
     s = report.summary
+    target = s.target.as_json() if s.target is not None else None
     return {
         "path": clean(report.path),
+        "target": {k: clean(v) if isinstance(v, str) else v for k, v in target.items()} if target else None,
         "format": s.format,
         "examples": s.examples,
-        "tokens": {"total": s.tokens_total, "p50": s.tokens_p50, "p95": s.tokens_p95, "max": s.tokens_max},
+        "tokens": {
+            "total": s.tokens_total,
+            "p50": s.tokens_p50,
+            "p95": s.tokens_p95,
+            "max": s.tokens_max,
+            "exact": s.tokens_exact,
+        },
         "cost": {
             "model": s.cost.model,
             "epochs": s.cost.epochs,

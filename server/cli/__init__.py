@@ -12,7 +12,7 @@ import sys
 from .. import __version__
 from ..analysis.config import ConfigError
 from ..fileio import FileRefused
-from . import check, completion, dedupe, evaluate, reference, serve
+from . import check, completion, dedupe, evaluate, reference, serve, targets
 from .common import UsageError
 
 __all__ = ["UsageError", "build_parser", "main"]
@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"tuneline {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
-    for command in (check, reference, serve, dedupe, evaluate):
+    for command in (check, reference, serve, dedupe, targets, evaluate):
         command.register(sub)
     from ..training import commands as training  # train and runs: light until a command runs
 

@@ -18,7 +18,16 @@ from ..analysis.engine import Engine
 from ..analysis.report import FileReport, check_stream
 from ..fileio import FileRefused, kind_of, open_regular
 from ..output import FORMATTERS
-from .common import UsageError, color, max_line_bytes, note, settings_from_args, write_output
+from .common import (
+    UsageError,
+    add_target_arguments,
+    build_engine,
+    color,
+    max_line_bytes,
+    note,
+    settings_from_args,
+    write_output,
+)
 from .near_duplicates import add_near_duplicate_arguments, add_near_duplicates, resolve_mode
 
 
@@ -148,7 +157,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     cap = max_line_bytes()
     first = next((t.path for t in targets if t.path is not None), Path.cwd())
     settings = settings_from_args(args, first if first.is_dir() else first.parent)
-    engine = Engine(settings)
+    engine = build_engine(settings)
     reports: list[FileReport] = []
     for target in targets:
         report = _check_one(target, engine, args, cap, problems)
@@ -166,8 +175,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 def register(sub) -> None:
     check = sub.add_parser("check", help="check datasets and print findings, tokens and cost")
     check.add_argument("paths", nargs="+", metavar="PATH", help="JSONL files or folders ('-' for stdin)")
-    check.add_argument("--model", help="target model (default gpt-4o-mini-2024-07-18)")
-    check.add_argument("--epochs", help="epochs, or 'auto' for OpenAI's heuristic (default)")
+    add_target_arguments(check)
+    check.add_argument("--epochs", help="epochs, or 'auto' for the target's default (OpenAI: its heuristic)")
     check.add_argument("--select", help="only these rules (codes, names or prefixes, comma separated)")
     check.add_argument("--extend-select", help="add rules to the selection")
     check.add_argument("--ignore", help="skip these rules")

@@ -12,8 +12,10 @@ import sys
 from pathlib import Path
 
 from ..analysis.config import Settings, load_config_file, load_settings
+from ..analysis.engine import Engine
 from ..analysis.epochs import EpochsError, parse_epochs
 from ..analysis.report import MAX_LINE_BYTES
+from ..analysis.targets import METHODS, ProvidersFileError, Target, TargetError
 
 
 class UsageError(Exception):
@@ -49,6 +51,18 @@ def settings_from_args(args: argparse.Namespace, start: Path) -> Settings:
     else:
         settings = load_settings(start)
     flags: dict[str, object] = {}
+    target, method = getattr(args, "target", None), getattr(args, "method", None)
+    if target is not None and getattr(args, "model", None):
+        raise UsageError("give --target PROVIDER:MODEL or --model MODEL, not both")
+    if method is not None and method not in (*METHODS, "auto"):
+        raise UsageError(f"--method must be sft, dpo, rft or auto, not {method!r}")
+    if target is not None:
+        try:
+            flags["target"] = str(Target.parse(target, None if method == "auto" else method))
+        except TargetError as exc:
+            raise UsageError(str(exc)) from None
+    if method is not None:
+        flags["method"] = method  # "auto" clears a method the project's settings name
     if getattr(args, "model", None):
         flags["model"] = args.model
     if getattr(args, "epochs", None) is not None:
@@ -62,6 +76,33 @@ def settings_from_args(args: argparse.Namespace, start: Path) -> Settings:
     if getattr(args, "no_secrets", False):
         flags["secrets"] = False
     return settings.merged(flags, "command line") if flags else settings
+
+
+def build_engine(settings: Settings) -> Engine:
+    """The engine for these settings; a target the provider rules refuse (no such provider, a method it lacks, an
+    unreadable providers file) is a usage error in one sentence."""
+    try:
+        return Engine(settings)
+    except (TargetError, ProvidersFileError) as exc:
+        raise UsageError(str(exc)) from None
+
+
+def add_target_arguments(parser: argparse.ArgumentParser) -> None:
+    """--target, --method and --model: where the file will train (the verdicts, limits and prices follow it)."""
+    parser.add_argument(
+        "--target",
+        metavar="PROVIDER:MODEL",
+        help="where the file will train: openai, azure, together, fireworks, openai-compatible or local, then the "
+        "model (together:Qwen/Qwen2.5-7B-Instruct, local:./models/tiny). `tuneline targets` lists them",
+    )
+    parser.add_argument(
+        "--method",
+        metavar="METHOD",
+        help="sft, dpo or rft (OpenAI and Azure only); default (auto): follow the file's format",
+    )
+    parser.add_argument(
+        "--model", help="a model name; the provider comes from the model table (default gpt-4o-mini-2024-07-18)"
+    )
 
 
 def _epochs(value: str) -> int | str:

@@ -1,0 +1,99 @@
+"""`tuneline targets`: every provider tuneline judges files for, its rules and its models, in the terminal.
+
+The text comes from the same data and the same wording as docs/targets.md (`targets.fact_text`), so the command,
+the documentation and the verdicts cannot disagree. `--markdown` prints docs/targets.md itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from ..analysis.engine import target_model
+from ..analysis.models import ModelTable
+from ..analysis.targets import (
+    ProviderRules,
+    ProvidersFileError,
+    Target,
+    fact_text,
+    load_providers,
+    render_markdown,
+    shipped_providers,
+    token_limit,
+)
+from .common import UsageError, write_output
+
+# The facts a reader compares across providers, in the order they matter when picking a target.
+_ROWS = (
+    ("formats", "formats"),
+    ("roles", "roles"),
+    ("min_examples", "min examples"),
+    ("max_examples", "max examples"),
+    ("example_token_limit", "tokens/example"),
+    ("file_size_limit", "file size"),
+    ("images", "images"),
+    ("bom", "byte order mark"),
+    ("epochs", "epochs"),
+    ("tokenizer", "tokenizer"),
+    ("new_jobs_end", "new jobs end"),
+)
+
+
+def _fact(p: ProviderRules, key: str) -> str:
+    fact = getattr(p, key)
+    return fact_text(key, fact.value, fact.verified)
+
+
+def _models(p: ProviderRules, models: ModelTable) -> list[str]:
+    out = []
+    for name in models.names():
+        info = models.models[name]
+        if info.provider != p.name:
+            continue
+        model = target_model(Target(p.name, name), models)
+        limit = token_limit(Target(p.name, name), models)
+        price = "price not recorded" if model.price is None else f"${model.price:.2f} per 1M training tokens"
+        shutdown = f", shuts down {model.shutdown}" if model.shutdown else ""
+        out.append(f"{p.name}:{name}  ({limit:,} tokens/example, {price}{shutdown})" if limit else f"{p.name}:{name}")
+    return out
+
+
+def render_targets(providers: dict[str, ProviderRules], models: ModelTable, only: str | None = None) -> str:
+    """One block per provider: its rules, then the models the model table lists for it (`--target` values)."""
+    width = max(len(label) for _, label in _ROWS)
+    out: list[str] = []
+    for name, p in providers.items():
+        if only is not None and name != only:
+            continue
+        backend = f", trains with `tuneline train --backend {p.backend}`" if p.backend else ", no training backend"
+        out.append(f"{name}  {p.title}{backend}")
+        for key, label in _ROWS:
+            out.append(f"  {label:<{width}}  {_fact(p, key)}")
+        listed = _models(p, models)
+        out.append(f"  {'models':<{width}}  " + (listed[0] if listed else "any: write --target " + name + ":MODEL"))
+        out.extend(f"  {'':<{width}}  {m}" for m in listed[1:])
+        out.append("")
+    out.append("Sources and dates for every fact: docs/targets.md (`tuneline targets --markdown`).")
+    return "\n".join(out) + "\n"
+
+
+def cmd_targets(args: argparse.Namespace) -> int:
+    try:
+        providers = load_providers(args.providers_file) if args.providers_file else shipped_providers()
+    except ProvidersFileError as exc:
+        raise UsageError(str(exc)) from None
+    if args.provider is not None and args.provider not in providers:
+        raise UsageError(f"unknown provider {args.provider!r}; use {', '.join(providers)}")
+    models = ModelTable()
+    text = render_markdown(providers, models) if args.markdown else render_targets(providers, models, args.provider)
+    write_output(text, machine=args.markdown)
+    return 0
+
+
+def register(sub) -> None:
+    targets = sub.add_parser("targets", help="list the providers and models files are checked for, with their rules")
+    targets.add_argument("provider", nargs="?", help="only this provider (openai, together, ...)")
+    targets.add_argument("--markdown", action="store_true", help="print docs/targets.md (every fact with its source)")
+    targets.add_argument(
+        "--providers-file", metavar="FILE", help="read and check a providers file of the same shape as providers.toml"
+    )
+    targets.set_defaults(func=cmd_targets)
