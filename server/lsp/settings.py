@@ -18,6 +18,7 @@ from typing import Any
 
 from tuneline.analysis import ConfigError, Engine, Settings, load_settings
 from tuneline.analysis.models import ModelTable
+from tuneline.analysis.targets import ProvidersFileError, TargetError
 from tuneline.analysis.tokens import EncodingUnavailable
 
 from .trust import is_restricted_key, restrict
@@ -107,12 +108,12 @@ class SettingsManager:
                 project = self._load_project(folder)
                 self._project[folder] = project
             settings = project
-            for key, value in self.client.items():
-                if not self.trusted and is_restricted_key(key):
-                    self._quietly(f"tuneline: the setting `{key}` is ignored in an untrusted workspace.")
+            for key, value in _merge_order(self.client):
+                if not self.trusted and any(is_restricted_key(k) for k in key):
+                    self._quietly(f"tuneline: the setting `{key[0]}` is ignored in an untrusted workspace.")
                     continue
                 try:
-                    settings = settings.merged({key: value}, "editor settings")
+                    settings = settings.merged(value, "editor settings")
                 except ConfigError as exc:
                     self._say(f"tuneline: {exc}; using the default for it.")
             self._resolved[folder] = settings
@@ -161,6 +162,12 @@ class SettingsManager:
     def _build(self, settings: Settings) -> Engine:
         try:
             return Engine(settings)
+        except (TargetError, ProvidersFileError) as exc:
+            self._say(f"tuneline: {exc} Checking for the default target instead.", error=True)
+            try:
+                return Engine(replace(settings, target=None, method=None, model=Settings().model))
+            except Exception as exc2:
+                log.error("engine for the default target failed: %s", exc2)
         except EncodingUnavailable as exc:
             model = _model_name(settings)
             self._say(
@@ -180,6 +187,22 @@ class SettingsManager:
             except Exception as exc2:
                 log.error("engine without model overrides failed: %s", exc2)
         return Engine(Settings())
+
+
+_TARGET_KEYS = ("target", "method")
+
+
+def _merge_order(client: dict[str, Any]) -> list[tuple[tuple[str, ...], dict[str, Any]]]:
+    """The editor's settings as groups to merge one at a time (a bad one is dropped with a message, the rest
+    apply). `target` and `method` go together and after `model`: a method is checked against the target's
+    provider, and a `model` alone replaces the project's target while a `target` beside it wins."""
+    groups: list[tuple[tuple[str, ...], dict[str, Any]]] = [
+        ((key,), {key: value}) for key, value in client.items() if key not in _TARGET_KEYS
+    ]
+    pair = {key: client[key] for key in _TARGET_KEYS if key in client}
+    if pair:
+        groups.append((tuple(pair), pair))
+    return groups
 
 
 def _model_name(settings: Settings) -> str:

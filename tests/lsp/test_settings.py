@@ -208,3 +208,33 @@ async def test_a_model_limit_override_truncates_in_hover_and_diagnostics(tmp_pat
         assert "billed 20 ×" in hover.contents.value
         # tuneline's own log lines reach the client (window/logMessage)
         assert any("tuneline ready" in m.message for m in client.log_messages)
+
+
+async def test_the_target_setting_changes_the_verdicts(tmp_path):
+    """An alpaca file is refused for OpenAI (the default target) and fine for local training; a bad target is one
+    message and the default target, never a stopped server."""
+    import json
+
+    alpaca = [json.dumps({"instruction": f"Add {i} and {i}.", "input": "", "output": f"{2 * i}."}) for i in range(12)]
+    async with server(tmp_path, configuration={}) as client:
+        uri = new_uri(tmp_path)
+        client.open(uri, "\n".join(alpaca))
+        refused = [d for d in await client.get_diagnostics(uri) if d.code == "TL123"]
+        assert refused and all(d.severity == types.DiagnosticSeverity.Error for d in refused)
+        assert "OpenAI does not take it" in refused[0].message
+        summary = await client.protocol.send_request_async("tuneline/summary", {"uri": uri})
+        assert summary["target"] == {"provider": "openai", "model": "gpt-4o-mini-2024-07-18", "method": "sft"}
+
+        client.set_configuration({"target": "local:./models/tiny"}, section="tuneline")
+        client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
+        assert await wait_for(lambda: types.WORKSPACE_DIAGNOSTIC_REFRESH in client.refreshes)
+        assert not [d for d in await client.get_diagnostics(uri) if d.code == "TL123"]
+        summary = await client.protocol.send_request_async("tuneline/summary", {"uri": uri})
+        assert summary["target"]["provider"] == "local" and summary["tokensExact"] is False
+
+        client.refreshes.clear()
+        client.set_configuration({"target": "togther:x", "method": "sft"}, section="tuneline")
+        client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
+        assert await wait_for(lambda: types.WORKSPACE_DIAGNOSTIC_REFRESH in client.refreshes)
+        assert [d for d in await client.get_diagnostics(uri) if d.code == "TL123"]
+        assert any("did you mean together?" in m.message for m in client.messages)

@@ -37,6 +37,10 @@ def summary_numbers(doc: Document, analysis: Analysis) -> dict[str, Any] | None:
         "costUsd": s.cost.usd,
         "model": s.cost.model,
         "epochs": s.cost.epochs,
+        # The target the verdicts are for (the status bar's "→ together · Llama-3.1-8B"), and whether the token
+        # numbers are the target's own or an estimate (≈).
+        "target": s.target.as_json() if s.target is not None else None,
+        "tokensExact": s.tokens_exact,
     }
 
 

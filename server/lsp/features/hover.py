@@ -35,16 +35,21 @@ def example_markdown(doc: Document, analysis: Analysis, line: int) -> str:
     rest = result.tokens - sum(m.tokens for m in result.messages)
     if rest:
         rows.append(f"|  | *reply primer, tools* | {rest:,} |")
-    limit = engine.model.limit
-    billed = min(result.tokens, limit)
-    cost = engine.cost(billed, dataset.summary().examples)
+    limit = engine.limit  # None: the target documents no per-example limit
+    billed = result.tokens if limit is None else min(result.tokens, limit)
+    summary = dataset.summary()
+    target = summary.target or engine.target
+    cost = engine.cost(billed, summary.examples, target.method)
+    # ≈: counted with another tokenizer than the target's (an open model's), or with images whose tokens are not in
+    about = "" if engine.tokens_exact and not result.images else "≈ "
     lines = [
         f"**Example {number:,}** (line {line + 1:,}) · {title}",
         "\n".join(rows),
-        f"**{result.tokens:,} tokens** · billed {billed:,} × {cost.epochs} epoch{'s' if cost.epochs != 1 else ''} = "
-        f"{cost.billed_tokens:,} tokens · {md.usd(cost.usd)} on {cost.model}",
+        f"**{about}{result.tokens:,} tokens** · billed {billed:,} × {cost.epochs} epoch{'s' if cost.epochs != 1 else ''}"
+        f" = {cost.billed_tokens:,} tokens · {md.usd(cost.usd)} on {cost.model} · target {md.escape(str(target))}"
+        + (f" ({target.method})" if target.method else ""),
     ]
-    if result.tokens > limit:
+    if limit is not None and result.tokens > limit:
         lines.append(
             f"⚠️ **Truncated:** {result.tokens:,} tokens is over the {limit:,}-token limit of {engine.model.name}; "
             f"the last {result.tokens - limit:,} tokens are cut off in training."
