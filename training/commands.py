@@ -58,7 +58,9 @@ def register(subparsers: Any) -> None:
         "in the background: follow it here or later with `tuneline runs watch ID`.",
     )
     train.add_argument("file", help="the training JSONL file")
-    train.add_argument("--backend", choices=BACKENDS, required=True)
+    train.add_argument(
+        "--backend", choices=BACKENDS, help="where to train (default: the provider of the project's `target` setting)"
+    )
     train.add_argument("--model", help="base model (default: the backend's default, or the project's setting)")
     group = train.add_mutually_exclusive_group()
     group.add_argument("--validation", metavar="FILE", help="a held-out validation JSONL file")
@@ -182,6 +184,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     safe_children()
     request = build_request(args)
     try:
+        if args.backend is None:  # the target's provider, as `tuneline check` judged the file for it
+            from .preflight import default_backend
+
+            args.backend = default_backend(request.dataset)
         pf = run_preflight(request, args.backend, split=args.split, seed=args.seed)
     except PreflightError as exc:
         raise _usage(str(exc)) from None

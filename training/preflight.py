@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tuneline.analysis import Engine, FileReport, Settings, Severity, check_bytes, load_settings
+from tuneline.analysis import ConfigError, Engine, FileReport, Settings, Severity, check_bytes, load_settings
+from tuneline.analysis.targets import ProvidersFileError, TargetError
 
 from .backends.base import Backend, BackendError, Plan, TrainRequest
 from .split import DEFAULT_SEED, SplitPlan, check_fraction, plan_split
@@ -78,12 +79,77 @@ class Analysis:
 _CACHE: OrderedDict[tuple, Analysis] = OrderedDict()
 
 
+def backend_for(provider: str) -> str | None:
+    """The training backend for a target's provider: the backend of the same name (azure, fireworks, ...) when
+    the registry has one, else the one providers.toml names (None: tuneline cannot train there)."""
+    from tuneline.analysis.targets import shipped_providers
+
+    from .backends.registry import NAMES
+
+    if provider in NAMES:
+        return provider
+    rules = shipped_providers().get(provider)
+    return rules.backend if rules is not None else None
+
+
+def _provider_of(backend: str) -> str:
+    """The provider a backend trains on, for a target built from `--backend` and `--model`."""
+    from tuneline.analysis.targets import shipped_providers
+
+    providers = shipped_providers()
+    if backend in providers:
+        return backend
+    return next((name for name, p in providers.items() if p.backend == backend), backend)
+
+
+def target_settings(settings: Settings, backend: str, model: str | None) -> Settings:
+    """`settings` aimed at this backend (and model): the project's target when it trains with this backend, else
+    the backend's own provider, so `tuneline train --backend together` is judged by Together's rules even when the
+    project's settings name another target."""
+    from tuneline.analysis.engine import resolve_target
+    from tuneline.analysis.models import ModelTable
+
+    try:
+        files = [Path(settings.models_file)] if settings.models_file else None
+        current = resolve_target(settings, ModelTable(settings.models, files))
+    except Exception:  # a broken target is reported by the analysis itself
+        current = None
+    provider = current.provider if current is not None and backend_for(current.provider) == backend else None
+    provider = provider or _provider_of(backend)
+    name = model or (current.model if current is not None and current.provider == provider else None)
+    if name is None:
+        return settings
+    return settings.merged({"target": f"{provider}:{name}"}, "training options")
+
+
+def default_backend(path: Path, settings: Settings | None = None) -> str:
+    """`tuneline train FILE` without --backend: the backend of the target the project's settings name (OpenAI's
+    by default). Raises PreflightError in one sentence when that provider has no backend here."""
+    from tuneline.analysis.engine import resolve_target
+    from tuneline.analysis.models import ModelTable
+    from tuneline.analysis.targets import rules_for
+
+    try:
+        settings = settings or load_settings(Path(path).parent)
+        files = [Path(settings.models_file)] if settings.models_file else None
+        target = resolve_target(settings, ModelTable(settings.models, files))
+    except (ConfigError, TargetError) as exc:
+        raise PreflightError(str(exc)) from None
+    backend = backend_for(target.provider)
+    if backend is None:
+        title = rules_for(target).title
+        raise PreflightError(f"tuneline cannot train on {title} (target {target}); pass --backend")
+    return backend
+
+
 def analyze(
     path: Path, model: str | None = None, epochs: int | None = None, settings: Settings | None = None
 ) -> Analysis:
     """Check `path` with the project's settings (or `settings`, e.g. the editor's) plus this model and epochs.
 
-    Cached by file state and options, so a backend's `prepare` re-reading the same file costs nothing."""
+    A model keeps the provider of the target the settings name (a Together model stays a Together target); with no
+    target the model table gives the provider, as `--model` always did. Cached by file state and options, so a
+    backend's `prepare` re-reading the same file costs nothing."""
     path = Path(path)
     try:
         stat = path.stat()
@@ -100,11 +166,16 @@ def analyze(
     flags: dict[str, Any] = {}
     if model:
         flags["model"] = model
+        if settings.target is not None:
+            flags["target"] = f"{settings.target.partition(':')[0]}:{model}"
     if epochs:
         flags["epochs"] = epochs
-    if flags:
-        settings = settings.merged(flags, "training options")
-    engine = Engine(settings)
+    try:
+        if flags:
+            settings = settings.merged(flags, "training options")
+        engine = Engine(settings)
+    except (ConfigError, TargetError, ProvidersFileError) as exc:
+        raise PreflightError(str(exc)) from None
     data = path.read_bytes()
     report = check_bytes(data, engine, str(path))
     analysis = Analysis(path, report, engine, hashlib.sha256(data).hexdigest(), len(data))
@@ -115,14 +186,21 @@ def analyze(
 
 
 def project_model(path: Path, backend: Backend, settings: Settings | None = None) -> str:
-    """The model a run uses when none was given: the project's setting if it belongs to this backend."""
+    """The model a run uses when none was given: the project's target's (or `model` setting's) if it trains with
+    this backend."""
     from tuneline.analysis.models import DEFAULT_MODEL, ModelTable
 
     default = getattr(backend, "default_model", None) or "local"
     try:
         settings = settings or load_settings(Path(path).parent)
         files = [Path(settings.models_file)] if settings.models_file else None
-        info = ModelTable(settings.models, files).resolve(settings.model)
+        table = ModelTable(settings.models, files)
+        if settings.target is not None:
+            from tuneline.analysis.engine import resolve_target
+
+            target = resolve_target(settings, table)
+            return target.model if backend_for(target.provider) == backend.name else default
+        info = table.resolve(settings.model)
     except Exception:  # a broken settings file is reported by the analysis itself
         return default
     if info.provider == backend.name and (settings.model != DEFAULT_MODEL or info.name == default):
@@ -226,9 +304,16 @@ def run_preflight(
     model = request.model or project_model(request.dataset, backend, settings)
     request = dataclasses.replace(request, model=model)
     epochs = request.hyperparameters.get("n_epochs")
+    try:
+        settings = target_settings(settings or load_settings(Path(request.dataset).parent), backend_name, model)
+    except ConfigError as exc:
+        raise PreflightError(str(exc)) from None
     analysis = analyze(request.dataset, model, epochs if isinstance(epochs, int) else None, settings)
     pf = Preflight(backend_name, request, analysis, None)
     pf.errors.extend(analysis.errors())
+    needs_validation = _validation_rule(analysis)
+    if needs_validation and request.validation is None and split is None:
+        pf.refused = needs_validation
     if request.validation is not None:
         pf.validation = analyze(request.validation, model, None, settings)
         # the minimum-examples rule is for training files: a small validation file is fine
@@ -247,6 +332,21 @@ def run_preflight(
             pf.plan = subset_plan(pf.plan, analysis, pf.split.train_lines)
         pf.warnings.extend(pf.plan.warnings)
     return pf
+
+
+def _validation_rule(analysis: Analysis) -> str | None:
+    """The sentence refusing a run without validation data, when the target requires it for the file's method
+    (OpenAI and Azure reinforcement fine-tuning)."""
+    target = analysis.summary.target
+    provider = analysis.engine.provider
+    method = target.method if target is not None else None
+    required = provider.validation_file_required.value or {}
+    if method is None or not required.get(method):
+        return None
+    return (
+        f"{provider.title} requires a validation file for {method} fine-tuning: pass --validation FILE, or hold some "
+        "examples out with --split"
+    )
 
 
 def subset_plan(plan: Plan, analysis: Analysis, lines: list[int]) -> Plan:
