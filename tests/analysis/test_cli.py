@@ -39,8 +39,9 @@ def test_json_output_has_exactly_the_documented_shape():
     doc = json.loads(p.stdout)
     assert list(doc) == ["files"]
     (f,) = doc["files"]
-    assert list(f) == ["path", "format", "examples", "tokens", "cost", "diagnostics"]
-    assert list(f["tokens"]) == ["total", "p50", "p95", "max"]
+    assert list(f) == ["path", "target", "format", "examples", "tokens", "cost", "diagnostics"]
+    assert f["target"] == {"provider": "openai", "model": "gpt-4o-mini-2024-07-18", "method": "sft"}
+    assert list(f["tokens"]) == ["total", "p50", "p95", "max", "exact"] and f["tokens"]["exact"] is True
     assert list(f["cost"]) == ["model", "epochs", "billed_tokens", "usd"]
     keys = ["code", "name", "severity", "message", "line", "column", "end_line", "end_column", "related"]
     assert all(list(d) == keys for d in f["diagnostics"])

@@ -13,8 +13,8 @@ from .helpers import CORPUS, engine
 pytestmark = pytest.mark.skipif(not CORPUS.exists(), reason="shared/corpus is not beside the repository")
 
 
-def check(name: str):
-    return check_path(CORPUS / name, engine())
+def check(name: str, **settings):
+    return check_path(CORPUS / name, engine(**settings))
 
 
 def count(report, code: str) -> int:
@@ -32,7 +32,8 @@ def test_cookbook_toy_file():
 
 
 def test_alpaca_demo_duplicates():
-    r = check("llama-factory__alpaca_en_demo.jsonl")
+    # alpaca is read by tuneline's local trainer; for OpenAI it is refused (tests/analysis/test_target_verdicts.py)
+    r = check("llama-factory__alpaca_en_demo.jsonl", target="local:./models/tiny")
     assert r.summary.format == "alpaca" and r.summary.examples == 999
     assert count(r, "TL301") == 14
     assert r.errors == 0
@@ -72,12 +73,13 @@ def test_orca_dpo_preference_file():
 def test_kto_and_sharegpt_preference_formats():
     assert check("llama-factory__kto_en_demo.jsonl").summary.format == "kto"
     assert check("llama-factory__dpo_en_demo.jsonl").summary.format == "sharegpt-preference"
-    glaive = check("llama-factory__glaive_toolcall_en_demo.jsonl")
+    glaive = check("llama-factory__glaive_toolcall_en_demo.jsonl", target="local:./models/tiny")
     assert glaive.summary.format == "sharegpt"
     assert Counter(f.code for f in glaive.findings if f.severity.name == "ERROR") == Counter()
 
 
 def test_trl_preference_fixture_without_trailing_newline():
-    r = check("mlx-lm-pr417__test_dpo_train.jsonl")
+    r = check("mlx-lm-pr417__test_dpo_train.jsonl", target="local:./models/tiny")
     assert r.summary.format == "trl-preference" and r.summary.examples == 10
+    assert r.summary.target.method == "dpo"
     assert [f.code for f in r.findings] == ["TL304"]

@@ -288,18 +288,18 @@ def test_unreadable_providers_files(tmp_path):
 
 def test_targets_doc_is_in_sync_with_the_data():
     assert (REPO / "docs" / "targets.md").read_text(encoding="utf-8") == render_markdown(), (
-        "run: python -m tuneline.analysis.targets --markdown > docs/targets.md"
+        "run: tuneline targets --markdown > docs/targets.md"
     )
 
 
 def test_the_generator_through_its_command_line(tmp_path):
-    run = [sys.executable, "-m", "tuneline.analysis.targets"]
+    run = [sys.executable, "-m", "tuneline", "targets"]
     p = subprocess.run([*run, "--markdown"], capture_output=True, timeout=60, cwd=REPO)
     assert p.returncode == 0 and p.stdout.decode("utf-8") == render_markdown()
     bad = tmp_path / "providers.toml"
     bad.write_text(_shipped_text().replace('value = "reject"', 'value = "maybe"'), encoding="utf-8")
-    p = subprocess.run([*run, "--file", str(bad)], capture_output=True, timeout=60, text=True)
+    p = subprocess.run([*run, "--providers-file", str(bad)], capture_output=True, timeout=60, text=True)
     assert p.returncode == 2 and p.stdout == ""
     assert p.stderr.count("\n") == 1 and "providers.together.bom.value must be" in p.stderr
     p = subprocess.run([*run, "--no-such-flag"], capture_output=True, timeout=60, text=True)
-    assert p.returncode == 2 and p.stderr.count("\n") == 1 and p.stderr.startswith("error: ")
+    assert p.returncode == 2 and p.stderr.count("\n") <= 2 and "error:" in p.stderr

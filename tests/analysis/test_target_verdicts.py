@@ -1,0 +1,587 @@
+"""Verdicts follow the target (issue 11: "a false pass is the worst bug we can ship").
+
+Every false pass and false error the issue lists, per provider, through the front door (`tuneline check`, one real
+subprocess per provider over a folder of files built here) and through the engine, plus the real public files in
+shared/corpus. The expected verdicts are the providers' documented rules (server/analysis/providers.toml).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from tuneline.analysis import Dataset, Engine, Settings, Severity, check_path
+from tuneline.analysis.targets import Fact
+
+from .helpers import CORPUS
+
+REPO = Path(__file__).resolve().parents[2]
+TARGETS = {
+    "openai": "openai:gpt-4o-mini-2024-07-18",
+    "azure": "azure:gpt-4.1-mini",
+    "together": "together:meta-llama/Meta-Llama-3.1-8B-Instruct-Reference",
+    "fireworks": "fireworks:accounts/fireworks/models/llama-v3p1-8b-instruct",
+    "openai-compatible": "openai-compatible:meta-llama/Llama-3.3-70B-Instruct",
+    "local": "local:./models/tiny",
+}
+PNG = "data:image/png;base64," + base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64).decode()
+
+
+# --- lines -------------------------------------------------------------------------------------------------------
+
+
+def chat(i: int, *, system: bool = True, content: object = None, **extra: object) -> str:
+    messages = [{"role": "system", "content": "You answer briefly."}] if system else []
+    messages += [
+        {"role": "user", "content": content if content is not None else f"What is {i} plus {i}?"},
+        {"role": "assistant", "content": f"{i} plus {i} is {2 * i}."},
+    ]
+    return json.dumps({"messages": messages, **extra})
+
+
+def rft(i: int) -> str:
+    """OpenAI reinforcement fine-tuning: a developer message, the user's turn last, tools and grader fields."""
+    return json.dumps(
+        {
+            "messages": [
+                {"role": "developer", "content": "Answer with the diagnosis letter only."},
+                {"role": "user", "content": f"Case {i}: which option is right? A, B, C or D"},
+            ],
+            "tools": [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}],
+            "reference_answer": "ABCD"[i % 4],
+        }
+    )
+
+
+def image_line(i: int, url: str) -> str:
+    content = [{"type": "text", "text": f"What is in picture {i}?"}, {"type": "image_url", "image_url": {"url": url}}]
+    return chat(i, content=content)
+
+
+LINES = {
+    "unknown": lambda i: json.dumps({"question": f"q{i}?", "context": f"c{i}", "answer": f"a{i}"}),
+    "text": lambda i: json.dumps({"text": f"Document number {i} says something useful."}),
+    "alpaca": lambda i: json.dumps({"instruction": f"Add {i} and {i}.", "input": "", "output": f"{2 * i}."}),
+    "sharegpt": lambda i: json.dumps(
+        {"conversations": [{"from": "human", "value": f"Add {i} and {i}."}, {"from": "gpt", "value": f"{2 * i}."}]}
+    ),
+    "prompt_completion": lambda i: json.dumps({"prompt": f"Add {i} and {i}.", "completion": f"{2 * i}."}),
+    "chat": chat,
+    "rft": rft,
+    "dpo": lambda i: json.dumps(
+        {
+            "input": {"messages": [{"role": "user", "content": f"Add {i} and {i}."}]},
+            "preferred_output": [{"role": "assistant", "content": f"{2 * i}."}],
+            "non_preferred_output": [{"role": "assistant", "content": f"{2 * i + 1}."}],
+        }
+    ),
+    "trl_dpo": lambda i: json.dumps({"prompt": f"Add {i} and {i}.", "chosen": f"{2 * i}.", "rejected": f"{2 * i + 1}?"}),
+    "images_https": lambda i: image_line(i, f"https://example.com/picture-{i}.png"),
+    "images_data": lambda i: image_line(i, PNG.replace("AAAA", f"AA{'AB'[i % 2]}A", 1)),
+}
+
+
+def write(folder: Path, name: str, lines: list[str], *, bom: bool = False) -> Path:
+    path = folder / f"{name}.jsonl"
+    path.write_bytes(("\ufeff" if bom else "").encode() + ("\n".join(lines) + "\n").encode())
+    return path
+
+
+def build(folder: Path) -> Path:
+    """One folder holding every case: 12 examples each unless the case is about the count."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, line in LINES.items():
+        write(folder, name, [line(i) for i in range(30 if name == "unknown" else 12)])
+    write(folder, "bom", [chat(i) for i in range(12)], bom=True)
+    write(folder, "few", [chat(i) for i in range(5)])
+    write(folder, "two", [chat(i) for i in range(2)])
+    return folder
+
+
+def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tuneline", *args], cwd=cwd or REPO, capture_output=True, text=True, timeout=120
+    )
+
+
+def one_line_error(p: subprocess.CompletedProcess[str]) -> str:
+    assert p.returncode == 2 and p.stdout == "", (p.stdout, p.stderr)
+    assert p.stderr.count("\n") == 1 and p.stderr.startswith("tuneline: error: ") and "Traceback" not in p.stderr
+    return p.stderr
+
+
+# --- the matrix through the CLI ----------------------------------------------------------------------------------
+
+ACCEPTS_TEXT = {"together", "openai-compatible", "local"}  # text and prompt/completion for sft
+RFT = {"openai", "azure"}
+
+
+def expected_errors(provider: str) -> dict[str, set[str]]:
+    """The error codes each built file gets for this provider: the issue's false passes are the non-empty ones."""
+    refused = {"TL123"}
+    return {
+        "unknown": {"TL124"},
+        "text": set() if provider in ACCEPTS_TEXT else refused,
+        "prompt_completion": set() if provider in ACCEPTS_TEXT else refused,
+        "alpaca": set() if provider == "local" else refused,
+        "sharegpt": set() if provider == "local" else refused,
+        "chat": set(),
+        "rft": set() if provider in RFT else refused,
+        "dpo": set(),
+        "trl_dpo": set() if provider == "local" else refused,
+        "images_https": {"TL125"} if provider in ("together", "fireworks", "local") else set(),
+        "images_data": {"TL125"} if provider == "local" else set(),
+        "bom": {"TL004"} if provider == "together" else set(),
+        "few": {"TL303"} if provider in ("openai", "azure") else set(),
+        "two": {"TL303"} if provider in ("openai", "azure", "fireworks") else set(),
+    }
+
+
+@pytest.fixture(scope="module")
+def cases(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build(tmp_path_factory.mktemp("cases"))
+
+
+@pytest.mark.parametrize("provider", list(TARGETS))
+def test_every_case_for_every_provider_through_the_cli(cases: Path, provider: str):
+    p = cli("check", "--format", "json", "--jobs", "1", "--target", TARGETS[provider], str(cases))
+    assert p.returncode == 1, p.stderr  # the unknown-format file alone refuses the run
+    files = {Path(f["path"]).stem: f for f in json.loads(p.stdout)["files"]}
+    for name, codes in expected_errors(provider).items():
+        f = files[name]
+        errors = {d["code"] for d in f["diagnostics"] if d["severity"] == "error"}
+        assert errors == codes, (provider, name, [d["message"] for d in f["diagnostics"] if d["severity"] == "error"])
+        target = f["target"]
+        assert (target["provider"], f"{target['provider']}:{target['model']}") == (provider, TARGETS[provider])
+    # the method follows each file's format
+    assert files["dpo"]["target"]["method"] == "dpo" and files["chat"]["target"]["method"] == "sft"
+    assert files["rft"]["target"]["method"] == "rft"
+    # token counts are the target's own only where its tokenizer is tiktoken; images are not counted yet
+    assert files["chat"]["tokens"]["exact"] is (provider in ("openai", "azure"))
+    assert files["images_data"]["tokens"]["exact"] is False
+    # the unknown-format file: one file-level error naming what the target takes, and 20 lines, not 30
+    unknown = [d for d in files["unknown"]["diagnostics"] if d["code"] == "TL124"]
+    assert len(unknown) == 21 and unknown[0]["line"] is None
+    assert "question, context, answer" in unknown[0]["message"] and "takes chat (messages)" in unknown[0]["message"]
+    # BOM: Together's checker rejects it, Azure and local training read it, the others get a warning
+    bom = [d for d in files["bom"]["diagnostics"] if d["code"] == "TL004"]
+    if provider in ("azure", "local"):
+        assert bom == []
+    else:
+        assert bom[0]["severity"] == ("error" if provider == "together" else "warning")
+    # the minimum names the provider
+    few = [d["message"] for d in files["two"]["diagnostics"] if d["code"] == "TL303"]
+    if few:
+        title = {"openai": "OpenAI", "azure": "Azure OpenAI (Foundry)", "fireworks": "Fireworks AI"}[provider]
+        minimum = {"openai": 10, "azure": 10, "fireworks": 3}[provider]
+        assert few == [f"2 examples: {title} requires at least {minimum}."]
+    # epochs and price are the target's: Together and Fireworks run 1 epoch, local 3, OpenAI its heuristic
+    epochs = files["chat"]["cost"]["epochs"]
+    assert epochs == {"together": 1, "fireworks": 1, "local": 3}.get(provider, 8), provider
+    usd = files["chat"]["cost"]["usd"]
+    if provider == "openai":
+        assert usd is not None and usd > 0
+    elif provider == "local":
+        assert usd == 0
+    elif provider in ("azure", "together", "openai-compatible"):
+        assert usd is None  # OpenAI's price is not Azure's; Together's prices are not recorded
+    assert files["rft"]["cost"]["usd"] is None  # RFT is billed by training time, not tokens
+
+
+def test_text_summary_names_the_target_and_a_clean_file_passes_for_it(cases: Path):
+    p = cli("check", "--target", TARGETS["local"], str(cases / "alpaca.jsonl"))
+    assert p.returncode == 0, p.stdout
+    assert "for local:./models/tiny (sft)" in p.stdout
+    assert p.stdout.rstrip().endswith("Found 1 warning for local:./models/tiny.")  # TL304: only 12 examples
+    assert "tokens ≈ p50" in p.stdout and "token counts are estimates" in p.stdout
+    p = cli("check", str(cases / "alpaca.jsonl"))  # the default target: OpenAI, which takes chat only
+    assert p.returncode == 1 and "All checks passed" not in p.stdout
+    assert "Found 13 errors, 1 warning for openai:gpt-4o-mini-2024-07-18." in p.stdout  # 1 file, 12 lines, TL304
+    assert "TL123 The file is alpaca (instruction / input / output): OpenAI does not take it" in p.stdout
+    assert "Targets that take it as it is: local." in p.stdout
+
+
+def test_the_unknown_format_false_pass(cases: Path):
+    """Rows of {question, context, answer} used to pass with a token count and a price."""
+    p = cli("check", str(cases / "unknown.jsonl"))
+    assert p.returncode == 1 and "All checks passed" not in p.stdout
+    assert p.stdout.count(" TL124 ") == 21
+    p = cli("check", "--format", "json", str(cases / "unknown.jsonl"))
+    (f,) = json.loads(p.stdout)["files"]
+    assert f["format"] == "unknown" and f["target"]["provider"] == "openai"
+
+
+# --- real public files -------------------------------------------------------------------------------------------
+
+corpus = pytest.mark.skipif(not CORPUS.exists(), reason="shared/corpus is not beside the repository")
+
+
+def _errors(report) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for f in report.findings:
+        if f.severity is Severity.ERROR:
+            out[f.code] = out.get(f.code, 0) + 1
+    return out
+
+
+def _engine(target: str | None = None, **more: object) -> Engine:
+    values = {"target": target, **more} if target else dict(more)
+    return Engine(Settings().merged(values)) if values else Engine()
+
+
+@corpus
+@pytest.mark.parametrize(
+    ("name", "target", "errors"),
+    [
+        # RFT files: valid for OpenAI and Azure (the method follows the format), refused by targets without RFT
+        ("microsoft-foundry__medmcq_rft_validation.jsonl", None, {}),
+        ("microsoft-foundry__medmcq_rft_validation.jsonl", "azure:o4-mini", {}),
+        ("microsoft-foundry__medmcq_rft_validation.jsonl", TARGETS["together"], {"TL123": 21}),
+        ("microsoft-foundry__zava_rft_train.jsonl", None, {}),
+        ("microsoft-foundry__zava_rft_train.jsonl", TARGETS["fireworks"], {"TL123": 11}),
+        # alpaca, sharegpt, KTO: only the local trainer reads the first two, nobody takes KTO
+        ("llama-factory__alpaca_en_demo.jsonl", None, {"TL123": 21}),
+        ("llama-factory__alpaca_en_demo.jsonl", TARGETS["local"], {}),
+        ("llama-factory__glaive_toolcall_en_demo.jsonl", TARGETS["together"], {"TL123": 21}),
+        ("llama-factory__kto_en_demo.jsonl", TARGETS["local"], {"TL123": 21, "TL119": 1, "TL401": 1}),
+        ("llama-factory__dpo_en_demo.jsonl", TARGETS["local"], {}),
+        # prompt/completion: Together and local take it, OpenAI does not
+        ("mlx-examples__wwdc25_train.jsonl", None, {"TL123": 21}),
+        ("mlx-examples__wwdc25_train.jsonl", TARGETS["together"], {}),
+        # chat with tool calls: Together requires alternating turns, Fireworks lists no tool role
+        ("microsoft-foundry__zava_datagen_tooluse_sft_valid.jsonl", None, {}),
+        ("microsoft-foundry__zava_datagen_tooluse_sft_valid.jsonl", TARGETS["together"], {"TL118": 25}),
+        ("microsoft-foundry__orca_dpo_pairs_validation.jsonl", TARGETS["fireworks"], {}),
+    ],
+)
+def test_corpus_files_per_target(name: str, target: str | None, errors: dict[str, int]):
+    report = check_path(CORPUS / name, _engine(target))
+    assert _errors(report) == errors
+
+
+@corpus
+def test_rft_files_keep_their_developer_role_and_grader_fields():
+    for name in ("microsoft-foundry__zava_rft_train.jsonl", "microsoft-foundry__medmcq_rft_validation.jsonl"):
+        report = check_path(CORPUS / name, _engine(method="rft"))
+        assert report.summary.format == "rft" and report.summary.target.method == "rft"
+        assert not [f for f in report.findings if f.code in ("TL105", "TL109", "TL110", "TL111")]
+        for f in report.findings:  # no fix anywhere rewrites a role
+            assert f.fix is None or all('"system"' not in e.text for e in f.fix.edits)
+    # the same file for supervised fine-tuning is refused as a whole, not with hundreds of per-line errors
+    medmcq = check_path(CORPUS / "microsoft-foundry__medmcq_rft_validation.jsonl", _engine(method="sft"))
+    assert _errors(medmcq) == {"TL123": 21}
+    assert "OpenAI takes it for rft (--method rft)." in medmcq.findings[0].message
+
+
+@corpus
+def test_rft_corpus_through_the_cli():
+    medmcq = str(CORPUS / "microsoft-foundry__medmcq_rft_validation.jsonl")
+    p = cli("check", "--no-summary", "--target", "openai:o4-mini-2025-04-16", "--method", "rft", medmcq)
+    assert p.returncode == 0 and " TL1" not in p.stdout, p.stdout[:2000]
+    p = cli("check", "--target", TARGETS["together"], str(CORPUS / "microsoft-foundry__zava_rft_train.jsonl"))
+    assert p.returncode == 1
+    assert "Together AI does not offer reinforcement fine-tuning (rft)" in p.stdout
+    assert "Targets that take it as it is: openai, azure." in p.stdout
+
+
+# --- per-line rules that read the target ---------------------------------------------------------------------------
+
+
+def findings_for(lines: list[str], target: str | None = None, **more: object):
+    return Dataset(_engine(target, **more), lines).findings()
+
+
+def clean(n: int = 12) -> list[str]:
+    return [chat(i) for i in range(n)]
+
+
+def test_developer_role_is_fixed_to_system_only_in_supervised_files():
+    line = chat(99).replace('"system"', '"developer"', 1)
+    (f,) = [f for f in findings_for([*clean(), line]) if f.code == "TL105"]
+    assert "accepted only for reinforcement fine-tuning; use 'system'" in f.message
+    assert f.fix is not None and f.fix.edits[0].text == '"system"'
+    # in an RFT file developer is the right role, and system the wrong one (with a fix the editor does not apply
+    # on its own: the RFT role list is not confirmed in OpenAI's own guide)
+    rfts = [rft(i) for i in range(12)]
+    assert not [f for f in findings_for(rfts) if f.code == "TL105"]
+    system = rfts[0].replace('"developer"', '"system"')
+    (f,) = [f for f in findings_for([system, *rfts[1:]]) if f.code == "TL105"]
+    assert "takes no system messages for reinforcement fine-tuning (rft); use 'developer'" in f.message
+    assert f.fix is not None and not f.fix.safe
+
+
+def test_a_chat_line_ending_on_a_user_turn_fits_an_rft_file_and_warns_in_a_chat_file():
+    multi_turn = json.dumps(
+        {
+            "messages": [
+                {"role": "user", "content": "Hi"},
+                {"role": "assistant", "content": "Hello, what is the case?"},
+                {"role": "user", "content": "A cough for three weeks."},
+            ]
+        }
+    )
+    rfts = [rft(i) for i in range(12)]
+    assert [f.code for f in findings_for([*rfts, multi_turn]) if f.line == 12] == []
+    assert "TL111" in [f.code for f in findings_for([*clean(), multi_turn]) if f.line == 12]
+    # a line with the question only, in a chat file: an error that says what it looks like
+    question = json.dumps({"messages": [{"role": "user", "content": "What is 2 plus 2?"}]})
+    (f,) = [f for f in findings_for([*clean(), question]) if f.line == 12 and f.severity is Severity.ERROR]
+    assert f.code == "TL101" and f.message.startswith("No assistant answer: this line ends on a user turn")
+
+
+@pytest.mark.parametrize(
+    ("target", "line", "code", "words"),
+    [
+        (
+            TARGETS["fireworks"],
+            json.dumps(
+                {
+                    "messages": [
+                        {"role": "user", "content": "Weather?"},
+                        {
+                            "role": "assistant",
+                            "tool_calls": [
+                                {"id": "c1", "type": "function", "function": {"name": "w", "arguments": "{}"}}
+                            ],
+                        },
+                        {"role": "tool", "tool_call_id": "c1", "content": "sunny"},
+                        {"role": "assistant", "content": "Sunny."},
+                    ]
+                }
+            ),
+            "TL105",
+            "Fireworks AI does not accept the 'tool' role for supervised fine-tuning (sft)",
+        ),
+        (
+            TARGETS["together"],
+            chat(1).replace('"role": "assistant"', '"role": "function"'),
+            "TL105",
+            "Together AI does not accept the 'function' role",
+        ),
+        (
+            TARGETS["together"],
+            json.dumps(
+                {
+                    "messages": [
+                        {"role": "user", "content": "Hi"},
+                        {"role": "system", "content": "Be brief."},
+                        {"role": "assistant", "content": "Hello."},
+                    ]
+                }
+            ),
+            "TL113",
+            "Together AI accepts a system message only as the first message",
+        ),
+        (
+            TARGETS["together"],
+            json.dumps(
+                {
+                    "messages": [
+                        {"role": "user", "content": "Hi"},
+                        {"role": "user", "content": "Anyone?"},
+                        {"role": "assistant", "content": "Hello."},
+                    ]
+                }
+            ),
+            "TL118",
+            "Together AI requires user and assistant turns to alternate",
+        ),
+        (TARGETS["together"], chat(1, parallel_tool_calls=False), "TL109", "Together AI does not accept"),
+        (
+            TARGETS["openai-compatible"],
+            json.dumps({"messages": [*json.loads(chat(1))["messages"], {"role": "user", "content": "Thanks!"}]}),
+            "TL111",
+            "OpenAI-compatible endpoint expects the last message to be the assistant's answer",
+        ),
+    ],
+)
+def test_provider_rules_on_lines_are_errors(target: str, line: str, code: str, words: str):
+    found = [f for f in findings_for([*clean(), line], target) if f.line == 12 and f.code == code]
+    assert found and found[0].severity is Severity.ERROR and words in found[0].message, found
+    # the same line for OpenAI is fine or only a warning
+    openai = [f for f in findings_for([*clean(), line]) if f.line == 12 and f.code == code]
+    assert all(f.severity is not Severity.ERROR for f in openai)
+
+
+def test_image_rules_per_provider():
+    https = image_line(1, "https://example.com/a.png")
+    gif = image_line(2, "data:image/gif;base64,R0lGODlhAQABAAAAACw=")
+    many = chat(3, content=[{"type": "image_url", "image_url": {"url": PNG}}] * 11 + [{"type": "text", "text": "?"}])
+    big = image_line(4, "data:image/png;base64," + "A" * (11 * 2**20 * 4 // 3))
+
+    def messages(target: str | None, line: str) -> list[str]:
+        return [f.message for f in findings_for([*clean(), line], target) if f.code == "TL125"]
+
+    assert messages(None, https) == []
+    assert messages(TARGETS["together"], https) == [
+        "Together AI accepts images only as base64 data URLs (data:image/png;base64,...), not as links: download "
+        "the image and embed it."
+    ]
+    assert messages(None, gif) == ["OpenAI accepts JPEG/PNG/WEBP images, not GIF."]
+    assert messages(None, many) == ["11 images in one example; OpenAI accepts at most 10."]
+    assert messages("azure:gpt-4o", many) == []  # Azure takes 64
+    assert messages(None, big) == ["The image is 11.0 MB; OpenAI accepts at most 10 MB per image."]
+    assert "does not train on images" in messages(TARGETS["local"], https)[0]
+    assert messages(TARGETS["openai-compatible"], https) == []  # not documented: no verdict
+
+
+def test_token_limit_per_target():
+    long = chat(1, content="word " * 1500)  # about 1,500 tokens
+    assert "TL201" not in {f.code for f in findings_for([*clean(), long])}  # 65,536 for gpt-4o-mini
+    (f,) = [f for f in findings_for([*clean(), long], TARGETS["local"]) if f.code == "TL201"]
+    assert "over the 1,024-token limit" in f.message
+    huge = chat(1, content="word " * 9000)
+    assert "TL201" in {f.code for f in findings_for([*clean(), huge], TARGETS["together"])}  # 8,192 (models.toml)
+    # a Together model the table does not know: no documented limit, so no finding (and no guessed truncation)
+    assert "TL201" not in {f.code for f in findings_for([*clean(), huge], "together:some/unlisted-model")}
+
+
+def test_epochs_and_prices_per_target():
+    assert [_engine(TARGETS[p]).epochs_for(5) for p in TARGETS] == [20, 20, 1, 1, 20, 3]
+    assert _engine(TARGETS["together"], epochs=4).epochs_for(5) == 4
+    prices = {p: _engine(t).model.price for p, t in TARGETS.items()}
+    assert prices["openai"] == 3.0 and prices["local"] == 0.0
+    assert prices["azure"] is None and prices["together"] is None
+
+
+def test_shutdown_follows_the_provider_calendar():
+    def shut(target: str, today: dt.date, model: str | None = None) -> list[str]:
+        settings = Settings().merged({"target": target} if model is None else {"model": model})
+        return [f.message for f in Dataset(Engine(settings, today=today), clean()).findings() if f.code == "TL204"]
+
+    before, after = dt.date(2027, 1, 5), dt.date(2027, 1, 6)
+    assert shut("openai:gpt-3.5-turbo-0125", before) == []
+    assert shut("openai:gpt-3.5-turbo-0125", after) == [
+        "OpenAI takes no new fine-tuning jobs since 2027-01-06: choose another target (--target)."
+    ]
+    assert shut(TARGETS["together"], after) == [] and shut("azure:gpt-4.1-nano", after) == []
+    # a model's own shutdown date is its provider's: OpenAI's date for gpt-4.1-nano is not Azure's
+    assert shut("", dt.date(2026, 11, 30), model="gpt-4.1-nano") == [
+        "gpt-4.1-nano-2025-04-14 was shut down on 2026-10-23: new jobs for it are refused."
+    ]
+    finding = Dataset(Engine(Settings().merged({"model": "gpt-4.1-nano"})), clean()).findings()
+    assert next(f for f in finding if f.code == "TL204").severity is Severity.ERROR
+
+
+def test_too_many_examples_reads_the_provider_maximum():
+    engine = _engine(TARGETS["fireworks"])
+    engine.provider = replace(
+        engine.provider, max_examples=Fact(10, "https://docs.fireworks.ai/x", dt.date(2026, 11, 30), True)
+    )
+    found = [f.message for f in Dataset(engine, clean(12)).findings() if f.code == "TL309"]
+    assert found == ["12 examples: Fireworks AI accepts at most 10 per training file."]
+
+
+def test_an_empty_file_is_refused_whoever_trains():
+    for target in TARGETS.values():
+        assert [f.message for f in Dataset(_engine(target), []).findings() if f.code == "TL303"] == [
+            "0 examples: there is nothing to train on."
+        ]
+
+
+def test_the_method_follows_the_main_format_as_lines_are_edited():
+    ds = Dataset(_engine(TARGETS["together"]), [LINES["dpo"](i) for i in range(12)])
+    assert ds.summary().target.method == "dpo" and not [f for f in ds.findings() if f.code == "TL123"]
+    ds.splice(0, 12, [LINES["alpaca"](i) for i in range(12)])
+    assert ds.summary().target.method == "sft"
+    assert [f.line for f in ds.findings() if f.code == "TL123"] == [None, *range(12)]
+    ds.splice(0, 12, [LINES["text"](i) for i in range(12)])
+    assert not [f for f in ds.findings() if f.code == "TL123"]
+
+
+@pytest.mark.parametrize("fmt", ["alpaca", "sharegpt", "prompt_completion"])
+def test_the_conversion_fix_gives_a_line_the_target_takes(fmt: str):
+    lines = [LINES[fmt](i) for i in range(12)]
+    (first,) = [f for f in findings_for(lines) if f.code == "TL123" and f.line == 0]
+    assert first.fix is not None and not first.fix.safe
+    converted = first.fix.edits[0].text
+    assert json.loads(converted)["messages"][-1]["role"] == "assistant"
+    assert not [f for f in findings_for([*clean(), converted]) if f.severity is Severity.ERROR]
+
+
+# --- settings and usage errors -------------------------------------------------------------------------------------
+
+
+def test_target_and_method_settings_in_project_files(tmp_path: Path):
+    data = write(tmp_path, "data", [LINES["text"](i) for i in range(12)])
+    (tmp_path / "tuneline.toml").write_text(f'target = "{TARGETS["together"]}"\n', encoding="utf-8")
+    p = cli("check", "--format", "json", str(data), cwd=tmp_path)
+    (f,) = json.loads(p.stdout)["files"]
+    assert p.returncode == 0 and f["target"]["provider"] == "together" and f["cost"]["epochs"] == 1
+    # --model replaces the project's target: OpenAI (from the model table), which takes no text
+    p = cli("check", "--format", "json", "--model", "gpt-4o", str(data), cwd=tmp_path)
+    (f,) = json.loads(p.stdout)["files"]
+    assert p.returncode == 1 and f["target"] == {"provider": "openai", "model": "gpt-4o-2024-08-06", "method": "sft"}
+    (tmp_path / "tuneline.toml").unlink()
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.tuneline]\ntarget = "openai:o4-mini-2025-04-16"\nmethod = "rft"\n', encoding="utf-8"
+    )
+    p = cli("check", "--format", "json", str(data), cwd=tmp_path)
+    (f,) = json.loads(p.stdout)["files"]
+    assert f["target"]["method"] == "rft" and "TL123" in {d["code"] for d in f["diagnostics"]}
+    (tmp_path / "pyproject.toml").write_text('[tool.tuneline]\ntarget = "togther:x"\n', encoding="utf-8")
+    message = one_line_error(cli("check", str(data), cwd=tmp_path))
+    assert "pyproject.toml" in message and "did you mean together?" in message
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (("--target", "togther:meta-llama/Llama-3.2-3B"), "Unknown provider 'togther'; did you mean together?"),
+        (("--target", "together"), "names no model"),
+        (("--target", TARGETS["together"], "--method", "rft"), "Together AI does not offer rft fine-tuning"),
+        (("--target", TARGETS["together"], "--model", "gpt-4o"), "not both"),
+        (("--method", "ppo"), "--method must be sft, dpo, rft or auto, not 'ppo'"),
+        (("--model", "Qwen/Qwen2.5-7B-Instruct", "--method", "rft"), "Together AI does not offer rft fine-tuning"),
+    ],
+)
+def test_bad_targets_are_one_line_and_exit_2(cases: Path, args: tuple[str, ...], words: str):
+    assert words in one_line_error(cli("check", *args, str(cases / "chat.jsonl")))
+
+
+# --- tuneline targets ----------------------------------------------------------------------------------------------
+
+
+def test_targets_command_lists_every_provider_and_model():
+    p = cli("targets")
+    assert p.returncode == 0
+    for name in TARGETS:
+        assert f"\n{name}  " in "\n" + p.stdout
+    for words in (
+        "byte order mark  rejected",
+        "openai:gpt-4o-mini-2024-07-18  (65,536 tokens/example, $3.00 per 1M training tokens",
+        "new jobs end     2027-01-06",
+        "min examples     3",
+    ):
+        assert words in p.stdout, words
+    only = cli("targets", "together").stdout
+    assert only.startswith("together  Together AI") and "\nopenai  " not in only
+    assert "unknown provider 'nowhere'" in one_line_error(cli("targets", "nowhere"))
+
+
+# --- training follows the target -----------------------------------------------------------------------------------
+
+
+def test_train_without_backend_uses_the_target_and_rft_needs_validation(tmp_path: Path):
+    data = write(tmp_path, "data", [LINES["text"](i) for i in range(12)])
+    (tmp_path / "tuneline.toml").write_text(f'target = "{TARGETS["together"]}"\n', encoding="utf-8")
+    p = cli("train", str(data), "--dry-run", "--json", cwd=tmp_path)
+    doc = json.loads(p.stdout)
+    assert doc["backend"] == "together" and doc["model"] == TARGETS["together"].partition(":")[2]
+    assert doc["errors"] == [], doc
+    # the same file for OpenAI is refused by the same verdict `tuneline check` gives
+    p = cli("train", str(data), "--backend", "openai", "--dry-run", "--json", cwd=tmp_path)
+    assert p.returncode == 1 and {e["code"] for e in json.loads(p.stdout)["errors"]} == {"TL123"}
+    rfts = write(tmp_path, "rft", [rft(i) for i in range(12)])
+    (tmp_path / "tuneline.toml").write_text('target = "openai:o4-mini-2025-04-16"\n', encoding="utf-8")
+    p = cli("train", str(rfts), "--dry-run", "--json", cwd=tmp_path)
+    doc = json.loads(p.stdout)
+    assert p.returncode == 1 and doc["errors"] == []
+    assert doc["refused"].startswith("OpenAI requires a validation file for rft fine-tuning")
