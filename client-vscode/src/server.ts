@@ -28,6 +28,7 @@ import {
   extraForBackend,
   installPolicy,
   installSource,
+  privateAction,
   requirementFor,
   staleReason,
   withExtra,
@@ -215,7 +216,8 @@ export class ServerManager implements vscode.Disposable {
     const policy = installPolicy(clientSetting<string>("install"));
     const state = await this.privateState();
     const named = choice?.source === "setting" ? `The tuneline.interpreter ${choice.path} cannot run the server (${problem}); ` : "";
-    if (state.ok && (!state.stale || policy === "never")) {
+    const action = privateAction(policy, { ok: state.ok !== undefined, stale: state.stale });
+    if (state.ok && action === "use") {
       if (state.stale) {
         this.log.warn(`The private environment is out of date (${state.stale}), but tuneline.install is "never": using it as it is.`);
       }
@@ -226,24 +228,29 @@ export class ServerManager implements vscode.Disposable {
       return state.ok;
     }
     const what = state.ok ? `Update tuneline's private environment (${state.stale})?` : `Install tuneline${state.wheel ? ` ${state.wheel.version}` : ""} into a private environment for this extension?`;
-    if (policy === "never") {
+    if (action === "refuse") {
       this.log.warn(`tuneline.install is "never": not installing tuneline.`);
-      const answer = await vscode.window.showWarningMessage(
-        `The tuneline language server cannot start: ${problem}. Install tuneline[lsp] into a Python (or set tuneline.install to "auto").`,
-        "Choose Interpreter",
-        "Show Logs",
-      );
-      this.answerSetupChoice(answer);
+      void vscode.window
+        .showWarningMessage(
+          `The tuneline language server cannot start: ${problem}. Install tuneline[lsp] into a Python (or set tuneline.install to "auto").`,
+          "Choose Interpreter",
+          "Show Logs",
+        )
+        .then((answer) => this.answerSetupChoice(answer));
       return undefined;
     }
-    if (policy === "ask") {
-      const answer = await vscode.window.showWarningMessage(`${named || (choice ? `${choice.path}: ${problem}. ` : `${problem}. `)}${what}`, "Install tuneline", "Choose Interpreter", "Show Logs");
+    if (action === "ask") {
+      const why = named ? named.replace(/; $/, ". ") : choice ? `${choice.path}: ${problem}. ` : `${problem[0].toUpperCase()}${problem.slice(1)}. `;
+      const answer = await vscode.window.showWarningMessage(`${why}${what}`, "Install tuneline", "Choose Interpreter", "Show Logs");
       if (answer !== "Install tuneline") {
         this.answerSetupChoice(answer);
         return state.ok;
       }
     } else if (named) {
       this.warnProblem(`${named}using tuneline's private environment instead.`);
+    }
+    if (state.ok && state.stale) {
+      this.log.info(`The private environment is out of date (${state.stale}): reinstalling tuneline there.`);
     }
     const installed = await this.installPrivate(basePython, state.options, state.wheel);
     return installed ?? state.ok;

@@ -7,6 +7,7 @@ import {
   parseExtraProbe,
   parseRecord,
   pipProgressLine,
+  privateAction,
   requirementFor,
   staleReason,
   uniqueCandidates,
@@ -79,4 +80,19 @@ test("pip's output becomes short progress messages; the extra probe's line is re
   assert.deepEqual(parseExtraProbe('noise\n{"declared": true, "missing": ["openai", 3]}\n'), { declared: true, missing: ["openai"] });
   assert.equal(parseExtraProbe("Traceback"), undefined);
   assert.deepEqual(uniqueCandidates(["/a", undefined, "/b", "/a", ""]), ["/a", "/b"]);
+});
+
+test("the private environment is used, installed, asked about or refused by tuneline.install", () => {
+  const missing = { ok: false };
+  const current = { ok: true };
+  const stale = { ok: true, stale: "the bundled wheel changed" };
+  assert.equal(privateAction("auto", missing), "install");
+  assert.equal(privateAction("auto", current), "use");
+  assert.equal(privateAction("auto", stale), "install");
+  assert.equal(privateAction("ask", missing), "ask");
+  assert.equal(privateAction("ask", current), "use");
+  assert.equal(privateAction("ask", stale), "ask");
+  assert.equal(privateAction("never", missing), "refuse");
+  assert.equal(privateAction("never", current), "use");
+  assert.equal(privateAction("never", stale), "use");
 });

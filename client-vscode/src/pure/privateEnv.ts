@@ -14,6 +14,18 @@ export function installPolicy(value: unknown): InstallPolicy {
   return value === "ask" || value === "never" ? value : "auto";
 }
 
+/**
+ * What to do when no interpreter found has a matching tuneline: run the private environment as it is, install (or
+ * update) it, ask first, or refuse. `installed` says whether the private environment passes the probe and, if so,
+ * why it is out of date (undefined: current). An out-of-date environment is still used under `never`.
+ */
+export function privateAction(policy: InstallPolicy, installed: { ok: boolean; stale?: string }): "use" | "install" | "ask" | "refuse" {
+  if (installed.ok && (installed.stale === undefined || policy === "never")) {
+    return "use";
+  }
+  return policy === "never" ? "refuse" : policy === "ask" ? "ask" : "install";
+}
+
 /** The tuneline wheel inside the extension (`dist/wheels/`), built from the same commit as the extension. */
 export interface BundledWheel {
   path: string;

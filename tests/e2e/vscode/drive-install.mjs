@@ -6,9 +6,9 @@
 // E2E_CHROME_PROFILE and E2E_PLAIN_PYTHON (the python3 on that PATH, which must still lack tuneline afterwards).
 // code-server adds the login shell's PATH for its extensions, so the driver checks the PATH the server really got.
 import { execFileSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
-import { finish, goToLine, launchBrowser, openFile, pollUntil, processInfo, serverProcesses, shot, step } from "./workbench.mjs";
+import { finish, goToLine, launchBrowser, openFile, pollUntil, processInfo, runCommand, serverProcesses, shot, step } from "./workbench.mjs";
 
 const STORAGE = path.join(process.env.E2E_USER_DATA, "User", "globalStorage", "tuneline.tuneline");
 const VENV_PYTHON = path.join(STORAGE, "venv", "bin", "python");
@@ -114,6 +114,38 @@ async function main() {
       await item.waitFor({ timeout: 30000 });
       await shot("install-status-bar");
       return (await item.innerText()).trim();
+    });
+
+    await step("an extension update reinstalls tuneline in the private environment", async () => {
+      // As an older version of the extension would have left it: the next start must reinstall from this one's wheel.
+      const recordFile = path.join(STORAGE, "venv", "tuneline-install.json");
+      const record = JSON.parse(readFileSync(recordFile, "utf8"));
+      writeFileSync(recordFile, JSON.stringify({ ...record, extension: "0.0.9" }));
+      const installs = (log) => (log.match(/Installed tuneline .* in [\d.]+ s/g) ?? []).length;
+      const before = extensionLog();
+      await runCommand("tuneline: Restart Server");
+      const log = await pollUntil(async () => (installs(extensionLog()) > installs(before) ? extensionLog() : undefined), {
+        timeout: 180000,
+        interval: 1000,
+        what: "a second 'Installed tuneline' log line",
+      });
+      const seen = new Set(before.split("\n"));
+      const added = log
+        .split("\n")
+        .filter((line) => !seen.has(line))
+        .join("\n");
+      if (!/installed by version 0\.0\.9 of the extension/.test(added)) {
+        throw new Error("the log does not say why it reinstalled");
+      }
+      if (!/pip install --force-reinstall --no-deps \S*tuneline-[^ ]+\.whl/.test(added) || / -m venv /.test(added)) {
+        throw new Error("not a reinstall of the wheel into the existing environment");
+      }
+      const after = JSON.parse(readFileSync(recordFile, "utf8"));
+      if (after.extension !== record.extension) {
+        throw new Error(`the record says ${after.extension}`);
+      }
+      await page.locator(".monaco-editor .squiggly-error").first().waitFor({ timeout: 60000 });
+      return `reinstalled in ${added.match(/Installed tuneline .* in ([\d.]+) s/)[1]} s; diagnostics back`;
     });
 
     await step("the Pythons found are left as they were", async () => {
