@@ -1,5 +1,7 @@
-"""A local stand-in for the chat completions API of OpenAI (`/openai/v1/chat/completions`) and Together AI
-(`/together/v1/chat/completions`), for `tuneline eval` tests that drive the real SDKs.
+"""A local stand-in for the chat completions API of OpenAI (`/openai/v1/chat/completions`, which also serves as an
+OpenAI-compatible endpoint and as Azure OpenAI's v1 API, whose client sends `api-key`), Together AI
+(`/together/v1/chat/completions`) and Fireworks AI (`/fireworks/v1/chat/completions`), for `tuneline eval` tests
+that drive the real SDKs.
 
 How a model answers is up to the test: `state.models[name] = fn(messages, tools) -> str | dict` (a dict may carry
 `content` and `tool_calls` as `[{"name", "arguments"}]`, or `error_status` and `message` to fail that one request);
@@ -28,6 +30,14 @@ from typing import Any
 
 OPENAI_KEY = "sk-proj-tuneline-chat-test-0123456789abcdefghijklmnopqrstuvwxyz"
 TOGETHER_KEY = "tgp_v1_tuneline-chat-test-0123456789abcdefghijklmnop"
+FIREWORKS_KEY = "fw_tuneline_chat_test_0123456789abcdefghij"
+AZURE_KEY = "0123456789abcdef0123456789abcdef"  # Azure keys are 32 hex characters
+COMPAT_KEY = "tuneline-compat-chat-test-0123456789abcdef"
+ROUTES = {
+    "/openai/v1/chat/completions": "openai",  # also OpenAI-compatible endpoints and Azure's v1 API
+    "/together/v1/chat/completions": "together",
+    "/fireworks/v1/chat/completions": "fireworks",
+}
 
 Responder = Callable[[list[dict[str, Any]], Any], Any]
 
@@ -64,9 +74,15 @@ def judge_by_reference(messages: list[dict[str, Any]], _tools: Any) -> str:
 
 
 class ChatState:
-    def __init__(self, openai_key: str = OPENAI_KEY, together_key: str = TOGETHER_KEY) -> None:
+    def __init__(self) -> None:
         self.lock = threading.RLock()
-        self.keys = {"openai": openai_key, "together": together_key}
+        self.keys = {
+            "openai": OPENAI_KEY,
+            "together": TOGETHER_KEY,
+            "fireworks": FIREWORKS_KEY,
+            "azure": AZURE_KEY,
+            "compat": COMPAT_KEY,
+        }
         self.models: dict[str, Responder] = {}
         self.injections: list[Injection] = []
         self.requests: list[dict[str, Any]] = []
@@ -120,20 +136,16 @@ class Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = json.loads(self.rfile.read(length) or b"{}")
         path = self.path.split("?")[0]
-        provider = (
-            "openai"
-            if path == "/openai/v1/chat/completions"
-            else "together"
-            if path == "/together/v1/chat/completions"
-            else None
-        )
+        provider = ROUTES.get(path)
+        if provider == "openai" and self.headers.get("api-key"):
+            provider = "azure"  # Azure's client sends its key in `api-key`, to {endpoint}/openai/v1/
         model = str(body.get("model", ""))
         entry = {
             "provider": provider,
             "model": model,
             "user": last_user(body.get("messages") or []),
             "body": body,
-            "auth": self.headers.get("Authorization", ""),
+            "auth": self.headers.get("Authorization", "") or self.headers.get("api-key", ""),
             "status": None,
         }
         with self.state.lock:
@@ -141,8 +153,9 @@ class Handler(BaseHTTPRequestHandler):
         if provider is None:
             entry["status"] = 404
             return self._error(404, f"no route for POST {path}")
-        key = self.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-        if key != self.state.keys[provider]:
+        key = self.headers.get("api-key") or self.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        accepted = {self.state.keys[provider]} | ({self.state.keys["compat"]} if provider == "openai" else set())
+        if key not in accepted:
             entry["status"] = 401
             masked = key[:8] + "****" + key[-4:] if len(key) > 12 else "***"
             return self._error(401, f"Incorrect API key provided: {masked}.", "invalid_api_key")
@@ -233,6 +246,13 @@ class FakeChat:
             "OPENAI_API_KEY": self.state.keys["openai"],
             "TOGETHER_BASE_URL": f"http://127.0.0.1:{self.port}/together",
             "TOGETHER_API_KEY": self.state.keys["together"],
+            "FIREWORKS_BASE_URL": f"http://127.0.0.1:{self.port}/fireworks",
+            "FIREWORKS_API_KEY": self.state.keys["fireworks"],
+            "AZURE_OPENAI_ENDPOINT": f"http://127.0.0.1:{self.port}",
+            "AZURE_OPENAI_API_KEY": self.state.keys["azure"],
+            "AZURE_OPENAI_API_VERSION": "v1",
+            "TUNELINE_BASE_URL": f"http://127.0.0.1:{self.port}/openai/v1",
+            "TUNELINE_API_KEY": self.state.keys["compat"],
         }
 
     def __enter__(self) -> FakeChat:

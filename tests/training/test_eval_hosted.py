@@ -431,3 +431,35 @@ def test_a_real_run_trained_here_is_evaluated_on_its_split(project: Path, env: d
     assert out["run"] == run.name and out["examples"] == 6 and out["file"] == str(validation)
     assert out["metrics"]["tuned"]["exact_match"] == 1.0 and out["metrics"]["base"]["exact_match"] == 0.0
     assert all(k not in run_files_text(run) for k in (fc.state.keys["openai"], env["OPENAI_API_KEY"]))
+
+
+@pytest.mark.parametrize(
+    ("backend", "tuned", "base", "route", "auth"),
+    [
+        ("fireworks", "accounts/me/models/support-ft", "accounts/fireworks/models/llama-v3p1-8b-instruct", "fireworks",
+         "Bearer fw_"),
+        ("azure", "support-ft-deployment", "gpt-4o-mini-deployment", "azure", "Bearer 0123456789abcdef"),
+        ("openai-compatible", "my-org/support-ft", "my-org/base", "openai", "Bearer tuneline-compat"),
+    ],
+)  # fmt: skip
+def test_the_other_hosted_backends_answer_through_their_own_clients(
+    project: Path, chat: FakeChat, backend: str, tuned: str, base: str, route: str, auth: str
+):
+    lines, refs = held_out_lines()
+    write_lines(project / "held.jsonl", lines[:3])
+    chat.state.models[tuned] = tuned_model(refs)
+    chat.state.models[base] = base_model
+    result = tuneline(
+        "eval", tuned, "--backend", backend, "--base", base, "--on", "held.jsonl", "--yes", "--format", "json",
+        cwd=project,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["backend"] == backend and out["metrics"]["tuned"]["exact_match"] == 1.0
+    assert out["metrics"]["base"]["exact_match"] == pytest.approx(1 / 3, abs=1e-4)
+    assert {r["provider"] for r in chat.state.requests} == {route}
+    assert all(r["auth"].startswith(auth) for r in chat.state.requests)
+    if backend == "azure":
+        missing = tuneline("eval", "gpt-4o-mini-2024-07-18.ft-abc", "--backend", "azure", "--base", base,
+                           "--on", "held.jsonl", "--yes", cwd=project)  # fmt: skip
+        assert missing.returncode == 2 and "Azure OpenAI answers through deployments" in missing.stderr

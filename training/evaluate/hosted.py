@@ -1,8 +1,9 @@
 """Chat completions on a hosted provider, through the same SDK client and key its training backend uses.
 
 Every hosted backend supplies the client: `backend.chat_client()` when it defines one (a provider whose inference
-endpoint differs from its fine-tuning API), else its training client `backend.client()` — OpenAI, Azure,
-Together, Fireworks and OpenAI-compatible endpoints all speak chat completions through it. The key check, the
+endpoint differs from its fine-tuning API), else its training client `backend.client()` — OpenAI, Together,
+Fireworks and OpenAI-compatible endpoints all speak chat completions through it; Azure's v1 API gets the plain
+OpenAI client on its `/openai/v1/` address (`CHAT_ADAPTERS`). The key check, the
 endpoint settings and the "install the extra" sentence are the backend's own. Imported only where requests are
 sent (the CLI process, or the editor's evaluation process), never by the language server.
 
@@ -24,14 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from ..backends.base import BackendError, TrainRequest
-from ..backends.registry import BACKENDS, KEY_ENV
+from ..backends.registry import BACKENDS, key_variable
 from ..redact import redact
 from .items import Item, tool_calls_of
 from .metrics import Answer
 from .plan import EvalError
 
 ROLES = ("tuned", "base")
-_TITLES = {"openai": "OpenAI", "together": "Together AI"}  # until every registry row carries its title
 _REASONING = ("o1", "o3", "o4", "gpt-5")
 
 
@@ -106,6 +106,34 @@ class Fatal(Exception):
     """A failure no other example would escape (wrong key, unknown model): stops the evaluation."""
 
 
+def _azure_v1(impl: Any) -> Any:
+    """Azure's v1 API serves chat completions at `{endpoint}/openai/v1/chat/completions` with the deployment as the
+    model, as the plain OpenAI client sends it (`AzureOpenAI` would insert `/deployments/{model}`, the older route);
+    older API versions keep the backend's own `AzureOpenAI` client."""
+    if impl.api_version() not in ("v1", "preview"):
+        return impl.client()
+    impl.client()  # the backend's own checks first: key and endpoint set, https only, the SDK installed
+    import openai
+
+    key = impl.key()
+    return openai.OpenAI(base_url=f"{impl.endpoint()}/openai/v1/", api_key=key, default_headers={"api-key": key})
+
+
+# Backends whose training client is not the right chat client, until the backend supplies `chat_client()` itself.
+CHAT_ADAPTERS: dict[str, Callable[[Any], Any]] = {"azure": _azure_v1}
+
+
+def chat_client(backend: str, impl: Any) -> Any:
+    """The SDK client that sends chat completions for `backend`: the backend's `chat_client()` when it has one, an
+    adapter here for a backend that needs one, else its training client (all of them speak chat completions)."""
+    hook = getattr(impl, "chat_client", None)
+    if callable(hook):
+        return hook()
+    if backend in CHAT_ADAPTERS:
+        return CHAT_ADAPTERS[backend](impl)
+    return impl.client()
+
+
 class Endpoint:
     """One model on one hosted backend: `complete(messages)` → `Answer`, with retries."""
 
@@ -125,7 +153,7 @@ class Endpoint:
         self.role = role
         self.stop = stop or threading.Event()
         self.note = note or (lambda _message: None)
-        self.provider = getattr(BACKENDS[backend], "title", "") or _TITLES.get(backend, backend)
+        self.provider = BACKENDS[backend].title or backend
         self.options = dict(options or {})
         impl = get_backend(backend)
         bind = getattr(impl, "bind", None)
@@ -133,8 +161,7 @@ class Endpoint:
             with contextlib.suppress(TypeError):  # an older bind(record, registry) without a request
                 bind(None, None, TrainRequest(Path("."), options=self.options))
         try:
-            hook = getattr(impl, "chat_client", None)
-            client = hook() if callable(hook) else impl.client()  # type: ignore[attr-defined]
+            client = chat_client(backend, impl)
         except BackendError as exc:
             raise EvalError(str(exc)) from None
         if not hasattr(client, "chat"):
@@ -187,7 +214,7 @@ class Endpoint:
     def fatal(self, exc: BaseException) -> str | None:
         kinds, msg = _kinds(exc), redact(_message(exc))
         if "AuthenticationError" in kinds:
-            key = KEY_ENV.get(self.backend_name, "the key variable")
+            key = key_variable(self.backend_name, self.options) or "its key variable"
             return (
                 f"{self.provider} rejected the API key in {key} ({msg}); check the key, then run the same command again"
             )
@@ -195,6 +222,11 @@ class Endpoint:
             return f"{self.provider} denied access to {self.model} ({msg})"
         if "NotFoundError" in kinds:
             hint = {"base": "pass --base MODEL", "judge": "pass another --judge MODEL"}.get(self.role, "check the name")
+            if self.backend_name == "azure":  # a fine-tuned model answers only once it is deployed
+                hint = (
+                    "Azure OpenAI answers through deployments: deploy the models, then pass their deployment names "
+                    "(`tuneline eval DEPLOYMENT --backend azure --base BASE_DEPLOYMENT --on FILE`)"
+                )
             return f"{self.provider} does not serve {self.model} for chat completions ({msg}); {hint}"
         if "RateLimitError" in kinds and _code(exc) == "insufficient_quota":
             return f"{self.provider} says this account has no quota left ({msg}); add credit, then run the same command"
