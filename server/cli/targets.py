@@ -59,12 +59,15 @@ def _models(p: ProviderRules, models: ModelTable) -> list[str]:
 
 def render_targets(providers: dict[str, ProviderRules], models: ModelTable, only: str | None = None) -> str:
     """One block per provider: its rules, then the models the model table lists for it (`--target` values)."""
+    from ..training.preflight import backend_for  # the backend registry: light, no SDK
+
     width = max(len(label) for _, label in _ROWS)
     out: list[str] = []
     for name, p in providers.items():
         if only is not None and name != only:
             continue
-        backend = f", trains with `tuneline train --backend {p.backend}`" if p.backend else ", no training backend"
+        trains_with = backend_for(name)
+        backend = f", trains with `tuneline train --backend {trains_with}`" if trains_with else ", no training backend"
         out.append(f"{name}  {p.title}{backend}")
         for key, label in _ROWS:
             out.append(f"  {label:<{width}}  {_fact(p, key)}")

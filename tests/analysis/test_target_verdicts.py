@@ -82,7 +82,9 @@ LINES = {
             "non_preferred_output": [{"role": "assistant", "content": f"{2 * i + 1}."}],
         }
     ),
-    "trl_dpo": lambda i: json.dumps({"prompt": f"Add {i} and {i}.", "chosen": f"{2 * i}.", "rejected": f"{2 * i + 1}?"}),
+    "trl_dpo": lambda i: json.dumps(
+        {"prompt": f"Add {i} and {i}.", "chosen": f"{2 * i}.", "rejected": f"{2 * i + 1}?"}
+    ),
     "images_https": lambda i: image_line(i, f"https://example.com/picture-{i}.png"),
     "images_data": lambda i: image_line(i, PNG.replace("AAAA", f"AA{'AB'[i % 2]}A", 1)),
 }
