@@ -174,19 +174,21 @@ class _Session:
         self.context: set[Path] = set()  # read for the report, not checked: training partners, the validation file
         self.waiter: Waiter | None = None
         self.told_polling: str | None = None
+        self.stale: set[Path] = set()  # inputs that changed while a check read them (taken once its watch is on)
+        self.edited = False  # a file read in this check differs from its last check
 
     # --- the loop ------------------------------------------------------------------------------------------------
     def loop(self) -> None:
         reread: set[Path] | None = None  # None: every file
-        reload, expand = False, True
+        reload, expand, touched = False, True, False
         try:
             while True:
-                self.check(reread, reload=reload, expand=expand)
+                self.check(reread, reload=reload, expand=expand, touched=touched)
                 waiter = self._waiter()
-                changed = self._stale()  # changed while this check read them, before the watch (re)started
+                changed = self.stale
                 while True:
-                    reread, reload, expand, context = self._classify(changed)
-                    if reread or reload or expand or context:
+                    reread, reload, expand, touched = self._classify(changed)
+                    if reread or reload or expand or touched:
                         break
                     changed = waiter.wait()
         finally:
@@ -223,22 +225,24 @@ class _Session:
         """(files to read again, reload the settings, look in the folders again, re-run the cross-file checks)."""
         if not changed:
             return set(), False, False, False
-        names: dict[Path, Path] = {}
-        for target in self.targets:
-            names[Path(os.path.abspath(target))] = target
-            with suppress(OSError, RuntimeError):
-                names[target.resolve()] = target
-        context = {Path(os.path.abspath(p)) for p in self.context}
+        # A path is compared as written and with symlinks resolved: a folder reached by two names (a symlinked
+        # project folder, macOS's /tmp) is one watch, reported under either name.
+        names = {form: target for target in self.targets for form in _forms(target)}
+        settings_files = {form for p in self.config_files for form in _forms(p)}
+        settings_folders = {form for p in self.config_folders for form in _forms(p)}
+        context = {form for p in self.context for form in _forms(p)}
         reread: set[Path] = set()
         reload = expand = touched = False
         for path in changed:
-            if path in names:
-                reread.add(names[path])
+            forms = _forms(path)
+            target = next((names[f] for f in forms if f in names), None)
+            if target is not None:
+                reread.add(target)
                 if not path.exists() and self._in_folder_args(path):  # found in a folder, now gone: not a warning
                     expand = True
-            elif path in self.config_files or (path.name in CONFIG_NAMES and path.parent in self.config_folders):
+            elif forms & settings_files or (path.name in CONFIG_NAMES and {f.parent for f in forms} & settings_folders):
                 reload = True
-            elif path in context:
+            elif forms & context:
                 touched = True
             elif self._in_folder_args(path):
                 expand = True
@@ -246,24 +250,36 @@ class _Session:
 
     def _in_folder_args(self, path: Path) -> bool:
         """A change in a named folder that can change what is checked there: a dataset file or a folder."""
-        if not any(path == f or f in path.parents for f in self.folder_args):
+        forms = _forms(path)
+        roots = {form for folder in self.folder_args for form in _forms(folder)}
+        if not any(f in roots or roots & set(f.parents) for f in forms):
             return False
-        if path in self.subfolders or path.is_dir():
+        if forms & self.subfolders or path.is_dir():
             return not path.name.startswith(".")
         return path.name.endswith(".jsonl") and not path.name.startswith(".")
 
     # --- one check -----------------------------------------------------------------------------------------------
-    def check(self, reread: set[Path] | None, *, reload: bool, expand: bool) -> None:
+    def check(self, reread: set[Path] | None, *, reload: bool, expand: bool, touched: bool = False) -> None:
+        """Check (re-reading the files in `reread`, every file when None) and show the result; a file that was
+        touched without a change to its lines (a second event for one save, `touch`) shows nothing new."""
         began = time.perf_counter()
+        problems = _Problems()
+        self.edited = False
+        reports: list[FileReport] | None = None
+        if reread is not None and not (reload or expand or touched):
+            reports = self._reports(reread, problems)
+            if not self.edited and not problems.lines:
+                self.stale = set()  # the watch went on all along: nothing was missed
+                return
         if sys.stdout.isatty() and not self.args.no_clear:
             sys.stdout.write(CLEAR)
             sys.stdout.flush()
-        problems = _Problems()
         if reload:
             try:
                 self.load_settings()
             except (ConfigError, UsageError) as exc:
                 self._waiter()
+                self.stale = self._stale()
                 print(f"tuneline: error: {exc}", file=sys.stderr)
                 self._status(began, [], "the settings cannot be used: fix them and save to check again")
                 return
@@ -271,6 +287,31 @@ class _Session:
             self._expand(problems)
         engine = self.engine
         assert engine is not None
+        if reports is None:
+            reports = self._reports(reread, problems)
+        self.context = self._context(reports)
+        self.context_seen = {p: stamp(p) for p in self.context}
+        for report in reports:  # the cross-file passes run again on every check
+            report.dataset.set_external("near-duplicates", [])
+            report.dataset.set_external("overlap", [])
+        try:
+            add_near_duplicates(reports, engine, self.mode, self.args.near_duplicate_threshold)
+        except UsageError as exc:
+            problems.warn(str(exc))
+            for report in reports:
+                report.refresh()
+        self._waiter()  # watching before anything is shown: a change made once the output is there is never missed
+        self.stale = self._stale()  # and what changed before the watch began (both can see one change: harmless)
+        for line in problems.lines:
+            print(f"tuneline: warning: {line}", file=sys.stderr)
+        if reports or self.args.format != "text":
+            formatter = FORMATTERS[self.args.format]
+            text = formatter(reports, engine, color=color(self.args), show_summary=not self.args.no_summary)
+            write_output(text, machine=self.args.format != "text")
+        self._status(began, reports, f"{problems.count} not checked" if problems.count else "")
+
+    def _reports(self, reread: set[Path] | None, problems: _Problems) -> list[FileReport]:
+        """Every target's report: the kept one, or read again when it is in `reread` (None: all) or new."""
         reports: list[FileReport] = []
         for path in self.targets:
             tracked = self.files.get(path)
@@ -284,25 +325,7 @@ class _Session:
         for gone in set(self.files) - set(self.targets):
             del self.files[gone]
         self.seen = {p: self.seen.get(p) for p in self.targets}
-        self.context = self._context(reports)
-        self.context_seen = {p: stamp(p) for p in self.context}
-        for report in reports:  # the cross-file passes run again on every check
-            report.dataset.set_external("near-duplicates", [])
-            report.dataset.set_external("overlap", [])
-        try:
-            add_near_duplicates(reports, engine, self.mode, self.args.near_duplicate_threshold)
-        except UsageError as exc:
-            problems.warn(str(exc))
-            for report in reports:
-                report.refresh()
-        self._waiter()  # watching before anything is shown: a change made once the output is there is never missed
-        for line in problems.lines:
-            print(f"tuneline: warning: {line}", file=sys.stderr)
-        if reports or self.args.format != "text":
-            formatter = FORMATTERS[self.args.format]
-            text = formatter(reports, engine, color=color(self.args), show_summary=not self.args.no_summary)
-            write_output(text, machine=self.args.format != "text")
-        self._status(began, reports, f"{problems.count} not checked" if problems.count else "")
+        return reports
 
     def _status(self, began: float, reports: list[FileReport], extra: str) -> None:
         """The one line that ends each check: when, what was found, how long it took."""
@@ -375,6 +398,7 @@ class _Session:
             scan = _scan(fh, self.cap)
             report = self._splice(fh, path, old, scan) if old is not None else None
             if report is None:
+                self.edited = True
                 fh.seek(0)
                 report = check_stream(fh, engine, str(path), jobs=self.args.jobs, max_line_bytes=self.cap)
         after = self.seen[path] = stamp(path)
@@ -386,6 +410,9 @@ class _Session:
         """Bring `old`'s report up to date by reading only the changed lines; None when a full check is simpler
         (everything changed) or the file changed under the scan."""
         head, tail = _unchanged_ends(old.scan.digests, scan.digests)
+        if head == len(scan.digests) == len(old.scan.digests):
+            return old.report  # the same lines
+        self.edited = True
         if head == 0 and tail == 0 and len(scan.digests):
             return None
         stop = len(scan.digests) - tail
@@ -425,6 +452,14 @@ class _Session:
             if partner is not None:
                 out.add(partner)
         return {p for p in out if p not in self.targets}
+
+
+def _forms(path: Path) -> set[Path]:
+    """`path` absolute as written, and with symlinks resolved."""
+    out = {Path(os.path.abspath(path))}
+    with suppress(OSError, RuntimeError):
+        out.add(path.resolve())
+    return out
 
 
 def _duration(seconds: float) -> str:
