@@ -10,6 +10,7 @@ answer, 2 refused or failed (one sentence).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -203,6 +204,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     except runner.Interrupted as exc:
         print(f"tuneline: {exc}", file=sys.stderr)
-        return 130
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # Requests still in flight would hold the exit until they time out; every answer so far is on disk.
+        os._exit(130)
     _emit(contract, args)
     return 0 if contract["complete"] else 1

@@ -463,3 +463,22 @@ def test_the_other_hosted_backends_answer_through_their_own_clients(
         missing = tuneline("eval", "gpt-4o-mini-2024-07-18.ft-abc", "--backend", "azure", "--base", base,
                            "--on", "held.jsonl", "--yes", cwd=project)  # fmt: skip
         assert missing.returncode == 2 and "Azure OpenAI answers through deployments" in missing.stderr
+
+
+def test_ctrl_c_stops_at_once_and_keeps_what_was_answered(project: Path, run: Path, chat: FakeChat):
+    chat.state.inject("^ft:", hang=True, times=1)  # the first tuned request never gets an answer
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tuneline", "eval", "last", "--yes", "--concurrency", "2"], cwd=project,
+        env={**os.environ, "TUNELINE_EVAL_TIMEOUT": "120"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        wait_until(lambda: eval_folders(run) and (eval_folders(run)[0] / "results.jsonl").exists()
+                   and len((eval_folders(run)[0] / "results.jsonl").read_text().splitlines()) >= 3, timeout=30)  # fmt: skip
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=10)  # not held until the hanging request times out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130 and "stopped; the answers so far are kept in" in err and "Traceback" not in err
+    summary = json.loads((eval_folders(run)[0] / "summary.json").read_text())
+    assert summary["complete"] is False and summary["metrics"]["base"]["answered"] >= 1

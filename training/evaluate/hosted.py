@@ -282,26 +282,30 @@ class Pool:
                 )
 
     def run(self, tasks: list[Callable[[], None]], progress: Callable[[], None]) -> None:
+        """Run `tasks`; once `stop` is set no new one starts, those in flight finish, and Stopped is raised. Any
+        other exception (Ctrl-C, a Fatal) returns at once without waiting for requests in flight."""
         pending: set[Future] = set()
         queue = list(reversed(tasks))
-        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="tuneline-eval") as pool:
-            try:
-                while queue or pending:
-                    while queue and len(pending) < self.concurrency and not self.stop.is_set():
-                        pending.add(pool.submit(queue.pop()))
-                    if not pending:
-                        break
-                    finished, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-                    for future in finished:
-                        error = future.exception()
-                        if error is not None:
-                            raise error
-                        progress()
-            except BaseException:
-                self.stop.set()
-                for future in pending:
-                    future.cancel()
-                raise
+        pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="tuneline-eval")
+        try:
+            while queue or pending:
+                while queue and len(pending) < self.concurrency and not self.stop.is_set():
+                    pending.add(pool.submit(queue.pop()))
+                if not pending:
+                    break
+                finished, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    error = future.exception()
+                    if error is not None:
+                        raise error
+                    progress()
+        except BaseException:
+            self.stop.set()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
+        if queue:
+            raise Stopped()
 
 
 def answer_all(
