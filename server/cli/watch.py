@@ -38,7 +38,7 @@ from ..fileio import FileRefused, open_regular
 from ..fswatch import Waiter, stamp
 from ..neardup.pairing import training_partner
 from ..output import FORMATTERS
-from .common import UsageError, color, max_line_bytes, settings_from_args, write_output
+from .common import UsageError, build_engine, color, max_line_bytes, settings_from_args, write_output
 from .near_duplicates import add_near_duplicates, resolve_mode
 
 CONFIG_NAMES = ("tuneline.toml", "pyproject.toml")
@@ -352,7 +352,7 @@ class _Session:
         self.config_files, self.config_folders = _settings_sources(self.args.config, start, settings)
         self.settings_seen.update((p, stamp(p)) for p in self._settings_paths() if p not in self.settings_seen)
         if settings != self.settings or self.engine is None:
-            self.settings, self.engine = settings, Engine(settings)
+            self.settings, self.engine = settings, build_engine(settings)
             self.files.clear()  # every result depends on the settings
             self.mode = resolve_mode(self.args.near_duplicates, settings)
 
