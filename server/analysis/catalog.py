@@ -303,6 +303,20 @@ _RULES = [
         "Embed the image as a base64 data URL, convert it, or choose a target that trains on images.",
     ),
     Rule(
+        "TL122",
+        "tool-arguments-schema",
+        E,
+        "Tool-call arguments are not a JSON object, or break the tool's declared schema.",
+        "A trainer learns tool calls exactly as written. Arguments that decode to a string (double-encoded, such as "
+        '`"\\"{\\\\\\"location\\\\\\": …}\\""`) or to anything but an object teach calls the API refuses: an error. '
+        "Arguments that break the called function's `parameters` JSON Schema (a wrong type, a missing required "
+        "property, a value outside `enum`, an unknown property where `additionalProperties` is false) teach calls "
+        "that fail at run time: a warning, with the JSON path of each problem. Read from chat `tool_calls` and "
+        "`function_call`, and from sharegpt `function_call` turns against their `tools`. The schema check needs "
+        "`jsonschema` (installed with tuneline); a schema that is itself invalid is left to TL117.",
+        "Decode double-encoded arguments once; correct the values the message names.",
+    ),
+    Rule(
         "TL201",
         "example-too-long",
         W,
@@ -428,6 +442,86 @@ _RULES = [
         "`sk-proj-xxxx` are not reported. The message shows only the first four characters of the key. "
         "`--no-secrets` (or `secrets = false`) turns the scan off.",
         "Remove the key from the example and rotate it with the provider: it may already have been copied.",
+    ),
+    Rule(
+        "TL501",
+        "unfilled-placeholder",
+        W,
+        "A template slot or unfinished text is left in the data.",
+        "Template slots that were never filled (`{{name}}`, `[INSERT …]`, `[Your Name]`, `<PLACEHOLDER>`) and, in "
+        "answers, `TODO`, `TBD`, `FIXME` or lorem ipsum: the tuned model learns to write them. Text inside code "
+        "(fenced blocks, inline code, code comments) is left alone. A single-brace `{name}` counts only in a file "
+        "that otherwise has no braces (at most 2% of the examples use braces as code or JSON): elsewhere it is "
+        "more likely a format string.",
+        "Fill the slot in, or drop the example.",
+    ),
+    Rule(
+        "TL502",
+        "truncated-answer",
+        W,
+        "The answer stops mid-way.",
+        "An answer (or a preference pair's preferred side) that ends inside a code block whose ``` is never "
+        "closed, or JSON that stops before its closing bracket, was cut off by a length limit: the model learns to "
+        "stop mid-sentence. An answer that ends without closing punctuation (on a letter, a comma, a colon) is "
+        "reported only when at least 90% of the file's answers end with it.",
+        "Complete the answer or drop the example.",
+    ),
+    Rule(
+        "TL503",
+        "surrounding-whitespace",
+        I,
+        "An answer or system prompt starts or ends with whitespace.",
+        "Leading or trailing spaces and blank lines in an answer or a system prompt: chat templates put their own "
+        "separators around each message, so the model learns to emit stray newlines (often every answer of a file "
+        "converted from another format). The fix trims the text and changes nothing else.",
+        "Trim the text.",
+    ),
+    Rule(
+        "TL504",
+        "empty-reasoning-block",
+        W,
+        "An answer holds an empty reasoning block.",
+        "`<think></think>` (or `<thinking>`, `<reasoning>`) with nothing but whitespace inside, in an assistant "
+        "answer: the chat template of a reasoning model will train it to skip reasoning. Intended only when the "
+        "model should learn to answer without thinking.",
+        "Write the reasoning, or remove the block.",
+    ),
+    Rule(
+        "TL505",
+        "personal-data",
+        W,
+        "Personal data (e-mail, phone, card number, IBAN) in the text.",
+        "E-mail addresses, phone numbers, payment card numbers and IBANs in user or assistant text can be memorised "
+        "and repeated by the tuned model, and the file goes to a third party. Each kind is confirmed beyond its "
+        "shape: card numbers pass the Luhn check and start like a card network's, IBANs have their country's length "
+        "and a valid checksum, phone numbers are written like phone numbers (a leading `+`, or a national layout "
+        "with separators) and are valid by libphonenumber's metadata (the `phonenumbers` package; without it phone "
+        "numbers are skipped). Documentation addresses (example.com, .test) and the card networks' test numbers "
+        "are not reported, nor are dates, versions, IP addresses, hashes or UUIDs. The message masks the value.",
+        "Remove the data or replace it with a realistic fake.",
+    ),
+    Rule(
+        "TL506",
+        "dataset-artifact",
+        I,
+        "A leftover of how the data was generated.",
+        "Calculator annotations such as `<<48/2=24>>` (GSM8K's tool markup) and 'As an AI language model' are "
+        "reported wherever they are. HTML tags in answers whose prompt is not about markup, and role labels "
+        "(`User:`, `Assistant:`) at the start of a line inside an answer whose prompt asks for no dialogue, are "
+        "reported when they repeat across the file (3 examples or more). The model learns to write all of these.",
+        "Remove the leftover (the calculator annotation has a quick fix).",
+    ),
+    Rule(
+        "TL507",
+        "inconsistent-answer-format",
+        I,
+        "Answers to the same kind of prompt use different formats.",
+        "Examples with the same system prompt (the whole file when there is none) are one kind of task, and the "
+        "model should learn one answer format for it. Within a kind with 10 answers or more, an answer is reported "
+        "when it is not JSON where 80% are, a paragraph where 90% are markdown lists, a JSON object with other "
+        "top-level keys than 90% of the JSON answers (key order does not count), or in another writing system than "
+        "90% of the answers and than its own prompt.",
+        "Rewrite the odd answer in the common format.",
     ),
 ]
 

@@ -23,6 +23,10 @@ from .formats import FORMAT_TITLES
 from .linecheck import LineContext, analyze_line
 from .models import CostEstimate, ModelInfo, ModelTable, auto_epochs, estimate_cost
 from .rules.conflicting_answers import ConflictingAnswers
+from .rules.content_answer_format import AnswerFormats
+from .rules.content_artifacts import DatasetArtifacts
+from .rules.content_placeholders import UnfilledPlaceholders
+from .rules.content_truncation import TruncatedAnswers
 from .rules.exact_duplicates import ExactDuplicates
 from .rules.example_count import ExampleCount
 from .rules.file_rule import FileRule, FileView
@@ -197,6 +201,10 @@ class Dataset:
             SystemPrompts(),
             self._tokens,
             ModelShutdown(),
+            UnfilledPlaceholders(),
+            TruncatedAnswers(),
+            DatasetArtifacts(),
+            AnswerFormats(),
             self._multi_line,
             *extra_rules,
         ]

@@ -10,7 +10,7 @@ from typing import Any
 from .counting import count_example
 from .formats import RFT_FORMAT, also_fits, detect, message_view
 from .lines import BOM
-from .rules import other_formats, text_scan
+from .rules import content_lines, other_formats, text_scan
 from .rules.base import Collector, Pending, short
 from .rules.platform import DEFAULT_PLATFORM, Platform
 from .scan import ScanError, locate, scan
@@ -192,6 +192,7 @@ def analyze_line(raw: str, ctx: LineContext) -> LineResult:
     checks = other_formats.CHECKS.get(RFT_FORMAT if platform.line_method(fmt) == "rft" else fmt)
     if checks is not None:
         checks(obj, c, platform)
+    content = content_lines.check(obj, fmt, text, offset, c)  # TL122 and TL501-TL507
 
     messages, extra = message_view(obj, fmt)
     tools = (
@@ -211,6 +212,7 @@ def analyze_line(raw: str, ctx: LineContext) -> LineResult:
         )
 
     findings.extend(_resolve(c.items, text, offset) if c.items else ())
+    findings.extend(content.findings)
     findings.extend(text_scan.special_tokens(raw))
     if ctx.secrets:
         findings.extend(text_scan.secrets(raw))
@@ -229,6 +231,7 @@ def analyze_line(raw: str, ctx: LineContext) -> LineResult:
         dup_key=_hash(_canonical(obj)),
         label=_label(messages, fmt) if messages else fmt,
     )
+    result.content = content.facts
     if fmt in _SYSTEM_FORMATS:
         first = messages[0] if messages else {}
         result.has_system_slot = True

@@ -115,6 +115,7 @@ class LineResult:
     prompt_key: bytes | None = None  # conversation up to the last user turn (conflicting answers)
     answer_key: bytes | None = None
     label: str = ""  # a short title for outlines: "user: How do I…"
+    content: object = None  # what the file-level content rules aggregate (rules/content_lines.ContentFacts)
 
     @property
     def is_example(self) -> bool:
