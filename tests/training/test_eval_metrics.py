@@ -288,3 +288,9 @@ def test_the_estimate_skips_what_is_answered_and_counts_both_judge_orders():
     assert priced.usd == pytest.approx(
         price.cost(lines["base"].tokens_in, lines["base"].tokens_out)
     ) and priced.cost_text().startswith("$0.00 (at most $")
+
+
+def test_the_docs_show_the_judge_prompt_as_sent():
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "evaluation.md").read_text(encoding="utf-8")
+    assert f"```text\n{judge.SYSTEM}\n```" in docs
+    assert f"```text\n{judge.TEMPLATE}\n```" in docs

@@ -162,7 +162,7 @@ def _fmt(name: str, value: Any) -> str:
     if name == "length_ratio":
         return f"{value:.2f}×"
     if name == "cost_usd":
-        return f"${value:,.4f}"
+        return f"${value:,.4f}" if value >= 0.001 or value == 0 else f"${value:.6f}"
     if isinstance(value, float):
         return f"{value:,.4g}" if name != "mean_answer_tokens" else f"{value:,.1f}"
     return str(value)
