@@ -3,6 +3,7 @@ import * as path from "path";
 import * as vscode from "vscode";
 import type { Middleware } from "vscode-languageclient/node";
 import { ChartPanels } from "./chartPanel";
+import { registerEvaluation } from "./evaluate";
 import { ApiKeys, KEYS } from "./keys";
 import { RunInfo } from "./pure/runs";
 import { changeImpact } from "./pure/settings";
@@ -241,6 +242,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     return project ? { runId: run.id, uri: vscode.Uri.file(project).toString() } : run.id;
   };
 
+  registerEvaluation(register, { executeCommand: (command, args) => server.executeCommand(command, args), runFor, argumentFor: (run, verb) => (controllable(run, verb) ? runArgument(run) : undefined) });
   register("tuneline.runs.refresh", () => syncRuns());
   register("tuneline.runs.openFolder", async (arg) => {
     const run = runFor(arg);
