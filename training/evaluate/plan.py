@@ -150,11 +150,8 @@ def _key_problem(backend: str, options: dict[str, Any]) -> str | None:
         return key_problem(backend)
 
 
-def _local_held_out(folder: Path, limit: int | None) -> tuple[HeldOut, dict[str, Any]]:
-    """A local run's held-out examples as its trainer chose them (the validation file, or the seeded split of the
-    training file), and what the local child needs (base model, adapter, device)."""
-    from ..backends.base import BackendError
-    from ..backends.local.examples import read_examples, split_examples
+def _local_settings(folder: Path) -> tuple[Any, dict[str, str], dict[str, Any]]:
+    """A local run's settings, its data files, and what the local child needs (base model, adapter, device)."""
     from ..backends.local.run_config import RunConfigError, load_run_config
 
     try:
@@ -171,20 +168,26 @@ def _local_held_out(folder: Path, limit: int | None) -> tuple[HeldOut, dict[str,
         "device": cfg.device,
         "max_new_tokens": cfg.max_new_tokens,
     }
-    if files.get("validation"):
+    return cfg, files, local
+
+
+def _local_held_out(folder: Path, cfg: Any, files: dict[str, str], limit: int | None) -> HeldOut:
+    """A local run's held-out examples as its trainer chose them: the validation file, or the seeded split of the
+    training file (the trainer's own call, `split_examples`, with the run's share and seed)."""
+    from ..backends.base import BackendError
+    from ..backends.local.examples import read_examples, split_examples
+
+    try:
+        if files.get("validation"):
+            return read_held_out(Path(files["validation"]), limit)
+        train = Path(files.get("train") or "")
         try:
-            return read_held_out(Path(files["validation"]), limit), local
-        except ItemsError as exc:
+            _, held = split_examples(read_examples(train), cfg.eval_split, cfg.seed)
+        except BackendError as exc:
             raise EvalError(str(exc)) from None
-    train = Path(files.get("train") or "")
-    try:
-        _, held = split_examples(read_examples(train), cfg.eval_split, cfg.seed)
-    except BackendError as exc:
-        raise EvalError(str(exc)) from None
-    if not held:
-        raise EvalError(f"run {folder.name} held no examples out of training; pass --on FILE")
-    try:
-        return read_held_out(train, limit, lines={e.line for e in held}), local
+        if not held:
+            raise EvalError(f"run {folder.name} held no examples out of training; pass --on FILE")
+        return read_held_out(train, limit, lines={e.line for e in held})
     except ItemsError as exc:
         raise EvalError(str(exc)) from None
 
@@ -222,10 +225,9 @@ def make_plan(request: EvalRequest) -> Plan:
                 raise EvalError(
                     "a local run is compared with its own base model (the adapter switched off); leave out --base"
                 )
+            cfg, files, local = _local_settings(folder)
             if on is None:
-                held, local = _local_held_out(folder, request.limit)
-            else:
-                _, local = _local_held_out(folder, 1)
+                held = _local_held_out(folder, cfg, files, request.limit)
             base = str(local["base_model"])
             if request.device:
                 local["device"] = request.device
