@@ -12,6 +12,7 @@ editor and the CLI, not one per line of a 100,000-line file.
 
 from __future__ import annotations
 
+import heapq
 import json
 from collections.abc import Iterator, Sequence
 
@@ -136,10 +137,10 @@ class FormatMix(FileRule):
 
     def _marked(self, view: FileView, fmt: str, slots: set[int]) -> Iterator[Finding]:
         """The refused format's lines, the first MARKED_LINES of them (by position), each with its own error."""
-        lines = sorted(view.line_of(s) for s in slots)
+        lines = heapq.nsmallest(MARKED_LINES, (view.line_of(s) for s in slots))  # no sort of a 100,000-line file
         p, method = view.provider, view.method
         accepted = p.formats_for(method)
-        for line in lines[:MARKED_LINES]:
+        for line in lines:
             if fmt == "unknown":
                 takes = f"; {p.title} takes {_titles(accepted)}" if accepted else ""
                 yield Finding("TL124", f"This line matches no known format{takes}.", line, view.whole(line))
