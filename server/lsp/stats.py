@@ -96,7 +96,8 @@ def model_costs(snap: Snapshot, progress: Callable[[str, int], bool]) -> str:
         names = [current, *names]
     for k, name in enumerate(names):
         try:
-            engine = snap.engine if name == current else Engine(replace(settings, model=name))
+            # each row is that model on the provider the model table lists it for, not the current target's
+            engine = snap.engine if name == current else Engine(replace(settings, model=name, target=None, method=None))
         except Exception as exc:  # an encoding that cannot be loaded offline, say
             rows.append(f"| {md.escape(name)} | | | | unavailable ({md.escape(str(exc))[:80]}) |")
             continue
