@@ -73,19 +73,22 @@ class Settings:
             _check_target(merged, origin)
         return merged
 
-    def target_text(self) -> str:
-        """The target these settings name, as the user would write it (for messages)."""
-        return self.target or self.model
-
 
 def _check_target(settings: Settings, origin: str) -> None:
+    """The target and method these settings name exist together (a `model` with a method: the model table's
+    provider must offer it), so a bad pair is a ConfigError naming `origin`, not a failure when an engine is built."""
+    from .models import ModelTable
     from .targets import Target, TargetError  # targets reads formats and models only: no cycle, but keep it lazy
 
     try:
         if settings.target is not None:
             Target.parse(settings.target, settings.method)
-        elif settings.method is not None and settings.method not in METHODS:
-            raise TargetError(f"Unknown method {settings.method!r}; use sft, dpo or rft.")
+        elif settings.method is not None:
+            try:
+                models = ModelTable(settings.models)
+            except Exception:  # a broken model override is reported where the engine reads it
+                return
+            Target.from_model(settings.model, models, settings.method)
     except TargetError as exc:
         raise ConfigError(f"{origin}: {exc}") from None
 
