@@ -66,6 +66,8 @@ def price_for(model: str) -> Price | None:
     if f"{prefix}input" not in entry or f"{prefix}output" not in entry:
         return None
     source = f"{entry.get('source', 'tuneline')}, as of {entry.get('as_of', '?')}"
+    if entry.get("verified") is False:
+        source += " (not re-checked: pass --price to be sure)"
     return Price(float(entry[f"{prefix}input"]), float(entry[f"{prefix}output"]), source)
 
 
