@@ -1,5 +1,5 @@
 /**
- * "Evaluate This Run" and "Show Evaluation Report" in the Runs view (docs/evaluation.md). The server does the work:
+ * "Evaluate This Run" and "Show Evaluation Report" in the Runs view (docs/eval.md). The server does the work:
  * `tuneline.evaluate` plans, asks with the cost in the question, runs the evaluation in its own process with
  * work-done progress and returns the HTML report; `tuneline.evalReport` returns the newest stored one. This module
  * only shows the page: a webview with scripts limited by the page's own content security policy (its one inline

@@ -291,6 +291,6 @@ def test_the_estimate_skips_what_is_answered_and_counts_both_judge_orders():
 
 
 def test_the_docs_show_the_judge_prompt_as_sent():
-    docs = (Path(__file__).resolve().parents[2] / "docs" / "evaluation.md").read_text(encoding="utf-8")
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "eval.md").read_text(encoding="utf-8")
     assert f"```text\n{judge.SYSTEM}\n```" in docs
     assert f"```text\n{judge.TEMPLATE}\n```" in docs

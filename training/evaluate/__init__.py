@@ -7,7 +7,7 @@ imports torch, each only inside the process that sends the requests or runs the 
 | module | what |
 | --- | --- |
 | `items.py` | a held-out JSONL file as prompts and reference answers |
-| `metrics.py` | the per-answer scores and their rates (docs/evaluation.md defines each) |
+| `metrics.py` | the per-answer scores and their rates (docs/eval.md defines each) |
 | `judge.py` | the optional pairwise LLM-as-judge: prompt, position swap, verdicts |
 | `prices.py` | inference prices (`prices.toml`) and the cost estimate shown before any request |
 | `plan.py` | what to evaluate: a run started here or a model named, the held-out file, the base model |

@@ -3,7 +3,7 @@ two models' answers as "A" and "B", and names the better one (or a tie).
 
 Judges favour whichever answer comes first (position bias), so every example is judged twice, once in each order,
 and a model wins only when both orders agree; disagreement counts as a tie (and is counted as `inconsistent`).
-docs/evaluation.md shows the prompt as sent.
+docs/eval.md shows the prompt as sent.
 """
 
 from __future__ import annotations

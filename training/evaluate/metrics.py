@@ -1,7 +1,7 @@
 """The scores of one answer against its reference, and the rates over all answers of one model.
 
 Pure functions of text: no model, no network, no tokenizer (token counts come from the provider's `usage` or from
-the local tokenizer). docs/evaluation.md defines each metric; the names here are the names in the JSON output.
+the local tokenizer). docs/eval.md defines each metric; the names here are the names in the JSON output.
 
 A score is None when it does not apply (a JSON score for a plain-text reference, a tool score when the reference
 calls no tool); rates count only the answers where the score applies, and say how many that was.

@@ -72,7 +72,7 @@ def _price(value: Any) -> tuple[float, float] | None:
 def build(
     spec: dict[str, Any], items: Sequence[Item], results: Sequence[dict[str, Any]], folder: Path | None = None
 ) -> dict[str, Any]:
-    """The JSON contract (docs/evaluation.md) for an eval folder's spec, items and results."""
+    """The JSON contract (docs/eval.md) for an eval folder's spec, items and results."""
     answers, verdicts = collect(results)
     prices = spec.get("prices") or {}
     rows = []

@@ -6,7 +6,7 @@ named on the command line).
 | `eval.json` | once, atomically | what is evaluated: models, backend, held-out file and its sha256, settings |
 | `items.jsonl` | once, atomically | the prompts and reference answers, as read from the held-out file |
 | `results.jsonl` | one line per answer, appended | `{line, role, answer}` (role tuned, base) and `{line, role: judge, order, verdict}` |
-| `summary.json` | at the end, atomically | the metrics (docs/evaluation.md), `complete` |
+| `summary.json` | at the end, atomically | the metrics (docs/eval.md), `complete` |
 
 Each result line is one `write` call; a line cut short by a crash is dropped when the file is opened again, so an
 interrupted evaluation resumes with exactly the answers it has. Nothing here is a secret: errors pass through the

@@ -1,4 +1,4 @@
-"""The editor's evaluation commands (docs/evaluation.md): `tuneline.evaluate` (evaluate a run: plan, ask, run,
+"""The editor's evaluation commands (docs/eval.md): `tuneline.evaluate` (evaluate a run: plan, ask, run,
 report) and `tuneline.evalReport` (the newest stored evaluation of a run, as data and as an HTML page).
 
 The server plans (light: the analysis engine and the run files) and asks, with the cost in the question, through
