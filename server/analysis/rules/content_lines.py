@@ -498,8 +498,11 @@ def check(obj: dict[str, Any], fmt: str, text: str, offset: int, c: Collector) -
             continue
         if role == USER:
             prompt = v
-        elif role == SYSTEM and not system:
-            system = v
+        elif role == SYSTEM:
+            if not system:
+                system = v
+            if _quiet_system(v):
+                continue  # the same system prompt as on earlier lines, with nothing to report
         t = Text(role, path, v, i == answer_at) if i == answer_at else None
         if role in (SYSTEM, ASSISTANT) and (v[0].isspace() or v[-1].isspace()):
             t = t or Text(role, path, v, False)
@@ -507,10 +510,10 @@ def check(obj: dict[str, Any], fmt: str, text: str, offset: int, c: Collector) -
         if role != REJECTED:
             if "{" in v:
                 braces += v.count("{")
-            if "{" in v or "[" in v or "<" in v or (role != USER and _unfinished(v)):
+            if "{" in v or "[" in v or "<" in v or (role in (ASSISTANT, TEXT) and _unfinished(v)):
                 t = t or Text(role, path, v, False)
                 slots += _placeholders(t, loc, gated)
-            if role in (ASSISTANT, TEXT) and ("<" in v or ":" in v or "an AI" in v):
+            if role in (ASSISTANT, TEXT) and ("<" in v or "an AI" in v or (":" in v and _has_label(v))):
                 t = t or Text(role, path, v, False)
                 _artifacts(t, prompt, loc, gated)
                 if "<think" in v or "<reasoning>" in v:
@@ -541,6 +544,19 @@ def check(obj: dict[str, Any], fmt: str, text: str, offset: int, c: Collector) -
 
 
 _NOTHING = ContentResult([], None)
+_QUIET_SYSTEMS: dict[str, bool] = {}
+
+
+def _quiet_system(v: str) -> bool:
+    """Whether this system prompt has nothing for the checks to look at (cached: a file usually repeats one)."""
+    quiet = _QUIET_SYSTEMS.get(v)
+    if quiet is None:
+        quiet = not (v[0].isspace() or v[-1].isspace() or "{" in v or "[" in v or "<" in v)
+        if len(_QUIET_SYSTEMS) < 1024:
+            _QUIET_SYSTEMS[v] = quiet
+    return quiet
+
+
 _GROUPS: dict[str, str] = {}
 
 
