@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 from tuneline.analysis.types import Severity
 
@@ -97,3 +98,16 @@ def test_through_the_cli(tmp_path):
     got = cli(tmp_path, lines, "TL122")
     assert [(d.line, d.severity) for d in got] == [(1, "error"), (2, "warning")]
     assert "at $.location: 3 is not of type 'string'" in got[1].message
+
+
+def test_without_jsonschema_only_the_not_an_object_check_runs(monkeypatch):
+    from tuneline.analysis.rules import content_tools
+
+    monkeypatch.setitem(sys.modules, "jsonschema", None)  # `import jsonschema` raises ImportError
+    content_tools._validator.cache_clear()
+    try:
+        lines = [call({"location": 3}), call(json.dumps(json.dumps({"location": "Paris"}))), *filler()]
+        fresh = found(lines, "TL122", select=["ALL"])  # a new engine: no cached results from other tests
+        assert [(f.line, f.severity) for f in fresh] == [(1, Severity.ERROR)]
+    finally:
+        content_tools._validator.cache_clear()
