@@ -238,3 +238,22 @@ async def test_the_target_setting_changes_the_verdicts(tmp_path):
         assert await wait_for(lambda: types.WORKSPACE_DIAGNOSTIC_REFRESH in client.refreshes)
         assert [d for d in await client.get_diagnostics(uri) if d.code == "TL123"]
         assert any("did you mean together?" in m.message for m in client.messages)
+
+
+async def test_train_without_a_backend_follows_the_target(tmp_path):
+    """The code lens's train command carries only the file: the pre-flight then judges and prices it for the target's
+    backend (Together here: text is fine, one epoch), as `tuneline train` without --backend does."""
+    import json
+    from urllib.parse import unquote, urlparse
+
+    text = "\n".join(json.dumps({"text": f"Document {i} with some words in it."}) for i in range(12))
+    async with server(tmp_path, configuration={"target": "together:Qwen/Qwen2.5-7B-Instruct"}) as client:
+        uri = new_uri(tmp_path)
+        Path(unquote(urlparse(uri).path)).write_text(text + "\n", encoding="utf-8")
+        client.open(uri, text + "\n")
+        await client.get_diagnostics(uri)
+        result = await client.workspace_execute_command_async(
+            types.ExecuteCommandParams(command="tuneline.preflight", arguments=[{"uri": uri}])
+        )
+        assert result["backend"] == "together" and result["model"] == "Qwen/Qwen2.5-7B-Instruct"
+        assert result["errors"] == [] and result["epochs"] == 1

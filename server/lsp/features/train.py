@@ -33,7 +33,14 @@ from tuneline.training.launch import (
     start_run,
 )
 from tuneline.training.liveness import settle
-from tuneline.training.preflight import Preflight, PreflightError, render_markdown, run_preflight, verdict
+from tuneline.training.preflight import (
+    Preflight,
+    PreflightError,
+    default_backend,
+    render_markdown,
+    run_preflight,
+    verdict,
+)
 from tuneline.training.processes import safe_children
 from tuneline.training.runs import RunRegistry
 
@@ -66,7 +73,8 @@ def _request(ls: TunelineServer, opts: dict[str, Any]) -> tuple[TrainRequest, st
     path = uri_to_path(uri)
     if path is None:
         raise CommandError("only files on disk can be trained on: save the document first")
-    backend = opts.get("backend") or DEFAULT_BACKEND
+    settings = ls.settings_for(uri) if hasattr(ls, "settings_for") else None
+    backend = opts.get("backend") or _target_backend(path, settings)
     if backend not in BACKENDS:
         raise CommandError(unknown_backend(backend))
     text = ls.documents.text(uri) if hasattr(ls, "documents") else None
@@ -97,8 +105,17 @@ def _request(ls: TunelineServer, opts: dict[str, Any]) -> tuple[TrainRequest, st
         )
     except ValueError as exc:
         raise CommandError(str(exc)) from None
-    settings = ls.settings_for(uri) if hasattr(ls, "settings_for") else None
     return request, backend, (float(split) if split is not None else None), settings
+
+
+def _target_backend(path: Path, settings: Any) -> str:
+    """No backend asked for (the code lens): the backend of the target the file is checked for."""
+    if settings is None:
+        return DEFAULT_BACKEND
+    try:
+        return default_backend(path, settings)
+    except PreflightError as exc:
+        raise CommandError(str(exc)) from None
 
 
 _CAMEL = {
