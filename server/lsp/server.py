@@ -84,13 +84,14 @@ class TunelineServer(LanguageServer):
         hooks.edited.append(near.document_edited)
         hooks.closed.append(near.closed)
         try:
-            from .features import evaluate, train
+            from .features import ask_tuned, evaluate, train
         except ImportError as exc:
             log.info("training commands are not available (%s)", exc)
             return
         try:
             train.register(self)
             evaluate.register(self)
+            ask_tuned.register(self)  # after code_lens: adds its lens to that handler's
         except Exception:
             log.exception("the training commands failed to register; the rest of the server works")
 

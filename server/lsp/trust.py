@@ -25,7 +25,15 @@ RESTRICTED_KEYS = frozenset(
     {*RESTRICTED, "modelsFile", "validationFile", "embeddingModel", "runsDir", "runsDirectory", "runs_dir"}
 )
 TRAINING_COMMANDS = frozenset(
-    {"tuneline.train", "tuneline.preflight", "tuneline.runs", "tuneline.resumeRun", "tuneline.cancelRun"}
+    {
+        "tuneline.train",
+        "tuneline.preflight",
+        "tuneline.runs",
+        "tuneline.resumeRun",
+        "tuneline.cancelRun",
+        "tuneline.evaluate",
+        "tuneline.askTuned",
+    }
 )
 REFUSED = (
     "Training is turned off in an untrusted workspace: trust the workspace to check, start, resume or cancel runs."
