@@ -140,6 +140,8 @@ async def test_summary_request(client, workspace):
         "costUsd": cost.usd,
         "model": cost.model,
         "epochs": cost.epochs,
+        "target": {"provider": "openai", "model": cost.model, "method": "sft"},
+        "tokensExact": True,
     }
     assert await client.protocol.send_request_async("tuneline/summary", {"uri": uri + ".not-open"}) is None
 
