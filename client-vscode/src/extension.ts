@@ -3,6 +3,7 @@ import * as path from "path";
 import * as vscode from "vscode";
 import type { Middleware } from "vscode-languageclient/node";
 import { ChartPanels } from "./chartPanel";
+import { registerAskTuned } from "./askTuned";
 import { registerEvaluation } from "./evaluate";
 import { ApiKeys, KEYS } from "./keys";
 import { RunInfo } from "./pure/runs";
@@ -19,6 +20,7 @@ const STATS_SCHEME = "tuneline-stats";
 const LENS_COMMANDS: Record<string, { command: string; tooltip: string }> = {
   "tuneline.train": { command: "tuneline.trainOnFile", tooltip: "Choose a backend and a model, see the cost, then confirm" },
   "tuneline.stats": { command: "tuneline.showStats", tooltip: "Show the dataset's statistics" },
+  "tuneline.askTuned": { command: "tuneline.askTunedModel", tooltip: "Send this example's prompt to the tuned model once and show its answer beside the reference" },
 };
 
 function rewriteLens(lens: vscode.CodeLens): vscode.CodeLens {
@@ -243,6 +245,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   };
 
   registerEvaluation(register, { executeCommand: (command, args) => server.executeCommand(command, args), runFor, argumentFor: (run, verb) => (controllable(run, verb) ? runArgument(run) : undefined) });
+  registerAskTuned(register, { executeCommand: (command, args) => server.executeCommand(command, args) });
   register("tuneline.runs.refresh", () => syncRuns());
   register("tuneline.runs.openFolder", async (arg) => {
     const run = runFor(arg);
