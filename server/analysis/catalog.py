@@ -462,8 +462,9 @@ _RULES = [
         "The answer stops mid-way.",
         "An answer (or a preference pair's preferred side) that ends inside a code block whose ``` is never "
         "closed, or JSON that stops before its closing bracket, was cut off by a length limit: the model learns to "
-        "stop mid-sentence. An answer that ends without closing punctuation (on a letter, a comma, a colon) is "
-        "reported only when at least 90% of the file's answers end with it.",
+        "stop mid-sentence. An answer of 300 characters or more that ends without closing punctuation (on a letter, "
+        "a comma, a colon; not on a list item, a hashtag or a short verdict after a colon) is reported as information, "
+        "and only when at least 90% of the file's answers end with it.",
         "Complete the answer or drop the example.",
     ),
     Rule(

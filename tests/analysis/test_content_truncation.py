@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tuneline.analysis.types import Severity
+
 from .content_cli import chat, cli, filler, found, marked
 
 LONG = "The migration moves every table to the new cluster and keeps the old one as a fallback. " * 4
@@ -24,6 +26,7 @@ def test_a_missing_end_counts_only_where_the_file_ends_its_answers():
     lines = [cut, *[chat(f"Explain {i}.", LONG + f"Step {i} is done.") for i in range(20)]]
     hits = found(lines, "TL502")
     assert [f.line for f in hits] == [0] and "unlike 95% of this file's answers" in hits[0].message
+    assert hits[0].severity is Severity.INFO  # a code block or JSON cut is a warning; this is information
     assert marked(lines, hits[0]) == "the"
 
 

@@ -1,14 +1,14 @@
 """TL502: answers that stop mid-way.
 
 An answer that ends inside a code block, or JSON that stops before its closing bracket, is reported wherever it
-is. An answer that merely ends without closing punctuation (on a letter, a comma, a colon) is reported only where
-at least 90% of the file's answers (and at least 10 of them) do end with it: in a file of terse answers or
-`#### 42` endings, a missing period is the style, not a cut.
+is (a warning). An answer that merely ends without closing punctuation (on a letter, a comma, a colon) is reported,
+as information, only where at least 90% of the file's answers (and at least 10 of them) do end with it: in a file
+of terse answers or `#### 42` endings, a missing period is the style, not a cut.
 """
 
 from __future__ import annotations
 
-from ..types import Finding
+from ..types import Finding, Severity
 from .content_gated import GatedContentRule
 from .content_lines import ContentFacts, Gated
 from .file_rule import FileView
@@ -45,4 +45,6 @@ class TruncatedAnswers(GatedContentRule):
         if gated.kind != "open":
             return f
         share = f"{self._share():.0%}".replace("100%", "99%")
-        return Finding(f.code, f.message.replace("{share}", share), f.line, f.span, f.fix, f.related, f.severity)
+        # Information, not a warning: on the shared corpus about one in four of these is a complete answer that
+        # simply ends on a word (a name, a verdict), while the code-block and JSON cuts above are reliable.
+        return Finding(f.code, f.message.replace("{share}", share), f.line, f.span, f.fix, f.related, Severity.INFO)
