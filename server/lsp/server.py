@@ -76,6 +76,9 @@ class TunelineServer(LanguageServer):
 
         for module in (lifecycle, sync, diagnostics, hover, inlay_hints, code_lens, symbols, code_actions, commands):
             module.register(self)
+        from .features import targets
+
+        targets.register(self)  # tuneline.targets: the editor's Select Target list
         from .features import near_duplicates
 
         near = self.near_duplicates = near_duplicates.register(self)

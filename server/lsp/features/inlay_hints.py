@@ -17,15 +17,17 @@ def hints(doc: Document, analysis: Analysis, first: int, last: int) -> list[dict
     dataset = doc.dataset
     if dataset is None:
         return []
+    exact = dataset.engine.tokens_exact  # False: another tokenizer than the target's, so "≈" like the hover
     out = []
     for line in range(max(0, first), min(last, len(dataset) - 1) + 1):
         result = dataset.result(line)
         if result.kind != "example":
             continue
+        about = "" if exact and not result.images else "≈ "  # image tokens are not in the count either
         out.append(
             {
                 "position": {"line": line, "character": utf16_len(dataset.text(line))},
-                "label": f"· {result.tokens:,} tok",
+                "label": f"· {about}{result.tokens:,} tok",
                 "paddingLeft": True,
             }
         )
