@@ -12,6 +12,7 @@ import { onPythonInterpreterChanged } from "./python";
 import { registryFor, RunsProvider } from "./runsView";
 import { SECTION, ServerManager } from "./server";
 import { DatasetStatusBar } from "./statusBar";
+import { selectTarget } from "./targetPick";
 import { targetUri, trainOnFile } from "./train";
 
 const STATS_SCHEME = "tuneline-stats";
@@ -151,6 +152,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       },
     });
   });
+
+  register("tuneline.selectTarget", (arg) => selectTarget(server, arg));
 
   register("tuneline.showStats", async (arg) => {
     const uri = targetUri(arg);

@@ -7,8 +7,10 @@ import * as vscode from "vscode";
 import { ApiKeys, keySpecFor } from "./keys";
 import { formatUsd, markdownToPlain } from "./pure/format";
 import { isActive, readRuns, RunInfo } from "./pure/runs";
-import { Backend, BACKENDS, MAX_EPOCHS, MIN_EPOCHS, parseEpochs, preferredModel, SUGGESTED_MODELS, trainingDefaults } from "./pure/settings";
+import { Backend, BACKENDS, explicitValue, MAX_EPOCHS, MIN_EPOCHS, parseEpochs, preferredModel, SUGGESTED_MODELS, trainingDefaults } from "./pure/settings";
+import { trainingPreselection } from "./pure/target";
 import { clientSetting, SECTION, ServerManager } from "./server";
+import { fetchTargets } from "./targetPick";
 
 export interface TrainRequest {
   uri: string;
@@ -263,11 +265,18 @@ export async function trainOnFile(arg: unknown, deps: TrainDeps): Promise<void> 
   }
   const config = vscode.workspace.getConfiguration(SECTION, uri);
   const defaults = trainingDefaults((k) => clientSetting(k, uri));
-  const backend = await pickBackend(deps.keys, defaults.backend);
+  // The file's target (tuneline.target, tuneline.toml) is where it was checked for: preselect its backend and model,
+  // unless the user chose a training backend explicitly.
+  const targets = await fetchTargets(deps.server, uri);
+  const preselect = trainingPreselection(targets?.current, targets?.providers ?? [], defaults, explicitValue(config.inspect("training.backend")) !== undefined);
+  const backend = await pickBackend(deps.keys, preselect.backend);
   if (!backend || !(await ensureKey(deps.keys, backend, deps.restartServer))) {
     return;
   }
-  const model = await pickModel(backend, preferredModel(backend, defaults, config.get<string>("model")));
+  const model = await pickModel(
+    backend,
+    backend === preselect.backend && preselect.model ? preselect.model : preferredModel(backend, defaults, config.get<string>("model")),
+  );
   if (!model) {
     return;
   }

@@ -58,6 +58,7 @@ test("every server key of the contract is mapped", () => {
       embeddingModel: { globalValue: " /models/minilm " },
       validationFile: { globalValue: "data/valid.jsonl" },
       secrets: { globalValue: false },
+      target: { workspaceValue: "together:Qwen/Qwen2.5-7B-Instruct" },
     }),
   );
   assert.deepEqual(problems, []);

@@ -25,6 +25,8 @@ export type NearDuplicates = "off" | "lexical" | "semantic";
 
 export interface ServerSettings {
   model?: string;
+  /** `PROVIDER:MODEL` (docs/targets.md); beside `model`, the target wins on the server. */
+  target?: string;
   epochs?: Epochs;
   select?: string[];
   ignore?: string[];
@@ -40,6 +42,7 @@ export interface ServerSettings {
 /** Keys under `tuneline.` that the server reads (the contract's list, in its order). */
 export const SERVER_KEYS = [
   "model",
+  "target",
   "epochs",
   "select",
   "ignore",
@@ -167,6 +170,7 @@ const codes: Converter = (v) => {
 
 const CONVERTERS: Record<(typeof SERVER_KEYS)[number], Converter> = {
   model: nonEmptyString,
+  target: nonEmptyString,
   epochs: (v) => {
     const epochs = parseEpochs(v);
     return epochs === undefined ? bad(`"auto" or a whole number from ${MIN_EPOCHS} to ${MAX_EPOCHS}`) : ok(epochs);
