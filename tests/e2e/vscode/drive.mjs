@@ -3,6 +3,7 @@
 // runs and nothing is uploaded. Started by run.sh, which sets E2E_URL, E2E_OUT, E2E_WORKSPACE, E2E_OPENAI_KEY,
 // E2E_HOSTILE_URL, E2E_HOSTILE, E2E_MARKERS and E2E_CHROME_PROFILE. Prints one line per step and
 // "N passed, N failed" at the end; exits 1 on any failure.
+import { execFileSync } from "node:child_process";
 import { appendFileSync, existsSync, readdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import {
@@ -353,6 +354,51 @@ async function main() {
       await page.waitForTimeout(300);
       await shot("loss-chart-live");
       return `${before} → ${after} points`;
+    });
+
+    await step("the evaluation report of the finished run shows the metric table", async () => {
+      if (!runId || readRun(runId)?.status !== "succeeded") {
+        throw new Error("no finished run to evaluate");
+      }
+      // A real evaluation of the run (the CLI against a chat-completions fake), then the Runs view's context menu.
+      const cli = execFileSync(
+        process.env.E2E_PYTHON,
+        ["-m", "tests.e2e.vscode.plant_eval", WORKSPACE, runId, path.join(WORKSPACE, "support-chat.jsonl")],
+        { cwd: process.env.E2E_REPO, env: { ...process.env, TUNELINE_STATE_DIR: process.env.E2E_STATE_DIR }, encoding: "utf8", timeout: 120000 },
+      );
+      if (!/Results in /.test(cli)) {
+        throw new Error(`tuneline eval did not finish:\n${cli}`);
+      }
+      await clearNotifications();
+      await showRunsView();
+      await runsRow().click({ button: "right" });
+      const item = page.locator(".context-view .action-label", { hasText: "Show Evaluation Report" }).first();
+      await item.waitFor({ timeout: 10000 });
+      await page.waitForTimeout(500); // a menu ignores the mouse just after it opens (the right-click's own release)
+      await item.hover();
+      await page.keyboard.press("Enter");
+      await page.waitForTimeout(300);
+      if (await item.isVisible().catch(() => false)) {
+        await page.keyboard.press("Escape"); // never leave the menu open over the next steps
+      }
+      const frame = await pollUntil(
+        async () => {
+          for (const f of page.frames()) {
+            if ((await f.locator("table.metrics tr").count().catch(() => 0)) > 1) {
+              return f;
+            }
+          }
+          return undefined;
+        },
+        { timeout: 30000, what: "a webview with the metric table" },
+      );
+      const table = await frame.locator("table.metrics").innerText();
+      await page.waitForTimeout(300);
+      await shot("eval-report");
+      if (!/exact match/i.test(table) || !/100(\.0)?%/.test(table)) {
+        throw new Error(`the metric table does not show the tuned model's exact match:\n${table}`);
+      }
+      return table.split("\n").find((l) => /exact match/i.test(l))?.replace(/\s+/g, " ").trim();
     });
 
     await step("a running job is cancelled from the runs view", async () => {

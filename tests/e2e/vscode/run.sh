@@ -201,6 +201,7 @@ status=0
 E2E_URL="http://127.0.0.1:$CS_PORT/?folder=$WS" E2E_OUT="$OUT" E2E_WORKSPACE="$WS" E2E_OPENAI_KEY="$FAKE_KEY" E2E_USER_DATA="$USER_DATA" \
   E2E_HOSTILE_URL="http://127.0.0.1:$CS_PORT/?folder=$HOSTILE" E2E_HOSTILE="$HOSTILE" E2E_MARKERS="$MARKERS" \
   E2E_FAKE_URL="http://127.0.0.1:$FAKE_PORT" E2E_CODE_SERVER_PGID="$CODE_SERVER_PGID" \
+  E2E_PYTHON="$PYTHON" E2E_REPO="$REPO" E2E_STATE_DIR="$TMP/state" \
   E2E_CHROME_PROFILE="$TMP/chrome" node "$HERE/drive.mjs" || status=$?
 
 # The extension's own log and the server's stderr help when a step failed.
