@@ -12,6 +12,7 @@ from collections.abc import Callable
 from . import __version__
 from .analysis.catalog import RULES, Rule
 from .analysis.engine import Engine, Summary
+from .analysis.image_tokens import image_note
 from .analysis.report import FileReport
 from .analysis.types import Finding, Severity
 
@@ -113,6 +114,8 @@ def format_text(reports: list[FileReport], engine: Engine, *, color: bool, show_
                 out.append(
                     f"    {report.summary.over_limit:,} example(s) exceed the {report.summary.model.limit:,}-token limit"
                 )
+            if report.summary.images_inexact:
+                out.append(f"    {image_note(report.summary.images_inexact, engine.image_rule is not None)}")
     if show_summary:
         out.extend(_target_notes(engine))
         verdict_for = f"for {engine.target.provider}:{engine.model.name}"

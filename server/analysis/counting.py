@@ -1,12 +1,14 @@
 """OpenAI's chat token rule: 3 tokens per message plus its values (`name` adds 1), plus 3 for the reply primer.
 
-Tool definitions and tool calls are counted as their JSON text. The rule matches the API's own counts in
-OpenAI's cookbook test (124 tokens with o200k_base for its example).
+Tool definitions and tool calls are counted as their JSON text, image parts by the target's image rule
+(image_tokens.py) when it has one. The rule matches the API's own counts in OpenAI's cookbook test (124 tokens with
+o200k_base for its example).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from .tokens import TokenCounter
@@ -17,23 +19,29 @@ PER_NAME = 1
 REPLY_PRIMER = 3
 
 
-def _value_tokens(value: Any, counter: TokenCounter) -> int:
+# Tokens of one image content part (image_tokens.ImageTally for OpenAI's formula); None: images are not counted.
+ImageCounter = Callable[[dict[str, Any]], int]
+
+
+def _value_tokens(value: Any, counter: TokenCounter, images: ImageCounter | None = None) -> int:
     if isinstance(value, str):
         return counter.count(value)
-    if isinstance(value, list):  # content parts: text counts; images are billed separately by the API
+    if isinstance(value, list):  # content parts: text counts; images by the target's image rule, when it has one
         total = 0
         for part in value:
             if isinstance(part, dict):
                 text = part.get("text")
                 if isinstance(text, str):
                     total += counter.count(text)
+                elif images is not None and part.get("type") == "image_url":
+                    total += images(part)
             elif isinstance(part, str):
                 total += counter.count(part)
         return total
     return 0
 
 
-def count_message(message: dict[str, Any], counter: TokenCounter) -> int:
+def count_message(message: dict[str, Any], counter: TokenCounter, images: ImageCounter | None = None) -> int:
     if len(message) == 2:  # the common {"role", "content"} message, without the general loop
         role, content = message.get("role"), message.get("content")
         if isinstance(role, str) and isinstance(content, str):
@@ -45,7 +53,7 @@ def count_message(message: dict[str, Any], counter: TokenCounter) -> int:
         elif key == "weight":
             continue
         else:
-            n += _value_tokens(value, counter)
+            n += _value_tokens(value, counter, images)
             if key == "name":
                 n += PER_NAME
     return n
@@ -57,11 +65,12 @@ def count_example(
     *,
     extra: list[dict[str, Any]] = (),  # type: ignore[assignment]
     tools: Any = None,
+    images: ImageCounter | None = None,
 ) -> tuple[int, tuple[MessageTokens, ...]]:
     per: list[MessageTokens] = []
     total = REPLY_PRIMER
     for m in (*messages, *extra):
-        n = count_message(m, counter)
+        n = count_message(m, counter, images)
         total += n
         role = m.get("role")
         per.append(MessageTokens(role if isinstance(role, str) else "?", n))

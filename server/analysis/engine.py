@@ -20,6 +20,7 @@ from pathlib import Path
 from .catalog import RULES
 from .config import Settings
 from .formats import FORMAT_TITLES
+from .image_tokens import rule_for as image_rule_for
 from .linecheck import LineContext, analyze_line
 from .models import CostEstimate, ModelInfo, ModelTable, auto_epochs, estimate_cost
 from .rules.conflicting_answers import ConflictingAnswers
@@ -102,7 +103,10 @@ class Engine:
         self.tokens_exact = self.tokenizer.kind == "tiktoken"
         self.counter = TokenCounter(self.model.encoding)
         self.platform = Platform.of(self.provider, self.target.method)
-        self.context = LineContext(self.counter, self.limit, self.model.name, self.settings.secrets, self.platform)
+        self.image_rule = image_rule_for(self.target.provider)  # OpenAI's tile formula, for OpenAI and Azure
+        self.context = LineContext(
+            self.counter, self.limit, self.model.name, self.settings.secrets, self.platform, self.image_rule
+        )
         self.enabled = self.settings.enabled_codes()
         self.today = today or dt.date.today()
         self._cache: dict[str, LineResult] = {}
@@ -170,6 +174,7 @@ class Summary:
     histogram: list[tuple[str, int]] = field(default_factory=list)
     target: Target | None = None  # the target the verdict is for, its method resolved
     tokens_exact: bool = True  # False: counted with another tokenizer than the target's, or images not counted
+    images_inexact: int = 0  # image parts not counted, or counted at their least (an https URL has no size offline)
 
     @property
     def format_title(self) -> str:
@@ -384,4 +389,5 @@ class Dataset:
             histogram=spread.histogram(),
             target=target,
             tokens_exact=self.engine.tokens_exact and not spread.images,
+            images_inexact=spread.images,
         )

@@ -9,6 +9,7 @@ from typing import Any
 
 from .counting import count_example
 from .formats import RFT_FORMAT, also_fits, detect, message_view
+from .image_tokens import ImageTally, ImageTokenRule
 from .lines import BOM
 from .rules import content_lines, other_formats, text_scan
 from .rules.base import Collector, Pending, short
@@ -50,6 +51,7 @@ class LineContext:
     model: str
     secrets: bool = True
     platform: Platform = DEFAULT_PLATFORM
+    images: ImageTokenRule | None = None  # how the target counts image parts; None: they stay uncounted
 
 
 _BOM_WORDS = {
@@ -99,7 +101,8 @@ def _label(messages: list[dict[str, Any]], fmt: str) -> str:
 
 
 def _images(messages: list[dict[str, Any]]) -> int:
-    """Image parts in the messages: their tokens are not counted yet, so a count with images is a lower bound."""
+    """Image parts in the messages, for a target whose image tokens are unknown: a count with them is a lower
+    bound."""
     n = 0
     for m in messages:
         content = m.get("content")
@@ -202,7 +205,8 @@ def analyze_line(raw: str, ctx: LineContext) -> LineResult:
         if fmt == "openai-preference" and isinstance(obj.get("input"), dict)
         else None
     )
-    tokens, per_message = count_example(messages, ctx.counter, extra=extra, tools=tools)
+    tally = ImageTally(ctx.images) if ctx.images is not None else None
+    tokens, per_message = count_example(messages, ctx.counter, extra=extra, tools=tools, images=tally)
     if ctx.limit is not None and tokens > ctx.limit:
         c.add(
             "TL201",
@@ -224,7 +228,8 @@ def analyze_line(raw: str, ctx: LineContext) -> LineResult:
         tuple(findings),
         format=fmt,
         also=also_fits(obj, fmt),
-        images=_images(messages) + _images(extra),
+        # images whose tokens are not exactly in `tokens` (uncounted, or an https URL counted at its least)
+        images=tally.inexact if tally is not None else _images(messages) + _images(extra),
         tokens=tokens,
         messages=per_message,
         assistant_tokens=sum(m.tokens for m in per_message[: len(messages)] if m.role == "assistant"),

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 
 from tuneline.analysis import FORMAT_TITLES
+from tuneline.analysis.image_tokens import image_note
 
 from .. import markdown as md
 from ..convert import whole_line_range
@@ -49,6 +50,8 @@ def example_markdown(doc: Document, analysis: Analysis, line: int) -> str:
         f" = {cost.billed_tokens:,} tokens · {md.usd(cost.usd)} on {cost.model} · target {md.escape(str(target))}"
         + (f" ({target.method})" if target.method else ""),
     ]
+    if result.images:
+        lines.append(image_note(result.images, engine.image_rule is not None))
     if limit is not None and result.tokens > limit:
         lines.append(
             f"⚠️ **Truncated:** {result.tokens:,} tokens is over the {limit:,}-token limit of {engine.model.name}; "
