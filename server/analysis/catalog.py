@@ -303,6 +303,17 @@ _RULES = [
         "Embed the image as a base64 data URL, convert it, or choose a target that trains on images.",
     ),
     Rule(
+        "TL126",
+        "conversation-start",
+        E,
+        "The conversation opens with a role the target does not accept first.",
+        "Some providers check the order of turns before training: Together's file check requires a supervised "
+        "conversation to open with a system or user message (docs/targets.md, `turn_order`). A file that opens "
+        "with an assistant turn is rejected at upload. Only targets whose rules say so get this finding.",
+        "Start the conversation with the user's message (after an optional system message), or drop the "
+        "leading assistant turn.",
+    ),
+    Rule(
         "TL122",
         "tool-arguments-schema",
         E,

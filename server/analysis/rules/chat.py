@@ -352,6 +352,15 @@ def check_messages(
                 c.add("TL118", f"Two {role} messages in a row (messages {i - 1} and {i}).", (*p, "role"))
     images.check_count(c, path, platform)
 
+    first = roles[0] if roles else None
+    if mode == "sft" and platform.starts_with and first is not None and first not in platform.starts_with:
+        article = "an" if first[:1] in "aeiou" else "a"
+        c.add(
+            "TL126",
+            f"The conversation opens with {article} {first} message: {platform.title} requires it to open with a "
+            f"{' or '.join(platform.starts_with)} message.",
+            (*path, 0, "role"),
+        )
     if mode == "sft":
         if "assistant" not in roles:
             c.add("TL110", "No assistant message: there is nothing to train on.", (*path[:-1], path[-1]), key=True)

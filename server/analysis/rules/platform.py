@@ -33,6 +33,7 @@ class Platform:
     roles: dict[str, tuple[str, ...]] = field(default_factory=dict)
     system_position: dict[str, str] = field(default_factory=dict)
     alternate: bool = False
+    starts_with: tuple[str, ...] = ()  # roles a training conversation may open with; () = no rule
     last_message: dict[str, str] = field(default_factory=dict)
     weight: bool | None = True
     tools: bool | None = True
@@ -50,6 +51,7 @@ class Platform:
             roles=dict(rules.roles.value or {}),
             system_position=dict(rules.system_position.value or {}),
             alternate=bool(turn_order and turn_order.alternate),
+            starts_with=tuple(turn_order.starts_with) if turn_order else (),
             last_message=dict(rules.last_message.value or {}),
             weight=rules.weight.value,
             tools=rules.tools.value,
