@@ -354,6 +354,25 @@ _RULES = [
         file_level=True,
     ),
     Rule(
+        "TL205",
+        "no-trained-tokens",
+        E,
+        "A local run would train on nothing from this example.",
+        "For a `local:PATH` target, counted by the local trainer's own code (the model's chat template, prompt and "
+        "`weight: 0` masking, truncation at max_length): no token of the example carries a loss, because every "
+        "answer is masked or lies past max_length. The example costs a forward pass and teaches nothing, silently: "
+        "the most common local fine-tuning failure. Shorten the prompt, raise max_length or give an answer weight 1.",
+    ),
+    Rule(
+        "TL206",
+        "answer-cut-by-max-length",
+        W,
+        "Part of the answer lies past the local run's max_length.",
+        "For a `local:PATH` target: the example is longer than max_length after the chat template, and the cut "
+        "drops answer tokens, so the model learns answers that stop mid-way. Raise max_length or shorten the "
+        "example.",
+    ),
+    Rule(
         "TL308",
         "conflicting-answers",
         W,

@@ -22,6 +22,7 @@ from .config import Settings
 from .formats import FORMAT_TITLES
 from .image_tokens import rule_for as image_rule_for
 from .linecheck import LineContext, analyze_line
+from .local_tokens import ExampleCounter
 from .models import CostEstimate, ModelInfo, ModelTable, auto_epochs, estimate_cost
 from .rules.conflicting_answers import ConflictingAnswers
 from .rules.content_answer_format import AnswerFormats
@@ -88,7 +89,13 @@ def target_model(target: Target, models: ModelTable) -> ModelInfo:
 class Engine:
     """Settings plus the caches that depend on them. Make a new Engine when settings change."""
 
-    def __init__(self, settings: Settings | None = None, *, today: dt.date | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        today: dt.date | None = None,
+        example_counter: ExampleCounter | None = None,
+    ) -> None:
         self.settings = settings or Settings()
         files = [Path(self.settings.models_file)] if self.settings.models_file else None
         self.models = ModelTable(self.settings.models, files)
@@ -100,12 +107,20 @@ class Engine:
         # How the target counts tokens. Only tiktoken is wired today: other tokenizers (the model family's, a local
         # folder's) are counted with o200k_base as an estimate, and `tokens_exact` says so.
         self.tokenizer: Tokenizer = tokenizer_for(self.target, self.models)
-        self.tokens_exact = self.tokenizer.kind == "tiktoken"
+        # A local target's counter (injected by the front end: it loads the model's tokenizer) makes counts exact.
+        self.example_counter = example_counter if self.target.provider == "local" else None
+        self.tokens_exact = self.tokenizer.kind == "tiktoken" or self.example_counter is not None
         self.counter = TokenCounter(self.model.encoding)
         self.platform = Platform.of(self.provider, self.target.method)
         self.image_rule = image_rule_for(self.target.provider)  # OpenAI's tile formula, for OpenAI and Azure
         self.context = LineContext(
-            self.counter, self.limit, self.model.name, self.settings.secrets, self.platform, self.image_rule
+            self.counter,
+            self.limit,
+            self.model.name,
+            self.settings.secrets,
+            self.platform,
+            self.image_rule,
+            self.example_counter,
         )
         self.enabled = self.settings.enabled_codes()
         self.today = today or dt.date.today()

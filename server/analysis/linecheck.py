@@ -11,6 +11,7 @@ from .counting import count_example
 from .formats import RFT_FORMAT, also_fits, detect, message_view
 from .image_tokens import ImageTally, ImageTokenRule
 from .lines import BOM
+from .local_tokens import ExampleCounter, TrainedCount
 from .rules import content_lines, other_formats, text_scan
 from .rules.base import Collector, Pending, short
 from .rules.platform import DEFAULT_PLATFORM, Platform
@@ -52,6 +53,7 @@ class LineContext:
     secrets: bool = True
     platform: Platform = DEFAULT_PLATFORM
     images: ImageTokenRule | None = None  # how the target counts image parts; None: they stay uncounted
+    local: ExampleCounter | None = None  # a local:PATH target: trained tokens by the local trainer's own code
 
 
 _BOM_WORDS = {
@@ -109,6 +111,24 @@ def _images(messages: list[dict[str, Any]]) -> int:
         if isinstance(content, list):
             n += sum(1 for part in content if isinstance(part, dict) and part.get("type") == "image_url")
     return n
+
+
+def _trained_findings(count: TrainedCount, local: ExampleCounter, c: Collector) -> None:
+    """TL205/TL206: what truncation at max_length and masking leave of the answer, for a local target."""
+    if count.trained == 0:
+        why = (
+            f"truncation at max_length {local.max_length:,} cuts every answer token ({count.full:,} tokens)"
+            if count.cut_trained
+            else "every answer is masked (prompt only, or weight 0)"
+        )
+        c.add("TL205", f"No trained tokens: {why}; the example trains on nothing.", ())
+    elif count.cut_trained:
+        c.add(
+            "TL206",
+            f"{count.full:,} tokens, over max_length {local.max_length:,}: {count.cut_trained:,} answer tokens are "
+            "cut and never trained on.",
+            (),
+        )
 
 
 def _resolve(pending: list[Pending], text: str, offset: int) -> list[Finding]:
@@ -207,6 +227,11 @@ def analyze_line(raw: str, ctx: LineContext) -> LineResult:
     )
     tally = ImageTally(ctx.images) if ctx.images is not None else None
     tokens, per_message = count_example(messages, ctx.counter, extra=extra, tools=tools, images=tally)
+    if ctx.local is not None:
+        trained = ctx.local.count(obj)
+        if trained is not None:
+            tokens = trained.fed
+            _trained_findings(trained, ctx.local, c)
     if ctx.limit is not None and tokens > ctx.limit:
         c.add(
             "TL201",

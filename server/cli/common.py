@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from ..analysis.config import Settings, load_config_file, load_settings
 from ..analysis.engine import Engine
@@ -82,9 +83,28 @@ def build_engine(settings: Settings) -> Engine:
     """The engine for these settings; a target the provider rules refuse (no such provider, a method it lacks, an
     unreadable providers file) is a usage error in one sentence."""
     try:
-        return Engine(settings)
+        engine = Engine(settings)
     except (TargetError, ProvidersFileError) as exc:
         raise UsageError(str(exc)) from None
+    if engine.target.provider == "local":  # trained tokens by the local trainer's code, with the model's tokenizer
+        engine = Engine(settings, example_counter=_local_counter(engine.target.model))
+    return engine
+
+
+def _local_counter(model: str) -> Any:
+    """The local backend's token counter for `model`, or a usage error in one sentence (no such folder, a hub id
+    not in the cache, the local extra not installed)."""
+    from ..training.backends import get_backend
+    from ..training.backends.base import BackendError
+
+    try:
+        return get_backend("local").token_counter(model)  # type: ignore[attr-defined]
+    except BackendError as exc:
+        raise UsageError(f"local:{model}: {exc}") from None
+    except ImportError:
+        raise UsageError(
+            f"local:{model}: counting with the model's tokenizer needs transformers (pip install 'tuneline[local]')"
+        ) from None
 
 
 def add_target_arguments(parser: argparse.ArgumentParser) -> None:

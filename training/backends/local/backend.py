@@ -71,6 +71,13 @@ class LocalBackend(Backend):
 
         return plan_in_child(request)
 
+    def token_counter(self, model: str) -> Any:
+        """The trained-token counter of `tuneline check --target local:PATH` (token_counts.py): the model's own
+        tokenizer, offline; loads transformers, so only a local target asks for it."""
+        from .token_counts import load_counter
+
+        return load_counter(model)
+
     # -- running ---------------------------------------------------------------------------------------------------
     def start(self, request: TrainRequest, record: RunRecord, registry: RunRegistry) -> None:
         _require_extra()

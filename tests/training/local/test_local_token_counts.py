@@ -1,0 +1,133 @@
+"""`tuneline check --target local:PATH` counts what the local trainer feeds the model: the same code builds the
+rows (data.py), and the counts are compared here with TRL's own training dataset on the tiny model of conftest.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import SYSTEM, chat_lines, write_jsonl
+
+pytest.importorskip("trl")
+
+REPO = Path(__file__).resolve().parents[3]
+WORDS = [
+    "account",
+    "billing",
+    "cloud",
+    "drive",
+    "folder",
+    "file",
+    "upload",
+    "download",
+    "sync",
+    "device",
+    "phone",
+    "laptop",
+    "team",
+    "member",
+    "plan",
+]
+
+
+def _words(n: int) -> str:
+    return " ".join(WORDS[i % len(WORDS)] for i in range(n))
+
+
+def _chat(user: str, answer: str, weight: int | None = None) -> dict:
+    reply: dict = {"role": "assistant", "content": answer}
+    if weight is not None:
+        reply["weight"] = weight
+    return {"messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}, reply]}
+
+
+def _check(path: Path, target: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "tuneline", "check", str(path), "--format", "json", "--target", target],
+        cwd=REPO,
+        capture_output=True,
+        timeout=300,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+
+
+def _rows(tiny_model: Path) -> tuple[list[dict], int]:
+    """Lines around the max_length edge (1024, the local default), found with the model's own tokenizer."""
+    from tuneline.training.backends.local.token_counts import load_counter
+
+    counter = load_counter(str(tiny_model))
+    answer = "Open the reset page, enter your email and follow the link we send you."
+    n = 100
+    while counter.count(_chat(_words(n), answer)).full < counter.max_length - 5:
+        n += 40
+    cut = _chat(_words(n), answer)  # the answer crosses max_length: TL206
+    lost = _chat(_words(n + 200), answer)  # the whole answer lies past max_length: TL205
+    silent = _chat("Hi", "Hello", weight=0)  # only a weight-0 answer: dropped by the trainer, TL205
+    assert counter.count(cut).cut_trained > 0 and counter.count(cut).trained > 0
+    return [*chat_lines(6), cut, lost, silent, *chat_lines(3, seed=1)], counter.max_length
+
+
+def test_counts_equal_what_the_trainer_feeds_the_model(tmp_path: Path, tiny_model: Path, monkeypatch):
+    from tuneline.training.backends.base import TrainRequest
+    from tuneline.training.backends.local import resolve
+    from tuneline.training.backends.local.run_config import save_config
+    from tuneline.training.backends.local.trainer import Job
+    from tuneline.training.runs import RunRecord, RunRegistry
+
+    rows, max_length = _rows(tiny_model)
+    train = write_jsonl(tmp_path / "train.jsonl", rows)
+    validation = write_jsonl(tmp_path / "valid.jsonl", chat_lines(2, seed=2))
+
+    p = _check(train, f"local:{tiny_model}")
+    assert p.returncode == 1, p.stderr.decode()
+    report = json.loads(p.stdout)["files"][0]
+    found = {(d["code"], d["line"]) for d in report["diagnostics"] if d["code"] in ("TL205", "TL206")}
+    assert found == {("TL206", 7), ("TL205", 8), ("TL205", 9)}
+    assert report["tokens"]["exact"] is True
+
+    # The trainer on the same file, stopped once TRL has built (and truncated) its training dataset.
+    request = TrainRequest(
+        dataset=train, validation=validation, options={"base_model": str(tiny_model), "device": "cpu"}
+    )
+    registry = RunRegistry(tmp_path / "runs")
+    registry.create(RunRecord(id="same", backend="local", model=str(tiny_model)))
+    folder = registry.folder("same")
+    save_config(resolve(request)[0], folder / "config.toml", {"train": str(train), "validation": str(validation)})
+    seen = {}
+    build = Job._trainer
+
+    def spy(job: Job, *args, **kwargs):
+        trainer = build(job, *args, **kwargs)
+        seen["train"] = trainer.train_dataset
+        job.stop.set()
+        return trainer
+
+    monkeypatch.setattr(Job, "_trainer", spy)
+    assert Job(folder).run() == 0
+    fed = [len(ids) for ids in seen["train"]["input_ids"]]
+    assert max(fed) == max_length  # TRL cut the long rows at max_length
+    assert report["tokens"]["total"] == sum(fed)  # tokens the model is fed, example by example summed
+
+    # Trained (loss-carrying) tokens per example, against the labels TRL keeps.
+    from tuneline.training.backends.local.token_counts import load_counter
+
+    counter = load_counter(str(tiny_model))
+    counts = [counter.count(r) for r in rows]
+    kept = [c for c in counts if c.fed]  # dropped: the weight-0-only line (by prepare) and the cut one (by TRL)
+    assert [c.fed for c in kept] == fed
+    labels = [sum(1 for t in row[:max_length] if t != -100) for row in seen["train"]["labels"]]
+    assert [c.trained for c in kept] == labels
+
+
+def test_a_missing_local_model_is_one_sentence_and_exit_2(tmp_path: Path):
+    path = write_jsonl(tmp_path / "a.jsonl", chat_lines(2))
+    for model in (str(tmp_path / "nowhere"), "someone/not-cached-model"):
+        p = _check(path, f"local:{model}")
+        err = p.stderr.decode().strip()
+        assert p.returncode == 2 and len(err.splitlines()) == 1 and "Traceback" not in err, err
