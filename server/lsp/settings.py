@@ -21,7 +21,7 @@ from tuneline.analysis.models import ModelTable
 from tuneline.analysis.targets import ProvidersFileError, TargetError
 from tuneline.analysis.tokens import EncodingUnavailable
 
-from .trust import is_restricted_key, restrict
+from .trust import is_restricted_setting, restrict
 
 log = logging.getLogger("tuneline.lsp")
 
@@ -109,7 +109,7 @@ class SettingsManager:
                 self._project[folder] = project
             settings = project
             for key, value in _merge_order(self.client):
-                if not self.trusted and any(is_restricted_key(k) for k in key):
+                if not self.trusted and is_restricted_setting(value):
                     self._quietly(f"tuneline: the setting `{key[0]}` is ignored in an untrusted workspace.")
                     continue
                 try:

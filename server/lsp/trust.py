@@ -7,7 +7,7 @@ other editors have no such notion. Trust is read once, from `initializationOptio
 repository can set through `.vscode/settings.json` or its own config file) can never grant it.
 
 Untrusted, the server ignores every setting that names a path, a model to load or a directory, whatever its
-source, and refuses the training commands (which upload files, spend money, start processes and signal them).
+source (a `target = "local:PATH"` too: it loads the model's tokenizer from disk), and refuses the training commands (which upload files, spend money, start processes and signal them).
 Linting, hover, fixes and statistics work as usual: they only read the open documents.
 """
 
@@ -51,12 +51,27 @@ def is_restricted_key(key: str) -> bool:
     return key in RESTRICTED_KEYS or key.replace("-", "_") in RESTRICTED_KEYS
 
 
+def is_local_target(value: Any) -> bool:
+    """A `target` of `local:PATH` loads a model's tokenizer (and its files) from disk: a restricted value."""
+    return isinstance(value, str) and value.strip().lower().startswith("local:")
+
+
+def is_restricted_setting(group: dict[str, Any]) -> bool:
+    """An editor settings group that names a path or a model to load, by key or (a local target) by value."""
+    return any(is_restricted_key(k) for k in group) or is_local_target(group.get("target"))
+
+
 def restrict(settings: Settings) -> tuple[Settings, list[str]]:
     """`settings` without the restricted fields, and the names of those that were set (to tell the user once)."""
     dropped = [name for name in RESTRICTED if getattr(settings, name) is not None]
-    if not dropped:
+    local = is_local_target(settings.target)
+    if not dropped and not local:
         return settings, []
-    return replace(settings, **dict.fromkeys(dropped)), dropped
+    changes: dict[str, Any] = dict.fromkeys(dropped)
+    if local:  # the method goes with it: it was checked against the local provider
+        changes.update(target=None, method=None)
+        dropped.append("target")
+    return replace(settings, **changes), dropped
 
 
 def inside(path: Path, roots: list[Path]) -> bool:
