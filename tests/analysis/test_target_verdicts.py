@@ -151,9 +151,26 @@ def cases(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build(tmp_path_factory.mktemp("cases"))
 
 
+@pytest.fixture(scope="module")
+def local_cwd(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding `models/tiny`, a tiny Llama and tokenizer built here (offline), so `local:./models/tiny`
+    resolves: a local target counts with the model's own tokenizer, and a missing folder is a usage error."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "local_conftest", REPO / "tests" / "training" / "local" / "conftest.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    root = tmp_path_factory.mktemp("local-cwd")
+    module.build_tiny_model(root / "models" / "tiny")
+    return root
+
+
 @pytest.mark.parametrize("provider", list(TARGETS))
-def test_every_case_for_every_provider_through_the_cli(cases: Path, provider: str):
-    p = cli("check", "--format", "json", "--jobs", "1", "--target", TARGETS[provider], str(cases))
+def test_every_case_for_every_provider_through_the_cli(cases: Path, local_cwd: Path, provider: str):
+    p = cli("check", "--format", "json", "--jobs", "1", "--target", TARGETS[provider], str(cases), cwd=local_cwd)
     assert p.returncode == 1, p.stderr  # the unknown-format file alone refuses the run
     files = {Path(f["path"]).stem: f for f in json.loads(p.stdout)["files"]}
     for name, codes in expected_errors(provider).items():
@@ -165,8 +182,8 @@ def test_every_case_for_every_provider_through_the_cli(cases: Path, provider: st
     # the method follows each file's format
     assert files["dpo"]["target"]["method"] == "dpo" and files["chat"]["target"]["method"] == "sft"
     assert files["rft"]["target"]["method"] == "rft"
-    # token counts are the target's own only where its tokenizer is tiktoken; images are not counted yet
-    assert files["chat"]["tokens"]["exact"] is (provider in ("openai", "azure"))
+    # token counts are the target's own where its tokenizer is here: tiktoken, or the local model's own
+    assert files["chat"]["tokens"]["exact"] is (provider in ("openai", "azure", "local"))
     assert files["images_data"]["tokens"]["exact"] is False
     # the unknown-format file: one file-level error naming what the target takes, and 20 lines, not 30
     unknown = [d for d in files["unknown"]["diagnostics"] if d["code"] == "TL124"]
@@ -197,12 +214,14 @@ def test_every_case_for_every_provider_through_the_cli(cases: Path, provider: st
     assert files["rft"]["cost"]["usd"] is None  # RFT is billed by training time, not tokens
 
 
-def test_text_summary_names_the_target_and_a_clean_file_passes_for_it(cases: Path):
-    p = cli("check", "--target", TARGETS["local"], str(cases / "alpaca.jsonl"))
+def test_text_summary_names_the_target_and_a_clean_file_passes_for_it(cases: Path, local_cwd: Path):
+    p = cli("check", "--target", TARGETS["local"], str(cases / "alpaca.jsonl"), cwd=local_cwd)
     assert p.returncode == 0, p.stdout
     assert "for local:./models/tiny (sft)" in p.stdout
     assert p.stdout.rstrip().endswith("Found 1 warning for local:./models/tiny.")  # TL304: only 12 examples
-    assert "tokens ≈ p50" in p.stdout and "token counts are estimates" in p.stdout
+    assert "tokens p50" in p.stdout and "token counts are estimates" not in p.stdout  # the model's own tokenizer
+    p = cli("check", "--target", "local:./models/missing", str(cases / "alpaca.jsonl"), cwd=local_cwd)
+    assert one_line_error(p).rstrip().endswith("no such model folder")
     p = cli("check", str(cases / "alpaca.jsonl"))  # the default target: OpenAI, which takes chat only
     assert p.returncode == 1 and "All checks passed" not in p.stdout
     assert "Found 13 errors, 1 warning for openai:gpt-4o-mini-2024-07-18." in p.stdout  # 1 file, 12 lines, TL304
