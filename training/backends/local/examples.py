@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tuneline.analysis.formats import FORMAT_TITLES, detect, message_view
+from tuneline.analysis.formats import FORMAT_TITLES, RFT_FORMAT, detect, message_view
 
 from ..base import BackendError
 
@@ -85,6 +85,11 @@ def to_example(obj: dict[str, Any], line: int, path: Path | str = "") -> Example
         return Example(line, fmt, {"text": obj["text"]})
     if fmt in DPO_FORMATS:
         return Example(line, "preference", _preference_row(obj, fmt, where))
+    if fmt == RFT_FORMAT:  # a conversation that ends on a user turn: an RFT prompt, nothing to imitate
+        raise BackendError(
+            f"{where}: the example has no assistant message to train on (a conversation ending on a user turn is a "
+            "reinforcement fine-tuning prompt, which the local trainer does not train)"
+        )
     title = FORMAT_TITLES.get(fmt, fmt)
     raise BackendError(
         f"{where}: the {title} format cannot be trained locally; use chat, prompt/completion or preference"
