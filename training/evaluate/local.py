@@ -48,6 +48,18 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.wait(timeout=10)
 
 
+def child_start(folder: Path) -> tuple[str, Path]:
+    """What an eval child needs to start: the eval's nonce (proof that this user created the folder; the child gets
+    it only through its environment) and a working folder no repository controls. EvalError otherwise."""
+    nonce = store.nonce_of(folder)
+    if nonce is None:
+        raise EvalError(f"{folder} is not an evaluation this user started through tuneline")
+    try:
+        return nonce, neutral_cwd()
+    except ProvenanceError as exc:
+        raise EvalError(str(exc)) from None
+
+
 def answer_all(
     folder: Path,
     progress: Callable[[int, int], None] | None,
@@ -57,13 +69,7 @@ def answer_all(
     """Run the child until every prompt has both answers; EvalError with its sentence when it fails."""
     from .hosted import Stopped
 
-    nonce = store.nonce_of(folder)
-    if nonce is None:
-        raise EvalError(f"{folder} is not an evaluation this user started through tuneline")
-    try:
-        cwd = neutral_cwd()
-    except ProvenanceError as exc:
-        raise EvalError(str(exc)) from None
+    nonce, cwd = child_start(folder)
     env = child_env(PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false", **{store.NONCE_ENV: nonce})
     log = folder / LOG_FILE
     with log.open("ab") as out:

@@ -133,7 +133,7 @@ def guess_backend(model: str) -> str | None:
     return None
 
 
-def _request_options(registry: RunRegistry, run_id: str) -> dict[str, Any]:
+def request_options(registry: RunRegistry, run_id: str) -> dict[str, Any]:
     """The run's backend options from its request.json (which `provenance.check` verified is the approved one)."""
     try:
         data = json.loads(read_small(registry.folder(run_id) / REQUEST_FILE))
@@ -232,7 +232,7 @@ def make_plan(request: EvalRequest) -> Plan:
             if request.device:
                 local["device"] = request.device
         else:
-            options = _request_options(registry, run_id)
+            options = request_options(registry, run_id)
             base = request.base or record.model
         if on is None and held is None:
             validation = (record.validation or {}).get("path")

@@ -34,9 +34,10 @@ from lsprotocol import types
 
 from tuneline.training import provenance
 from tuneline.training.evaluate.items import Item, Skipped, item_of
+from tuneline.training.evaluate.plan import request_options
 from tuneline.training.launch import key_problem
 from tuneline.training.processes import child_env, neutral_cwd, python_command
-from tuneline.training.runs import REQUEST_FILE, RunRegistry, read_small
+from tuneline.training.runs import RunRegistry, read_small
 
 from ..documents import uri_to_path
 
@@ -86,16 +87,6 @@ def _origins() -> list[provenance.Origin]:
     return out
 
 
-def _options(registry: RunRegistry, run_id: str) -> dict[str, Any]:
-    """The run's backend options (endpoint, key variable) from its request.json, which `check` verified."""
-    try:
-        data = json.loads(read_small(registry.folder(run_id) / REQUEST_FILE))
-    except (OSError, ValueError):
-        return {}
-    options = data.get("options") if isinstance(data, dict) else None
-    return dict(options) if isinstance(options, dict) else {}
-
-
 def run_for(path: Path) -> HeldOutRun | None:
     """The newest finished hosted run started here that holds `path` out (its validation file or its split part)."""
     try:
@@ -127,7 +118,7 @@ def run_for(path: Path) -> HeldOutRun | None:
                 record.backend,
                 record.result_model,
                 record.model,
-                _options(registry, record.id),
+                request_options(registry, record.id),
                 record.created_at,
             )
         )

@@ -23,13 +23,13 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 
 from tuneline.training.evaluate import report, store
+from tuneline.training.evaluate.local import child_start
 from tuneline.training.evaluate.plan import EvalError, EvalRequest, find_run, make_plan, prepare
 from tuneline.training.evaluate.runner import STATUS_FILE, read_status
 from tuneline.training.evaluate.show import contract_of, latest_for_run
 from tuneline.training.evaluate.store import progress_count
 from tuneline.training.launch import project_root, registry_for
-from tuneline.training.processes import child_env, neutral_cwd, python_command, safe_children
-from tuneline.training.provenance import ProvenanceError
+from tuneline.training.processes import child_env, python_command, safe_children
 
 from ..documents import uri_to_path
 from ..progress import WorkDone
@@ -104,13 +104,7 @@ def _result(folder: Path, contract: dict[str, Any], with_html: bool = True) -> d
 
 
 def _start(folder: Path) -> subprocess.Popen:
-    nonce = store.nonce_of(folder)
-    if nonce is None:
-        raise EvalError(f"{folder} is not an evaluation this user started through tuneline")
-    try:
-        cwd = neutral_cwd()
-    except ProvenanceError as exc:
-        raise EvalError(str(exc)) from None
+    nonce, cwd = child_start(folder)
     (folder / STATUS_FILE).unlink(missing_ok=True)
     with (folder / "runner.log").open("ab") as log_file:
         return subprocess.Popen(
