@@ -36,7 +36,8 @@ TRAINING_COMMANDS = frozenset(
     }
 )
 REFUSED = (
-    "Training is turned off in an untrusted workspace: trust the workspace to check, start, resume or cancel runs."
+    "Training is turned off in an untrusted workspace: trust the workspace to check, start, resume, cancel or "
+    "evaluate runs, or ask a tuned model."
 )
 
 
