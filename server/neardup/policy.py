@@ -24,7 +24,7 @@ def resolve_mode(requested: str | None, settings: Settings) -> tuple[str, str | 
     mode = requested or settings.near_duplicates
     if mode != "auto":
         return mode, None
-    from .models import semantic_available
+    from .embedding_models import semantic_available
 
     return ("semantic", None) if semantic_available() else ("lexical", AUTO_FALLBACK_NOTE)
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Hashable
 import numpy as np
 
 from .cache import EmbeddingCache, content_key
-from .models import load_model
+from .embedding_models import load_model
 
 Progress = Callable[[int, int], None]
 

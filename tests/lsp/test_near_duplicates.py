@@ -11,7 +11,7 @@ import pytest
 from lsprotocol import types
 from neardup.planted import NUMBERS, NUMBERS_SOURCE, PARAPHRASE, SUPPORT  # tests/ is on sys.path (rootdir)
 
-from tuneline.neardup.models import semantic_available
+from tuneline.neardup.embedding_models import semantic_available
 
 from .helpers import CONFIG, Client
 

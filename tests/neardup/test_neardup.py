@@ -13,7 +13,7 @@ from tuneline.analysis import Dataset, Engine, Settings
 from tuneline.neardup import NearDuplicateDetector
 from tuneline.neardup.cache import EmbeddingCache
 from tuneline.neardup.checks import near_duplicate_findings
-from tuneline.neardup.models import semantic_available
+from tuneline.neardup.embedding_models import semantic_available
 from tuneline.neardup.pairing import training_partner, validation_partners
 from tuneline.neardup.texts import example_text
 

@@ -326,7 +326,7 @@ class NearDuplicatePass:
 
     def _detector(self, state: _State, settings: Settings) -> Any:
         """The document's NearDuplicateDetector for these settings. Raises NearDuplicatesUnavailable."""
-        from tuneline.neardup.models import EmbeddingUnavailable, semantic_available
+        from tuneline.neardup.embedding_models import EmbeddingUnavailable, semantic_available
         from tuneline.neardup.policy import build_detector
 
         key = (settings.near_duplicates, settings.embedding_model, settings.near_duplicate_threshold)
