@@ -13,7 +13,7 @@ from .. import __version__
 from ..analysis.config import ConfigError
 from ..fileio import FileRefused
 from . import check, completion, dedupe, evaluate, reference, serve, targets
-from .common import UsageError
+from .common import CommandListFormatter, UsageError
 
 __all__ = ["UsageError", "build_parser", "main"]
 
@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="tuneline",
         description="Lint, measure and train on fine-tuning JSONL datasets.",
         epilog="`tuneline COMMAND --help` for a command's options.",
-        formatter_class=_CommandListFormatter,
+        formatter_class=CommandListFormatter,
     )
     parser.add_argument("--version", action="version", version=f"tuneline {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
@@ -34,24 +34,6 @@ def build_parser() -> argparse.ArgumentParser:
     training.register(sub)
     completion.register(sub, parser)
     return parser
-
-
-class _CommandListFormatter(argparse.HelpFormatter):
-    """`tuneline --help`: one line per command, whatever the terminal's width (argparse would wrap at it).
-
-    argparse measures a subcommand's name without the indent it prints it with, so a name as long as `completion`
-    would push its help to the next line; the column is widened to fit the longest name as printed."""
-
-    def __init__(self, prog: str) -> None:
-        super().__init__(prog, max_help_position=24, width=120)
-
-    def add_argument(self, action: argparse.Action) -> None:
-        super().add_argument(action)
-        if isinstance(action, argparse._SubParsersAction):
-            longest = max((len(name) for name in action.choices), default=0)
-            self._action_max_length = max(
-                self._action_max_length, self._current_indent + 2 * self._indent_increment + longest
-            )
 
 
 def main(argv: list[str] | None = None) -> int:

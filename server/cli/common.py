@@ -152,3 +152,21 @@ def color(args: argparse.Namespace) -> bool:
     if args.color == "never" or os.environ.get("NO_COLOR"):
         return False
     return sys.stdout.isatty()
+
+
+class CommandListFormatter(argparse.HelpFormatter):
+    """`tuneline --help`: one line per command, whatever the terminal's width (argparse would wrap at it).
+
+    argparse measures a subcommand's name without the indent it prints it with, so a name as long as `completion`
+    would push its help to the next line; the column is widened to fit the longest name as printed."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=24, width=120)
+
+    def add_argument(self, action: argparse.Action) -> None:
+        super().add_argument(action)
+        if isinstance(action, argparse._SubParsersAction):
+            longest = max((len(name) for name in action.choices), default=0)
+            self._action_max_length = max(
+                self._action_max_length, self._current_indent + 2 * self._indent_increment + longest
+            )
