@@ -1,7 +1,7 @@
 // Drives code-server in headless Chromium through what a newcomer does with the extension, asserting each step
 // and saving a screenshot of it, then opens a hostile folder (docs/security.md) and checks that none of its code
 // runs and nothing is uploaded. Started by run.sh, which sets E2E_URL, E2E_OUT, E2E_WORKSPACE, E2E_OPENAI_KEY,
-// E2E_HOSTILE_URL, E2E_HOSTILE, E2E_MARKERS and E2E_CHROME_PROFILE. Prints one line per step and
+// E2E_COMPAT_KEY, E2E_HOSTILE_URL, E2E_HOSTILE, E2E_MARKERS and E2E_CHROME_PROFILE. Prints one line per step and
 // "N passed, N failed" at the end; exits 1 on any failure.
 import { execFileSync } from "node:child_process";
 import { appendFileSync, existsSync, readdirSync, readFileSync } from "node:fs";
@@ -442,6 +442,74 @@ async function main() {
       await page.locator(".part.sidebar .monaco-list-row", { hasText: "cancelled" }).first().waitFor({ timeout: 15000 });
       await shot("run-cancelled");
       return `${question} → ${final.status}`;
+    });
+
+    await step("an OpenAI-compatible endpoint trains through its stored address and key", async () => {
+      // The fake provider's compatible endpoint (/compat/v1, its own key); jobs finish again after the hang above.
+      await fetch(`${process.env.E2E_FAKE_URL}/_control/configure`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ outcome: "succeeded" }),
+      });
+      const baseUrl = `${process.env.E2E_FAKE_URL}/compat/v1`;
+      const key = process.env.E2E_COMPAT_KEY;
+      await clearNotifications();
+      await runCommand("tuneline: Set OpenAI-Compatible Endpoint and API Key");
+      await pollUntil(async () => (await quickInput().isVisible()) && (await quickInput().innerText()).includes("endpoint address"), {
+        what: "the address input box",
+      });
+      await page.keyboard.press("Control+A");
+      await page.keyboard.type(baseUrl, { delay: 2 });
+      await page.keyboard.press("Enter");
+      await pollUntil(async () => (await quickInput().isVisible()) && (await quickInput().innerText()).includes("endpoint API key"), {
+        what: "the key input box",
+      });
+      await page.keyboard.type(key, { delay: 2 });
+      await page.keyboard.press("Enter");
+      await pollUntil(async () => /OpenAI-compatible endpoint API key stored/.test(await notificationsText()), { what: "the 'key stored' notification" });
+      await page.waitForTimeout(2500); // the key restart: let the new server settle
+      await showRunsView();
+      const succeededRows = page.locator(".part.sidebar .pane-body .monaco-list-row", { hasText: TRAIN_MODEL }).filter({ hasText: "succeeded" });
+      const succeededBefore = await succeededRows.count();
+      await page.locator(".tabs-container .tab", { hasText: "support-chat.jsonl" }).first().click();
+      const before = new Set(runFolders());
+      await page.locator('.editor-actions .action-label[aria-label*="Train on This File"]').first().click();
+      const backend = await acceptQuickPick("Train on this file (1/3)", "OpenAI-compatible");
+      if (!/OpenAI-compatible/.test(backend)) {
+        throw new Error(`the chosen backend is ${JSON.stringify(backend)}`);
+      }
+      // The fake endpoint fine-tunes OpenAI's models only: "Other model…", then its name.
+      await acceptQuickPick("Train on this file (2/3)", "Other model");
+      await pollUntil(async () => (await quickInput().isVisible()) && (await quickInput().innerText()).includes("The provider's model name"), {
+        what: "the model name box",
+      });
+      await page.keyboard.type(TRAIN_MODEL, { delay: 2 });
+      await page.keyboard.press("Enter");
+      await acceptQuickPick("Train on this file (3/3)");
+      const dialog = page.locator(".monaco-dialog-box");
+      await dialog.waitFor({ timeout: 60000 });
+      await dialog.locator(".monaco-button", { hasText: "Start Training" }).first().click();
+      const id = await pollUntil(async () => runFolders().find((r) => !before.has(r)), { timeout: 30000, what: "a new run folder" });
+      const final = await pollUntil(async () => (["succeeded", "failed", "cancelled"].includes(readRun(id)?.status) ? readRun(id) : undefined), {
+        timeout: 60000,
+        interval: 500,
+        what: "the compatible endpoint's job to finish",
+      });
+      if (final.backend !== "openai-compatible" || final.status !== "succeeded") {
+        throw new Error(`the run is ${final.backend}, ${final.status}: ${final.error}`);
+      }
+      await showRunsView();
+      await pollUntil(async () => (await succeededRows.count()) > succeededBefore, { timeout: 15000, what: "the run to show as succeeded in the Runs view" });
+      await shot("compatible-run");
+      const state = await providerState();
+      const job = state.jobs[final.remote?.job_id];
+      if (job?.status !== "succeeded") {
+        throw new Error(`the fake provider's job ${final.remote?.job_id} is ${job?.status}`);
+      }
+      if (JSON.stringify(final).includes(key)) {
+        throw new Error("run.json holds the API key");
+      }
+      return `run ${id} (${final.backend} · ${final.model}) ${final.status}; fake job ${final.remote.job_id} ${job.status}`;
     });
 
     await step("Apply All Safe Fixes edits the open dataset", async () => {

@@ -163,7 +163,7 @@ say "install: $VSIX"
 
 say "start: fake OpenAI server"
 FAKE_PORT="$(free_port)"
-FAKE_KEY="$("$PYTHON" -c 'from tests.training.fake_providers import OPENAI_KEY; print(OPENAI_KEY)')"
+read -r FAKE_KEY COMPAT_KEY < <("$PYTHON" -c 'from tests.training.fake_providers import OPENAI_KEY, COMPAT_KEY; print(OPENAI_KEY, COMPAT_KEY)')
 setsid "$PYTHON" -m tests.training.fake_providers --port "$FAKE_PORT" >"$OUT/fake-providers.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 100); do
@@ -198,7 +198,7 @@ done
 
 say "drive: playwright-core + chromium"
 status=0
-E2E_URL="http://127.0.0.1:$CS_PORT/?folder=$WS" E2E_OUT="$OUT" E2E_WORKSPACE="$WS" E2E_OPENAI_KEY="$FAKE_KEY" E2E_USER_DATA="$USER_DATA" \
+E2E_URL="http://127.0.0.1:$CS_PORT/?folder=$WS" E2E_OUT="$OUT" E2E_WORKSPACE="$WS" E2E_OPENAI_KEY="$FAKE_KEY" E2E_COMPAT_KEY="$COMPAT_KEY" E2E_USER_DATA="$USER_DATA" \
   E2E_HOSTILE_URL="http://127.0.0.1:$CS_PORT/?folder=$HOSTILE" E2E_HOSTILE="$HOSTILE" E2E_MARKERS="$MARKERS" \
   E2E_FAKE_URL="http://127.0.0.1:$FAKE_PORT" E2E_CODE_SERVER_PGID="$CODE_SERVER_PGID" \
   E2E_PYTHON="$PYTHON" E2E_REPO="$REPO" E2E_STATE_DIR="$TMP/state" \
