@@ -1,16 +1,23 @@
-"""Language server at scale: open a 100k-line (~50 MB) chat dataset through a real LSP client, then edit it.
+"""Language server at scale: open 20k- and 100k-line chat datasets through a real LSP client, then edit them.
 
-Measures, on the same generated file:
-  - `tuneline check FILE` wall time (the baseline);
+Measures, on the same generated file (per size):
+  - `tuneline check FILE` wall time, best of two (the baseline of the open);
   - time from sending `didOpen` to receiving the first `publishDiagnostics` (client side, so it includes moving
-    50 MB over the pipe and parsing it);
-  - for one-line edits (change a word, break or fix a line, duplicate a line, change a system prompt, insert and
-    delete lines): the server-side time from receiving `didChange` to the diagnostics being ready and written
-    (debounce excluded), as reported by the server's `tuneline/debugTimings` request; and the client-side round
-    trip with the debounce set to 0;
-  - the server's peak RSS (VmHWM), and the peak of the server plus any worker processes it starts.
+    the file over the pipe and parsing the diagnostics), best of two fresh servers;
+  - one-line edits (change a word, break or fix a line, duplicate a line, change a system prompt, insert and
+    delete lines), each sent once the previous one's diagnostics arrived:
+      * what the user feels: `didChange` → `publishDiagnostics` at the client, with the server's own debounce;
+      * its floor, measured in the same run: the same edits against a server that does not debounce at all
+        (debounceMs 0); the ratio feel / floor is what the debounce costs;
+      * the server-side time from receiving `didChange` to the diagnostics being ready and written (debounce
+        excluded), and the analysis job alone, from the server's `tuneline/debugTimings` request;
+  - typing bursts (a word typed one key every 40 ms): last key → the final version's diagnostics, and how many of
+    the burst's versions were published;
+  - the server's peak RSS (VmHWM) after the open, after the edits and at the end (after symbols and stats), and
+    the peak of the server plus any worker processes it starts.
 
-Run:  flock /tmp/tuneline-heavy.lock .venv/bin/python bench/lsp_edit_latency.py [--lines 100000] [--edits 300]
+Run:  flock /tmp/tuneline-heavy.lock .venv/bin/python bench/lsp_edit_latency.py [--lines 20000 100000] [--edits 300]
+      ... --debounce-ms 150    # the fixed debounce the server had before it adapted to the analysis cost
 """
 
 from __future__ import annotations
@@ -227,13 +234,13 @@ CAPABILITIES = types.ClientCapabilities(
 )
 
 
-async def start_server(root: Path) -> Client:
+async def start_server(root: Path, debounce_ms: float | None) -> Client:
+    """A fresh `tuneline serve`. `debounce_ms` None leaves the server's own debounce (what users get)."""
     client = Client()
     await client.start_io(sys.executable, "-m", "tuneline", "serve", "--stdio")
+    options = {} if debounce_ms is None else {"debounceMs": debounce_ms}
     await client.initialize_async(
-        types.InitializeParams(
-            capabilities=CAPABILITIES, root_uri=root.as_uri(), initialization_options={"debounceMs": 0}
-        )
+        types.InitializeParams(capabilities=CAPABILITIES, root_uri=root.as_uri(), initialization_options=options)
     )
     client.initialized(types.InitializedParams())
     return client
@@ -257,46 +264,104 @@ async def open_file(client: Client, uri: str, text: str) -> tuple[float, int, fl
     return first, client.last_count, server[0] if server else None
 
 
-async def bench(path: Path, edit_count: int, check_seconds: float, open_runs: int = 2) -> dict:
+def change(client: Client, uri: str, version: int, edit: tuple[int, int, int, int, str]) -> float:
+    """Send one incremental didChange; returns when it was sent."""
+    l1, c1, l2, c2, new = edit
+    sent = time.perf_counter()
+    client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+            [
+                types.TextDocumentContentChangePartial(
+                    range=types.Range(types.Position(l1, c1), types.Position(l2, c2)), text=new
+                )
+            ],
+        )
+    )
+    return sent
+
+
+async def edit_round_trips(
+    client: Client, uri: str, edits: list, version: int
+) -> tuple[list[float], dict[int, str], int]:
+    """Each edit sent alone, waiting for its diagnostics (a pause after each change): didChange → publish, in ms."""
+    round_trips = []
+    kinds: dict[int, str] = {}
+    for kind, edit in edits:
+        version += 1
+        kinds[version] = kind
+        sent = change(client, uri, version, edit)
+        got = await client.wait_version(version)
+        round_trips.append((got - sent) * 1000)
+        await asyncio.sleep(0.005)
+    return round_trips, kinds, version
+
+
+async def typing_bursts(
+    client: Client, uri: str, lines: list[str], version: int, bursts: int, interval: float
+) -> tuple[list[float], float, int]:
+    """Type a word a key at a time (one didChange per key, `interval` apart) into user messages: the time from
+    the last key to the final version's diagnostics, and how many of each burst's versions were published
+    (the rest were coalesced or dropped as stale: never a version older than one already published)."""
+    rng = random.Random(5)
+    after_last, published_per_burst = [], []
+    for _ in range(bursts):
+        line = rng.randrange(10, len(lines) - 10)
+        while '"user"' not in lines[line]:
+            line += 1
+        at = lines[line].index('"content": "', lines[line].index('"user"')) + 12
+        word = rng.choice(WORDS) + " "
+        first = version + 1
+        sent = 0.0
+        for i, char in enumerate(word):
+            version += 1
+            sent = change(client, uri, version, (line, at + i, line, at + i, char))
+            await asyncio.sleep(interval)
+        lines[line] = lines[line][:at] + word + lines[line][at:]
+        got = await client.wait_version(version)
+        after_last.append((got - sent) * 1000)
+        seen = sorted(v for v in client.published if v is not None and first <= v <= version)
+        published_per_burst.append(len(seen))
+        await asyncio.sleep(0.2)
+    return after_last, statistics.mean(published_per_burst), len(word)
+
+
+def hwm_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def bench(path: Path, edit_count: int, check_seconds: float, debounce_ms: float | None, bursts: int) -> dict:
     text = path.read_text(encoding="utf-8")
     lines = text.split("\n")[:-1]
     line_count = len(lines)
     uri = path.as_uri()
-    # Like `check` (best of its runs), the open is timed in fresh servers and the best run is reported.
-    opens = []
-    for _ in range(open_runs - 1):
-        spare = await start_server(path.parent)
-        opens.append(await open_file(spare, uri, text))
-        await stop_server(spare)
-    client = await start_server(path.parent)
-    memory = MemoryWatch(client._server.pid)  # type: ignore[attr-defined]
+
+    # The floor: a server that does not debounce at all (debounceMs 0), same file, same edits. Its open is also
+    # the first of the two timed opens (best kept, like `check`'s best of two).
+    floor_server = await start_server(path.parent, 0)
+    opens = [await open_file(floor_server, uri, text)]
+    floor_trips, _, _ = await edit_round_trips(
+        floor_server, uri, edits_for(random.Random(11), list(lines), edit_count), 1
+    )
+    await stop_server(floor_server)
+
+    client = await start_server(path.parent, debounce_ms)
+    pid = client._server.pid  # type: ignore[attr-defined]
+    memory = MemoryWatch(pid)
     opens.append(await open_file(client, uri, text))
+    rss_open = hwm_mb(pid)
     del text
     first, first_count, open_server = min(opens)
     open_all = [round(o[0], 2) for o in opens]
 
-    rng = random.Random(11)
-    version = 1
-    round_trips = []
-    kinds: dict[int, str] = {}
-    for kind, (l1, c1, l2, c2, new) in edits_for(rng, lines, edit_count):
-        version += 1
-        kinds[version] = kind
-        sent = time.perf_counter()
-        client.text_document_did_change(
-            types.DidChangeTextDocumentParams(
-                types.VersionedTextDocumentIdentifier(uri=uri, version=version),
-                [
-                    types.TextDocumentContentChangePartial(
-                        range=types.Range(types.Position(l1, c1), types.Position(l2, c2)), text=new
-                    )
-                ],
-            )
-        )
-        got = await client.wait_version(version)
-        round_trips.append((got - sent) * 1000)
-        await asyncio.sleep(0.005)
-    timings = _plain(await client.protocol.send_request_async("tuneline/debugTimings", {}))
+    feel, kinds, version = await edit_round_trips(client, uri, edits_for(random.Random(11), lines, edit_count), 1)
+    timings = _plain(await client.protocol.send_request_async("tuneline/debugTimings", {"clear": True}))
+    after_last, per_burst, keys = await typing_bursts(client, uri, lines, version, bursts, 0.04)
+    rss_edits = hwm_mb(pid)
     changes = [t for t in timings["timings"] if t["kind"] == "change"]
     features = await feature_timings(client, uri, len(lines))
     memory.stop()
@@ -308,9 +373,11 @@ async def bench(path: Path, edit_count: int, check_seconds: float, open_runs: in
         by_kind.setdefault(kinds.get(t["version"], "?"), []).append(t["serverMs"])
     slowest = sorted(changes, key=lambda t: -t["serverMs"])[:3]
     analysis_ms = [t["analysisMs"] for t in changes]
+    debounce = "server default" if debounce_ms is None else f"fixed {debounce_ms:g} ms"
     return {
         "file_mb": round(path.stat().st_size / 1e6, 1),
         "lines": line_count,
+        "debounce": debounce,
         "check_s": round(check_seconds, 2),
         "first_diagnostics_s": round(first, 2),
         "first_diagnostics_runs_s": open_all,
@@ -318,15 +385,23 @@ async def bench(path: Path, edit_count: int, check_seconds: float, open_runs: in
         "first_diagnostics_count": first_count,
         "open_server_s": round(open_server, 2) if open_server is not None else None,
         "edits": len(changes),
+        "feel_ms_p50": round(statistics.median(feel), 1),
+        "feel_ms_p95": round(pct(feel, 0.95), 1),
+        "floor_no_debounce_ms_p50": round(statistics.median(floor_trips), 1),
+        "floor_no_debounce_ms_p95": round(pct(floor_trips, 0.95), 1),
+        "feel_vs_floor_p95": round(pct(feel, 0.95) / pct(floor_trips, 0.95), 2),
+        f"burst_{keys}_keys_40ms_apart_after_last_key_ms_p50": round(statistics.median(after_last), 1),
+        f"burst_{keys}_keys_40ms_apart_after_last_key_ms_p95": round(pct(after_last, 0.95), 1),
+        "burst_versions_published_mean": round(per_burst, 1),
         "edit_server_ms_p50": round(pct(server_ms, 0.5), 2),
         "edit_server_ms_p95": round(pct(server_ms, 0.95), 2),
         "edit_server_ms_max": round(max(server_ms), 2),
         "edit_analysis_ms_p95": round(pct(analysis_ms, 0.95), 2),
-        "edit_round_trip_ms_p50": round(statistics.median(round_trips), 2),
-        "edit_round_trip_ms_p95": round(pct(round_trips, 0.95), 2),
         "edit_server_ms_p95_by_kind": {k: round(pct(v, 0.95), 2) for k, v in sorted(by_kind.items())},
         "slowest_edits": [f"{kinds.get(t['version'])} {t['serverMs']} ms" for t in slowest],
         **features,
+        "server_peak_rss_mb_after_open": round(rss_open),
+        "server_peak_rss_mb_after_edits": round(rss_edits),
         "server_peak_rss_mb": round(server_hwm),
         "server_plus_workers_peak_rss_mb": round(memory.peak_total / 2**20),
     }
@@ -341,25 +416,56 @@ def _plain(value):
     return value
 
 
+SUMMARY = [
+    ("feel p50 / p95 ms", lambda r: f"{r['feel_ms_p50']} / {r['feel_ms_p95']}"),
+    ("no-debounce floor p50 / p95 ms", lambda r: f"{r['floor_no_debounce_ms_p50']} / {r['floor_no_debounce_ms_p95']}"),
+    ("feel p95 / floor p95", lambda r: f"{r['feel_vs_floor_p95']}x"),
+    (
+        "typing burst, last key → diagnostics p95 ms",
+        lambda r: next(v for k, v in r.items() if k.endswith("key_ms_p95")),
+    ),
+    ("edit server side p95 ms (analysis p95)", lambda r: f"{r['edit_server_ms_p95']} ({r['edit_analysis_ms_p95']})"),
+    ("open → first diagnostics s / check s", lambda r: f"{r['first_diagnostics_s']} / {r['check_s']}"),
+    ("first diagnostics / check", lambda r: f"{r['first_vs_check']}x"),
+    (
+        "server peak RSS MB (open / edits / all)",
+        lambda r: "{} / {} / {}".format(
+            r["server_peak_rss_mb_after_open"], r["server_peak_rss_mb_after_edits"], r["server_peak_rss_mb"]
+        ),
+    ),
+]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--lines", type=int, default=100_000)
+    parser.add_argument("--lines", type=int, nargs="+", default=[20_000, 100_000], help="file sizes to measure")
     parser.add_argument("--edits", type=int, default=300)
+    parser.add_argument("--bursts", type=int, default=20, help="typing bursts (a word, one key every 40 ms)")
     parser.add_argument("--check-runs", type=int, default=2)
-    parser.add_argument("--open-runs", type=int, default=2, help="fresh servers timed for the open (best is kept)")
+    parser.add_argument(
+        "--debounce-ms", type=float, default=None, help="fix the server's debounce (150 = the old default)"
+    )
     parser.add_argument("--json", action="store_true", help="print the numbers as JSON")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="tuneline-bench-") as tmp:
-        path = Path(tmp) / "big.jsonl"
-        generate(path, args.lines)
-        check = time_check(path, args.check_runs)
-        result = asyncio.run(bench(path, args.edits, check, args.open_runs))
+    results = []
+    for lines in args.lines:
+        with tempfile.TemporaryDirectory(prefix="tuneline-bench-") as tmp:
+            path = Path(tmp) / "big.jsonl"
+            generate(path, lines)
+            check = time_check(path, args.check_runs)
+            results.append(asyncio.run(bench(path, args.edits, check, args.debounce_ms, args.bursts)))
+        if not args.json:
+            width = max(len(k) for k in results[-1])
+            for key, value in results[-1].items():
+                print(f"{key:<{width}}  {value}")
+            print(flush=True)
     if args.json:
-        print(json.dumps(result, indent=2))
+        print(json.dumps(results, indent=2))
         return
-    width = max(len(k) for k in result)
-    for key, value in result.items():
-        print(f"{key:<{width}}  {value}")
+    width = max(len(name) for name, _ in SUMMARY)
+    print(f"{'':<{width}}  " + "  ".join(f"{r['lines']:>12,} lines" for r in results))
+    for name, show in SUMMARY:
+        print(f"{name:<{width}}  " + "  ".join(f"{show(r)!s:>18}" for r in results))
 
 
 if __name__ == "__main__":
