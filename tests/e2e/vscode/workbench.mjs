@@ -111,19 +111,23 @@ export async function acceptQuickPick(title, filter) {
 }
 
 export async function openFile(name) {
-  const tab = page.locator(`.tabs-container .tab.active[aria-label*="${name}"]`).first();
+  const tab = page.locator(`.tabs-container .tab.active[aria-label^="${name}"]`).first();
   for (let attempt = 0; attempt < 3; attempt++) {
     await openQuickInput("Control+P");
     await page.keyboard.type(name, { delay: 10 });
     const typed = await quickInput().locator("input").first().inputValue().catch(() => "");
     if (typed.includes(name)) {
-      await quickInput().locator(`.monaco-list-row[aria-label*="${name}"]`).first().waitFor({ state: "attached", timeout: 10000 });
-      await page.keyboard.press("Enter");
+      // Click the file's own row: results stream in, and a row such as "Preview broken.jsonl statistics.md" (an
+      // open editor) can be the focused one when Enter would land.
+      const escaped = name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+      const row = quickInput().locator(".monaco-list-row").filter({ hasText: new RegExp(`^\\s*${escaped}`) }).first();
+      await row.waitFor({ state: "visible", timeout: 10000 });
+      await row.click();
       try {
         await tab.waitFor({ timeout: 5000 });
         return;
       } catch {
-        // the Enter went elsewhere: try again
+        // the click went elsewhere: try again
       }
     }
   }
