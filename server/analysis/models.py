@@ -19,6 +19,19 @@ _SHIPPED = Path(__file__).with_name("models.toml")
 
 
 @dataclass(frozen=True, slots=True)
+class VisionFact:
+    """Whether a model fine-tunes on images at one provider (a model name is the same model on OpenAI and Azure,
+    but each provider decides which models take images), and the page that says so."""
+
+    provider: str
+    accepted: bool
+    source: str = ""
+    as_of: str = ""
+    verified: bool = True
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class ModelInfo:
     name: str
     provider: str = "openai"
@@ -30,6 +43,10 @@ class ModelInfo:
     as_of: str = ""
     aliases: tuple[str, ...] = field(default=())
     known: bool = True  # False: a name not in the table, described with defaults
+    vision: tuple[VisionFact, ...] = ()  # per provider; a provider not listed: not recorded, so not judged
+
+    def vision_at(self, provider: str) -> VisionFact | None:
+        return next((v for v in self.vision if v.provider == provider), None)
 
     def is_shut_down(self, today: dt.date | None = None) -> bool:
         return self.shutdown is not None and (today or dt.date.today()) >= self.shutdown
@@ -41,6 +58,25 @@ def _parse_date(value: Any) -> dt.date | None:
     if isinstance(value, dt.date):
         return value
     return dt.date.fromisoformat(str(value))
+
+
+def _vision(raw: Any, base: tuple[VisionFact, ...]) -> tuple[VisionFact, ...]:
+    """`vision.PROVIDER = {value, source, as_of, verified}` (or just true/false in a user's override), merged over
+    the base row's per provider. An entry of the wrong shape is ignored."""
+    facts = {v.provider: v for v in base}
+    for provider, fact in raw.items() if isinstance(raw, dict) else ():
+        if isinstance(fact, bool):
+            facts[provider] = VisionFact(provider, fact, "user settings")
+        elif isinstance(fact, dict) and isinstance(fact.get("value"), bool):
+            facts[provider] = VisionFact(
+                provider,
+                fact["value"],
+                str(fact.get("source", "")),
+                str(fact.get("as_of", "")),
+                fact.get("verified", True) is not False,
+                str(fact.get("note", "")),
+            )
+    return tuple(facts.values())
 
 
 def _entry(name: str, raw: dict[str, Any], base: ModelInfo | None = None) -> ModelInfo:
@@ -56,6 +92,7 @@ def _entry(name: str, raw: dict[str, Any], base: ModelInfo | None = None) -> Mod
         source=str(raw.get("source", b.source or "user settings")),
         as_of=str(raw.get("as_of", b.as_of)),
         aliases=tuple(raw.get("aliases", b.aliases)),
+        vision=_vision(raw.get("vision"), b.vision),
     )
 
 

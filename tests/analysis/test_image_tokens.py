@@ -128,3 +128,15 @@ def test_header_sizes_and_broken_data_urls():
     assert data_url_size("data:text/plain,hello") is None
     rule = openai_rule()
     assert rule.source.startswith("https://") and (rule.base, rule.per_tile, rule.tile) == (85, 170, 512)
+
+
+def test_the_targets_doc_shows_the_formula_from_models_toml():
+    """docs/targets.md is generated (a test keeps it in sync); the formula's numbers come from `[image_tokens]`."""
+    rule = openai_rule()
+    section = (REPO / "docs" / "targets.md").read_text(encoding="utf-8").split("\n## Image tokens\n")[1]
+    assert "Images in `openai` and `azure` targets are counted by OpenAI's published formula" in section
+    assert f"| `low` | {rule.low}, whatever the size |" in section
+    assert f"| `high` | {rule.base} + {rule.per_tile} per {rule.tile} x {rule.tile} tile" in section
+    assert "(1,024 x 1,024: 765; 2,048 x 4,096: 1,105)" in section  # the page's own examples, through the rule
+    assert f"{rule.least('high')} at `high` (one tile), marked a lower bound" in section
+    assert rule.source in section and "as of 2026-11-30" in section
