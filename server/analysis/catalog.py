@@ -207,7 +207,12 @@ _RULES = [
         "invalid-weight",
         E,
         "Invalid `weight`.",
-        "`weight` is allowed only on assistant messages and must be the integer 0 or 1 (0: do not train on this turn).",
+        "`weight` must be the integer 0 or 1 (0: do not train on this turn), on a message whose role the target lets "
+        "carry one: OpenAI, Azure and Fireworks take it on assistant messages only, Together on any message "
+        "(docs/targets.md, `weight_roles`). Together's upload check also refuses a non-zero weight on a message that "
+        "holds images (`image_weight`). A finding built on a fact tuneline could not confirm in the provider's docs "
+        "is a warning and says so.",
+        "Remove the `weight`, move it to an assistant message, or set it to 0 on a message with images.",
     ),
     Rule(
         "TL115",
@@ -299,7 +304,9 @@ _RULES = [
         "Providers differ on images (docs/targets.md): OpenAI and Azure fetch https URLs or read base64 data "
         "URLs; Together and Fireworks take base64 data URLs only; each has its own formats, size and count limits, "
         "and roles that may carry images; tuneline's local trainer keeps only text, so an image would be dropped "
-        "silently.",
+        "silently. Models differ too (models.toml, `vision`): OpenAI fine-tunes gpt-4o-2024-08-06 on images and no "
+        "other model, Azure gpt-4o 2024-08-06 and gpt-4.1 2025-04-14, so images in a file for gpt-4o-mini or "
+        "gpt-4.1-mini fail the job; that is reported once per example.",
         "Embed the image as a base64 data URL, convert it, or choose a target that trains on images.",
     ),
     Rule(
@@ -312,6 +319,19 @@ _RULES = [
         "with an assistant turn is rejected at upload. Only targets whose rules say so get this finding.",
         "Start the conversation with the user's message (after an optional system message), or drop the "
         "leading assistant turn.",
+    ),
+    Rule(
+        "TL127",
+        "mixed-content-forms",
+        E,
+        "The conversation mixes string content with content-part lists, which the target refuses.",
+        '`content` may be a plain string or a list of content parts ({"type": "text", ...}, {"type": '
+        '"image_url", ...}). OpenAI, Azure and Fireworks take both in one conversation (their own vision '
+        "examples do); Together's upload check wants every message of a conversation in one form, so a system "
+        "prompt written as a string beside a user message of image parts is refused (docs/targets.md, "
+        "`mixed_content`). Only targets whose rules say so get this finding; where tuneline read the rule in the "
+        "provider's code rather than its docs, it is a warning that says so.",
+        'Write every message\'s content as a list of parts: [{"type": "text", "text": "..."}].',
     ),
     Rule(
         "TL122",

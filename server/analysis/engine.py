@@ -111,7 +111,7 @@ class Engine:
         self.example_counter = example_counter if self.target.provider == "local" else None
         self.tokens_exact = self.tokenizer.kind == "tiktoken" or self.example_counter is not None
         self.counter = TokenCounter(self.model.encoding)
-        self.platform = Platform.of(self.provider, self.target.method)
+        self.platform = Platform.of(self.provider, self.target.method, self.target.model, self.models)
         self.image_rule = image_rule_for(self.target.provider)  # OpenAI's tile formula, for OpenAI and Azure
         self.context = LineContext(
             self.counter,

@@ -14,7 +14,7 @@ from ..types import Severity
 from .base import Collector, describe, nearest
 from .edits import remove_key, replace_value
 from .images import ImageCount, check_image_part
-from .platform import DEFAULT_PLATFORM, Platform
+from .platform import DEFAULT_PLATFORM, Platform, unverified
 
 ROLES = ("system", "user", "assistant", "tool", "function")
 KNOWN_ROLES = frozenset({*ROLES, "developer"})  # roles some target accepts: a provider's refusal, not a typo
@@ -207,7 +207,7 @@ def _check_content(
                 c.add("TL108", "Images are not allowed in assistant messages.", pp)
             elif ptype == "image_url":
                 images.count += 1
-                check_image_part(part, role, c, pp, platform)
+                check_image_part(part, role, c, pp, platform, first=images.count == 1)
         if not has_calls and _content_is_empty(content):
             c.add("TL107", "Empty content (no text in the content parts).", cp)
         return
@@ -243,6 +243,66 @@ def _check_role(role: str, c: Collector, p: Path, roles: tuple[str, ...], platfo
     )
 
 
+def _check_weight(w: Any, role: Any, c: Collector, p: Path, platform: Platform, *, with_images: bool) -> None:
+    """TL114: a `weight` the target does not take. Which roles may carry one is the provider's fact (OpenAI:
+    assistant messages; Together: any message), and Together's upload check refuses a non-zero weight on a message
+    that holds images."""
+    if platform.weight is False:
+        c.add(
+            "TL114",
+            f"{platform.title} does not accept a per-message `weight`; remove it.",
+            (*p, "weight"),
+            key=True,
+            fix=remove_key(p, "weight", "Remove key 'weight'"),
+        )
+        return
+    roles_ok, roles_verified = platform.weight_roles
+    if roles_ok is not None and role not in roles_ok:
+        where = " or ".join(roles_ok)
+        c.add(
+            "TL114",
+            f"`weight` is allowed only on {where} messages (this one is {role!r}){unverified(platform, roles_verified)}.",
+            (*p, "weight"),
+            key=True,
+            severity=None if roles_verified else Severity.WARNING,
+        )
+    elif isinstance(w, bool) or w not in (0, 1) or not isinstance(w, int):
+        c.add("TL114", f"`weight` must be the integer 0 or 1, not {json.dumps(w)}.", (*p, "weight"))
+    elif w != 0 and with_images and platform.image_weight[0] is False:
+        verified = platform.image_weight[1]
+        c.add(
+            "TL114",
+            f"`weight` is 1 on a message with images: {platform.title} refuses a non-zero weight on a message that "
+            f"holds images, so set it to 0{unverified(platform, verified)}.",
+            (*p, "weight"),
+            fix=replace_value((*p, "weight"), 0, "Set weight to 0"),
+            severity=None if verified else Severity.WARNING,
+        )
+
+
+def _check_mixed_content(forms: list[tuple[int, bool]], c: Collector, path: Path, platform: Platform) -> None:
+    """TL127: string content beside content-part lists in one conversation, for a target that refuses the mix
+    (Together's upload check wants every message of a conversation in one form). Reported once, on the first
+    message whose form differs from the first message's."""
+    accepted, verified = platform.mixed_content
+    if accepted is not False or not forms:
+        return
+    first_index, first_parts = forms[0]
+    other = next(((i, parts) for i, parts in forms if parts != first_parts), None)
+    if other is None:
+        return
+    i, parts = other
+    string_at, parts_at = (first_index, i) if parts else (i, first_index)
+    c.add(
+        "TL127",
+        f"Message {string_at} has string content and message {parts_at} a list of content parts: {platform.title} "
+        f"refuses a conversation that mixes the two, so write every message's content as a list of parts"
+        f"{unverified(platform, verified)}.",
+        (*path, i, "content"),
+        severity=None if verified else Severity.WARNING,
+    )
+
+
 def check_messages(
     messages: Any,
     c: Collector,
@@ -268,6 +328,7 @@ def check_messages(
     call_ids: set[str] = set()
     seen_other = False
     images = ImageCount()
+    forms: list[tuple[int, bool]] = []  # (message index, content is a list of parts) for messages with content
     for i, m in enumerate(messages):
         p = (*path, i)
         if not isinstance(m, dict):
@@ -284,26 +345,13 @@ def check_messages(
         roles.append(role if isinstance(role, str) else None)
         check_unknown_keys(m, MESSAGE_KEYS, c, p, f"message {i}")
         has_calls = role == "assistant" and bool(m.get("tool_calls") or m.get("function_call"))
+        seen_images = images.count
         _check_content(m, role, c, p, has_calls, platform, images)
         if "weight" in m:
-            w = m["weight"]
-            if platform.weight is False:
-                c.add(
-                    "TL114",
-                    f"{platform.title} does not accept a per-message `weight`; remove it.",
-                    (*p, "weight"),
-                    key=True,
-                    fix=remove_key(p, "weight", "Remove key 'weight'"),
-                )
-            elif role != "assistant":
-                c.add(
-                    "TL114",
-                    f"`weight` is allowed only on assistant messages (this one is {role!r}).",
-                    (*p, "weight"),
-                    key=True,
-                )
-            elif isinstance(w, bool) or w not in (0, 1) or not isinstance(w, int):
-                c.add("TL114", f"`weight` must be the integer 0 or 1, not {json.dumps(w)}.", (*p, "weight"))
+            _check_weight(m["weight"], role, c, p, platform, with_images=images.count > seen_images)
+        content = m.get("content")
+        if isinstance(content, (str, list)):
+            forms.append((i, isinstance(content, list)))
         if "tool_calls" in m:
             if role != "assistant":
                 c.add("TL115", "Only assistant messages may carry `tool_calls`.", (*p, "tool_calls"), key=True)
@@ -351,6 +399,7 @@ def check_messages(
             else:
                 c.add("TL118", f"Two {role} messages in a row (messages {i - 1} and {i}).", (*p, "role"))
     images.check_count(c, path, platform)
+    _check_mixed_content(forms, c, path, platform)
 
     first = roles[0] if roles else None
     if mode == "sft" and platform.starts_with and first is not None and first not in platform.starts_with:

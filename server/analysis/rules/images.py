@@ -2,9 +2,10 @@
 
 Providers differ on images more than on anything else: OpenAI and Azure fetch https URLs, Together and Fireworks
 take only base64 data URLs, tuneline's local trainer keeps only text parts (an image would be dropped silently).
-The facts come from providers.toml through `Platform.images`; a fact the provider leaves undocumented is not
-judged. Image tokens are not counted here (a later hook: `LineResult.images` marks examples whose count is a
-lower bound).
+Models differ too: OpenAI fine-tunes gpt-4o-2024-08-06 on images and no other model, so an image in a file for
+gpt-4o-mini fails the job. The provider facts come from providers.toml through `Platform.images`, the model's from
+models.toml (`vision.PROVIDER`) through `Platform.model_images`; a fact left undocumented is not judged. Image
+tokens are counted elsewhere (image_tokens.py).
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..scan import PathItem
+from ..types import Severity
 from .base import Collector
+from .platform import unverified
 
 if TYPE_CHECKING:
     from .platform import Platform
@@ -37,8 +40,31 @@ def _decoded_size(url: str, start: int) -> int:
     return payload * 3 // 4 - padding
 
 
-def check_image_part(part: dict[str, Any], role: Any, c: Collector, path: tuple[PathItem, ...], p: Platform) -> None:
-    """One image part against the target's image rules (an image in an assistant message is TL108's)."""
+def _and(words: tuple[str, ...]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def _model_takes_no_images(c: Collector, path: tuple[PathItem, ...], p: Platform) -> None:
+    """TL125 when the target's model does not fine-tune on images at this provider (OpenAI: gpt-4o-2024-08-06
+    only), naming the models that do."""
+    verified = p.model_images[1]
+    if p.image_models:
+        which = f"only {_and(p.image_models)} {'does' if len(p.image_models) == 1 else 'do'}"
+    else:
+        which = "none of the models tuneline knows for it does"
+    c.add(
+        "TL125",
+        f"{p.title} does not fine-tune {p.model} on images; {which}{unverified(p, verified)}.",
+        path,
+        severity=None if verified else Severity.WARNING,
+    )
+
+
+def check_image_part(
+    part: dict[str, Any], role: Any, c: Collector, path: tuple[PathItem, ...], p: Platform, *, first: bool = True
+) -> None:
+    """One image part against the target's image rules (an image in an assistant message is TL108's). `first`:
+    the example's first image, where a model that takes no images is reported (once per example, not per image)."""
     rules = p.images
     if rules is None or rules.accepted is None:
         return
@@ -49,6 +75,10 @@ def check_image_part(part: dict[str, Any], role: Any, c: Collector, path: tuple[
             "alone.",
             path,
         )
+        return
+    if p.model_images[0] is False:  # the model takes no image at all: once per example, and nothing finer
+        if first:
+            _model_takes_no_images(c, path, p)
         return
     if rules.roles and isinstance(role, str) and role not in rules.roles and role != "assistant":
         c.add("TL125", f"{p.title} accepts images only in {' or '.join(rules.roles)} messages, not {role!r}.", path)

@@ -9,9 +9,11 @@ a method, and the file-level format rule (TL123) reports lines whose format the 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..formats import RFT_FORMAT
-from ..targets import Images, ProviderRules, method_for_format
+from ..models import ModelTable
+from ..targets import Fact, Images, ProviderRules, method_for_format
 
 METHOD_WORDS = {
     "sft": "supervised fine-tuning (sft)",
@@ -21,6 +23,25 @@ METHOD_WORDS = {
 
 # The roles OpenAI's chat input knows: without a provider (tests of single rules), the rules judge by these.
 DEFAULT_ROLES = ("system", "user", "assistant", "tool", "function")
+
+# A fact as a rule reads it: its value (None: not documented, so no finding) and whether it was verified in the
+# provider's docs. A rule built on an unverified fact reports a warning that says so, never an error.
+Verdict = tuple[Any, bool]
+
+
+def _verdict(fact: Fact[Any]) -> Verdict:
+    return (fact.value, fact.verified)
+
+
+def _image_models(models: ModelTable, provider: str) -> tuple[str, ...]:
+    """The models the table records as fine-tuning on images at `provider`, for messages that name them."""
+    facts = ((name, models.models[name].vision_at(provider)) for name in models.names())
+    return tuple(name for name, fact in facts if fact is not None and fact.accepted)
+
+
+def unverified(p: Platform, verified: bool) -> str:
+    """The words an unverified fact's finding ends with, so a warning never reads as the provider's own rule."""
+    return "" if verified else f" (not in {p.title}'s docs: unverified, so a warning)"
 
 
 @dataclass(frozen=True)
@@ -36,14 +57,25 @@ class Platform:
     starts_with: tuple[str, ...] = ()  # roles a training conversation may open with; () = no rule
     last_message: dict[str, str] = field(default_factory=dict)
     weight: bool | None = True
+    weight_roles: Verdict = (("assistant",), True)  # the roles that may carry `weight`; None: not documented
+    image_weight: Verdict = (None, True)  # False: a message with images must not carry a non-zero weight
     tools: bool | None = True
     parallel_tool_calls: bool | None = True
     images: Images | None = None
+    mixed_content: Verdict = (None, True)  # False: one conversation must not mix string and content-part messages
+    model: str = ""
+    model_images: Verdict = (None, True)  # whether the target's model fine-tunes on images here; None: not recorded
+    image_models: tuple[str, ...] = ()  # the models the table records as fine-tuning on images at this provider
     bom: str = "warn"
 
     @classmethod
-    def of(cls, rules: ProviderRules, method: str | None = None) -> Platform:
+    def of(
+        cls, rules: ProviderRules, method: str | None = None, model: str = "", models: ModelTable | None = None
+    ) -> Platform:
+        """The per-line facts of a provider, and of the target's model when the model table knows it."""
         turn_order = rules.turn_order.value
+        info = models.resolve(model) if models is not None and model else None
+        vision = info.vision_at(rules.name) if info is not None and info.known else None
         return cls(
             title=rules.title,
             method=method,
@@ -54,9 +86,15 @@ class Platform:
             starts_with=tuple(turn_order.starts_with) if turn_order else (),
             last_message=dict(rules.last_message.value or {}),
             weight=rules.weight.value,
+            weight_roles=_verdict(rules.weight_roles),
+            image_weight=_verdict(rules.image_weight),
             tools=rules.tools.value,
             parallel_tool_calls=rules.parallel_tool_calls.value,
             images=rules.images.value,
+            mixed_content=_verdict(rules.mixed_content),
+            model=model,
+            model_images=(vision.accepted, vision.verified) if vision is not None else (None, True),
+            image_models=_image_models(models, rules.name) if models is not None else (),
             bom=rules.bom.value or "warn",
         )
 
