@@ -199,9 +199,27 @@ def _detector_spans(detector: Any, filters: bool, line: str) -> Iterator[tuple[i
                 yield start, end
 
 
+def has_key_run(text: str) -> bool:
+    """Whether `text` holds a run of 20+ key characters (what `_RUN` matches), about 6× faster than the regex.
+
+    The UTF-8 bytes are mapped in C (`bytes.translate`) to "a" for a key character and " " for anything else, and
+    the result searched for 20 "a"s (memmem). Key characters are ASCII and every byte of a multi-byte character is
+    >= 0x80, so the answer is exactly the regex's; prose, with no such run, costs this and nothing else.
+    """
+    return _TWENTY_KEYS in text.encode("utf-8", "surrogatepass").translate(_KEY_BYTES)
+
+
+_KEY_BYTES = bytes(
+    ord("a") if chr(b) in "_-+/=." or (chr(b).isascii() and chr(b).isalnum()) else ord(" ") for b in range(256)
+)
+_TWENTY_KEYS = b"a" * 20
+
+
 def _runs(line: str) -> tuple[bool, bool]:
     """(any run of 20+ key characters, any such run holding a digit), in one pass that stops at the first run
     with a digit."""
+    if not has_key_run(line):
+        return False, False
     found = False
     for m in _RUN.finditer(line):
         found = True
