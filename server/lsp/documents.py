@@ -8,6 +8,8 @@ at once, in order, and queued as `LineSplice`s for the dataset, which catches up
 from __future__ import annotations
 
 import asyncio
+import statistics
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +21,8 @@ from .linebuffer import LineBuffer, LineSplice
 
 if TYPE_CHECKING:
     from tuneline.analysis import Engine
+
+COST_SAMPLES = 5  # analyses remembered per document for the debounce (Scheduler.delay)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +52,7 @@ class Analysis:
     engine: Engine | None = None
     seconds: float = 0.0
     diagnostics_json: str = "[]"  # `diagnostics` encoded once, on the analysis thread
+    edit_seconds: float = 0.0  # the part of `seconds` an edit's analysis repeats (all of it unless rebuilt)
 
     @property
     def result_id(self) -> str:
@@ -80,6 +85,8 @@ class Document:
     rerun: bool = False
     waiters: list[asyncio.Future] = field(default_factory=list)
     edit_started: list[tuple[str, int, float, float]] = field(default_factory=list)  # kind, version, loop s, t0
+    costs: deque[float] = field(default_factory=lambda: deque(maxlen=COST_SAMPLES))  # recent analyses, seconds
+    debounce: float = 0.0  # the last debounce scheduled, seconds (reported by tuneline/debugTimings)
 
     _numbers: tuple[int, list[int]] | None = None
     symbols_cache: tuple[int, str] | None = None  # (analysis generation, encoded symbols)
@@ -105,6 +112,14 @@ class Document:
                     numbers.append(0)
         self._numbers = (analysis.generation, numbers)
         return numbers
+
+    def record_cost(self, seconds: float) -> None:
+        self.costs.append(seconds)
+
+    def analysis_cost(self) -> float | None:
+        """What analysing an edit of this document costs: the median of its last few analyses (one slow outlier,
+        a garbage collection say, does not stretch the next debounce), None before the first."""
+        return statistics.median(self.costs) if self.costs else None
 
     @property
     def current(self) -> bool:

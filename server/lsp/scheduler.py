@@ -5,6 +5,12 @@ the debounce, a job hands the queued splices to the analysis thread, which appli
 `Dataset` (incremental: the work grows with the edit) and builds the diagnostics. If more edits arrived in the
 meantime, the result is kept as the dataset's state but not published, and another job follows.
 
+The debounce adapts to what an analysis of that document costs (`Scheduler.delay`): a few times its recent
+incremental analyses, between 20 and 150 ms. A debounce is there so that a burst of keystrokes costs one
+analysis, not one each; when an analysis takes 5 ms, waiting 150 ms for that is nearly all of what the user
+feels. Waiting k times the cost keeps the analysis thread busy at most 1/k of the time however fast the user
+types, and the user sees the diagnostics about (k + 1) times the cost after the last key.
+
 Requests that read a document (hover, symbols, code lens...) run on the same single analysis thread after the
 document has caught up (`read`), so they never see a dataset halfway through an update, and never block the loop.
 """
@@ -36,7 +42,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("tuneline.lsp.scheduler")
 T = TypeVar("T")
 
-DEBOUNCE_SECONDS = 0.15
+DEBOUNCE_SECONDS = 0.15  # the longest the debounce gets (and what it is while a document's cost is unknown)
+DEBOUNCE_FLOOR_SECONDS = 0.02  # the shortest: changes sent together (an undo, a multi-cursor edit) still coalesce
+DEBOUNCE_COST_FACTOR = 3  # wait this many times the analysis cost: the thread is busy at most 1/3 of a burst
 LARGE_FILE_LINES = 20_000
 
 
@@ -51,9 +59,10 @@ class Hooks:
 
 
 class Scheduler:
-    def __init__(self, server: TunelineServer, debounce: float = DEBOUNCE_SECONDS) -> None:
+    def __init__(self, server: TunelineServer, debounce: float | None = None) -> None:
         self.server = server
         self.hooks = Hooks()
+        # None: adapt to each document's analysis cost; a number of seconds fixes it (the client's `debounceMs`)
         self.debounce = debounce
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tuneline-analysis")
         self.cache = DiagnosticCache()
@@ -61,12 +70,23 @@ class Scheduler:
         self.timings: deque[dict[str, Any]] = deque(maxlen=10_000)
 
     # --- triggering --------------------------------------------------------------------------------------------
+    def delay(self, doc: Document) -> float:
+        """How long to wait after a change of `doc` before analysing it: the fixed debounce when the client set
+        one, else `DEBOUNCE_COST_FACTOR` times what its recent analyses cost, within the floor and the ceiling."""
+        if self.debounce is not None:
+            return self.debounce
+        cost = doc.analysis_cost()
+        if cost is None:
+            return DEBOUNCE_SECONDS
+        return min(DEBOUNCE_SECONDS, max(DEBOUNCE_FLOOR_SECONDS, DEBOUNCE_COST_FACTOR * cost))
+
     def changed(self, doc: Document, delay: float | None = None) -> None:
         """The document changed: analyse it after the debounce (restarted by every further change)."""
         if doc.timer is not None:
             doc.timer.cancel()
         loop = asyncio.get_running_loop()
-        doc.timer = loop.call_later(self.debounce if delay is None else delay, self._start, doc)
+        doc.debounce = self.delay(doc) if delay is None else delay
+        doc.timer = loop.call_later(doc.debounce, self._start, doc)
 
     def refresh(self, doc: Document) -> None:
         """Re-analyse now without a text change (settings changed)."""
@@ -158,6 +178,7 @@ class Scheduler:
                 doc.pending = [Reset(doc.buffer.dataset_lines())]
                 continue
             doc.analysis = analysis
+            doc.record_cost(analysis.edit_seconds)
             if doc.pending:
                 # Edits arrived while we worked: this result is stale. Go on at once if a request waits for it.
                 if doc.waiters or doc.rerun:
@@ -171,18 +192,20 @@ class Scheduler:
 
     def _compute(self, doc: Document, ops: list, version: int) -> Analysis:
         """On the analysis thread: bring the dataset up to date and build the diagnostics."""
-        started = time.perf_counter()
+        started = built = time.perf_counter()
         engine = self.server.config.engine_for(doc.path)
         dataset = doc.dataset
         for op in ops:
             if isinstance(op, Reset):
                 dataset = self._build(engine, op.lines)
+                built = time.perf_counter()
             elif isinstance(op, LineSplice) and dataset is not None:
                 dataset.splice(op.start, op.end, op.lines)
         if dataset is None:
             raise RuntimeError("no dataset and no text to build one from")  # _run always queues a Reset
         if dataset.engine is not engine:
             dataset = self._build(engine, list(dataset.texts))
+            built = time.perf_counter()
         doc.dataset = dataset
         findings = dataset.findings()
         texts = dataset.texts
@@ -193,8 +216,19 @@ class Scheduler:
         for i, f in enumerate(findings):
             by_line.setdefault(f.line if f.line is not None else -1, []).append(i)
         encoded = encode(diagnostics)
-        seconds = time.perf_counter() - started
-        return Analysis(version, next(self._generation), findings, diagnostics, by_line, engine, seconds, encoded)
+        finished = time.perf_counter()
+        return Analysis(
+            version,
+            next(self._generation),
+            findings,
+            diagnostics,
+            by_line,
+            engine,
+            finished - started,
+            encoded,
+            # what an edit's analysis will cost: after a rebuild, only the part an edit repeats (findings onwards)
+            finished - built,
+        )
 
     @staticmethod
     def _build(engine: Engine, lines: list[str]) -> Dataset:
@@ -232,6 +266,7 @@ class Scheduler:
                     "publishMs": round(publish * 1000, 3),
                     "serverMs": round((apply_seconds + analysis.seconds + publish) * 1000, 3),
                     "wallMs": round((time.perf_counter() - received) * 1000, 3),
+                    "debounceMs": round(doc.debounce * 1000, 3),
                     "diagnostics": len(analysis.diagnostics),
                 }
             )
