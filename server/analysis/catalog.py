@@ -327,11 +327,24 @@ _RULES = [
         "The conversation mixes string content with content-part lists, which the target refuses.",
         '`content` may be a plain string or a list of content parts ({"type": "text", ...}, {"type": '
         '"image_url", ...}). OpenAI, Azure and Fireworks take both in one conversation (their own vision '
-        "examples do); Together's upload check wants every message of a conversation in one form, so a system "
-        "prompt written as a string beside a user message of image parts is refused (docs/targets.md, "
-        "`mixed_content`). Only targets whose rules say so get this finding; where tuneline read the rule in the "
-        "provider's code rather than its docs, it is a warning that says so.",
-        'Write every message\'s content as a list of parts: [{"type": "text", "text": "..."}].',
+        "examples do); Together's upload check wants every message of an example in one form, so a system "
+        "prompt written as a string beside a user message of image parts is refused, and so is a preference pair "
+        "whose input and outputs differ in form (docs/targets.md, `mixed_content`). Only targets whose rules say so "
+        "get this finding; a rule tuneline could not confirm in the provider's docs or code is a warning that says "
+        "so.",
+        'Write every message\'s content as a list of parts: [{"type": "text", "text": "..."}], or every one as a '
+        "plain string when the example holds no image.",
+    ),
+    Rule(
+        "TL128",
+        "parts-without-image",
+        E,
+        "Every message is written in content parts, but the example holds no image, which the target refuses.",
+        "Together's upload check reads an example written in content parts as an image example and refuses one "
+        "without an image (docs/targets.md, `parts_without_images`): a text-only conversation must use plain "
+        "string content there. OpenAI, Azure and Fireworks document no such rule, and tuneline's local trainer "
+        "reads text parts like strings, so only targets whose rules say so get this finding.",
+        "Write each message's content as a plain string, or add the image the example is about.",
     ),
     Rule(
         "TL122",

@@ -123,6 +123,7 @@ class ProviderRules:
     parallel_tool_calls: Fact[bool]
     images: Fact[Images]
     mixed_content: Fact[bool]  # whether one conversation may mix string content and content-part lists
+    parts_without_images: Fact[bool]  # whether a conversation written in content parts may hold no image
     min_examples: Fact[int]
     max_examples: Fact[int]
     example_token_limit: Fact[int]
@@ -432,6 +433,7 @@ _FACTS: dict[str, tuple[Callable[[Any], Any], bool]] = {
     "parallel_tool_calls": (_bool, True),
     "images": (_images, False),
     "mixed_content": (_bool, True),
+    "parts_without_images": (_bool, True),
     "min_examples": (_int, True),
     "max_examples": (_int, True),
     "example_token_limit": (_int, True),
@@ -576,6 +578,7 @@ FACT_LABELS = {
     "parallel_tool_calls": "`parallel_tool_calls`",
     "images": "Images",
     "mixed_content": "String and content-part messages in one conversation",
+    "parts_without_images": "A conversation of content parts without an image",
     "min_examples": "Minimum examples",
     "max_examples": "Maximum examples",
     "example_token_limit": "Tokens per example (default)",

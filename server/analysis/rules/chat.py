@@ -12,6 +12,7 @@ from typing import Any
 from ..scan import PathItem
 from ..types import Severity
 from .base import Collector, describe, nearest
+from .content_forms import ContentForms, check_content_forms
 from .edits import remove_key, replace_value
 from .images import ImageCount, check_image_part
 from .platform import DEFAULT_PLATFORM, Platform, unverified
@@ -280,29 +281,6 @@ def _check_weight(w: Any, role: Any, c: Collector, p: Path, platform: Platform, 
         )
 
 
-def _check_mixed_content(forms: list[tuple[int, bool]], c: Collector, path: Path, platform: Platform) -> None:
-    """TL127: string content beside content-part lists in one conversation, for a target that refuses the mix
-    (Together's upload check wants every message of a conversation in one form). Reported once, on the first
-    message whose form differs from the first message's."""
-    accepted, verified = platform.mixed_content
-    if accepted is not False or not forms:
-        return
-    first_index, first_parts = forms[0]
-    other = next(((i, parts) for i, parts in forms if parts != first_parts), None)
-    if other is None:
-        return
-    i, parts = other
-    string_at, parts_at = (first_index, i) if parts else (i, first_index)
-    c.add(
-        "TL127",
-        f"Message {string_at} has string content and message {parts_at} a list of content parts: {platform.title} "
-        f"refuses a conversation that mixes the two, so write every message's content as a list of parts"
-        f"{unverified(platform, verified)}.",
-        (*path, i, "content"),
-        severity=None if verified else Severity.WARNING,
-    )
-
-
 def check_messages(
     messages: Any,
     c: Collector,
@@ -312,10 +290,13 @@ def check_messages(
     defined: set[str] | None = None,
     platform: Platform = DEFAULT_PLATFORM,
     method: str = "sft",
+    forms: ContentForms | None = None,
 ) -> None:
     """mode: "sft" (a training conversation), "rft" (a reinforcement prompt: it ends on a user turn, the model
     writes the answer), "prompt" (a preference prompt), "output" (one preference answer). `method` picks the
-    target's role list; `platform` says which roles, orders and content the target takes."""
+    target's role list; `platform` says which roles, orders and content the target takes. `forms`: the content
+    forms of an example with several message lists (a preference pair), judged by the caller once all are in;
+    without it these messages are the whole example and are judged here."""
     roles_ok = platform.roles_for(method)
     position = platform.system_position.get(method, "any")
     if not isinstance(messages, list):
@@ -328,7 +309,8 @@ def check_messages(
     call_ids: set[str] = set()
     seen_other = False
     images = ImageCount()
-    forms: list[tuple[int, bool]] = []  # (message index, content is a list of parts) for messages with content
+    own_forms = forms is None
+    example_forms = ContentForms() if forms is None else forms
     for i, m in enumerate(messages):
         p = (*path, i)
         if not isinstance(m, dict):
@@ -351,7 +333,7 @@ def check_messages(
             _check_weight(m["weight"], role, c, p, platform, with_images=images.count > seen_images)
         content = m.get("content")
         if isinstance(content, (str, list)):
-            forms.append((i, isinstance(content, list)))
+            example_forms.add(path, i, isinstance(content, list))
         if "tool_calls" in m:
             if role != "assistant":
                 c.add("TL115", "Only assistant messages may carry `tool_calls`.", (*p, "tool_calls"), key=True)
@@ -399,7 +381,9 @@ def check_messages(
             else:
                 c.add("TL118", f"Two {role} messages in a row (messages {i - 1} and {i}).", (*p, "role"))
     images.check_count(c, path, platform)
-    _check_mixed_content(forms, c, path, platform)
+    example_forms.images += images.count
+    if own_forms:
+        check_content_forms(example_forms, c, platform)
 
     first = roles[0] if roles else None
     if mode == "sft" and platform.starts_with and first is not None and first not in platform.starts_with:

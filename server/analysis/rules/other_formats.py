@@ -15,6 +15,7 @@ from .chat import (
     defined_functions,
     refused_keys,
 )
+from .content_forms import ContentForms, check_content_forms
 from .edits import replace_value
 from .platform import DEFAULT_PLATFORM, Platform
 
@@ -47,6 +48,9 @@ def check_kto(obj: dict, c: Collector, p: Platform = DEFAULT_PLATFORM) -> None:
 
 
 def check_openai_preference(obj: dict, c: Collector, p: Platform = DEFAULT_PLATFORM) -> None:
+    """A preference pair: input messages, and one assistant message on each side. The pair is one example: the
+    content forms of the input and both outputs are judged together (Together's check holds them to one form)."""
+    forms = ContentForms()
     check_unknown_keys(
         obj, frozenset({"input", "preferred_output", "non_preferred_output"}), c, (), "a preference example"
     )
@@ -58,7 +62,14 @@ def check_openai_preference(obj: dict, c: Collector, p: Platform = DEFAULT_PLATF
         refused_keys(inp, c, ("input",), p)
         defined = defined_functions(inp, c, ("input",))
         check_messages(
-            inp.get("messages"), c, ("input", "messages"), mode="prompt", defined=defined, platform=p, method="dpo"
+            inp.get("messages"),
+            c,
+            ("input", "messages"),
+            mode="prompt",
+            defined=defined,
+            platform=p,
+            method="dpo",
+            forms=forms,
         )
     sides = {}
     for side in ("preferred_output", "non_preferred_output"):
@@ -73,8 +84,9 @@ def check_openai_preference(obj: dict, c: Collector, p: Platform = DEFAULT_PLATF
         msg = value[0]
         if msg.get("role") != "assistant":
             c.add("TL120", f"The message in `{side}` must have role 'assistant'.", (side, 0))
-        check_messages(value, c, (side,), mode="output", platform=p, method="dpo")
+        check_messages(value, c, (side,), mode="output", platform=p, method="dpo", forms=forms)
         sides[side] = msg.get("content")
+    check_content_forms(forms, c, p, "preference pair")
     if len(sides) == 2 and sides["preferred_output"] == sides["non_preferred_output"]:
         c.add(
             "TL120",

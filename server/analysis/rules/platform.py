@@ -63,6 +63,7 @@ class Platform:
     parallel_tool_calls: bool | None = True
     images: Images | None = None
     mixed_content: Verdict = (None, True)  # False: one conversation must not mix string and content-part messages
+    parts_without_images: Verdict = (None, True)  # False: a conversation all in content parts must hold an image
     model: str = ""
     model_images: Verdict = (None, True)  # whether the target's model fine-tunes on images here; None: not recorded
     image_models: tuple[str, ...] = ()  # the models the table records as fine-tuning on images at this provider
@@ -92,6 +93,7 @@ class Platform:
             parallel_tool_calls=rules.parallel_tool_calls.value,
             images=rules.images.value,
             mixed_content=_verdict(rules.mixed_content),
+            parts_without_images=_verdict(rules.parts_without_images),
             model=model,
             model_images=(vision.accepted, vision.verified) if vision is not None else (None, True),
             image_models=_image_models(models, rules.name) if models is not None else (),
