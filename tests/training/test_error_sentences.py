@@ -220,3 +220,50 @@ def test_openai_quota_and_self_serve_sentences(env, project, providers, monkeypa
         f"OpenAI has closed self-serve fine-tuning to this organisation, so it cannot create jobs (OpenAI said: "
         f"{SELF_SERVE_MESSAGE}); train with {NEXT['other-openai']}"
     )
+
+
+SHUT = "gpt-4.1-nano-2025-04-14"
+TOGETHERS = "Qwen/Qwen2.5-7B-Instruct"
+MODEL_SENTENCES = {  # backend: (model of another provider, refusal; shut-down refusal; unknown model, its warning)
+    "openai": (
+        TOGETHERS,
+        f"{TOGETHERS} is a together model; use --backend together or pick a openai model",
+        f"{SHUT} was shut down on 2026-10-23 and cannot be fine-tuned; choose another model (`tuneline models` lists "
+        "them)",
+        "gpt-5-imaginary",
+        "gpt-5-imaginary is not in tuneline's model table: token limit and price are guesses, and OpenAI will say "
+        "whether it can be fine-tuned",
+    ),
+    "azure": (
+        TOGETHERS,
+        f"{TOGETHERS} is a together model; use --backend together or pick an Azure one",
+        f"{SHUT} was shut down on 2026-10-23 and cannot be fine-tuned; choose another model (`tuneline models` lists "
+        "them)",
+        "gpt-5-imaginary",
+        "gpt-5-imaginary is not in tuneline's model table: token limit and price are guesses, and Azure will say "
+        "whether it can be fine-tuned in your resource's region",
+    ),
+    "together": (
+        MODEL,
+        f"{MODEL} is a openai model; use --backend openai or pick a together model",
+        None,
+        "acme/NotAModel-1B",
+        "acme/NotAModel-1B is not in tuneline's model table: token limit and price are guesses, and Together AI will "
+        "say whether it can be fine-tuned",
+    ),
+}
+
+
+@pytest.mark.parametrize("backend", list(MODEL_SENTENCES))
+def test_the_plan_says_the_same_about_models(backend, env, project):
+    """What pre-flight (`tuneline train`, the editor's `tuneline.preflight`) says about the model, before any
+    request: another provider's model and a shut-down one are refused, an unknown one is a warning."""
+    from tuneline.training.preflight import run_preflight
+
+    other, refusal, shut, unknown, warning = MODEL_SENTENCES[backend]
+    data = project / "data.jsonl"
+    assert run_preflight(TrainRequest(dataset=data, model=other), backend).refused == refusal
+    if shut is not None:
+        assert run_preflight(TrainRequest(dataset=data, model=SHUT), backend).refused == shut
+    pf = run_preflight(TrainRequest(dataset=data, model=unknown), backend)
+    assert pf.ok and warning in pf.plan.warnings
