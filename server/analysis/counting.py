@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from sys import intern
 from typing import Any
 
 from .tokens import TokenCounter
@@ -73,7 +74,7 @@ def count_example(
         n = count_message(m, counter, images)
         total += n
         role = m.get("role")
-        per.append(MessageTokens(role if isinstance(role, str) else "?", n))
+        per.append(MessageTokens(intern(role) if isinstance(role, str) else "?", n))  # one "user" for all lines
     if tools:
         total += counter.count(json.dumps(tools, ensure_ascii=False))
     return total, tuple(per)

@@ -144,7 +144,7 @@ class TokenCounter:
     """Counts tokens of strings, remembering short and repeated ones (roles, shared system prompts)."""
 
     _CACHE_MAX_LEN = 4096
-    _CACHE_MAX_ITEMS = 50_000
+    _CACHE_MAX_ITEMS = 8_192  # a file's repeated strings are few; a bigger cache mostly holds unique answers
 
     def __init__(self, encoding_name: str) -> None:
         self.encoding_name = encoding_name

@@ -5,39 +5,60 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from ..types import Finding, Related
-from .file_rule import Example, FileRule, FileView, discard
+from .file_rule import Example, FileRule, FileView, SlotGroups
 
 
 class ConflictingAnswers(FileRule):
     codes = ("TL308",)
 
     def __init__(self) -> None:
-        self._prompts: dict[bytes, dict[bytes, set[int]]] = {}  # prompt key -> answer key -> slots
+        # prompt key -> its one (answer key, slot) while it has one example (nearly every key of a clean file: a
+        # pair is far smaller than a dict of sets), then answer key -> slots
+        self._prompts: dict[bytes, tuple[bytes, int] | SlotGroups] = {}
         self._conflicts: set[bytes] = set()  # prompt keys with two or more answers
 
     def add(self, examples: Sequence[Example]) -> None:
         prompts, conflicts = self._prompts, self._conflicts
         for slot, r in examples:
-            if r.prompt_key is not None and r.answer_key is not None:
-                answers = prompts.setdefault(r.prompt_key, {})
-                answers.setdefault(r.answer_key, set()).add(slot)
-                if len(answers) == 2:
-                    conflicts.add(r.prompt_key)
+            prompt, answer = r.prompt_key, r.answer_key
+            if prompt is None or answer is None:
+                continue
+            entry = prompts.get(prompt)
+            if entry is None:
+                prompts[prompt] = (answer, slot)
+                continue
+            if isinstance(entry, tuple):
+                if entry == (answer, slot):
+                    continue
+                first, entry = entry, SlotGroups()
+                entry.add(*first)
+                prompts[prompt] = entry
+            entry.add(answer, slot)
+            if len(entry) == 2:
+                conflicts.add(prompt)
 
     def remove(self, examples: Sequence[Example]) -> None:
         for slot, r in examples:
-            if r.prompt_key is not None and r.answer_key is not None:
-                answers = self._prompts.get(r.prompt_key, {})
-                discard(answers, r.answer_key, slot)
-                if not answers:
-                    self._prompts.pop(r.prompt_key, None)
-                if len(answers) < 2:
-                    self._conflicts.discard(r.prompt_key)
+            prompt, answer = r.prompt_key, r.answer_key
+            if prompt is None or answer is None:
+                continue
+            entry = self._prompts.get(prompt)
+            if entry is None:
+                continue
+            if isinstance(entry, tuple):
+                if entry == (answer, slot):
+                    del self._prompts[prompt]
+                continue
+            entry.discard(answer, slot)
+            if not entry:
+                del self._prompts[prompt]
+            if len(entry) < 2:
+                self._conflicts.discard(prompt)
 
     def findings(self, view: FileView) -> Iterator[Finding]:
         for key in self._conflicts:
             groups = sorted(
-                (sorted(view.line_of(s) for s in slots) for slots in self._prompts[key].values()), key=lambda g: g[0]
+                (sorted(view.line_of(s) for s in slots) for slots in self._answers(key)), key=lambda g: g[0]
             )
             first = groups[0][0]
             for group in groups[1:]:
@@ -50,3 +71,7 @@ class ConflictingAnswers(FileRule):
                         view.whole(line),
                         related=(Related(first, "the same conversation with another answer"),),
                     )
+
+    def _answers(self, prompt: bytes) -> Iterator[tuple[int, ...] | set[int]]:
+        entry = self._prompts[prompt]
+        return iter([(entry[1],)]) if isinstance(entry, tuple) else entry.groups()
