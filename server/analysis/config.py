@@ -11,7 +11,8 @@ from typing import Any
 
 from .catalog import RULES, expand_selector
 from .epochs import EpochsError, parse_epochs
-from .models import DEFAULT_MODEL
+from .models import DEFAULT_MODEL, ModelTableError, validate_overrides
+from .settings_error import ConfigError
 from .types import Severity
 
 METHODS = ("sft", "dpo", "rft")  # targets.METHODS; repeated here so reading settings needs no provider file
@@ -20,10 +21,6 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
-
-
-class ConfigError(ValueError):
-    """A project or editor setting that cannot be used; the message names the key and the file."""
 
 
 @dataclass(frozen=True)
@@ -170,8 +167,13 @@ def _coerce(raw: dict[str, Any], origin: str) -> dict[str, Any]:
                 raise ConfigError(f"{origin}: `nearDuplicates` must be off, lexical or semantic")
         elif name in ("inlay_hints", "secrets") and not isinstance(value, bool):
             raise ConfigError(f"{origin}: `{key}` must be true or false")
-        elif name == "models" and not isinstance(value, dict):
-            raise ConfigError(f"{origin}: `models` must be a table of model tables")
+        elif name == "models":
+            if not isinstance(value, dict):
+                raise ConfigError(f"{origin}: `models` must be a table of model tables")
+            try:
+                validate_overrides(value)  # refused here, naming the file, not later when an engine is built
+            except ModelTableError as exc:
+                raise ConfigError(f"{origin}: {exc}") from None
         out[name] = value
     return out
 

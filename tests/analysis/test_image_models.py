@@ -89,12 +89,22 @@ def test_a_users_model_table_can_say_a_model_takes_images(tmp_path):
     )
     code, found = check(path, cwd=tmp_path)
     assert code == 0 and not [d for d in found if d["code"] == "TL125"]
-    # an entry of the wrong shape is ignored: the shipped fact stands, and nothing crashes
+    # an entry of the wrong shape is one sentence naming the key, exit 2: never a crash, never a silent default
     (tmp_path / "tuneline.toml").write_text(
         'target = "openai:gpt-4o-mini"\n\n[models."gpt-4o-mini".vision]\nopenai = "maybe"\n', encoding="utf-8"
     )
-    code, found = check(path, cwd=tmp_path)
-    assert code == 1 and len([d for d in found if d["code"] == "TL125"]) == 12
+    done = subprocess.run(
+        [sys.executable, "-m", "tuneline", "check", str(path)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.splitlines() == [
+        f'tuneline: error: {tmp_path / "tuneline.toml"}: `models."gpt-4o-mini".vision.openai` must be true or '
+        "false, or a table with a true/false value (and source, as_of, verified, note), not 'maybe'"
+    ]
 
 
 def test_the_targets_doc_lists_which_models_take_images_with_sources():
