@@ -22,7 +22,8 @@ from ..analysis.targets import (
 )
 from .common import UsageError, write_output
 
-# The facts a reader compares across providers, in the order they matter when picking a target.
+# The facts a reader compares across providers, in the order they matter when picking a target. Rows whose key is
+# not a provider fact are drawn from several facts (and the model table) by `_ROW_TEXT` below.
 _ROWS = (
     ("formats", "formats"),
     ("roles", "roles"),
@@ -31,6 +32,9 @@ _ROWS = (
     ("example_token_limit", "tokens/example"),
     ("file_size_limit", "file size"),
     ("images", "images"),
+    ("image_models", "image models"),
+    ("content_forms", "content forms"),
+    ("weight", "weight"),
     ("bom", "byte order mark"),
     ("epochs", "epochs"),
     ("tokenizer", "tokenizer"),
@@ -41,6 +45,59 @@ _ROWS = (
 def _fact(p: ProviderRules, key: str) -> str:
     fact = getattr(p, key)
     return fact_text(key, fact.value, fact.verified)
+
+
+def _list(words: list[str], last: str = "and") -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + f" {last} " + words[-1]
+
+
+def _image_models(p: ProviderRules, models: ModelTable) -> str:
+    """The models that fine-tune on images at this provider (models.toml `vision`), whoever lists them: Azure
+    trains OpenAI's model names, so its answers live on OpenAI's rows."""
+    images = p.images.value
+    if images is None or images.accepted is None:
+        return "not documented"
+    if not images.accepted:
+        return "none"
+    facts = [(name, v) for name in models.names() if (v := models.models[name].vision_at(p.name)) is not None]
+    takes = [name for name, v in facts if v.accepted]
+    if not facts:
+        return "not recorded per model (see the provider's list)"
+    if not takes:
+        return "none of the models tuneline lists"
+    if len(takes) < len(facts):
+        return f"only {_list(takes)} of the models tuneline lists"
+    return _list(takes)
+
+
+def _content_forms(p: ProviderRules) -> str:
+    """Whether string content and content-part lists may share an example, and whether parts need an image."""
+    mixed, bare = p.mixed_content.value, p.parts_without_images.value
+    if mixed is False:
+        parts = "all content parts with an image" if bare is False else "all content parts"
+        return f"one form per example: all strings, or {parts}"
+    if mixed is None and bare is None:
+        return "not documented"
+    text = "strings and content parts may mix" if mixed else "mixing strings and content parts: not documented"
+    return text + ("; content parts need an image" if bare is False else "")
+
+
+def _weight(p: ProviderRules) -> str:
+    """Per-message `weight`: accepted at all, on which roles, and whether a message with images may carry 1."""
+    if p.weight.value is None:
+        return "not documented"
+    if not p.weight.value:
+        return "not accepted"
+    roles = p.weight_roles.value
+    text = f"0 or 1, on {_list(list(roles), 'or')} messages" if roles else "0 or 1"
+    return text + ("; 0 on a message with images" if p.image_weight.value is False else "")
+
+
+_ROW_TEXT = {
+    "image_models": _image_models,
+    "content_forms": lambda p, models: _content_forms(p),
+    "weight": lambda p, models: _weight(p),
+}
 
 
 def _models(p: ProviderRules, models: ModelTable) -> list[str]:
@@ -70,7 +127,8 @@ def render_targets(providers: dict[str, ProviderRules], models: ModelTable, only
         backend = f", trains with `tuneline train --backend {trains_with}`" if trains_with else ", no training backend"
         out.append(f"{name}  {p.title}{backend}")
         for key, label in _ROWS:
-            out.append(f"  {label:<{width}}  {_fact(p, key)}")
+            text = _ROW_TEXT[key](p, models) if key in _ROW_TEXT else _fact(p, key)
+            out.append(f"  {label:<{width}}  {text}")
         listed = _models(p, models)
         out.append(f"  {'models':<{width}}  " + (listed[0] if listed else "any: write --target " + name + ":MODEL"))
         out.extend(f"  {'':<{width}}  {m}" for m in listed[1:])

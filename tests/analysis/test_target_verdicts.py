@@ -594,6 +594,42 @@ def test_targets_command_lists_every_provider_and_model():
     assert "unknown provider 'nowhere'" in one_line_error(cli("targets", "nowhere"))
 
 
+def _blocks(text: str) -> dict[str, dict[str, str]]:
+    """`tuneline targets` as {provider: {row label: text}}."""
+    out: dict[str, dict[str, str]] = {}
+    for block in text.split("\n\n"):
+        lines = block.splitlines()
+        if not lines or lines[0].startswith(" "):
+            continue
+        rows = [line[2:].split("  ", 1) for line in lines[1:] if line.startswith("  ") and line[2:3] != " "]
+        out[lines[0].split()[0]] = {label.strip(): value.strip() for label, value in rows}
+    return out
+
+
+def test_targets_command_shows_images_content_forms_and_weights():
+    """Which models take images, whether string and part contents may share an example, and where `weight` may
+    go: per provider, from providers.toml and models.toml (the same data the verdicts read)."""
+    p = cli("targets")
+    assert p.returncode == 0
+    blocks = _blocks(p.stdout)
+    assert blocks["openai"]["image models"] == "only gpt-4o-2024-08-06 of the models tuneline lists"
+    assert (
+        blocks["azure"]["image models"] == "only gpt-4.1-2025-04-14 and gpt-4o-2024-08-06 of the models tuneline lists"
+    )
+    assert blocks["local"]["image models"] == "none"
+    assert blocks["openai-compatible"]["image models"] == "not documented"
+    together = blocks["together"]
+    assert together["content forms"] == "one form per example: all strings, or all content parts with an image"
+    assert together["weight"] == "0 or 1, on system, user, assistant or tool messages; 0 on a message with images"
+    for name in ("openai", "azure", "fireworks", "local"):
+        assert blocks[name]["content forms"] == "strings and content parts may mix", name
+        assert blocks[name]["weight"] == "0 or 1, on assistant messages", name
+    assert blocks["openai-compatible"]["content forms"] == "not documented"
+    assert blocks["openai-compatible"]["weight"] == "not documented"
+    # the labels line up with the rows that were there before
+    assert "\n  image models     only gpt-4o-2024-08-06" in p.stdout and "\n  weight           0 or 1" in p.stdout
+
+
 # --- training follows the target -----------------------------------------------------------------------------------
 
 
