@@ -66,6 +66,17 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
+def _loads(text: str) -> Any:
+    """`json.loads(text, parse_constant=_reject_constant)` without building a decoder and scanner per line (3% of
+    a clean line's time); the BOM check is json.loads' own, so every error message stays the same."""
+    if text.startswith("\ufeff"):
+        raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+    return _DECODER.decode(text)
+
+
 def _hash(text: str) -> bytes:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
@@ -202,7 +213,7 @@ def analyze_line(raw: str, ctx: LineContext) -> LineResult:
         )
         return LineResult("blank", tuple(findings))
     try:
-        obj = json.loads(text, parse_constant=_reject_constant)
+        obj = _loads(text)
     except json.JSONDecodeError as exc:
         col = exc.pos + offset
         end = min(col + 1, len(raw)) if col < len(raw) else col

@@ -36,3 +36,32 @@ def test_a_key_in_a_json_line_still_reaches_the_detectors() -> None:
         {"messages": [{"role": "user", "content": "my key is sk-proj-" + "a" * 20 + "T3BlbkFJ" + "b" * 20}]}
     )
     assert [f.code for f in text_scan.secrets(line)] == ["TL401"]
+
+
+def test_other_prefilter_agrees_with_the_regex() -> None:
+    samples = [
+        *_strings(5_000),
+        "-----BEGIN RSA PRIVATE KEY-----",
+        "postgres://admin:hunter2@db.example.com/app",
+        "https://example.com/a:b@",
+        "see http://example.com",
+        "PRIVATE  KEY",
+    ]
+    for s in samples:
+        assert text_scan._other(s) == (text_scan._OTHER.search(s) is not None), s
+
+
+def test_the_shared_decoder_fails_like_json_loads() -> None:
+    import pytest
+
+    from tuneline.analysis import linecheck
+
+    for bad in ["\ufeff{}", "{", '{"a": NaN}', '{"a": 1} x', "", '{"a": "\\ud800"}', "[Infinity]"]:
+        try:
+            expected = json.loads(bad, parse_constant=linecheck._reject_constant)
+        except ValueError as exc:
+            with pytest.raises(type(exc)) as got:
+                linecheck._loads(bad)
+            assert str(got.value) == str(exc)
+        else:
+            assert linecheck._loads(bad) == expected

@@ -215,6 +215,12 @@ _KEY_BYTES = bytes(
 _TWENTY_KEYS = b"a" * 20
 
 
+def _other(line: str) -> bool:
+    """`_OTHER.search(line)`, behind the substrings every match contains: an alternation sre cannot skip through
+    cost 8 µs a line, a substring test (memchr speed) a fraction of that."""
+    return ("PRIVATE KEY" in line or "://" in line) and _OTHER.search(line) is not None
+
+
 def _runs(line: str) -> tuple[bool, bool]:
     """(any run of 20+ key characters, any such run holding a digit), in one pass that stops at the first run
     with a digit."""
@@ -245,7 +251,7 @@ def secrets(line: str) -> list[Finding]:
     keys = find_keys(line) if has_run else []
     taken = [(k.start, k.end) for k in keys]
     out = [_finding(k.pattern.name, line[k.start : k.end], Span(k.start, k.end)) for k in keys]
-    if not has_digit_run and _OTHER.search(line) is None:
+    if not has_digit_run and not _other(line):
         return out
     view = _Line(line)
     for detector, gate, filters in _detectors():
