@@ -27,7 +27,7 @@ from typing import Any
 
 from ..runs import RunRecord
 from .base import BackendError, Plan, TrainRequest, Update
-from .hosted import OTHER_BACKENDS, checked_url, clean, env_float, with_line
+from .hosted import checked_url, clean, env_float, with_line
 from .openai_backend import OpenAIBackend
 from .provider_facts import fact, formats_for, provider_limit, source
 from .registry import BACKENDS, KEY_ENV
@@ -52,6 +52,8 @@ class AzureBackend(OpenAIBackend):
     calendar = None
     parts_upload = False
     key_page = "your resource's 'Keys and Endpoint' page in the Azure portal"
+    permission_advice = "fine-tuning needs the Cognitive Services OpenAI Contributor role on the resource"
+    closes_self_serve = False  # OpenAI's policy, not Azure's
 
     @property
     def formats(self) -> dict[str, str]:  # type: ignore[override]
@@ -107,22 +109,13 @@ class AzureBackend(OpenAIBackend):
             )
         return plan
 
-    def check_model(self, model: str, info: Any, warnings: list[str]) -> None:
-        # Azure fine-tunes OpenAI's models under the same names; the table lists them as OpenAI's.
-        if info.known and info.provider not in ("openai", "azure", "") and not model.startswith("ft:"):
-            raise BackendError(
-                f"{model} is a {info.provider} model; use --backend {info.provider} or pick an Azure one"
-            )
-        if info.is_shut_down():
-            raise BackendError(
-                f"{info.name} was shut down on {info.shutdown} and cannot be fine-tuned; choose another model "
-                "(`tuneline models` lists them)"
-            )
-        if not info.known:
-            warnings.append(
-                f"{model} is not in tuneline's model table: token limit and price are guesses, and Azure will say "
-                "whether it can be fine-tuned in your resource's region"
-            )
+    tunes_models_of = ("openai",)  # Azure fine-tunes OpenAI's models under the same names
+
+    def own_models(self) -> str:
+        return "an Azure one"
+
+    def who_decides(self) -> str:
+        return "Azure will say whether it can be fine-tuned in your resource's region"
 
     def price_applies(self, info: Any) -> bool:
         return info.provider == "azure"
@@ -159,12 +152,6 @@ class AzureBackend(OpenAIBackend):
         return (
             f"Azure OpenAI rejected the key in {self.key_name()} for {self._options.get('endpoint')} (wrong key, "
             f"or a key of another resource); copy it again from {self.key_page}"
-        )
-
-    def permission_sentence(self, msg: str, doing: str) -> str:
-        return (
-            f"Azure OpenAI denied permission while {doing} ({msg}); fine-tuning needs the Cognitive Services OpenAI "
-            f"Contributor role on the resource, or train with {OTHER_BACKENDS['azure']}"
         )
 
     def not_found_sentence(self, msg: str, doing: str) -> str | None:

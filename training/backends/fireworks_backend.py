@@ -20,7 +20,7 @@ from typing import Any
 
 from ..runs import RunRecord
 from .base import BackendError, Plan, TrainRequest, Update
-from .hosted import OTHER_BACKENDS, HostedBackend, checked_url, clean, env_float, sdk_transient, with_line
+from .hosted import HostedBackend, checked_url, clean, env_float, with_line
 from .provider_facts import fact, formats_for
 from .registry import BACKENDS, KEY_ENV
 
@@ -103,6 +103,8 @@ class FireworksBackend(HostedBackend):
         )
 
     # --- SDK plumbing ----------------------------------------------------------------------------------------
+    sdk_module = "fireworks"
+
     def make_client(self) -> Any:
         import fireworks
 
@@ -116,64 +118,27 @@ class FireworksBackend(HostedBackend):
             timeout=env_float("TUNELINE_HTTP_TIMEOUT", 600.0),
         )
 
-    def transient(self, exc: BaseException) -> str | None:
+    # --- sentences (the shared ones are HostedBackend's) ------------------------------------------------------
+    permission_advice = f"check that the key belongs to the account in {ACCOUNT_ENV}"
+    rate_limit_aside = " (or the account reached its spend limit)"
+    untunable_advice = "pick a tunable model from https://fireworks.ai/models with --model"
+
+    def auth_sentence(self) -> str:
+        return (
+            f"Fireworks AI rejected the API key in {KEY_ENV['fireworks']} (invalid or revoked); "
+            f"{BACKENDS['fireworks'].key_help} and set it"
+        )
+
+    def own_sentence(self, exc: BaseException, msg: str, doing: str) -> str | None:
         import fireworks
 
-        return sdk_transient(exc, fireworks)
-
-    def translate(self, exc: BaseException, doing: str) -> BackendError:
-        import fireworks
-
-        msg = _message(exc)
-        run = self._record.id if self._record else "RUN"
-        if isinstance(exc, fireworks.AuthenticationError):
-            return BackendError(
-                f"Fireworks AI rejected the API key in {KEY_ENV['fireworks']} (invalid or revoked); "
-                f"{BACKENDS['fireworks'].key_help} and set it"
-            )
-        if isinstance(exc, fireworks.PermissionDeniedError):
-            return BackendError(
-                f"Fireworks AI denied permission while {doing} ({msg}); check that the key belongs to the account "
-                f"in {ACCOUNT_ENV}, or train with {OTHER_BACKENDS['fireworks']}"
-            )
-        if isinstance(exc, fireworks.RateLimitError):
-            return BackendError(
-                f"Fireworks AI kept rate-limiting tuneline while {doing} (or the account reached its spend limit); "
-                f"wait a few minutes, then run `tuneline runs resume {run}`",
-                retryable=True,
-            )
-        if isinstance(exc, fireworks.APIConnectionError):
-            return BackendError(
-                f"cannot reach Fireworks AI while {doing} (network down or blocked); check the connection, then run "
-                f"`tuneline runs resume {run}`",
-                retryable=True,
-            )
-        if isinstance(exc, (fireworks.NotFoundError, fireworks.BadRequestError)) and "model" in msg.lower():
-            model = self._record.model if self._record else "this model"
-            return BackendError(
-                f"Fireworks AI cannot fine-tune {model} ({msg}); pick a tunable model from https://fireworks.ai/models "
-                "with --model"
-            )
         if isinstance(exc, (fireworks.BadRequestError, fireworks.UnprocessableEntityError)) and "upload" in doing:
-            return BackendError(f"Fireworks AI rejected the file: {with_line(msg, self._upload_path(doing))}")
-        if isinstance(exc, fireworks.APIStatusError):
-            return BackendError(
-                f"Fireworks AI answered {exc.status_code} while {doing}: {with_line(msg, self._upload_path(doing))}",
-                retryable=exc.status_code >= 500,
-            )
+            return f"Fireworks AI rejected the file: {with_line(msg, self.upload_path(doing))}"
         if isinstance(exc, ValueError) and "account_id" in str(exc):
-            return BackendError(f"{ACCOUNT_ENV} is not set: put the Fireworks account id to train in there")
+            return f"{ACCOUNT_ENV} is not set: put the Fireworks account id to train in there"
         if isinstance(exc, ValueError):  # the SDK's upload helper refuses paths and encrypted datasets itself
-            return BackendError(f"Fireworks AI's upload helper refused the file: {clean(exc)}")
-        return BackendError(f"unexpected {type(exc).__name__} while {doing}: {clean(exc)}")
-
-    def _upload_path(self, doing: str) -> Path | None:
-        record = self._record
-        if record is None:
-            return None
-        data = (record.validation if "validation" in doing and record.validation else record.dataset) or {}
-        path = data.get("upload_path") or data.get("path")
-        return Path(path) if path else None
+            return f"Fireworks AI's upload helper refused the file: {clean(exc)}"
+        return None
 
     # --- ids -------------------------------------------------------------------------------------------------
     def account(self, client: Any) -> str:
@@ -377,7 +342,7 @@ class FireworksBackend(HostedBackend):
         elif update.status == "failed":
             status = getattr(job, "status", None)
             text = clean(getattr(status, "message", None) or state or "no reason given")
-            update.error = f"Fireworks AI's job failed: {with_line(text, self._upload_path(''))}"
+            update.error = f"Fireworks AI's job failed: {with_line(text, self.upload_path(''))}"
         elif update.status == "cancelled" and not self.stop_requested():
             update.error = "the job was cancelled on Fireworks AI's side (from the dashboard or another tool)"
         return update
@@ -420,15 +385,6 @@ class FireworksBackend(HostedBackend):
         record = self._record
         assert record is not None
         self._jobs(client, record).cancel(job_id, body={})
-
-
-def _message(exc: BaseException) -> str:
-    body = getattr(exc, "body", None)
-    if isinstance(body, dict):
-        inner = body.get("error") if isinstance(body.get("error"), dict) else body
-        if isinstance(inner.get("message"), str):
-            return clean(inner["message"])
-    return clean(getattr(exc, "message", None) or exc)
 
 
 def _usd(money: Any) -> float | None:

@@ -7,11 +7,18 @@ picks up where it stopped (re-using uploaded files, finding a job whose creation
 Retries are ours, not the SDKs' (clients are built with `max_retries=0`): rate limits wait as long as the
 provider's `Retry-After` says, server errors and dropped connections back off exponentially, and each wait is
 written to the run's events so the user sees why nothing moves.
+
+Error sentences follow one template (`HostedBackend.translate`): the SDKs are generated with the same exception
+classes, so a rate limit that outlasts the retries, an unreachable provider, a model it cannot tune and any other
+error answer are said here in the same words for every provider. A backend states only what is its own: its
+`auth_sentence`, its advice on a 403 (`permission_advice`) or an untunable model (`untunable_advice`), and
+`own_sentence` for what only its SDK raises. tests/training/test_error_sentences.py pins every sentence.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import ipaddress
 import json
 import os
@@ -98,6 +105,7 @@ def sdk_transient(exc: BaseException, sdk: Any) -> str | None:
 class HostedBackend(Backend):
     provider = ""  # "OpenAI", "Together AI"
     extra = ""  # the pip extra that installs the SDK (tuneline[openai])
+    sdk_module = ""  # the SDK the training child imports ("openai", "together", "fireworks")
     default_model = ""
     formats: ClassVar[dict[str, str]] = {}  # dataset format -> method ("sft" | "dpo")
     max_upload_bytes = 8 * 1024**3
@@ -125,13 +133,12 @@ class HostedBackend(Backend):
     def make_client(self) -> Any:
         raise NotImplementedError
 
+    def sdk(self) -> Any:
+        return importlib.import_module(self.sdk_module)
+
     def transient(self, exc: BaseException) -> str | None:
         """'rate_limit' | 'server' | 'network' for failures worth retrying, None otherwise."""
-        raise NotImplementedError
-
-    def translate(self, exc: BaseException, doing: str) -> BackendError:
-        """One sentence with the next step for an SDK exception raised while `doing` something."""
-        raise NotImplementedError
+        return sdk_transient(exc, self.sdk())
 
     def upload(self, client: Any, path: Path, role: str) -> str:
         raise NotImplementedError
@@ -199,10 +206,12 @@ class HostedBackend(Backend):
         prices, so OpenAI's row would be wrong there)."""
         return True
 
+    tunes_models_of: ClassVar[tuple[str, ...]] = ()  # other providers in the model table whose models it tunes
+
     def check_model(self, model: str, info: Any, warnings: list[str]) -> None:
-        if info.known and info.provider not in (self.name, "") and not model.startswith("ft:"):
+        if info.known and info.provider not in (self.name, "", *self.tunes_models_of) and not model.startswith("ft:"):
             raise BackendError(
-                f"{model} is a {info.provider} model; use --backend {info.provider} or pick a {self.name} model"
+                f"{model} is a {info.provider} model; use --backend {info.provider} or pick {self.own_models()}"
             )
         if info.is_shut_down():
             raise BackendError(
@@ -211,9 +220,16 @@ class HostedBackend(Backend):
             )
         if not info.known:
             warnings.append(
-                f"{model} is not in tuneline's model table: token limit and price are guesses, and "
-                f"{self.provider} will say whether it can be fine-tuned"
+                f"{model} is not in tuneline's model table: token limit and price are guesses, and {self.who_decides()}"
             )
+
+    def own_models(self) -> str:
+        """This backend's models, as a refusal of another provider's model names them."""
+        return f"a {self.name} model"
+
+    def who_decides(self) -> str:
+        """Who says whether a model tuneline does not know can be fine-tuned."""
+        return f"{self.provider} will say whether it can be fine-tuned"
 
     def format_refusal(self, title: str) -> str:
         return f"{self.provider} cannot fine-tune a {title} file; convert it to chat (messages) format first"
@@ -223,6 +239,86 @@ class HostedBackend(Backend):
             f"no price is recorded for {model}, so the cost is unknown: add `price` (USD per 1M training tokens) "
             "for it under [models] in tuneline.toml"
         )
+
+    # --- error sentences ---------------------------------------------------------------------------------------
+    # What every hosted provider can answer is said here in the same words; a backend fills in its own parts.
+    permission_advice = "check the key's permissions"  # before ", or train with --backend ..." on a 403
+    rate_limit_aside = ""  # after "kept rate-limiting tuneline while ...": what else a 429 can mean there
+    untunable_advice = "pick another with --model"  # after "{provider} cannot fine-tune {model} ({message}); "
+
+    def translate(self, exc: BaseException, doing: str) -> BackendError:
+        """One sentence with the next step for an exception raised while `doing` something. The SDKs are generated
+        with the same exception classes, so one order of checks serves them all: a backend's own sentences come
+        from `auth_sentence`, `permission_sentence`, `rate_limited`, `own_sentence` and `status_detail`."""
+        sdk = self.sdk()
+        msg = error_message(exc)
+        who = self.provider
+        if isinstance(exc, sdk.AuthenticationError):
+            return BackendError(self.auth_sentence())
+        if isinstance(exc, sdk.PermissionDeniedError):
+            return BackendError(self.permission_sentence(msg, doing))
+        if isinstance(exc, sdk.RateLimitError):
+            return self.rate_limited(exc, msg, doing)
+        if isinstance(exc, sdk.APIConnectionError):
+            return BackendError(
+                f"cannot reach {who} while {doing} (network down or blocked); check the connection, then run "
+                f"`{self.resume_command()}`",
+                retryable=True,
+            )
+        if isinstance(exc, (sdk.NotFoundError, sdk.BadRequestError)) and self.about_model(exc, msg, doing):
+            model = self._record.model if self._record else "this model"
+            return BackendError(f"{who} cannot fine-tune {model} ({msg}); {self.untunable_advice}")
+        own = self.own_sentence(exc, msg, doing)
+        if own is not None:
+            return BackendError(own)
+        if isinstance(exc, sdk.APIStatusError):
+            return BackendError(
+                f"{who} answered {exc.status_code} while {doing}: {self.status_detail(msg, doing)}",
+                retryable=exc.status_code >= 500,
+            )
+        return BackendError(f"unexpected {type(exc).__name__} while {doing}: {clean(exc)}")
+
+    def resume_command(self) -> str:
+        return f"tuneline runs resume {self._record.id if self._record else 'RUN'}"
+
+    def auth_sentence(self) -> str:
+        """The provider refused the key: which variable holds it, and where a good one comes from."""
+        raise NotImplementedError
+
+    def permission_sentence(self, msg: str, doing: str) -> str:
+        return (
+            f"{self.provider} denied permission while {doing} ({msg}); {self.permission_advice}, or train with "
+            f"{OTHER_BACKENDS[self.name]}"
+        )
+
+    def rate_limited(self, exc: BaseException, msg: str, doing: str) -> BackendError:
+        """A rate limit that outlasted the retries: the run waits to be resumed."""
+        return BackendError(
+            f"{self.provider} kept rate-limiting tuneline while {doing}{self.rate_limit_aside}; wait a few minutes, "
+            f"then run `{self.resume_command()}`",
+            retryable=True,
+        )
+
+    def about_model(self, exc: BaseException, msg: str, doing: str) -> bool:
+        """Whether a 400 or 404 says the model cannot be fine-tuned (rather than something about the request)."""
+        return "model" in msg.lower()
+
+    def own_sentence(self, exc: BaseException, msg: str, doing: str) -> str | None:
+        """This provider's sentence for what the shared ones do not cover (a rejected file, an SDK's own check)."""
+        return None
+
+    def status_detail(self, msg: str, doing: str) -> str:
+        """What follows "{provider} answered {status} while {doing}: " for any other error answer."""
+        return with_line(msg, self.upload_path(doing))
+
+    def upload_path(self, doing: str) -> Path | None:
+        """The local file an answer about an upload refers to: the validation file while `doing` names it."""
+        record = self._record
+        if record is None:
+            return None
+        data = (record.validation if "validation" in doing and record.validation else record.dataset) or {}
+        path = data.get("upload_path") or data.get("path")
+        return Path(path) if path else None
 
     # --- the run ---------------------------------------------------------------------------------------------
     def note(self, message: str, kind: str = "message", **data: Any) -> None:
@@ -406,3 +502,13 @@ def _size(path: Path) -> str:
 def clean(text: object) -> str:
     """A provider's message on one line, without anything that looks like a key."""
     return redact(" ".join(str(text or "").split()))
+
+
+def error_message(exc: BaseException) -> str:
+    """The provider's own message in an SDK exception (the `error.message` of its JSON body), cleaned."""
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error") if isinstance(body.get("error"), dict) else body
+        if isinstance(inner.get("message"), str):
+            return clean(inner["message"])
+    return clean(getattr(exc, "message", None) or exc)

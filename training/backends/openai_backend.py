@@ -26,7 +26,6 @@ from .hosted import (
     HostedBackend,
     clean,
     env_float,
-    sdk_transient,
     today,
     with_line,
 )
@@ -110,6 +109,8 @@ class OpenAIBackend(HostedBackend):
         )
 
     # --- SDK plumbing ----------------------------------------------------------------------------------------
+    sdk_module = "openai"
+
     def make_client(self) -> Any:
         import openai
 
@@ -120,10 +121,17 @@ class OpenAIBackend(HostedBackend):
 
         if isinstance(exc, openai.RateLimitError) and _code(exc) == "insufficient_quota":
             return None  # no amount of waiting adds credit
-        return sdk_transient(exc, openai)
+        return super().transient(exc)
 
-    # --- sentences (the Azure and OpenAI-compatible backends override the provider-specific ones) -------------
+    # --- sentences (the shared ones are HostedBackend's; Azure and OpenAI-compatible endpoints change the
+    # provider-specific ones) -----------------------------------------------------------------------------------
     key_page = "https://platform.openai.com/api-keys"
+    permission_advice = "check the key's project permissions"
+    untunable_advice = (
+        "it is not fine-tunable, not enabled for this account or shut down: pick another with --model "
+        "(`tuneline models` lists them)"
+    )
+    closes_self_serve = True  # OpenAI's own policy: a 403 on creating a job means self-serve fine-tuning is closed
 
     def key_name(self) -> str:
         return key_variable(self.name, self._options) or self.key_env[0]
@@ -135,77 +143,39 @@ class OpenAIBackend(HostedBackend):
         )
 
     def permission_sentence(self, msg: str, doing: str) -> str:
-        if any(k in msg.lower() for k in _SELF_SERVE) or "creating the job" in doing:
+        if self.closes_self_serve and (any(k in msg.lower() for k in _SELF_SERVE) or "creating the job" in doing):
             return (
                 f"{self.provider} has closed self-serve fine-tuning to this organisation, so it cannot create jobs "
                 f"({self.provider} said: {msg}); train with {OTHER_BACKENDS['openai']}"
             )
-        return (
-            f"{self.provider} denied permission while {doing} ({msg}); check the key's project permissions, or "
-            f"train with {OTHER_BACKENDS['openai']}"
-        )
+        return super().permission_sentence(msg, doing)
+
+    def rate_limited(self, exc: BaseException, msg: str, doing: str) -> BackendError:
+        if _code(exc) == "insufficient_quota":
+            return BackendError(f"{self.provider} says this account has no quota left ({msg}); add credit, then retry")
+        return super().rate_limited(exc, msg, doing)
+
+    def about_model(self, exc: BaseException, msg: str, doing: str) -> bool:
+        return _about_model(exc, msg, doing)
 
     def not_found_sentence(self, msg: str, doing: str) -> str | None:
         """A 404 that is not about the model: for endpoints configured by hand it means a wrong address."""
         return None
 
-    def translate(self, exc: BaseException, doing: str) -> BackendError:
+    def own_sentence(self, exc: BaseException, msg: str, doing: str) -> str | None:
         import openai
 
-        msg = clean(getattr(exc, "message", None) or exc)
-        body = getattr(exc, "body", None)
-        if isinstance(body, dict) and isinstance(body.get("message"), str):
-            msg = clean(body["message"])
-        run = self._record.id if self._record else "RUN"
-        who = self.provider
-        if isinstance(exc, openai.AuthenticationError):
-            return BackendError(self.auth_sentence())
-        if isinstance(exc, openai.PermissionDeniedError):
-            return BackendError(self.permission_sentence(msg, doing))
-        if isinstance(exc, openai.RateLimitError):
-            if _code(exc) == "insufficient_quota":
-                return BackendError(f"{who} says this account has no quota left ({msg}); add credit, then retry")
-            return BackendError(
-                f"{who} kept rate-limiting tuneline while {doing}; wait a few minutes, then run "
-                f"`tuneline runs resume {run}`",
-                retryable=True,
-            )
-        if isinstance(exc, openai.APIConnectionError):
-            return BackendError(
-                f"cannot reach {who} while {doing} (network down or blocked); check the connection, then run "
-                f"`tuneline runs resume {run}`",
-                retryable=True,
-            )
-        if isinstance(exc, (openai.NotFoundError, openai.BadRequestError)) and _about_model(exc, msg, doing):
-            model = self._record.model if self._record else "this model"
-            return BackendError(
-                f"{who} cannot fine-tune {model} ({msg}); it is not fine-tunable, not enabled for this "
-                "account or shut down: pick another with --model (`tuneline models` lists them)"
-            )
         if isinstance(exc, openai.NotFoundError):
-            sentence = self.not_found_sentence(msg, doing)
-            if sentence:
-                return BackendError(sentence)
-        if isinstance(exc, openai.BadRequestError) and "upload" in doing:
-            return BackendError(f"{who} rejected the file: {with_line(msg, self._path_for(doing))}")
+            return self.not_found_sentence(msg, doing)
         if isinstance(exc, openai.BadRequestError):
-            return BackendError(f"{who} refused the request while {doing}: {with_line(msg, self._path_for(doing))}")
-        if isinstance(exc, openai.APIStatusError):
-            return BackendError(
-                f"{who} answered {exc.status_code} while {doing}: {msg}; try again later "
-                f"(`tuneline runs resume {run}`)",
-                retryable=exc.status_code >= 500,
-            )
-        return BackendError(f"unexpected {type(exc).__name__} while {doing}: {clean(exc)}")
+            where = with_line(msg, self.upload_path(doing))
+            if "upload" in doing:
+                return f"{self.provider} rejected the file: {where}"
+            return f"{self.provider} refused the request while {doing}: {where}"
+        return None
 
-    def _path_for(self, doing: str) -> Path | None:
-        if self._record is None:
-            return None
-        if "validation" in doing and self._record.validation:
-            return Path(self._record.validation.get("upload_path") or self._record.validation.get("path"))
-        data = self._record.dataset or {}
-        path = data.get("upload_path") or data.get("path")
-        return Path(path) if path else None
+    def status_detail(self, msg: str, doing: str) -> str:
+        return f"{msg}; try again later (`{self.resume_command()}`)"
 
     # --- upload ----------------------------------------------------------------------------------------------
     def upload(self, client: Any, path: Path, role: str) -> str:
@@ -364,7 +334,7 @@ class OpenAIBackend(HostedBackend):
             err = job.error
             text = clean(getattr(err, "message", None) or "no reason given")
             code = getattr(err, "code", None)
-            update.error = f"{self.provider}'s job failed: {with_line(text, self._path_for(''))}" + (
+            update.error = f"{self.provider}'s job failed: {with_line(text, self.upload_path(''))}" + (
                 f" ({code})" if code else ""
             )
         elif job.status == "cancelled" and not self.stop_requested():

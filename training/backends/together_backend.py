@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from ..runs import RunRecord
 from .base import BackendError, TrainRequest, Update
-from .hosted import OTHER_BACKENDS, HostedBackend, clean, env_float, sdk_transient, with_line
+from .hosted import HostedBackend, clean, env_float, with_line
 from .registry import KEY_ENV
 
 DEFAULT_MODEL = "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"
@@ -62,70 +62,35 @@ class TogetherBackend(HostedBackend):
         )
 
     # --- SDK plumbing ----------------------------------------------------------------------------------------
+    sdk_module = "together"
+
     def make_client(self) -> Any:
         import together
 
         return together.Together(max_retries=0, timeout=env_float("TUNELINE_HTTP_TIMEOUT", 600.0))
 
-    def transient(self, exc: BaseException) -> str | None:
-        import together
+    # --- sentences (the shared ones are HostedBackend's) ------------------------------------------------------
+    permission_advice = "check the key's project"
+    untunable_advice = "pick a model from Together's fine-tuning list with --model"
 
-        return sdk_transient(exc, together)
+    def auth_sentence(self) -> str:
+        return (
+            "Together AI rejected the API key in TOGETHER_API_KEY (or the account is out of credit); check the key "
+            "and billing at https://api.together.ai/settings"
+        )
 
-    def translate(self, exc: BaseException, doing: str) -> BackendError:
-        import together
+    def own_sentence(self, exc: BaseException, msg: str, doing: str) -> str | None:
         from together.lib import FileTypeError
 
-        msg = clean(getattr(exc, "message", None) or exc)
-        body = getattr(exc, "body", None)
-        if isinstance(body, dict):
-            inner = body.get("error") if isinstance(body.get("error"), dict) else body
-            if isinstance(inner.get("message"), str):
-                msg = clean(inner["message"])
-        run = self._record.id if self._record else "RUN"
         if isinstance(exc, FileTypeError):
-            return BackendError(f"Together AI's own file check rejected the file: {msg}")
-        if isinstance(exc, together.AuthenticationError):
-            return BackendError(
-                "Together AI rejected the API key in TOGETHER_API_KEY (or the account is out of credit); check the "
-                "key and billing at https://api.together.ai/settings"
-            )
-        if isinstance(exc, together.PermissionDeniedError):
-            return BackendError(
-                f"Together AI denied permission while {doing} ({msg}); check the key's project, or train with "
-                f"{OTHER_BACKENDS['together']}"
-            )
-        if isinstance(exc, together.RateLimitError):
-            return BackendError(
-                f"Together AI kept rate-limiting tuneline while {doing}; wait a few minutes, then run "
-                f"`tuneline runs resume {run}`",
-                retryable=True,
-            )
-        if isinstance(exc, together.APIConnectionError):
-            return BackendError(
-                f"cannot reach Together AI while {doing} (network down or blocked); check the connection, then run "
-                f"`tuneline runs resume {run}`",
-                retryable=True,
-            )
-        if isinstance(exc, (together.NotFoundError, together.BadRequestError)) and "model" in msg.lower():
-            model = self._record.model if self._record else "this model"
-            return BackendError(
-                f"Together AI cannot fine-tune {model} ({msg}); pick a model from Together's fine-tuning list "
-                "with --model"
-            )
-        if isinstance(exc, together.APIStatusError):
-            return BackendError(
-                f"Together AI answered {exc.status_code} while {doing}: {with_line(msg, self._upload_path())}",
-                retryable=exc.status_code >= 500,
-            )
+            return f"Together AI's own file check rejected the file: {msg}"
         if isinstance(exc, ValueError):  # the SDK checks job settings against the model's limits itself
-            return BackendError(f"Together AI's SDK refused the job settings: {msg}")
-        return BackendError(f"unexpected {type(exc).__name__} while {doing}: {clean(exc)}")
+            return f"Together AI's SDK refused the job settings: {msg}"
+        return None
 
-    def _upload_path(self) -> Path | None:
-        data = (self._record.dataset if self._record else None) or {}
-        path = data.get("upload_path") or data.get("path")
-        return Path(path) if path else None
+    def upload_path(self, doing: str) -> Path | None:
+        # Together's answers have always been quoted against the training file, whichever file was being sent.
+        return super().upload_path("")
 
     # --- upload ----------------------------------------------------------------------------------------------
     def upload(self, client: Any, path: Path, role: str) -> str:
