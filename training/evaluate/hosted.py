@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from ..backends.base import BackendError, TrainRequest
+from ..backends.hosted import error_message, retry_after
 from ..backends.registry import BACKENDS, key_variable
-from ..redact import redact
 from .items import Item, tool_calls_of
 from .metrics import Answer
 from .plan import EvalError
@@ -55,15 +55,6 @@ def _status(exc: BaseException) -> int | None:
     return status if isinstance(status, int) else None
 
 
-def _message(exc: BaseException) -> str:
-    body = getattr(exc, "body", None)
-    if isinstance(body, dict):
-        inner = body.get("error") if isinstance(body.get("error"), dict) else body
-        if isinstance(inner.get("message"), str):
-            return " ".join(inner["message"].split())
-    return " ".join(str(getattr(exc, "message", None) or exc).split())
-
-
 def _code(exc: BaseException) -> str:
     body = getattr(exc, "body", None)
     code = getattr(exc, "code", None)
@@ -71,22 +62,6 @@ def _code(exc: BaseException) -> str:
         inner = body.get("error") if isinstance(body.get("error"), dict) else body
         code = inner.get("code")
     return str(code or "")
-
-
-def retry_after(exc: BaseException) -> float | None:
-    """Seconds the provider asked us to wait (`retry-after-ms` or `Retry-After`), if it said (at most 10 minutes)."""
-    headers = getattr(getattr(exc, "response", None), "headers", None)
-    if headers is None:
-        return None
-    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-        value = headers.get(name)
-        try:
-            seconds = float(value) * scale if value is not None else None
-        except ValueError:
-            continue
-        if seconds is not None and 0 <= seconds <= 600:
-            return seconds
-    return None
 
 
 def transient(exc: BaseException) -> str | None:
@@ -212,7 +187,7 @@ class Endpoint:
         raise AssertionError("unreachable")
 
     def fatal(self, exc: BaseException) -> str | None:
-        kinds, msg = _kinds(exc), redact(_message(exc))
+        kinds, msg = _kinds(exc), error_message(exc)
         if "AuthenticationError" in kinds:
             key = key_variable(self.backend_name, self.options) or "its key variable"
             return (
@@ -233,7 +208,7 @@ class Endpoint:
         return None
 
     def sentence(self, exc: BaseException, kind: str | None) -> str:
-        msg = redact(_message(exc))
+        msg = error_message(exc)
         if kind == "rate_limit":
             return f"{self.provider} kept rate-limiting this request ({msg})"
         if kind == "network":
