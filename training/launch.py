@@ -29,7 +29,7 @@ from . import provenance
 from .backends.registry import KEY_ENV, key_variable, required_env
 from .liveness import is_followed, mark_stalled, unstall
 from .preflight import Preflight, sha256_file, verdict
-from .processes import child_env, neutral_cwd, python_command
+from .processes import child_env, neutral_cwd, python_command, start_detached
 from .runs import (
     CANCEL_FILE,
     DEFAULT_ROOT,
@@ -213,17 +213,9 @@ def spawn(registry: RunRegistry, run_id: str, *flags: str, env: dict[str, str] |
     marker = folder / STARTING_FILE
     atomic_write_text(marker, json.dumps({"pid": None, "at": time.time()}) + "\n")  # followers wait, not stall
     try:
-        with (folder / "worker.log").open("ab") as log:
-            proc = subprocess.Popen(
-                python_command("tuneline.training.worker", str(folder), *flags),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=str(cwd),
-                env=full_env,
-                start_new_session=True,
-                close_fds=True,
-            )
+        proc = start_detached(
+            python_command("tuneline.training.worker", str(folder), *flags), folder / "worker.log", cwd, full_env
+        )
     except OSError as exc:
         marker.unlink(missing_ok=True)
         raise LaunchError(f"cannot start the training process ({exc.strerror or exc})") from None

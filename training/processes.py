@@ -10,6 +10,7 @@ trainer or `accelerate launch`), and a working folder that no repository control
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -26,6 +27,22 @@ def python_command(module: str, *args: str, python: str | None = None) -> list[s
 def child_env(base: dict[str, str] | None = None, **extra: str) -> dict[str, str]:
     """The environment for a Python child: `base` (default: ours) plus safe path mode, which its children inherit."""
     return {**(os.environ if base is None else base), **extra, "PYTHONSAFEPATH": "1"}
+
+
+def start_detached(command: list[str], log: Path, cwd: Path, env: dict[str, str]) -> subprocess.Popen:
+    """Start `command` in its own session (it outlives the caller, and a signal to its process group reaches its
+    own children), stdin closed, no inherited descriptors, its output appended to `log`. OSError if it cannot."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=str(cwd),
+            env=env,
+            start_new_session=True,
+            close_fds=True,
+        )
 
 
 def safe_children() -> None:

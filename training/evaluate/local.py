@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ..processes import child_env, neutral_cwd, python_command
+from ..processes import child_env, neutral_cwd, python_command, start_detached
 from ..provenance import ProvenanceError
 from . import store
 from .plan import EvalError
@@ -72,20 +72,10 @@ def answer_all(
     nonce, cwd = child_start(folder)
     env = child_env(PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false", **{store.NONCE_ENV: nonce})
     log = folder / LOG_FILE
-    with log.open("ab") as out:
-        try:
-            proc = subprocess.Popen(
-                python_command(CHILD_MODULE, str(folder.resolve())),
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=str(cwd),
-                env=env,
-                start_new_session=True,
-                close_fds=True,
-            )
-        except OSError as exc:
-            raise EvalError(f"cannot start the local evaluation process ({exc.strerror or exc})") from None
+    try:
+        proc = start_detached(python_command(CHILD_MODULE, str(folder.resolve())), log, cwd, env)
+    except OSError as exc:
+        raise EvalError(f"cannot start the local evaluation process ({exc.strerror or exc})") from None
     last = -1
     try:
         while proc.poll() is None:

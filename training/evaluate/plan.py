@@ -9,7 +9,6 @@ no SDK, no torch.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,8 +17,8 @@ from tuneline.analysis.models import ModelTable
 
 from .. import provenance
 from ..backends.registry import BACKENDS, KEY_ENV, NAMES, unknown_backend
-from ..launch import key_problem, project_root, registry_for
-from ..runs import REQUEST_FILE, RunRecord, RunRegistry, now, read_small
+from ..launch import key_problem, project_root, registry_for, request_options
+from ..runs import RunRecord, RunRegistry, now
 from . import store
 from .items import HeldOut, ItemsError, read_held_out
 from .prices import Estimate, Price, estimate, price_for
@@ -131,16 +130,6 @@ def guess_backend(model: str) -> str | None:
     if model.startswith(("gpt-", "o1", "o3", "o4")):
         return "openai"
     return None
-
-
-def request_options(registry: RunRegistry, run_id: str) -> dict[str, Any]:
-    """The run's backend options from its request.json (which `provenance.check` verified is the approved one)."""
-    try:
-        data = json.loads(read_small(registry.folder(run_id) / REQUEST_FILE))
-    except (OSError, ValueError):
-        return {}
-    options = data.get("options") if isinstance(data, dict) else None
-    return dict(options) if isinstance(options, dict) else {}
 
 
 def _key_problem(backend: str, options: dict[str, Any]) -> str | None:
