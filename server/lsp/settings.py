@@ -161,7 +161,12 @@ class SettingsManager:
 
     def _build(self, settings: Settings) -> Engine:
         try:
-            return Engine(settings)
+            engine = Engine(settings)
+            if engine.target.provider == "local":  # trusted only: `restrict` drops a local target otherwise
+                counter = self._local_counter(engine.target.model or "")
+                if counter is not None:
+                    engine = Engine(settings, example_counter=counter)
+            return engine
         except (TargetError, ProvidersFileError) as exc:
             self._say(f"tuneline: {exc} Checking for the default target instead.", error=True)
             try:
@@ -187,6 +192,29 @@ class SettingsManager:
             except Exception as exc2:
                 log.error("engine without model overrides failed: %s", exc2)
         return Engine(Settings())
+
+    def _local_counter(self, model: str) -> Any:
+        """The local trainer's token counter for a `local:PATH` target (the model's own tokenizer and template, as
+        `tuneline check` uses), or None with one message: counts then stay o200k_base estimates (shown with ≈).
+        A relative folder is the workspace's, not the server's working folder (an empty one of the extension's)."""
+        location = model
+        if self.root is not None and model.startswith(("./", "../")):
+            location = str((self.root / model).resolve())
+        try:
+            from tuneline.training.backends import get_backend
+            from tuneline.training.backends.base import BackendError
+        except ImportError:  # pragma: no cover - the training package ships with the server
+            return None
+        try:
+            return get_backend("local").token_counter(location)  # type: ignore[attr-defined]
+        except BackendError as exc:
+            self._say(f"tuneline: local:{model}: {exc}. Token counts are o200k_base estimates until it loads.")
+        except ImportError:
+            self._say(
+                f"tuneline: local:{model}: counting with the model's tokenizer needs transformers "
+                "(pip install 'tuneline[local]'); token counts are o200k_base estimates."
+            )
+        return None
 
 
 _TARGET_KEYS = ("target", "method")

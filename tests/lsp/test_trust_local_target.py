@@ -51,3 +51,44 @@ async def test_trusted_keeps_a_local_target(tmp_path):
         client.open(uri, data.read_text())
         await client.get_diagnostics(uri)
         assert "target local:" in await _hover(client, uri)
+
+
+def _tiny_model(folder: Path) -> Path:
+    """The tiny Llama and tokenizer of the local-training tests, built here (offline)."""
+    import importlib.util
+
+    conftest = Path(__file__).resolve().parents[1] / "training" / "local" / "conftest.py"
+    spec = importlib.util.spec_from_file_location("local_conftest", conftest)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.build_tiny_model(folder)
+
+
+async def test_trusted_local_target_counts_with_the_models_own_tokenizer(tmp_path):
+    """The editor injects the local trainer's counter as `tuneline check` does: counts are exact (no ≈), and a
+    relative folder is the workspace's, not the server's working folder."""
+    _tiny_model(tmp_path / "models" / "tiny")
+    (tmp_path / "tuneline.toml").write_text('target = "local:./models/tiny"\n')
+    data = tmp_path / "a.jsonl"
+    data.write_text("\n".join(chat(f"Question {i}", f"Answer {i}.") for i in range(12)) + "\n")
+    async with server(tmp_path) as client:
+        uri = data.as_uri()
+        client.open(uri, data.read_text())
+        await client.get_diagnostics(uri)
+        text = await _hover(client, uri)
+        assert "target local:" in text and "tokens" in text, text
+        assert "≈" not in text, text
+        assert "o200k_base estimates" not in logged(client)
+
+
+async def test_a_missing_local_model_says_so_and_estimates(tmp_path):
+    (tmp_path / "tuneline.toml").write_text('target = "local:./models/none"\n')
+    data = tmp_path / "a.jsonl"
+    data.write_text("\n".join(chat(f"Question {i}", f"Answer {i}.") for i in range(12)) + "\n")
+    async with server(tmp_path) as client:
+        uri = data.as_uri()
+        client.open(uri, data.read_text())
+        await client.get_diagnostics(uri)
+        assert "≈" in await _hover(client, uri)
+        assert await wait_for(lambda: "local:./models/none" in logged(client) and "estimates" in logged(client))

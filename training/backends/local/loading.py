@@ -60,11 +60,14 @@ def load_model_config(cfg: LocalConfig) -> Any:
         raise BackendError(f"model {cfg.base_model!r} cannot be read: {_first_line(exc)}") from None
 
 
-def load_tokenizer(cfg: LocalConfig) -> Any:
-    """The base model's tokenizer with the configured chat template, and a pad token (TRL pads batches)."""
+def load_tokenizer(cfg: LocalConfig, local_files_only: bool = False) -> Any:
+    """The base model's tokenizer with the configured chat template, and a pad token (TRL pads batches).
+    `local_files_only`: never reach the hub (a checker), without setting HF_HUB_OFFLINE for the whole process."""
     from transformers import AutoTokenizer
 
     where, extra = model_location(cfg.base_model or "")
+    if local_files_only:
+        extra = {**extra, "local_files_only": True}
     try:
         tokenizer = AutoTokenizer.from_pretrained(where, trust_remote_code=cfg.trust_remote_code, **extra)
     except OSError:

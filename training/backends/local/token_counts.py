@@ -7,7 +7,6 @@ of those carry a loss, is what one epoch trains on. The tokenizer loads offline 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +62,7 @@ def load_counter(model: str, cfg: LocalConfig | None = None) -> LocalTokenCounte
     """The counter for a model folder (or a cached hub id), offline; a missing model raises one sentence."""
     from .loading import load_tokenizer
 
-    os.environ["HF_HUB_OFFLINE"] = "1"  # checking a file never downloads (read before the hub client loads)
     cfg = (cfg or LocalConfig()).model_copy(update={"base_model": model})
-    return LocalTokenCounter(cfg, load_tokenizer(cfg))
+    # Checking a file never downloads; the process's environment is left alone (a language server also starts
+    # training runs, which may fetch a hub model).
+    return LocalTokenCounter(cfg, load_tokenizer(cfg, local_files_only=True))
