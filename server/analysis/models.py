@@ -47,6 +47,9 @@ class ModelInfo:
     as_of: str = ""
     aliases: tuple[str, ...] = field(default=())
     known: bool = True  # False: a name not in the table, described with defaults
+    # False: the row's source gives no per-example limit (Together's vision models), so `limit` is a placeholder and
+    # the provider's own default applies (targets.token_limit)
+    limit_recorded: bool = True
     vision: tuple[VisionFact, ...] = ()  # per provider; a provider not listed: not recorded, so not judged
 
     def vision_at(self, provider: str) -> VisionFact | None:
@@ -184,7 +187,9 @@ def _field(name: str, raw: dict[str, Any], key: str, parse: Any, default: Any) -
         raise ModelTableError(f"`{_key(name)}.{where}` {exc}") from None
 
 
-def _entry(name: str, raw: Any, base: ModelInfo | None = None, shown: str | None = None) -> ModelInfo:
+def _entry(
+    name: str, raw: Any, base: ModelInfo | None = None, shown: str | None = None, *, shipped: bool = False
+) -> ModelInfo:
     """One model row over its base row (the shipped one it overrides), every value checked: a wrong value is a
     ModelTableError naming the key as the user wrote it (`shown`: an alias, say), never a crash or a silently
     different number."""
@@ -213,6 +218,8 @@ def _entry(name: str, raw: Any, base: ModelInfo | None = None, shown: str | None
         as_of=_field(shown, raw, "as_of", _as_of, b.as_of),
         aliases=_field(shown, raw, "aliases", _aliases, b.aliases),
         vision=_field(shown, raw, "vision", lambda v: _vision(v, b.vision), b.vision),
+        # a shipped row without `limit` has none recorded; a user's new row keeps the old default as its limit
+        limit_recorded="limit" in raw or (b.limit_recorded if base is not None else not shipped),
     )
 
 
@@ -250,7 +257,7 @@ class ModelTable:
     def __init__(self, overrides: dict[str, dict[str, Any]] | None = None, files: list[Path] | None = None):
         with _SHIPPED.open("rb") as fh:
             raw = tomllib.load(fh).get("models", {})
-        self.models: dict[str, ModelInfo] = {n: _entry(n, v) for n, v in raw.items()}
+        self.models: dict[str, ModelInfo] = {n: _entry(n, v, shipped=True) for n, v in raw.items()}
         for path in files or []:
             try:
                 self._merge(_read_models_file(Path(path)))

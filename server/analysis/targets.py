@@ -254,9 +254,9 @@ def rules_for(target: Target, providers: Mapping[str, ProviderRules] | None = No
 
 def token_limit(target: Target, models: ModelTable, providers: Mapping[str, ProviderRules] | None = None) -> int | None:
     """Tokens per training example: the model table's limit when it knows the model (a model name identifies the
-    model whoever hosts it, so azure:gpt-4.1-mini reads OpenAI's row), else the provider's default."""
+    model whoever hosts it, so azure:gpt-4.1-mini reads OpenAI's row) and records one, else the provider's default."""
     info = models.resolve(target.model)
-    if info.known:
+    if info.known and info.limit_recorded:
         return info.limit
     return rules_for(target, providers).example_token_limit.value
 
@@ -734,7 +734,8 @@ def render_markdown(providers: Mapping[str, ProviderRules] | None = None, models
             for m in rows:
                 price = "not recorded" if m.price is None else f"{m.price:.2f}"
                 shutdown = m.shutdown.isoformat() if m.shutdown else ""
-                row = [f"`{m.name}`", f"{m.limit:,}", price, shutdown, m.source, m.as_of]
+                limit = f"{m.limit:,}" if m.limit_recorded else "not recorded"
+                row = [f"`{m.name}`", limit, price, shutdown, m.source, m.as_of]
                 out.append("| " + " | ".join(_cell(c) for c in row) + " |")
         out += _vision_rows(name, models)
     out += _image_token_section()

@@ -29,7 +29,8 @@ def cmd_models(args: argparse.Namespace) -> int:
         m = engine.models.models[name]
         price = f"${m.price:.2f}/1M" if m.price is not None else "price unknown"
         shutdown = f" · shutdown {m.shutdown}" if m.shutdown else ""
-        print(f"{name:52} {m.provider:9} limit {m.limit:>6,} · {price}{shutdown} · {m.source} (as of {m.as_of})")
+        limit = f"limit {m.limit:>6,}" if m.limit_recorded else "limit not recorded"
+        print(f"{name:52} {m.provider:9} {limit} · {price}{shutdown} · {m.source} (as of {m.as_of})")
     return 0
 
 

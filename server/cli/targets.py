@@ -110,7 +110,8 @@ def _models(p: ProviderRules, models: ModelTable) -> list[str]:
         limit = token_limit(Target(p.name, name), models)
         price = "price not recorded" if model.price is None else f"${model.price:.2f} per 1M training tokens"
         shutdown = f", shuts down {model.shutdown}" if model.shutdown else ""
-        out.append(f"{p.name}:{name}  ({limit:,} tokens/example, {price}{shutdown})" if limit else f"{p.name}:{name}")
+        tokens = f"{limit:,} tokens/example" if limit else "tokens/example not recorded"
+        out.append(f"{p.name}:{name}  ({tokens}, {price}{shutdown})")
     return out
 
 

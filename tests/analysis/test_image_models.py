@@ -116,3 +116,51 @@ def test_the_targets_doc_lists_which_models_take_images_with_sources():
     assert f"| `gpt-4o-mini-2024-07-18` | no | {guide} | 2026-11-30 |" in openai
     assert "| `gpt-4.1-2025-04-14` | yes | [learn.microsoft.com]" in azure
     assert "| `gpt-4.1-mini-2025-04-14` | no | [learn.microsoft.com]" in azure
+
+
+TOGETHER_TEXT = "together:meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"
+TOGETHER_VISION = (
+    "Qwen/Qwen3-VL-235B-A22B-Instruct, Qwen/Qwen3-VL-30B-A3B-Instruct, Qwen/Qwen3-VL-8B-Instruct, "
+    "google/gemma-3-12b-it-VLM, google/gemma-3-27b-it-VLM, google/gemma-3-4b-it-VLM, "
+    "meta-llama/Llama-4-Maverick-17B-128E-Instruct-VLM and meta-llama/Llama-4-Scout-17B-16E-Instruct-VLM"
+)
+
+
+def test_together_text_models_refuse_images_naming_the_vision_models(tmp_path):
+    """Together fine-tunes on images only the vision-language models its vision page lists; its text models
+    (Llama 3.1 8B, Qwen2.5 7B) get one TL125 per example naming them. The vision models' rows record no context
+    length (the page gives none), so no per-example limit is invented for them."""
+    path, _ = images_file(tmp_path)
+    code, found = check(path, "--target", TOGETHER_TEXT)
+    images = [d for d in found if d["code"] == "TL125"]
+    assert code == 1 and [d["line"] for d in images] == list(range(1, 13))
+    assert {(d["severity"], d["message"]) for d in images} == {
+        (
+            "error",
+            "Together AI does not fine-tune meta-llama/Meta-Llama-3.1-8B-Instruct-Reference on images; only "
+            f"{TOGETHER_VISION} do.",
+        )
+    }
+    for vision in ("together:Qwen/Qwen3-VL-8B-Instruct", "together:google/gemma-3-4b-it-VLM"):
+        _, found = check(path, "--target", vision)
+        assert not [d for d in found if d["code"] == "TL125"], vision
+    # a long example: over Llama 3.1 8B's 8,192 tokens there, and no invented limit on a vision model
+    long = json.dumps(
+        {"messages": [{"role": "user", "content": "word " * 9000}, {"role": "assistant", "content": "ok"}]}
+    )
+    long_path = tmp_path / "long.jsonl"
+    long_path.write_text(long + "\n", encoding="utf-8")
+    _, found = check(long_path, "--target", TOGETHER_TEXT)
+    assert [d["code"] for d in found if d["code"] == "TL201"] == ["TL201"]
+    _, found = check(long_path, "--target", "together:Qwen/Qwen3-VL-8B-Instruct")
+    assert not [d for d in found if d["code"] == "TL201"]
+
+
+def test_the_targets_doc_lists_togethers_vision_models_with_their_source():
+    doc = (REPO / "docs" / "targets.md").read_text(encoding="utf-8")
+    together = doc.split("\n## together\n")[1].split("\n## fireworks\n")[0]
+    page = "[docs.together.ai](https://docs.together.ai/docs/fine-tuning/vision)"
+    assert f"| `Qwen/Qwen3-VL-8B-Instruct` | yes | {page} | 2026-11-30 |" in together
+    assert f"| `meta-llama/Llama-4-Scout-17B-16E-Instruct-VLM` | yes | {page} | 2026-11-30 |" in together
+    assert f"| `meta-llama/Meta-Llama-3.1-8B-Instruct-Reference` | no | {page} | 2026-11-30 |" in together
+    assert "| `google/gemma-3-27b-it-VLM` | not recorded | not recorded |" in together

@@ -139,10 +139,11 @@ def expected_errors(provider: str) -> dict[str, set[str]]:
         "rft": set() if provider in RFT else refused,
         "dpo": set(),
         "trl_dpo": set() if provider == "local" else refused,
-        # gpt-4o-mini (openai) and gpt-4.1-mini (azure) do not fine-tune on images (models.toml `vision`)
+        # gpt-4o-mini (openai), gpt-4.1-mini (azure) and Llama 3.1 8B (together) do not fine-tune on images
+        # (models.toml `vision`)
         # Together's upload check refuses the string system prompt beside the user's image parts (TL127)
         "images_https": ({"TL125"} if provider != "openai-compatible" else set()) | mixed,
-        "images_data": ({"TL125"} if provider in ("openai", "azure", "local") else set()) | mixed,
+        "images_data": ({"TL125"} if provider in ("openai", "azure", "together", "local") else set()) | mixed,
         "bom": {"TL004"} if provider == "together" else set(),
         "few": {"TL303"} if provider in ("openai", "azure") else set(),
         "two": {"TL303"} if provider in ("openai", "azure", "fireworks") else set(),
@@ -448,10 +449,14 @@ def test_image_rules_per_provider():
         return [f.message for f in findings_for([*clean(), line], target or VISION) if f.code == "TL125"]
 
     assert messages(None, https) == []
-    assert messages(TARGETS["together"], https) == [
+    # Together's own image rules, on a model its vision page lists (its text models take no images at all)
+    assert messages("together:Qwen/Qwen3-VL-8B-Instruct", https) == [
         "Together AI accepts images only as base64 data URLs (data:image/png;base64,...), not as links: download "
         "the image and embed it."
     ]
+    assert messages(TARGETS["together"], https)[0].startswith(
+        "Together AI does not fine-tune meta-llama/Meta-Llama-3.1-8B-Instruct-Reference on images; only Qwen/"
+    )
     assert messages(None, gif) == ["OpenAI accepts JPEG/PNG/WEBP images, not GIF."]
     assert messages(None, many) == ["11 images in one example; OpenAI accepts at most 10."]
     assert messages("azure:gpt-4o", many) == []  # Azure takes 64
@@ -619,6 +624,11 @@ def test_targets_command_shows_images_content_forms_and_weights():
     assert blocks["local"]["image models"] == "none"
     assert blocks["openai-compatible"]["image models"] == "not documented"
     together = blocks["together"]
+    assert together["image models"].startswith("only Qwen/Qwen3-VL-235B-A22B-Instruct, Qwen/Qwen3-VL-30B-A3B-Instruct")
+    assert together["image models"].endswith(
+        "meta-llama/Llama-4-Scout-17B-16E-Instruct-VLM of the models tuneline lists"
+    )
+    assert "together:Qwen/Qwen3-VL-8B-Instruct  (tokens/example not recorded, price not recorded)" in p.stdout
     assert together["content forms"] == "one form per example: all strings, or all content parts with an image"
     assert together["weight"] == "0 or 1, on system, user, assistant or tool messages; 0 on a message with images"
     for name in ("openai", "azure", "fireworks", "local"):
