@@ -305,8 +305,9 @@ _RULES = [
         "URLs; Together and Fireworks take base64 data URLs only; each has its own formats, size and count limits, "
         "and roles that may carry images; tuneline's local trainer keeps only text, so an image would be dropped "
         "silently. Models differ too (models.toml, `vision`): OpenAI fine-tunes gpt-4o-2024-08-06 on images and no "
-        "other model, Azure gpt-4o 2024-08-06 and gpt-4.1 2025-04-14, so images in a file for gpt-4o-mini or "
-        "gpt-4.1-mini fail the job; that is reported once per example.",
+        "other model, Azure gpt-4o 2024-08-06 and gpt-4.1 2025-04-14, Together only the vision-language models its "
+        "vision page lists (Qwen3-VL, Llama 4 VLM, gemma-3 VLM), so images in a file for gpt-4o-mini, gpt-4.1-mini "
+        "or Llama 3.1 8B fail the job; that is reported once per example, naming the models that do take images.",
         "Embed the image as a base64 data URL, convert it, or choose a target that trains on images.",
     ),
     Rule(
