@@ -9,6 +9,7 @@ import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -142,3 +143,29 @@ def plant_run(project: Path, dataset: Path, *, run_id: str = "20991231-235959-op
 def snapshot(folder: Path) -> dict[str, bytes]:
     """Every file under `folder` with its bytes (to show nothing was written)."""
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def record_run(registry: RunRegistry, dataset: Path, backend: str, monkeypatch: pytest.MonkeyPatch, **kw: Any):
+    """Record a checked run as `tuneline train` would, without starting a worker process (`follow` runs it here).
+    `kw`: the TrainRequest's fields, and `split`."""
+    from tuneline.training import launch
+    from tuneline.training.backends.base import TrainRequest
+    from tuneline.training.preflight import run_preflight
+
+    monkeypatch.setattr(launch, "spawn", lambda *a, **k: None)
+    split = kw.pop("split", None)
+    pf = run_preflight(TrainRequest(dataset=dataset, **kw), backend, split=split)
+    assert pf.ok, pf.refused or pf.errors
+    return launch.start_run(registry, pf)
+
+
+def follow(registry: RunRegistry, record: Any, mode: str = "run") -> tuple[int, Any]:
+    """The worker in this process (fast, and its failures show as tracebacks): its exit code and the run after."""
+    from tuneline.training.worker import Worker
+
+    rc = Worker(registry.folder(record.id)).run(mode)
+    return rc, registry.get(record.id)
+
+
+def events(registry: RunRegistry, run_id: str) -> list[dict]:
+    return list(registry.read(run_id, "events"))

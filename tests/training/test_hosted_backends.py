@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import pytest
 
@@ -16,34 +15,16 @@ from tuneline.training import launch, provenance
 from tuneline.training.backends import openai_backend
 from tuneline.training.backends.base import TrainRequest
 from tuneline.training.preflight import run_preflight
-from tuneline.training.runs import RunRecord, RunRegistry
+from tuneline.training.runs import RunRegistry
 from tuneline.training.worker import Worker
 
-from .conftest import run_files_text, write_lines
+from .conftest import events, follow, record_run, run_files_text, write_lines
 from .fake_providers import OPENAI_KEY, SELF_SERVE_MESSAGE, TOGETHER_KEY
-
-
-def start(registry: RunRegistry, dataset: Path, backend: str, monkeypatch, **kw) -> RunRecord:
-    """Record a checked run as `tuneline train` would, without starting a worker process."""
-    monkeypatch.setattr(launch, "spawn", lambda *a, **k: None)
-    split = kw.pop("split", None)
-    pf = run_preflight(TrainRequest(dataset=dataset, **kw), backend, split=split)
-    assert pf.ok, pf.refused or pf.errors
-    return launch.start_run(registry, pf)
-
-
-def follow(registry: RunRegistry, record: RunRecord, mode: str = "run") -> tuple[int, RunRecord]:
-    rc = Worker(registry.folder(record.id)).run(mode)
-    return rc, registry.get(record.id)
-
-
-def events(registry: RunRegistry, run_id: str) -> list[dict]:
-    return list(registry.read(run_id, "events"))
 
 
 @pytest.mark.parametrize("backend", ["openai", "together"])
 def test_happy_path_with_split(backend, env, project, registry, providers, monkeypatch):
-    record = start(registry, project / "data.jsonl", backend, monkeypatch, split=0.2, seed=7, suffix="nimbus")
+    record = record_run(registry, project / "data.jsonl", backend, monkeypatch, split=0.2, seed=7, suffix="nimbus")
     rc, done = follow(registry, record)
     assert rc == 0, done.error
     assert done.status == "succeeded" and done.error is None
@@ -75,7 +56,7 @@ def test_happy_path_with_split(backend, env, project, registry, providers, monke
 def test_invalid_key_is_one_sentence_and_never_written(env, project, registry, providers, monkeypatch):
     wrong = "sk-proj-WRONGwrongWRONGwrong0123456789abcdefWRONG"
     monkeypatch.setenv("OPENAI_API_KEY", wrong)
-    record = start(registry, project / "data.jsonl", "openai", monkeypatch)
+    record = record_run(registry, project / "data.jsonl", "openai", monkeypatch)
     rc, done = follow(registry, record)
     assert rc == 1 and done.status == "failed"
     assert done.error.startswith("OpenAI rejected the API key in OPENAI_API_KEY")
@@ -91,7 +72,7 @@ def test_self_serve_closed_names_the_other_backends(env, project, registry, prov
         status=403,
         body={"error": {"message": SELF_SERVE_MESSAGE, "type": "invalid_request_error", "code": None}},
     )
-    record = start(registry, project / "data.jsonl", "openai", monkeypatch)
+    record = record_run(registry, project / "data.jsonl", "openai", monkeypatch)
     _, done = follow(registry, record)
     assert done.status == "failed"
     assert "closed self-serve fine-tuning" in done.error
@@ -108,7 +89,7 @@ def test_rate_limit_waits_as_retry_after_asks(env, project, registry, providers,
         headers={"Retry-After": "0.3"},
         body={"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}},
     )
-    record = start(registry, project / "data.jsonl", "openai", monkeypatch)
+    record = record_run(registry, project / "data.jsonl", "openai", monkeypatch)
     began = time.monotonic()
     _, done = follow(registry, record)
     assert done.status == "succeeded"
@@ -121,7 +102,7 @@ def test_rate_limit_waits_as_retry_after_asks(env, project, registry, providers,
 def test_server_error_then_success_and_dropped_connection(env, project, registry, providers, monkeypatch):
     providers.state.inject(r"/openai/v1/files$", status=500, times=1)
     providers.state.inject(r"/fine_tuning/jobs/[^/]+$", method="GET", drop=True, times=2)
-    record = start(registry, project / "data.jsonl", "openai", monkeypatch)
+    record = record_run(registry, project / "data.jsonl", "openai", monkeypatch)
     _, done = follow(registry, record)
     assert done.status == "succeeded"
     warnings = [e["message"] for e in events(registry, record.id) if e["type"] == "warning"]
@@ -131,7 +112,7 @@ def test_server_error_then_success_and_dropped_connection(env, project, registry
 
 def test_lost_create_reply_finds_the_tagged_job(env, project, registry, providers, monkeypatch):
     providers.state.inject(r"/fine_tuning/jobs$", method="POST", drop_reply=True)
-    record = start(registry, project / "data.jsonl", "openai", monkeypatch)
+    record = record_run(registry, project / "data.jsonl", "openai", monkeypatch)
     _, done = follow(registry, record)
     assert done.status == "succeeded"
     assert len(providers.state.jobs) == 1, "no duplicate job after a lost reply"
@@ -140,7 +121,7 @@ def test_lost_create_reply_finds_the_tagged_job(env, project, registry, provider
 
 def test_job_failure_quotes_openai_with_the_local_line(env, project, registry, providers, monkeypatch):
     providers.state.outcome = "failed"
-    record = start(registry, project / "data.jsonl", "openai", monkeypatch)
+    record = record_run(registry, project / "data.jsonl", "openai", monkeypatch)
     rc, done = follow(registry, record)
     assert rc == 1 and done.status == "failed"
     assert "OpenAI's job failed: The job failed due to an invalid training file. Line 3" in done.error
@@ -149,13 +130,13 @@ def test_job_failure_quotes_openai_with_the_local_line(env, project, registry, p
 
 def test_together_job_failure(env, project, registry, providers, monkeypatch):
     providers.state.outcome = "failed"
-    record = start(registry, project / "data.jsonl", "together", monkeypatch)
+    record = record_run(registry, project / "data.jsonl", "together", monkeypatch)
     _, done = follow(registry, record)
     assert done.status == "failed" and done.error == "Together AI's job failed: Training file has an error"
 
 
 def test_file_rejected_by_openai_quotes_the_line(env, project, registry, providers, monkeypatch):
-    record = start(registry, project / "data.jsonl", "openai", monkeypatch)
+    record = record_run(registry, project / "data.jsonl", "openai", monkeypatch)
     # The file changes after the pre-flight (the provider is the last line of defence). The worker's own check of
     # the approved sha256 would refuse it first (tests/training/test_provenance.py): let it through here.
     monkeypatch.setattr(provenance, "verify_data", lambda *a, **k: None)
@@ -167,7 +148,7 @@ def test_file_rejected_by_openai_quotes_the_line(env, project, registry, provide
 
 
 def test_model_not_fine_tunable(env, project, registry, providers, monkeypatch):
-    record = start(registry, project / "data.jsonl", "openai", monkeypatch, model="gpt-5-imaginary")
+    record = record_run(registry, project / "data.jsonl", "openai", monkeypatch, model="gpt-5-imaginary")
     assert "not in tuneline's model table" in " ".join(record.extra["warnings"])
     _, done = follow(registry, record)
     assert done.status == "failed"
@@ -176,14 +157,14 @@ def test_model_not_fine_tunable(env, project, registry, providers, monkeypatch):
 
 
 def test_together_unknown_model(env, project, registry, providers, monkeypatch):
-    record = start(registry, project / "data.jsonl", "together", monkeypatch, model="acme/NotAModel-1B")
+    record = record_run(registry, project / "data.jsonl", "together", monkeypatch, model="acme/NotAModel-1B")
     _, done = follow(registry, record)
     assert done.status == "failed" and done.error.startswith("Together AI cannot fine-tune acme/NotAModel-1B")
 
 
 def test_together_refuses_when_the_account_cannot_pay(env, project, registry, providers, monkeypatch):
     providers.state.estimate = {"estimation_available": True, "allowed_to_proceed": False}
-    record = start(registry, project / "data.jsonl", "together", monkeypatch)
+    record = record_run(registry, project / "data.jsonl", "together", monkeypatch)
     _, done = follow(registry, record)
     assert done.status == "failed" and "cannot cover it" in done.error
     assert not providers.state.jobs
@@ -192,7 +173,7 @@ def test_together_refuses_when_the_account_cannot_pay(env, project, registry, pr
 def test_large_file_goes_through_the_uploads_api(env, project, registry, providers, monkeypatch):
     monkeypatch.setattr(openai_backend, "FILES_API_LIMIT", 1000)
     monkeypatch.setattr(openai_backend, "PART_SIZE", 1500)
-    record = start(registry, project / "data.jsonl", "openai", monkeypatch)
+    record = record_run(registry, project / "data.jsonl", "openai", monkeypatch)
     _, done = follow(registry, record)
     assert done.status == "succeeded"
     size = (project / "data.jsonl").stat().st_size
@@ -210,7 +191,7 @@ def test_file_above_the_uploads_limit_is_refused_before_upload(env, project, mon
 
 def test_network_down_keeps_the_run_resumable(env, project, registry, providers, monkeypatch):
     providers.state.inject(r"/openai/v1/", drop=True, times=4)
-    record = start(registry, project / "data.jsonl", "openai", monkeypatch)
+    record = record_run(registry, project / "data.jsonl", "openai", monkeypatch)
     rc, stalled = follow(registry, record)
     assert rc == 3 and stalled.status == "validating"
     assert stalled.error.startswith("cannot reach OpenAI while uploading the training file")
@@ -235,7 +216,7 @@ def test_no_key(env, project, registry, monkeypatch):
 
 
 def test_recovery_by_metadata_after_a_crash_between_create_and_save(env, project, registry, providers, monkeypatch):
-    record = start(registry, project / "data.jsonl", "openai", monkeypatch)
+    record = record_run(registry, project / "data.jsonl", "openai", monkeypatch)
     providers.state.outcome = "hang"
     # Let the first worker create the job, then forget the job id as if it crashed before saving it.
     worker = Worker(registry.folder(record.id))
@@ -259,7 +240,7 @@ def launch_request(registry: RunRegistry, run_id: str) -> TrainRequest:
 def test_keys_only_travel_in_the_authorization_header(env, project, registry, providers, monkeypatch, caplog):
     caplog.set_level("DEBUG")
     for backend in ("openai", "together"):
-        record = start(registry, project / "data.jsonl", backend, monkeypatch)
+        record = record_run(registry, project / "data.jsonl", backend, monkeypatch)
         follow(registry, record)
     auth = {r["auth"] for r in providers.state.requests if r["auth"]}
     assert auth == {f"Bearer {OPENAI_KEY}", f"Bearer {TOGETHER_KEY}"}, "the SDKs really sent the keys"

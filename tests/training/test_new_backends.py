@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from tuneline.training import launch, provenance
+from tuneline.training import provenance
 from tuneline.training.backends.base import TrainRequest
 from tuneline.training.preflight import run_preflight
 from tuneline.training.runs import RunRecord, RunRegistry
 from tuneline.training.worker import Worker
 
-from .conftest import run_files_text, write_lines
+from .conftest import events, follow, record_run, run_files_text, write_lines
 from .fake_providers import AZURE_KEY, COMPAT_KEY, FIREWORKS_KEY
 
 BACKENDS = ("fireworks", "azure", "openai-compatible")
@@ -34,22 +34,9 @@ def model_for(backend: str) -> str | None:
 
 
 def start(registry: RunRegistry, dataset: Path, backend: str, monkeypatch, providers, **kw) -> RunRecord:
-    monkeypatch.setattr(launch, "spawn", lambda *a, **k: None)
-    split = kw.pop("split", None)
     options = {**options_for(backend, providers), **kw.pop("options", {})}
     kw.setdefault("model", model_for(backend))
-    pf = run_preflight(TrainRequest(dataset=dataset, options=options, **kw), backend, split=split)
-    assert pf.ok, pf.refused or pf.errors
-    return launch.start_run(registry, pf)
-
-
-def follow(registry: RunRegistry, record: RunRecord, mode: str = "run") -> tuple[int, RunRecord]:
-    rc = Worker(registry.folder(record.id)).run(mode)
-    return rc, registry.get(record.id)
-
-
-def events(registry: RunRegistry, run_id: str) -> list[dict]:
-    return list(registry.read(run_id, "events"))
+    return record_run(registry, dataset, backend, monkeypatch, options=options, **kw)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
