@@ -25,8 +25,9 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from .fake_http import FakeServer, JsonHandler
 
 OPENAI_KEY = "sk-proj-tuneline-chat-test-0123456789abcdefghijklmnopqrstuvwxyz"
 TOGETHER_KEY = "tgp_v1_tuneline-chat-test-0123456789abcdefghijklmnop"
@@ -105,29 +106,8 @@ class ChatState:
             return sum(1 for r in self.requests if r["model"] == model and r.get("status") == 200)
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(JsonHandler):
     server_version = "fake-chat/1"
-    protocol_version = "HTTP/1.1"
-
-    @property
-    def state(self) -> ChatState:
-        return self.server.state  # type: ignore[attr-defined]
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(payload).encode()
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            for k, v in (headers or {}).items():
-                self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):  # the client gave up (a timeout test)
-            self.close_connection = True
 
     def _error(self, status: int, message: str, code: str | None = None, headers: dict[str, str] | None = None) -> None:
         self._send(status, {"error": {"message": message, "type": "invalid_request_error", "code": code}}, headers)
@@ -225,19 +205,13 @@ class Handler(BaseHTTPRequestHandler):
         )
 
 
-class FakeChat:
+class FakeChat(FakeServer):
     """`with FakeChat() as fc: fc.env` — the SDKs' base URLs and keys for this server."""
 
-    def __init__(self, port: int = 0) -> None:
-        self.state = ChatState()
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.httpd.daemon_threads = True
-        self.httpd.state = self.state  # type: ignore[attr-defined]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+    handler = Handler
 
-    @property
-    def port(self) -> int:
-        return self.httpd.server_address[1]
+    def __init__(self, port: int = 0) -> None:
+        super().__init__(ChatState(), port)
 
     @property
     def env(self) -> dict[str, str]:
@@ -255,14 +229,9 @@ class FakeChat:
             "TUNELINE_API_KEY": self.state.keys["compat"],
         }
 
-    def __enter__(self) -> FakeChat:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.state.stopping.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    def stop(self) -> None:
+        self.state.stopping.set()  # release the requests a test made hang
+        super().stop()
 
 
 def main(argv: list[str] | None = None) -> int:

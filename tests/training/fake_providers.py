@@ -41,9 +41,10 @@ import time
 from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import default as email_policy
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from .fake_http import FakeServer, JsonHandler
 
 OPENAI_KEY = "sk-proj-tuneline-test-0123456789abcdefghijklmnopqrstuvwxyz"
 TOGETHER_KEY = "tgp_v1_tuneline-test-0123456789abcdefghijklmnop"
@@ -257,34 +258,13 @@ class State:
             )
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(JsonHandler):
     server_version = "fake-providers/1"
-    protocol_version = "HTTP/1.1"
-
-    @property
-    def state(self) -> State:
-        return self.server.state  # type: ignore[attr-defined]
-
-    def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
-        pass
 
     # --- plumbing --------------------------------------------------------------------------------------------
     def _body(self) -> bytes:
         n = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(n) if n else b""
-
-    def _send(self, status: int, payload: Any = None, headers: dict[str, str] | None = None) -> None:
-        if getattr(self, "_lose_reply", False):
-            self.close_connection = True
-            return
-        data = b"" if payload is None else json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(data)
 
     def _error(self, status: int, message: str, code: str | None = None, param: str | None = None, **kw) -> None:
         self._send(
@@ -776,19 +756,13 @@ def _limits(name: str) -> dict[str, Any]:
     }
 
 
-class FakeProviders:
+class FakeProviders(FakeServer):
     """The server in a background thread: `with FakeProviders() as fp: fp.env` gives the SDKs' settings."""
 
-    def __init__(self, port: int = 0, openai_key: str = OPENAI_KEY, together_key: str = TOGETHER_KEY) -> None:
-        self.state = State(openai_key, together_key)
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.httpd.daemon_threads = True
-        self.httpd.state = self.state  # type: ignore[attr-defined]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+    handler = Handler
 
-    @property
-    def port(self) -> int:
-        return self.httpd.server_address[1]
+    def __init__(self, port: int = 0, openai_key: str = OPENAI_KEY, together_key: str = TOGETHER_KEY) -> None:
+        super().__init__(State(openai_key, together_key), port)
 
     @property
     def openai_url(self) -> str:
@@ -823,20 +797,6 @@ class FakeProviders:
             "AZURE_OPENAI_API_KEY": self.state.keys["azure"],
             "TUNELINE_API_KEY": self.state.keys["compat"],
         }
-
-    def start(self) -> FakeProviders:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-    def __enter__(self) -> FakeProviders:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
