@@ -1,4 +1,5 @@
-"""Fixtures for the training tests: a fake OpenAI/Together server, a project folder with datasets, fast timings."""
+"""Fixtures for the training tests: the fake fine-tuning and chat servers, a project folder with datasets, fast
+timings, and a finished run to evaluate."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 
 from tuneline.training.runs import RunRegistry
 
+from .fake_chat import BASE, TUNED, FakeChat, base_model, finished_run, held_out_lines, tuned_model
 from .fake_providers import FakeProviders
 
 FAST = {
@@ -65,6 +67,26 @@ def env(providers: FakeProviders, monkeypatch: pytest.MonkeyPatch) -> dict[str, 
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("TUNELINE_RUNS_DIR", raising=False)
     return values
+
+
+@pytest.fixture
+def chat(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeChat]:
+    """The chat-completions fake, its URLs and keys plus fast timings in this process (and so in its children)."""
+    with FakeChat() as fc:
+        for key, value in {**fc.env, **FAST}.items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.delenv("TUNELINE_RUNS_DIR", raising=False)
+        yield fc
+
+
+@pytest.fixture
+def run(project: Path, chat: FakeChat) -> Path:
+    """A finished run started here whose validation file (val.jsonl) holds the eight held-out examples of
+    `held_out_lines`, with the fake's tuned and base models answering them. Returns the run folder."""
+    lines, refs = held_out_lines()
+    chat.state.models[TUNED] = tuned_model(refs)
+    chat.state.models[BASE] = base_model
+    return finished_run(project, write_lines(project / "val.jsonl", lines))
 
 
 @pytest.fixture

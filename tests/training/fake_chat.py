@@ -253,6 +253,72 @@ if __name__ == "__main__":
 # --- runs for eval tests -------------------------------------------------------------------------------------------
 TUNED = "ft:gpt-4o-mini-2024-07-18:tuneline::evaltest"
 BASE = "gpt-4o-mini-2024-07-18"
+TOOLS = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
+
+
+def _text(i: int) -> tuple[str, str]:
+    return f"Question {i}: how do I do task {i}?", f"To do task {i}, open settings and choose option {i}."
+
+
+def held_out_lines() -> tuple[list[str], dict[str, dict]]:
+    """Eight held-out examples (4 text, 2 JSON, 2 tool calls) and, per question, the reference answer."""
+    lines, refs = [], {}
+    for i in range(8):
+        if i < 4:
+            q, a = _text(i)
+            answer = {"role": "assistant", "content": a}
+        elif i < 6:
+            q, a = f"Describe task {i} as JSON.", json.dumps({"task": i, "option": i})
+            answer = {"role": "assistant", "content": a}
+        else:
+            q = f"What is the weather in city {i}?"
+            args = json.dumps({"city": f"City{i}", "unit": "C"})
+            answer = {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": args}}
+                ],
+            }
+        refs[q] = answer
+        obj = {"messages": [{"role": "system", "content": "You are Nimbus."}, {"role": "user", "content": q}, answer]}
+        if i >= 6:
+            obj["tools"] = TOOLS
+        lines.append(json.dumps(obj))
+    return lines, refs
+
+
+def as_reply(answer: dict) -> dict:
+    calls = [
+        {"name": c["function"]["name"], "arguments": json.loads(c["function"]["arguments"])}
+        for c in answer.get("tool_calls", [])
+    ]
+    return {"content": answer.get("content"), "tool_calls": calls}
+
+
+def tuned_model(refs: dict[str, dict]):
+    """Right everywhere except task 3 (a shorter, wrong answer)."""
+
+    def reply(messages, _tools):
+        q = last_user(messages)
+        if q.startswith("Question 3:"):
+            return "Open settings."
+        return as_reply(refs[q])
+
+    return reply
+
+
+def base_model(messages, _tools):
+    """Refuses tasks 0-1, right on 2-3, JSON with missing keys, the right tool with wrong arguments."""
+    q = last_user(messages)
+    if q.startswith(("Question 0:", "Question 1:")):
+        return "I'm sorry, but I can't help with that."
+    if q.startswith("Question"):
+        n = q.split(":")[0].split()[1]
+        return f"To do task {n}, open settings and choose option {n}."
+    if q.startswith("Describe"):
+        return '```json\n{"task": 1}\n```'
+    return {"content": None, "tool_calls": [{"name": "get_weather", "arguments": {"city": "Paris"}}]}
 
 
 def finished_run(

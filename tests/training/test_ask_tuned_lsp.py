@@ -6,80 +6,37 @@ request goes out; runs not started here, bad arguments, a rate limit and an untr
 from __future__ import annotations
 
 import json
-import os
-import sys
 from pathlib import Path
 
 import pytest
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
-from pytest_lsp import ClientServerConfig, client_capabilities
 
 from tuneline.lsp.trust import REFUSED
 
-from .conftest import FAST, plant_run, write_lines
-from .fake_chat import BASE, OPENAI_KEY, TUNED, FakeChat, finished_run
-from .test_eval_hosted import base_model, held_out_lines, tuned_model
+from .conftest import plant_run, write_lines
+from .fake_chat import OPENAI_KEY, TUNED, FakeChat, finished_run, held_out_lines
+from .lsp_client import command, serve
 
 pytestmark = pytest.mark.asyncio
 ASK = "tuneline.askTuned"
 
 
 @pytest.fixture
-def chat(monkeypatch: pytest.MonkeyPatch):
-    with FakeChat() as fc:
-        for key, value in {**fc.env, **FAST}.items():
-            monkeypatch.setenv(key, value)
-        monkeypatch.delenv("TUNELINE_RUNS_DIR", raising=False)
-        _lines, refs = held_out_lines()
-        fc.state.models[TUNED] = tuned_model(refs)
-        fc.state.models[BASE] = base_model
-        yield fc
-
-
-@pytest.fixture
-def held_out(project: Path, chat: FakeChat) -> Path:
-    lines, _ = held_out_lines()
-    path = write_lines(project / "val.jsonl", lines)
-    finished_run(project, path)
-    return path
-
-
-async def start(project: Path, trusted: bool = True):
-    config = ClientServerConfig(
-        server_command=[sys.executable, "-m", "tuneline", "serve", "--stdio"], server_env=dict(os.environ)
-    )
-    client = await config.start()
-
-    @client.feature(types.CLIENT_REGISTER_CAPABILITY)
-    def register_capability(params: types.RegistrationParams):
-        return None
-
-    await client.initialize_session(
-        types.InitializeParams(
-            capabilities=client_capabilities("visual-studio-code"),
-            root_uri=project.as_uri(),
-            workspace_folders=[types.WorkspaceFolder(uri=project.as_uri(), name=project.name)],
-            initialization_options={"trusted": trusted},
-        )
-    )
-    return client
+def held_out(project: Path, run: Path) -> Path:
+    return project / "val.jsonl"
 
 
 @pytest.fixture
 async def lsp(chat, project):
-    client = await start(project)
+    client = await serve(project)
     yield client
     await client.shutdown_session()
 
 
 def open_file(client, path: Path) -> str:
     uri = path.as_uri()
-    client.text_document_did_open(
-        types.DidOpenTextDocumentParams(
-            types.TextDocumentItem(uri=uri, language_id="jsonl", version=1, text=path.read_text(encoding="utf-8"))
-        )
-    )
+    client.open(uri, path.read_text(encoding="utf-8"))
     return uri
 
 
@@ -90,10 +47,8 @@ async def ask_lenses(client, uri: str) -> list[types.CodeLens]:
     return [lens for lens in lenses or [] if lens.command and lens.command.command == ASK]
 
 
-async def command(client, *arguments):
-    return await client.workspace_execute_command_async(
-        types.ExecuteCommandParams(command=ASK, arguments=list(arguments))
-    )
+async def ask(client, *arguments):
+    return await command(client, ASK, *arguments)
 
 
 async def test_the_lens_asks_the_tuned_model_once_per_click(lsp, project: Path, held_out: Path, chat: FakeChat):
@@ -109,7 +64,7 @@ async def test_the_lens_asks_the_tuned_model_once_per_click(lsp, project: Path, 
     assert chat.state.requests == []  # showing lenses sends nothing
 
     # Line 4 ("Question 3") is the one the tuned model gets wrong: the answer is shown next to the reference.
-    result = await command(lsp, *lenses[3].command.arguments)
+    result = await ask(lsp, *lenses[3].command.arguments)
     assert result["ok"], result
     assert result["model"] == TUNED and result["run"] == "20261130-120000-openai-e7a1a1" and result["line"] == 4
     assert result["answer"] == "Open settings." and result["reference"] and result["reference"] != result["answer"]
@@ -120,7 +75,7 @@ async def test_the_lens_asks_the_tuned_model_once_per_click(lsp, project: Path, 
     assert OPENAI_KEY not in json.dumps(result)
 
     # A tool-call example, for a client with its own panel (show: false): returned, not shown as a message.
-    calls = await command(lsp, {"uri": uri, "line": 7, "show": False})
+    calls = await ask(lsp, {"uri": uri, "line": 7, "show": False})
     assert calls["ok"] and calls["toolCalls"] and calls["toolCalls"][0]["name"] == "get_weather"
     assert calls["toolCalls"] == calls["referenceToolCalls"]
     assert len([m for m in lsp.messages if m.message.startswith("Tuned model")]) == 1
@@ -139,7 +94,7 @@ async def test_the_lens_asks_the_tuned_model_once_per_click(lsp, project: Path, 
             ],
         )
     )
-    changed = await command(lsp, {"uri": uri, "line": 1, "show": False})
+    changed = await ask(lsp, {"uri": uri, "line": 1, "show": False})
     assert changed["ok"] and changed["answer"] == "Open settings."  # the tuned fake's answer to "Question 3…"
     assert chat.state.requests[-1]["user"] == "Question 3: edited in the editor"
 
@@ -147,11 +102,11 @@ async def test_the_lens_asks_the_tuned_model_once_per_click(lsp, project: Path, 
 async def test_a_rate_limit_is_reported_without_a_retry(lsp, held_out: Path, chat: FakeChat):
     uri = open_file(lsp, held_out)
     chat.state.inject(TUNED, status=429, times=1, headers={"Retry-After": "0"})
-    result = await command(lsp, {"uri": uri, "line": 1})
+    result = await ask(lsp, {"uri": uri, "line": 1})
     assert result["ok"] is False and result["answer"] is None and "rate-limit" in result["error"]
     assert len(chat.state.requests) == 1  # one click, one request
     assert any("gave no answer on line 1" in m.message for m in lsp.messages)
-    again = await command(lsp, {"uri": uri, "line": 1, "show": False})
+    again = await ask(lsp, {"uri": uri, "line": 1, "show": False})
     assert again["ok"] and len(chat.state.requests) == 2
 
 
@@ -163,7 +118,7 @@ async def test_files_of_runs_not_started_here_and_bad_arguments(lsp, project: Pa
     )
     uri = open_file(lsp, planted)
     assert await ask_lenses(lsp, uri) == []
-    refused = await command(lsp, {"uri": uri, "line": 1})
+    refused = await ask(lsp, {"uri": uri, "line": 1})
     assert (
         refused["ok"] is False
         and "not the held-out file of a finished hosted run you started here" in refused["refused"]
@@ -182,18 +137,18 @@ async def test_files_of_runs_not_started_here_and_bad_arguments(lsp, project: Pa
         ([{"uri": val, "line": 99, "show": False}], "the file has no line 99"),
         ([{"uri": (project / "closed.jsonl").as_uri(), "line": 1}], "open the held-out file first"),
     ):
-        bad = await command(lsp, *args)
+        bad = await ask(lsp, *args)
         assert bad["ok"] is False and words in bad["refused"], (args, bad)
     assert chat.state.requests == []
 
 
 async def test_untrusted_workspace_shows_no_lens_and_refuses(project: Path, held_out: Path, chat: FakeChat):
-    client = await start(project, trusted=False)
+    client = await serve(project, trusted=False)
     try:
         uri = open_file(client, held_out)
         assert await ask_lenses(client, uri) == []
         with pytest.raises(JsonRpcException) as refused:
-            await command(client, {"uri": uri, "line": 1})
+            await ask(client, {"uri": uri, "line": 1})
         assert str(refused.value.message).startswith(REFUSED)
         assert chat.state.requests == []
     finally:

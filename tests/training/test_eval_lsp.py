@@ -6,71 +6,22 @@ the newest stored evaluation; runs not started here are refused."""
 from __future__ import annotations
 
 import json
-import os
-import sys
 from pathlib import Path
 
 import pytest
-from lsprotocol import types
-from pytest_lsp import ClientServerConfig, client_capabilities
 
-from .conftest import FAST, plant_run, snapshot, write_lines
-from .fake_chat import BASE, OPENAI_KEY, TUNED, FakeChat, finished_run
-from .test_eval_hosted import base_model, held_out_lines, tuned_model
+from .conftest import plant_run, snapshot
+from .fake_chat import OPENAI_KEY, TUNED, FakeChat
+from .lsp_client import command, serve
 
 pytestmark = pytest.mark.asyncio
 
 
 @pytest.fixture
-def chat(monkeypatch: pytest.MonkeyPatch):
-    with FakeChat() as fc:
-        for key, value in {**fc.env, **FAST}.items():
-            monkeypatch.setenv(key, value)
-        monkeypatch.delenv("TUNELINE_RUNS_DIR", raising=False)
-        yield fc
-
-
-@pytest.fixture
-def run(project: Path, chat: FakeChat) -> Path:
-    lines, refs = held_out_lines()
-    chat.state.models[TUNED] = tuned_model(refs)
-    chat.state.models[BASE] = base_model
-    return finished_run(project, write_lines(project / "val.jsonl", lines))
-
-
-@pytest.fixture
 async def lsp(chat, project):
-    config = ClientServerConfig(
-        server_command=[sys.executable, "-m", "tuneline", "serve", "--stdio"], server_env=dict(os.environ)
-    )
-    client = await config.start()
-    client.questions = []  # type: ignore[attr-defined]
-    client.answer = "Evaluate"  # type: ignore[attr-defined]
-
-    @client.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)
-    def answer(params: types.ShowMessageRequestParams):
-        client.questions.append(params.message)  # type: ignore[attr-defined]
-        return types.MessageActionItem(title=client.answer)  # type: ignore[attr-defined]
-
-    @client.feature(types.CLIENT_REGISTER_CAPABILITY)
-    def register_capability(params: types.RegistrationParams):
-        return None
-
-    await client.initialize_session(
-        types.InitializeParams(
-            capabilities=client_capabilities("visual-studio-code"),
-            root_uri=project.as_uri(),
-            workspace_folders=[types.WorkspaceFolder(uri=project.as_uri(), name=project.name)],
-        )
-    )
+    client = await serve(project, answer="Evaluate")
     yield client
     await client.shutdown_session()
-
-
-async def command(client, name: str, *arguments):
-    return await client.workspace_execute_command_async(
-        types.ExecuteCommandParams(command=name, arguments=list(arguments))
-    )
 
 
 async def test_evaluate_a_run_from_the_editor(lsp, project: Path, run: Path, chat: FakeChat):

@@ -7,51 +7,23 @@ import asyncio
 import json
 import os
 import signal
-import sys
 from pathlib import Path
 
 import pytest
 from lsprotocol import types
-from pytest_lsp import ClientServerConfig, client_capabilities
 
 from .conftest import chat_line, plant_run, run_files_text, snapshot, write_lines
 from .fake_providers import OPENAI_KEY
+from .lsp_client import command, serve
 
 pytestmark = pytest.mark.asyncio
 
 
 @pytest.fixture
 async def lsp(env, project):
-    config = ClientServerConfig(
-        server_command=[sys.executable, "-m", "tuneline", "serve", "--stdio"], server_env=dict(os.environ)
-    )
-    client = await config.start()
-    client.questions = []  # type: ignore[attr-defined]
-
-    @client.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)
-    def answer(params: types.ShowMessageRequestParams):
-        client.questions.append(params.message)  # type: ignore[attr-defined]
-        return types.MessageActionItem(title="Start training")
-
-    @client.feature(types.CLIENT_REGISTER_CAPABILITY)
-    def register_capability(params: types.RegistrationParams):
-        return None
-
-    await client.initialize_session(
-        types.InitializeParams(
-            capabilities=client_capabilities("visual-studio-code"),
-            root_uri=project.as_uri(),
-            workspace_folders=[types.WorkspaceFolder(uri=project.as_uri(), name=project.name)],
-        )
-    )
+    client = await serve(project, answer="Start training")
     yield client
     await client.shutdown_session()
-
-
-async def command(client, name: str, *arguments):
-    return await client.workspace_execute_command_async(
-        types.ExecuteCommandParams(command=name, arguments=list(arguments))
-    )
 
 
 async def until(predicate, timeout: float = 30.0):
