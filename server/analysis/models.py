@@ -6,6 +6,7 @@ import datetime as dt
 import difflib
 import json
 import math
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,19 @@ class VisionFact:
 
 
 @dataclass(frozen=True, slots=True)
+class TokenizerFact:
+    """The Hugging Face repo whose tokenizer and chat template a provider counts an open model's tokens with (its
+    fine-tuning name often differs: Together's `-Reference` models), and the page that says so. A hub id only, never
+    a folder: a model row can come from a repository's own settings, and a hub id loads from the user's own cache."""
+
+    repo: str
+    source: str = ""
+    as_of: str = ""
+    verified: bool = True
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class ModelInfo:
     name: str
     provider: str = "openai"
@@ -51,6 +65,7 @@ class ModelInfo:
     # the provider's own default applies (targets.token_limit)
     limit_recorded: bool = True
     vision: tuple[VisionFact, ...] = ()  # per provider; a provider not listed: not recorded, so not judged
+    tokenizer: TokenizerFact | None = None  # an open model's Hugging Face tokenizer; None: not recorded
 
     def vision_at(self, provider: str) -> VisionFact | None:
         return next((v for v in self.vision if v.provider == provider), None)
@@ -64,8 +79,21 @@ class ModelTableError(ConfigError):
     from and the key (`models."NAME".limit`), so a typo in a price never becomes a traceback or a silent default."""
 
 
-MODEL_KEYS = ("provider", "encoding", "limit", "price", "shutdown", "source", "as_of", "aliases", "vision")
+MODEL_KEYS = (
+    "provider",
+    "encoding",
+    "limit",
+    "price",
+    "shutdown",
+    "source",
+    "as_of",
+    "aliases",
+    "vision",
+    "tokenizer",
+)
 _VISION_KEYS = ("value", "source", "as_of", "verified", "note")
+# A Hugging Face repo id (owner/name), as the hub spells them: no path, no `..`, no leading dot.
+_HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*")
 _FILE_KEYS = ("models", "image_tokens")  # the shipped file's tables; image_tokens is read by image_tokens.py
 
 
@@ -177,6 +205,51 @@ def _vision(raw: Any, base: tuple[VisionFact, ...]) -> tuple[VisionFact, ...]:
     return tuple(facts.values())
 
 
+def is_hub_id(value: str) -> bool:
+    """`owner/name` as the Hugging Face hub spells a repo: what a model row's `tokenizer` may name."""
+    return bool(_HUB_ID.fullmatch(value)) and ".." not in value
+
+
+def _hub_id(value: Any) -> str:
+    if not isinstance(value, str) or not is_hub_id(value.strip()):
+        raise _Bad(
+            'must be a Hugging Face repo id, such as "Qwen/Qwen2.5-7B-Instruct" (a folder goes in the `tokenizer` '
+            f"setting), not {_show(value)}"
+        )
+    return value.strip()
+
+
+def _tokenizer(raw: Any) -> TokenizerFact:
+    """`tokenizer = "OWNER/NAME"` (a user's row) or a table with value, source, as_of, verified and note."""
+    if isinstance(raw, str):
+        return TokenizerFact(_hub_id(raw), "user settings")
+    if not isinstance(raw, dict) or "value" not in raw:
+        raise _Bad(
+            'must be a Hugging Face repo id, such as "Qwen/Qwen2.5-7B-Instruct", or a table with a value (and '
+            f"source, as_of, verified, note), not {_show(raw)}"
+        )
+    extra = [k for k in raw if k not in _VISION_KEYS]
+    if extra:
+        raise _Bad(f"is not a tokenizer key; use {', '.join(_VISION_KEYS)}", extra[0])
+
+    def read(key: str, parse: Any, default: Any = "") -> Any:
+        try:
+            return parse(raw.get(key, default))
+        except _Bad as exc:
+            raise _Bad(str(exc), key) from None
+
+    verified = raw.get("verified", True)
+    if not isinstance(verified, bool):
+        raise _Bad(f"must be true or false, not {_show(verified)}", "verified")
+    return TokenizerFact(
+        read("value", _hub_id),
+        read("source", lambda v: _text(v, "text")),
+        read("as_of", _as_of),
+        verified,
+        read("note", lambda v: _text(v, "text")),
+    )
+
+
 def _field(name: str, raw: dict[str, Any], key: str, parse: Any, default: Any) -> Any:
     if key not in raw:
         return default
@@ -218,6 +291,7 @@ def _entry(
         as_of=_field(shown, raw, "as_of", _as_of, b.as_of),
         aliases=_field(shown, raw, "aliases", _aliases, b.aliases),
         vision=_field(shown, raw, "vision", lambda v: _vision(v, b.vision), b.vision),
+        tokenizer=_field(shown, raw, "tokenizer", _tokenizer, b.tokenizer),
         # a shipped row without `limit` has none recorded; a user's new row keeps the old default as its limit
         limit_recorded="limit" in raw or (b.limit_recorded if base is not None else not shipped),
     )

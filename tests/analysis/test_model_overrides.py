@@ -61,7 +61,16 @@ BAD = [
     (
         ROW + "limt = 5\n",
         ".limt` is not a model key (did you mean limit?); use provider, encoding, limit, price, shutdown, source, "
-        "as_of, aliases, vision",
+        "as_of, aliases, vision, tokenizer",
+    ),
+    (
+        ROW + 'tokenizer = "./my-tokenizer"\n',
+        '.tokenizer` must be a Hugging Face repo id, such as "Qwen/Qwen2.5-7B-Instruct" (a folder goes in the '
+        "`tokenizer` setting), not './my-tokenizer'",
+    ),
+    (
+        ROW + 'tokenizer = { value = "a/b", verified = 1 }\n',
+        ".tokenizer.verified` must be true or false, not 1",
     ),
 ]
 
@@ -82,7 +91,7 @@ def test_a_row_that_is_not_a_table_and_a_bad_models_file(tmp_path, capsys):
     assert main(["check", str(data)]) == 2
     assert capsys.readouterr().err.splitlines() == [
         f'tuneline: error: {tmp_path / "tuneline.toml"}: `models."gpt-4o-mini"` must be a table of model facts '
-        "(provider, encoding, limit, price, shutdown, source, as_of, aliases, vision), not 5"
+        "(provider, encoding, limit, price, shutdown, source, as_of, aliases, vision, tokenizer), not 5"
     ]
     models = tmp_path / "house.toml"
     (tmp_path / "tuneline.toml").write_text('models_file = "house.toml"\n', encoding="utf-8")
