@@ -40,6 +40,9 @@ class Settings:
     embedding_model: str | None = None
     validation_file: str | None = None
     secrets: bool = True
+    # The tokenizer an open model's tokens are counted with: a folder of tokenizer files or a Hugging Face repo id in
+    # the user's cache. None: the model table's (models.toml `tokenizer`). A path to load, so restricted (lsp/trust.py).
+    tokenizer: str | None = None
 
     def enabled_codes(self) -> frozenset[str]:
         chosen: set[str] = set()
@@ -147,6 +150,13 @@ def _coerce(raw: dict[str, Any], origin: str) -> dict[str, Any]:
                     f"{origin}: `target` must be PROVIDER:MODEL, such as together:Qwen/Qwen2.5-7B-Instruct"
                 )
             value = value.strip()
+        elif name == "tokenizer":
+            if not isinstance(value, str) or not value.strip():
+                raise ConfigError(
+                    f"{origin}: `tokenizer` must be a folder of tokenizer files or a Hugging Face repo id, such as "
+                    "Qwen/Qwen2.5-7B-Instruct"
+                )
+            value = value.strip()
         elif name == "method":
             if not isinstance(value, str) or value.strip().lower() not in (*METHODS, "auto"):
                 raise ConfigError(f"{origin}: `method` must be sft, dpo, rft or auto (follow the file's format)")
@@ -209,7 +219,19 @@ def _apply(settings: Settings, path: Path, table: dict[str, Any]) -> Settings:
         value = getattr(settings, key)
         if value and not Path(value).is_absolute():
             settings = replace(settings, **{key: str(path.parent / value)})
+    tokenizer = settings.tokenizer if "tokenizer" in table else None
+    if tokenizer and names_relative_folder(tokenizer, path.parent):
+        settings = replace(settings, tokenizer=str(path.parent / tokenizer))
     return settings
+
+
+def names_relative_folder(value: str, base: Path) -> bool:
+    """A `tokenizer` value that names a folder relative to `base` (`./tok`, `../tok`, or an existing `tok/`), not a
+    Hugging Face repo id (`Qwen/Qwen2.5-7B-Instruct` looks like a relative path too)."""
+    path = Path(value).expanduser()
+    if path.is_absolute():
+        return False
+    return value.startswith(("./", "../", ".\\", "..\\")) or (base / path).is_dir()
 
 
 def load_settings(start: Path, base: Settings | None = None) -> Settings:

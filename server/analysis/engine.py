@@ -38,7 +38,16 @@ from .rules.multi_line_records import MultiLineRecords
 from .rules.platform import Platform
 from .rules.system_prompts import SystemPrompts
 from .rules.token_spread import TokenSpread, quantile
-from .targets import ProviderRules, Target, Tokenizer, rules_for, token_limit, tokenizer_for
+from .targets import (
+    ProviderRules,
+    Target,
+    Tokenizer,
+    TokenizerChoice,
+    family_tokenizer,
+    rules_for,
+    token_limit,
+    tokenizer_for,
+)
 from .tokens import TokenCounter
 from .types import Finding, LineResult, Related, Severity
 
@@ -104,11 +113,15 @@ class Engine:
         self.limit: int | None = token_limit(self.target, self.models)
         model = target_model(self.target, self.models)
         self.model: ModelInfo = model if self.limit is None else replace(model, limit=self.limit)
-        # How the target counts tokens. Only tiktoken is wired today: other tokenizers (the model family's, a local
-        # folder's) are counted with o200k_base as an estimate, and `tokens_exact` says so.
+        # How the target counts tokens: tiktoken here, or a Hugging Face tokenizer and chat template (a local
+        # folder's own, an open model family's) that the front end loads and injects as `example_counter`. Without
+        # one, counts are o200k_base estimates and `tokens_exact` says so.
         self.tokenizer: Tokenizer = tokenizer_for(self.target, self.models)
-        # A local target's counter (injected by the front end: it loads the model's tokenizer) makes counts exact.
-        self.example_counter = example_counter if self.target.provider == "local" else None
+        # What the front end should load for an open model: the `tokenizer` setting, else the model table's repo.
+        self.family_tokenizer: TokenizerChoice | None = family_tokenizer(
+            self.target, self.models, self.settings.tokenizer
+        )
+        self.example_counter = example_counter if self.tokenizer.kind != "tiktoken" else None
         self.tokens_exact = self.tokenizer.kind == "tiktoken" or self.example_counter is not None
         self.counter = TokenCounter(self.model.encoding)
         self.platform = Platform.of(self.provider, self.target.method, self.target.model, self.models)
@@ -188,7 +201,9 @@ class Summary:
     model: ModelInfo
     histogram: list[tuple[str, int]] = field(default_factory=list)
     target: Target | None = None  # the target the verdict is for, its method resolved
-    tokens_exact: bool = True  # False: counted with another tokenizer than the target's, or images not counted
+    # False: counted with another tokenizer than the target's (for every line, or for lines its counter does not
+    # template), or images not counted
+    tokens_exact: bool = True
     images_inexact: int = 0  # image parts not counted, or counted at their least (an https URL has no size offline)
 
     @property
@@ -403,6 +418,6 @@ class Dataset:
             model=self.engine.model,
             histogram=spread.histogram(),
             target=target,
-            tokens_exact=self.engine.tokens_exact and not spread.images,
+            tokens_exact=self.engine.tokens_exact and not spread.images and not spread.estimated,
             images_inexact=spread.images,
         )

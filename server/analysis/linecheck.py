@@ -53,7 +53,9 @@ class LineContext:
     secrets: bool = True
     platform: Platform = DEFAULT_PLATFORM
     images: ImageTokenRule | None = None  # how the target counts image parts; None: they stay uncounted
-    local: ExampleCounter | None = None  # a local:PATH target: trained tokens by the local trainer's own code
+    # Counts through the model's tokenizer and chat template (a local:PATH target's, or an open model's at a hosted
+    # provider), by the local trainer's own code; None: tiktoken, or o200k_base as an estimate
+    examples: ExampleCounter | None = None
 
 
 _BOM_WORDS = {
@@ -252,11 +254,15 @@ def analyze_line(raw: str, ctx: LineContext) -> LineResult:
     )
     tally = ImageTally(ctx.images) if ctx.images is not None else None
     tokens, per_message = count_example(messages, ctx.counter, extra=extra, tools=tools, images=tally)
-    if ctx.local is not None:
-        trained = ctx.local.count(obj)
-        if trained is not None:
+    estimated = False
+    if ctx.examples is not None:
+        trained = ctx.examples.count(obj)
+        if trained is None:
+            estimated = True  # a format the counter does not template: the o200k_base count stands in
+        else:
             tokens = trained.fed
-            _trained_findings(trained, ctx.local, c)
+            if ctx.examples.trainer_findings:
+                _trained_findings(trained, ctx.examples, c)
     if ctx.limit is not None and tokens > ctx.limit:
         c.add(
             "TL201",
@@ -281,6 +287,7 @@ def analyze_line(raw: str, ctx: LineContext) -> LineResult:
         # images whose tokens are not exactly in `tokens` (uncounted, or an https URL counted at its least)
         images=tally.inexact if tally is not None else _images(messages) + _images(extra),
         tokens=tokens,
+        tokens_estimated=estimated,
         messages=per_message,
         assistant_tokens=sum(m.tokens for m in per_message[: len(messages)] if m.role == "assistant"),
         dup_key=_hash(_canonical(obj)),

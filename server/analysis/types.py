@@ -116,6 +116,7 @@ class LineResult:
     answer_key: bytes | None = None
     label: str = ""  # a short title for outlines: "user: How do I…"
     content: object = None  # what the file-level content rules aggregate (rules/content_lines.ContentFacts)
+    tokens_estimated: bool = False  # the engine's tokenizer could not count this line: `tokens` is o200k_base's
 
     @property
     def is_example(self) -> bool:

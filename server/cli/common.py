@@ -66,6 +66,10 @@ def settings_from_args(args: argparse.Namespace, start: Path) -> Settings:
         flags["method"] = method  # "auto" clears a method the project's settings name
     if getattr(args, "model", None):
         flags["model"] = args.model
+    if getattr(args, "tokenizer", None) is not None:
+        if not args.tokenizer.strip():
+            raise UsageError("--tokenizer is empty; give a folder of tokenizer files or a Hugging Face repo id")
+        flags["tokenizer"] = args.tokenizer
     if getattr(args, "epochs", None) is not None:
         flags["epochs"] = _epochs(args.epochs)
     if getattr(args, "select", None):
@@ -88,7 +92,42 @@ def build_engine(settings: Settings) -> Engine:
         raise UsageError(str(exc)) from None
     if engine.target.provider == "local":  # trained tokens by the local trainer's code, with the model's tokenizer
         engine = Engine(settings, example_counter=_local_counter(engine.target.model))
+    elif engine.family_tokenizer is not None:  # an open model: its family's tokenizer, when it is on this machine
+        counter = _family_counter(engine)
+        if counter is not None:
+            engine = Engine(settings, example_counter=counter)
+    elif settings.tokenizer:
+        note(f"the tokenizer setting is not used: {engine.target} counts with {_counted_with(engine)}.")
     return engine
+
+
+def _counted_with(engine: Engine) -> str:
+    tok = engine.tokenizer
+    return f"tiktoken {tok.encoding}" if tok.kind == "tiktoken" else "the model folder's own tokenizer"
+
+
+def _family_counter(engine: Engine) -> Any:
+    """The local trainer's counting code with an open model's Hugging Face tokenizer, at full length. A `tokenizer`
+    the user named that does not load is a usage error; the model table's, when it is not in the cache, leaves the
+    counts as o200k_base estimates and says once, on stderr, how to get it."""
+    from ..training.backends import get_backend
+    from ..training.backends.base import BackendError
+
+    choice = engine.family_tokenizer
+    assert choice is not None
+    mine = choice.origin == "setting"
+    try:
+        return get_backend("local").template_counter(choice.name, hub_only=not mine)  # type: ignore[attr-defined]
+    except BackendError as exc:
+        if mine:
+            raise UsageError(f"tokenizer {choice.name}: {exc}") from None
+        note(choice.fetch_hint(engine.target))
+    except ImportError:
+        why = "counting with a Hugging Face tokenizer needs transformers (pip install 'tuneline[local]')"
+        if mine:
+            raise UsageError(f"tokenizer {choice.name}: {why}") from None
+        note(f"token counts are o200k_base estimates (≈): {why}.")
+    return None
 
 
 def _local_counter(model: str) -> Any:
@@ -122,6 +161,12 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--model", help="a model name; the provider comes from the model table (default gpt-4o-mini-2024-07-18)"
+    )
+    parser.add_argument(
+        "--tokenizer",
+        metavar="PATH_OR_HUB_ID",
+        help="count an open model's tokens (together, fireworks, openai-compatible) with this tokenizer: a folder of "
+        "tokenizer files or a Hugging Face repo id in your cache (default: the model table's, when cached)",
     )
 
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import os
 import subprocess
 import sys
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -107,9 +109,19 @@ def build(folder: Path) -> Path:
     return folder
 
 
+# An empty Hugging Face cache: open models' tokenizers are never found there, whatever the machine has cached
+# (tests/analysis/test_family_tokenizer.py covers counting with them).
+EMPTY_HF_HOME = Path(tempfile.mkdtemp(prefix="tuneline-no-hf-"))
+
+
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tuneline", *args], cwd=cwd or REPO, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "tuneline", *args],
+        cwd=cwd or REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "HF_HOME": str(EMPTY_HF_HOME)},
     )
 
 

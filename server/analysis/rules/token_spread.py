@@ -38,6 +38,7 @@ class TokenSpread(FileRule):
         self.billed = 0
         self.over_limit = 0
         self.images = 0  # image parts, whose tokens `total` leaves out
+        self.estimated = 0  # examples the target's tokenizer could not count (o200k_base estimates in `total`)
 
     def add(self, examples: Sequence[Example]) -> None:
         bulk = len(examples) > _BULK
@@ -58,6 +59,7 @@ class TokenSpread(FileRule):
             self.billed += min(limit, n)
             self.over_limit += n > limit
             self.images += r.images
+            self.estimated += r.tokens_estimated
         if bulk:
             tokens.sort()
             answers.sort()
@@ -74,6 +76,7 @@ class TokenSpread(FileRule):
             self.billed -= min(limit, n)
             self.over_limit -= n > limit
             self.images -= r.images
+            self.estimated -= r.tokens_estimated
 
     def findings(self, view: FileView) -> Iterator[Finding]:
         tokens = self.sorted

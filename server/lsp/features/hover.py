@@ -41,8 +41,9 @@ def example_markdown(doc: Document, analysis: Analysis, line: int) -> str:
     summary = dataset.summary()
     target = summary.target or engine.target
     cost = engine.cost(billed, summary.examples, target.method)
-    # ≈: counted with another tokenizer than the target's (an open model's), or with images whose tokens are not in
-    about = "" if engine.tokens_exact and not result.images else "≈ "
+    # ≈: counted with another tokenizer than the target's (an open model's), with images whose tokens are not in
+    # the count, or a line the target's tokenizer does not template (a preference pair)
+    about = "" if engine.tokens_exact and not result.images and not result.tokens_estimated else "≈ "
     lines = [
         f"**Example {number:,}** (line {line + 1:,}) · {title}",
         "\n".join(rows),

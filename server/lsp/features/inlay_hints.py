@@ -23,7 +23,8 @@ def hints(doc: Document, analysis: Analysis, first: int, last: int) -> list[dict
         result = dataset.result(line)
         if result.kind != "example":
             continue
-        about = "" if exact and not result.images else "≈ "  # image tokens are not in the count either
+        # image tokens are not in the count either; a line the tokenizer cannot template is o200k_base's
+        about = "" if exact and not result.images and not result.tokens_estimated else "≈ "
         out.append(
             {
                 "position": {"line": line, "character": utf16_len(dataset.text(line))},

@@ -78,6 +78,13 @@ class LocalBackend(Backend):
 
         return load_counter(model)
 
+    def template_counter(self, tokenizer: str, hub_only: bool = False) -> Any:
+        """The full-length counter of an open model at a hosted provider (token_counts.py): its family's tokenizer
+        from a folder or the Hugging Face cache, offline; `hub_only`: a repo id from the model table, cache only."""
+        from .token_counts import load_template_counter
+
+        return load_template_counter(tokenizer, hub_only=hub_only)
+
     # -- running ---------------------------------------------------------------------------------------------------
     def start(self, request: TrainRequest, record: RunRecord, registry: RunRegistry) -> None:
         _require_extra()

@@ -81,8 +81,13 @@ class Tokenized:
         return sum(len(row["input_ids"]) for row in self.rows)
 
 
-def tokenize_sft(examples: Sequence[Example], tokenizer: Any, assistant_only_loss: bool = True) -> Tokenized:
-    """Token ids and labels for each example. The labels leave out prompts (when asked) and weight-0 turns."""
+def tokenize_sft(
+    examples: Sequence[Example], tokenizer: Any, assistant_only_loss: bool = True, labels: bool = True
+) -> Tokenized:
+    """Token ids and labels for each example. The labels leave out prompts (when asked) and weight-0 turns.
+
+    `labels=False`: the ids alone, every token kept, for counting what a hosted provider feeds the model (one render
+    per conversation, without the prefix renders that find the answers); the ids are the same either way."""
     template = getattr(tokenizer, "chat_template", None)
     marked = has_generation_markers(template)
     rows, lengths, unmasked, dropped = [], [], [], []
@@ -94,7 +99,11 @@ def tokenize_sft(examples: Sequence[Example], tokenizer: Any, assistant_only_los
                     "the model's tokenizer has no chat template; set chat_template in the config "
                     '(a .jinja file, or "chatml" for tuneline\'s marked ChatML template)'
                 )
-            ids, keep, way = _chat_labels(ex, tokenizer, marked, assistant_only_loss)
+            if labels:
+                ids, keep, way = _chat_labels(ex, tokenizer, marked, assistant_only_loss)
+            else:
+                ids = _chat_ids(ex, tokenizer)
+                keep, way = [True] * len(ids), "none"
         elif ex.format == "prompt-completion":
             ids, keep, way = _completion_labels(ex, tokenizer, assistant_only_loss)
         else:
@@ -131,6 +140,13 @@ def _completion_labels(ex: Example, tokenizer: Any, completion_only: bool) -> tu
 
 def _render(tokenizer: Any, messages: list[dict[str, Any]], tools: Any, generation_prompt: bool) -> str:
     return tokenizer.apply_chat_template(messages, tools=tools, tokenize=False, add_generation_prompt=generation_prompt)
+
+
+def _chat_ids(ex: Example, tokenizer: Any) -> list[int]:
+    """The conversation's ids through the chat template: what `apply_chat_template(tokenize=True)` gives (it
+    tokenizes the rendered text without adding special tokens, which the template writes itself)."""
+    text = _render(tokenizer, ex.row["messages"], ex.row.get("tools"), False)
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
 def _chat_labels(ex: Example, tokenizer: Any, marked: bool, assistant_only: bool) -> tuple[list[int], list[bool], str]:
