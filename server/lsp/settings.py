@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tuneline.analysis import ConfigError, Engine, Settings, load_settings
+from tuneline.analysis.config import names_relative_folder
 from tuneline.analysis.models import ModelTable
 from tuneline.analysis.targets import ProvidersFileError, TargetError
 from tuneline.analysis.tokens import EncodingUnavailable
@@ -164,8 +165,10 @@ class SettingsManager:
             engine = Engine(settings)
             if engine.target.provider == "local":  # trusted only: `restrict` drops a local target otherwise
                 counter = self._local_counter(engine.target.model or "")
-                if counter is not None:
-                    engine = Engine(settings, example_counter=counter)
+            else:  # an open model: its family's tokenizer (the `tokenizer` setting trusted only, like `local:`)
+                counter = self._family_counter(engine)
+            if counter is not None:
+                engine = Engine(settings, example_counter=counter)
             return engine
         except (TargetError, ProvidersFileError) as exc:
             self._say(f"tuneline: {exc} Checking for the default target instead.", error=True)
@@ -214,6 +217,43 @@ class SettingsManager:
                 f"tuneline: local:{model}: counting with the model's tokenizer needs transformers "
                 "(pip install 'tuneline[local]'); token counts are o200k_base estimates."
             )
+        return None
+
+    def _family_counter(self, engine: Engine) -> Any:
+        """An open model's counter (the local trainer's code, its family's Hugging Face tokenizer, full length), as
+        `tuneline check` builds it, or None: counts stay o200k_base estimates (≈). A `tokenizer` setting that does
+        not load is one message; the model table's tokenizer missing from the cache goes to the log only (every
+        Together user without it would get a pop-up). A relative folder is the workspace's."""
+        choice = engine.family_tokenizer
+        if choice is None:
+            return None
+        mine = choice.origin == "setting"
+        location = choice.name
+        if mine and self.root is not None and names_relative_folder(location, self.root):
+            location = str((self.root / location).resolve())
+        try:
+            from tuneline.training.backends import get_backend
+            from tuneline.training.backends.base import BackendError
+        except ImportError:  # pragma: no cover - the training package ships with the server
+            return None
+        try:
+            return get_backend("local").template_counter(location, hub_only=not mine)  # type: ignore[attr-defined]
+        except BackendError as exc:
+            if mine:
+                self._say(
+                    f"tuneline: tokenizer {choice.name}: {exc}. Token counts are o200k_base estimates until it loads."
+                )
+            else:
+                self._quietly(f"tuneline: {choice.fetch_hint(engine.target)}")
+        except ImportError:
+            message = (
+                "tuneline: counting with a Hugging Face tokenizer needs transformers (pip install 'tuneline[local]'); "
+                "token counts are o200k_base estimates."
+            )
+            if mine:
+                self._say(message)
+            else:
+                self._quietly(message)
         return None
 
 

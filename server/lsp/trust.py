@@ -7,7 +7,10 @@ other editors have no such notion. Trust is read once, from `initializationOptio
 repository can set through `.vscode/settings.json` or its own config file) can never grant it.
 
 Untrusted, the server ignores every setting that names a path, a model to load or a directory, whatever its
-source (a `target = "local:PATH"` too: it loads the model's tokenizer from disk), and refuses the training commands (which upload files, spend money, start processes and signal them).
+source (a `target = "local:PATH"` too: it loads the model's tokenizer from disk; and `tokenizer`, a folder or repo to
+load an open model's tokenizer from), and refuses the training commands (which upload files, spend money, start
+processes and signal them). The model table's own tokenizer for an open model still loads: tuneline's data names it,
+and it comes only from the user's own Hugging Face cache, never from the workspace.
 Linting, hover, fixes and statistics work as usual: they only read the open documents.
 """
 
@@ -20,7 +23,7 @@ from typing import Any
 from tuneline.analysis import Settings
 
 # Settings fields (snake_case) that name a file, a model to load or a directory.
-RESTRICTED = ("models_file", "validation_file", "embedding_model")
+RESTRICTED = ("models_file", "validation_file", "embedding_model", "tokenizer")
 RESTRICTED_KEYS = frozenset(
     {*RESTRICTED, "modelsFile", "validationFile", "embeddingModel", "runsDir", "runsDirectory", "runs_dir"}
 )
