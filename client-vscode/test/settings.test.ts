@@ -59,10 +59,12 @@ test("every server key of the contract is mapped", () => {
       validationFile: { globalValue: "data/valid.jsonl" },
       secrets: { globalValue: false },
       target: { workspaceValue: "together:Qwen/Qwen2.5-7B-Instruct" },
+      tokenizer: { globalValue: " ./tokenizers/qwen " },
     }),
   );
   assert.deepEqual(problems, []);
   assert.deepEqual(Object.keys(settings).sort(), [...SERVER_KEYS].sort());
+  assert.equal(settings.tokenizer, "./tokenizers/qwen");
   assert.equal(settings.epochs, 3);
   assert.deepEqual(settings.select, ["TL1", "TL2"]);
   assert.equal(settings.embeddingModel, "/models/minilm");
@@ -134,6 +136,7 @@ test("an untrusted workspace's paths and models never reach the server; the user
   const table = inspector({
     validationFile: { workspaceValue: "/home/u/.ssh/id_rsa", globalValue: "data/valid.jsonl" },
     embeddingModel: { workspaceFolderValue: "./evil-model", workspaceLanguageValue: "./evil-too" },
+    tokenizer: { workspaceValue: "./evil-tokenizer" },
     model: { workspaceValue: "gpt-4.1-mini-2025-04-14" },
     select: { workspaceValue: ["TL1"] },
     nearDuplicates: { workspaceValue: "semantic" },
@@ -148,6 +151,7 @@ test("an untrusted workspace's paths and models never reach the server; the user
   const trusted = toServerSettings(table, { trusted: true });
   assert.equal(trusted.settings.validationFile, "/home/u/.ssh/id_rsa");
   assert.equal(trusted.settings.embeddingModel, "./evil-too");
+  assert.equal(trusted.settings.tokenizer, "./evil-tokenizer");
   assert.deepEqual(toServerSettings(table).settings, trusted.settings, "trusted unless told otherwise");
   assert.equal(explicitValue({ workspaceValue: "w", globalLanguageValue: "g" }, true), "g");
   assert.equal(explicitValue({ workspaceFolderLanguageValue: "w" }, true), undefined);

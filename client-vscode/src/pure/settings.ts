@@ -37,6 +37,8 @@ export interface ServerSettings {
   embeddingModel?: string;
   validationFile?: string;
   secrets?: boolean;
+  /** An open model's tokenizer: a folder (relative to the workspace) or a Hugging Face repo id in the user's cache. */
+  tokenizer?: string;
 }
 
 /** Keys under `tuneline.` that the server reads (the contract's list, in its order). */
@@ -53,6 +55,7 @@ export const SERVER_KEYS = [
   "embeddingModel",
   "validationFile",
   "secrets",
+  "tokenizer",
 ] as const;
 
 /**
@@ -67,6 +70,7 @@ export const RESTRICTED_KEYS = [
   "installSource",
   "validationFile",
   "embeddingModel",
+  "tokenizer",
   "training.model",
   "training.runsDirectory",
 ] as const;
@@ -197,6 +201,7 @@ const CONVERTERS: Record<(typeof SERVER_KEYS)[number], Converter> = {
   embeddingModel: nonEmptyString,
   validationFile: nonEmptyString,
   secrets: bool,
+  tokenizer: nonEmptyString,
 };
 
 export interface MappedSettings {
