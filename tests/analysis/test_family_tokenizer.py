@@ -29,7 +29,9 @@ HINT = "hf download Qwen/Qwen2.5-7B-Instruct --include 'tokenizer*' --include '*
 def _conftest() -> Any:
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("local_conftest", REPO / "tests" / "training" / "local" / "conftest.py")
+    spec = importlib.util.spec_from_file_location(
+        "local_conftest", REPO / "tests" / "training" / "local" / "conftest.py"
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
