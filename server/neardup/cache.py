@@ -10,6 +10,7 @@ import hashlib
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +23,27 @@ def default_path() -> Path:
     return Path(platformdirs.user_cache_dir("tuneline")) / "embeddings.sqlite"
 
 
+_ROW_OVERHEAD = 40  # bytes a row costs besides its vector (key, dim, time, page overhead), for the size bound
+
+
+def _decode(rows: list[tuple[bytes, int, bytes]], dim: int | None) -> tuple[list[bytes], np.ndarray]:
+    """float16 blobs to one float32 matrix. Rows of another size than the first (or than `dim`) are left out: a
+    damaged row is embedded again."""
+    if dim is None and rows:
+        dim = rows[0][1]
+    good = [(k, data) for k, d, data in rows if d == dim and len(data) == 2 * d]
+    if not good or dim is None:
+        return [], np.zeros((0, dim or 0), dtype=np.float32)
+    blob = b"".join(data for _, data in good)
+    matrix = np.frombuffer(blob, dtype=np.float16).reshape(len(good), dim).astype(np.float32)
+    return [k for k, _ in good], matrix
+
+
 def content_key(model_id: str, text: str) -> bytes:
     return hashlib.blake2b(f"{model_id}\0{text}".encode("utf-8", "surrogatepass"), digest_size=20).digest()
+
+
+REFRESH_SECONDS = 24 * 3600  # a read refreshes a vector's last use when it is older than this
 
 
 class EmbeddingCache:
@@ -34,41 +54,77 @@ class EmbeddingCache:
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
+        # A cache may lose its last writes on power loss (never its consistency): no sync per commit.
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("CREATE TABLE IF NOT EXISTS vectors (key BLOB PRIMARY KEY, dim INTEGER, data BLOB, used REAL)")
+        self._size: int | None = None  # bytes stored, counted once, then kept up to date by writes (an over-count)
 
-    def get_many(self, keys: list[bytes]) -> dict[bytes, np.ndarray]:
-        out: dict[bytes, np.ndarray] = {}
+    def get_matrix(self, keys: list[bytes], dim: int | None = None) -> tuple[list[bytes], np.ndarray]:
+        """The cached vectors among `keys` (of `dim` dimensions, when given): the keys found and their vectors as
+        one float32 matrix, in that order. A vector's last use is written only when it is a day old or more, so a
+        warm run reads without rewriting the table."""
+        rows: list[tuple[bytes, int, bytes]] = []
+        stale: list[bytes] = []
+        now = time.time()
         with self._lock:
-            for i in range(0, len(keys), 500):
-                chunk = keys[i : i + 500]
-                marks = ",".join("?" * len(chunk))
-                rows = self._db.execute(f"SELECT key, dim, data FROM vectors WHERE key IN ({marks})", chunk)
-                for key, dim, data in rows:
-                    out[key] = np.frombuffer(data, dtype=np.float16, count=dim).astype(np.float32)
-            if out:
-                now = time.time()
-                self._db.executemany("UPDATE vectors SET used=? WHERE key=?", [(now, k) for k in out])
+            for key, d, data, used in self._select(keys):
+                rows.append((key, d, data))
+                if used is None or used < now - REFRESH_SECONDS:
+                    stale.append(key)
+            if stale:
+                self._db.executemany("UPDATE vectors SET used=? WHERE key=?", [(now, k) for k in stale])
                 self._db.commit()
-        return out
+        return _decode(rows, dim)
 
-    def put_many(self, items: dict[bytes, np.ndarray]) -> None:
-        if not items:
+    def _select(self, keys: list[bytes]) -> Iterator[tuple[bytes, int, bytes, float | None]]:
+        """Rows for `keys`: one scan of the table when they are most of it (a warm run over a whole file reads
+        4x faster so), else look-ups 900 keys at a time."""
+        (last,) = self._db.execute("SELECT COALESCE(MAX(rowid), 0) FROM vectors").fetchone()  # >= the row count
+        if len(keys) * 2 >= last:
+            wanted = set(keys)
+            yield from (r for r in self._db.execute("SELECT key, dim, data, used FROM vectors") if r[0] in wanted)
+            return
+        for i in range(0, len(keys), 900):
+            chunk = keys[i : i + 900]
+            marks = ",".join("?" * len(chunk))
+            yield from self._db.execute(f"SELECT key, dim, data, used FROM vectors WHERE key IN ({marks})", chunk)
+
+    def put_matrix(self, keys: list[bytes], vectors: np.ndarray) -> None:
+        """Store one vector per key (rows of `vectors`, kept as float16)."""
+        if not keys:
             return
         now = time.time()
-        rows = [(k, int(v.shape[0]), v.astype(np.float16).tobytes(), now) for k, v in items.items()]
+        dim = int(vectors.shape[1])
+        blob = np.ascontiguousarray(vectors, dtype=np.float16).tobytes()
+        step = 2 * dim
+        rows = [(k, dim, blob[i * step : (i + 1) * step], now) for i, k in enumerate(keys)]
         with self._lock:
             self._db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?, ?)", rows)
             self._db.commit()
-            self._evict()
+            if self._size is None:
+                self._size = self._stored_bytes()
+            else:
+                self._size += sum(len(r[2]) + _ROW_OVERHEAD for r in rows)
+            if self._size > self.max_bytes:
+                self._evict()
+
+    def _stored_bytes(self) -> int:
+        (size,) = self._db.execute(
+            f"SELECT COALESCE(SUM(LENGTH(data)) + COUNT(*) * {_ROW_OVERHEAD}, 0) FROM vectors"
+        ).fetchone()
+        return int(size)
 
     def _evict(self) -> None:
-        (size,) = self._db.execute("SELECT COALESCE(SUM(LENGTH(data)) + COUNT(*) * 40, 0) FROM vectors").fetchone()
-        if size <= self.max_bytes:
-            return
-        (count,) = self._db.execute("SELECT COUNT(*) FROM vectors").fetchone()
-        drop = max(1, int(count * (1 - 0.8 * self.max_bytes / size)))  # down to 80% of the limit
-        self._db.execute("DELETE FROM vectors WHERE key IN (SELECT key FROM vectors ORDER BY used LIMIT ?)", (drop,))
-        self._db.commit()
+        size = self._stored_bytes()
+        if size > self.max_bytes:
+            (count,) = self._db.execute("SELECT COUNT(*) FROM vectors").fetchone()
+            drop = max(1, int(count * (1 - 0.8 * self.max_bytes / size)))  # down to 80% of the limit
+            self._db.execute(
+                "DELETE FROM vectors WHERE key IN (SELECT key FROM vectors ORDER BY used LIMIT ?)", (drop,)
+            )
+            self._db.commit()
+            size = self._stored_bytes()
+        self._size = size
 
     def close(self) -> None:
         with self._lock:

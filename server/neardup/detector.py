@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .lexical import LexicalIndex
-from .texts import same_images
+from .texts import IMAGE_LINE, same_images
 
 if TYPE_CHECKING:
     from .cache import EmbeddingCache
@@ -29,8 +29,8 @@ class Pair:
 class NearDuplicateDetector:
     """Holds example texts by caller id; `pairs()` gives every near-duplicate pair once.
 
-    mode "lexical": MinHash LSH candidates with estimated Jaccard >= 0.7. mode "semantic": every pair with embedding
-    cosine >= the threshold (lexical candidates are checked too, so the semantic tier refines the lexical one).
+    mode "lexical": MinHash LSH candidates with estimated Jaccard >= 0.7. mode "semantic": pairs with embedding
+    cosine >= the threshold (see `SemanticIndex.all_pairs`), from embeddings alone: it builds no MinHash index.
     """
 
     def __init__(
@@ -45,7 +45,7 @@ class NearDuplicateDetector:
         if mode not in ("lexical", "semantic"):
             raise ValueError(mode)
         self.mode = mode
-        self.lexical = LexicalIndex(LEXICAL_THRESHOLD)
+        self.lexical = LexicalIndex(LEXICAL_THRESHOLD) if mode == "lexical" else None
         self.embedder = embedder
         if mode == "semantic" and embedder is None:
             from .semantic import Embedder
@@ -88,7 +88,8 @@ class NearDuplicateDetector:
             if text == old:
                 continue
             if old is not None:
-                self.lexical.remove(key)
+                if self.lexical is not None:
+                    self.lexical.remove(key)
                 if self.semantic is not None:
                     self.semantic.remove(key)
                 del self._texts[key]
@@ -97,19 +98,23 @@ class NearDuplicateDetector:
                 added.append((key, text))
         if not added:
             return
-        self.lexical.add_many(added)
+        if self.lexical is not None:
+            self.lexical.add_many(added)
         if self.embedder is not None and self.semantic is not None:
             vectors = self.embedder.embed([t for _, t in added], progress, cancelled)
-            for (key, _), vector in zip(added, vectors, strict=True):
-                self.semantic.set(key, vector)
+            self.semantic.set_many([key for key, _ in added], vectors)
 
     def pairs(self, cancelled: Callable[[], bool] | None = None) -> list[Pair]:
         found: dict[tuple[Hashable, Hashable], Pair] = {}
         if self.semantic is not None:
+            images = self._with_images()
             for a, b, score in self.semantic.all_pairs(self.threshold, cancelled=cancelled):
-                if self._same_images(a, b):
-                    found[_order(a, b)] = Pair(*_order(a, b), score, "semantic")
-            return sorted(found.values(), key=lambda p: (-p.score, str(p.a), str(p.b)))
+                if (a in images or b in images) and not self._same_images(a, b):
+                    continue
+                pair = _order(a, b)
+                found[pair] = Pair(*pair, score, "semantic")
+            return _sorted(found.values())
+        assert self.lexical is not None
         for key in self.lexical.ids():
             for other, score in self.lexical.neighbours(key):
                 if not self._same_images(key, other):
@@ -117,19 +122,33 @@ class NearDuplicateDetector:
                 pair = _order(key, other)
                 if pair not in found:
                     found[pair] = Pair(*pair, score, "lexical")
-        return sorted(found.values(), key=lambda p: (-p.score, str(p.a), str(p.b)))
+        return _sorted(found.values())
 
     def pairs_of(self, key: Hashable) -> list[Pair]:
         """Pairs involving one example: what an editor re-asks after a one-line edit."""
         if self.semantic is not None:
             near = [(o, s, "semantic") for o, s in self.semantic.neighbours(key, self.threshold)]
         else:
+            assert self.lexical is not None
             near = [(o, s, "lexical") for o, s in self.lexical.neighbours(key)]
         return [Pair(*_order(key, o), s, tier) for o, s, tier in near if self._same_images(key, o)]
+
+    def _with_images(self) -> set[Hashable]:
+        """Ids of examples about images (the others pair with each other without a look at their texts)."""
+        return {k for k, t in self._texts.items() if t.startswith(IMAGE_LINE)}
 
     def _same_images(self, a: Hashable, b: Hashable) -> bool:
         """Examples about different images are never near duplicates, however alike their words."""
         return same_images(self._texts.get(a, ""), self._texts.get(b, ""))
+
+
+def _sorted(pairs: Iterable[Pair]) -> list[Pair]:
+    """Most similar first; ties by id (as text when ids of different types do not compare)."""
+    pairs = list(pairs)
+    try:
+        return sorted(pairs, key=lambda p: (-p.score, p.a, p.b))
+    except TypeError:
+        return sorted(pairs, key=lambda p: (-p.score, str(p.a), str(p.b)))
 
 
 def _order(a: Hashable, b: Hashable) -> tuple[Hashable, Hashable]:

@@ -1,7 +1,7 @@
 """The semantic tier: embeddings (cached by content) in an index that answers "who is this close to?".
 
-Similarity search never builds an N x N matrix: all pairs are found block by block (1,024 rows at a time against
-the whole matrix), and an edit asks one row against the rest.
+Similarity search never builds an N x N matrix: all pairs come from `pair_search` (exact block products for small
+sets, a clustered search for large ones), and an edit asks one row against the rest.
 """
 
 from __future__ import annotations
@@ -12,30 +12,33 @@ import numpy as np
 
 from .cache import EmbeddingCache, content_key
 from .embedding_models import load_model
+from .pair_search import Cancelled, similar_pairs
+from .static_embedder import StaticEmbedder
+
+__all__ = ["Cancelled", "Embedder", "SemanticIndex"]
 
 Progress = Callable[[int, int], None]
 
 
-class Cancelled(Exception):
-    """The caller asked to stop (an editor's cancel button)."""
-
-
 class Embedder:
-    def __init__(self, model: str | None = None, cache: EmbeddingCache | None = None, batch_size: int = 256):
+    def __init__(self, model: str | None = None, cache: EmbeddingCache | None = None, batch_size: int | None = None):
         self.model, self.model_id, self.default_threshold, self.reference_mean = load_model(model)
         self.cache = cache
-        self.batch_size = batch_size
-        self._memory: dict[bytes, np.ndarray] = {}
+        # Texts per model call, between progress reports and cancel checks: ~0.3 s of work either way.
+        self.batch_size = batch_size or (4096 if isinstance(self.model, StaticEmbedder) else 256)
+        self._row: dict[bytes, int] = {}  # content key -> row of every vector embedded or read so far
+        self._store = np.zeros((0, 0), dtype=np.float32)
 
     def embed(
         self, texts: list[str], progress: Progress | None = None, cancelled: Callable[[], bool] | None = None
     ) -> np.ndarray:
         """Unit vectors for `texts`, from memory, then the disk cache, then the model (in batches, reporting)."""
         keys = [content_key(self.model_id, t) for t in texts]
-        missing = [k for k in dict.fromkeys(keys) if k not in self._memory]
+        missing = [k for k in dict.fromkeys(keys) if k not in self._row]
         if missing and self.cache is not None:
-            self._memory.update(self.cache.get_many(missing))
-            missing = [k for k in missing if k not in self._memory]
+            found, vectors = self.cache.get_matrix(missing, self._dim())
+            self._keep(found, vectors)
+            missing = [k for k in missing if k not in self._row]
         if missing:
             text_of = dict(zip(keys, texts, strict=True))
             done = len(texts) - len(missing)
@@ -43,20 +46,38 @@ class Embedder:
                 if cancelled and cancelled():
                     raise Cancelled
                 chunk = missing[start : start + self.batch_size]
-                vectors = self.model.encode(
-                    [text_of[k] for k in chunk], normalize_embeddings=True, batch_size=self.batch_size
+                vectors = np.asarray(
+                    self.model.encode(
+                        [text_of[k] for k in chunk], normalize_embeddings=True, batch_size=self.batch_size
+                    ),
+                    dtype=np.float32,
                 )
-                fresh = dict(zip(chunk, np.asarray(vectors, dtype=np.float32), strict=True))
-                self._memory.update(fresh)
+                self._keep(chunk, vectors)
                 if self.cache is not None:
-                    self.cache.put_many(fresh)
+                    self.cache.put_matrix(chunk, vectors)
                 if progress:
                     progress(min(len(texts), done + start + len(chunk)), len(texts))
         if progress and not missing:
             progress(len(texts), len(texts))
         if not keys:
             return np.zeros((0, 1), dtype=np.float32)
-        return np.stack([self._memory[k] for k in keys])
+        return self._store[np.fromiter(map(self._row.__getitem__, keys), dtype=np.int64, count=len(keys))]
+
+    def _dim(self) -> int | None:
+        return self._store.shape[1] if len(self._row) else None
+
+    def _keep(self, keys: list[bytes], vectors: np.ndarray) -> None:
+        """Remember vectors by content key, in one growing matrix (no array object per vector)."""
+        if not keys:
+            return
+        first = len(self._row)
+        if first + len(keys) > self._store.shape[0] or self._store.shape[1] != vectors.shape[1]:
+            grown = np.zeros((max(first + len(keys), 2 * self._store.shape[0]), vectors.shape[1]), dtype=np.float32)
+            if first:
+                grown[:first] = self._store[:first]
+            self._store = grown
+        self._store[first : first + len(keys)] = vectors
+        self._row.update(zip(keys, range(first, first + len(keys))))
 
 
 PRIOR_WEIGHT = 50  # how many examples' worth of weight the reference mean has against the file's own mean
@@ -80,6 +101,38 @@ class SemanticIndex:
 
     def __len__(self) -> int:
         return len(self._row)
+
+    def set_many(self, keys: list[Hashable], vectors: np.ndarray) -> None:
+        """`set` for many keys at once: new keys take fresh rows in one copy."""
+        if not keys:
+            return
+        if self._matrix is None:
+            self._matrix = np.zeros((max(1024, len(keys)), vectors.shape[1]), dtype=np.float32)
+        if not self._keys and len(set(keys)) == len(keys):  # a whole file into an empty index: rows in order
+            self._matrix[: len(keys)] = vectors
+            self._keys = list(keys)
+            self._row = dict(zip(keys, range(len(keys))))
+            self._centred = None
+            return
+        new = [k for k in dict.fromkeys(keys) if k not in self._row]
+        fresh = len(new) - len(self._free)
+        if fresh > 0:
+            need = len(self._keys) + fresh
+            if need > self._matrix.shape[0]:
+                grown = np.zeros((max(need, self._matrix.shape[0] * 2), self._matrix.shape[1]), dtype=np.float32)
+                grown[: self._matrix.shape[0]] = self._matrix
+                self._matrix = grown
+        for key in new:
+            if self._free:
+                row = self._free.pop()
+                self._keys[row] = key
+            else:
+                row = len(self._keys)
+                self._keys.append(key)
+            self._row[key] = row
+        rows = np.fromiter((self._row[k] for k in keys), dtype=np.int64, count=len(keys))
+        self._matrix[rows] = vectors
+        self._centred = None
 
     def set(self, key: Hashable, vector: np.ndarray) -> None:
         if self._matrix is None:
@@ -123,7 +176,7 @@ class SemanticIndex:
             centred /= np.maximum(norms, 1e-12)
             for row in self._free:
                 centred[row] = 0.0
-            self._centred = centred.astype(np.float32)
+            self._centred = centred.astype(np.float32, copy=False)
         return self._centred
 
     def similarity(self, a: Hashable, b: Hashable) -> float:
@@ -141,34 +194,18 @@ class SemanticIndex:
     def all_pairs(
         self,
         threshold: float,
-        block: int = 1024,
         cancelled: Callable[[], bool] | None = None,
         per_row: int = 8,
     ) -> list[tuple[Hashable, Hashable, float]]:
-        """Pairs at or above `threshold`, each once. A row keeps its `per_row` most similar later rows, so a big
-        cluster of copies costs O(rows), not O(rows²), and every member still gets a partner."""
+        """Pairs at or above `threshold`, each once: each row's most similar earlier row and up to `per_row` of its
+        most similar later rows (see `pair_search`), so a big cluster of copies costs O(rows), not O(rows²)."""
         if self._matrix is None:
             return []
-        matrix = self._compared()
-        used = matrix.shape[0]
+        rows_a, rows_b, scores = similar_pairs(self._compared(), threshold, per_row, cancelled)
         keys = self._keys
         out = []
-        for start in range(0, used, block):
-            if cancelled and cancelled():
-                raise Cancelled
-            sims = matrix[start : start + block] @ matrix[start:].T  # only the upper triangle's columns
-            sims[np.tril_indices(sims.shape[0], 0, sims.shape[1])] = -1.0  # a row against itself and earlier rows
-            hits = sims >= threshold
-            crowded = np.nonzero(hits.sum(axis=1) > per_row)[0]
-            for r in crowded.tolist():
-                keep = np.argpartition(sims[r], -per_row)[-per_row:]
-                row = np.zeros(sims.shape[1], dtype=bool)
-                row[keep] = True
-                hits[r] &= row
-            rows, cols = np.nonzero(hits)
-            scores = sims[rows, cols].tolist()
-            for r, c, score in zip((rows + start).tolist(), (cols + start).tolist(), scores, strict=True):
-                a, b = keys[r], keys[c]
-                if a is not None and b is not None:
-                    out.append((a, b, score))
+        for r, c, score in zip(rows_a.tolist(), rows_b.tolist(), scores.tolist(), strict=True):
+            a, b = keys[r], keys[c]
+            if a is not None and b is not None:
+                out.append((a, b, score))
         return out
