@@ -69,6 +69,9 @@ def example_text(line: str) -> str | None:
         return None
     if not isinstance(obj, dict):
         return None
+    fast = _plain_chat_text(obj)
+    if fast is not False:
+        return fast
     messages, extra = message_view(obj, detect(obj))
     images = _image_ids(obj, [*messages, *extra])
     parts = [f"{IMAGE_LINE}{' '.join(images)}]"] if images else []
@@ -82,3 +85,29 @@ def example_text(line: str) -> str | None:
         if text.strip():
             parts.append(" ".join(text.split()))
     return "\n".join(parts) if len(parts) > bool(images) else None
+
+
+def _plain_chat_text(obj: dict[str, Any]) -> str | bool | None:
+    """`example_text` of the commonest line, a `messages` list of string contents without images, in one pass
+    (False for any other line: the general path handles it)."""
+    messages = obj.get("messages")
+    if type(messages) is not list or "system" in obj or "schemaVersion" in obj or "images" in obj or "image" in obj:
+        return False
+    parts = []
+    for m in messages:
+        if type(m) is not dict:
+            continue
+        content = m.get("content")
+        if type(content) is not str:
+            if content is not None:
+                return False
+            content = ""
+        if m.get("role") == "system":
+            continue
+        calls = m.get("tool_calls") or m.get("function_call")
+        if calls:
+            content = f"{content} {json.dumps(calls, ensure_ascii=False)}"
+        words = content.split()
+        if words:
+            parts.append(" ".join(words))
+    return "\n".join(parts) if parts else None
