@@ -282,19 +282,20 @@ class TokenizerChoice:
     origin: str  # "setting": the user's `tokenizer`; "table": models.toml's; "name": the model's own name
     fact: TokenizerFact | None = None  # the model table's row, with its source ("table" only)
 
-    def fetch_hint(self, target: Target) -> str:
+    def fetch_hint(self, target: Target, other: str = "pass --tokenizer FOLDER") -> str:
         """One sentence for a tokenizer that is not on this machine: which one the target counts with and how to
-        get it once (the tokenizer files only: no weights), so the next check is exact."""
+        get it once (the tokenizer files only: no weights), so the next check is exact. `other`: the front end's
+        way to name a tokenizer instead."""
         fetch = f"`hf download {self.name} --include 'tokenizer*' --include '*.json' --include '*.jinja'`"
         if self.origin == "name":
             return (
                 f"token counts are o200k_base estimates (≈): {target} would count with its own Hugging Face "
                 f"tokenizer, which is not in the cache; if {self.name} is its repo, fetch it once with {fetch}, "
-                "or pass --tokenizer FOLDER."
+                f"or {other}."
             )
         return (
             f"token counts are o200k_base estimates (≈): {target} counts with the tokenizer of {self.name}, which "
-            f"is not in the Hugging Face cache; fetch it once with {fetch}, or pass --tokenizer FOLDER."
+            f"is not in the Hugging Face cache; fetch it once with {fetch}, or {other}."
         )
 
 

@@ -244,7 +244,7 @@ class SettingsManager:
                     f"tuneline: tokenizer {choice.name}: {exc}. Token counts are o200k_base estimates until it loads."
                 )
             else:
-                self._quietly(f"tuneline: {choice.fetch_hint(engine.target)}")
+                self._quietly(f"tuneline: {choice.fetch_hint(engine.target, 'set tuneline.tokenizer to a folder')}")
         except ImportError:
             message = (
                 "tuneline: counting with a Hugging Face tokenizer needs transformers (pip install 'tuneline[local]'); "
