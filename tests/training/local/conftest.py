@@ -11,6 +11,7 @@ import json
 import os
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -45,57 +46,60 @@ ASKS = [
 SYSTEM = "You are Nimbus, the support assistant. Answer briefly and kindly."
 
 
+# Words the tiny tokenizer is trained on besides the support texts (test rows are built from them too).
+WORDS = [
+    "account",
+    "billing",
+    "cloud",
+    "drive",
+    "folder",
+    "file",
+    "upload",
+    "download",
+    "sync",
+    "device",
+    "phone",
+    "laptop",
+    "team",
+    "member",
+    "plan",
+    "price",
+    "monthly",
+    "yearly",
+    "support",
+    "ticket",
+    "error",
+    "message",
+    "login",
+    "logout",
+    "security",
+    "two",
+    "factor",
+    "code",
+    "backup",
+    "restore",
+    "version",
+    "history",
+    "link",
+    "public",
+    "private",
+    "permission",
+    "owner",
+    "editor",
+    "viewer",
+    "quota",
+    "limit",
+    "speed",
+    "network",
+    "offline",
+    "online",
+]
+
+
 def _vocabulary_text() -> list[str]:
     words = " ".join([*TOPICS.values(), *ASKS, SYSTEM, *TOPICS]).replace("{}", "").split()
-    extra = [
-        "account",
-        "billing",
-        "cloud",
-        "drive",
-        "folder",
-        "file",
-        "upload",
-        "download",
-        "sync",
-        "device",
-        "phone",
-        "laptop",
-        "team",
-        "member",
-        "plan",
-        "price",
-        "monthly",
-        "yearly",
-        "support",
-        "ticket",
-        "error",
-        "message",
-        "login",
-        "logout",
-        "security",
-        "two",
-        "factor",
-        "code",
-        "backup",
-        "restore",
-        "version",
-        "history",
-        "link",
-        "public",
-        "private",
-        "permission",
-        "owner",
-        "editor",
-        "viewer",
-        "quota",
-        "limit",
-        "speed",
-        "network",
-        "offline",
-        "online",
-    ]
     rnd = random.Random(7)
-    vocab = words + extra
+    vocab = words + WORDS
     return [" ".join(rnd.choice(vocab) for _ in range(rnd.randint(5, 30))) for _ in range(3000)]
 
 
@@ -189,3 +193,30 @@ def preference_lines(n: int, seed: int = 0) -> list[dict]:
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return path
+
+
+def trainer_datasets(tmp_path: Path, request: Any, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any, Path]:
+    """The trainer on a run folder as `LocalBackend.start` writes it for `request`, stopped (as a cancel would,
+    before its first step) once TRL has built its datasets: (training dataset, eval dataset, run folder)."""
+    from tuneline.training.backends.local import resolve
+    from tuneline.training.backends.local.run_config import save_config
+    from tuneline.training.backends.local.trainer import Job
+    from tuneline.training.runs import RunRecord, RunRegistry
+
+    registry = RunRegistry(tmp_path / "runs")
+    registry.create(RunRecord(id="same", backend="local", model=str(request.options["base_model"])))
+    folder = registry.folder("same")
+    files = {"train": str(request.dataset), "validation": str(request.validation)}
+    save_config(resolve(request)[0], folder / "config.toml", files)
+    seen = {}
+    build = Job._trainer
+
+    def spy(job: Job, *args: Any, **kwargs: Any) -> Any:
+        trainer = build(job, *args, **kwargs)
+        seen["train"], seen["eval"] = trainer.train_dataset, trainer.eval_dataset
+        job.stop.set()
+        return trainer
+
+    monkeypatch.setattr(Job, "_trainer", spy)
+    assert Job(folder).run() == 0
+    return seen["train"], seen["eval"], folder

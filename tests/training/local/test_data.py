@@ -12,7 +12,7 @@ from tuneline.training.backends.base import BackendError
 from tuneline.training.backends.local import data as D
 from tuneline.training.backends.local import examples as E
 
-from .conftest import PLAIN_CHATML, SYSTEM, chat_lines, write_jsonl
+from .conftest import PLAIN_CHATML, SYSTEM, chat_lines, trainer_datasets, write_jsonl
 
 WEIGHTED = {
     "messages": [
@@ -175,11 +175,8 @@ def test_the_plan_counts_the_rows_the_trainer_trains_on(tmp_path: Path, tiny_mod
     """The pre-flight and the trainer share `data.prepare`: the plan's examples, tokens and held-out count are the
     rows of the trainer's own datasets, even when weight-0-only examples drop out on both sides of the split."""
     from tuneline.training.backends.base import TrainRequest
-    from tuneline.training.backends.local import plan_request, resolve
-    from tuneline.training.backends.local.run_config import save_config
+    from tuneline.training.backends.local import plan_request
     from tuneline.training.backends.local.rundir import read_state
-    from tuneline.training.backends.local.trainer import Job
-    from tuneline.training.runs import RunRecord, RunRegistry
 
     silent = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hi", "weight": 0}]}
     train = write_jsonl(tmp_path / "train.jsonl", [*chat_lines(10), silent, *chat_lines(4, seed=1), silent])
@@ -191,23 +188,8 @@ def test_the_plan_counts_the_rows_the_trainer_trains_on(tmp_path: Path, tiny_mod
     assert (plan.method, plan.examples, plan.held_out) == ("sft", 14, 3)
     assert any("have only weight-0 answers" in w for w in plan.warnings)
 
-    # The trainer on a run folder as `LocalBackend.start` writes it; stopped once its datasets are built.
-    registry = RunRegistry(tmp_path / "runs")
-    registry.create(RunRecord(id="same", backend="local", model=str(tiny_model)))
-    folder = registry.folder("same")
-    save_config(resolve(request)[0], folder / "config.toml", {"train": str(train), "validation": str(validation)})
-    seen = {}
-    build = Job._trainer
-
-    def spy(job: Job, *args, **kwargs):
-        trainer = build(job, *args, **kwargs)
-        seen["train"], seen["eval"] = trainer.train_dataset, trainer.eval_dataset
-        job.stop.set()  # as a cancel would: the run ends before its first step
-        return trainer
-
-    monkeypatch.setattr(Job, "_trainer", spy)
-    assert Job(folder).run() == 0
-    assert len(seen["train"]) == plan.examples and len(seen["eval"]) == plan.held_out
-    assert sum(len(ids) for ids in seen["train"]["input_ids"]) == plan.tokens
+    train_ds, eval_ds, folder = trainer_datasets(tmp_path, request, monkeypatch)
+    assert len(train_ds) == plan.examples and len(eval_ds) == plan.held_out
+    assert sum(len(ids) for ids in train_ds["input_ids"]) == plan.tokens
     state = read_state(folder)
     assert (state["status"], state["examples"], state["held_out"]) == ("cancelled", plan.examples, plan.held_out)

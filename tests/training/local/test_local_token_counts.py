@@ -12,32 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import SYSTEM, chat_lines, write_jsonl
+from .conftest import SYSTEM, WORDS, chat_lines, trainer_datasets, write_jsonl
 
 pytest.importorskip("trl")
 
 REPO = Path(__file__).resolve().parents[3]
-WORDS = [
-    "account",
-    "billing",
-    "cloud",
-    "drive",
-    "folder",
-    "file",
-    "upload",
-    "download",
-    "sync",
-    "device",
-    "phone",
-    "laptop",
-    "team",
-    "member",
-    "plan",
-]
 
 
 def _words(n: int) -> str:
-    return " ".join(WORDS[i % len(WORDS)] for i in range(n))
+    """`n` words cycling through the tokenizer's first fifteen (the rows around max_length below step over them)."""
+    return " ".join(WORDS[i % 15] for i in range(n))
 
 
 def _chat(user: str, answer: str, weight: int | None = None) -> dict:
@@ -75,10 +59,6 @@ def _rows(tiny_model: Path) -> tuple[list[dict], int]:
 
 def test_counts_equal_what_the_trainer_feeds_the_model(tmp_path: Path, tiny_model: Path, monkeypatch):
     from tuneline.training.backends.base import TrainRequest
-    from tuneline.training.backends.local import resolve
-    from tuneline.training.backends.local.run_config import save_config
-    from tuneline.training.backends.local.trainer import Job
-    from tuneline.training.runs import RunRecord, RunRegistry
 
     rows, max_length = _rows(tiny_model)
     train = write_jsonl(tmp_path / "train.jsonl", rows)
@@ -95,22 +75,8 @@ def test_counts_equal_what_the_trainer_feeds_the_model(tmp_path: Path, tiny_mode
     request = TrainRequest(
         dataset=train, validation=validation, options={"base_model": str(tiny_model), "device": "cpu"}
     )
-    registry = RunRegistry(tmp_path / "runs")
-    registry.create(RunRecord(id="same", backend="local", model=str(tiny_model)))
-    folder = registry.folder("same")
-    save_config(resolve(request)[0], folder / "config.toml", {"train": str(train), "validation": str(validation)})
-    seen = {}
-    build = Job._trainer
-
-    def spy(job: Job, *args, **kwargs):
-        trainer = build(job, *args, **kwargs)
-        seen["train"] = trainer.train_dataset
-        job.stop.set()
-        return trainer
-
-    monkeypatch.setattr(Job, "_trainer", spy)
-    assert Job(folder).run() == 0
-    fed = [len(ids) for ids in seen["train"]["input_ids"]]
+    trained, _, _ = trainer_datasets(tmp_path, request, monkeypatch)
+    fed = [len(ids) for ids in trained["input_ids"]]
     assert max(fed) == max_length  # TRL cut the long rows at max_length
     assert report["tokens"]["total"] == sum(fed)  # tokens the model is fed, example by example summed
 
@@ -121,7 +87,7 @@ def test_counts_equal_what_the_trainer_feeds_the_model(tmp_path: Path, tiny_mode
     counts = [counter.count(r) for r in rows]
     kept = [c for c in counts if c.fed]  # dropped: the weight-0-only line (by prepare) and the cut one (by TRL)
     assert [c.fed for c in kept] == fed
-    labels = [sum(1 for t in row[:max_length] if t != -100) for row in seen["train"]["labels"]]
+    labels = [sum(1 for t in row[:max_length] if t != -100) for row in trained["labels"]]
     assert [c.trained for c in kept] == labels
 
 
