@@ -18,7 +18,6 @@ from .conftest import plant_run, write_lines
 from .fake_chat import OPENAI_KEY, TUNED, FakeChat, finished_run, held_out_lines
 from .lsp_client import command, serve
 
-pytestmark = pytest.mark.asyncio
 ASK = "tuneline.askTuned"
 
 

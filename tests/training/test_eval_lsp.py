@@ -14,8 +14,6 @@ from .conftest import plant_run, snapshot
 from .fake_chat import OPENAI_KEY, TUNED, FakeChat
 from .lsp_client import command, serve
 
-pytestmark = pytest.mark.asyncio
-
 
 @pytest.fixture
 async def lsp(chat, project):

@@ -16,8 +16,6 @@ from .conftest import chat_line, plant_run, run_files_text, snapshot, write_line
 from .fake_providers import OPENAI_KEY
 from .lsp_client import command, serve
 
-pytestmark = pytest.mark.asyncio
-
 
 @pytest.fixture
 async def lsp(env, project):
