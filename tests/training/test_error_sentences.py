@@ -267,3 +267,19 @@ def test_the_plan_says_the_same_about_models(backend, env, project):
         assert run_preflight(TrainRequest(dataset=data, model=SHUT), backend).refused == shut
     pf = run_preflight(TrainRequest(dataset=data, model=unknown), backend)
     assert pf.ok and warning in pf.plan.warnings
+
+
+@pytest.mark.parametrize("backend", ["openai", "together"])
+def test_an_answer_about_the_validation_file_points_at_it(backend, env, project, providers, monkeypatch):
+    """A line number the provider gives while the validation file uploads is that file's line, not the training
+    file's (Together's used to be quoted against the training file)."""
+    monkeypatch.setenv("TUNELINE_RETRY_ATTEMPTS", "1")
+    hosted = bound_backend(backend, project, providers)
+    validation = project / "valid.jsonl"
+    hosted._record.validation = {"path": str(validation)}
+    client = hosted.client()
+    pattern, call = list_call(backend, client)
+    providers.state.inject(pattern, status=400, body={"error": CASES["file"][1]}, times=1)
+    with pytest.raises(BackendError) as raised:
+        hosted.call("uploading the validation file", call)
+    assert f"(see {validation}:2)" in str(raised.value)

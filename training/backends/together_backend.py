@@ -1,7 +1,8 @@
 """Together AI fine-tuning of open models with LoRA (the `together` SDK, imported only inside the training child).
 
-The hosted path for users OpenAI no longer serves. Same flow as OpenAI: upload (the SDK runs Together's own file
-check first), ask Together for its price estimate and stop if it says the account cannot pay, create the job,
+The hosted path for users OpenAI no longer serves. Same flow as OpenAI: upload (SDK 3.x only parses each line;
+Together validates the content on its servers after the upload, and `tuneline check --target together:...` applies
+the content rules Together's SDK used to check before 2.15), ask Together for its price estimate and stop if it says the account cannot pay, create the job,
 follow status, events and metrics, record the output model name, cancel.
 """
 
@@ -87,10 +88,6 @@ class TogetherBackend(HostedBackend):
         if isinstance(exc, ValueError):  # the SDK checks job settings against the model's limits itself
             return f"Together AI's SDK refused the job settings: {msg}"
         return None
-
-    def upload_path(self, doing: str) -> Path | None:
-        # Together's answers have always been quoted against the training file, whichever file was being sent.
-        return super().upload_path("")
 
     # --- upload ----------------------------------------------------------------------------------------------
     def upload(self, client: Any, path: Path, role: str) -> str:
