@@ -115,13 +115,12 @@ class NearDuplicateDetector:
                 found[pair] = Pair(*pair, score, "semantic")
             return _sorted(found.values())
         assert self.lexical is not None
-        for key in self.lexical.ids():
-            for other, score in self.lexical.neighbours(key):
-                if not self._same_images(key, other):
-                    continue
-                pair = _order(key, other)
-                if pair not in found:
-                    found[pair] = Pair(*pair, score, "lexical")
+        images = self._with_images()
+        for a, b, score in self.lexical.pairs():
+            if (a in images or b in images) and not self._same_images(a, b):
+                continue
+            pair = _order(a, b)
+            found[pair] = Pair(*pair, score, "lexical")
         return _sorted(found.values())
 
     def pairs_of(self, key: Hashable) -> list[Pair]:

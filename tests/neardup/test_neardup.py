@@ -163,3 +163,33 @@ def test_validation_file_setting_pairs_files_and_never_a_file_with_itself(tmp_pa
     both = overlap("holdout.jsonl", "data.jsonl")
     assert both == {"holdout.jsonl": [22], "data.jsonl": []}
     assert overlap("holdout.jsonl") == {"holdout.jsonl": []}  # alone: no training file known, no self-comparison
+
+
+def test_lexical_scores_estimate_the_jaccard_of_the_shingle_sets():
+    from tuneline.neardup.lexical import LexicalIndex, shingles
+
+    lines, expected = planted()
+    texts = {i: example_text(line) for i, line in enumerate(lines)}
+    index = LexicalIndex(0.0)
+    index.add_many(texts.items())
+    for later in (62, 63):  # the pairs that share most shingles (the paraphrase shares too few to meet in a band)
+        earlier = expected[later]
+        a, b = shingles(texts[later]), shingles(texts[earlier])
+        score = dict(index.neighbours(later)).get(earlier, 0.0)
+        assert abs(score - len(a & b) / len(a | b)) < 0.2  # 64 slots: a standard error of about 0.06
+
+
+def test_plain_chat_lines_take_the_fast_path_to_the_same_text(monkeypatch):
+    from tuneline.neardup import texts as module
+
+    files = sorted((REPO / "examples").glob("*.jsonl"))
+    sample = [line for path in files for line in path.read_text(encoding="utf-8").splitlines()]
+    sample += [
+        json.dumps({"messages": [{"role": "user", "content": " a\\n b "}, {"role": "assistant", "content": None}]}),
+        json.dumps({"messages": [{"role": "assistant", "content": "x", "tool_calls": [{"id": "1"}]}]}),
+        json.dumps({"messages": [{"role": "system", "content": "s"}], "system": "bedrock?"}),
+        json.dumps({"messages": "not a list"}),
+    ]
+    fast = [example_text(line) for line in sample]
+    monkeypatch.setattr(module, "_plain_chat_text", lambda obj: False)
+    assert [example_text(line) for line in sample] == fast
