@@ -22,7 +22,7 @@ from .engine import Engine
 from .types import LineResult
 
 MIN_BYTES_FOR_WORKERS = 4_000_000
-CHUNK_LINES = 2_000
+CHUNK_LINES = 1_000
 CHUNK_BYTES = 4_000_000
 _worker_engine: Engine | None = None
 
@@ -87,16 +87,19 @@ def analyze_many(
     with ProcessPoolExecutor(
         max_workers=jobs - 1, mp_context=mp_context, initializer=_init, initargs=(engine.settings,)
     ) as pool:
-        for n, (start, end, size) in enumerate(chunks(lines)):
-            # This process's share, analysed while the workers run theirs, and every line too long for a chunk: a
-            # pickle would copy it twice more (the message and the worker's copy) for no gain.
-            if n % jobs == 0 or size > CHUNK_BYTES:
+        for start, end, size in chunks(lines):
+            # Workers are kept fed with up to two chunks each; every other chunk is analysed here meanwhile. So the
+            # split follows how fast each side really is (this process also unpickles and merges; another program
+            # may hold a core), not a fixed share. A line too long for a chunk stays here: a pickle would copy it
+            # twice more (the message and the worker's copy) for no gain.
+            queued = sum(1 for *_, item in pending if isinstance(item, Future) and not item.done())
+            if size <= CHUNK_BYTES and queued < 2 * (jobs - 1) and in_flight + size <= budget:
+                pending.append((start, end, size, pool.submit(_run, lines[start:end])))
+                in_flight += size
+            else:
                 pending.append((start, end, 0, [analyze(t) for t in lines[start:end]]))
-                continue
-            while pending and in_flight + size > budget:
+            while pending and (isinstance(pending[0][3], list) or pending[0][3].done()):
                 settle_oldest()
-            pending.append((start, end, size, pool.submit(_run, lines[start:end])))
-            in_flight += size
         while pending:
             settle_oldest()
     return results
