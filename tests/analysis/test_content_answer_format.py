@@ -44,3 +44,36 @@ def test_through_the_cli(tmp_path):
     lines.append(chat("Text p", "Ada, 36, London.", system=SYSTEM))
     got = cli(tmp_path, lines, "TL507")
     assert [(d.line, d.severity) for d in got] == [(13, "info")] and got[0].text == '"Ada, 36, London."'
+
+
+def test_edits_keep_the_verdicts_of_a_fresh_analysis():
+    """TL507 keeps per-kind counts as lines come and go (a report visits only the odd answers): after each edit,
+    its findings equal those of the same text analysed from scratch."""
+    from tuneline.analysis import Dataset
+
+    from .helpers import engine
+
+    eng = engine()
+    lines = [chat(f"Text {i}", _json(i), system=SYSTEM) for i in range(12)]
+    prose = chat("Text p", "The person is Ada, 36, from London.", system=SYSTEM)
+    other_keys = chat("Text k", _json(99, ("name", "years")), system=SYSTEM)
+    chinese = chat("What is the capital of France?", "法国的首都是巴黎。")
+    ds = Dataset(eng, list(lines))
+    edits = [
+        (12, 12, [prose, other_keys]),  # two odd answers join
+        (0, 3, []),  # three JSON answers leave: prose is now 1 of 11
+        (0, 0, [prose, prose]),  # the majority falls under 80%: nothing to report
+        (0, 2, []),
+        (5, 6, [other_keys]),  # a JSON answer becomes another key set
+        (len(lines), len(lines), [*filler(30), chinese]),  # another kind of task, with a script odd one out
+    ]
+    current = list(lines)
+    for start, end, new in edits:
+        end = min(end, len(current))
+        start = min(start, len(current))
+        ds.splice(start, end, new)
+        current[start:end] = new
+        fresh = Dataset(eng, list(current))
+        mine = [(f.line, f.span, f.message) for f in ds.findings() if f.code == "TL507"]
+        assert mine == [(f.line, f.span, f.message) for f in fresh.findings() if f.code == "TL507"]
+    assert any("Han script" in f.message for f in ds.findings() if f.code == "TL507")

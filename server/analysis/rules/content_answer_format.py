@@ -11,7 +11,6 @@ A majority of prose makes no finding: a list or a JSON answer among paragraphs i
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterator, Sequence
 
 from ..lines import BOM
@@ -32,71 +31,125 @@ def _keys(keys: tuple[str, ...]) -> str:
     return "{" + shown + "}"
 
 
+def _majority(by_value: dict) -> tuple[object, int]:
+    """The most common value and its count (the first one met on a tie, as Counter.most_common does)."""
+    best, count = None, -1
+    for value, slots in by_value.items():
+        if len(slots) > count:
+            best, count = value, len(slots)
+    return best, count
+
+
+class _Kind:
+    """One kind of task's answers, indexed by shape, key set and script, so that a report visits only the odd
+    answers: a count per value says whether a majority rule applies, and the slots under the other values are
+    the odd ones. Why: the report runs after every edit, and a pass over 100k answers cost ~50-100 ms of it."""
+
+    __slots__ = ("keys", "n", "scripts", "shapes")
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.shapes: dict[str | None, set[int]] = {}
+        self.keys: dict[tuple[str, ...], set[int]] = {}  # JSON-object answers only
+        self.scripts: dict[str, set[int]] = {}  # answers with a script only
+
+    def add(self, slot: int, f: ContentFacts) -> None:
+        self.n += 1
+        self.shapes.setdefault(f.shape, set()).add(slot)
+        if f.keys is not None:
+            self.keys.setdefault(f.keys, set()).add(slot)
+        if f.script:
+            self.scripts.setdefault(f.script, set()).add(slot)
+
+    def remove(self, slot: int, f: ContentFacts) -> None:
+        self.n -= 1
+        for index, value in ((self.shapes, f.shape), (self.keys, f.keys), (self.scripts, f.script)):
+            slots = index.get(value)  # type: ignore[call-overload]
+            if slots is not None:
+                slots.discard(slot)
+                if not slots:
+                    del index[value]  # type: ignore[arg-type]
+
+
+def _others(by_value: dict, main: object) -> list[int]:
+    return sorted(s for value, slots in by_value.items() if value != main for s in slots)
+
+
 class AnswerFormats(FileRule):
     codes = ("TL507",)
 
     def __init__(self) -> None:
         self._facts: dict[int, ContentFacts] = {}
+        self._kinds: dict[str | None, _Kind] = {}
 
     def add(self, examples: Sequence[Example]) -> None:
-        facts = self._facts
+        facts, kinds = self._facts, self._kinds
         for slot, r in examples:
             f = r.content
             if isinstance(f, ContentFacts) and f.shape is not None:
+                if slot in facts:
+                    self._forget(slot)
                 facts[slot] = f
+                kind = kinds.get(f.group)
+                if kind is None:
+                    kind = kinds[f.group] = _Kind()
+                kind.add(slot, f)
 
     def remove(self, examples: Sequence[Example]) -> None:
         for slot, _ in examples:
-            self._facts.pop(slot, None)
+            self._forget(slot)
+
+    def _forget(self, slot: int) -> None:
+        f = self._facts.pop(slot, None)
+        if f is None:
+            return
+        kind = self._kinds[f.group]
+        kind.remove(slot, f)
+        if kind.n == 0:
+            del self._kinds[f.group]
 
     def findings(self, view: FileView) -> Iterator[Finding]:
         if len(self._facts) < _MIN:
             return
-        groups: dict[str | None, list[int]] = {}
-        for slot, f in self._facts.items():
-            groups.setdefault(f.group, []).append(slot)
-        for group, slots in groups.items():
-            if len(slots) >= _MIN:
-                yield from self._group(view, group, slots)
+        for group, kind in self._kinds.items():
+            if kind.n >= _MIN:
+                yield from self._group(view, group, kind)
 
-    def _group(self, view: FileView, group: str | None, slots: list[int]) -> Iterator[Finding]:
+    def _group(self, view: FileView, group: str | None, kind: _Kind) -> Iterator[Finding]:
         facts = self._facts
         where = "answers with this system prompt" if group else "answers in this file"
-        n = len(slots)
+        n = kind.n
         odd: dict[int, str] = {}
-        shapes = Counter(facts[s].shape for s in slots)
-        shape, count = shapes.most_common(1)[0]
-        if shape in _SHAPE_SHARE and count < n and count >= _SHAPE_SHARE[shape] * n:
-            for s in slots:
+        shape, count = _majority(kind.shapes)
+        if shape in _SHAPE_SHARE and count < n and count >= _SHAPE_SHARE[shape] * n:  # type: ignore[index]
+            for s in _others(kind.shapes, shape):
                 mine = facts[s].shape
-                if mine != shape and not (shape == "list" and mine == "json"):
+                if not (shape == "list" and mine == "json"):
                     odd[s] = (
                         f"This answer is {_SHAPE_WORDS[mine or 'prose']}, while {count} of {n} {where} are "
-                        f"{_SHAPE_WORDS[shape]}: pick one format per kind of task."
+                        f"{_SHAPE_WORDS[shape]}: pick one format per kind of task."  # type: ignore[index]
                     )
-        keyed = [s for s in slots if facts[s].keys is not None]
-        if len(keyed) >= _MIN:
-            sets = Counter(facts[s].keys for s in keyed)
-            keys, count = sets.most_common(1)[0]
-            if count < len(keyed) and count >= _KEYS_SHARE * len(keyed):
-                for s in keyed:
-                    if facts[s].keys != keys and s not in odd:
+        keyed = sum(map(len, kind.keys.values()))
+        if keyed >= _MIN:
+            keys, count = _majority(kind.keys)
+            if count < keyed and count >= _KEYS_SHARE * keyed:
+                for s in _others(kind.keys, keys):
+                    if s not in odd:
                         odd[s] = (
                             f"This JSON answer has the keys {_keys(facts[s].keys or ())}, while {count} of "
-                            f"{len(keyed)} JSON {where} have {_keys(keys or ())}."
+                            f"{keyed} JSON {where} have {_keys(keys or ())}."  # type: ignore[arg-type]
                         )
-        written = [s for s in slots if facts[s].script]
-        if len(written) >= _MIN:
-            scripts = Counter(facts[s].script for s in written)
-            main, count = scripts.most_common(1)[0]
-            if count < len(written) and count >= _SCRIPT_SHARE * len(written):
-                for s in written:
+        written = sum(map(len, kind.scripts.values()))
+        if written >= _MIN:
+            main, count = _majority(kind.scripts)
+            if count < written and count >= _SCRIPT_SHARE * written:
+                for s in _others(kind.scripts, main):
                     f = facts[s]
                     asked = f.script in f.prompt_scripts or "*" in f.prompt_scripts
-                    if f.script != main and not asked and s not in odd:
+                    if not asked and s not in odd:
                         odd[s] = (
                             f"This answer is written in {f.script} script, while its prompt is not and {count} of "
-                            f"{len(written)} {where} are in {main}: an answer in another language than asked."
+                            f"{written} {where} are in {main}: an answer in another language than asked."
                         )
         for slot, message in odd.items():
             line = view.line_of(slot)
