@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import json
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
 from tuneline.analysis.lines import utf16_len
 
-from ..protocol import RawJSON, encode
+from ..protocol import RawJSON
 
 if TYPE_CHECKING:
     from ..documents import Analysis, Document
@@ -17,37 +19,35 @@ if TYPE_CHECKING:
 _KIND = int(types.SymbolKind.Object)
 
 
-def symbols(doc: Document, analysis: Analysis) -> list[dict[str, Any]]:
+def symbols_json(doc: Document, analysis: Analysis) -> RawJSON:
+    """The symbols as JSON text, encoded on the analysis thread and kept until the next analysis (VS Code asks
+    often). Why text and not dicts: the outline of a 100k-line file as dicts, then `json.dumps`, peaked ~200 MB
+    above the server's size; one small string per symbol, joined once, is the same text at less than half that."""
+    cached = doc.symbols_cache
+    if cached is not None and cached[0] == analysis.generation:
+        return cached[1]
+    encoded = RawJSON("[" + ",".join(_symbols(doc, analysis)) + "]")
+    doc.symbols_cache = (analysis.generation, encoded)
+    return encoded
+
+
+def _symbols(doc: Document, analysis: Analysis) -> Iterator[str]:
+    """One example's symbol (`#12 user: How do I…`, its tokens, the whole line), exactly as `encode` writes it."""
     dataset = doc.dataset
     if dataset is None:
-        return []
-    numbers = doc.example_numbers(analysis)
-    out = []
-    for line, number in enumerate(numbers):
+        return
+    dumps = json.dumps
+    for line, number in enumerate(doc.example_numbers(analysis)):
         if not number:
             continue
         result = dataset.result(line)
         end = utf16_len(dataset.text(line))
-        out.append(
-            {
-                "name": f"#{number} {result.label or result.format or 'example'}",
-                "detail": f"{result.tokens:,} tok",
-                "kind": _KIND,
-                "range": {"start": {"line": line, "character": 0}, "end": {"line": line, "character": end}},
-                "selectionRange": {"start": {"line": line, "character": 0}, "end": {"line": line, "character": 0}},
-            }
+        name = dumps(f"#{number} {result.label or result.format or 'example'}", ensure_ascii=True)
+        yield (
+            f'{{"name":{name},"detail":"{result.tokens:,} tok","kind":{_KIND},'
+            f'"range":{{"start":{{"line":{line},"character":0}},"end":{{"line":{line},"character":{end}}}}},'
+            f'"selectionRange":{{"start":{{"line":{line},"character":0}},"end":{{"line":{line},"character":0}}}}}}'
         )
-    return out
-
-
-def symbols_json(doc: Document, analysis: Analysis) -> RawJSON:
-    """The symbols, encoded on the analysis thread, and kept until the next analysis (VS Code asks often)."""
-    cached = doc.symbols_cache
-    if cached is not None and cached[0] == analysis.generation:
-        return cached[1]
-    encoded = encode(symbols(doc, analysis))
-    doc.symbols_cache = (analysis.generation, encoded)
-    return encoded
 
 
 def register(server: TunelineServer) -> None:
