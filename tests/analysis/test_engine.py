@@ -164,6 +164,7 @@ def test_incremental_splices_equal_a_fresh_analysis(start, edits):
         end = min(at + length, len(lines))
         ds.splice(at, end, new)
         lines[at:end] = new
+        ds.findings()  # as an editor asks after each edit: the slot-to-line map is then kept up to date in place
     fresh = Dataset(eng, lines)
     assert _as_tuples(ds.findings()) == _as_tuples(fresh.findings())
     a, b = ds.summary(), fresh.summary()
