@@ -4,24 +4,24 @@ Shingles never cross a sentence boundary, so reordered sentences give the same s
 examples that differ only in their numbers still collide. The score is the estimated Jaccard similarity of the
 two shingle sets (the share of equal signature slots).
 
-Speed: each distinct word is hashed once (blake2b, so results are the same in every process), shingle hashes are
-combined from word hashes in numpy, and the signature is one-permutation MinHash (each shingle hashed once into
-one of 64 slots, empty slots filled from the next full one) instead of 64 hash functions per shingle. Pairs come
-from grouping the 8 band keys (8 slots each: the banding datasketch chooses for Jaccard 0.7 and 64 slots) by
-sorting, then every candidate's signatures are compared.
+Speed: words are found and hashed for a whole batch of texts at once (`word_scan`; a regex per text only for texts
+outside printable ASCII), shingle hashes are combined from word hashes in numpy, and the 64 MinHash values of each
+shingle come from multiply-shift hash functions on two threads. Pairs come from grouping the 16 band keys (4 slots
+each) by sorting, then every candidate's signatures are compared. Hashes are fixed functions of the bytes, so the
+same file gives the same pairs in every process.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Hashable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 
 NUM_PERM = 64
 BANDS, ROWS = 16, 4  # a pair at Jaccard 0.7 shares a band 99% of the time (8 x 8: 65% at 0.77)
+_MAX_WORDS = 1_000_000  # distinct tokens remembered with their hash
 NEIGHBOURS_IN_BUCKET = 16  # in a bucket of many, each example is checked against this many on either side
 _TOKEN = re.compile(r"\w+|[.!?]\s+|\n+")  # words, and sentence boundaries (. ! ? before whitespace, newlines)
-_BOUNDARY = 0
 
 
 class NearDuplicatesUnavailable(RuntimeError):
@@ -40,8 +40,11 @@ class LexicalIndex:
             ) from None
         self.np = np
         self.threshold = threshold
-        self._word_hash: dict[str, int] = {}
-        self._sigs = np.zeros((0, NUM_PERM), dtype=np.uint64)
+        self._word_hash: dict[str, int] = {}  # words outside printable ASCII, by their hash
+        from .word_scan import word_hash
+
+        self._masked = np.uint64(word_hash(b"#"))  # every number is this word
+        self._sigs = np.zeros((0, NUM_PERM), dtype=np.uint32)
         self._bands = np.zeros((0, BANDS), dtype=np.uint64)
         self._keys: list[Hashable | None] = []
         self._row: dict[Hashable, int] = {}
@@ -66,8 +69,8 @@ class LexicalIndex:
             batch = items[start : start + 4096]
             for key, _ in batch:
                 self.remove(key)
-            sigs = self._signatures([t for _, t in batch])
-            keep = np.flatnonzero(sigs[:, 0] != np.iinfo(np.uint64).max)
+            sigs, has_shingles = self._signatures([t for _, t in batch])
+            keep = np.flatnonzero(has_shingles)
             rows = [self._take_row(batch[i][0]) for i in keep.tolist()]
             self._sigs[rows] = sigs[keep]
             self._bands[rows] = self._band_keys(sigs[keep])
@@ -131,8 +134,8 @@ class LexicalIndex:
             return []
         a = np.concatenate(firsts)
         b = np.concatenate(seconds)
-        a, b = np.minimum(a, b), np.maximum(a, b)
-        pair = np.unique(a.astype(np.int64) * used + b)
+        pair = np.sort(np.minimum(a, b).astype(np.int64) * used + np.maximum(a, b))
+        pair = pair[np.r_[True, pair[1:] != pair[:-1]]]  # sorting beats np.unique's hash table here (0.05 s, 0.5 s)
         a, b = pair // used, pair % used
         scores = np.empty(len(a), dtype=np.float64)
         for start in range(0, len(a), 65536):
@@ -152,54 +155,63 @@ class LexicalIndex:
 
     # --- signatures --------------------------------------------------------------------------------------------
     def _signatures(self, texts: list[str]):
-        """MinHash of each text's shingle hashes under NUM_PERM multiply-shift hash functions (all slots at the
-        maximum: no shingle)."""
+        """MinHash of each text's shingle hashes under NUM_PERM multiply-shift hash functions (32-bit values), and
+        which texts have any shingle."""
         np = self.np
         hashes, owners = self._shingle_hashes(texts)
-        empty = np.iinfo(np.uint64).max
-        sigs = np.full((len(texts), NUM_PERM), empty, dtype=np.uint64)
+        sigs = np.full((len(texts), NUM_PERM), np.iinfo(np.uint32).max, dtype=np.uint32)
+        has_shingles = np.zeros(len(texts), dtype=bool)
+        has_shingles[owners] = True
         if not len(hashes):
-            return sigs
+            return sigs, has_shingles
         order = np.argsort(owners, kind="stable")
         hashes, owners = hashes[order], owners[order]
         step = max(1, (1 << 20) // NUM_PERM)  # shingles at a time: an 8 MB block of hash values
-        with np.errstate(over="ignore"):
-            for start in range(0, len(hashes), step):
-                h = hashes[start : start + step, None]
-                o = owners[start : start + step]
-                values = (h * self._perm_a + self._perm_b) >> np.uint64(32)
-                firsts = np.flatnonzero(np.r_[True, o[1:] != o[:-1]])
-                block = np.minimum.reduceat(values, firsts, axis=0)
-                sigs[o[firsts]] = np.minimum(sigs[o[firsts]], block)
-        return sigs
+
+        def block(start: int):
+            h = hashes[start : start + step, None]
+            o = owners[start : start + step]
+            values = np.multiply(h, self._perm_a)
+            values += self._perm_b
+            firsts = np.flatnonzero(np.r_[True, o[1:] != o[:-1]])
+            # The top 32 bits are the hash value; shifting the minima equals taking the minimum of the shifted.
+            return o[firsts], (np.minimum.reduceat(values, firsts, axis=0) >> np.uint64(32)).astype(np.uint32)
+
+        # numpy lets go of the GIL in these loops: two threads use both cores.
+        with np.errstate(over="ignore"), ThreadPoolExecutor(2, thread_name_prefix="tuneline-minhash") as pool:
+            for rows, mins in pool.map(block, range(0, len(hashes), step)):
+                sigs[rows] = np.minimum(sigs[rows], mins)
+        return sigs, has_shingles
 
     def _shingle_hashes(self, texts: list[str]):
         """64-bit hashes of every word 3-shingle inside a sentence (a sentence of one or two words is one shingle),
         digits masked, and which text each came from."""
         np = self.np
-        ids: list[int] = []
-        lengths: list[int] = []
-        known = self._word_hash
-        for text in texts:
-            tokens = _TOKEN.findall(text.lower())
-            found = list(map(known.get, tokens))
-            if None in found:
-                found = [x if x is not None else self._learn(t) for t, x in zip(tokens, found, strict=True)]
-            ids += found
-            lengths.append(len(tokens))
-        if not ids:
+        from .word_scan import PRINTABLE, all_digits, scan
+
+        plain = [i for i, t in enumerate(texts) if not PRINTABLE.search(t)]
+        parts = []
+        if plain:  # printable ASCII: words and sentences from one pass over the bytes
+            words, sentence = scan([texts[i] for i in plain], bert=False)
+            h = words.hash.copy()
+            h[all_digits(words)] = self._masked
+            parts.append((np.asarray(plain, dtype=np.int64)[words.owner], sentence, h))
+        if len(plain) < len(texts):
+            skip = set(plain)
+            parts.append(self._regex_words(texts, [i for i in range(len(texts)) if i not in skip]))
+        owner = np.concatenate([p[0] for p in parts])
+        sentence = np.concatenate([p[1] for p in parts])
+        h = np.concatenate([p[2] for p in parts])
+        if not len(h):
             return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64)
-        h = np.array(ids, dtype=np.uint64)
-        owner = np.repeat(np.arange(len(texts)), lengths)
-        word = h != _BOUNDARY
-        # A sentence is a run of words between boundaries (or text ends); number the runs.
-        starts_run = word & np.r_[True, ~word[:-1] | (owner[1:] != owner[:-1])]
+        # A sentence is a run of words of one text between boundaries; number the runs.
+        starts_run = np.r_[True, (owner[1:] != owner[:-1]) | (sentence[1:] != sentence[:-1])]
         run = np.cumsum(starts_run) - 1
-        run_length = np.bincount(run[word], minlength=int(run[-1]) + 1 if len(run) else 0)
+        run_length = np.bincount(run)
         out_hash, out_owner = [], []
         with np.errstate(over="ignore"):
             if len(h) >= 3:  # windows of three words in one run
-                i = np.flatnonzero(word[:-2] & word[1:-1] & word[2:] & (run[:-2] == run[2:]))
+                i = np.flatnonzero(run[:-2] == run[2:])
                 out_hash.append(_mix(np, h[i], h[i + 1], h[i + 2]))
                 out_owner.append(owner[i])
             first = np.flatnonzero(starts_run)  # runs of one or two words: one shingle each
@@ -209,16 +221,36 @@ class LexicalIndex:
             out_owner += [owner[one], owner[two]]
         return np.concatenate(out_hash), np.concatenate(out_owner)
 
-    def _learn(self, token: str) -> int:
-        if not token[0].isalnum() and token[0] != "_":  # whitespace: a sentence boundary
-            value = _BOUNDARY
-        else:
-            word = "#" if token.isdigit() else token
-            digest = hashlib.blake2b(word.encode("utf-8", "surrogatepass"), digest_size=8).digest()
-            value = int.from_bytes(digest, "little") | 1  # never the boundary
-        if len(self._word_hash) < 1_000_000:
-            self._word_hash[token] = value
-        return value
+    def _regex_words(self, texts: list[str], rows: list[int]):
+        """(text, sentence number, word hash) of each word of texts outside printable ASCII, by regex."""
+        np = self.np
+        from .word_scan import word_hash
+
+        known = self._word_hash
+        if len(known) > _MAX_WORDS:  # a long-running language server: start the memory again
+            known.clear()
+        owners: list[int] = []
+        sentences: list[int] = []
+        hashes: list[int] = []
+        for row in rows:
+            sentence = 0
+            for token in _TOKEN.findall(texts[row].lower()):
+                if not token[0].isalnum() and token[0] != "_":  # . ! ? before whitespace, or newlines
+                    sentence += 1
+                    continue
+                value = known.get(token)
+                if value is None:
+                    value = known[token] = word_hash(
+                        b"#" if token.isdigit() else token.encode("utf-8", "surrogatepass")
+                    )
+                owners.append(row)
+                sentences.append(sentence)
+                hashes.append(value)
+        return (
+            np.array(owners, dtype=np.int64),
+            np.array(sentences, dtype=np.int64),
+            np.array(hashes, dtype=np.uint64),
+        )
 
     def _band_keys(self, sigs):
         np = self.np
@@ -236,29 +268,6 @@ def _mix(np, a, b, c):
     x = (x ^ (x >> np.uint64(29))) * np.uint64(0xBF58476D1CE4E5B9) + c
     x = (x ^ (x >> np.uint64(32))) * np.uint64(0x94D049BB133111EB)
     return x ^ (x >> np.uint64(29))
-
-
-def _densify(np, sigs, empty):
-    """Fill each empty slot from the next full slot to its right (wrapping), offset by the distance, so two texts
-    with the same shingles fill the same way (one-permutation hashing with rotation)."""
-    full = sigs != empty
-    if full.all():
-        return sigs
-    width = sigs.shape[1]
-    cols = np.arange(2 * width)
-    doubled = np.concatenate([full, full], axis=1)
-    # Index of the next full slot at or after each position, in the doubled row.
-    nxt = np.where(doubled, cols, 2 * width)
-    nxt = np.minimum.accumulate(nxt[:, ::-1], axis=1)[:, ::-1][:, :width]
-    has_any = full.any(axis=1)
-    source = np.where(has_any[:, None], nxt % width, 0)
-    distance = (nxt - np.arange(width)).astype(np.uint64)
-    filled = np.take_along_axis(sigs, source, axis=1)
-    with np.errstate(over="ignore"):
-        filled = filled + distance * np.uint64(0x9E3779B97F4A7C15)
-    out = np.where(full, sigs, filled)
-    out[~has_any] = empty
-    return out
 
 
 def shingles(text: str, size: int = 3) -> set[bytes]:

@@ -20,16 +20,16 @@ Tokenising is where the time goes, so it has two paths:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from itertools import chain
+from itertools import chain, repeat
 from pathlib import Path
 
 import numpy as np
 
-_OTHER = re.compile(r"[^\x20-\x7e\n]")  # a text outside the ASCII path: tabs, controls, anything non-ASCII
-_WORD = re.compile(r"[a-z0-9]+|[^a-z0-9 \n]")  # BERT's pre-tokens of a lowercased printable-ASCII text
+from .word_scan import PRINTABLE, Words, scan
+
+_OTHER = PRINTABLE  # a text outside the ASCII path: tabs, controls, anything non-ASCII
 _MAX_WORDS = 500_000  # remembered words; past this the memory is cleared (a long-running language server)
 _THREAD_BATCH = 512  # texts per tokenizer call on a worker thread
 _LONG_TEXT = 2048  # characters of a long text scanned first for its leading words
@@ -105,24 +105,30 @@ class StaticEmbedder:
     def _ascii_tokens(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """BERT's normaliser on printable ASCII is lowercasing (a newline becomes a space); its pre-tokeniser
         splits at whitespace and isolates each punctuation character; WordPiece then works on each word alone, so
-        a word's ids are looked up, and a text's ids are its words' ids in order, cut at the maximum length."""
-        words_of = [self._words(t) for t in texts]
-        words = list(chain.from_iterable(words_of))
-        known = self._word_index
-        if len(known) > _MAX_WORDS:
-            self._forget_words()
-            known = self._word_index
-        self._learn([w for w in set(words) if w not in known])
-        index = np.fromiter(map(known.__getitem__, words), dtype=np.int64, count=len(words))
-        counts = np.fromiter(map(len, words_of), dtype=np.int64, count=len(words_of))
-        text_of = np.repeat(np.arange(len(texts)), counts)
+        a word's ids are looked up (by the hash of its bytes), and a text's ids are its words' ids in order, cut at
+        the maximum length."""
+        limit = self.max_tokens
+        cut = [t[:_LONG_TEXT] if limit is not None and len(t) > _LONG_TEXT else t for t in texts]
+        words, _ = scan(cut, bert=True)
+        if limit is not None:
+            counts = np.bincount(words.owner, minlength=len(texts))
+            short = [i for i in np.flatnonzero(counts <= limit).tolist() if cut[i] is not texts[i]]
+            if short:  # cut texts with too few words to fill the ids: the whole text after all
+                for i in short:
+                    cut[i] = texts[i]
+                words, _ = scan(cut, bert=True)
+            first = np.searchsorted(words.owner, np.arange(len(texts)))
+            rank = np.arange(len(words.owner)) - first[words.owner]
+            keep = np.flatnonzero(rank < limit)  # each word gives an id at least; a cut word is never reached
+            words = Words(words.data, words.owner[keep], words.start[keep], words.end[keep], words.hash[keep])
+        index = self._indices(words)
+        text_of = words.owner
         pieces = self._piece_len[index]
         before = np.cumsum(pieces) - pieces  # each word's first id, counted over the whole batch
-        if self.max_tokens is not None and len(words):
-            first_word = np.cumsum(counts) - counts
-            base = before[np.minimum(first_word, len(words) - 1)]  # texts without words have no words to cut
-            room = self.max_tokens - (before - base[text_of])
-            pieces = np.clip(room, 0, pieces)
+        if limit is not None and len(index):
+            first_word = np.searchsorted(text_of, np.arange(len(texts)))
+            base = before[np.minimum(first_word, len(index) - 1)]  # texts without words have no words to cut
+            pieces = np.clip(limit - (before - base[text_of]), 0, pieces)
         kept = np.cumsum(pieces)
         total = int(kept[-1]) if len(kept) else 0
         starts = np.repeat(self._piece_start[index] - (kept - pieces), pieces)
@@ -130,32 +136,36 @@ class StaticEmbedder:
         lengths = np.bincount(text_of, weights=pieces, minlength=len(texts)).astype(np.int64)
         return flat, lengths
 
-    def _words(self, text: str) -> list[str]:
-        """The text's pre-tokens; of a long text, only as many leading words as can give the kept ids (each word
-        gives at least one id), so the rest of it is never scanned."""
-        limit = self.max_tokens
-        if limit is None or len(text) <= _LONG_TEXT:
-            return _WORD.findall(text.lower())
-        words = _WORD.findall(text[:_LONG_TEXT].lower())
-        if len(words) > limit:  # the cut can split only the last word
-            return words[:limit]
-        return _WORD.findall(text.lower())
+    def _indices(self, words: Words) -> np.ndarray:
+        """Each word's row in the remembered WordPiece ids, learning the words not seen before."""
+        if len(self._word_index) > _MAX_WORDS:
+            self._forget_words()
+        known = self._word_index
+        hashes = words.hash.tolist()
+        index = np.fromiter(map(known.get, hashes, repeat(-1)), dtype=np.int64, count=len(hashes))
+        new = np.flatnonzero(index < 0)
+        if len(new):
+            first_of = dict(zip((hashes[i] for i in new.tolist()), new.tolist()))  # one occurrence of each
+            self._learn(list(first_of), [words.text(i) for i in first_of.values()])
+            index = np.fromiter(map(known.__getitem__, hashes), dtype=np.int64, count=len(hashes))
+        return index
 
-    def _learn(self, words: list[str]) -> None:
-        """Remember the WordPiece ids of words not seen before."""
-        for start in range(0, len(words), 8192):
-            chunk = words[start : start + 8192]
-            encodings = self._encode_batch(chunk, add_special_tokens=False)
-            ids = [e.ids for e in encodings]
-            lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
+    def _learn(self, hashes: list[int], words: list[str]) -> None:
+        """Remember the WordPiece ids of words not seen before: one tokenizer call per 50,000 words, joined by
+        spaces (each is one pre-token, so the tokens' word numbers say which word they came from)."""
+        for start in range(0, len(words), 50_000):
+            chunk = words[start : start + 50_000]
+            encoding = self.tokenizer.encode(" ".join(chunk), add_special_tokens=False)
+            ids = np.asarray(encoding.ids, dtype=np.int64)
+            owner = np.asarray(encoding.word_ids, dtype=np.int64)
+            lengths = np.bincount(owner, minlength=len(chunk))
             first = len(self._word_index)
-            self._grow(first + len(chunk), self._used_pieces + int(lengths.sum()))
+            self._grow(first + len(chunk), self._used_pieces + len(ids))
             self._piece_len[first : first + len(chunk)] = lengths
             self._piece_start[first : first + len(chunk)] = self._used_pieces + np.cumsum(lengths) - lengths
-            flat = np.fromiter(chain.from_iterable(ids), dtype=np.int64, count=int(lengths.sum()))
-            self._pieces[self._used_pieces : self._used_pieces + len(flat)] = flat
-            self._used_pieces += len(flat)
-            self._word_index.update(zip(chunk, range(first, first + len(chunk))))
+            self._pieces[self._used_pieces : self._used_pieces + len(ids)] = ids
+            self._used_pieces += len(ids)
+            self._word_index.update(zip(hashes[start : start + 50_000], range(first, first + len(chunk))))
 
     def _grow(self, words: int, pieces: int) -> None:
         if words > len(self._piece_len):
@@ -166,7 +176,7 @@ class StaticEmbedder:
             self._pieces = np.resize(self._pieces, max(pieces, 2 * len(self._pieces)))
 
     def _forget_words(self) -> None:
-        self._word_index: dict[str, int] = {}
+        self._word_index: dict[int, int] = {}  # word hash -> row of its WordPiece ids
         self._piece_len = np.zeros(4096, dtype=np.int64)
         self._piece_start = np.zeros(4096, dtype=np.int64)
         self._pieces = np.zeros(8192, dtype=np.int64)
