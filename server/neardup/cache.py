@@ -1,7 +1,9 @@
 """Embeddings cached on disk by content hash, so reopening a file or editing one line embeds only what changed.
 
 One SQLite file under the user cache folder (safe across processes), bounded in size: when it grows past the
-limit the least recently used vectors go first.
+limit the least recently used vectors go first. It also keeps the last few search results (the pairs of a whole
+file, under a digest of its examples' content keys, the model and the threshold), so checking an unchanged file
+again skips the search too.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +47,7 @@ def content_key(model_id: str, text: str) -> bytes:
 
 
 REFRESH_SECONDS = 24 * 3600  # a read refreshes a vector's last use when it is older than this
+RESULTS = 16  # search results kept (one per file checked lately)
 
 
 class EmbeddingCache:
@@ -57,7 +61,29 @@ class EmbeddingCache:
         # A cache may lose its last writes on power loss (never its consistency): no sync per commit.
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("CREATE TABLE IF NOT EXISTS vectors (key BLOB PRIMARY KEY, dim INTEGER, data BLOB, used REAL)")
+        self._db.execute("CREATE TABLE IF NOT EXISTS results (key BLOB PRIMARY KEY, data BLOB, used REAL)")
         self._size: int | None = None  # bytes stored, counted once, then kept up to date by writes (an over-count)
+        self._writer: ThreadPoolExecutor | None = None
+        self._pending: list[Future[None]] = []
+
+    def get_result(self, key: bytes) -> bytes | None:
+        """A search result stored under `key` (see `NearDuplicateDetector.pairs`), or None."""
+        with self._lock:
+            row = self._db.execute("SELECT data FROM results WHERE key = ?", (key,)).fetchone()
+            if row is not None:
+                self._db.execute("UPDATE results SET used = ? WHERE key = ?", (time.time(), key))
+                self._db.commit()
+        return None if row is None else bytes(row[0])
+
+    def put_result(self, key: bytes, data: bytes) -> None:
+        """Keep a search result; only the RESULTS most recently used ones stay."""
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO results VALUES (?, ?, ?)", (key, data, time.time()))
+            self._db.execute(
+                "DELETE FROM results WHERE key NOT IN (SELECT key FROM results ORDER BY used DESC LIMIT ?)",
+                (RESULTS,),
+            )
+            self._db.commit()
 
     def get_matrix(self, keys: list[bytes], dim: int | None = None) -> tuple[list[bytes], np.ndarray]:
         """The cached vectors among `keys` (of `dim` dimensions, when given): the keys found and their vectors as
@@ -90,12 +116,26 @@ class EmbeddingCache:
             yield from self._db.execute(f"SELECT key, dim, data, used FROM vectors WHERE key IN ({marks})", chunk)
 
     def put_matrix(self, keys: list[bytes], vectors: np.ndarray) -> None:
-        """Store one vector per key (rows of `vectors`, kept as float16)."""
+        """Store one vector per key (rows of `vectors`, kept as float16), on a writer thread: sqlite lets go of the
+        GIL while it writes, so the caller embeds the next batch meanwhile. `flush()` waits for the writes."""
         if not keys:
             return
-        now = time.time()
-        dim = int(vectors.shape[1])
         blob = np.ascontiguousarray(vectors, dtype=np.float16).tobytes()
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="tuneline-cache")
+        self._pending.append(self._writer.submit(self._write, keys, int(vectors.shape[1]), blob))
+
+    def flush(self) -> None:
+        """Wait for the writes `put_matrix` queued (and raise what one of them raised)."""
+        pending, self._pending = self._pending, []
+        for future in pending:
+            future.result()
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)  # no idle thread left in a process that may fork
+            self._writer = None
+
+    def _write(self, keys: list[bytes], dim: int, blob: bytes) -> None:
+        now = time.time()
         step = 2 * dim
         rows = [(k, dim, blob[i * step : (i + 1) * step], now) for i, k in enumerate(keys)]
         with self._lock:
@@ -127,5 +167,6 @@ class EmbeddingCache:
         self._size = size
 
     def close(self) -> None:
+        self.flush()
         with self._lock:
             self._db.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Hashable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,15 +29,21 @@ def pair_findings(
     pairs: Iterable[Pair], line_of: Callable[[Hashable], int], length_of: Callable[[int], int]
 ) -> list[Finding]:
     """TL302 on the later line of each pair (its most similar earlier partner), pointing at the earlier one."""
-    best: dict[int, tuple[float, int, Pair]] = {}
+    best: dict[int, tuple[float, int]] = {}
+    tier = "lexical"
     for p in pairs:
         la, lb = line_of(p.a), line_of(p.b)
         first, later = (la, lb) if la < lb else (lb, la)
         if later not in best or p.score > best[later][0]:
-            best[later] = (p.score, first, p)
+            best[later] = (p.score, first)
+        tier = p.tier
+    return _findings(best, tier, length_of)
+
+
+def _findings(best: dict[int, tuple[float, int]], tier: str, length_of: Callable[[int], int]) -> list[Finding]:
     out = []
-    for later, (score, first, p) in sorted(best.items()):
-        what = f"cosine similarity {score:.3f}" if p.tier == "semantic" else f"{score:.0%} of word shingles shared"
+    for later, (score, first) in sorted(best.items()):
+        what = f"cosine similarity {score:.3f}" if tier == "semantic" else f"{score:.0%} of word shingles shared"
         out.append(
             Finding(
                 "TL302",
@@ -55,15 +62,54 @@ def near_duplicate_findings(
     progress: Progress | None = None,
     cancelled: Callable[[], bool] | None = None,
 ) -> list[Finding]:
-    """TL302 for one file; exact duplicates (TL301 already reports them) are left out."""
-    texts = dataset_texts(dataset)
-    detector.update(texts.items(), progress, cancelled)
-    pairs = [
-        p
-        for p in detector.pairs(cancelled)
-        if dataset.result(p.a).dup_key != dataset.result(p.b).dup_key  # type: ignore[arg-type]
-    ]
-    return pair_findings(pairs, lambda key: key, lambda line: len(dataset.text(line)))  # type: ignore[arg-type,return-value]
+    """TL302 for one file; exact duplicates (TL301 already reports them) are left out. The search result is kept
+    in the embedding cache, so checking the same examples again skips the search."""
+    _update_from_lines(dataset.texts, detector, progress, cancelled)
+    best: dict[int, tuple[float, int]] = {}  # later line -> (score, earlier line): its most similar earlier one
+    result = dataset.result
+    for a, b, score in detector.scored_pairs(cancelled, reuse=True):
+        first, later = (a, b) if a < b else (b, a)  # type: ignore[operator]
+        if result(first).dup_key == result(later).dup_key:  # type: ignore[arg-type]
+            continue
+        held = best.get(later)  # type: ignore[arg-type]
+        if held is None or score > held[0] or (score == held[0] and first < held[1]):  # type: ignore[operator]
+            best[later] = (score, first)  # type: ignore[index,assignment]
+    return _findings(best, detector.tier, lambda line: len(dataset.text(line)))
+
+
+CHUNK_LINES = 8192
+
+
+def _update_from_lines(
+    lines: list[str],
+    detector: NearDuplicateDetector,
+    progress: Progress | None,
+    cancelled: Callable[[], bool] | None,
+) -> None:
+    """Give the detector the comparable text of each example line (by line number), a chunk at a time on a second
+    thread: taking texts out of JSON holds the GIL, while most of the detector's work (numpy, the Rust tokenizer,
+    SQLite) lets go of it, so on two cores one chunk's texts are read while the previous chunk is embedded."""
+    if len(lines) <= CHUNK_LINES:
+        detector.update(line_texts(lines).items(), progress, cancelled)
+        return
+    done = 0
+
+    def update(chunk: dict[int, str], before: int) -> None:
+        report = (lambda n, _total: progress(before + n, len(lines))) if progress else None
+        detector.update(chunk.items(), report, cancelled)
+
+    with ThreadPoolExecutor(1, thread_name_prefix="tuneline-neardup") as pool:
+        pending: Future[None] | None = None
+        for start in range(0, len(lines), CHUNK_LINES):
+            chunk = {i: t for i in range(start, min(start + CHUNK_LINES, len(lines))) if (t := example_text(lines[i]))}
+            if pending is not None:
+                pending.result()  # one chunk in flight: the detector sees them in order
+            pending = pool.submit(update, chunk, done)
+            done += len(chunk)
+        if pending is not None:
+            pending.result()
+    if progress:
+        progress(len(lines), len(lines))
 
 
 def _digest(text: str) -> bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
 Progress = Callable[[int, int], None]
 
 LEXICAL_THRESHOLD = 0.7
+RESULT_FORMAT = "pairs-v1"  # change when the search or its stored layout changes: old results are then ignored
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +64,7 @@ class NearDuplicateDetector:
 
             self.semantic = SemanticIndex(self.embedder.reference_mean)
         self._texts: dict[Hashable, str] = {}
+        self._content_keys: dict[Hashable, bytes] = {}  # semantic tier: the embedding cache's key of each text
 
     def __len__(self) -> int:
         return len(self._texts)
@@ -93,6 +96,7 @@ class NearDuplicateDetector:
                 if self.semantic is not None:
                     self.semantic.remove(key)
                 del self._texts[key]
+                self._content_keys.pop(key, None)
             if text is not None:
                 self._texts[key] = text
                 added.append((key, text))
@@ -103,25 +107,64 @@ class NearDuplicateDetector:
         if self.embedder is not None and self.semantic is not None:
             vectors = self.embedder.embed([t for _, t in added], progress, cancelled)
             self.semantic.set_many([key for key, _ in added], vectors)
+            self._content_keys.update(zip((key for key, _ in added), self.embedder.last_keys, strict=True))
 
-    def pairs(self, cancelled: Callable[[], bool] | None = None) -> list[Pair]:
-        found: dict[tuple[Hashable, Hashable], Pair] = {}
-        if self.semantic is not None:
-            images = self._with_images()
-            for a, b, score in self.semantic.all_pairs(self.threshold, cancelled=cancelled):
-                if (a in images or b in images) and not self._same_images(a, b):
-                    continue
-                pair = _order(a, b)
-                found[pair] = Pair(*pair, score, "semantic")
-            return _sorted(found.values())
-        assert self.lexical is not None
-        images = self._with_images()
-        for a, b, score in self.lexical.pairs():
-            if (a in images or b in images) and not self._same_images(a, b):
-                continue
+    def pairs(self, cancelled: Callable[[], bool] | None = None, reuse: bool = False) -> list[Pair]:
+        """Every pair, most similar first. With `reuse` (a whole-file check), the semantic tier's search result is
+        read from the embedding cache when the same examples were searched before with the same model and
+        threshold, and stored there otherwise."""
+        found = {}
+        for a, b, score in self.scored_pairs(cancelled, reuse):
             pair = _order(a, b)
-            found[pair] = Pair(*pair, score, "lexical")
+            found[pair] = Pair(*pair, score, self.tier)
         return _sorted(found.values())
+
+    @property
+    def tier(self) -> str:
+        return "semantic" if self.semantic is not None else "lexical"
+
+    def scored_pairs(
+        self, cancelled: Callable[[], bool] | None = None, reuse: bool = False
+    ) -> list[tuple[Hashable, Hashable, float]]:
+        """`pairs` as plain (id, id, score) tuples, each pair once, in no particular order (for whole files, where
+        building and sorting a Pair per pair costs more than the use made of them)."""
+        if self.semantic is not None:
+            raw = self._semantic_pairs(cancelled, reuse)
+        else:
+            assert self.lexical is not None
+            raw = self.lexical.pairs()
+        images = self._with_images()
+        if not images:
+            return raw
+        return [(a, b, s) for a, b, s in raw if not (a in images or b in images) or self._same_images(a, b)]
+
+    def _semantic_pairs(
+        self, cancelled: Callable[[], bool] | None, reuse: bool
+    ) -> list[tuple[Hashable, Hashable, float]]:
+        import numpy as np
+
+        assert self.semantic is not None and self.embedder is not None
+        cache = self.embedder.cache
+        if not reuse or cache is None:
+            return self.semantic.all_pairs(self.threshold, cancelled=cancelled)
+        digest = hashlib.blake2b(
+            f"{RESULT_FORMAT}\0{self.embedder.model_id}\0{self.threshold!r}".encode(), digest_size=20
+        )
+        for key in self.semantic.row_keys():
+            digest.update(b"-" if key is None else repr(key).encode("utf-8", "surrogatepass") + b"\0")
+            digest.update(b"" if key is None else self._content_keys[key])
+        name = digest.digest()
+        stored = cache.get_result(name)
+        if stored is not None and len(stored) % 20 == 0:  # two int64 rows and a float32 cosine per pair
+            n = len(stored) // 20
+            rows = np.frombuffer(stored, dtype=np.int64, count=2 * n).reshape(2, n)
+            scores = np.frombuffer(stored, dtype=np.float32, count=n, offset=16 * n)
+            return self.semantic.keyed(rows[0], rows[1], scores)
+        rows_a, rows_b, scores = self.semantic.pair_rows(self.threshold, cancelled)
+        cache.put_result(
+            name, np.concatenate([rows_a, rows_b]).astype(np.int64).tobytes() + scores.astype(np.float32).tobytes()
+        )
+        return self.semantic.keyed(rows_a, rows_b, scores)
 
     def pairs_of(self, key: Hashable) -> list[Pair]:
         """Pairs involving one example: what an editor re-asks after a one-line edit."""

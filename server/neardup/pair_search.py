@@ -29,8 +29,8 @@ CLUSTERED_FROM_THRESHOLD = 0.5  # below this cosine, pairs are not close enough 
 ROWS_PER_CELL = 100
 STORED_IN = 2  # cells each vector is stored in
 PROBES = 4  # cells each vector is compared with
-KMEANS_ROUNDS = 5
-SAMPLE_PER_CELL = 16  # k-means runs on this many sampled vectors per cell
+KMEANS_ROUNDS = 4
+SAMPLE_PER_CELL = 8  # k-means runs on this many sampled vectors per cell
 _TILE = 2048  # rows and columns of a matrix product at a time, so a huge cell never builds a huge matrix
 
 StopAsked = Callable[[], bool]

@@ -26,6 +26,7 @@ class Embedder:
         self.cache = cache
         # Texts per model call, between progress reports and cancel checks: ~0.3 s of work either way.
         self.batch_size = batch_size or (4096 if isinstance(self.model, StaticEmbedder) else 256)
+        self.last_keys: list[bytes] = []  # content keys of the texts of the last `embed` call
         self._row: dict[bytes, int] = {}  # content key -> row of every vector embedded or read so far
         self._store = np.zeros((0, 0), dtype=np.float32)
 
@@ -57,6 +58,9 @@ class Embedder:
                     self.cache.put_matrix(chunk, vectors)
                 if progress:
                     progress(min(len(texts), done + start + len(chunk)), len(texts))
+            if self.cache is not None:
+                self.cache.flush()
+        self.last_keys = keys
         if progress and not missing:
             progress(len(texts), len(texts))
         if not keys:
@@ -108,10 +112,15 @@ class SemanticIndex:
             return
         if self._matrix is None:
             self._matrix = np.zeros((max(1024, len(keys)), vectors.shape[1]), dtype=np.float32)
-        if not self._keys and len(set(keys)) == len(keys):  # a whole file into an empty index: rows in order
-            self._matrix[: len(keys)] = vectors
-            self._keys = list(keys)
-            self._row = dict(zip(keys, range(len(keys))))
+        if not self._free and len(set(keys)) == len(keys) and self._row.keys().isdisjoint(keys):
+            first = len(self._keys)  # new keys only (a file read in chunks): rows appended in order
+            if first + len(keys) > self._matrix.shape[0]:
+                grown = np.zeros((max(first + len(keys), 2 * self._matrix.shape[0]), vectors.shape[1]), np.float32)
+                grown[:first] = self._matrix[:first]
+                self._matrix = grown
+            self._matrix[first : first + len(keys)] = vectors
+            self._keys.extend(keys)
+            self._row.update(zip(keys, range(first, first + len(keys))))
             self._centred = None
             return
         new = [k for k in dict.fromkeys(keys) if k not in self._row]
@@ -199,9 +208,19 @@ class SemanticIndex:
     ) -> list[tuple[Hashable, Hashable, float]]:
         """Pairs at or above `threshold`, each once: each row's most similar earlier row and up to `per_row` of its
         most similar later rows (see `pair_search`), so a big cluster of copies costs O(rows), not O(rows²)."""
+        return self.keyed(*self.pair_rows(threshold, cancelled, per_row))
+
+    def pair_rows(
+        self, threshold: float, cancelled: Callable[[], bool] | None = None, per_row: int = 8
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`all_pairs` as row numbers (earlier, later) and cosines."""
         if self._matrix is None:
-            return []
-        rows_a, rows_b, scores = similar_pairs(self._compared(), threshold, per_row, cancelled)
+            return similar_pairs(np.zeros((0, 1), dtype=np.float32), threshold)
+        return similar_pairs(self._compared(), threshold, per_row, cancelled)
+
+    def keyed(
+        self, rows_a: np.ndarray, rows_b: np.ndarray, scores: np.ndarray
+    ) -> list[tuple[Hashable, Hashable, float]]:
         keys = self._keys
         out = []
         for r, c, score in zip(rows_a.tolist(), rows_b.tolist(), scores.tolist(), strict=True):
@@ -209,3 +228,7 @@ class SemanticIndex:
             if a is not None and b is not None:
                 out.append((a, b, score))
         return out
+
+    def row_keys(self) -> list[Hashable | None]:
+        """The key of each row (None for a free row), in row order."""
+        return list(self._keys)

@@ -87,6 +87,7 @@ def test_cache_rows_round_trip_whichever_way_they_are_read(tmp_path):
     keys = [bytes([i]) * 20 for i in range(50)]
     rows = unit(np.random.default_rng(1).standard_normal((50, 8)))
     cache.put_matrix(keys, rows)
+    cache.flush()
     cache._db.execute("UPDATE vectors SET data = x'00' WHERE key = ?", (keys[3],))  # a damaged row
     for wanted in (keys, keys[:5]):  # most of the table (one scan) and a few look-ups
         found, matrix = cache.get_matrix(wanted, 8)
@@ -129,3 +130,30 @@ def test_cli_finds_the_planted_pairs_with_the_clustered_search(tmp_path):
     planted = {first + 61 + 1: first + 1 + 1, first + 62 + 1: first + 2 + 1, first + 63 + 1: first + NUMBERS_SOURCE + 1}
     assert {line: found.get(line) for line in planted} == planted
     assert Path(data).read_text().count("\n") == len(lines)
+
+
+@pytest.mark.skipif(not semantic_available(), reason="the embed extra is not installed")
+def test_a_whole_file_search_is_reused_only_for_the_same_examples(tmp_path, monkeypatch):
+    from tuneline.analysis import Dataset, Engine, Settings
+    from tuneline.neardup import NearDuplicateDetector
+    from tuneline.neardup.checks import near_duplicate_findings
+
+    searches: list[int] = []
+    search = pair_search.similar_pairs
+    monkeypatch.setattr(
+        "tuneline.neardup.semantic.similar_pairs", lambda m, *a, **k: searches.append(len(m)) or search(m, *a, **k)
+    )
+    lines = [*SUPPORT, PARAPHRASE, REORDERED, NUMBERS]
+
+    def findings(lines: list[str]) -> dict[int, int]:
+        detector = NearDuplicateDetector("semantic", cache=EmbeddingCache(tmp_path / "e.sqlite"))
+        found = near_duplicate_findings(Dataset(Engine(Settings()), lines), detector)
+        return {f.line: f.related[0].line for f in found}
+
+    first = findings(lines)
+    assert findings(lines) == first and len(searches) == 1  # the same examples: the stored result
+    example = json.loads(lines[10])
+    example["messages"][-1]["content"] += " Thanks!"
+    edited = [*lines[:10], json.dumps(example), *lines[11:]]
+    assert findings(edited) == first and len(searches) == 2  # one example changed: searched again
+    assert findings(lines[1:]) and len(searches) == 3  # every line moved: searched again
