@@ -62,12 +62,20 @@ def near_duplicate_findings(
     progress: Progress | None = None,
     cancelled: Callable[[], bool] | None = None,
 ) -> list[Finding]:
-    """TL302 for one file; exact duplicates (TL301 already reports them) are left out. The search result is kept
-    in the embedding cache, so checking the same examples again skips the search."""
-    _update_from_lines(dataset.texts, detector, progress, cancelled)
+    """TL302 for one file (the command line's pass: a big file's work is shared with a forked child process);
+    exact duplicates (TL301 already reports them) are left out. The search result is kept in the embedding cache,
+    so checking the same examples again skips the search."""
+    from .forking import can_fork
+
+    processes, detector.processes = detector.processes, 2 if can_fork() else 1
+    try:
+        _update_from_lines(dataset.texts, detector, progress, cancelled)
+        scored = detector.scored_pairs(cancelled, reuse=True)
+    finally:
+        detector.processes = processes
     best: dict[int, tuple[float, int]] = {}  # later line -> (score, earlier line): its most similar earlier one
     result = dataset.result
-    for a, b, score in detector.scored_pairs(cancelled, reuse=True):
+    for a, b, score in scored:
         first, later = (a, b) if a < b else (b, a)  # type: ignore[operator]
         if result(first).dup_key == result(later).dup_key:  # type: ignore[arg-type]
             continue
@@ -78,6 +86,11 @@ def near_duplicate_findings(
 
 
 CHUNK_LINES = 8192
+FORK_FROM = 20_000  # lines
+
+
+def _texts_between(lines: list[str], start: int, stop: int) -> dict[int, str]:
+    return {i: t for i in range(start, stop) if (t := example_text(lines[i]))}
 
 
 def _update_from_lines(
@@ -92,10 +105,17 @@ def _update_from_lines(
     if len(lines) <= CHUNK_LINES:
         detector.update(line_texts(lines).items(), progress, cancelled)
         return
+    if detector.processes > 1 and len(lines) >= FORK_FROM:  # a forked child reads half of the texts
+        from .forking import in_two
+
+        half = len(lines) // 2
+        mine, theirs = in_two(lambda start, stop: _texts_between(lines, start, stop), (0, half), (half, len(lines)))
+        detector.update([*mine.items(), *theirs.items()], progress, cancelled)
+        return
     done = 0
 
     def update(chunk: dict[int, str], before: int) -> None:
-        report = (lambda n, _total: progress(before + n, len(lines))) if progress else None
+        report = (lambda n, _total: progress(min(before + n, len(lines) - 1), len(lines))) if progress else None
         detector.update(chunk.items(), report, cancelled)
 
     with ThreadPoolExecutor(1, thread_name_prefix="tuneline-neardup") as pool:

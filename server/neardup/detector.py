@@ -64,6 +64,9 @@ class NearDuplicateDetector:
 
             self.semantic = SemanticIndex(self.embedder.reference_mean)
         self._texts: dict[Hashable, str] = {}
+        # Worker processes a large update or search may use: 2 on the command line (a forked child takes half,
+        # see `forking`), 1 in a language server, which must not fork.
+        self.processes = 1
         self._content_keys: dict[Hashable, bytes] = {}  # semantic tier: the embedding cache's key of each text
 
     def __len__(self) -> int:
@@ -103,9 +106,9 @@ class NearDuplicateDetector:
         if not added:
             return
         if self.lexical is not None:
-            self.lexical.add_many(added)
+            self.lexical.add_many(added, self.processes)
         if self.embedder is not None and self.semantic is not None:
-            vectors = self.embedder.embed([t for _, t in added], progress, cancelled)
+            vectors = self.embedder.embed([t for _, t in added], progress, cancelled, self.processes)
             self.semantic.set_many([key for key, _ in added], vectors)
             self._content_keys.update(zip((key for key, _ in added), self.embedder.last_keys, strict=True))
 
@@ -146,7 +149,7 @@ class NearDuplicateDetector:
         assert self.semantic is not None and self.embedder is not None
         cache = self.embedder.cache
         if not reuse or cache is None:
-            return self.semantic.all_pairs(self.threshold, cancelled=cancelled)
+            return self.semantic.keyed(*self.semantic.pair_rows(self.threshold, cancelled, processes=self.processes))
         digest = hashlib.blake2b(
             f"{RESULT_FORMAT}\0{self.embedder.model_id}\0{self.threshold!r}".encode(), digest_size=20
         )
@@ -160,7 +163,7 @@ class NearDuplicateDetector:
             rows = np.frombuffer(stored, dtype=np.int64, count=2 * n).reshape(2, n)
             scores = np.frombuffer(stored, dtype=np.float32, count=n, offset=16 * n)
             return self.semantic.keyed(rows[0], rows[1], scores)
-        rows_a, rows_b, scores = self.semantic.pair_rows(self.threshold, cancelled)
+        rows_a, rows_b, scores = self.semantic.pair_rows(self.threshold, cancelled, processes=self.processes)
         cache.put_result(
             name, np.concatenate([rows_a, rows_b]).astype(np.int64).tobytes() + scores.astype(np.float32).tobytes()
         )

@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 NUM_PERM = 64
 BANDS, ROWS = 16, 4  # a pair at Jaccard 0.7 shares a band 99% of the time (8 x 8: 65% at 0.77)
 _MAX_WORDS = 1_000_000  # distinct tokens remembered with their hash
+FORK_FROM = 20_000  # examples before a forked child computes half of the signatures
 NEIGHBOURS_IN_BUCKET = 16  # in a bucket of many, each example is checked against this many on either side
 _TOKEN = re.compile(r"\w+|[.!?]\s+|\n+")  # words, and sentence boundaries (. ! ? before whitespace, newlines)
 
@@ -61,19 +62,35 @@ class LexicalIndex:
         return list(self._row)
 
     # --- contents ----------------------------------------------------------------------------------------------
-    def add_many(self, items: Iterable[tuple[Hashable, str]]) -> None:
-        """Index (or re-index) examples; one without any word is left out, as it has no shingle."""
+    def add_many(self, items: Iterable[tuple[Hashable, str]], processes: int = 1) -> None:
+        """Index (or re-index) examples; one without any word is left out, as it has no shingle. With `processes`
+        2 and many examples, a forked child computes half of the signatures."""
         np = self.np
         items = list(items)
-        for start in range(0, len(items), 4096):
-            batch = items[start : start + 4096]
-            for key, _ in batch:
-                self.remove(key)
-            sigs, has_shingles = self._signatures([t for _, t in batch])
-            keep = np.flatnonzero(has_shingles)
-            rows = [self._take_row(batch[i][0]) for i in keep.tolist()]
-            self._sigs[rows] = sigs[keep]
-            self._bands[rows] = self._band_keys(sigs[keep])
+        for key, _ in items:
+            self.remove(key)
+        texts = [t for _, t in items]
+        half = len(items) // 2
+        if processes > 1 and half >= FORK_FROM // 2:
+            from .forking import in_two
+
+            # Only the bounds go to the child: it has the texts already (forked), pickling them would cost more.
+            mine, theirs = in_two(lambda a, b: self._signatures_of(texts, a, b), (half, len(texts)), (0, half))
+            sigs = np.concatenate([theirs[0], mine[0]])
+            has_shingles = np.concatenate([theirs[1], mine[1]])
+        else:
+            sigs, has_shingles = self._signatures_of(texts, 0, len(texts))
+        keep = np.flatnonzero(has_shingles)
+        rows = [self._take_row(items[i][0]) for i in keep.tolist()]
+        self._sigs[rows] = sigs[keep]
+        self._bands[rows] = self._band_keys(sigs[keep])
+
+    def _signatures_of(self, texts: list[str], start: int, stop: int):
+        np = self.np
+        parts = [self._signatures(texts[i : min(i + 4096, stop)]) for i in range(start, stop, 4096)]
+        if not parts:
+            return np.zeros((0, NUM_PERM), dtype=np.uint32), np.zeros(0, dtype=bool)
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
     def remove(self, key: Hashable) -> None:
         row = self._row.pop(key, None)

@@ -12,12 +12,14 @@ import numpy as np
 
 from .cache import EmbeddingCache, content_key
 from .embedding_models import load_model
+from .forking import can_fork, in_two
 from .pair_search import Cancelled, similar_pairs
 from .static_embedder import StaticEmbedder
 
 __all__ = ["Cancelled", "Embedder", "SemanticIndex"]
 
 Progress = Callable[[int, int], None]
+FORK_FROM = 20_000  # texts to embed (or rows to search) before a forked child takes half of the work
 
 
 class Embedder:
@@ -31,9 +33,14 @@ class Embedder:
         self._store = np.zeros((0, 0), dtype=np.float32)
 
     def embed(
-        self, texts: list[str], progress: Progress | None = None, cancelled: Callable[[], bool] | None = None
+        self,
+        texts: list[str],
+        progress: Progress | None = None,
+        cancelled: Callable[[], bool] | None = None,
+        processes: int = 1,
     ) -> np.ndarray:
-        """Unit vectors for `texts`, from memory, then the disk cache, then the model (in batches, reporting)."""
+        """Unit vectors for `texts`, from memory, then the disk cache, then the model (in batches, reporting).
+        With `processes` 2 and many texts to embed by the default model, a forked child embeds half of them."""
         keys = [content_key(self.model_id, t) for t in texts]
         missing = [k for k in dict.fromkeys(keys) if k not in self._row]
         if missing and self.cache is not None:
@@ -43,25 +50,43 @@ class Embedder:
         if missing:
             text_of = dict(zip(keys, texts, strict=True))
             done = len(texts) - len(missing)
-            for start in range(0, len(missing), self.batch_size):
-                if cancelled and cancelled():
-                    raise Cancelled
-                chunk = missing[start : start + self.batch_size]
-                vectors = np.asarray(
-                    self.model.encode(
-                        [text_of[k] for k in chunk], normalize_embeddings=True, batch_size=self.batch_size
-                    ),
-                    dtype=np.float32,
-                )
-                self._keep(chunk, vectors)
+
+            def encode(start: int, stop: int, report: bool) -> np.ndarray | None:
+                """Embed missing[start:stop]; in this process keep and store each batch, in a child return all."""
+                out = []
+                for first in range(start, stop, self.batch_size):
+                    if report and cancelled and cancelled():
+                        raise Cancelled
+                    chunk = missing[first : min(first + self.batch_size, stop)]
+                    vectors = np.asarray(
+                        self.model.encode(
+                            [text_of[k] for k in chunk], normalize_embeddings=True, batch_size=self.batch_size
+                        ),
+                        dtype=np.float32,
+                    )
+                    if not report:
+                        out.append(vectors)
+                        continue
+                    self._keep(chunk, vectors)
+                    if self.cache is not None:
+                        self.cache.put_matrix(chunk, vectors)
+                    if progress:  # with a child at work too, its half is assumed to advance as fast
+                        ahead = (first - start + len(chunk)) * len(missing) // (stop - start)
+                        progress(min(len(texts) - 1, done + ahead), len(texts))
+                return np.concatenate(out) if out else None
+
+            half = len(missing) // 2
+            if processes > 1 and half >= FORK_FROM // 2 and isinstance(self.model, StaticEmbedder) and can_fork():
+                _, theirs = in_two(encode, (half, len(missing), True), (0, half, False))
+                self._keep(missing[:half], theirs)
                 if self.cache is not None:
-                    self.cache.put_matrix(chunk, vectors)
-                if progress:
-                    progress(min(len(texts), done + start + len(chunk)), len(texts))
+                    self.cache.put_matrix(missing[:half], theirs)
+            else:
+                encode(0, len(missing), True)
             if self.cache is not None:
                 self.cache.flush()
         self.last_keys = keys
-        if progress and not missing:
+        if progress:
             progress(len(texts), len(texts))
         if not keys:
             return np.zeros((0, 1), dtype=np.float32)
@@ -211,12 +236,12 @@ class SemanticIndex:
         return self.keyed(*self.pair_rows(threshold, cancelled, per_row))
 
     def pair_rows(
-        self, threshold: float, cancelled: Callable[[], bool] | None = None, per_row: int = 8
+        self, threshold: float, cancelled: Callable[[], bool] | None = None, per_row: int = 8, processes: int = 1
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """`all_pairs` as row numbers (earlier, later) and cosines."""
         if self._matrix is None:
             return similar_pairs(np.zeros((0, 1), dtype=np.float32), threshold)
-        return similar_pairs(self._compared(), threshold, per_row, cancelled)
+        return similar_pairs(self._compared(), threshold, per_row, cancelled, processes)
 
     def keyed(
         self, rows_a: np.ndarray, rows_b: np.ndarray, scores: np.ndarray

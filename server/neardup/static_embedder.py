@@ -145,9 +145,10 @@ class StaticEmbedder:
         index = np.fromiter(map(known.get, hashes, repeat(-1)), dtype=np.int64, count=len(hashes))
         new = np.flatnonzero(index < 0)
         if len(new):
-            first_of = dict(zip((hashes[i] for i in new.tolist()), new.tolist()))  # one occurrence of each
+            positions = new.tolist()
+            first_of = dict(zip((hashes[i] for i in positions), positions))  # one occurrence of each new word
             self._learn(list(first_of), [words.text(i) for i in first_of.values()])
-            index = np.fromiter(map(known.__getitem__, hashes), dtype=np.int64, count=len(hashes))
+            index[new] = [known[hashes[i]] for i in positions]
         return index
 
     def _learn(self, hashes: list[int], words: list[str]) -> None:

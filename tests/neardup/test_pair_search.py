@@ -157,3 +157,41 @@ def test_a_whole_file_search_is_reused_only_for_the_same_examples(tmp_path, monk
     edited = [*lines[:10], json.dumps(example), *lines[11:]]
     assert findings(edited) == first and len(searches) == 2  # one example changed: searched again
     assert findings(lines[1:]) and len(searches) == 3  # every line moved: searched again
+
+
+def test_a_forked_child_doing_half_the_work_changes_nothing(monkeypatch, tmp_path):
+    from tuneline.neardup import forking, lexical, semantic
+    from tuneline.neardup.texts import example_text
+
+    if not forking.can_fork():
+        pytest.skip("no fork on this platform")
+    m = vectors()
+    one = pair_search.clustered_pairs(m, THRESHOLD)
+    two = pair_search.clustered_pairs(m, THRESHOLD, processes=2)
+    assert all(np.array_equal(x, y) for x, y in zip(one, two, strict=True))
+
+    texts = [(i, t) for i, line in enumerate([*SUPPORT, PARAPHRASE, REORDERED, NUMBERS]) if (t := example_text(line))]
+    monkeypatch.setattr(lexical, "FORK_FROM", 10)
+    alone, shared = lexical.LexicalIndex(0.5), lexical.LexicalIndex(0.5)
+    alone.add_many(texts)
+    shared.add_many(texts, processes=2)
+    assert np.array_equal(alone._sigs[: len(texts)], shared._sigs[: len(texts)]) and alone.pairs() == shared.pairs()
+    if semantic_available():
+        monkeypatch.setattr(semantic, "FORK_FROM", 10)
+        embedder = semantic.Embedder(cache=EmbeddingCache(tmp_path / "e.sqlite"))
+        forked = embedder.embed([t for _, t in texts], processes=2)
+        again = semantic.Embedder(cache=EmbeddingCache(tmp_path / "e.sqlite"))  # every vector stored, both halves
+        assert np.allclose(forked, again.embed([t for _, t in texts]), atol=1e-3)
+        assert np.allclose(forked, semantic.Embedder().embed([t for _, t in texts]), atol=1e-6)
+
+
+def test_an_error_in_the_child_is_raised_here():
+    from tuneline.neardup import forking
+
+    def job(fail: bool) -> int:
+        if fail:
+            raise ValueError("in the child")
+        return 1
+
+    with pytest.raises(ValueError, match="in the child"):
+        forking.in_two(job, (False,), (True,))
