@@ -1,13 +1,14 @@
 """Near duplicates (TL302) and train/validation overlap (TL306).
 
-Two tiers: a lexical one (MinHash LSH over word shingles, datasketch; no model, seconds for 100k examples) that
-always runs, and a semantic one (sentence-transformers embeddings, cached on disk by content hash) that refines
-it when the `embed` extra is installed. Both keep per-example state keyed by caller ids, so an editor can add and
+Two tiers: a lexical one (MinHash LSH over word shingles, in numpy; no model, seconds for 100k examples), and a
+semantic one (embeddings of a static model distilled from MiniLM, cached on disk by content hash) when the `embed`
+extra is installed. Both keep per-example state keyed by caller ids, so an editor can add and
 remove examples as lines change and only re-embed what changed.
 
-This package sits beside the pure engine (`tuneline.analysis`): numpy and datasketch (the `lexical` extra) and
-sentence-transformers (the `embed` extra) are imported only when a tier runs, so a lint-only install can import
-the rest (pairing, example texts, exact overlap); the engine never imports it.
+This package sits beside the pure engine (`tuneline.analysis`): numpy (which the `lexical` extra brings) and the
+default model's tokenizer, weights and scipy (the `embed` extra; sentence-transformers only to distil the model
+once, and for other models) are imported only when a tier runs, so a lint-only install can import the rest
+(pairing, example texts, exact overlap); the engine never imports it.
 """
 
 from .texts import example_text
@@ -16,7 +17,7 @@ __all__ = ["NearDuplicateDetector", "Pair", "example_text", "pair_findings"]
 
 
 def __getattr__(name: str):
-    """The detector needs numpy and datasketch (the `lexical` extra): load it only when asked for."""
+    """The detector needs numpy (the `lexical` extra): load it only when asked for."""
     if name == "pair_findings":
         from .checks import pair_findings
 

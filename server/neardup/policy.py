@@ -1,7 +1,8 @@
 """Which near-duplicate tier runs and how its detector is built: one owner for `tuneline check`/`dedupe` and the
 editor's background pass, so the two never disagree on the mode, the threshold, the model or the cache.
 
-Light to import: the tiers' packages (numpy, datasketch, sentence-transformers) load inside `build_detector`.
+Light to import: the tiers' packages (numpy, the tokenizer, scipy; sentence-transformers for other models) load
+inside `build_detector`.
 """
 
 from __future__ import annotations
