@@ -63,14 +63,14 @@ def test_language_server_never_imports_heavy_libraries():
 
 
 def test_light_entry_points_load_no_heavy_or_optional_library():
-    """A lint-only install (`tuneline[lsp]`) has no numpy, datasketch, torch or SDK: the CLI, the server and the
+    """A lint-only install (`tuneline[lsp]`) has no numpy, torch or SDK: the CLI, the server and the
     pre-flight must start without them, and load them only when a feature that needs them runs."""
     import subprocess
     import sys
 
     code = (
         "import sys, tuneline.cli, tuneline.lsp.server, tuneline.training.preflight, tuneline.neardup.checks;"
-        "print(','.join(m for m in ('numpy', 'datasketch', *sys.argv[1:]) if m in sys.modules))"
+        "print(','.join(m for m in ('numpy', 'scipy', 'tokenizers', *sys.argv[1:]) if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code, *HEAVY], capture_output=True, text=True, check=True).stdout
     assert out.strip() == ""

@@ -1,6 +1,6 @@
 """The near-duplicate options `check` and `dedupe` share, and the pass that adds TL302/TL306 to check's reports.
 
-numpy, datasketch and sentence-transformers load only when a tier runs (`tuneline.neardup` imports them lazily).
+numpy, the tokenizer and scipy (sentence-transformers only for other models) load only when a tier runs (`tuneline.neardup` imports them lazily).
 """
 
 from __future__ import annotations
