@@ -1,0 +1,59 @@
+"""A file over the parallel threshold is analysed by workers started from the server's forkserver (the server
+itself must never fork), and its diagnostics equal `tuneline check`'s: same codes on the same lines."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tuneline.analysis.parallel import MIN_BYTES_FOR_WORKERS
+
+from .helpers import chat, new_uri
+
+
+def _big(path: Path) -> str:
+    answer = "A long enough answer about refunds and billing. " * 10
+    lines = [chat(f"Question number {i}?", f"{answer}#{i}") for i in range(9000)]
+    lines[4500] = '{"messages": [{"role": "assitant", "content": "x"}]}'  # TL105 in the middle
+    lines[-1] = "{broken"  # TL001 at the end
+    text = "\n".join(lines) + "\n"
+    assert len(text) > MIN_BYTES_FOR_WORKERS
+    path.write_text(text, encoding="utf-8")
+    return text
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_a_large_file_gets_checks_diagnostics(client, workspace):
+    uri = new_uri(workspace, "big")
+    path = Path(uri.removeprefix("file://"))
+    text = _big(path)
+    client.open(uri, text)
+    diags = await client.get_diagnostics(uri)
+    got = sorted({(d.range.start.line, str(d.code)) for d in diags})
+    done = subprocess.run(
+        [sys.executable, "-m", "tuneline", "check", "--format", "json", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    report = json.loads(done.stdout)
+    # the editor shows a file-level finding (no line) on the first line
+    want = sorted({((d["line"] or 1) - 1, d["code"]) for f in report["files"] for d in f["diagnostics"]})
+    assert (4500, "TL105") in got and (8999, "TL001") in got
+    assert got == want
+
+
+def test_the_forkserver_preload_imports_and_loads_the_encoding():
+    """multiprocessing ignores a preload module that fails to import, so a broken one would only show as slower
+    opens: import it here, in a fresh interpreter, and see the encoding loaded."""
+    code = (
+        "import tuneline.lsp.worker_preload, sys;"
+        "from tuneline.analysis.tokens import get_encoding;"
+        "print(get_encoding.cache_info().currsize, 'pygls' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["1", "False"]  # the encoding is cached; nothing of the server (stdin reader) came with it
