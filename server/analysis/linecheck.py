@@ -16,6 +16,7 @@ from .rules import content_lines, other_formats, text_scan
 from .rules.base import Collector, Pending, short
 from .rules.platform import DEFAULT_PLATFORM, Platform
 from .scan import ScanError, locate, scan
+from .sharing import Shared
 from .tokens import TokenCounter
 from .types import Edit, Finding, Fix, LineResult, Severity, Span
 
@@ -96,18 +97,7 @@ def _norm(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
-_SHARED: dict[str, str] = {}
-
-
-def _shared(text: str) -> str:
-    """One string object for text that many lines repeat (a file's system prompt): each line kept its own copy,
-    ~15 MB on 100k lines. Bounded: past 4,096 distinct texts, new ones are kept as they are."""
-    kept = _SHARED.get(text)
-    if kept is not None:
-        return kept
-    if len(_SHARED) < 4096:
-        _SHARED[text] = text
-    return text
+_shared: Shared[str] = Shared()  # one string for a file's system prompt, not one per line (~15 MB at 100k)
 
 
 def _message_keys(messages: list[dict[str, Any]]) -> list[str]:

@@ -3,6 +3,7 @@ repository's tuneline.toml and from the editor's settings alike; trusted ones ke
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -65,17 +66,24 @@ def _tiny_model(folder: Path) -> Path:
     return module.build_tiny_model(folder)
 
 
+@contextlib.asynccontextmanager
+async def _opened(root: Path, target: str):
+    """A trusted server for a project whose tuneline.toml names `target`, with a 12-example file open and analysed."""
+    (root / "tuneline.toml").write_text(f'target = "{target}"\n')
+    data = root / "a.jsonl"
+    data.write_text("\n".join(chat(f"Question {i}", f"Answer {i}.") for i in range(12)) + "\n")
+    async with server(root) as client:
+        uri = data.as_uri()
+        client.open(uri, data.read_text())
+        await client.get_diagnostics(uri)
+        yield client, uri
+
+
 async def test_trusted_local_target_counts_with_the_models_own_tokenizer(tmp_path):
     """The editor injects the local trainer's counter as `tuneline check` does: counts are exact (no ≈), and a
     relative folder is the workspace's, not the server's working folder."""
     _tiny_model(tmp_path / "models" / "tiny")
-    (tmp_path / "tuneline.toml").write_text('target = "local:./models/tiny"\n')
-    data = tmp_path / "a.jsonl"
-    data.write_text("\n".join(chat(f"Question {i}", f"Answer {i}.") for i in range(12)) + "\n")
-    async with server(tmp_path) as client:
-        uri = data.as_uri()
-        client.open(uri, data.read_text())
-        await client.get_diagnostics(uri)
+    async with _opened(tmp_path, "local:./models/tiny") as (client, uri):
         text = await _hover(client, uri)
         assert "target local:" in text and "tokens" in text, text
         assert "≈" not in text, text
@@ -83,12 +91,6 @@ async def test_trusted_local_target_counts_with_the_models_own_tokenizer(tmp_pat
 
 
 async def test_a_missing_local_model_says_so_and_estimates(tmp_path):
-    (tmp_path / "tuneline.toml").write_text('target = "local:./models/none"\n')
-    data = tmp_path / "a.jsonl"
-    data.write_text("\n".join(chat(f"Question {i}", f"Answer {i}.") for i in range(12)) + "\n")
-    async with server(tmp_path) as client:
-        uri = data.as_uri()
-        client.open(uri, data.read_text())
-        await client.get_diagnostics(uri)
+    async with _opened(tmp_path, "local:./models/none") as (client, uri):
         assert "≈" in await _hover(client, uri)
         assert await wait_for(lambda: "local:./models/none" in logged(client) and "estimates" in logged(client))

@@ -17,6 +17,7 @@ import json
 import re
 from typing import Any, NamedTuple
 
+from ..sharing import Shared
 from ..types import Edit, Finding, Fix
 from .base import Collector, short
 from .content_personal import RUN as _RUN
@@ -52,20 +53,13 @@ class ContentResult(NamedTuple):
     facts: ContentFacts | None
 
 
-_INTERNED: dict[ContentFacts, ContentFacts] = {}
+_shared_facts: Shared[ContentFacts] = Shared()
 
 
 def _intern(facts: ContentFacts) -> ContentFacts:
     """Most lines share the same facts (closed prose in one script): share one object, as results are kept for
     every line of a file."""
-    if facts.gated:
-        return facts
-    hit = _INTERNED.get(facts)
-    if hit is not None:
-        return hit
-    if len(_INTERNED) < 4096:
-        _INTERNED[facts] = facts
-    return facts
+    return facts if facts.gated else _shared_facts(facts)
 
 
 # --- code regions ------------------------------------------------------------------------------------------------
