@@ -5,9 +5,11 @@ applies `workspace/applyEdit` to it, and records every `publishDiagnostics` with
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -244,3 +246,20 @@ def new_uri(workspace: Path, name: str = "data") -> str:
 
 
 CONFIG = ClientServerConfig(server_command=SERVER, client_factory=make_client)
+
+
+@contextlib.asynccontextmanager
+async def server(
+    root: Path, configuration: dict[str, Any] | None = None, *, mode: str = "pull", **init: Any
+) -> AsyncIterator[Client]:
+    """A real server for `root`, started by a real client: the editor's `tuneline` settings (`configuration`),
+    pull or push diagnostics, and `initializationOptions` (`init`); shut down cleanly after."""
+    client: Client = await CONFIG.start()  # type: ignore[assignment]
+    if configuration is not None:
+        client.set_configuration(configuration, section="tuneline")
+    try:
+        await start(client, mode, root, **init)
+        yield client
+    finally:
+        await client.shutdown_session()
+        await client.stop()

@@ -5,32 +5,15 @@ reached `int(...)` and the message was Python's "invalid literal for int() with 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from pathlib import Path
-from typing import Any
 
 import pytest
 from lsprotocol import types
 
-from .helpers import CONFIG, Client, chat, new_uri
+from .helpers import Client, chat, new_uri, server
 
 pytestmark = pytest.mark.asyncio
 
 LINES = [chat(f"Question {i}", f"Answer {i}.") for i in range(12)]
-
-
-@contextlib.asynccontextmanager
-async def server(root: Path, configuration: dict[str, Any]):
-    from .helpers import start
-
-    client: Client = await CONFIG.start()  # type: ignore[assignment]
-    client.set_configuration(configuration, section="tuneline")
-    try:
-        await start(client, "pull", root)
-        yield client
-    finally:
-        await client.shutdown_session()
-        await client.stop()
 
 
 async def _message(client: Client, text: str) -> types.ShowMessageParams:

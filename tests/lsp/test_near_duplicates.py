@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from pathlib import Path
-from typing import Any
 
 import pytest
 from lsprotocol import types
@@ -13,23 +10,9 @@ from neardup.planted import NUMBERS, NUMBERS_SOURCE, PARAPHRASE, SUPPORT  # test
 
 from tuneline.neardup.embedding_models import semantic_available
 
-from .helpers import CONFIG, Client
+from .helpers import CONFIG, Client, server
 
 pytestmark = pytest.mark.asyncio
-
-
-@contextlib.asynccontextmanager
-async def server(root: Path, mode: str, settings: dict[str, Any]):
-    from .helpers import start
-
-    client: Client = await CONFIG.start()  # type: ignore[assignment]
-    client.set_configuration(settings, section="tuneline")
-    try:
-        await start(client, mode, root)
-        yield client
-    finally:
-        await client.shutdown_session()
-        await client.stop()
 
 
 async def codes_eventually(
@@ -47,7 +30,7 @@ async def codes_eventually(
 
 @pytest.mark.parametrize("mode", ["pull", "push"])
 async def test_lexical_near_duplicates_appear_follow_edits_and_go(tmp_path, mode):
-    async with server(tmp_path, mode, {"nearDuplicates": "lexical"}) as client:
+    async with server(tmp_path, {"nearDuplicates": "lexical"}, mode=mode) as client:
         uri = (tmp_path / "data.jsonl").as_uri()
         client.open(uri, "\n".join([*SUPPORT, NUMBERS]) + "\n")
         (near,) = await codes_eventually(client, uri, "TL302")
@@ -65,7 +48,7 @@ async def test_lexical_near_duplicates_appear_follow_edits_and_go(tmp_path, mode
 
 @pytest.mark.skipif(not semantic_available(), reason="the embed extra is not installed")
 async def test_semantic_pass_finds_a_paraphrase_with_progress(tmp_path):
-    async with server(tmp_path, "push", {"nearDuplicates": "semantic"}) as client:
+    async with server(tmp_path, {"nearDuplicates": "semantic"}, mode="push") as client:
         uri = (tmp_path / "data.jsonl").as_uri()
         client.open(uri, "\n".join([*SUPPORT, PARAPHRASE]) + "\n")
         (near,) = await codes_eventually(client, uri, "TL302", timeout=120)
@@ -81,7 +64,7 @@ async def test_semantic_pass_finds_a_paraphrase_with_progress(tmp_path):
 async def test_validation_overlap_with_the_training_file_on_disk(tmp_path):
     train = tmp_path / "train.jsonl"
     train.write_text("\n".join(SUPPORT[:40]) + "\n")
-    async with server(tmp_path, "pull", {}) as client:
+    async with server(tmp_path, {}, mode="pull") as client:
         uri = (tmp_path / "valid.jsonl").as_uri()
         client.open(uri, "\n".join([*SUPPORT[40:], SUPPORT[5]]) + "\n")
         (leak,) = await codes_eventually(client, uri, "TL306")
@@ -129,7 +112,7 @@ async def test_a_fifo_named_like_the_training_file_never_hangs_the_pass(tmp_path
     import os
 
     os.mkfifo(tmp_path / "train.jsonl")
-    async with server(tmp_path, "pull", {"nearDuplicates": "lexical"}) as client:
+    async with server(tmp_path, {"nearDuplicates": "lexical"}, mode="pull") as client:
         uri = (tmp_path / "valid.jsonl").as_uri()
         client.open(uri, "\n".join([*SUPPORT, NUMBERS]) + "\n")
         await codes_eventually(client, uri, "TL302")  # the pass ran to the end past the FIFO

@@ -5,31 +5,14 @@ server. Each test gets its own server process, since settings are server-wide.""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from pathlib import Path
-from typing import Any
 
 import pytest
 from lsprotocol import types
 
-from .helpers import CONFIG, Client, chat, new_uri
+from .helpers import CONFIG, Client, chat, new_uri, server
 
 pytestmark = pytest.mark.asyncio
-
-
-@contextlib.asynccontextmanager
-async def server(root: Path, mode: str = "pull", configuration: dict[str, Any] | None = None, **init: Any):
-    from .helpers import start
-
-    client: Client = await CONFIG.start()  # type: ignore[assignment]
-    if configuration is not None:
-        client.set_configuration(configuration, section="tuneline")
-    try:
-        await start(client, mode, root, **init)
-        yield client
-    finally:
-        await client.shutdown_session()
-        await client.stop()
 
 
 def lines(n: int = 12) -> list[str]:

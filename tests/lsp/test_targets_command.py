@@ -3,8 +3,6 @@ hints show when a target's token counts are an estimate. One server per test: th
 
 from __future__ import annotations
 
-import contextlib
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,23 +11,11 @@ from lsprotocol import types
 from tuneline.analysis.models import ModelTable
 from tuneline.analysis.targets import shipped_providers
 
-from .helpers import CONFIG, Client, chat, new_uri, start
+from .helpers import Client, chat, new_uri, server
 
 pytestmark = pytest.mark.asyncio
 
 TOGETHER = "together:meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"
-
-
-@contextlib.asynccontextmanager
-async def server(root: Path, configuration: dict[str, Any]):
-    client: Client = await CONFIG.start()  # type: ignore[assignment]
-    client.set_configuration(configuration, section="tuneline")
-    try:
-        await start(client, "pull", root)
-        yield client
-    finally:
-        await client.shutdown_session()
-        await client.stop()
 
 
 async def run(client: Client, *arguments: Any) -> Any:

@@ -6,34 +6,20 @@ nothing is trusted. Trusted or not, the training file read for TL306 must resolv
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import re
 from pathlib import Path
-from typing import Any
 
 import pytest
 from lsprotocol import types
 from neardup.planted import SUPPORT  # tests/ is on sys.path (rootdir)
 from pygls.exceptions import JsonRpcException
 
-from .helpers import CONFIG, Client, chat, start
+from .helpers import Client, chat, server
 
 pytestmark = pytest.mark.asyncio
 REFUSED = "Training is turned off in an untrusted workspace"
 TRAINING = ("tuneline.train", "tuneline.preflight", "tuneline.runs", "tuneline.resumeRun", "tuneline.cancelRun")
-
-
-@contextlib.asynccontextmanager
-async def server(root: Path, configuration: dict[str, Any] | None = None, **init: Any):
-    client: Client = await CONFIG.start()  # type: ignore[assignment]
-    client.set_configuration(configuration or {}, section="tuneline")
-    try:
-        await start(client, "pull", root, **init)
-        yield client
-    finally:
-        await client.shutdown_session()
-        await client.stop()
 
 
 def repository(root: Path) -> Path:
