@@ -10,13 +10,13 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
 from ..analysis.config import Settings, load_config_file, load_settings
 from ..analysis.engine import Engine
 from ..analysis.epochs import EpochsError, parse_epochs
 from ..analysis.report import MAX_LINE_BYTES
 from ..analysis.targets import METHODS, ProvidersFileError, Target, TargetError
+from ..token_counters import CounterUnavailable, load_counter
 
 
 class UsageError(Exception):
@@ -90,13 +90,18 @@ def build_engine(settings: Settings) -> Engine:
         engine = Engine(settings)
     except (TargetError, ProvidersFileError) as exc:
         raise UsageError(str(exc)) from None
-    if engine.target.provider == "local":  # trained tokens by the local trainer's code, with the model's tokenizer
-        engine = Engine(settings, example_counter=_local_counter(engine.target.model))
-    elif engine.family_tokenizer is not None:  # an open model: its family's tokenizer, when it is on this machine
-        counter = _family_counter(engine)
-        if counter is not None:
-            engine = Engine(settings, example_counter=counter)
-    elif settings.tokenizer:
+    try:
+        counter = load_counter(engine)
+    except CounterUnavailable as exc:
+        if exc.named:
+            raise UsageError(str(exc)) from None
+        choice = engine.family_tokenizer
+        hint = choice.fetch_hint(engine.target) if exc.missing_repo and choice else None
+        note(hint or f"token counts are o200k_base estimates (≈): {exc}.")
+        counter = None
+    if counter is not None:
+        return Engine(settings, example_counter=counter)
+    if settings.tokenizer and engine.target.provider != "local" and engine.family_tokenizer is None:
         note(f"the tokenizer setting is not used: {engine.target} counts with {_counted_with(engine)}.")
     return engine
 
@@ -104,46 +109,6 @@ def build_engine(settings: Settings) -> Engine:
 def _counted_with(engine: Engine) -> str:
     tok = engine.tokenizer
     return f"tiktoken {tok.encoding}" if tok.kind == "tiktoken" else "the model folder's own tokenizer"
-
-
-def _family_counter(engine: Engine) -> Any:
-    """The local trainer's counting code with an open model's Hugging Face tokenizer, at full length. A `tokenizer`
-    the user named that does not load is a usage error; the model table's, when it is not in the cache, leaves the
-    counts as o200k_base estimates and says once, on stderr, how to get it."""
-    from ..training.backends import get_backend
-    from ..training.backends.base import BackendError
-
-    choice = engine.family_tokenizer
-    assert choice is not None
-    mine = choice.origin == "setting"
-    try:
-        return get_backend("local").template_counter(choice.name, hub_only=not mine)  # type: ignore[attr-defined]
-    except BackendError as exc:
-        if mine:
-            raise UsageError(f"tokenizer {choice.name}: {exc}") from None
-        note(choice.fetch_hint(engine.target))
-    except ImportError:
-        why = "counting with a Hugging Face tokenizer needs transformers (pip install 'tuneline[local]')"
-        if mine:
-            raise UsageError(f"tokenizer {choice.name}: {why}") from None
-        note(f"token counts are o200k_base estimates (≈): {why}.")
-    return None
-
-
-def _local_counter(model: str) -> Any:
-    """The local backend's token counter for `model`, or a usage error in one sentence (no such folder, a hub id
-    not in the cache, the local extra not installed)."""
-    from ..training.backends import get_backend
-    from ..training.backends.base import BackendError
-
-    try:
-        return get_backend("local").token_counter(model)  # type: ignore[attr-defined]
-    except BackendError as exc:
-        raise UsageError(f"local:{model}: {exc}") from None
-    except ImportError:
-        raise UsageError(
-            f"local:{model}: counting with the model's tokenizer needs transformers (pip install 'tuneline[local]')"
-        ) from None
 
 
 def add_target_arguments(parser: argparse.ArgumentParser) -> None:

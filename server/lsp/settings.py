@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from tuneline.analysis import ConfigError, Engine, Settings, load_settings
-from tuneline.analysis.config import names_relative_folder
 from tuneline.analysis.models import ModelTable
 from tuneline.analysis.targets import ProvidersFileError, TargetError
 from tuneline.analysis.tokens import EncodingUnavailable
+from tuneline.token_counters import CounterUnavailable, load_counter
 
 from .trust import is_restricted_setting, restrict
 
@@ -163,10 +163,7 @@ class SettingsManager:
     def _build(self, settings: Settings) -> Engine:
         try:
             engine = Engine(settings)
-            if engine.target.provider == "local":  # trusted only: `restrict` drops a local target otherwise
-                counter = self._local_counter(engine.target.model or "")
-            else:  # an open model: its family's tokenizer (the `tokenizer` setting trusted only, like `local:`)
-                counter = self._family_counter(engine)
+            counter = self._counter(engine)  # a local: target and a tokenizer setting: trusted only (`restrict`)
             if counter is not None:
                 engine = Engine(settings, example_counter=counter)
             return engine
@@ -196,67 +193,25 @@ class SettingsManager:
                 log.error("engine without model overrides failed: %s", exc2)
         return Engine(Settings())
 
-    def _local_counter(self, model: str) -> Any:
-        """The local trainer's token counter for a `local:PATH` target (the model's own tokenizer and template, as
-        `tuneline check` uses), or None with one message: counts then stay o200k_base estimates (shown with ≈).
-        A relative folder is the workspace's, not the server's working folder (an empty one of the extension's)."""
-        location = model
-        if self.root is not None and model.startswith(("./", "../")):
-            location = str((self.root / model).resolve())
+    def _counter(self, engine: Engine) -> Any:
+        """The exact counter `tuneline check` would use (token_counters.py), or None with one message: counts then
+        stay o200k_base estimates (≈). A relative folder is the workspace's, not the server's working folder (an
+        empty one of the extension's). The model table's tokenizer missing from the cache goes to the log only
+        (every Together user without it would get a pop-up)."""
         try:
-            from tuneline.training.backends import get_backend
-            from tuneline.training.backends.base import BackendError
-        except ImportError:  # pragma: no cover - the training package ships with the server
-            return None
-        try:
-            return get_backend("local").token_counter(location)  # type: ignore[attr-defined]
-        except BackendError as exc:
-            self._say(f"tuneline: local:{model}: {exc}. Token counts are o200k_base estimates until it loads.")
-        except ImportError:
-            self._say(
-                f"tuneline: local:{model}: counting with the model's tokenizer needs transformers "
-                "(pip install 'tuneline[local]'); token counts are o200k_base estimates."
-            )
-        return None
-
-    def _family_counter(self, engine: Engine) -> Any:
-        """An open model's counter (the local trainer's code, its family's Hugging Face tokenizer, full length), as
-        `tuneline check` builds it, or None: counts stay o200k_base estimates (≈). A `tokenizer` setting that does
-        not load is one message; the model table's tokenizer missing from the cache goes to the log only (every
-        Together user without it would get a pop-up). A relative folder is the workspace's."""
-        choice = engine.family_tokenizer
-        if choice is None:
-            return None
-        mine = choice.origin == "setting"
-        location = choice.name
-        if mine and self.root is not None and names_relative_folder(location, self.root):
-            location = str((self.root / location).resolve())
-        try:
-            from tuneline.training.backends import get_backend
-            from tuneline.training.backends.base import BackendError
-        except ImportError:  # pragma: no cover - the training package ships with the server
-            return None
-        try:
-            return get_backend("local").template_counter(location, hub_only=not mine)  # type: ignore[attr-defined]
-        except BackendError as exc:
-            if mine:
-                self._say(
-                    f"tuneline: tokenizer {choice.name}: {exc}. Token counts are o200k_base estimates until it loads."
-                )
+            return load_counter(engine, self.root)
+        except CounterUnavailable as exc:
+            if exc.missing_repo and engine.family_tokenizer is not None:
+                self._quietly(f"tuneline: {engine.family_tokenizer.fetch_hint(engine.target, _SET_TOKENIZER)}")
+            elif exc.needs_extra:
+                message = f"tuneline: {exc}; token counts are o200k_base estimates."
+                (self._say if exc.named else self._quietly)(message)
             else:
-                self._quietly(f"tuneline: {choice.fetch_hint(engine.target, 'set tuneline.tokenizer to a folder')}")
-        except ImportError:
-            message = (
-                "tuneline: counting with a Hugging Face tokenizer needs transformers (pip install 'tuneline[local]'); "
-                "token counts are o200k_base estimates."
-            )
-            if mine:
-                self._say(message)
-            else:
-                self._quietly(message)
+                self._say(f"tuneline: {exc}. Token counts are o200k_base estimates until it loads.")
         return None
 
 
+_SET_TOKENIZER = "set tuneline.tokenizer to a folder"
 _TARGET_KEYS = ("target", "method")
 
 
