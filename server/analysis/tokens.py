@@ -46,12 +46,17 @@ def _cache_dir() -> Path:
     return path
 
 
+def _cache_path(url: str) -> Path:
+    """Where tiktoken keeps the file it downloads from `url` (its own cache naming)."""
+    return _cache_dir() / hashlib.sha1(url.encode()).hexdigest()
+
+
 def _seed_cache(name: str) -> None:
     """Put the bundled, verified rank file where tiktoken looks for its cache."""
     if name not in _URLS:
         return
     url, expected = _URLS[name]
-    target = _cache_dir() / hashlib.sha1(url.encode()).hexdigest()
+    target = _cache_path(url)
     if target.exists():
         return
     try:
@@ -72,11 +77,10 @@ def _seed_cache(name: str) -> None:
 
 
 def _cached_file(name: str) -> Path | None:
-    """The verified rank file in tiktoken's cache (seeded from the bundle), or None when it is not there."""
+    """The rank file in tiktoken's cache (seeded from the bundle; its hash is checked where it is read), or None."""
     if name not in _URLS:
         return None
-    url, _expected = _URLS[name]
-    path = _cache_dir() / hashlib.sha1(url.encode()).hexdigest()
+    path = _cache_path(_URLS[name][0])
     return path if path.is_file() else None
 
 
