@@ -64,7 +64,9 @@ def analyze_many(
     """Results for `lines` in order (remembered by `engine`'s cache)."""
     jobs = default_jobs() if jobs is None else max(1, jobs)
     # A local target's counter holds a loaded tokenizer that workers do not have: such files stay in-process.
-    if jobs == 1 or engine.example_counter is not None or sum(map(len, lines)) < MIN_BYTES_FOR_WORKERS:
+    total = sum(map(len, lines))
+    engine.counter.expect(total)  # before the workers start, so that forked ones inherit a loaded tiktoken
+    if jobs == 1 or engine.example_counter is not None or total < MIN_BYTES_FOR_WORKERS:
         return [engine.analyze_line(t) for t in lines]
     analyze, remember = engine.analyze_line, engine.remember
     budget = 2 * (jobs - 1) * CHUNK_BYTES  # characters in flight to the workers (at least one chunk)

@@ -31,6 +31,7 @@ _URLS = {
     ),
 }
 _lock = threading.Lock()
+_loaded: set[str] = set()  # encodings this process has loaded in tiktoken: counting with them costs nothing more
 
 
 class EncodingUnavailable(RuntimeError):
@@ -135,9 +136,12 @@ def get_encoding(name: str):
         with contextlib.suppress(OSError, ValueError):  # anything amiss: tiktoken's own, slower path decides
             fast = _fast_encoding(name)
             if fast is not None:
+                _loaded.add(name)
                 return fast
         try:
-            return tiktoken.get_encoding(name)
+            encoding = tiktoken.get_encoding(name)
+            _loaded.add(name)
+            return encoding
         except Exception as exc:  # tiktoken raises assorted network and value errors
             raise EncodingUnavailable(
                 f"tiktoken encoding {name!r} is not available offline and could not be downloaded ({exc.__class__.__name__})"
@@ -145,15 +149,45 @@ def get_encoding(name: str):
 
 
 class TokenCounter:
-    """Counts tokens of strings, remembering short and repeated ones (roles, shared system prompts)."""
+    """Counts tokens of strings, remembering short and repeated ones (roles, shared system prompts).
+
+    Until tiktoken is loaded, ASCII strings are counted from the on-disk rank index (`ascii_bpe`): a small file's
+    `check` never pays the ~0.22 s load. The first other string, or more text than `ASCII_BUDGET` characters (the
+    point past which tiktoken's faster loop repays its load), loads tiktoken; `expect` loads it up front for inputs
+    known to be that large, before worker processes are forked so that they inherit it.
+    """
 
     _CACHE_MAX_LEN = 4096
     _CACHE_MAX_ITEMS = 8_192  # a file's repeated strings are few; a bigger cache mostly holds unique answers
+    ASCII_BUDGET = 4_000_000
 
     def __init__(self, encoding_name: str) -> None:
         self.encoding_name = encoding_name
-        self._encode = get_encoding(encoding_name).encode_ordinary
         self._cache: dict[str, int] = {}
+        self._encode = None
+        self._ascii = None if encoding_name in _loaded else _ascii_counter(encoding_name)
+        self._budget = self.ASCII_BUDGET
+        if self._ascii is None:
+            self.load()
+
+    def load(self) -> None:
+        """Count with tiktoken from now on (loading it once per process)."""
+        if self._encode is None:
+            self._encode = get_encoding(self.encoding_name).encode_ordinary
+            self._ascii = None
+
+    def expect(self, characters: int) -> None:
+        """About `characters` of text are coming: load tiktoken now if it will be needed anyway."""
+        if self._encode is None and characters > self._budget:
+            self.load()
+
+    def _slow(self, text: str) -> int:
+        ascii_counter = self._ascii
+        if ascii_counter is not None and self._budget > 0 and text.isascii():
+            self._budget -= len(text)
+            return ascii_counter.count(text)
+        self.load()
+        return len(self._encode(text))  # type: ignore[misc]
 
     def count(self, text: str) -> int:
         hit = self._cache.get(text)  # hashing a string is far cheaper than encoding it
@@ -161,10 +195,31 @@ class TokenCounter:
             return hit
         if not text:
             return 0
+        encode = self._encode
+        n = len(encode(text)) if encode is not None else self._slow(text)
         if len(text) <= self._CACHE_MAX_LEN:
-            n = len(self._encode(text))
             if len(self._cache) >= self._CACHE_MAX_ITEMS:
                 self._cache.clear()
             self._cache[text] = n
-            return n
-        return len(self._encode(text))
+        return n
+
+
+def _ascii_counter(name: str):
+    """The ASCII counter for `name` from the verified rank file's index, or None (then tiktoken counts)."""
+    from . import ascii_bpe
+
+    if not ascii_bpe.supports(name) or name not in _URLS:
+        return None
+    with contextlib.suppress(OSError):  # a read-only cache: tiktoken may still find or fetch the file
+        _seed_cache(name)
+
+    def read_ranks() -> dict[bytes, int] | None:
+        path = _cached_file(name)
+        if path is None:
+            return None
+        data = path.read_bytes()
+        if hashlib.sha256(data).hexdigest() != _URLS[name][1]:
+            return None
+        return parse_ranks(data)
+
+    return ascii_bpe.load_counter(name, Path(platformdirs.user_cache_dir("tuneline")), _URLS[name][1], read_ranks)
