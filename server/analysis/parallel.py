@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 
+from .collector import tune_for_batch
 from .config import Settings
 from .engine import Engine
 from .types import LineResult
@@ -29,6 +30,7 @@ _worker_engine: Engine | None = None
 
 def _init(settings: Settings) -> None:
     global _worker_engine
+    tune_for_batch()  # a worker is a batch job: also when started from the server's forkserver
     _worker_engine = Engine(settings)
 
 

@@ -18,6 +18,7 @@ document has caught up (`read`), so they never see a dataset halfway through an 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import itertools
 import logging
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from tuneline.analysis import Dataset, Engine
+from tuneline.analysis.collector import relaxed
 
 from .convert import DiagnosticCache
 from .documents import Analysis, Document, Refresh, Reset
@@ -234,7 +236,8 @@ class Scheduler:
     def _build(engine: Engine, lines: list[str]) -> Dataset:
         """A dataset from scratch; large files are analysed on all cores, like `tuneline check`."""
         dataset = Dataset(engine)
-        dataset.splice(0, 0, lines, analyze_lines(engine, lines))
+        with relaxed() if len(lines) >= LARGE_FILE_LINES else contextlib.nullcontext():
+            dataset.splice(0, 0, lines, analyze_lines(engine, lines))
         if len(lines) >= LARGE_FILE_LINES:
             # Millions of long-lived result objects would make every full garbage collection walk them all
             # (hundreds of ms, in the middle of someone's keystroke). They hold no reference cycles: park them

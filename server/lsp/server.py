@@ -32,7 +32,7 @@ from .scheduler import Scheduler
 from .settings import SettingsManager
 from .trust import inside
 from .wire import StdinReader, StreamReader, read_loop
-from .workers import analyze_lines
+from .workers import analyze_lines, warm_up
 
 log = logging.getLogger("tuneline.lsp")
 
@@ -288,7 +288,7 @@ class TunelineServer(LanguageServer):
         self.protocol.set_writer(StdoutWriter(stdout or sys.stdout.buffer))
         reader = StdinReader(stdin or sys.stdin.buffer, self.thread_pool)
         try:
-            asyncio.run(read_loop(stop, reader, self.tuneline_protocol))
+            asyncio.run(read_loop(stop, reader, self.tuneline_protocol, warm_up))
         except BrokenPipeError:
             log.error("the connection to the client is lost; stopping")
         except (KeyboardInterrupt, SystemExit):
@@ -301,7 +301,7 @@ class TunelineServer(LanguageServer):
 
         async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             self.protocol.set_writer(writer)  # type: ignore[arg-type]
-            await read_loop(stop, StreamReader(reader), self.tuneline_protocol)
+            await read_loop(stop, StreamReader(reader), self.tuneline_protocol, warm_up)
             self.shutdown()
 
         async def serve() -> None:

@@ -14,7 +14,7 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
@@ -101,8 +101,14 @@ async def _skip(reader: Reader, n: int) -> bool:
     return True
 
 
-async def read_loop(stop: threading.Event, reader: Reader, protocol: TunelineProtocol) -> None:
-    """Read frames until end of input (or `stop`) and hand each message to the protocol."""
+async def read_loop(
+    stop: threading.Event,
+    reader: Reader,
+    protocol: TunelineProtocol,
+    on_body_size: Callable[[int], None] | None = None,
+) -> None:
+    """Read frames until end of input (or `stop`) and hand each message to the protocol. `on_body_size` hears each
+    body's size before it is read: a large document can start what its analysis needs while it arrives."""
     length: int | None = None
     while not stop.is_set():
         line = await reader.readline()
@@ -124,6 +130,8 @@ async def read_loop(stop: threading.Event, reader: Reader, protocol: TunelinePro
             if not await _skip(reader, size):
                 return
             continue
+        if on_body_size is not None:
+            on_body_size(size)
         body = await reader.readexactly(size)
         if len(body) < size:
             return  # end of input in the middle of a message

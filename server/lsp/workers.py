@@ -8,10 +8,16 @@ worker_preload.py) instead.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import threading
 
 from tuneline.analysis import Engine, LineResult
-from tuneline.analysis.parallel import analyze_many
+from tuneline.analysis.parallel import MIN_BYTES_FOR_WORKERS, analyze_many
+from tuneline.analysis.tokens import get_encoding
+
+_warming = threading.Lock()
+_warmed = False
 
 
 def _context() -> multiprocessing.context.BaseContext:
@@ -26,3 +32,27 @@ def _context() -> multiprocessing.context.BaseContext:
 def analyze_lines(engine: Engine, lines: list[str], jobs: int | None = None) -> list[LineResult]:
     """Results for `lines`, computed in worker processes for large inputs (and remembered by `engine`)."""
     return analyze_many(engine, lines, jobs=jobs, mp_context=_context())
+
+
+def warm_up(message_bytes: int) -> None:
+    """A message this large carries a document big enough for the workers: start the forkserver (its preload
+    imports the engine and loads o200k, ~0.5 s) and load tiktoken here too, while the message is still arriving,
+    instead of after it was read and parsed. Once per server; every later large file finds both ready."""
+    global _warmed
+    if message_bytes < MIN_BYTES_FOR_WORKERS:
+        return
+    with _warming:
+        if _warmed:
+            return
+        _warmed = True
+    threading.Thread(target=_warm, name="tuneline-warm-up", daemon=True).start()
+
+
+def _warm() -> None:
+    with contextlib.suppress(Exception):  # warming is an optimisation: the analysis starts them itself otherwise
+        if _context().get_start_method() == "forkserver":
+            from multiprocessing import forkserver
+
+            forkserver.ensure_running()
+    with contextlib.suppress(Exception):
+        get_encoding("o200k_base")
