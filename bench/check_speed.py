@@ -76,18 +76,22 @@ def main(sizes: list[int]) -> None:
             f"{rss:>7.0f} {check_wall / floor_wall:>6.2f} | {one_wall:>6.2f} {one_wall / floor_wall:>6.2f}"
         )
     folder = Path(tempfile.mkdtemp())
-    small, accented = folder / "ten.jsonl", folder / "ten-accented.jsonl"
     ten = [line for _, line in zip(range(10), dataset(10_000).open(encoding="utf-8"))]
+    small, world, unsure = folder / "ten.jsonl", folder / "ten-world.jsonl", folder / "ten-unsure.jsonl"
     small.write_text("".join(ten), "utf-8")
-    accented.write_text("".join(line.replace("Answer", "Réponds", 1) for line in ten), "utf-8")
+    world.write_text("".join(line.replace("Answer", "Réponds — “vite” 😀", 1) for line in ten), "utf-8")
+    # U+1E4D0 (Nag Mundari, Unicode 15) is unassigned in Python 3.11's tables: the rank index cannot vouch for it
+    unsure.write_text("".join(line.replace("Answer", "Answer \U0001e4d0", 1) for line in ten), "utf-8")
     bare = min(measure([py, "-c", "pass"])[0] for _ in range(3))
-    start = min(measure([py, "-m", "tuneline", "check", str(small)])[0] for _ in range(3))
-    start_accented = min(measure([py, "-m", "tuneline", "check", str(accented)])[0] for _ in range(3))
+    start, start_world, start_unsure = (
+        min(measure([py, "-m", "tuneline", "check", str(path)])[0] for _ in range(3)) for path in (small, world, unsure)
+    )
     first = _first_run(py, small)
     print(
         f"\nstartup: check of a 10-line file {start * 1000:.0f} ms (bare interpreter {bare * 1000:.0f} ms; best of 3);"
-        f"\n  with non-ASCII text (tiktoken loads) {start_accented * 1000:.0f} ms;"
-        f" first run on a machine (empty cache: seeds o200k, builds the rank index) {first * 1000:.0f} ms"
+        f"\n  with accents, curly quotes and an emoji {start_world * 1000:.0f} ms;"
+        f" with a character only tiktoken counts (it loads) {start_unsure * 1000:.0f} ms;"
+        f"\n  first run on a machine (empty cache: seeds o200k, builds the rank index) {first * 1000:.0f} ms"
     )
 
 

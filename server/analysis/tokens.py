@@ -151,30 +151,30 @@ def get_encoding(name: str):
 class TokenCounter:
     """Counts tokens of strings, remembering short and repeated ones (roles, shared system prompts).
 
-    Until tiktoken is loaded, ASCII strings are counted from the on-disk rank index (`ascii_bpe`): a small file's
-    `check` never pays the ~0.22 s load. The first other string, or more text than `ASCII_BUDGET` characters (the
-    point past which tiktoken's faster loop repays its load), loads tiktoken; `expect` loads it up front for inputs
-    known to be that large, before worker processes are forked so that they inherit it.
+    Until tiktoken is loaded, strings are counted from the on-disk rank index (`rank_index`): a small file's `check`
+    never pays the ~0.22 s load. A string the index cannot vouch for, or more text than `INDEX_BUDGET` characters
+    (the point past which tiktoken's faster loop repays its load), loads tiktoken; `expect` loads it up front for
+    inputs known to be that large, before worker processes are forked so that they inherit it.
     """
 
     _CACHE_MAX_LEN = 4096
     _CACHE_MAX_ITEMS = 8_192  # a file's repeated strings are few; a bigger cache mostly holds unique answers
-    ASCII_BUDGET = 4_000_000
+    INDEX_BUDGET = 4_000_000
 
     def __init__(self, encoding_name: str) -> None:
         self.encoding_name = encoding_name
         self._cache: dict[str, int] = {}
         self._encode = None
-        self._ascii = None if encoding_name in _loaded else _ascii_counter(encoding_name)
-        self._budget = self.ASCII_BUDGET
-        if self._ascii is None:
+        self._index = None if encoding_name in _loaded else _index_counter(encoding_name)
+        self._budget = self.INDEX_BUDGET
+        if self._index is None:
             self.load()
 
     def load(self) -> None:
         """Count with tiktoken from now on (loading it once per process)."""
         if self._encode is None:
             self._encode = get_encoding(self.encoding_name).encode_ordinary
-            self._ascii = None
+            self._index = None
 
     def expect(self, characters: int) -> None:
         """About `characters` of text are coming: load tiktoken now if it will be needed anyway."""
@@ -182,10 +182,12 @@ class TokenCounter:
             self.load()
 
     def _slow(self, text: str) -> int:
-        ascii_counter = self._ascii
-        if ascii_counter is not None and self._budget > 0 and text.isascii():
-            self._budget -= len(text)
-            return ascii_counter.count(text)
+        index = self._index
+        if index is not None and self._budget > 0:
+            n = index.count(text)
+            if n is not None:
+                self._budget -= len(text)
+                return n
         self.load()
         return len(self._encode(text))  # type: ignore[misc]
 
@@ -204,11 +206,11 @@ class TokenCounter:
         return n
 
 
-def _ascii_counter(name: str):
-    """The ASCII counter for `name` from the verified rank file's index, or None (then tiktoken counts)."""
-    from . import ascii_bpe
+def _index_counter(name: str):
+    """The counter for `name` from the verified rank file's index, or None (then tiktoken counts)."""
+    from . import rank_index
 
-    if not ascii_bpe.supports(name) or name not in _URLS:
+    if not rank_index.supports(name) or name not in _URLS:
         return None
     with contextlib.suppress(OSError):  # a read-only cache: tiktoken may still find or fetch the file
         _seed_cache(name)
@@ -222,4 +224,4 @@ def _ascii_counter(name: str):
             return None
         return parse_ranks(data)
 
-    return ascii_bpe.load_counter(name, Path(platformdirs.user_cache_dir("tuneline")), _URLS[name][1], read_ranks)
+    return rank_index.load_counter(name, Path(platformdirs.user_cache_dir("tuneline")), _URLS[name][1], read_ranks)

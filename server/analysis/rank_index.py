@@ -1,4 +1,4 @@
-"""Counting o200k tokens of ASCII text without loading tiktoken: what makes `check` of a small file start fast.
+"""Counting o200k tokens without loading tiktoken: what makes `check` of a small file start fast.
 
 Loading tiktoken's o200k encoding costs ~0.22 s (parsing 200k ranks, then the Rust constructor copying them), more
 than everything else a 10-line `check` does. A small file needs the ranks of only the few thousand byte strings its
@@ -6,10 +6,15 @@ text is made of, so those are looked up in an index on disk instead: an open-add
 rank file, built once per machine into tuneline's cache and read in a few milliseconds.
 
 Exactness: the count is tiktoken's own algorithm (split with the encoding's pattern, a piece that is a token is one
-token, otherwise byte-pair merges taking the lowest rank, leftmost first). Only ASCII text takes this path: on ASCII
-the pattern's Unicode classes (`\\p{L}`, `\\p{N}`, `\\s`) have exact ASCII equivalents, so Python's `re` splits
-exactly as tiktoken's Rust regex does (tests compare the two on corpora and on random ASCII strings). Anything else
-is counted by tiktoken itself.
+token, otherwise byte-pair merges taking the lowest rank, leftmost first, on the piece's UTF-8 bytes). The split is
+Python's `re`, which has no `\\p{...}` classes: each character is replaced, for splitting only, by an ASCII
+stand-in of the same classes (a capital, a small letter, a letter that is both (Lo, Lm), a mark, a digit, white
+space, anything else), and the pattern is written over the stand-ins. A character takes this path only when its
+classes cannot differ from those of tiktoken's regex, whatever Unicode version that was built with: ASCII, characters
+whose general category is the same in Unicode 3.2 and in Python's tables (unchanged for 20 years), and the emoji
+blocks, which only ever hold symbols. Any other character (one unassigned in Python's Unicode, a lone surrogate,
+one of `_CHANGED`) sends its string to tiktoken. Tests compare the stand-ins with the
+`regex` module's classes for every such character and the counts with tiktoken's on corpora and random strings.
 """
 
 from __future__ import annotations
@@ -20,24 +25,64 @@ import os
 import re
 import sys
 import tempfile
+import unicodedata
 import zlib
 from pathlib import Path
 
 _MAGIC = b"TLBPE\x00\x01" + (b"L" if sys.byteorder == "little" else b"B")
 _HEADER = 8 + 4 + 4 + 32  # magic, tokens, slots, blake2b-256 of everything after the header
 
-# o200k_base's pattern (tiktoken_ext.openai_public) with each Unicode class written as what it is on ASCII:
-# \p{Lu} = [A-Z], \p{Ll} = [a-z], \p{Lt}, \p{Lm}, \p{Lo} and \p{M} hold no ASCII character, \p{N} = [0-9], and
-# \s (Unicode White_Space) = [\t\n\x0b\x0c\r ]. Python's own \s would also take \x1c-\x1f, which are not White_Space.
+# Stand-ins: "A" Lu/Lt, "a" Ll, U+E000 Lm/Lo (in both of the pattern's letter classes), U+E001 a mark (in both, but
+# not a letter), "0" a number, "\t" white space other than CR, LF and space, "!" anything else; U+E002 marks a
+# character this path cannot vouch for. ASCII text is split as it is; the private-use stand-ins never occur
+# untranslated (a private-use character of the text is itself translated, to "!").
+_BOTH, _MARK, _UNSURE = "\ue000", "\ue001", "\ue002"
+_STAND_IN = {
+    "Lu": "A", "Lt": "A", "Ll": "a", "Lm": _BOTH, "Lo": _BOTH, "Mn": _MARK, "Mc": _MARK, "Me": _MARK,
+    "Nd": "0", "Nl": "0", "No": "0", "Zs": "\t", "Zl": "\t", "Zp": "\t",
+}  # fmt: skip
+# ſ case-folds to the "s" of "'s"; U+0295 ʕ is Ll in Python's tables but Lo in Unicode 16 (the tests compare every
+# character with the `regex` module's newer tables and fail on any other such change).
+_CHANGED = frozenset("\u017f\u0295")
+_EMOJI_BLOCKS = ((0x1F300, 0x1F6FF), (0x1F900, 0x1F9FF), (0x1FA70, 0x1FAFF))  # symbols and pictographs only
+
+
+def stand_in(char: str) -> str:
+    """The character the split sees for `char`."""
+    code = ord(char)
+    if code < 0x80:
+        return char
+    if char == "\x85":
+        return "\t"  # NEXT LINE is White_Space although a control
+    category = unicodedata.category(char)
+    if any(lo <= code <= hi for lo, hi in _EMOJI_BLOCKS) and category in ("So", "Sk", "Cn"):
+        return "!"
+    if char in _CHANGED or category in ("Cn", "Cs") or unicodedata.ucd_3_2_0.category(char) != category:
+        return _UNSURE
+    return _STAND_IN.get(category, "!")
+
+
+class _StandIns(dict):
+    """str.translate's table, filled on first sight of each character."""
+
+    def __missing__(self, code: int) -> str:
+        self[code] = value = stand_in(chr(code))
+        return value
+
+
+# o200k_base's pattern (tiktoken_ext.openai_public) over the stand-ins: \p{L} = [A-Za-z\ue000], the capital-ish
+# class [\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}] = [A-Z\ue000\ue001], the small-ish one [a-z\ue000\ue001], \p{N} = [0-9], and \s
+# (White_Space) = [\t\n\x0b\x0c\r ]. Python's own \s would also take \x1c-\x1f, which are not White_Space.
 _WS = r"\t\n\x0b\x0c\r "
+_LN = r"A-Za-z\ue0000-9"
 _CONTRACTION = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)?"
 _PATTERNS = {
     "o200k_base": "|".join(
         [
-            rf"[^\r\nA-Za-z0-9]?[A-Z]*[a-z]+{_CONTRACTION}",
-            rf"[^\r\nA-Za-z0-9]?[A-Z]+[a-z]*{_CONTRACTION}",
+            rf"[^\r\n{_LN}]?[A-Z\ue000\ue001]*[a-z\ue000\ue001]+{_CONTRACTION}",
+            rf"[^\r\n{_LN}]?[A-Z\ue000\ue001]+[a-z\ue000\ue001]*{_CONTRACTION}",
             r"[0-9]{1,3}",
-            rf" ?[^{_WS}A-Za-z0-9]+[\r\n/]*",
+            rf" ?[^{_WS}{_LN}]+[\r\n/]*",
             rf"[{_WS}]*[\r\n]+",
             rf"[{_WS}]+(?![^{_WS}])",
             rf"[{_WS}]+",
@@ -80,8 +125,8 @@ def build_index(ranks: dict[bytes, int]) -> bytes:
     return head + hashlib.blake2b(body, digest_size=32).digest() + body
 
 
-class AsciiCounter:
-    """Token counts of ASCII strings for one encoding, from an index file's bytes."""
+class IndexCounter:
+    """Token counts of strings for one encoding, from an index file's bytes."""
 
     def __init__(self, encoding_name: str, index: bytes) -> None:
         if index[:8] != _MAGIC or len(index) < _HEADER:
@@ -95,7 +140,9 @@ class AsciiCounter:
         self._offsets = body[4 * slots_n : 4 * (slots_n + n + 1)].cast("I")
         self._blob = bytes(body[4 * (slots_n + n + 1) :])
         self._mask = slots_n - 1
-        self._split = re.compile(_PATTERNS[encoding_name]).findall
+        pattern = re.compile(_PATTERNS[encoding_name])
+        self._split, self._spans = pattern.findall, pattern.finditer
+        self._stand_ins = _StandIns()
         self._pieces: dict[str, int] = {}
 
     def rank(self, token: bytes) -> int:
@@ -127,14 +174,26 @@ class AsciiCounter:
                 ranks[i - 1] = rank(piece[bounds[i - 1] : bounds[i + 1]])
         return len(bounds) - 1
 
-    def count(self, text: str) -> int:
-        """Tokens of `text`, which must be ASCII (`str.isascii`)."""
+    def pieces(self, text: str) -> list[str] | None:
+        """`text` split as the encoding's pattern splits it, or None when a character is not one to vouch for."""
+        if text.isascii():
+            return self._split(text)
+        shadow = text.translate(self._stand_ins)
+        if _UNSURE in shadow:
+            return None
+        return [text[m.start() : m.end()] for m in self._spans(shadow)]
+
+    def count(self, text: str) -> int | None:
+        """Tokens of `text`, or None when tiktoken must count it (see `stand_in`)."""
+        pieces = self.pieces(text)
+        if pieces is None:
+            return None
         cache = self._pieces
         total = 0
-        for piece in self._split(text):
+        for piece in pieces:
             n = cache.get(piece)
             if n is None:
-                data = piece.encode("ascii")
+                data = piece.encode("utf-8")
                 n = 1 if len(data) == 1 or self.rank(data) != _NO_RANK else self._merge(data)
                 if len(cache) < _PIECE_CACHE_MAX:
                     cache[piece] = n
@@ -146,21 +205,21 @@ def _index_path(cache_dir: Path, encoding_name: str, source_sha256: str) -> Path
     return cache_dir / "rank-index" / f"{encoding_name}-{source_sha256[:16]}-{sys.byteorder}.idx"
 
 
-def load_counter(encoding_name: str, cache_dir: Path, source_sha256: str, read_ranks) -> AsciiCounter | None:
+def load_counter(encoding_name: str, cache_dir: Path, source_sha256: str, read_ranks) -> IndexCounter | None:
     """The counter from the cached index, building the index first from `read_ranks()` (the verified rank
-    file's ranks) when it is missing or damaged. None when the encoding has no ASCII pattern or nothing works:
+    file's ranks) when it is missing or damaged. None when the encoding has no pattern here or nothing works:
     the caller then counts with tiktoken."""
     if not supports(encoding_name):
         return None
     path = _index_path(cache_dir, encoding_name, source_sha256)
     with contextlib.suppress(OSError, ValueError):
-        return AsciiCounter(encoding_name, path.read_bytes())
+        return IndexCounter(encoding_name, path.read_bytes())
     try:
         ranks = read_ranks()
         if ranks is None:
             return None
         data = build_index(ranks)
-        counter = AsciiCounter(encoding_name, data)
+        counter = IndexCounter(encoding_name, data)
     except (OSError, ValueError):
         return None
     with contextlib.suppress(OSError):  # a read-only cache: this process still counts from memory
