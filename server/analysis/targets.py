@@ -286,17 +286,39 @@ class TokenizerChoice:
         """One sentence for a tokenizer that is not on this machine: which one the target counts with and how to
         get it once (the tokenizer files only: no weights), so the next check is exact. `other`: the front end's
         way to name a tokenizer instead."""
-        fetch = f"`hf download {self.name} --include 'tokenizer*' --include '*.json' --include '*.jinja'`"
+        fetch = f"`{fetch_command(self.name)}`"
         if self.origin == "name":
-            return (
+            said = (
                 f"token counts are o200k_base estimates (≈): {target} would count with its own Hugging Face "
                 f"tokenizer, which is not in the cache; if {self.name} is its repo, fetch it once with {fetch}, "
                 f"or {other}."
             )
-        return (
-            f"token counts are o200k_base estimates (≈): {target} counts with the tokenizer of {self.name}, which "
-            f"is not in the Hugging Face cache; fetch it once with {fetch}, or {other}."
-        )
+        else:
+            said = (
+                f"token counts are o200k_base estimates (≈): {target} counts with the tokenizer of {self.name}, "
+                f"which is not in the Hugging Face cache; fetch it once with {fetch}, or {other}."
+            )
+        return f"{said} {gated_note(self.name)}" if is_gated(self.name) else said
+
+
+# Owners whose repos the Hugging Face hub gates behind a licence: `hf download` fails until the user has logged in
+# and accepted it on the model's page, and the fetch command alone would read as broken.
+GATED_PREFIXES = ("meta-llama/", "google/gemma", "mistralai/")
+
+
+def fetch_command(repo: str) -> str:
+    """The command that fetches a repo's tokenizer files only (no weights), once, into the Hugging Face cache."""
+    return f"hf download {repo} --include 'tokenizer*' --include '*.json' --include '*.jinja'"
+
+
+def is_gated(repo: str) -> bool:
+    """Whether `repo` is plausibly gated on the hub (Meta's Llama, Google's Gemma, Mistral's models)."""
+    return repo.lower().startswith(GATED_PREFIXES)
+
+
+def gated_note(repo: str) -> str:
+    """The sentence a fetch hint for a gated repo ends with."""
+    return f"{repo} is gated: run `hf auth login` and accept its licence on the model page first."
 
 
 def family_tokenizer(target: Target, models: ModelTable, setting: str | None = None) -> TokenizerChoice | None:

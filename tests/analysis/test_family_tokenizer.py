@@ -136,7 +136,21 @@ def test_without_the_tokenizer_counts_are_estimates_and_one_sentence_says_what_t
     assert f["tokens"]["exact"] is False
     assert p.stderr.count("\n") == 1 and p.stderr.startswith("tuneline: note: token counts are o200k_base estimates")
     assert "counts with the tokenizer of Qwen/Qwen2.5-7B-Instruct" in p.stderr and HINT in p.stderr
+    assert "hf auth login" not in p.stderr  # Qwen's repos are not gated
     assert not (tmp_path / "empty-hf" / "hub").exists()  # nothing was downloaded, nothing written to the cache
+
+
+def test_the_hint_for_a_gated_repo_says_to_log_in_and_accept_the_licence_first(tmp_path):
+    """meta-llama's repos are gated on the hub: `hf download` alone fails until the user logs in and accepts the
+    licence, so the one sentence says so."""
+    data = _write(tmp_path / "chat.jsonl", [_chat(i) for i in range(12)])
+    target = "together:meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"
+    p = cli("--target", target, str(data), hf_home=tmp_path / "empty-hf")
+    assert p.returncode == 0, p.stderr
+    assert p.stderr.count("\n") == 1 and "hf download meta-llama/Llama-3.1-8B-Instruct --include" in p.stderr
+    assert p.stderr.rstrip().endswith(
+        "meta-llama/Llama-3.1-8B-Instruct is gated: run `hf auth login` and accept its licence on the model page first."
+    )
 
 
 def test_the_model_tables_repo_loads_from_the_hugging_face_cache(tmp_path, tokenizer_folder):
