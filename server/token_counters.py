@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .analysis import Engine
+from .analysis import Engine, Settings
 from .analysis.config import names_relative_folder
 
 
@@ -44,6 +44,49 @@ def load_counter(engine: Engine, root: Path | None = None) -> Any:
     return _load(
         choice.name, f"tokenizer {choice.name}", "counting with a Hugging Face tokenizer", named=mine, root=root
     )
+
+
+def exact_engine(
+    settings: Settings, root: Path | None = None, *, other: str = "pass --tokenizer FOLDER"
+) -> tuple[Engine, str | None]:
+    """The engine for `settings`, counting with its target's exact counter when that loads (`tuneline check`,
+    `tuneline train`'s pre-flight), plus None; else the estimating engine plus the one sentence that says the counts
+    are o200k_base estimates and, for a tokenizer missing from the cache, how to fetch it (`other`: the front end's
+    way to name a tokenizer instead). A counter the user named (a `local:` folder, a `tokenizer` setting) that does
+    not load raises CounterUnavailable: that is a mistake to hear about, not an estimate to settle for. Engine's own
+    errors (TargetError, ProvidersFileError) propagate."""
+    engine = Engine(settings)
+    try:
+        counter = load_counter(engine, root)
+    except CounterUnavailable as exc:
+        if exc.named:
+            raise
+        choice = engine.family_tokenizer
+        hint = choice.fetch_hint(engine.target, other) if exc.missing_repo and choice else None
+        return engine, hint or f"token counts are o200k_base estimates (≈): {exc}."
+    if counter is None:
+        return engine, None
+    return Engine(settings, example_counter=counter), None
+
+
+def tokenizer_cached(repo: str) -> bool | None:
+    """Whether the Hugging Face repo `repo` is in the user's cache, looked up the way a check loads the model
+    table's tokenizer (offline, never downloaded, never a folder of that name). None: this install cannot count
+    with it either way (the `local` extra is not installed)."""
+    import importlib.util
+
+    if importlib.util.find_spec("transformers") is None:
+        return None
+    try:
+        from .training.backends.base import BackendError
+        from .training.backends.local.token_counts import tokenizer_folder
+
+        tokenizer_folder(repo, hub_only=True)
+    except ImportError:
+        return None
+    except BackendError:
+        return False
+    return True
 
 
 def _load(location: str, label: str, doing: str, *, named: bool, root: Path | None) -> Any:

@@ -81,7 +81,15 @@ def test_light_entry_points_load_no_heavy_or_optional_library():
 # atomic-write primitive, the file watcher (run followers) and the pure near-duplicate checks (the pre-flight's
 # train/validation overlap). Never the language server, never a CLI command module: those are front ends that use
 # training, not the other way.
-TRAINING_MAY_IMPORT = ("tuneline.analysis", "tuneline.fileio", "tuneline.fswatch", "tuneline.neardup.checks")
+# tuneline.token_counters: the pre-flight counts a target's tokens as `tuneline check` does (it imports only
+# tuneline.analysis when loaded; the local backend's counting code lazily).
+TRAINING_MAY_IMPORT = (
+    "tuneline.analysis",
+    "tuneline.fileio",
+    "tuneline.fswatch",
+    "tuneline.neardup.checks",
+    "tuneline.token_counters",
+)
 # The `train`/`runs` commands module raises the CLI's UsageError (exit 2, one line), taken from the shared
 # helpers, never from a command module.
 TRAINING_CLI_MAY_IMPORT = ("tuneline.cli.common",)

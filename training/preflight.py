@@ -1,8 +1,10 @@
 """Pre-flight: everything checked and shown before a byte leaves the machine.
 
-The analysis engine reads the training (and validation) file; error-severity findings refuse the run, listed with
-their positions; train/validation overlap is checked here (TL306); the backend's `prepare` picks the method and
-checks the model; the numbers the user confirms (examples, tokens, epochs, cost) come out as text and markdown.
+The analysis engine reads the training (and validation) file with the counter `tuneline check` uses for the target
+(token_counters.py: an open model's family tokenizer; o200k_base estimates, said so, when it is not on this
+machine; a local run's plan counts with the trainer's own code); error-severity findings refuse the run, listed
+with their positions; train/validation overlap is checked here (TL306); the backend's `prepare` picks the method
+and checks the model; the numbers the user confirms (examples, tokens, epochs, cost) come out as text and markdown.
 Light on purpose: the language server imports this module, so no SDK and no torch.
 """
 
@@ -17,6 +19,7 @@ from typing import Any
 
 from tuneline.analysis import ConfigError, Engine, FileReport, Settings, Severity, check_bytes, load_settings
 from tuneline.analysis.targets import ProvidersFileError, TargetError
+from tuneline.token_counters import CounterUnavailable, exact_engine
 
 from .backends.base import Backend, BackendError, Plan, TrainRequest
 from .split import DEFAULT_SEED, SplitPlan, check_fraction, plan_split
@@ -57,6 +60,7 @@ class Analysis:
     engine: Engine
     sha256: str
     size: int
+    estimates: str | None = None  # why the token counts are o200k_base estimates, when the exact counter is missing
 
     @property
     def summary(self):
@@ -173,16 +177,31 @@ def analyze(
     try:
         if flags:
             settings = settings.merged(flags, "training options")
-        engine = Engine(settings)
+        engine, estimates = _engine(settings)
     except (ConfigError, TargetError, ProvidersFileError) as exc:
         raise PreflightError(str(exc)) from None
     data = path.read_bytes()
     report = check_bytes(data, engine, str(path))
-    analysis = Analysis(path, report, engine, hashlib.sha256(data).hexdigest(), len(data))
+    analysis = Analysis(path, report, engine, hashlib.sha256(data).hexdigest(), len(data), estimates)
     _CACHE[key] = analysis
     while len(_CACHE) > 8:
         _CACHE.popitem(last=False)
     return analysis
+
+
+def _engine(settings: Settings) -> tuple[Engine, str | None]:
+    """The engine `tuneline check` builds for these settings (token_counters.exact_engine), so the pre-flight's
+    tokens and cost for an open model at a hosted provider are the check's; a tokenizer setting that does not load
+    refuses in check's sentence. A `local:` target keeps the estimating engine: its plan counts with the trainer's
+    own code in a child process, and loading the model's tokenizer here would bring torch into the CLI and the
+    language server (local backend `prepare`)."""
+    engine = Engine(settings)
+    if engine.target.provider == "local":
+        return engine, None
+    try:
+        return exact_engine(settings, other="set `tokenizer` in tuneline.toml to a folder of tokenizer files")
+    except CounterUnavailable as exc:
+        raise PreflightError(str(exc)) from None
 
 
 def project_model(path: Path, backend: Backend, settings: Settings | None = None) -> str:
@@ -237,6 +256,14 @@ class Preflight:
         return self.plan.tokens if self.plan else self.analysis.summary.tokens_total
 
     @property
+    def tokens_exact(self) -> bool:
+        """Whether the tokens (and so the cost) are the target's own count, not o200k_base estimates: a local plan
+        counts with the trainer's code; otherwise the analysis says (`tuneline check`'s `tokens.exact`)."""
+        if self.plan is not None and getattr(self.plan, "device", None) is not None and self.split is None:
+            return True
+        return self.analysis.summary.tokens_exact
+
+    @property
     def validation_examples(self) -> int:
         if self.split is not None:
             return len(self.split.validation_lines)
@@ -258,6 +285,7 @@ class Preflight:
             "costUsd": self.cost_usd,
             "examples": self.examples,
             "tokens": self.tokens,
+            "tokensExact": self.tokens_exact,
             "errors": [p.to_json() for p in self.errors],
             "refused": self.refused,
             "warnings": self.warnings,
@@ -331,7 +359,24 @@ def run_preflight(
         if pf.split is not None:
             pf.plan = subset_plan(pf.plan, analysis, pf.split.train_lines)
         pf.warnings.extend(pf.plan.warnings)
+        if not pf.tokens_exact:  # said in the warnings, which the run's record keeps with its numbers
+            pf.warnings.append(analysis.estimates or _estimates(analysis))
     return pf
+
+
+def _estimates(analysis: Analysis) -> str:
+    """Why counts are estimates when the exact counter loaded (or there is none): the lines it cannot count, such
+    as preference pairs or images, or a target that counts with a tokenizer tuneline does not know."""
+    engine = analysis.engine
+    if engine.tokens_exact:
+        return (
+            "token counts are partly estimates (≈): images, and lines the tokenizer does not template (such as "
+            "preference pairs), are not counted exactly"
+        )
+    return (
+        f"token counts are estimates (≈, {engine.model.encoding}): {engine.provider.title} counts with the model's "
+        "own tokenizer"
+    )
 
 
 def _validation_rule(analysis: Analysis) -> str | None:
@@ -377,7 +422,7 @@ def _lines(pf: Preflight) -> list[tuple[str, str]]:
         rows.append(("Model", plan.model))
         rows.append(("Method", {"sft": "supervised (SFT)", "dpo": "preference (DPO)"}.get(plan.method, plan.method)))
         rows.append(("Examples", f"{plan.examples:,}"))
-        rows.append(("Tokens per epoch", f"{plan.tokens:,}"))
+        rows.append(("Tokens per epoch", f"{'' if pf.tokens_exact else '≈ '}{plan.tokens:,}"))
         rows.append(("Epochs", str(plan.epochs)))
         device = getattr(plan, "device", None)  # local runs (LocalPlan): hardware instead of a bill
         if device is not None:

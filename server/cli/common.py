@@ -16,7 +16,7 @@ from ..analysis.engine import Engine
 from ..analysis.epochs import EpochsError, parse_epochs
 from ..analysis.report import MAX_LINE_BYTES
 from ..analysis.targets import METHODS, ProvidersFileError, Target, TargetError
-from ..token_counters import CounterUnavailable, load_counter
+from ..token_counters import CounterUnavailable, exact_engine
 
 
 class UsageError(Exception):
@@ -87,20 +87,13 @@ def build_engine(settings: Settings) -> Engine:
     """The engine for these settings; a target the provider rules refuse (no such provider, a method it lacks, an
     unreadable providers file) is a usage error in one sentence."""
     try:
-        engine = Engine(settings)
-    except (TargetError, ProvidersFileError) as exc:
+        engine, estimates = exact_engine(settings)
+    except (TargetError, ProvidersFileError, CounterUnavailable) as exc:
         raise UsageError(str(exc)) from None
-    try:
-        counter = load_counter(engine)
-    except CounterUnavailable as exc:
-        if exc.named:
-            raise UsageError(str(exc)) from None
-        choice = engine.family_tokenizer
-        hint = choice.fetch_hint(engine.target) if exc.missing_repo and choice else None
-        note(hint or f"token counts are o200k_base estimates (≈): {exc}.")
-        counter = None
-    if counter is not None:
-        return Engine(settings, example_counter=counter)
+    if estimates:
+        note(estimates)
+    if engine.example_counter is not None:
+        return engine
     if settings.tokenizer and engine.target.provider != "local" and engine.family_tokenizer is None:
         note(f"the tokenizer setting is not used: {engine.target} counts with {_counted_with(engine)}.")
     return engine
