@@ -90,6 +90,7 @@ _PATTERNS = {
     ),
 }
 _NO_RANK = 1 << 62
+_LONGEST_MERGE = 128  # bytes; words and numbers are far shorter (a 9,000-letter run would take 0.4 s here)
 _PIECE_CACHE_MAX = 65_536
 
 
@@ -194,7 +195,12 @@ class IndexCounter:
             n = cache.get(piece)
             if n is None:
                 data = piece.encode("utf-8")
-                n = 1 if len(data) == 1 or self.rank(data) != _NO_RANK else self._merge(data)
+                if len(data) == 1 or self.rank(data) != _NO_RANK:
+                    n = 1
+                elif len(data) > _LONGEST_MERGE:
+                    return None  # merging here is quadratic in the piece: tiktoken's Rust does long ones
+                else:
+                    n = self._merge(data)
                 if len(cache) < _PIECE_CACHE_MAX:
                     cache[piece] = n
             total += n

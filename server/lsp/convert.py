@@ -9,6 +9,7 @@ cached by those and only re-positioned (`DiagnosticCache`).
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,11 @@ from tuneline.analysis.lines import to_utf16, utf16_len
 
 SOURCE = "tuneline"
 _CACHE_MAX = 100_000
+
+
+def encode_json(value: Any) -> str:
+    """Compact JSON with ASCII escapes: lone surrogates (legal in JSON strings) stay writable."""
+    return json.dumps(value, ensure_ascii=True, separators=(",", ":"))
 
 
 def line_hash(text: str) -> str:
@@ -54,43 +60,83 @@ def fix_to_json(fix: Fix, text: str) -> dict[str, Any]:
     }
 
 
+class _Entry:
+    """One cached diagnostic: everything but its position, as a dict and as JSON members, and the last dict and JSON
+    given out (an unchanged line's diagnostic is the same object and text from one analysis to the next)."""
+
+    __slots__ = ("end", "last", "members", "start", "template")
+
+    def __init__(self, template: dict[str, Any], start: int, end: int) -> None:
+        self.template, self.start, self.end = template, start, end
+        self.members = encode_json(template)[1:-1]
+        self.last: tuple[Any, dict[str, Any], str] | None = None
+
+
 class DiagnosticCache:
     """Diagnostic dicts without their line, keyed by the line's text and the finding. Used by one thread."""
 
     def __init__(self) -> None:
-        self._items: dict[tuple, tuple[dict[str, Any], int, int]] = {}
+        self._items: dict[tuple, _Entry] = {}
 
-    def diagnostic(self, uri: str, finding: Finding, texts: list[str] | None) -> dict[str, Any]:
+    def _entry(self, finding: Finding, texts: list[str] | None) -> _Entry:
         line = finding.line
         text = texts[line] if texts is not None and line is not None else ""
         severity = int(finding.severity) if finding.severity is not None else 2
-        span = finding.span
-        key = (text, finding.code, finding.message, span, severity, finding.fix, line is None)
-        hit = self._items.get(key)
-        if hit is None:
-            hit = self._build(finding, text, severity)
+        key = (text, finding.code, finding.message, finding.span, severity, finding.fix, line is None)
+        entry = self._items.get(key)
+        if entry is None:
+            entry = _Entry(*self._build(finding, text, severity))
             if len(self._items) >= _CACHE_MAX:
                 self._items.clear()
-            self._items[key] = hit
-        template, start, end = hit
-        out = dict(template)
-        at = line if line is not None else 0
-        out["range"] = range_dict(at, start, at, end)
-        if finding.related and texts is not None:
-            out["relatedInformation"] = [
-                {
-                    "location": {"uri": uri, "range": whole_line_range(r.line, texts[r.line])},
-                    "message": r.message,
-                }
-                if r.path is None
-                else {  # another file (train/validation overlap): its whole line, without reading it
-                    "location": {"uri": Path(r.path).resolve().as_uri(), "range": range_dict(r.line, 0, r.line + 1, 0)},
-                    "message": r.message,
-                }
-                for r in finding.related
-                if r.path is not None or 0 <= r.line < len(texts)
-            ]
-        return out
+            self._items[key] = entry
+        return entry
+
+    def diagnostic(self, uri: str, finding: Finding, texts: list[str] | None) -> dict[str, Any]:
+        return self.with_json(uri, finding, texts)[0]
+
+    def with_json(self, uri: str, finding: Finding, texts: list[str] | None) -> tuple[dict[str, Any], str]:
+        """The diagnostic and its JSON text (what `encode_json` would write, members in another order)."""
+        entry = self._entry(finding, texts)
+        at = finding.line if finding.line is not None else 0
+        related = finding.related and texts is not None
+        # What the result depends on beyond the entry: the line, and the related lines' own texts (their ranges).
+        state: Any = (
+            (at, [(r, texts[r.line] if r.path is None and 0 <= r.line < len(texts) else None) for r in finding.related])
+            if related
+            else at
+        )  # type: ignore[index, arg-type]
+        last = entry.last
+        if last is not None and last[0] == state:
+            return last[1], last[2]
+        out = dict(entry.template)
+        out["range"] = range_dict(at, entry.start, at, entry.end)
+        position = (
+            f'"range":{{"start":{{"line":{at},"character":{entry.start}}},'
+            f'"end":{{"line":{at},"character":{entry.end}}}}}'
+        )
+        if related:
+            out["relatedInformation"] = self._related(uri, finding, texts)  # type: ignore[arg-type]
+            text = f'{{{position},"relatedInformation":{encode_json(out["relatedInformation"])},{entry.members}}}'
+        else:
+            text = f"{{{position},{entry.members}}}"
+        entry.last = (state, out, text)
+        return out, text
+
+    @staticmethod
+    def _related(uri: str, finding: Finding, texts: list[str]) -> list[dict[str, Any]]:
+        return [
+            {
+                "location": {"uri": uri, "range": whole_line_range(r.line, texts[r.line])},
+                "message": r.message,
+            }
+            if r.path is None
+            else {  # another file (train/validation overlap): its whole line, without reading it
+                "location": {"uri": Path(r.path).resolve().as_uri(), "range": range_dict(r.line, 0, r.line + 1, 0)},
+                "message": r.message,
+            }
+            for r in finding.related
+            if r.path is not None or 0 <= r.line < len(texts)
+        ]
 
     @staticmethod
     def _build(finding: Finding, text: str, severity: int) -> tuple[dict[str, Any], int, int]:

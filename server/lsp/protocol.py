@@ -32,6 +32,7 @@ from pygls.exceptions import JsonRpcException
 from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
 
+from .convert import encode_json
 from .logs import LOCAL
 from .trust import REFUSED, TRAINING_COMMANDS
 
@@ -84,7 +85,7 @@ class RawJSON(str):
 
 def encode(value: Any) -> RawJSON:
     """JSON text for `RawJSON`; ASCII escapes keep lone surrogates (legal in JSON strings) writable."""
-    return RawJSON(json.dumps(value, ensure_ascii=True, separators=(",", ":")))
+    return RawJSON(encode_json(value))
 
 
 class TunelineProtocol(LanguageServerProtocol):

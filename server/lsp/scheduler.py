@@ -35,7 +35,7 @@ from tuneline.analysis.collector import relaxed
 from .convert import DiagnosticCache
 from .documents import Analysis, Document, Refresh, Reset
 from .linebuffer import LineSplice
-from .protocol import encode
+from .protocol import RawJSON
 from .workers import analyze_lines
 
 if TYPE_CHECKING:
@@ -211,13 +211,15 @@ class Scheduler:
         doc.dataset = dataset
         findings = dataset.findings()
         texts = dataset.texts
-        diagnostic = self.cache.diagnostic
+        with_json = self.cache.with_json
         uri = doc.uri
-        diagnostics = [diagnostic(uri, f, texts) for f in findings]
+        # Each diagnostic with its JSON text, cached with it: an edit re-encodes only the diagnostics it changed.
+        pairs = [with_json(uri, f, texts) for f in findings]
+        diagnostics = [d for d, _ in pairs]
         by_line: dict[int, list[int]] = {}
         for i, f in enumerate(findings):
             by_line.setdefault(f.line if f.line is not None else -1, []).append(i)
-        encoded = encode(diagnostics)
+        encoded = RawJSON("[" + ",".join([text for _, text in pairs]) + "]")
         finished = time.perf_counter()
         return Analysis(
             version,

@@ -90,7 +90,7 @@ _WORLD += ["😀", "🚀", "👍🏽", "👩\u200d💻", "🧪", "🫠", "\ue123
 def test_random_world_text_counts_equal_tiktoken(counter: rank_index.IndexCounter) -> None:
     encode = tokens.get_encoding("o200k_base").encode_ordinary
     rng = random.Random(15)
-    ascii_bits = list("  aAzZ09'sT\n\t.,!?/-") + ["'ll", "'RE", "don't", "12345"]
+    ascii_bits = [*"  aAzZ09'sT\n\t.,!?/-", "'ll", "'RE", "don't", "12345"]
     alphabet = _WORLD + ascii_bits
     for _ in range(3000):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
@@ -150,6 +150,13 @@ def test_a_damaged_index_is_rebuilt(tmp_path: Path, ranks: dict[bytes, int]) -> 
     again = rank_index.load_counter("o200k_base", tmp_path, SHA, lambda: ranks)
     assert again is not None and again.count("Hello, world!") == 4
     assert rank_index.IndexCounter("o200k_base", index.read_bytes()).count("Hello, world!") == 4
+
+
+def test_a_long_unbroken_piece_goes_to_tiktoken(counter: rank_index.IndexCounter) -> None:
+    """Merging is quadratic in a piece's length here: a long run without a break (a base64 blob, a row of one
+    letter) is tiktoken's to count, so the editor never stalls on it."""
+    assert counter.count("x" + "qzj" * 40) is not None
+    assert counter.count("see " + "x" + "qzj" * 3000 + " ok") is None
 
 
 def test_without_ranks_or_pattern_there_is_no_ascii_counter(tmp_path: Path) -> None:

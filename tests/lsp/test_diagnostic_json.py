@@ -1,0 +1,56 @@
+"""Each diagnostic's cached JSON text says exactly what its dict says, and stays true as lines change.
+
+Why: the server publishes `"[" + ",".join(texts) + "]"` instead of encoding every diagnostic after every edit (#14);
+a stale range or related location would point the editor at the wrong place.
+"""
+
+from __future__ import annotations
+
+import json
+
+from tuneline.analysis import Dataset, Engine
+from tuneline.lsp.convert import DiagnosticCache
+
+URI = "file:///w/data.jsonl"
+
+
+def _line(user: str, answer: str) -> str:
+    return json.dumps({"messages": [{"role": "user", "content": user}, {"role": "assistant", "content": answer}]})
+
+
+def _published(cache: DiagnosticCache, dataset: Dataset) -> tuple[list[dict], str]:
+    pairs = [cache.with_json(URI, f, dataset.texts) for f in dataset.findings()]
+    return [d for d, _ in pairs], "[" + ",".join(t for _, t in pairs) + "]"
+
+
+def test_json_text_equals_the_dicts_through_edits() -> None:
+    lines = [
+        _line("Hi \ud800 there", "Hello — “quoted” 😀"),  # a lone surrogate, typography, an emoji
+        _line("Same?", "Same."),
+        "{broken",
+        _line("Same?", "Same."),  # a duplicate: related information points at line 1
+        '{"messages": [{"role": "assitant", "content": "x"}]}',
+    ]
+    engine = Engine()
+    dataset = Dataset(engine)
+    dataset.splice(0, 0, lines, [engine.analyze_line(t) for t in lines])
+    cache = DiagnosticCache()
+    dicts, text = _published(cache, dataset)
+    assert json.loads(text) == dicts and text.isascii()
+    assert any("relatedInformation" in d for d in dicts)
+    again, text_again = _published(cache, dataset)
+    assert text_again == text and again == dicts
+
+    # the duplicate's first copy grows: its related range must grow with it
+    longer = _line("Same?", "Same.") + "   "
+    dataset.splice(1, 2, [longer])
+    dicts, text = _published(cache, dataset)
+    assert json.loads(text) == dicts
+    ends = [r["location"]["range"]["end"]["character"] for d in dicts for r in d.get("relatedInformation", [])]
+    assert len(longer) in ends
+
+    # a line inserted above moves every diagnostic below it
+    dataset.splice(0, 0, [_line("New", "Line")])
+    moved, text = _published(cache, dataset)
+    assert json.loads(text) == moved
+    assert sorted(d["range"]["start"]["line"] for d in moved if d["code"] == "TL001") == [3]
