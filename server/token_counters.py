@@ -9,7 +9,7 @@ or a log line) is each front end's.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,16 @@ def load_counter(engine: Engine, root: Path | None = None) -> Any:
     return _load(
         choice.name, f"tokenizer {choice.name}", "counting with a Hugging Face tokenizer", named=mine, root=root
     )
+
+
+def anchored(settings: Settings, root: Path | None) -> Settings:
+    """`settings` with a `tokenizer` folder written relative to `root` (the editor's workspace) made absolute, for
+    code that loads it without knowing that root (the training pre-flight and the backends it calls); a project
+    file's relative folder is already made absolute against the file's folder when it is read."""
+    value = settings.tokenizer
+    if root is None or not value or not names_relative_folder(value, root):
+        return settings
+    return replace(settings, tokenizer=str((root / value).resolve()))
 
 
 def exact_engine(

@@ -10,6 +10,7 @@ Light on purpose: the language server imports this module, so no SDK and no torc
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import hashlib
 from collections import OrderedDict
@@ -81,6 +82,9 @@ class Analysis:
 
 
 _CACHE: OrderedDict[tuple, Analysis] = OrderedDict()
+# The settings the running pre-flight checks with (the editor's, say), for the backend's `prepare`, whose interface
+# takes only the request: its tokens and cost must come from the same engine as the pre-flight's findings.
+_RUNNING: contextvars.ContextVar[Settings | None] = contextvars.ContextVar("preflight_settings", default=None)
 
 
 def backend_for(provider: str) -> str | None:
@@ -161,6 +165,7 @@ def analyze(
         raise PreflightError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
     if not path.is_file():
         raise PreflightError(f"{path}: not a file")
+    settings = settings or _RUNNING.get()
     key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size, model, epochs, repr(settings) if settings else None)
     hit = _CACHE.get(key)
     if hit is not None:
@@ -332,6 +337,7 @@ def run_preflight(
     model = request.model or project_model(request.dataset, backend, settings)
     request = dataclasses.replace(request, model=model)
     epochs = request.hyperparameters.get("n_epochs")
+    given = settings  # the caller's own (the editor's), for the backend's `prepare` below
     try:
         settings = target_settings(settings or load_settings(Path(request.dataset).parent), backend_name, model)
     except ConfigError as exc:
@@ -351,10 +357,13 @@ def run_preflight(
         pf.split = plan_split(analysis.report.dataset, split, DEFAULT_SEED if seed is None else seed)
         if not pf.split.train_lines or not pf.split.validation_lines:
             pf.refused = "the file has too few distinct examples to hold some out for validation; drop the split"
+    running = _RUNNING.set(given)
     try:
         pf.plan = backend.prepare(request)
     except BackendError as exc:
         pf.refused = pf.refused or str(exc)
+    finally:
+        _RUNNING.reset(running)
     if pf.plan is not None:
         if pf.split is not None:
             pf.plan = subset_plan(pf.plan, analysis, pf.split.train_lines)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -105,7 +106,7 @@ def test_the_preflight_counts_with_the_cached_family_tokenizer_like_check(projec
     pf, checked, text = both(project, hf_home)
     assert checked["tokens"]["exact"] is True
     assert pf["backend"] == "together" and pf["model"] == REPO_ID
-    assert pf["tokensExact"] is True and pf["tokens"] == checked["tokens"]["total"]
+    assert pf["tokensExact"] is True and pf["tokens"] == checked["tokens"]["total"], pf["warnings"]
     assert pf["costUsd"] == pytest.approx(checked["cost"]["usd"])
     assert not [w for w in pf["warnings"] if "estimates" in w]
     assert f"Tokens per epoch  {pf['tokens']:,}\n" in text and "≈" not in text
@@ -136,3 +137,29 @@ def test_a_tokenizer_setting_that_does_not_load_refuses_as_check_does(project, h
         assert p.returncode == 2 and p.stdout == "" and p.stderr.count("\n") == 1, (p.stdout, p.stderr)
     assert pf.stderr == check.stderr
     assert pf.stderr.startswith(f"tuneline: error: tokenizer {project / 'no-such'}: no such folder")
+
+
+async def test_the_editors_relative_tokenizer_folder_is_the_workspaces(project, hf_home):
+    """The editor's `tuneline.tokenizer` names a folder in the workspace; the server's own working folder is
+    elsewhere, so the pre-flight must anchor the folder at the workspace as the diagnostics do."""
+    from lsprotocol import types
+
+    from tests.lsp.helpers import server
+
+    snapshot = next((hf_home / "hub").glob("models--*/snapshots/*"))
+    shutil.copytree(snapshot, project / "tok")
+    check = tuneline("check", "--format", "json", "--tokenizer", "tok", "chat.jsonl", cwd=project, hf_home=hf_home)
+    (checked,) = json.loads(check.stdout)["files"]
+    assert checked["tokens"]["exact"] is True
+    data = project / "chat.jsonl"
+    async with server(project, {"tokenizer": "tok"}) as client:
+        client.open(data.as_uri(), data.read_text(encoding="utf-8"))
+        await client.get_diagnostics(data.as_uri())  # the editor's settings have arrived
+        pf = await client.workspace_execute_command_async(
+            types.ExecuteCommandParams(
+                command="tuneline.preflight",
+                arguments=[{"uri": data.as_uri(), "backend": "together"}],
+            )
+        )
+    assert pf["ok"], pf
+    assert pf["tokensExact"] is True and pf["tokens"] == checked["tokens"]["total"], pf["warnings"]

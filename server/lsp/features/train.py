@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 
 from tuneline.fileio import FileRefused, open_regular
+from tuneline.token_counters import anchored
 from tuneline.training.backends.base import TrainRequest
 from tuneline.training.backends.registry import DEFAULT as DEFAULT_BACKEND
 from tuneline.training.backends.registry import NAMES as BACKENDS
@@ -74,6 +75,8 @@ def _request(ls: TunelineServer, opts: dict[str, Any]) -> tuple[TrainRequest, st
     if path is None:
         raise CommandError("only files on disk can be trained on: save the document first")
     settings = ls.settings_for(uri) if hasattr(ls, "settings_for") else None
+    if settings is not None:  # an editor `tokenizer` folder is the workspace's, not the server's working folder
+        settings = anchored(settings, ls.config.root if hasattr(ls, "config") else None)
     backend = opts.get("backend") or _target_backend(path, settings)
     if backend not in BACKENDS:
         raise CommandError(unknown_backend(backend))
