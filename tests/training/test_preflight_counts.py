@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 
+from tests.tiny_tokenizer import train_tiny_bpe
+
 TARGET = "together:Qwen/Qwen2.5-7B-Instruct"  # models.toml: counted with Qwen/Qwen2.5-7B-Instruct's tokenizer
 REPO_ID = "Qwen/Qwen2.5-7B-Instruct"
 CHATML = (
@@ -33,8 +35,6 @@ FETCH = f"hf download {REPO_ID} --include 'tokenizer*' --include '*.json' --incl
 def hf_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A Hugging Face cache as `hf download` leaves it (refs/main naming a snapshot), holding a tiny ChatML
     tokenizer under the model table's repo."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-
     home = tmp_path_factory.mktemp("hf")
     repo = home / "hub" / ("models--" + REPO_ID.replace("/", "--"))
     commit = "0123456789abcdef0123456789abcdef01234567"
@@ -42,15 +42,7 @@ def hf_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     snapshot.mkdir(parents=True)
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text(commit, encoding="utf-8")
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=400,
-        special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-    )
-    tok.train_from_iterator([f"What is {i} plus {i}? {i} plus {i} is {2 * i}." for i in range(200)], trainer)
+    tok = train_tiny_bpe([f"What is {i} plus {i}? {i} plus {i} is {2 * i}." for i in range(200)], 400)
     tok.save(str(snapshot / "tokenizer.json"))
     config = {
         "tokenizer_class": "PreTrainedTokenizerFast",

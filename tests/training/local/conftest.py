@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.tiny_tokenizer import train_tiny_bpe
 from tuneline.training.backends.local.data import CHATML_TEMPLATE
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -106,18 +107,9 @@ def _vocabulary_text() -> list[str]:
 def build_tiny_model(folder: Path, template: str = MARKED_CHATML) -> Path:
     """Save a tokenizer and a random-init Llama in `folder`; both reload with from_pretrained(folder)."""
     import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=2048,
-        special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-    )
-    tok.train_from_iterator(_vocabulary_text(), trainer)
+    tok = train_tiny_bpe(_vocabulary_text(), 2048)
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>")
     fast.chat_template = template
     config = LlamaConfig(
