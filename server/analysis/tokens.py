@@ -159,7 +159,7 @@ class TokenCounter:
 
     _CACHE_MAX_LEN = 4096
     _CACHE_MAX_ITEMS = 8_192  # a file's repeated strings are few; a bigger cache mostly holds unique answers
-    INDEX_BUDGET = 4_000_000
+    INDEX_BUDGET = 1_000_000  # on real text the index counts at ~0.26 µs a character, tiktoken ~0.10 µs (+0.22 s load)
 
     def __init__(self, encoding_name: str) -> None:
         self.encoding_name = encoding_name
