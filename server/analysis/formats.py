@@ -192,6 +192,20 @@ def message_view(obj: dict[str, Any], fmt: str) -> tuple[list[dict[str, Any]], l
 CONVERTIBLE = frozenset({"alpaca", "sharegpt", "prompt-completion"})
 
 
+def decoded_tools(tools: Any) -> Any:
+    """An example's `tools` value, with a string holding JSON decoded (None when it is not JSON).
+
+    Some exporters write `tools` as a JSON string rather than a list; the rules, the conversion and the trainers
+    read both the same way, so one undecodable string means "no tools" everywhere.
+    """
+    if isinstance(tools, str):
+        try:
+            return json.loads(tools)
+        except (ValueError, RecursionError):
+            return None
+    return tools
+
+
 def to_chat_line(obj: dict[str, Any], fmt: str) -> str | None:
     """The example rewritten as an OpenAI chat line, for the conversion quick fix (alpaca, sharegpt and
     prompt/completion: each has one conversation that chat messages hold without loss)."""
@@ -203,12 +217,7 @@ def to_chat_line(obj: dict[str, Any], fmt: str) -> str | None:
     if not msgs:
         return None
     out: dict[str, Any] = {"messages": [{"role": m["role"], "content": m.get("content", "")} for m in msgs]}
-    tools = obj.get("tools")
-    if isinstance(tools, str):
-        try:
-            tools = json.loads(tools)
-        except ValueError:
-            tools = None
+    tools = decoded_tools(obj.get("tools"))
     if isinstance(tools, list) and tools:
         out["tools"] = [
             t if "function" in t else {"type": "function", "function": t} for t in tools if isinstance(t, dict)

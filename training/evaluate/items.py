@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tuneline.analysis.formats import detect, message_view
+from tuneline.analysis.formats import decoded_tools, detect, message_view
 from tuneline.analysis.lines import decode_bytes
 from tuneline.fileio import FileRefused, open_regular
 
@@ -122,12 +122,7 @@ def _message(m: dict[str, Any]) -> dict[str, Any]:
 
 
 def _tools(obj: dict[str, Any]) -> list[dict[str, Any]] | None:
-    tools = obj.get("tools")
-    if isinstance(tools, str):
-        try:
-            tools = json.loads(tools)
-        except (ValueError, RecursionError):
-            tools = None
+    tools = decoded_tools(obj.get("tools"))
     if not isinstance(tools, list) and isinstance(obj.get("functions"), list):  # the legacy field
         tools = [{"type": "function", "function": f} for f in obj["functions"] if isinstance(f, dict)]
     if not isinstance(tools, list):

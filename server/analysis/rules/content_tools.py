@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any, NamedTuple
 
+from ..formats import decoded_tools
 from ..scan import PathItem
 from ..types import Severity
 from .base import Collector, describe, short
@@ -38,12 +39,7 @@ class Call(NamedTuple):
 def _declared(obj: dict[str, Any]) -> dict[str, Any]:
     """Function name -> parameters schema, from `tools` (a list, or a string holding one) and `functions`."""
     out: dict[str, Any] = {}
-    tools = obj.get("tools")
-    if isinstance(tools, str):
-        try:
-            tools = json.loads(tools)
-        except (ValueError, RecursionError):
-            tools = None
+    tools = decoded_tools(obj.get("tools"))
     for entry in [*(tools if isinstance(tools, list) else ()), *(obj.get("functions") or ())]:
         if not isinstance(entry, dict):
             continue

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tuneline.analysis.formats import FORMAT_TITLES, RFT_FORMAT, detect, message_view
+from tuneline.analysis.formats import FORMAT_TITLES, RFT_FORMAT, decoded_tools, detect, message_view
 
 from ..base import BackendError
 
@@ -134,11 +134,7 @@ def _tool_call(call: dict[str, Any]) -> dict[str, Any]:
 
 
 def _tools(tools: Any) -> list[dict[str, Any]] | None:
-    if isinstance(tools, str):
-        try:
-            tools = json.loads(tools)
-        except ValueError:
-            return None
+    tools = decoded_tools(tools)
     return [t for t in tools if isinstance(t, dict)] if isinstance(tools, list) and tools else None
 
 
