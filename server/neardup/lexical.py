@@ -17,6 +17,8 @@ import re
 from collections.abc import Hashable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 
+from .rows import KeyedRows
+
 NUM_PERM = 64
 BANDS, ROWS = 16, 4  # a pair at Jaccard 0.7 shares a band 99% of the time (8 x 8: 65% at 0.77)
 _MAX_WORDS = 1_000_000  # distinct tokens remembered with their hash
@@ -29,7 +31,7 @@ class NearDuplicatesUnavailable(RuntimeError):
     """A package the near-duplicate tiers need is not installed; the message says which extra to install."""
 
 
-class LexicalIndex:
+class LexicalIndex(KeyedRows):
     """Signatures by caller id, with insert and remove for editors; `pairs()` and `neighbours()` answer."""
 
     def __init__(self, threshold: float = 0.7) -> None:
@@ -47,16 +49,11 @@ class LexicalIndex:
         self._masked = np.uint64(word_hash(b"#"))  # every number is this word
         self._sigs = np.zeros((0, NUM_PERM), dtype=np.uint32)
         self._bands = np.zeros((0, BANDS), dtype=np.uint64)
-        self._keys: list[Hashable | None] = []
-        self._row: dict[Hashable, int] = {}
-        self._free: list[int] = []
+        super().__init__()
         rng = np.random.default_rng(20240607)  # fixed: band keys are the same in every process
         self._band_mix = rng.integers(1, 1 << 62, size=ROWS, dtype=np.uint64) | np.uint64(1)
         self._perm_a = rng.integers(1, 1 << 63, size=NUM_PERM, dtype=np.uint64) | np.uint64(1)  # odd multipliers
         self._perm_b = rng.integers(0, 1 << 63, size=NUM_PERM, dtype=np.uint64)
-
-    def __len__(self) -> int:
-        return len(self._row)
 
     def ids(self) -> list[Hashable]:
         return list(self._row)
@@ -93,24 +90,14 @@ class LexicalIndex:
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
     def remove(self, key: Hashable) -> None:
-        row = self._row.pop(key, None)
-        if row is not None:
-            self._keys[row] = None
-            self._free.append(row)
+        self._free_row(key)
 
     def _take_row(self, key: Hashable) -> int:
-        np = self.np
-        if self._free:
-            row = self._free.pop()
-            self._keys[row] = key
-        else:
-            row = len(self._keys)
-            self._keys.append(key)
-            if row >= len(self._sigs):
-                size = max(1024, 2 * len(self._sigs))
-                self._sigs = np.resize(self._sigs, (size, NUM_PERM))
-                self._bands = np.resize(self._bands, (size, BANDS))
-        self._row[key] = row
+        row = super()._take_row(key)
+        if row >= len(self._sigs):  # a new row past the end: grow the signature and band matrices
+            size = max(1024, 2 * len(self._sigs))
+            self._sigs = self.np.resize(self._sigs, (size, NUM_PERM))
+            self._bands = self.np.resize(self._bands, (size, BANDS))
         return row
 
     # --- questions ---------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from .cache import EmbeddingCache, content_key
 from .embedding_models import load_model
 from .forking import can_fork, in_two
 from .pair_search import Cancelled, similar_pairs
+from .rows import KeyedRows
 from .static_embedder import StaticEmbedder
 
 __all__ = ["Cancelled", "Embedder", "SemanticIndex"]
@@ -112,7 +113,7 @@ class Embedder:
 PRIOR_WEIGHT = 50  # how many examples' worth of weight the reference mean has against the file's own mean
 
 
-class SemanticIndex:
+class SemanticIndex(KeyedRows):
     """Unit vectors by caller id; rows are reused after removal.
 
     With a reference mean (static models), similarities are cosines of centred vectors: each vector minus a mean
@@ -124,12 +125,7 @@ class SemanticIndex:
         self.reference_mean = reference_mean
         self._centred: np.ndarray | None = None
         self._matrix: np.ndarray | None = None
-        self._keys: list[Hashable | None] = []
-        self._row: dict[Hashable, int] = {}
-        self._free: list[int] = []
-
-    def __len__(self) -> int:
-        return len(self._row)
+        super().__init__()
 
     def set_many(self, keys: list[Hashable], vectors: np.ndarray) -> None:
         """`set` for many keys at once: new keys take fresh rows in one copy."""
@@ -157,13 +153,7 @@ class SemanticIndex:
                 grown[: self._matrix.shape[0]] = self._matrix
                 self._matrix = grown
         for key in new:
-            if self._free:
-                row = self._free.pop()
-                self._keys[row] = key
-            else:
-                row = len(self._keys)
-                self._keys.append(key)
-            self._row[key] = row
+            self._take_row(key)
         rows = np.fromiter((self._row[k] for k in keys), dtype=np.int64, count=len(keys))
         self._matrix[rows] = vectors
         self._centred = None
@@ -173,26 +163,18 @@ class SemanticIndex:
             self._matrix = np.zeros((1024, vector.shape[0]), dtype=np.float32)
         row = self._row.get(key)
         if row is None:
-            if self._free:
-                row = self._free.pop()
-            else:
-                row = len(self._keys)
-                self._keys.append(None)
-                if row >= self._matrix.shape[0]:
-                    grown = np.zeros((self._matrix.shape[0] * 2, self._matrix.shape[1]), dtype=np.float32)
-                    grown[: self._matrix.shape[0]] = self._matrix
-                    self._matrix = grown
-            self._row[key] = row
-            self._keys[row] = key
+            row = self._take_row(key)
+            if row >= self._matrix.shape[0]:
+                grown = np.zeros((self._matrix.shape[0] * 2, self._matrix.shape[1]), dtype=np.float32)
+                grown[: self._matrix.shape[0]] = self._matrix
+                self._matrix = grown
         self._matrix[row] = vector
         self._centred = None
 
     def remove(self, key: Hashable) -> None:
-        row = self._row.pop(key, None)
+        row = self._free_row(key)
         if row is not None and self._matrix is not None:
             self._matrix[row] = 0.0
-            self._keys[row] = None
-            self._free.append(row)
             self._centred = None
 
     def _compared(self) -> np.ndarray:
