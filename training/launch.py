@@ -28,7 +28,7 @@ from typing import Any
 from . import provenance
 from .backends.registry import KEY_ENV, key_variable, required_env
 from .liveness import is_followed, mark_stalled, unstall
-from .preflight import Preflight, sha256_file, verdict
+from .preflight import Preflight, verdict
 from .processes import child_env, neutral_cwd, python_command, start_detached
 from .runs import (
     CANCEL_FILE,
@@ -151,11 +151,11 @@ def start_run(
         stem = Path(request.dataset).stem
         train, validation = write_split(analysis.report.dataset, pf.split, folder, stem)
         ds = analysis.report.dataset
-        record.dataset.update(upload_path=str(train), sha256=sha256_file(train), split=pf.split.to_json())
+        record.dataset.update(upload_path=str(train), sha256=provenance.sha256_file(train), split=pf.split.to_json())
         record.validation = {
             "path": str(validation),
             "upload_path": str(validation),
-            "sha256": sha256_file(validation),
+            "sha256": provenance.sha256_file(validation),
             "examples": len(pf.split.validation_lines),
             "tokens": sum(ds.result(i).tokens for i in pf.split.validation_lines),
             "split": pf.split.to_json(),

@@ -98,7 +98,9 @@ def _record_path(run_id: str) -> Path:
     return state_dir() / "runs" / f"{run_id}.json"
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """The sha256 of a file's bytes, read in 1 MB chunks: what a run record keeps of each file to upload (`launch`),
+    and what approval (`check`) and evaluation compare it against, so all of them must hash the same way."""
     digest = hashlib.sha256()
     with Path(path).open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -207,7 +209,7 @@ def verify_data(registry: RunRegistry, origin: Origin) -> str | None:
         if str(named) != approved["path"]:
             return f"run {origin.run_id}'s {role} is no longer {approved['path']}, the file you approved"
         try:
-            digest = _sha256(Path(approved["path"]))
+            digest = sha256_file(Path(approved["path"]))
         except OSError:
             return f"the {role} file {approved['path']} of run {origin.run_id} is gone; start a new run"
         if digest != approved["sha256"]:

@@ -229,7 +229,7 @@ def make_plan(request: EvalRequest) -> Plan:
                 raise EvalError(f"run {run_id} had no validation file: pass the held-out examples with --on FILE")
             on = Path(validation)
             if record.validation and record.validation.get("sha256"):
-                from ..preflight import sha256_file
+                from ..provenance import sha256_file
 
                 try:
                     if sha256_file(on) != record.validation["sha256"]:
