@@ -218,6 +218,10 @@ def to_chat_line(obj: dict[str, Any], fmt: str) -> str | None:
         return None
     out: dict[str, Any] = {"messages": [{"role": m["role"], "content": m.get("content", "")} for m in msgs]}
     tools = decoded_tools(obj.get("tools"))
+    if obj.get("tools") not in (None, "", []) and not (
+        isinstance(tools, list) and all(isinstance(t, dict) for t in tools)
+    ):
+        return None  # tools that are not a list of objects (an undecodable string, say): a rewrite would drop them
     if isinstance(tools, list) and tools:
         out["tools"] = [
             t if "function" in t else {"type": "function", "function": t} for t in tools if isinstance(t, dict)

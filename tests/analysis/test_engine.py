@@ -75,6 +75,20 @@ def test_tl101_mixed_format_with_conversion_fix():
     }
 
 
+def test_the_conversion_fix_is_not_offered_when_it_would_drop_tools():
+    """A sharegpt line whose `tools` is a string that is not JSON (or holds something other than tool objects)
+    cannot become a chat line without losing it: TL101 stays, without the fix."""
+    convo = [{"from": "human", "value": "Weather?"}, {"from": "gpt", "value": "Sunny."}]
+    for tools in ('[{"name": "get_weather"', "[1, 2]"):
+        lines = [*base(), json.dumps({"conversations": convo, "tools": tools})]
+        (f,) = [f for f in findings(lines) if f.code == "TL101"]
+        assert f.line == 60 and f.fix is None, tools
+    lines = [*base(), json.dumps({"conversations": convo, "tools": '[{"name": "get_weather"}]'})]
+    (f,) = [f for f in findings(lines) if f.code == "TL101"]
+    converted = json.loads(f.fix.edits[0].text)
+    assert converted["tools"] == [{"type": "function", "function": {"name": "get_weather"}}]
+
+
 def test_tl102_unknown_line_in_chat_file():
     lines = [*base(), json.dumps({"msgs": []})]
     assert [f.line for f in findings(lines) if f.code == "TL102"] == [60]
