@@ -8,7 +8,7 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
-import { finish, goToLine, launchBrowser, openFile, pollUntil, processInfo, runCommand, serverProcesses, shot, step } from "./workbench.mjs";
+import { exampleHover, finish, launchBrowser, openFile, pollUntil, processInfo, runCommand, serverProcesses, shot, step } from "./workbench.mjs";
 
 const STORAGE = path.join(process.env.E2E_USER_DATA, "User", "globalStorage", "tuneline.tuneline");
 const VENV_PYTHON = path.join(STORAGE, "venv", "bin", "python");
@@ -92,22 +92,7 @@ async function main() {
       return `${ours.args.join(" ")} (cwd ${ours.cwd}); no tuneline on the extension's PATH`;
     });
 
-    await step("hover shows tokens and cost", async () => {
-      await page.keyboard.press("Control+1");
-      await goToLine("4:3");
-      await page.waitForTimeout(300);
-      await page.keyboard.press("Control+K");
-      await page.keyboard.press("Control+I");
-      const hover = page.locator(".monaco-hover:visible").first();
-      await hover.waitFor({ timeout: 20000 });
-      const text = await pollUntil(async () => {
-        const t = await hover.innerText();
-        return /tokens/.test(t) && /\$\d/.test(t) ? t : undefined;
-      }, { timeout: 20000, what: "tokens and a dollar cost in the hover" });
-      await shot("install-hover");
-      await page.keyboard.press("Escape");
-      return text.split("\n").find((l) => /tokens ·/.test(l))?.trim();
-    });
+    await step("hover shows tokens and cost", async () => exampleHover("4:3", "install-hover"));
 
     await step("status bar shows the dataset summary", async () => {
       const item = page.locator(".statusbar-item", { hasText: / ex · .* tok/ }).first();

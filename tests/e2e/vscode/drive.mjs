@@ -9,8 +9,8 @@ import * as path from "node:path";
 import {
   acceptQuickPick,
   answerTrustPrompt,
+  exampleHover,
   finish,
-  goToLine,
   launchBrowser,
   notificationsText,
   openFile,
@@ -129,21 +129,7 @@ async function main() {
 
     await step("hover shows tokens and cost of the example", async () => {
       await page.keyboard.press("Control+J"); // close the panel again
-      await page.keyboard.press("Control+1"); // focus the editor
-      await goToLine("4:3");
-      await page.waitForTimeout(300);
-      await page.keyboard.press("Control+K");
-      await page.keyboard.press("Control+I");
-      const hover = page.locator(".monaco-hover:visible").first();
-      await hover.waitFor({ timeout: 20000 });
-      const text = await pollUntil(async () => {
-        const t = await hover.innerText();
-        return /tokens/.test(t) && /\$\d/.test(t) ? t : undefined;
-      }, { timeout: 20000, what: "tokens and a dollar cost in the hover" });
-      await page.waitForTimeout(700); // let the hover finish fading in
-      await shot("hover");
-      await page.keyboard.press("Escape");
-      return text.split("\n").find((l) => /tokens ·/.test(l))?.trim();
+      return exampleHover("4:3", "hover");
     });
 
     await step("inlay hints show each example's tokens", async () => {

@@ -141,6 +141,26 @@ export async function goToLine(lineColumn) {
   await page.keyboard.press("Enter");
 }
 
+/** Shows the hover of the example at `lineColumn` in the focused editor and waits until it has tokens and a dollar
+ * cost; saves it as screenshot `name` and closes it. Returns the hover's "N tokens · …" line. */
+export async function exampleHover(lineColumn, name) {
+  await page.keyboard.press("Control+1"); // focus the editor
+  await goToLine(lineColumn);
+  await page.waitForTimeout(300);
+  await page.keyboard.press("Control+K");
+  await page.keyboard.press("Control+I");
+  const hover = page.locator(".monaco-hover:visible").first();
+  await hover.waitFor({ timeout: 20000 });
+  const text = await pollUntil(async () => {
+    const t = await hover.innerText();
+    return /tokens/.test(t) && /\$\d/.test(t) ? t : undefined;
+  }, { timeout: 20000, what: "tokens and a dollar cost in the hover" });
+  await page.waitForTimeout(700); // let the hover finish fading in
+  await shot(name);
+  await page.keyboard.press("Escape");
+  return text.split("\n").find((l) => /tokens ·/.test(l))?.trim();
+}
+
 export async function notificationsText() {
   return (await page.locator(".notifications-toasts").innerText().catch(() => "")) ?? "";
 }
