@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,12 @@ _CACHE_MAX = 100_000
 def encode_json(value: Any) -> str:
     """Compact JSON with ASCII escapes: lone surrogates (legal in JSON strings) stay writable."""
     return json.dumps(value, ensure_ascii=True, separators=(",", ":"))
+
+
+def _text_at(texts: list[str] | None, related: Any) -> str | None:
+    return (
+        texts[related.line] if texts is not None and related.path is None and 0 <= related.line < len(texts) else None
+    )
 
 
 def line_hash(text: str) -> str:
@@ -61,19 +68,41 @@ def fix_to_json(fix: Fix, text: str) -> dict[str, Any]:
 
 
 class _Entry:
-    """One cached diagnostic: everything but its position, as a dict and as JSON members, and the last dict and JSON
-    given out (an unchanged line's diagnostic is the same object and text from one analysis to the next)."""
+    """One cached diagnostic: everything but its position, as JSON members, and the last JSON text given out with
+    what it depended on (an unchanged line's diagnostic is the same text from one analysis to the next)."""
 
-    __slots__ = ("end", "last", "members", "start", "template")
+    __slots__ = ("end", "last_state", "last_text", "members", "start")
 
     def __init__(self, template: dict[str, Any], start: int, end: int) -> None:
-        self.template, self.start, self.end = template, start, end
+        self.start, self.end = start, end
         self.members = encode_json(template)[1:-1]
-        self.last: tuple[Any, dict[str, Any], str] | None = None
+        self.last_state: Any = None
+        self.last_text = ""
+
+
+class EncodedDiagnostics(Sequence[dict[str, Any]]):
+    """A report's diagnostics as their JSON texts (what is published); a dict is parsed only when a feature asks
+    for the diagnostics of one line (code actions, hover)."""
+
+    __slots__ = ("texts",)
+
+    def __init__(self, texts: list[str]) -> None:
+        self.texts = texts
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [json.loads(t) for t in self.texts[index]]
+        return json.loads(self.texts[index])
+
+    def json(self) -> str:
+        return "[" + ",".join(self.texts) + "]"
 
 
 class DiagnosticCache:
-    """Diagnostic dicts without their line, keyed by the line's text and the finding. Used by one thread."""
+    """Diagnostics as JSON text, cached by the line's text and the finding. Used by one thread."""
 
     def __init__(self) -> None:
         self._items: dict[tuple, _Entry] = {}
@@ -92,35 +121,28 @@ class DiagnosticCache:
         return entry
 
     def diagnostic(self, uri: str, finding: Finding, texts: list[str] | None) -> dict[str, Any]:
-        return self.with_json(uri, finding, texts)[0]
+        return json.loads(self.encoded(uri, finding, texts))
 
-    def with_json(self, uri: str, finding: Finding, texts: list[str] | None) -> tuple[dict[str, Any], str]:
-        """The diagnostic and its JSON text (what `encode_json` would write, members in another order)."""
+    def encoded(self, uri: str, finding: Finding, texts: list[str] | None) -> str:
+        """The diagnostic's JSON text (what `encode_json` would write of it, members in another order)."""
         entry = self._entry(finding, texts)
         at = finding.line if finding.line is not None else 0
-        related = finding.related and texts is not None
-        # What the result depends on beyond the entry: the line, and the related lines' own texts (their ranges).
-        state: Any = (
-            (at, [(r, texts[r.line] if r.path is None and 0 <= r.line < len(texts) else None) for r in finding.related])
-            if related
-            else at
-        )  # type: ignore[index, arg-type]
-        last = entry.last
-        if last is not None and last[0] == state:
-            return last[1], last[2]
-        out = dict(entry.template)
-        out["range"] = range_dict(at, entry.start, at, entry.end)
+        related = finding.related if texts is not None else ()
+        # What the text depends on beyond the entry: the line, and the related lines' own texts (their ranges).
+        state: Any = (at, tuple((r.line, r.path, r.message, _text_at(texts, r)) for r in related)) if related else at
+        if entry.last_state == state and entry.last_text:
+            return entry.last_text
         position = (
             f'"range":{{"start":{{"line":{at},"character":{entry.start}}},'
             f'"end":{{"line":{at},"character":{entry.end}}}}}'
         )
         if related:
-            out["relatedInformation"] = self._related(uri, finding, texts)  # type: ignore[arg-type]
-            text = f'{{{position},"relatedInformation":{encode_json(out["relatedInformation"])},{entry.members}}}'
+            info = encode_json(self._related(uri, finding, texts))  # type: ignore[arg-type]
+            text = f'{{{position},"relatedInformation":{info},{entry.members}}}'
         else:
             text = f"{{{position},{entry.members}}}"
-        entry.last = (state, out, text)
-        return out, text
+        entry.last_state, entry.last_text = state, text
+        return text
 
     @staticmethod
     def _related(uri: str, finding: Finding, texts: list[str]) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import statistics
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,7 +48,7 @@ class Analysis:
     version: int
     generation: int
     findings: list[Finding]
-    diagnostics: list[dict[str, Any]]
+    diagnostics: Sequence[dict[str, Any]]  # convert.EncodedDiagnostics after a real analysis
     by_line: dict[int, list[int]]  # line -> indexes into findings/diagnostics
     engine: Engine | None = None
     seconds: float = 0.0

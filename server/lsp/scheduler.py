@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from tuneline.analysis import Dataset, Engine
 from tuneline.analysis.collector import relaxed
 
-from .convert import DiagnosticCache
+from .convert import DiagnosticCache, EncodedDiagnostics
 from .documents import Analysis, Document, Refresh, Reset
 from .linebuffer import LineSplice
 from .protocol import RawJSON
@@ -211,15 +211,15 @@ class Scheduler:
         doc.dataset = dataset
         findings = dataset.findings()
         texts = dataset.texts
-        with_json = self.cache.with_json
+        encoded_one = self.cache.encoded
         uri = doc.uri
-        # Each diagnostic with its JSON text, cached with it: an edit re-encodes only the diagnostics it changed.
-        pairs = [with_json(uri, f, texts) for f in findings]
-        diagnostics = [d for d, _ in pairs]
+        # Each diagnostic's JSON text is cached: an edit encodes only the diagnostics it changed or moved, and a
+        # diagnostic's dict is parsed only when a feature asks for its line.
+        diagnostics = EncodedDiagnostics([encoded_one(uri, f, texts) for f in findings])
         by_line: dict[int, list[int]] = {}
         for i, f in enumerate(findings):
             by_line.setdefault(f.line if f.line is not None else -1, []).append(i)
-        encoded = RawJSON("[" + ",".join([text for _, text in pairs]) + "]")
+        encoded = RawJSON(diagnostics.json())
         finished = time.perf_counter()
         return Analysis(
             version,

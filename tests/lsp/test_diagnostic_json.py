@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 from tuneline.analysis import Dataset, Engine
-from tuneline.lsp.convert import DiagnosticCache
+from tuneline.lsp.convert import DiagnosticCache, EncodedDiagnostics, range_dict
 
 URI = "file:///w/data.jsonl"
 
@@ -18,9 +18,25 @@ def _line(user: str, answer: str) -> str:
     return json.dumps({"messages": [{"role": "user", "content": user}, {"role": "assistant", "content": answer}]})
 
 
+def _built(finding, texts: list[str]) -> dict:
+    """The diagnostic as a dict, assembled from its parts without any cached text: the oracle."""
+    at = finding.line if finding.line is not None else 0
+    text = texts[finding.line] if finding.line is not None else ""
+    severity = int(finding.severity) if finding.severity is not None else 2
+    template, start, end = DiagnosticCache._build(finding, text, severity)
+    out = {**template, "range": range_dict(at, start, at, end)}
+    if finding.related:
+        out["relatedInformation"] = DiagnosticCache._related(URI, finding, texts)
+    return out
+
+
 def _published(cache: DiagnosticCache, dataset: Dataset) -> tuple[list[dict], str]:
-    pairs = [cache.with_json(URI, f, dataset.texts) for f in dataset.findings()]
-    return [d for d, _ in pairs], "[" + ",".join(t for _, t in pairs) + "]"
+    """The diagnostics as the oracle builds them, checked against the cached texts, and the published report."""
+    findings = dataset.findings()
+    report = EncodedDiagnostics([cache.encoded(URI, f, dataset.texts) for f in findings])
+    built = [_built(f, dataset.texts) for f in findings]
+    assert list(report) == built and report[1:3] == built[1:3]
+    return built, report.json()
 
 
 def test_json_text_equals_the_dicts_through_edits() -> None:
