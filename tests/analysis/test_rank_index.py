@@ -121,8 +121,7 @@ def test_stand_ins_have_the_classes_of_the_characters_they_stand_for() -> None:
         "line": re.compile(r"[\r\n]").fullmatch,
     }
     folds = regex.compile(r"(?i)[strevmld]").fullmatch
-    codes = [*range(0x80, 0xD800), *range(0xE000, 0x10000)]
-    codes += [c for lo, hi in rank_index._EMOJI_BLOCKS for c in range(lo, hi + 1)]
+    codes = [*range(0x80, 0xD800), *range(0xE000, 0x110000)]  # every code point but surrogates
     vouched = 0
     for code in codes:
         char = chr(code)
@@ -133,7 +132,7 @@ def test_stand_ins_have_the_classes_of_the_characters_they_stand_for() -> None:
         for name in classes:
             assert bool(theirs[name](char)) == bool(ours[name](shadow)), (hex(code), name)
         assert not folds(char), hex(code)
-    assert vouched > 40_000
+    assert vouched > 200_000
     # a category that moved since Unicode 3.2 (ª and º became Lo in 6.1) is not vouched for
     assert rank_index.stand_in("º") == rank_index.stand_in("\u0295") == rank_index._UNSURE
 
