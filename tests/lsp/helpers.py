@@ -9,7 +9,7 @@ import contextlib
 import json
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -199,10 +199,11 @@ def _refresh(method: str):
     return handler
 
 
-def make_client() -> Client:
-    client = Client(converter_factory=lambda: CONVERTER)
+def make_client(client_class: type[Client] = Client, publish: Callable[..., None] | None = None) -> Client:
+    """The tests' client; `client_class` and `publish` let a test record more of what the server pushes."""
+    client = client_class(converter_factory=lambda: CONVERTER)
     features = dict(DEFAULT_CLIENT_FEATURES)
-    features[types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS] = _publish
+    features[types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS] = publish or _publish
     features[types.WORKSPACE_APPLY_EDIT] = _apply_edit
     features[types.CLIENT_REGISTER_CAPABILITY] = _register_capability
     features[types.WORKSPACE_DIAGNOSTIC_REFRESH] = _refresh(types.WORKSPACE_DIAGNOSTIC_REFRESH)

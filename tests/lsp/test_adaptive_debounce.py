@@ -13,13 +13,12 @@ from pathlib import Path
 import pytest
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig
-from pytest_lsp.client import DEFAULT_CLIENT_FEATURES, register_lsp_features
 
 from tuneline.analysis import Dataset
 from tuneline.lsp.scheduler import DEBOUNCE_FLOOR_SECONDS, DEBOUNCE_SECONDS
 from tuneline.lsp.server import TunelineServer
 
-from .helpers import CONVERTER, SERVER, Client, _apply_edit, _register_capability, chat, new_uri, start
+from .helpers import SERVER, Client, chat, make_client, new_uri, start
 
 LINES = 3000  # big enough that an analysis costs something real, small enough for CI
 OLD_DEBOUNCE_MS = 150
@@ -38,17 +37,7 @@ def _publish(client: RecordingClient, params: types.PublishDiagnosticsParams) ->
     client.publishes.append((params.version, time.perf_counter(), list(params.diagnostics)))
 
 
-def make_client() -> RecordingClient:
-    client = RecordingClient(converter_factory=lambda: CONVERTER)
-    features = dict(DEFAULT_CLIENT_FEATURES)
-    features[types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS] = _publish
-    features[types.WORKSPACE_APPLY_EDIT] = _apply_edit
-    features[types.CLIENT_REGISTER_CAPABILITY] = _register_capability
-    register_lsp_features(client, features)
-    return client
-
-
-CONFIG = ClientServerConfig(server_command=SERVER, client_factory=make_client)
+CONFIG = ClientServerConfig(server_command=SERVER, client_factory=lambda: make_client(RecordingClient, _publish))
 
 
 def dataset(lines: int) -> str:
