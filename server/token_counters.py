@@ -57,17 +57,20 @@ def anchored(settings: Settings, root: Path | None) -> Settings:
 
 
 def exact_engine(
-    settings: Settings, root: Path | None = None, *, other: str = "pass --tokenizer FOLDER"
+    settings: Settings, *, other: str = "pass --tokenizer FOLDER", local: bool = True
 ) -> tuple[Engine, str | None]:
     """The engine for `settings`, counting with its target's exact counter when that loads (`tuneline check`,
     `tuneline train`'s pre-flight), plus None; else the estimating engine plus the one sentence that says the counts
     are o200k_base estimates and, for a tokenizer missing from the cache, how to fetch it (`other`: the front end's
     way to name a tokenizer instead). A counter the user named (a `local:` folder, a `tokenizer` setting) that does
-    not load raises CounterUnavailable: that is a mistake to hear about, not an estimate to settle for. Engine's own
-    errors (TargetError, ProvidersFileError) propagate."""
+    not load raises CounterUnavailable: that is a mistake to hear about, not an estimate to settle for. `local`
+    False keeps a `local:` target's engine estimating (its tokenizer would bring torch in). Engine's own errors
+    (TargetError, ProvidersFileError) propagate."""
     engine = Engine(settings)
+    if not local and engine.target.provider == "local":
+        return engine, None
     try:
-        counter = load_counter(engine, root)
+        counter = load_counter(engine)
     except CounterUnavailable as exc:
         if exc.named:
             raise

@@ -200,11 +200,10 @@ def _engine(settings: Settings) -> tuple[Engine, str | None]:
     refuses in check's sentence. A `local:` target keeps the estimating engine: its plan counts with the trainer's
     own code in a child process, and loading the model's tokenizer here would bring torch into the CLI and the
     language server (local backend `prepare`)."""
-    engine = Engine(settings)
-    if engine.target.provider == "local":
-        return engine, None
     try:
-        return exact_engine(settings, other="set `tokenizer` in tuneline.toml to a folder of tokenizer files")
+        return exact_engine(
+            settings, other="set `tokenizer` in tuneline.toml to a folder of tokenizer files", local=False
+        )
     except CounterUnavailable as exc:
         raise PreflightError(str(exc)) from None
 
