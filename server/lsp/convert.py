@@ -120,9 +120,6 @@ class DiagnosticCache:
             self._items[key] = entry
         return entry
 
-    def diagnostic(self, uri: str, finding: Finding, texts: list[str] | None) -> dict[str, Any]:
-        return json.loads(self.encoded(uri, finding, texts))
-
     def encoded(self, uri: str, finding: Finding, texts: list[str] | None) -> str:
         """The diagnostic's JSON text (what `encode_json` would write of it, members in another order)."""
         entry = self._entry(finding, texts)

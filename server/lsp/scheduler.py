@@ -238,9 +238,10 @@ class Scheduler:
     def _build(engine: Engine, lines: list[str]) -> Dataset:
         """A dataset from scratch; large files are analysed on all cores, like `tuneline check`."""
         dataset = Dataset(engine)
-        with relaxed() if len(lines) >= LARGE_FILE_LINES else contextlib.nullcontext():
+        large = len(lines) >= LARGE_FILE_LINES
+        with relaxed() if large else contextlib.nullcontext():
             dataset.splice(0, 0, lines, analyze_lines(engine, lines))
-        if len(lines) >= LARGE_FILE_LINES:
+        if large:
             # Millions of long-lived result objects would make every full garbage collection walk them all
             # (hundreds of ms, in the middle of someone's keystroke). They hold no reference cycles: park them
             # outside the collector's generations.
