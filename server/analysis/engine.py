@@ -21,6 +21,7 @@ from .catalog import RULES
 from .config import Settings
 from .formats import FORMAT_TITLES
 from .image_tokens import rule_for as image_rule_for
+from .line_map import LineMap
 from .linecheck import LineContext, analyze_line
 from .local_tokens import ExampleCounter
 from .models import CostEstimate, ModelInfo, ModelTable, auto_epochs, estimate_cost
@@ -211,6 +212,49 @@ class Summary:
         return FORMAT_TITLES.get(self.format, self.format)
 
 
+class _Anchored:
+    """An external finding, the slots of its line and of its related lines in this file (None: no line, or another
+    file's), and the finding as last resolved to the lines those slots were on (at the line map's `moves`)."""
+
+    __slots__ = ("finding", "moves", "related", "slot")
+
+    def __init__(self, finding: Finding, slot: int | None, related: tuple[int | None, ...], moves: int) -> None:
+        self.finding, self.slot, self.related, self.moves = finding, slot, related, moves
+
+    def slots(self) -> Iterator[int]:
+        if self.slot is not None:
+            yield self.slot
+        yield from (s for s in self.related if s is not None)
+
+    def resolved(self, lines: LineMap) -> Finding:
+        """The finding on the lines its slots are on now: recomputed only after lines moved."""
+        since = self.moves
+        if since == lines.moves:
+            return self.finding
+        self.moves = lines.moves
+        f = self.finding
+        line = f.line
+        if self.slot is not None and line is not None:
+            moved = lines.follow(line, since)
+            line = lines.line_of(self.slot) if moved is None else moved
+        related = f.related
+        if related:
+            now, changed = [], False
+            for slot, r in zip(self.related, related):
+                if slot is not None:
+                    at = lines.follow(r.line, since)
+                    if at is None:
+                        at = lines.line_of(slot)
+                    if at != r.line:
+                        r, changed = Related(at, r.message, r.span, r.path), True
+                now.append(r)
+            if changed:
+                related = tuple(now)
+        if line != f.line or related is not f.related:
+            self.finding = Finding(f.code, f.message, line, f.span, f.fix, related, f.severity)
+        return self.finding
+
+
 class Dataset:
     """One file's lines, their results, and the file-level rules' state, updated incrementally."""
 
@@ -218,10 +262,9 @@ class Dataset:
         self.engine = engine
         self._texts: list[str] = []
         self._results: list[LineResult] = []
-        self._slots: list[int] = []
-        self._next_slot = 0
-        self._pos: dict[int, int] | None = {}
-        self._external: dict[str, list[Finding]] = {}
+        self._lines = LineMap()  # each line's slot: the id file-level rules know its example by
+        self._external: dict[str, list[_Anchored]] = {}  # by source
+        self._external_slots: set[int] = set()  # the slots external findings are on or point at
         self._finding_slots: set[int] = set()
         self._examples = 0
         # The file-level rules, in the order their findings are produced (ties in position keep this order).
@@ -264,7 +307,7 @@ class Dataset:
         """Replace lines [start, end) with `new_lines` (0-based). `results` may carry precomputed results."""
         finding_slots = self._finding_slots
         gone = []
-        for slot, result in zip(self._slots[start:end], self._results[start:end]):
+        for slot, result in zip(self._lines.slots(start, end), self._results[start:end]):
             finding_slots.discard(slot)
             if result.kind == "example":
                 gone.append((slot, result))
@@ -272,27 +315,14 @@ class Dataset:
             self._examples -= len(gone)
             for rule in self.rules:
                 rule.remove(gone)
-        if self._external:
-            self._shift_external(start, end, len(new_lines))
+        if self._external_slots and not self._external_slots.isdisjoint(old := self._lines.slots(start, end)):
+            self._drop_external(set(old))
         if results is None:
             analyze = self.engine.analyze_line
             results = [analyze(t) for t in new_lines]
-        shifted = len(new_lines) != end - start
-        if not shifted:
-            slots = self._slots[start:end]
-        else:
-            slots = list(range(self._next_slot, self._next_slot + len(new_lines)))
-            self._next_slot += len(new_lines)
-            if self._pos is not None:  # the lines below move: forget the removed slots, renumber from here down
-                for slot in self._slots[start:end]:
-                    del self._pos[slot]
+        slots = self._lines.splice(start, end, len(new_lines))
         self._texts[start:end] = new_lines
         self._results[start:end] = results
-        self._slots[start:end] = slots
-        if shifted and self._pos is not None:
-            # In C (zip into dict.update), not a rebuild of the whole map: an inserted line in a 100k-line file
-            # cost ~8 ms of every such edit.
-            self._pos.update(zip(self._slots[start:], range(start, len(self._slots))))
         came = []
         for slot, result in zip(slots, results):
             if result.findings:
@@ -303,11 +333,6 @@ class Dataset:
             self._examples += len(came)
             for rule in self.rules:
                 rule.add(came)
-
-    def _positions(self) -> dict[int, int]:
-        if self._pos is None:
-            self._pos = {slot: i for i, slot in enumerate(self._slots)}
-        return self._pos
 
     # --- findings ------------------------------------------------------------------------------------------
     def dominant_format(self) -> str:
@@ -320,41 +345,47 @@ class Dataset:
             and not self._texts[0].rstrip().endswith("]")
         )
 
-    def _shift_external(self, start: int, end: int, count: int) -> None:
-        """Keep external findings on their lines until their source recomputes them: drop those on replaced
-        lines (and those pointing at them), move the ones below by the change in line count."""
-        delta = count - (end - start)
-
-        def moved(line: int) -> int | None:
-            if line < start:
-                return line
-            if line >= end:
-                return line + delta
-            return None
-
-        for source, found in list(self._external.items()):
-            kept = []
-            for f in found:
-                line = moved(f.line) if f.line is not None else None
-                if f.line is not None and line is None:
-                    continue
-                related = []
-                for r in f.related:
-                    target = moved(r.line) if r.path is None else r.line
-                    if target is None:
-                        break
-                    related.append(Related(target, r.message, r.span, r.path))
-                else:
-                    kept.append(Finding(f.code, f.message, line, f.span, f.fix, tuple(related), f.severity))
-            self._external[source] = kept
+    def _drop_external(self, replaced: set[int]) -> None:
+        """Forget external findings on replaced lines, or pointing at them, until their source recomputes them."""
+        for source, anchored in list(self._external.items()):
+            kept = [a for a in anchored if a.slot not in replaced and replaced.isdisjoint(a.related)]
+            if kept:
+                self._external[source] = kept
+            else:
+                del self._external[source]
+        self._external_slots = {s for anchored in self._external.values() for a in anchored for s in a.slots()}
 
     def set_external(self, source: str, found: list[Finding]) -> None:
         """Findings computed outside the engine (near duplicates, train/validation overlap), merged into
-        `findings()`. Their line numbers are the caller's to keep current: replace them after edits."""
-        if found:
-            self._external[source] = list(found)
+        `findings()`. They follow their lines through later edits (anchored to slots, so an insert above costs them
+        nothing) and are dropped when a line they are on or point at is replaced: recompute them after edits."""
+        count, slot_at = len(self._texts), self._lines.slot_at
+        anchored = []
+        for f in found:
+            if f.line is not None and not 0 <= f.line < count:
+                continue
+            related = tuple(r for r in f.related if r.path is not None or 0 <= r.line < count)
+            if len(related) != len(f.related):
+                f = replace(f, related=related)
+            anchored.append(
+                _Anchored(
+                    f,
+                    None if f.line is None else slot_at(f.line),
+                    tuple(slot_at(r.line) if r.path is None else None for r in related),
+                    self._lines.moves,
+                )
+            )
+        if anchored:
+            self._external[source] = anchored
         else:
             self._external.pop(source, None)
+        self._external_slots = {s for anchored in self._external.values() for a in anchored for s in a.slots()}
+
+    def _external_findings(self) -> Iterator[Finding]:
+        lines = self._lines
+        for anchored in self._external.values():
+            for a in anchored:
+                yield a.resolved(lines)
 
     def findings(self) -> list[Finding]:
         """Every enabled finding with its severity resolved, sorted by position (file-level ones first)."""
@@ -362,8 +393,8 @@ class Dataset:
         view = self.view()
         for rule in self.rules:
             raw.extend(rule.findings(view))
-        for extra in self._external.values():
-            raw.extend(f for f in extra if f.line is None or f.line < len(self._texts))
+        if self._external:
+            raw.extend(self._external_findings())
         array = self.is_array_file()
         enabled = self.engine.enabled
         severity = self.engine.severity
@@ -371,19 +402,21 @@ class Dataset:
         for f in raw:
             if f.code not in enabled or (array and f.code in _SUPPRESSED_IN_ARRAY_FILE):
                 continue
-            out.append(Finding(f.code, f.message, f.line, f.span, f.fix, f.related, severity(f)))
+            level = severity(f)
+            out.append(
+                f if level is f.severity else Finding(f.code, f.message, f.line, f.span, f.fix, f.related, level)
+            )
         out.sort(key=lambda f: (-1 if f.line is None else f.line, f.span.start if f.span else -1, f.code))
         return self._multi_line.cap(out)
 
     def view(self) -> FileView:
         """What file-level rules read when they report: slots resolve to the lines they are on now."""
-        pos = self._positions()
         dominant = self.dominant_format()
         return FileView(
             self.engine,
             self._texts,
             self._examples,
-            pos.__getitem__,
+            self._lines.line_of,
             self.is_array_file(),
             dominant,
             self.engine.resolved_target(dominant),
@@ -395,10 +428,10 @@ class Dataset:
         return self.engine.resolved_target(self.dominant_format() if self._examples else "unknown")
 
     def _line_findings(self) -> Iterator[Finding]:
-        pos = self._positions()
+        line_of = self._lines.line_of
         rft = self.target().method == "rft"
         for slot in self._finding_slots:
-            line = pos[slot]
+            line = line_of(slot)
             result = self._results[line]
             for f in result.findings:
                 if rft and result.also == "rft" and f.code in _ANSWER_CODES:

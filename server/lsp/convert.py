@@ -106,6 +106,7 @@ class DiagnosticCache:
 
     def __init__(self) -> None:
         self._items: dict[tuple, _Entry] = {}
+        self._pieces: dict[tuple, tuple[str, str]] = {}  # a related location's JSON before and after its range
 
     def _entry(self, finding: Finding, texts: list[str] | None) -> _Entry:
         line = finding.line
@@ -134,12 +135,40 @@ class DiagnosticCache:
             f'"end":{{"line":{at},"character":{entry.end}}}}}'
         )
         if related:
-            info = encode_json(self._related(uri, finding, texts))  # type: ignore[arg-type]
+            info = self._related_json(uri, finding, texts)  # type: ignore[arg-type]
             text = f'{{{position},"relatedInformation":{info},{entry.members}}}'
         else:
             text = f"{{{position},{entry.members}}}"
         entry.last_state, entry.last_text = state, text
         return text
+
+    def _related_json(self, uri: str, finding: Finding, texts: list[str]) -> str:
+        """`encode_json(_related(...))`, formatted from cached pieces: moving a diagnostic with related lines (a
+        duplicate's first copy) re-encodes only numbers, so an inserted line above many of them stays cheap."""
+        pieces = self._pieces
+        if len(pieces) >= _CACHE_MAX:
+            pieces.clear()
+        out = []
+        for r in finding.related:
+            if r.path is None and not 0 <= r.line < len(texts):
+                continue
+            key = (uri, r.path, r.message)
+            cached = pieces.get(key)
+            if cached is None:
+                location = encode_json(uri if r.path is None else Path(r.path).resolve().as_uri())
+                cached = pieces[key] = (
+                    f'{{"location":{{"uri":{location},"range":',
+                    f'}},"message":{encode_json(r.message)}}}',
+                )
+            if r.path is None:
+                line, end_line, end = r.line, r.line, utf16_len(texts[r.line])
+            else:
+                line, end_line, end = r.line, r.line + 1, 0
+            out.append(
+                f'{cached[0]}{{"start":{{"line":{line},"character":0}},"end":{{"line":{end_line},"character":{end}}}}}'
+                f"{cached[1]}"
+            )
+        return "[" + ",".join(out) + "]"
 
     @staticmethod
     def _related(uri: str, finding: Finding, texts: list[str]) -> list[dict[str, Any]]:

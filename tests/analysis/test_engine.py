@@ -211,3 +211,47 @@ def test_external_findings_follow_line_insertions_and_deletions():
     assert (f.line, f.related[0].line) == (22, 12)
     ds.splice(12, 13, [])  # the related line is deleted: the finding goes until the pass recomputes it
     assert [f for f in ds.findings() if f.code == "TL302"] == []
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    anchors=st.lists(st.tuples(st.integers(0, 29), st.integers(0, 29)), min_size=1, max_size=6),
+    edits=st.lists(
+        st.tuples(st.integers(0, 40), st.integers(0, 4), st.integers(0, 4), st.booleans()), min_size=1, max_size=40
+    ),
+    log_max=st.sampled_from([2, 256]),
+)
+def test_external_findings_stay_on_their_lines_through_any_splices(anchors, edits, log_max):
+    """Each external finding (and its related line) ends where its line went, and goes when either is replaced,
+    whether findings are asked for after every edit or after many (the line map's move log, and past its end)."""
+    from tuneline.analysis import Finding, Related, Span, line_map
+
+    line_map._LOG_MAX, saved = log_max, line_map._LOG_MAX
+    try:
+        lines = [conversation(i) for i in range(30)]
+        ds = Dataset(engine(), lines)
+        ids = list(range(30))  # what each line is: a replaced line gets a new id
+        found = [
+            Finding("TL302", f"near {a}", a, Span(0, 1), related=(Related(b, "first"), Related(7, "other", None, "o")))
+            for a, b in anchors
+        ]
+        ds.set_external("near", found)
+        fresh = 1000
+        for at, length, count, ask in edits:
+            at = min(at, len(ids))
+            end = min(at + length, len(ids))
+            ds.splice(at, end, [conversation(fresh + k) for k in range(count)])
+            ids[at:end] = range(fresh, fresh + count)
+            fresh += count
+            if ask:
+                ds.findings()
+        expected = sorted(
+            (ids.index(a), ids.index(b))
+            for a, b in anchors
+            if a in ids and b in ids  # neither its line nor its related line was replaced
+        )
+        got = [f for f in ds.findings() if f.code == "TL302"]
+        assert sorted((f.line, f.related[0].line) for f in got) == expected
+        assert all(f.related[1] == Related(7, "other", None, "o") for f in got)  # another file's line stays
+    finally:
+        line_map._LOG_MAX = saved

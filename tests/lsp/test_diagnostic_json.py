@@ -70,3 +70,22 @@ def test_json_text_equals_the_dicts_through_edits() -> None:
     moved, text = _published(cache, dataset)
     assert json.loads(text) == moved
     assert sorted(d["range"]["start"]["line"] for d in moved if d["code"] == "TL001") == [3]
+
+
+def test_related_locations_are_written_as_encode_json_writes_them() -> None:
+    """The related locations are formatted from cached pieces: byte for byte what encoding their dicts gives, for
+    this file's lines (non-ASCII ones too, measured in UTF-16), another file's, and lines that moved."""
+    from tuneline.analysis import Finding, Related, Span
+    from tuneline.lsp.convert import encode_json
+
+    texts = [_line("a", "b"), _line("é 😀 \ud800", "x"), _line("c", "d")]
+    cache = DiagnosticCache()
+    for line in (0, 1, 2, 7):
+        finding = Finding(
+            "TL302",
+            "near",
+            2,
+            Span(0, 1),
+            related=(Related(line, 'first "copy" é'), Related(4, "train", None, "/w/train.jsonl")),
+        )
+        assert cache._related_json(URI, finding, texts) == encode_json(DiagnosticCache._related(URI, finding, texts))
