@@ -127,7 +127,10 @@ class DiagnosticCache:
         at = finding.line if finding.line is not None else 0
         related = finding.related if texts is not None else ()
         # What the text depends on beyond the entry: the line, and the related lines' own texts (their ranges).
-        state: Any = (at, tuple((r.line, r.path, r.message, _text_at(texts, r)) for r in related)) if related else at
+        # One cache serves every open document: the uri is part of what the related locations say.
+        state: Any = (
+            (at, uri, tuple((r.line, r.path, r.message, _text_at(texts, r)) for r in related)) if related else at
+        )
         if entry.last_state == state and entry.last_text:
             return entry.last_text
         position = (

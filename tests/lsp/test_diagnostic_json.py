@@ -89,3 +89,16 @@ def test_related_locations_are_written_as_encode_json_writes_them() -> None:
             related=(Related(line, 'first "copy" é'), Related(4, "train", None, "/w/train.jsonl")),
         )
         assert cache._related_json(URI, finding, texts) == encode_json(DiagnosticCache._related(URI, finding, texts))
+
+
+def test_two_documents_with_the_same_lines_point_at_themselves() -> None:
+    """The server keeps one cache for every open document: a duplicate's related location must name its own file,
+    not the first file that had the same line and finding."""
+    from tuneline.analysis import Finding, Related, Span
+
+    texts = [_line("Same?", "Same."), _line("Same?", "Same.")]
+    finding = Finding("TL301", "duplicate", 1, Span(0, 1), related=(Related(0, "first copy"),))
+    cache = DiagnosticCache()
+    for uri in ("file:///w/a.jsonl", "file:///w/copy.jsonl", "file:///w/a.jsonl"):
+        (related,) = json.loads(cache.encoded(uri, finding, texts))["relatedInformation"]
+        assert related["location"]["uri"] == uri
