@@ -82,6 +82,17 @@ async def test_duplicate_points_at_its_first_copy(client, workspace):
     assert related.message == "first copy"
 
 
+async def test_two_open_files_with_the_same_duplicate_each_point_at_themselves(client, workspace):
+    """The server caches diagnostics' JSON across documents: a copy of a file must not point at the original."""
+    lines = twelve()
+    lines[9] = lines[2]
+    first, copy = new_uri(workspace, "a"), new_uri(workspace, "copy")
+    for uri in (first, copy):
+        client.open(uri, "\n".join(lines))
+        [dup] = by_code(await client.get_diagnostics(uri), "TL301")
+        assert dup.related_information[0].location.uri == uri
+
+
 async def test_edits_update_line_and_file_findings(client, workspace):
     uri = new_uri(workspace)
     lines = twelve()[:9]  # nine examples: too few for OpenAI (TL303)
