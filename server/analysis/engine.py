@@ -13,12 +13,14 @@ method follows the file's main format unless the user named one, so it is resolv
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .catalog import RULES
 from .config import Settings
+from .finding_cap import cap_per_code, position
 from .formats import FORMAT_TITLES
 from .image_tokens import rule_for as image_rule_for
 from .line_map import LineMap
@@ -387,9 +389,18 @@ class Dataset:
             for a in anchored:
                 yield a.resolved(lines)
 
-    def findings(self) -> list[Finding]:
-        """Every enabled finding with its severity resolved, sorted by position (file-level ones first)."""
-        raw = list(self._line_findings())
+    def findings(self, per_code: int | None = None, dropped: Counter[str] | None = None) -> list[Finding]:
+        """Every enabled finding with its severity resolved, sorted by position (file-level ones first).
+
+        `per_code` is the editor's bound (`finding_cap.py`): the first `per_code` findings of each code, and a note
+        for each code that had more (`dropped` receives how many were left out). When more lines than that have
+        findings, the lines are walked in order and the ones past a code's bound are only counted: an edit's report
+        then costs one pass over the lines plus what is shown, not a finding object per line."""
+        dropped = Counter() if dropped is None else dropped
+        if per_code is not None and len(self._finding_slots) > per_code:
+            raw = self._first_line_findings(per_code, dropped)
+        else:
+            raw = list(self._line_findings())
         view = self.view()
         for rule in self.rules:
             raw.extend(rule.findings(view))
@@ -406,8 +417,9 @@ class Dataset:
             out.append(
                 f if level is f.severity else Finding(f.code, f.message, f.line, f.span, f.fix, f.related, level)
             )
-        out.sort(key=lambda f: (-1 if f.line is None else f.line, f.span.start if f.span else -1, f.code))
-        return self._multi_line.cap(out)
+        out.sort(key=position)
+        out = self._multi_line.cap(out)
+        return out if per_code is None else cap_per_code(out, per_code, dropped)
 
     def view(self) -> FileView:
         """What file-level rules read when they report: slots resolve to the lines they are on now."""
@@ -437,6 +449,32 @@ class Dataset:
                 if rft and result.also == "rft" and f.code in _ANSWER_CODES:
                     continue  # a chat line ending on a user turn is a multi-turn RFT prompt: no answer expected
                 yield f.at_line(line)
+
+    def _first_line_findings(self, per_code: int, dropped: Counter[str]) -> list[Finding]:
+        """The line findings of each enabled code up to `per_code`, walking the lines in order; the rest counted in
+        `dropped`."""
+        rft = self.target().method == "rft"
+        array = self.is_array_file()
+        enabled = self.engine.enabled
+        finding_slots, results = self._finding_slots, self._results
+        taken: Counter[str] = Counter()
+        out = []
+        for line, slot in enumerate(self._lines.in_order()):
+            if slot not in finding_slots:
+                continue
+            result = results[line]
+            for f in result.findings:
+                code = f.code
+                if code not in enabled or (array and code in _SUPPRESSED_IN_ARRAY_FILE):
+                    continue
+                if rft and result.also == "rft" and code in _ANSWER_CODES:
+                    continue
+                if taken[code] >= per_code:
+                    dropped[code] += 1
+                    continue
+                taken[code] += 1
+                out.append(f.at_line(line))
+        return out
 
     # --- numbers -------------------------------------------------------------------------------------------
     def summary(self) -> Summary:

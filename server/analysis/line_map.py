@@ -67,6 +67,10 @@ class LineMap:
             self._label_of = dict(zip(self._slots, self._labels))
         return new
 
+    def in_order(self) -> list[int]:
+        """Every line's slot, in line order (the map's own list: read it, do not change it)."""
+        return self._slots
+
     def slot_at(self, line: int) -> int:
         return self._slots[line]
 

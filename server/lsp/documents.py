@@ -54,6 +54,11 @@ class Analysis:
     seconds: float = 0.0
     diagnostics_json: str = "[]"  # `diagnostics` encoded once, on the analysis thread
     edit_seconds: float = 0.0  # the part of `seconds` an edit's analysis repeats (all of it unless rebuilt)
+    capped: bool = False  # some code had more findings than the editor shows: `all_findings` reads them all
+
+    def all_findings(self, dataset: Dataset) -> list[Finding]:
+        """Every finding, also past the editor's bound (for fix-all and statistics): `findings` unless capped."""
+        return dataset.findings() if self.capped else self.findings
 
     @property
     def result_id(self) -> str:

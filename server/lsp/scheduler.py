@@ -23,7 +23,7 @@ import gc
 import itertools
 import logging
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -48,6 +48,9 @@ DEBOUNCE_SECONDS = 0.15  # the longest the debounce gets (and what it is while a
 DEBOUNCE_FLOOR_SECONDS = 0.02  # the shortest: changes sent together (an undo, a multi-cursor edit) still coalesce
 DEBOUNCE_COST_FACTOR = 3  # wait this many times the analysis cost: the thread is busy at most 1/3 of a burst
 LARGE_FILE_LINES = 20_000
+# Diagnostics of one code published per document: the first this many, and a note saying how many more
+# (analysis/finding_cap.py). `tuneline check` reports every one.
+EDITOR_PER_CODE = 1_000
 
 
 @dataclass
@@ -209,7 +212,8 @@ class Scheduler:
             dataset = self._build(engine, list(dataset.texts))
             built = time.perf_counter()
         doc.dataset = dataset
-        findings = dataset.findings()
+        dropped: Counter[str] = Counter()
+        findings = dataset.findings(per_code=EDITOR_PER_CODE, dropped=dropped)
         texts = dataset.texts
         encoded_one = self.cache.encoded
         uri = doc.uri
@@ -232,6 +236,7 @@ class Scheduler:
             encoded,
             # what an edit's analysis will cost: after a rebuild, only the part an edit repeats (findings onwards)
             finished - built,
+            capped=bool(dropped),
         )
 
     @staticmethod

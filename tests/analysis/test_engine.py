@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tuneline.analysis import Dataset
+from tuneline.analysis import Dataset, Severity
 
 from .helpers import chat, codes, engine, findings, ok_line
 
@@ -255,3 +256,34 @@ def test_external_findings_stay_on_their_lines_through_any_splices(anchors, edit
         assert all(f.related[1] == Related(7, "other", None, "o") for f in got)  # another file's line stays
     finally:
         line_map._LOG_MAX = saved
+
+
+@pytest.mark.parametrize("per_code", [1, 2, 5, 100])
+def test_findings_per_code_are_the_first_of_each_code_and_a_note_with_the_rest(per_code):
+    """The editor's bound (`findings(per_code=...)`): exactly the full report's first `per_code` findings of each
+    code, in the same order, plus one note per code that had more, counting them — whether the lines are walked in
+    order (more lines with findings than the bound) or the full report is cut."""
+    from collections import Counter
+
+    lines = [*LINE_POOL * 4, *(chat(("user", f"q{i}"), ("assitant", "y")) for i in range(9))]
+    ds = Dataset(engine(), lines)
+    full = ds.findings()
+    dropped: Counter[str] = Counter()
+    capped = ds.findings(per_code=per_code, dropped=dropped)
+    notes = [f for f in capped if f.line is None and "the editor shows" in f.message]
+    kept = [f for f in capped if f not in notes]
+    seen: Counter[str] = Counter()
+    expected = []
+    for f in full:
+        seen[f.code] += 1
+        if seen[f.code] <= per_code:
+            expected.append(f)
+    assert _as_tuples(kept) == _as_tuples(expected)
+    over = {code: n - per_code for code, n in seen.items() if n > per_code}
+    assert dict(dropped) == over
+    assert {f.code: f.message.split(" times")[0].split()[-1] for f in notes} == {
+        code: f"{n + per_code:,}" for code, n in over.items()
+    }
+    assert all(f.severity == Severity.INFO for f in notes)
+    if per_code == 1:
+        assert over  # the file has codes past the bound

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
@@ -21,7 +22,7 @@ from pytest_lsp.client import DEFAULT_CLIENT_FEATURES, register_lsp_features
 
 SERVER = [sys.executable, "-m", "tuneline", "serve", "--stdio"]
 CONVERTER = get_converter()
-_BREAKS = ("\r\n", "\n", "\r")
+_BREAK = re.compile(r"\r\n|\n|\r")
 
 
 def chat(user: str, assistant: str, system: str | None = "You are a helpful assistant.", **extra: Any) -> str:
@@ -50,16 +51,19 @@ def utf16(text: str) -> int:
     return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
-def offset_at(text: str, line: int, character: int) -> int:
-    """Offset of a UTF-16 position in `text` (exact: the tests only send valid positions)."""
-    pos = 0
-    for _ in range(line):
-        nxt = min((i for i in (text.find(b, pos) for b in _BREAKS) if i >= 0), default=-1)
-        if nxt < 0:
-            return len(text)
-        pos = nxt + (2 if text.startswith("\r\n", nxt) else 1)
+def line_starts(text: str) -> list[int]:
+    """Where each line of `text` starts (LSP's line breaks: CRLF, LF, CR)."""
+    return [0, *(m.end() for m in _BREAK.finditer(text))]
+
+
+def offset_at(text: str, line: int, character: int, starts: list[int] | None = None) -> int:
+    """Offset of a UTF-16 position in `text` (exact: the tests only send valid positions). Pass `starts`
+    (`line_starts(text)`) when resolving many positions in one text: finding the line is then a lookup."""
+    starts = line_starts(text) if starts is None else starts
+    if line >= len(starts):
+        return len(text)
     units = 0
-    i = pos
+    i = starts[line]
     while i < len(text) and units < character and text[i] not in "\r\n":
         units += 2 if ord(text[i]) > 0xFFFF else 1
         i += 1
@@ -67,17 +71,20 @@ def offset_at(text: str, line: int, character: int) -> int:
 
 
 def apply_text_edits(text: str, edits: list[types.TextEdit]) -> str:
+    starts = line_starts(text)
     spans = sorted(
         (
-            (offset_at(text, e.range.start.line, e.range.start.character), i),
-            offset_at(text, e.range.end.line, e.range.end.character),
+            (offset_at(text, e.range.start.line, e.range.start.character, starts), i),
+            offset_at(text, e.range.end.line, e.range.end.character, starts),
             e.new_text,
         )
         for i, e in enumerate(edits)
     )
-    for (start, _), end, new in reversed(spans):
-        text = text[:start] + new + text[end:]
-    return text
+    pieces, at = [], 0
+    for (start, _), end, new in spans:  # sorted and non-overlapping, as LSP requires: one join, not a copy per edit
+        pieces += [text[at:start], new]
+        at = end
+    return "".join([*pieces, text[at:]])
 
 
 @dataclass

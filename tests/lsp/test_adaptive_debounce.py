@@ -9,6 +9,7 @@ import asyncio
 import statistics
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from lsprotocol import types
@@ -146,9 +147,9 @@ def in_process(monkeypatch: pytest.MonkeyPatch, findings_seconds: float) -> tupl
     server.publish = lambda doc, analysis: published.append(doc.version)  # type: ignore[method-assign]
     real = Dataset.findings
 
-    def slow(self: Dataset) -> list:
+    def slow(self: Dataset, *args: Any, **kwargs: Any) -> list:
         time.sleep(findings_seconds)
-        return real(self)
+        return real(self, *args, **kwargs)
 
     monkeypatch.setattr(Dataset, "findings", slow)
     return server, published

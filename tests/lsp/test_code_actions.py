@@ -203,3 +203,28 @@ async def test_fix_all_deletes_only_copies_equal_in_everything_that_trains(clien
     client.apply(fix_all.edit)
     assert client.texts[uri] == "\n".join(lines[:14]) + "\n"
     assert not [d for d in await client.get_diagnostics(uri) if d.code == "TL301"]
+
+
+async def test_the_editor_shows_the_first_thousand_of_a_code_and_fix_all_still_fixes_every_one(client, workspace):
+    """A problem on every line of a big file: the server publishes the first 1,000 of each code and a note with the
+    count (every keystroke would otherwise rebuild and send them all); fix-all and the statistics still see all."""
+    lines = [
+        json.dumps({"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assitant", "content": "An answer."}]})
+        for i in range(1005)
+    ]
+    uri, diagnostics = await open_doc(client, workspace, lines)
+    assert len([d for d in diagnostics if d.code == "TL105"]) == 1001  # 1,000 and the note
+    assert [d.range.start.line for d in diagnostics if d.code == "TL105"][-1] == 999
+    [note] = [d for d in diagnostics if d.code == "TL105" and "times" in d.message]
+    assert note.message.startswith("TL105 is reported 1,005 times in this file; the editor shows the first 1,000.")
+    assert note.severity == types.DiagnosticSeverity.Information and note.range.start.line == 0
+    stats = await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="tuneline.stats", arguments=[uri])
+    )
+    assert "| problems | 2,010 errors," in stats  # TL105 and TL110 on every line, not the 2,000 shown
+    rng = types.Range(types.Position(0, 0), types.Position(0, 0))
+    [fix_all] = await actions_for(client, uri, None, rng=rng, only=[types.CodeActionKind.SourceFixAll])
+    assert fix_all.title == "Fix all safe tuneline problems (1005)"
+    client.apply(fix_all.edit)
+    after = await client.get_diagnostics(uri)
+    assert not [d for d in after if d.code in ("TL105", "TL110")]

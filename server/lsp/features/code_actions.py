@@ -53,7 +53,7 @@ def fix_all_action(ls: TunelineServer, doc: Document) -> tuple[dict[str, Any] | 
     """The fix-all edit for a settled document (call right after `settled`, before any await)."""
     if doc.analysis is None or doc.dataset is None:
         return None, 0
-    edits, count = fix_all(doc.buffer.lines, doc.dataset.texts, doc.analysis.findings)
+    edits, count = fix_all(doc.buffer.lines, doc.dataset.texts, doc.analysis.all_findings(doc.dataset))
     if not count:
         return None, 0
     return workspace_edit(ls, doc.uri, doc.version, edits), count

@@ -59,7 +59,7 @@ def register(server: TunelineServer) -> None:
             if doc is not None:
                 snap = await ls.scheduler.read(
                     doc,
-                    lambda d, a: stats.snapshot(name, d.dataset, a.findings),  # type: ignore[arg-type]
+                    lambda d, a: stats.snapshot(name, d.dataset, a.all_findings(d.dataset)),  # type: ignore[arg-type]
                 )
             else:
                 dataset = await ls.dataset_for(uri)
