@@ -258,14 +258,38 @@ def test_external_findings_stay_on_their_lines_through_any_splices(anchors, edit
         line_map._LOG_MAX = saved
 
 
+def _spaced_answers() -> list[str]:
+    """Answers that end in a space (a line finding), inside a code block or with unfilled placeholders (file-level
+    rules' candidates, the placeholders two in one line)."""
+    out = []
+    for i in range(40):
+        answer = f"Answer number {i} is here " if i % 2 else f"Run this:\n```python\nprint({i})"
+        messages = [{"role": "user", "content": f"Question {i}?"}, {"role": "assistant", "content": answer}]
+        if i % 3 == 0:
+            messages += [{"role": "user", "content": "And?"}, {"role": "assistant", "content": answer + "\nx = 1"}]
+        out.append(json.dumps({"messages": messages}))
+        placeholders = f"Dear {{name}}, order {i} ships on {{date}}."  # two of the placeholder rule's in one line
+        out.append(
+            json.dumps(
+                {"messages": [{"role": "user", "content": f"Q{i}?"}, {"role": "assistant", "content": placeholders}]}
+            )
+        )
+    return out
+
+
 @pytest.mark.parametrize("per_code", [1, 2, 5, 100])
-def test_findings_per_code_are_the_first_of_each_code_and_a_note_with_the_rest(per_code):
+@pytest.mark.parametrize("kind", ["line codes", "file-level candidates"])
+def test_findings_per_code_are_the_first_of_each_code_and_a_note_with_the_rest(per_code, kind):
     """The editor's bound (`findings(per_code=...)`): exactly the full report's first `per_code` findings of each
     code, in the same order, plus one note per code that had more, counting them — whether the lines are walked in
-    order (more lines with findings than the bound) or the full report is cut."""
+    order (more lines with findings than the bound; a file-level rule with many candidates does the same) or the
+    full report is cut."""
     from collections import Counter
 
-    lines = [*LINE_POOL * 4, *(chat(("user", f"q{i}"), ("assitant", "y")) for i in range(9))]
+    if kind == "line codes":
+        lines = [*LINE_POOL * 4, *(chat(("user", f"q{i}"), ("assitant", "y")) for i in range(9))]
+    else:
+        lines = _spaced_answers()
     ds = Dataset(engine(), lines)
     full = ds.findings()
     dropped: Counter[str] = Counter()

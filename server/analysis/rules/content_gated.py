@@ -8,6 +8,7 @@ candidates of its code per example and asks its subclass which kinds hold for th
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator, Sequence
 
 from ..types import Finding
@@ -66,9 +67,34 @@ class GatedContentRule(FileRule):
         allowed = self.allowed(view)
         if not allowed:
             return
+        if view.per_code is not None and view.dropped is not None and len(self._hits) > view.per_code:
+            yield from self._first(view, allowed, view.per_code, view.dropped)
+            return
         for slot, mine in self._hits.items():
             line = None
             for g in mine:
                 if g.kind in allowed:
                     line = view.line_of(slot) if line is None else line
                     yield self.render(g, view).at_line(line)
+
+    def _first(self, view: FileView, allowed: set[str], per_code: int, dropped: Counter[str]) -> Iterator[Finding]:
+        """The first `per_code` findings by position, walking the lines in order; the rest only counted (a candidate
+        on every line of a big file would otherwise be a finding object per line on every edit)."""
+        hits, left, more = self._hits, per_code, 0
+        for line, slot in enumerate(view.slots_in_order):
+            mine = hits.get(slot)
+            if mine is None:
+                continue
+            kept = [g for g in mine if g.kind in allowed]
+            if not kept:
+                continue
+            if left <= 0:
+                more += len(kept)
+                continue
+            found = sorted((self.render(g, view) for g in kept), key=lambda f: f.span.start if f.span else -1)
+            for f in found[:left]:
+                yield f.at_line(line)
+            more += max(0, len(found) - left)
+            left -= min(left, len(found))
+        if more:
+            dropped[self.code] += more

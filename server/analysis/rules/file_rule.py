@@ -9,6 +9,7 @@ Findings are computed only when asked for, with line numbers resolved through `F
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -36,6 +37,11 @@ class FileView:
     dominant_format: str
     target: Target  # with its method resolved: the user's, or the one the dominant format trains with
     provider: ProviderRules
+    # The editor's bound (`finding_cap.py`): a rule with many findings of a code may yield only the first `per_code`
+    # by position (walking `slots_in_order`) and add how many it left out to `dropped`. None: report everything.
+    per_code: int | None = None
+    slots_in_order: Sequence[int] = ()
+    dropped: Counter[str] | None = None
 
     @property
     def method(self) -> str:
