@@ -397,13 +397,15 @@ class Dataset:
         findings, the lines are walked in order and the ones past a code's bound are only counted: an edit's report
         then costs one pass over the lines plus what is shown, not a finding object per line."""
         dropped = Counter() if dropped is None else dropped
-        if per_code is not None and len(self._finding_slots) > per_code:
+        view = self.view(per_code, dropped)
+        from_rules = [f for rule in self.rules for f in rule.findings(view)]
+        # A file of multi-line records keeps its own few parse errors (`MultiLineRecords.cap`, known once the rules
+        # have run): there the bound only cuts the report, or it would count errors that file never shows.
+        if per_code is not None and len(self._finding_slots) > per_code and not self._multi_line.active:
             raw = self._first_line_findings(per_code, dropped)
         else:
             raw = list(self._line_findings())
-        view = self.view(per_code, dropped)
-        for rule in self.rules:
-            raw.extend(rule.findings(view))
+        raw.extend(from_rules)
         if self._external:
             raw.extend(self._external_findings())
         array = self.is_array_file()
@@ -469,7 +471,10 @@ class Dataset:
             if slot not in finding_slots:
                 continue
             result = results[line]
-            for f in result.findings:
+            found = result.findings
+            if len(found) > 1:  # the report's order within a line, so that a bound inside it keeps the same ones
+                found = sorted(found, key=lambda f: f.span.start if f.span else -1)
+            for f in found:
                 code = f.code
                 if rft and result.also == "rft" and code in _ANSWER_CODES:
                     continue  # a multi-turn RFT prompt: no answer expected (as `_line_findings`)

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tuneline.analysis import Dataset, Severity
+from tuneline.analysis import Dataset, Engine, Severity
 
 from .helpers import chat, codes, engine, findings, ok_line
 
@@ -277,8 +277,43 @@ def _spaced_answers() -> list[str]:
     return out
 
 
+def _bounded_cases(kind: str) -> tuple[list[str], dict]:
+    """Files (and settings) where the editor's bound could part from the full report."""
+    if kind == "line codes":
+        return [*LINE_POOL * 4, *(chat(("user", f"q{i}"), ("assitant", "y")) for i in range(9))], {}
+    if kind == "file-level candidates":
+        return _spaced_answers(), {}
+    if kind == "a turned-off file-level code":  # no note for a code the user ignores
+        return _spaced_answers(), {"ignore": ["TL501"]}
+    if kind == "multi-line records":  # TL006 keeps its own few parse errors: no note counting the hidden ones
+        records = []
+        for i in range(30):
+            example = {"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": "a."}]}
+            records += json.dumps(example, indent=2).split("\n")
+        return records, {}
+    # two of a code in one line, out of position order in the line's findings (keys before `input`)
+    spaced = {"role": "system", "content": "Sys. "}
+    odd = {
+        "preferred_output": [{"role": "assistant", "content": "Yes. "}],
+        "non_preferred_output": [{"role": "assistant", "content": "No."}],
+        "input": {"messages": [spaced, {"role": "user", "content": "Q?"}]},
+    }
+    plain = [
+        {
+            "input": {"messages": [{"role": "user", "content": f"Q{i}?"}]},
+            "preferred_output": [{"role": "assistant", "content": f"Yes {i}. "}],
+            "non_preferred_output": [{"role": "assistant", "content": "No."}],
+        }
+        for i in range(4)
+    ]
+    return [json.dumps(x) for x in (plain[0], odd, *plain[1:], odd)], {}
+
+
 @pytest.mark.parametrize("per_code", [1, 2, 5, 100])
-@pytest.mark.parametrize("kind", ["line codes", "file-level candidates"])
+@pytest.mark.parametrize(
+    "kind",
+    ["line codes", "file-level candidates", "a turned-off file-level code", "multi-line records", "order in a line"],
+)
 def test_findings_per_code_are_the_first_of_each_code_and_a_note_with_the_rest(per_code, kind):
     """The editor's bound (`findings(per_code=...)`): exactly the full report's first `per_code` findings of each
     code, in the same order, plus one note per code that had more, counting them — whether the lines are walked in
@@ -286,11 +321,10 @@ def test_findings_per_code_are_the_first_of_each_code_and_a_note_with_the_rest(p
     full report is cut."""
     from collections import Counter
 
-    if kind == "line codes":
-        lines = [*LINE_POOL * 4, *(chat(("user", f"q{i}"), ("assitant", "y")) for i in range(9))]
-    else:
-        lines = _spaced_answers()
-    ds = Dataset(engine(), lines)
+    from tuneline.analysis.config import Settings
+
+    lines, overrides = _bounded_cases(kind)
+    ds = Dataset(Engine(Settings().merged(overrides)), lines)
     full = ds.findings()
     dropped: Counter[str] = Counter()
     capped = ds.findings(per_code=per_code, dropped=dropped)

@@ -72,16 +72,18 @@ def offset_at(text: str, line: int, character: int, starts: list[int] | None = N
 
 def apply_text_edits(text: str, edits: list[types.TextEdit]) -> str:
     starts = line_starts(text)
-    spans = sorted(
+    spans = sorted(  # by start, inserts before a replacement at the same place (as VS Code applies them)
         (
-            (offset_at(text, e.range.start.line, e.range.start.character, starts), i),
+            offset_at(text, e.range.start.line, e.range.start.character, starts),
             offset_at(text, e.range.end.line, e.range.end.character, starts),
+            i,
             e.new_text,
         )
         for i, e in enumerate(edits)
     )
     pieces, at = [], 0
-    for (start, _), end, new in spans:  # sorted and non-overlapping, as LSP requires: one join, not a copy per edit
+    for start, end, _, new in spans:  # non-overlapping, as LSP requires: one join, not a copy per edit
+        assert start >= at, "overlapping text edits"
         pieces += [text[at:start], new]
         at = end
     return "".join([*pieces, text[at:]])

@@ -62,8 +62,8 @@ class GatedContentRule(FileRule):
                 discard(self.kinds, g.kind, slot)
 
     def findings(self, view: FileView) -> Iterator[Finding]:
-        if not self._hits:
-            return
+        if not self._hits or self.code not in view.engine.enabled:
+            return  # a turned-off code: nothing to list, nor to count past the editor's bound
         allowed = self.allowed(view)
         if not allowed:
             return
