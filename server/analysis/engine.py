@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .catalog import RULES
 from .config import Settings
-from .finding_cap import cap_per_code, position
+from .finding_cap import cap_per_code, column, position
 from .formats import FORMAT_TITLES
 from .image_tokens import rule_for as image_rule_for
 from .line_map import LineMap
@@ -237,16 +237,13 @@ class _Anchored:
         f = self.finding
         line = f.line
         if self.slot is not None and line is not None:
-            moved = lines.follow(line, since)
-            line = lines.line_of(self.slot) if moved is None else moved
+            line = lines.follow(self.slot, line, since)
         related = f.related
         if related:
             now, changed = [], False
             for slot, r in zip(self.related, related):
                 if slot is not None:
-                    at = lines.follow(r.line, since)
-                    if at is None:
-                        at = lines.line_of(slot)
+                    at = lines.follow(slot, r.line, since)
                     if at != r.line:
                         r, changed = Related(at, r.message, r.span, r.path), True
                 now.append(r)
@@ -355,6 +352,9 @@ class Dataset:
                 self._external[source] = kept
             else:
                 del self._external[source]
+        self._index_external()
+
+    def _index_external(self) -> None:
         self._external_slots = {s for anchored in self._external.values() for a in anchored for s in a.slots()}
 
     def set_external(self, source: str, found: list[Finding]) -> None:
@@ -381,7 +381,7 @@ class Dataset:
             self._external[source] = anchored
         else:
             self._external.pop(source, None)
-        self._external_slots = {s for anchored in self._external.values() for a in anchored for s in a.slots()}
+        self._index_external()
 
     def _external_findings(self) -> Iterator[Finding]:
         lines = self._lines
@@ -473,7 +473,7 @@ class Dataset:
             result = results[line]
             found = result.findings
             if len(found) > 1:  # the report's order within a line, so that a bound inside it keeps the same ones
-                found = sorted(found, key=lambda f: f.span.start if f.span else -1)
+                found = sorted(found, key=column)
             for f in found:
                 code = f.code
                 if rft and result.also == "rft" and code in _ANSWER_CODES:

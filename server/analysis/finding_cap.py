@@ -13,9 +13,14 @@ from collections import Counter
 from .types import Finding, Severity
 
 
+def column(f: Finding) -> int:
+    """Where a finding starts in its line (-1: the whole line or file)."""
+    return f.span.start if f.span else -1
+
+
 def position(f: Finding) -> tuple[int, int, str]:
     """The order of a report: file-level findings first, then by line, column and code."""
-    return (-1 if f.line is None else f.line, f.span.start if f.span else -1, f.code)
+    return (-1 if f.line is None else f.line, column(f), f.code)
 
 
 def cap_per_code(found: list[Finding], per_code: int, dropped: Counter[str]) -> list[Finding]:

@@ -62,7 +62,6 @@ class LineMap:
             labels[start:end] = fresh
             label_of.update(zip(new, fresh))
         else:  # no room left between the neighbours: space every label again
-            labels[start:end] = [0] * count
             self._labels = list(range(SPACING, SPACING * (len(self._slots) + 1), SPACING))
             self._label_of = dict(zip(self._slots, self._labels))
         return new
@@ -74,11 +73,11 @@ class LineMap:
     def slot_at(self, line: int) -> int:
         return self._slots[line]
 
-    def follow(self, line: int, since: int) -> int | None:
-        """Where a line that was `line` when `moves` was `since`, and was not replaced since, is now; None when the
-        log no longer reaches back that far (then ask `line_of`). A few additions: cheaper than a bisect."""
+    def follow(self, slot: int, line: int, since: int) -> int:
+        """The line `slot` is on now, given that it was on `line` when `moves` was `since`: from the splice log (a
+        few additions, cheaper than a bisect), or `line_of` when the log no longer reaches back that far."""
         if since < self._log_start:
-            return None
+            return self.line_of(slot)
         for end, delta in self._log[since - self._log_start :]:
             if line >= end:
                 line += delta

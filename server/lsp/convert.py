@@ -146,8 +146,10 @@ class DiagnosticCache:
         return text
 
     def _related_json(self, uri: str, finding: Finding, texts: list[str]) -> str:
-        """`encode_json(_related(...))`, formatted from cached pieces: moving a diagnostic with related lines (a
-        duplicate's first copy) re-encodes only numbers, so an inserted line above many of them stays cheap."""
+        """The related locations as JSON text: this file's whole line, or another file's line (train/validation
+        overlap) without reading it; lines outside the file are left out. Formatted from cached pieces: moving a
+        diagnostic with related lines (a duplicate's first copy) re-encodes only numbers, so an inserted line above
+        many of them stays cheap."""
         pieces = self._pieces
         if len(pieces) >= _CACHE_MAX:
             pieces.clear()
@@ -172,22 +174,6 @@ class DiagnosticCache:
                 f"{cached[1]}"
             )
         return "[" + ",".join(out) + "]"
-
-    @staticmethod
-    def _related(uri: str, finding: Finding, texts: list[str]) -> list[dict[str, Any]]:
-        return [
-            {
-                "location": {"uri": uri, "range": whole_line_range(r.line, texts[r.line])},
-                "message": r.message,
-            }
-            if r.path is None
-            else {  # another file (train/validation overlap): its whole line, without reading it
-                "location": {"uri": Path(r.path).resolve().as_uri(), "range": range_dict(r.line, 0, r.line + 1, 0)},
-                "message": r.message,
-            }
-            for r in finding.related
-            if r.path is not None or 0 <= r.line < len(texts)
-        ]
 
     @staticmethod
     def _build(finding: Finding, text: str, severity: int) -> tuple[dict[str, Any], int, int]:

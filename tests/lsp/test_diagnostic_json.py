@@ -7,15 +7,30 @@ a stale range or related location would point the editor at the wrong place.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from tuneline.analysis import Dataset, Engine
-from tuneline.lsp.convert import DiagnosticCache, EncodedDiagnostics, range_dict
+from tuneline.lsp.convert import DiagnosticCache, EncodedDiagnostics, range_dict, whole_line_range
 
 URI = "file:///w/data.jsonl"
 
 
 def _line(user: str, answer: str) -> str:
     return json.dumps({"messages": [{"role": "user", "content": user}, {"role": "assistant", "content": answer}]})
+
+
+def _related(uri: str, finding, texts: list[str]) -> list[dict]:
+    """The related locations as dicts: this file's whole line, another file's line without reading it."""
+    return [
+        {"location": {"uri": uri, "range": whole_line_range(r.line, texts[r.line])}, "message": r.message}
+        if r.path is None
+        else {
+            "location": {"uri": Path(r.path).resolve().as_uri(), "range": range_dict(r.line, 0, r.line + 1, 0)},
+            "message": r.message,
+        }
+        for r in finding.related
+        if r.path is not None or 0 <= r.line < len(texts)
+    ]
 
 
 def _built(finding, texts: list[str]) -> dict:
@@ -26,7 +41,7 @@ def _built(finding, texts: list[str]) -> dict:
     template, start, end = DiagnosticCache._build(finding, text, severity)
     out = {**template, "range": range_dict(at, start, at, end)}
     if finding.related:
-        out["relatedInformation"] = DiagnosticCache._related(URI, finding, texts)
+        out["relatedInformation"] = _related(URI, finding, texts)
     return out
 
 
@@ -88,7 +103,7 @@ def test_related_locations_are_written_as_encode_json_writes_them() -> None:
             Span(0, 1),
             related=(Related(line, 'first "copy" é'), Related(4, "train", None, "/w/train.jsonl")),
         )
-        assert cache._related_json(URI, finding, texts) == encode_json(DiagnosticCache._related(URI, finding, texts))
+        assert cache._related_json(URI, finding, texts) == encode_json(_related(URI, finding, texts))
 
 
 def test_two_documents_with_the_same_lines_point_at_themselves() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator, Sequence
 
+from ..finding_cap import column
 from ..types import Finding
 from .content_lines import ContentFacts, Gated
 from .file_rule import Example, FileRule, FileView, discard
@@ -91,7 +92,7 @@ class GatedContentRule(FileRule):
             if left <= 0:
                 more += len(kept)
                 continue
-            found = sorted((self.render(g, view) for g in kept), key=lambda f: f.span.start if f.span else -1)
+            found = sorted((self.render(g, view) for g in kept), key=column)
             for f in found[:left]:
                 yield f.at_line(line)
             more += max(0, len(found) - left)
