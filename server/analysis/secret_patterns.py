@@ -39,6 +39,8 @@ class KeyPattern:
     regex: re.Pattern[str]
     accept: Accept
     loose: str | None = None
+    anchors_in_key: bool = True  # False: the anchors are context near the key (a label), not part of it
+    shortest: int = 20  # the least length of a match (every key is a run of 20+ key characters)
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,19 +202,39 @@ KEY_PATTERNS: tuple[KeyPattern, ...] = (
         ("ecret", "ECRET", *_AWS_ANCHORS),
         re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{40}(?![A-Za-z0-9+/=])"),
         _aws_secret,
+        anchors_in_key=False,
+        shortest=40,
     ),
 )
 
 
-def find_keys(text: str) -> list[KeyMatch]:
-    """Every key in `text`, in order, without overlaps (the earlier, then the longer match wins)."""
+_KEY_ANCHORS = re.compile("|".join(re.escape(a) for p in KEY_PATTERNS if p.anchors_in_key for a in p.anchors))
+_CONTEXT_PATTERNS = tuple(p for p in KEY_PATTERNS if not p.anchors_in_key)
+
+
+def find_keys(text: str, runs: str | None = None) -> list[KeyMatch]:
+    """Every key in `text`, in order, without overlaps (the earlier, then the longer match wins).
+
+    `runs`, when the caller has them, are the text's runs of 20+ key characters (newline-joined): every key is made
+    of such characters and is at least 20 long, so a key lies inside a run, and an anchor that is part of the key
+    needs looking for only there (prose says `task-` and `sk-` far more often than keys do)."""
     found: list[KeyMatch] = []
     seen: dict[str, bool] = {}  # patterns share anchors (the AWS ones): search each once
-    for pattern in KEY_PATTERNS:
+    seen_runs: dict[str, bool] = {}
+    patterns = KEY_PATTERNS
+    if runs is not None:
+        longest = max(map(len, runs.split("\n")))
+        patterns = tuple(
+            p
+            for p in (KEY_PATTERNS if _KEY_ANCHORS.search(runs) else _CONTEXT_PATTERNS)  # one C search, not a loop
+            if p.shortest <= longest
+        )
+    for pattern in patterns:
+        where, cache = (runs, seen_runs) if runs is not None and pattern.anchors_in_key else (text, seen)
         for anchor in pattern.anchors:
-            hit = seen.get(anchor)
+            hit = cache.get(anchor)
             if hit is None:
-                hit = seen[anchor] = anchor in text
+                hit = cache[anchor] = anchor in where
             if hit:
                 break
         else:

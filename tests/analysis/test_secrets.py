@@ -315,3 +315,33 @@ def test_key_patterns_are_one_list_with_anchors_inside_every_match():
         (k,) = find_keys(f" {key} ")
         assert any(a in key for a in k.pattern.anchors) or k.pattern.name.startswith("AWS")
     assert len({p.name for p in KEY_PATTERNS}) >= 8
+
+
+def test_runs_are_the_regex_runs_and_searching_anchors_only_there_finds_the_same_keys():
+    """`secrets` looks for key anchors only inside the line's runs of 20+ key characters (#14): exact only if every
+    key lies in a run, holds its anchors (or says they are context) and is no shorter than its `shortest`."""
+    rng = random.Random("tl401-runs")
+    lines = [line for line, _ in aws_secret_lines(rng, 40)]
+    for make in SHAPES.values():
+        for context in CONTEXTS:
+            lines.append(json.dumps({"content": context.format(key=make(rng))}))
+    noise = ALNUM + "_-+/=.é€ :\\\"'\n"
+    for line in list(lines):  # the keys cut, grown and glued to neighbours, as in mangled data
+        for _ in range(6):
+            i = rng.randrange(len(line))
+            lines.append(line[:i] + pick(rng, noise, rng.randint(0, 3)) + line[i + rng.randint(0, 3) :])
+    run_class = set(ALNUM + "_-+/=.")
+    found_any = 0
+    for line in lines:
+        runs, digit = text_scan._runs(line)
+        expected = [m.group() for m in text_scan._RUN.finditer(line)]
+        assert runs == "\n".join(expected), line
+        assert digit == any(re.search(r"\d", r) for r in expected), line
+        keys = find_keys(line)
+        assert find_keys(line, runs) == keys, line
+        found_any += bool(keys)
+        for k in keys:
+            key = line[k.start : k.end]
+            assert set(key) <= run_class and len(key) >= k.pattern.shortest, key
+            assert not k.pattern.anchors_in_key or any(a in key for a in k.pattern.anchors), key
+    assert found_any > len(SHAPES) * len(CONTEXTS)  # the mangled lines are not all keyless

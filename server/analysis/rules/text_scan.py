@@ -221,17 +221,30 @@ def _other(line: str) -> bool:
     return ("PRIVATE KEY" in line or "://" in line) and _OTHER.search(line) is not None
 
 
-def _runs(line: str) -> tuple[bool, bool]:
-    """(any run of 20+ key characters, any such run holding a digit), in one pass that stops at the first run
-    with a digit."""
-    if not has_key_run(line):
-        return False, False
-    found = False
-    for m in _RUN.finditer(line):
-        found = True
-        if _DIGIT.search(line, m.start(), m.end()):
-            return True, True
-    return found, False
+def _runs(line: str) -> tuple[str, bool]:
+    """(every run of 20+ key characters, joined by newlines; whether any run holds a digit): the maximal matches of
+    `_RUN`, found in the translated bytes as `has_key_run` finds the first (a regex scan of the line cost ~10 µs).
+
+    Key characters are ASCII, so a run's bytes are its characters and a digit in it is an ASCII digit."""
+    raw = line.encode("utf-8", "surrogatepass")
+    mask = raw.translate(_KEY_BYTES)
+    start = mask.find(_TWENTY_KEYS)
+    if start < 0:
+        return "", False
+    runs = []
+    digit = False
+    while start >= 0:
+        end = mask.find(b" ", start + 20)
+        if end < 0:
+            end = len(mask)
+        run = raw[start:end]
+        runs.append(run)
+        digit = digit or len(run.translate(None, _DIGITS)) != len(run)
+        start = mask.find(_TWENTY_KEYS, end)
+    return b"\n".join(runs).decode("ascii"), digit
+
+
+_DIGITS = b"0123456789"
 
 
 def _redact(secret: str) -> str:
@@ -247,8 +260,8 @@ def _finding(kind: str, secret: str, span: Span) -> Finding:
 
 
 def secrets(line: str) -> list[Finding]:
-    has_run, has_digit_run = _runs(line)
-    keys = find_keys(line) if has_run else []
+    runs, has_digit_run = _runs(line)
+    keys = find_keys(line, runs) if runs else []
     taken = [(k.start, k.end) for k in keys]
     out = [_finding(k.pattern.name, line[k.start : k.end], Span(k.start, k.end)) for k in keys]
     if not has_digit_run and not _other(line):
