@@ -142,14 +142,26 @@ def _norm(value: Any) -> str:
 
 
 _shared: Shared[str] = Shared()  # one string for a file's system prompt, not one per line (~15 MB at 100k)
+_SYSTEMS: dict[str, str] = {}  # a system prompt as written → normalised and shared: a file repeats one or a few
+
+
+def _system_norm(content: str) -> str:
+    norm = _SYSTEMS.get(content)
+    if norm is None:
+        norm = _shared(_norm(content))
+        if len(_SYSTEMS) < 1024:
+            _SYSTEMS[content] = norm
+    return norm
 
 
 def _message_keys(messages: list[dict[str, Any]]) -> list[str]:
     """Each message as a whitespace-normalised string: the unit of duplicate and conflict keys."""
     out = []
     for m in messages:
+        role, content = m.get("role"), m.get("content")
+        text = _system_norm(content) if role == "system" and type(content) is str else _norm(content)
         calls = m.get("tool_calls") or m.get("function_call")
-        out.append(f"{m.get('role')}\x1f{_norm(m.get('content'))}" + (f"\x1f{_norm(calls)}" if calls else ""))
+        out.append(f"{role}\x1f{text}" + (f"\x1f{_norm(calls)}" if calls else ""))
     return out
 
 
@@ -312,7 +324,7 @@ def analyze_line(raw: str, ctx: LineContext) -> LineResult:
         findings.extend(text_scan.secrets(raw))
 
     keys = _message_keys(messages)
-    rest = {k: v for k, v in obj.items() if k not in _VIEWED_KEYS}
+    others = obj.keys() - _VIEWED_KEYS  # a set difference in C; usually empty
     result = LineResult(
         "example",
         tuple(findings),
@@ -331,10 +343,17 @@ def analyze_line(raw: str, ctx: LineContext) -> LineResult:
     if fmt in _SYSTEM_FORMATS:
         first = messages[0] if messages else {}
         result.has_system_slot = True
-        result.system_prompt = _shared(_norm(first.get("content"))) if first.get("role") == "system" else ""
+        if first.get("role") == "system":
+            content = first.get("content")
+            result.system_prompt = _system_norm(content) if type(content) is str else _shared(_norm(content))
+        else:
+            result.system_prompt = ""
     if fmt in _KEYED_FORMATS:
-        last_user = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=-1)
+        last_user = len(messages) - 1
+        while last_user >= 0 and messages[last_user].get("role") != "user":
+            last_user -= 1
         if 0 <= last_user < len(messages) - 1:
-            result.prompt_key = _hash("\x1e".join(keys[: last_user + 1]) + "\x1d" + (_norm(rest) if rest else ""))
+            rest = _norm({k: obj[k] for k in others}) if others else ""
+            result.prompt_key = _hash("\x1e".join(keys[: last_user + 1]) + "\x1d" + rest)
             result.answer_key = _hash("\x1e".join(keys[last_user + 1 :]))
     return result

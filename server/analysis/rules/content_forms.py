@@ -26,11 +26,12 @@ Path = tuple[PathItem, ...]
 class ContentForms:
     """The content form of each message of one example, in order, and the example's image count."""
 
-    entries: list[tuple[str, Path, bool]] = field(default_factory=list)  # (label, path of `content`, is parts)
+    # (path of the message list, index, is parts); a message's label and path are built only for a finding
+    entries: list[tuple[Path, int, bool]] = field(default_factory=list)
     images: int = 0
 
     def add(self, messages_path: Path, index: int, parts: bool) -> None:
-        self.entries.append((message_label(messages_path, index), (*messages_path, index, "content"), parts))
+        self.entries.append((messages_path, index, parts))
 
 
 def message_label(messages_path: Path, index: int) -> str:
@@ -59,13 +60,16 @@ def check_content_forms(forms: ContentForms, c: Collector, p: Platform, example:
     advice follows the images: parts when the example has some, strings when it has none."""
     if not forms.entries:
         return
-    first_label, first_path, first_parts = forms.entries[0]
+    first_messages, first_index, first_parts = forms.entries[0]
+    first_path = (*first_messages, first_index, "content")
     other = next((e for e in forms.entries if e[2] != first_parts), None)
     mixed, mixed_verified = p.mixed_content
     if other is not None:
         if mixed is not False:
             return
-        label, path, parts = other
+        messages_path, index, parts = other
+        label, path = message_label(messages_path, index), (*messages_path, index, "content")
+        first_label = message_label(first_messages, first_index)
         advice = "a list of parts" if forms.images else "a plain string (it holds no image)"
         c.add(
             "TL127",
