@@ -20,6 +20,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from .collector import tune_for_batch
 from .config import Settings
 from .engine import Engine
+from .rules import text_scan
 from .types import LineResult
 
 MIN_BYTES_FOR_WORKERS = 4_000_000
@@ -70,6 +71,10 @@ def analyze_many(
     engine.counter.expect(total)  # before the workers start, so that forked ones inherit a loaded tiktoken
     if jobs == 1 or engine.example_counter is not None or total < MIN_BYTES_FOR_WORKERS:
         return [engine.analyze_line(t) for t in lines]
+    if engine.settings.secrets:
+        # A file this large almost surely has a line for detect-secrets' detectors, whose import (~70 ms, most of
+        # it `requests`) each process would otherwise repeat: import it once, before the workers fork.
+        text_scan.detectors()
     analyze, remember = engine.analyze_line, engine.remember
     budget = 2 * (jobs - 1) * CHUNK_BYTES  # characters in flight to the workers (at least one chunk)
     results: list[LineResult] = []

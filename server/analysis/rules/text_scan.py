@@ -147,7 +147,7 @@ _GATES: dict[str, Callable[[_Line], bool]] = {
 
 
 @lru_cache(maxsize=1)
-def _detectors() -> tuple[tuple[Any, Callable[[_Line], bool], bool], ...]:
+def detectors() -> tuple[tuple[Any, Callable[[_Line], bool], bool], ...]:
     """(detector, its gate, whether it filters its own matches) for every detect-secrets pattern detector."""
     try:
         import detect_secrets.plugins as plugins
@@ -267,7 +267,7 @@ def secrets(line: str) -> list[Finding]:
     if not has_digit_run and not _other(line):
         return out
     view = _Line(line)
-    for detector, gate, filters in _detectors():
+    for detector, gate, filters in detectors():
         if not gate(view):
             continue
         for start, end in _detector_spans(detector, filters, line):
