@@ -29,9 +29,12 @@ class ContentForms:
     # (path of the message list, index, is parts); a message's label and path are built only for a finding
     entries: list[tuple[Path, int, bool]] = field(default_factory=list)
     images: int = 0
+    parts: int = 0  # messages whose content is a parts list: without any, neither rule can fire
 
     def add(self, messages_path: Path, index: int, parts: bool) -> None:
         self.entries.append((messages_path, index, parts))
+        if parts:
+            self.parts += 1
 
 
 def message_label(messages_path: Path, index: int) -> str:
@@ -58,7 +61,7 @@ def check_content_forms(forms: ContentForms, c: Collector, p: Platform, example:
     first message whose form differs from the first message's. TL128: every message in content parts and no image,
     for a target that refuses that. A mixed example gets TL127 only (Together's check stops at the mix), and its
     advice follows the images: parts when the example has some, strings when it has none."""
-    if not forms.entries:
+    if not forms.parts:  # every content a string (or none): nothing mixed, no parts without an image
         return
     first_messages, first_index, first_parts = forms.entries[0]
     first_path = (*first_messages, first_index, "content")
