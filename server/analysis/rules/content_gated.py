@@ -41,11 +41,15 @@ class GatedContentRule(FileRule):
 
     def add(self, examples: Sequence[Example]) -> None:
         code, hits, kinds = self.code, self._hits, self.kinds
+        count = self.count if type(self).count is not GatedContentRule.count else None  # most rules keep no counts
         for slot, r in examples:
             facts = r.content
             if not isinstance(facts, ContentFacts):
                 continue
-            self.count(slot, facts, 1)
+            if count is not None:
+                count(slot, facts, 1)
+            if not facts.gated:  # most lines: no candidate of any code
+                continue
             mine = tuple(g for g in facts.gated if g.code == code)
             if mine:
                 hits[slot] = mine

@@ -43,23 +43,33 @@ class TokenSpread(FileRule):
     def add(self, examples: Sequence[Example]) -> None:
         bulk = len(examples) > _BULK
         tokens, answers, by_tokens, limit = self.sorted, self._answers, self._slots_by_tokens, self.limit
+        total = billed = over = images = estimated = 0  # summed in locals: five attribute writes a line add up
         for slot, r in examples:
             n = r.tokens
             if bulk:
                 tokens.append(n)
             else:
                 bisect.insort(tokens, n)
-            by_tokens.setdefault(n, set()).add(slot)
+            slots = by_tokens.get(n)
+            if slots is None:
+                by_tokens[n] = {slot}
+            else:
+                slots.add(slot)
             if r.assistant_tokens:
                 if bulk:
                     answers.append(r.assistant_tokens)
                 else:
                     bisect.insort(answers, r.assistant_tokens)
-            self.total += n
-            self.billed += min(limit, n)
-            self.over_limit += n > limit
-            self.images += r.images
-            self.estimated += r.tokens_estimated
+            total += n
+            billed += n if n < limit else limit
+            over += n > limit
+            images += r.images
+            estimated += r.tokens_estimated
+        self.total += total
+        self.billed += billed
+        self.over_limit += over
+        self.images += images
+        self.estimated += estimated
         if bulk:
             tokens.sort()
             answers.sort()
