@@ -65,3 +65,14 @@ def test_the_shared_decoder_fails_like_json_loads() -> None:
             assert str(got.value) == str(exc)
         else:
             assert linecheck._loads(bad)[0] == expected
+
+
+def test_number_run_prefilter_agrees_with_the_regex() -> None:
+    from tuneline.analysis.rules.content_personal import RUN, has_number_run
+
+    rng = random.Random(507)
+    alphabet = "0123456789 -.()/a٣é\u2028x\ud800"  # an Arabic-Indic digit is no [0-9]; a lone surrogate still scans
+    samples = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 24))) for _ in range(50_000)]
+    samples += ["1234567", "123456", "12 34 5", "(555) 010-9999", "٣٣٣٣٣٣٣", "1.2.3.4", "1-2-3-4"]
+    for s in samples:
+        assert has_number_run(s) == (RUN.search(s) is not None), s

@@ -20,8 +20,7 @@ from typing import Any, NamedTuple
 from ..sharing import Shared
 from ..types import Edit, Finding, Fix
 from .base import Collector, short
-from .content_personal import RUN as _RUN
-from .content_personal import find_personal
+from .content_personal import find_personal, has_number_run
 from .content_texts import ASSISTANT, REJECTED, SYSTEM, TEXT, TOOL, USER, Locator, Text, example_texts
 from .content_tools import check_tool_arguments
 
@@ -512,7 +511,7 @@ def check(obj: dict[str, Any], fmt: str, text: str, offset: int, c: Collector) -
                 _artifacts(t, prompt, loc, gated)
                 if "<think" in v or "<reasoning>" in v:
                     _empty_reasoning(t, loc, out)
-        if role != SYSTEM and role != TOOL and ("@" in v or _RUN.search(v) is not None):
+        if role != SYSTEM and role != TOOL and ("@" in v or has_number_run(v)):
             _personal(t or Text(role, path, v, False), loc, out)
         if i == answer_at:
             answer, answer_prompt = t, prompt

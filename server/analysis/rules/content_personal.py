@@ -36,6 +36,17 @@ _FILE_TLDS = frozenset({"png", "jpg", "jpeg", "gif", "svg", "webp", "pdf", "js",
 _NUMBERISH = re.compile(r"(?<![\w.+/-])(?:\+|\([0-9])?[0-9][0-9 \-.()/]{5,28}[0-9](?![\w/])")
 # The same run without its edges: a pattern sre scans several times faster, so text without one costs little.
 RUN = re.compile(r"[0-9][0-9 \-.()/]{5,}[0-9]")
+# RUN on the UTF-8 bytes mapped to "d" (an ASCII digit), "s" (a separator) and " " (anything else, every byte of a
+# non-ASCII character included): the pattern then starts with a literal, which sre finds at memchr speed.
+_RUN_BYTES = bytes(ord("d") if 48 <= b <= 57 else ord("s") if chr(b) in " -.()/" else ord(" ") for b in range(256))
+_RUN_MAPPED = re.compile(rb"d[ds]{5,}d")
+
+
+def has_number_run(text: str) -> bool:
+    """Whether `RUN` matches `text`, exactly, in about half its time (every example's prompt and answer ask)."""
+    return _RUN_MAPPED.search(text.encode("utf-8", "surrogatepass").translate(_RUN_BYTES)) is not None
+
+
 _DATE = re.compile(r"\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,4}")
 _IBAN = re.compile(r"(?<![A-Za-z0-9])([A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?)(?![A-Za-z0-9])")
 # A card number is written in the networks' groups (4-4-4-4, 4-6-5, ...) or stands next to a word that says it is
@@ -186,7 +197,7 @@ def find_personal(text: str) -> list[Personal]:
             if tld in _RESERVED_TLDS or tld in _FILE_TLDS or domain.endswith(_RESERVED_DOMAINS):
                 continue
             out.append(Personal("e-mail address", m.start(), m.end(), _mask_email(value)))
-    if RUN.search(text) is None or _NUMBERISH.search(text) is None:
+    if not has_number_run(text) or _NUMBERISH.search(text) is None:
         return out
     out.extend(_numbers(text))
     for m in _IBAN.finditer(text):
