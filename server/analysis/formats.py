@@ -49,8 +49,9 @@ def _last_role(messages: Any) -> str | None:
     return None
 
 
-def _roles(messages: list[Any]) -> set[Any]:
-    return {m.get("role") for m in messages if isinstance(m, dict)}
+def _roles(messages: list[Any]) -> set[str]:
+    """The string roles of the messages (a role of another type is the chat rules' TL105 to report, not a crash)."""
+    return {role for m in messages if isinstance(m, dict) and isinstance(role := m.get("role"), str)}
 
 
 BEDROCK_FORMAT = "bedrock"

@@ -111,27 +111,25 @@ def _dup_key(obj: dict[str, Any], exact: bool) -> bytes:
     cannot write lone surrogates, so a value that may hold one (json.loads read it) is written by json.dumps, under
     another hash personalisation: the key stays a function of the value alone."""
     if exact or _plain(obj):
-        with contextlib.suppress(UnicodeEncodeError, RecursionError):
+        with contextlib.suppress(UnicodeEncodeError):
             return hashlib.blake2b(_FAST_ENCODE(obj), digest_size=16).digest()
     text = json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16, person=b"json").digest()
 
 
 def _plain(value: Any) -> bool:
-    """No infinite or NaN number anywhere in `value` (False too where it nests too deep to tell)."""
-    try:
-        return _finite(value)
-    except RecursionError:
-        return False
-
-
-def _finite(value: Any) -> bool:
-    if isinstance(value, float):
-        return math.isfinite(value)
-    if isinstance(value, dict):
-        return all(map(_finite, value.values()))
-    if isinstance(value, list):
-        return all(map(_finite, value))
+    """No infinite or NaN number anywhere in `value`. A walk with its own stack, not recursion: the answer (and so
+    the key) must not depend on how deep the caller's stack is, which differs between a worker and the server."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, float):
+            if not math.isfinite(v):
+                return False
+        elif isinstance(v, dict):
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
     return True
 
 
@@ -149,7 +147,7 @@ def _system_norm(content: str) -> str:
     norm = _SYSTEMS.get(content)
     if norm is None:
         norm = _shared(_norm(content))
-        if len(_SYSTEMS) < 1024:
+        if len(_SYSTEMS) < 1024 and len(content) <= 8192:  # at most ~16 MB for the life of a server
             _SYSTEMS[content] = norm
     return norm
 
@@ -281,7 +279,17 @@ def analyze_line(raw: str, ctx: LineContext) -> LineResult:
             )
         )
         return LineResult("non-object", tuple(findings))
+    try:
+        return _example(raw, text, offset, obj, exact, list(findings), ctx)
+    except RecursionError:  # json read it, but it nests too deep for the rules (or json.dumps) to walk
+        findings.append(Finding("TL001", "Invalid JSON: nesting is too deep to parse.", span=Span(offset, len(raw))))
+        return LineResult("invalid", tuple(findings))
 
+
+def _example(
+    raw: str, text: str, offset: int, obj: dict[str, Any], exact: bool, findings: list[Finding], ctx: LineContext
+) -> LineResult:
+    """The rules, counts and keys of a line that holds a JSON object."""
     fmt = detect(obj)
     c = Collector()
     platform = ctx.platform

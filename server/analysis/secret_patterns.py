@@ -39,7 +39,9 @@ class KeyPattern:
     regex: re.Pattern[str]
     accept: Accept
     loose: str | None = None
-    anchors_in_key: bool = True  # False: the anchors are context near the key (a label), not part of it
+    # False: an anchor may lie outside the line's runs of key characters (context near the key, a label; or a
+    # prefix joined to the key by a character that is not a key character), so it is looked for in the whole line
+    anchors_in_key: bool = True
     shortest: int = 20  # the least length of a match (every key is a run of 20+ key characters)
 
 
@@ -153,6 +155,9 @@ KEY_PATTERNS: tuple[KeyPattern, ...] = (
         ("sk-ant-",),
         re.compile(r"sk-ant-(?:[a-z]{2,8}\d\d-)?[A-Za-z0-9_-]{32,}"),
         _prefixed(7, 12),
+        # `\d` also takes non-ASCII digits (`api٠٣`), which are no key characters: the prefix can then sit outside
+        # every run (the 32+ tail is still one), so the anchor is looked for in the whole line
+        anchors_in_key=False,
     ),
     KeyPattern(
         "OpenAI API key",

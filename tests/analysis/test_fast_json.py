@@ -109,3 +109,34 @@ def test_check_reports_duplicates_spelled_differently(tmp_path):
     doc = json.loads(p.stdout)
     dups = sorted((d["line"], d["related"][0]["line"]) for d in doc["files"][0]["diagnostics"] if d["code"] == "TL301")
     assert dups == [(2, 1), (4, 3)], doc  # the null line is no duplicate of the infinite ones
+
+
+def _at_depth(frames: int, fn, *args):
+    """`fn(*args)` called `frames` Python frames deeper than here (a worker's stack and the server's differ)."""
+    return fn(*args) if frames == 0 else _at_depth(frames - 1, fn, *args)
+
+
+def test_the_duplicate_key_does_not_depend_on_the_callers_stack_depth():
+    for depth in (450, 480, 500, 700):
+        value = {"x": json.loads("[" * depth + "1.5" + "]" * depth)}  # json read it: the slow path checks floats
+        assert len({_at_depth(frames, linecheck._dup_key, value, False) for frames in (0, 60, 200)}) == 1, depth
+
+
+def test_lines_nested_too_deep_for_the_rules_are_one_finding_not_a_crash(tmp_path):
+    """json.loads reads a line nested ~980 deep, but json.dumps (and the rules' walks) then run out of stack: the
+    line gets TL001, like one json.loads cannot read, and the rest of the file is checked."""
+    chat_line = '{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}], "x": '
+    lines = [chat_line + "[" * d + "]" * d + "}" for d in range(940, 1001)]
+    lines.append(
+        '{"messages":[{"role":"system","content":"a"},{"role":["x"],"content":"b"},{"role":"user","content":"c"}]}'
+    )
+    path = tmp_path / "deep.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    p = subprocess.run(
+        [sys.executable, "-m", "tuneline", "check", "--format", "json", str(path)], capture_output=True, cwd=REPO
+    )
+    assert p.returncode == 1 and not p.stderr, p.stderr.decode()[-500:]
+    diagnostics = json.loads(p.stdout)["files"][0]["diagnostics"]
+    too_deep = {d["line"] for d in diagnostics if d["code"] == "TL001" and "too deep" in d["message"]}
+    assert too_deep and max(too_deep) == len(lines) - 1  # the deepest lines, whichever depth the stack allows
+    assert any(d["line"] == len(lines) and d["code"] == "TL105" for d in diagnostics)  # a role that is a list

@@ -322,10 +322,13 @@ def test_runs_are_the_regex_runs_and_searching_anchors_only_there_finds_the_same
     key lies in a run, holds its anchors (or says they are context) and is no shorter than its `shortest`."""
     rng = random.Random("tl401-runs")
     lines = [line for line, _ in aws_secret_lines(rng, 40)]
+    # Anthropic's version digits are `\d`: a non-ASCII digit there splits the key into a short prefix and a run
+    lines.append(json.dumps({"content": "sk-ant-api٠٣-" + pick(rng, URLSAFE, 40)}, ensure_ascii=False))
+    assert find_keys(lines[-1])
     for make in SHAPES.values():
         for context in CONTEXTS:
             lines.append(json.dumps({"content": context.format(key=make(rng))}))
-    noise = ALNUM + "_-+/=.é€ :\\\"'\n"
+    noise = ALNUM + "_-+/=.é€٠٣ :\\\"'\n"  # an Arabic-Indic digit is a `\d` but no key character
     for line in list(lines):  # the keys cut, grown and glued to neighbours, as in mangled data
         for _ in range(6):
             i = rng.randrange(len(line))
@@ -342,6 +345,24 @@ def test_runs_are_the_regex_runs_and_searching_anchors_only_there_finds_the_same
         found_any += bool(keys)
         for k in keys:
             key = line[k.start : k.end]
-            assert set(key) <= run_class and len(key) >= k.pattern.shortest, key
-            assert not k.pattern.anchors_in_key or any(a in key for a in k.pattern.anchors), key
+            assert len(key) >= k.pattern.shortest, key
+            if k.pattern.anchors_in_key:  # then the key is one run of key characters holding its anchor
+                assert set(key) <= run_class and any(a in key for a in k.pattern.anchors), key
     assert found_any > len(SHAPES) * len(CONTEXTS)  # the mangled lines are not all keyless
+
+
+def test_an_anthropic_key_with_non_ascii_version_digits_is_still_found_by_check(tmp_path):
+    """Anthropic's shape takes any `\\d` in its version (`api٠٣`): the key then does not lie in one run of key
+    characters, and `check` must still report it, as it did before the runs prefilter."""
+    key = "sk-ant-api٠٣-" + pick(random.Random("tl401-arabic"), URLSAFE, 40)
+    path = tmp_path / "keys.jsonl"
+    path.write_text(chat(("user", f"key {key}"), ("assistant", "Rotate it.")) + "\n", encoding="utf-8")
+    p = subprocess.run(
+        [sys.executable, "-m", "tuneline", "check", "--format", "json", "--select", "TL401", str(path)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
+    (d,) = json.loads(p.stdout)["files"][0]["diagnostics"]
+    assert d["code"] == "TL401" and "Anthropic API key" in d["message"], d
