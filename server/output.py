@@ -5,7 +5,6 @@ Lines and columns are 1-based and count code points; `end_column` is exclusive.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Callable
 
@@ -15,6 +14,7 @@ from .analysis.engine import Engine, Summary
 from .analysis.image_tokens import image_note
 from .analysis.report import FileReport
 from .analysis.types import Finding, Severity
+from .json_text import dumps_indented
 
 _COLORS = {Severity.ERROR: "31", Severity.WARNING: "33", Severity.INFO: "36", Severity.HINT: "2"}
 
@@ -176,7 +176,7 @@ def diagnostic_json(f: Finding) -> dict:
 
 
 def format_json(reports: list[FileReport], engine: Engine, *, color: bool, show_summary: bool) -> str:
-    return json.dumps({"files": [report_json(r) for r in reports]}, ensure_ascii=False, indent=2) + "\n"
+    return dumps_indented({"files": [report_json(r) for r in reports]}) + "\n"
 
 
 _SARIF_LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note", Severity.HINT: "note"}
@@ -231,7 +231,7 @@ def format_sarif(reports: list[FileReport], engine: Engine, *, color: bool, show
             }
         ],
     }
-    return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
+    return dumps_indented(doc) + "\n"
 
 
 def _gh_escape(text: str, prop: bool = False) -> str:

@@ -14,6 +14,7 @@ import msgspec
 from .counting import count_example
 from .formats import RFT_FORMAT, also_fits, detect, message_view
 from .image_tokens import ImageTally, ImageTokenRule
+from .json_read import read_json
 from .lines import BOM
 from .local_tokens import ExampleCounter, TrainedCount
 from .rules import content_lines, other_formats, text_scan
@@ -74,28 +75,15 @@ def _reject_constant(name: str) -> Any:
 
 
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
-_FAST_DECODE = msgspec.json.Decoder().decode
 _FAST_ENCODE = msgspec.json.Encoder(order="sorted").encode
-# Below this many brackets a line nests too shallowly for either parser's recursion limit (json's depends on the
-# caller's stack depth, msgspec's does not), so both read it alike.
-_SHALLOW = 400
 
 
 def _loads(text: str) -> tuple[Any, bool]:
-    """The line's value, and whether msgspec read it: then it holds only finite numbers and valid strings.
-
-    msgspec's C decoder reads a line in about half of json.loads' time and returns the same Python value; a line it
-    refuses (invalid JSON, a number out of float range, a lone surrogate escape, deep nesting) is read again by
-    json.loads, so every error message, and every value json accepts and msgspec does not, stays json's own. A
-    test compares the two on mutated lines. The BOM check is json.loads' own."""
+    """The line's value and whether msgspec read it (`json_read`); a line json.loads refuses fails with its error.
+    The BOM check is json.loads' own."""
     if text.startswith("\ufeff"):
         raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
-    if len(text) < 2 * _SHALLOW or text.count("[") + text.count("{") < _SHALLOW:
-        try:
-            return _FAST_DECODE(text), True
-        except (msgspec.DecodeError, RecursionError, UnicodeError):  # a lone surrogate character in the text
-            pass
-    return _DECODER.decode(text), False
+    return read_json(text, _DECODER.decode)
 
 
 def _hash(text: str) -> bytes:

@@ -14,6 +14,7 @@ import json
 from typing import Any
 
 from ..analysis.formats import detect, message_view
+from ..analysis.json_read import read_json
 from ..analysis.lines import BOM
 
 
@@ -64,7 +65,7 @@ def example_text(line: str) -> str | None:
     if not line.strip():
         return None
     try:
-        obj = json.loads(line)
+        obj = read_json(line)[0]  # json.loads' value, in about half its time
     except (ValueError, RecursionError):
         return None
     if not isinstance(obj, dict):

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from tuneline.analysis import linecheck
+from tuneline.analysis.json_read import read_json
 
 from .helpers import chat
 
@@ -42,6 +43,25 @@ def _fast(text: str) -> tuple[str, object]:
         return type(exc).__name__, str(exc)
 
 
+def _plain_json(text: str) -> tuple[str, object]:
+    try:
+        return "ok", json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        return type(exc).__name__, str(exc)
+
+
+def _read_plain(text: str) -> tuple[str, object]:
+    """The near-duplicate texts' reader: json.loads' answers (NaN and Infinity accepted) via msgspec."""
+    try:
+        return "ok", read_json(text)[0]
+    except (ValueError, RecursionError) as exc:
+        return type(exc).__name__, str(exc)
+
+
+def _answer(result: tuple[str, object]) -> tuple[str, str]:
+    return result[0], repr(result[1])
+
+
 def _mutations(n: int) -> list[str]:
     rng = random.Random(14)
     out = []
@@ -63,10 +83,12 @@ def test_every_line_reads_to_the_same_value_or_the_same_error_as_json_loads():
     lines += ['{"a": "' + "[" * 500 + '"}']
     valid = 0
     for line in lines:
-        expected, got = _json(line), _fast(line)
-        # repr tells 1 from 1.0 and True, and -0.0 from 0.0
-        assert (got[0], repr(got[1])) == (expected[0], repr(expected[1])), line
-        valid += expected[0] == "ok"
+        # repr tells 1 from 1.0 and True, and -0.0 from 0.0; json's own answer on a line at its nesting limit depends
+        # on the stack depth it is called at, so there either of its answers a few frames apart is json's
+        for reference, fast in ((_json, _fast), (_plain_json, _read_plain)):
+            allowed = {_answer(reference(line)), _answer(_at_depth(8, reference, line))}
+            assert _answer(fast(line)) in allowed, line
+        valid += _json(line)[0] == "ok"
     assert 1_000 < valid < len(lines) - 1_000  # both sides of the fence are exercised
 
 
