@@ -64,8 +64,9 @@ class LexicalIndex(KeyedRows):
         2 and many examples, a forked child computes half of the signatures."""
         np = self.np
         items = list(items)
-        for key, _ in items:
-            self.remove(key)
+        if self._row:  # re-indexed examples leave their rows first
+            for key, _ in items:
+                self.remove(key)
         texts = [t for _, t in items]
         half = len(items) // 2
         if processes > 1 and half >= FORK_FROM // 2:
@@ -78,7 +79,8 @@ class LexicalIndex(KeyedRows):
         else:
             sigs, has_shingles = self._signatures_of(texts, 0, len(texts))
         keep = np.flatnonzero(has_shingles)
-        rows = [self._take_row(items[i][0]) for i in keep.tolist()]
+        rows = self._take_rows([items[i][0] for i in keep.tolist()])
+        self._grow(len(self._keys))
         self._sigs[rows] = sigs[keep]
         self._bands[rows] = self._band_keys(sigs[keep])
 
@@ -94,11 +96,15 @@ class LexicalIndex(KeyedRows):
 
     def _take_row(self, key: Hashable) -> int:
         row = super()._take_row(key)
-        if row >= len(self._sigs):  # a new row past the end: grow the signature and band matrices
-            size = max(1024, 2 * len(self._sigs))
+        self._grow(row + 1)
+        return row
+
+    def _grow(self, rows: int) -> None:
+        """Room for `rows` rows in the signature and band matrices (doubling, so growing one at a time is cheap)."""
+        if rows > len(self._sigs):
+            size = max(1024, 2 * len(self._sigs), rows)
             self._sigs = self.np.resize(self._sigs, (size, NUM_PERM))
             self._bands = self.np.resize(self._bands, (size, BANDS))
-        return row
 
     # --- questions ---------------------------------------------------------------------------------------------
     def neighbours(self, key: Hashable) -> list[tuple[Hashable, float]]:
@@ -191,9 +197,9 @@ class LexicalIndex(KeyedRows):
         """64-bit hashes of every word 3-shingle inside a sentence (a sentence of one or two words is one shingle),
         digits masked, and which text each came from."""
         np = self.np
-        from .word_scan import PRINTABLE, all_digits, scan
+        from .word_scan import all_digits, plain_ascii, scan
 
-        plain = [i for i, t in enumerate(texts) if not PRINTABLE.search(t)]
+        plain = [i for i, t in enumerate(texts) if plain_ascii(t)]
         parts = []
         if plain:  # printable ASCII: words and sentences from one pass over the bytes
             words, sentence = scan([texts[i] for i in plain], bert=False)

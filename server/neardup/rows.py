@@ -32,6 +32,17 @@ class KeyedRows:
         self._row[key] = row
         return row
 
+    def _take_rows(self, keys: list[Hashable]) -> list[int]:
+        """`_take_row` of each key, in order; new distinct keys with no free row take the next rows in one step
+        (a file's first indexing: 100k calls cost ~0.1 s)."""
+        if self._free or len(set(keys)) != len(keys) or not self._row.keys().isdisjoint(keys):
+            return [self._take_row(key) for key in keys]
+        start = len(self._keys)
+        self._keys.extend(keys)
+        rows = list(range(start, start + len(keys)))
+        self._row.update(zip(keys, rows))
+        return rows
+
     def _free_row(self, key: Hashable) -> int | None:
         """Forget `key` and put its row on the free list; the row, or None when the key had none."""
         row = self._row.pop(key, None)

@@ -27,9 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .word_scan import PRINTABLE, Words, scan
+from .word_scan import Words, plain_ascii, scan
 
-_OTHER = PRINTABLE  # a text outside the ASCII path: tabs, controls, anything non-ASCII
 _MAX_WORDS = 500_000  # remembered words; past this the memory is cleared (a long-running language server)
 _THREAD_BATCH = 512  # texts per tokenizer call on a worker thread
 _LONG_TEXT = 2048  # characters of a long text scanned first for its leading words
@@ -61,7 +60,7 @@ class StaticEmbedder:
     def encode(self, texts: Sequence[str], normalize_embeddings: bool = True, **_: object) -> np.ndarray:
         """Float32 embeddings, one row per text (keyword arguments as `SentenceTransformer.encode`)."""
         out = np.zeros((len(texts), self.weights.shape[1]), dtype=np.float32)
-        other = [i for i, t in enumerate(texts) if _OTHER.search(t)]
+        other = [i for i, t in enumerate(texts) if not plain_ascii(t)]  # tabs, controls, anything non-ASCII
         pool = None
         futures = []
         if other:  # on worker threads, while this thread does the ASCII texts
@@ -91,7 +90,7 @@ class StaticEmbedder:
         takes for it."""
         out = []
         for text in texts:
-            flat, lengths = self._rust_tokens([text]) if _OTHER.search(text) else self._ascii_tokens([text])
+            flat, lengths = self._ascii_tokens([text]) if plain_ascii(text) else self._rust_tokens([text])
             out.append(flat[: lengths[0]].tolist())
         return out
 

@@ -76,3 +76,13 @@ def test_number_run_prefilter_agrees_with_the_regex() -> None:
     samples += ["1234567", "123456", "12 34 5", "(555) 010-9999", "٣٣٣٣٣٣٣", "1.2.3.4", "1-2-3-4"]
     for s in samples:
         assert has_number_run(s) == (RUN.search(s) is not None), s
+
+
+def test_plain_ascii_agrees_with_the_printable_regex() -> None:
+    from tuneline.neardup.word_scan import PRINTABLE, plain_ascii
+
+    rng = random.Random(302)
+    alphabet = "az AZ09\n\t\r\x00\x1f\x7f~ é😀\ud800\u2028"
+    samples = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12))) for _ in range(50_000)]
+    for s in samples:
+        assert plain_ascii(s) == (PRINTABLE.search(s) is None), repr(s)
