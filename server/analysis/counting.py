@@ -70,18 +70,13 @@ def count_example(
 ) -> tuple[int, tuple[MessageTokens, ...]]:
     per: list[MessageTokens] = []
     total = REPLY_PRIMER
-    count = counter.count
     for m in messages + extra if extra else messages:
-        role = m.get("role")
-        content = m.get("content")
-        if len(m) == 2 and type(role) is str and type(content) is str:  # count_message's common case, inline
-            n = PER_MESSAGE + count(role) + count(content)
-        else:
-            n = count_message(m, counter, images)
+        n = count_message(m, counter, images)
         total += n
+        role = m.get("role")
         per.append(_message_tokens(role if isinstance(role, str) else "?", n))
     if tools:
-        total += count(json.dumps(tools, ensure_ascii=False))
+        total += counter.count(json.dumps(tools, ensure_ascii=False))
     return total, tuple(per)
 
 
