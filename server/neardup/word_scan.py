@@ -9,18 +9,17 @@ bytes (`word_hash` gives the same value for one word in Python), so callers can 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
 
-PRINTABLE = re.compile(r"[^\x20-\x7e\n]")  # a text with any other character takes the callers' general path
 _PRINTABLE_BYTES = bytes(range(0x20, 0x7F)) + b"\n"
 
 
 def plain_ascii(text: str) -> bool:
-    """`PRINTABLE.search(text) is None`, exactly, in a third of its time: `isascii` is a flag CPython keeps, and
-    deleting the printable bytes leaves nothing only when there was nothing else."""
+    """Whether `text` is only printable ASCII and newlines (what `scan` takes; any other text goes the callers'
+    general path): a third of the time of the regex `[^\x20-\x7e\n]`, exactly its answers. `isascii` is a flag
+    CPython keeps, and deleting the printable bytes leaves nothing only when there was nothing else."""
     return text.isascii() and not text.encode("ascii").translate(None, _PRINTABLE_BYTES)
 
 
