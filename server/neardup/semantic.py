@@ -133,15 +133,14 @@ class SemanticIndex(KeyedRows):
             return
         if self._matrix is None:
             self._matrix = np.zeros((max(1024, len(keys)), vectors.shape[1]), dtype=np.float32)
-        if not self._free and len(set(keys)) == len(keys) and self._row.keys().isdisjoint(keys):
-            first = len(self._keys)  # new keys only (a file read in chunks): rows appended in order
-            if first + len(keys) > self._matrix.shape[0]:
-                grown = np.zeros((max(first + len(keys), 2 * self._matrix.shape[0]), vectors.shape[1]), np.float32)
+        appended = self._append_rows(keys)  # new keys only (a file read in chunks): rows appended in order
+        if appended is not None:
+            first, end = appended.start, appended.stop
+            if end > self._matrix.shape[0]:
+                grown = np.zeros((max(end, 2 * self._matrix.shape[0]), vectors.shape[1]), np.float32)
                 grown[:first] = self._matrix[:first]
                 self._matrix = grown
-            self._matrix[first : first + len(keys)] = vectors
-            self._keys.extend(keys)
-            self._row.update(zip(keys, range(first, first + len(keys))))
+            self._matrix[first:end] = vectors
             self._centred = None
             return
         new = [k for k in dict.fromkeys(keys) if k not in self._row]
