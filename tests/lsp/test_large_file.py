@@ -52,11 +52,12 @@ def test_the_forkserver_preload_imports_and_loads_the_encoding():
     opens: import it here, in a fresh interpreter, and see the encoding loaded."""
     code = (
         "import tuneline.lsp.worker_preload, sys;"
-        "from tuneline.analysis.tokens import get_encoding;"
-        "print(get_encoding.cache_info().currsize, 'pygls' in sys.modules)"
+        "from tuneline.analysis.tokens import _loaded;"
+        "print(sorted(_loaded), 'pygls' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    assert out == ["1", "False"]  # the encoding is cached; nothing of the server (stdin reader) came with it
+    # the tokenizer (rs-bpe's or tiktoken's) is loaded; nothing of the server (stdin reader) came with it
+    assert out == ["['o200k_base']", "False"]
 
 
 def test_a_large_message_warms_the_workers_while_it_arrives():
