@@ -90,7 +90,7 @@ def main(sizes: list[int]) -> None:
     print(
         f"\nstartup: check of a 10-line file {start * 1000:.0f} ms (bare interpreter {bare * 1000:.0f} ms; best of 3);"
         f"\n  with accents, curly quotes and an emoji {start_world * 1000:.0f} ms;"
-        f" with a character only tiktoken counts (it loads) {start_unsure * 1000:.0f} ms;"
+        f" with a character the rank index cannot count (the tokenizer loads: rs-bpe, or tiktoken without it) {start_unsure * 1000:.0f} ms;"
         f"\n  first run on a machine (empty cache: seeds o200k, builds the rank index) {first * 1000:.0f} ms"
     )
 

@@ -4,21 +4,19 @@ analyses its own share.
 Small inputs stay in-process: starting workers costs more than it saves below a few megabytes. Callers that must
 not fork (a language server whose reader thread holds stdin) pass a `forkserver` or `spawn` context.
 
-Where this process can fork (`tuneline check` on Linux and macOS' fork), the workers inherit the lines and get only
-a chunk's bounds: pickling 61 MB of text to them and writing it through a pipe cost this process ~10% of its time,
-and it analyses its own share meanwhile. Otherwise (the server's forkserver, spawn) the chunk's text is sent, and
-memory stays bounded however long the lines: a chunk holds at most `CHUNK_LINES` lines or `CHUNK_BYTES` characters,
-a longer line is analysed here rather than pickled, and only a few chunks' worth of text is in flight to the
-workers at a time, so the pickles never add up to a copy of the file.
+Where the workers are forked (`tuneline check` on Linux, when this process has no other thread) they inherit the
+lines and get only a chunk's bounds: pickling 61 MB of text to them and writing it through a pipe cost this process
+~10% of its time, and it analyses its own share meanwhile. Otherwise (the server's forkserver, spawn) the chunk's
+text is sent, and memory stays bounded however long the lines: a chunk holds at most `CHUNK_LINES` lines or
+`CHUNK_BYTES` characters, a longer line is analysed here rather than pickled, and only a few chunks' worth of text
+is in flight to the workers at a time, so the pickles never add up to a copy of the file.
 """
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing
 import os
 import sys
-import threading
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -27,44 +25,23 @@ from .collector import tune_for_batch
 from .config import Settings
 from .engine import Engine
 from .rules import text_scan
+from .thread_switches import prompt_thread_switches
 from .types import LineResult
 
 MIN_BYTES_FOR_WORKERS = 4_000_000
 CHUNK_LINES = 1_000
 CHUNK_BYTES = 4_000_000
 _worker_engine: Engine | None = None
-_inherited: list[str] | None = None  # the lines being analysed, for workers forked while it is set
-# While workers run, this process's pool threads (sending chunks, receiving results) must get the GIL from the
-# thread analysing lines at once: with Python's default 5 ms switch interval each hand-off of a 1,000-line chunk
-# took ~15 ms, a worker blocked writing its result to the pipe meanwhile, and sat idle ~20% of the time.
-_SWITCH_INTERVAL = 0.0005
-_switch_lock = threading.Lock()
-_switch_users = 0
-_switch_saved = 0.0
+_inherited: list[str] | None = None  # in a forked worker: the lines of the analysis it works for
 
 
-@contextlib.contextmanager
-def _prompt_thread_switches() -> Iterator[None]:
-    """A short GIL switch interval for as long as any analysis with workers runs in this process."""
-    global _switch_users, _switch_saved
-    with _switch_lock:
-        if _switch_users == 0:
-            _switch_saved = sys.getswitchinterval()
-            sys.setswitchinterval(min(_switch_saved, _SWITCH_INTERVAL))
-        _switch_users += 1
-    try:
-        yield
-    finally:
-        with _switch_lock:
-            _switch_users -= 1
-            if _switch_users == 0:
-                sys.setswitchinterval(_switch_saved)
-
-
-def _init(settings: Settings) -> None:
-    global _worker_engine
+def _init(settings: Settings, inherited: list[str] | None = None) -> None:
+    """A worker's engine; `inherited`: the caller's lines, passed only to a forked worker (a fork copies a
+    process's arguments with its memory, nothing is pickled), which then gets chunks by their bounds."""
+    global _worker_engine, _inherited
     tune_for_batch()  # a worker is a batch job: also when started from the server's forkserver
     _worker_engine = Engine(settings)
+    _inherited = inherited
 
 
 def _run(lines: list[str]) -> list[LineResult]:
@@ -76,6 +53,17 @@ def _run_inherited(start: int, end: int) -> list[LineResult]:
     """A chunk of the lines this forked worker inherited."""
     assert _inherited is not None
     return _run(_inherited[start:end])
+
+
+def _may_fork() -> bool:
+    """Whether forking this process is safe: Linux, and no thread but this one (`check --watch` keeps a file
+    watcher's OS thread, which Python's own thread count does not see; macOS forks badly with system threads)."""
+    if sys.platform != "linux":
+        return False
+    try:
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:
+        return False
 
 
 def default_jobs() -> int:
@@ -113,9 +101,9 @@ def analyze_many(
         # A file this large almost surely has a line for detect-secrets' detectors, whose import (~70 ms, most of
         # it `requests`) each process would otherwise repeat: import it once, before the workers fork.
         text_scan.detectors()
-    if mp_context is None and "fork" in multiprocessing.get_all_start_methods():
+    if mp_context is None and _may_fork():
         mp_context = multiprocessing.get_context("fork")  # explicit: Python 3.14 makes forkserver the default
-    inherit = mp_context is not None and mp_context.get_start_method() == "fork"
+    inherit = (mp_context or multiprocessing.get_context()).get_start_method() == "fork"
     analyze, remember = engine.analyze_line, engine.remember
     budget = 2 * (jobs - 1) * CHUNK_BYTES  # characters in flight to the workers (at least one chunk)
     results: list[LineResult] = []
@@ -134,31 +122,29 @@ def analyze_many(
         results.extend(chunk_results)
         in_flight -= size
 
-    global _inherited
-    _inherited = lines if inherit else None  # set before the pool forks its workers
-    try:
-        with (
-            _prompt_thread_switches(),
-            ProcessPoolExecutor(
-                max_workers=jobs - 1, mp_context=mp_context, initializer=_init, initargs=(engine.settings,)
-            ) as pool,
-        ):
-            for start, end, size in chunks(lines):
-                # Workers are kept fed with up to two chunks each; every other chunk is analysed here meanwhile. So the
-                # split follows how fast each side really is (this process also unpickles and merges; another program
-                # may hold a core), not a fixed share. A line too long for a chunk stays here: a pickle would copy it
-                # twice more (the message and the worker's copy) for no gain.
-                queued = sum(1 for *_, item in pending if isinstance(item, Future) and not item.done())
-                if size <= CHUNK_BYTES and queued < 2 * (jobs - 1) and in_flight + size <= budget:
-                    job = pool.submit(_run_inherited, start, end) if inherit else pool.submit(_run, lines[start:end])
-                    pending.append((start, end, size, job))
-                    in_flight += size
-                else:
-                    pending.append((start, end, 0, [analyze(t) for t in lines[start:end]]))
-                while pending and (isinstance(pending[0][3], list) or pending[0][3].done()):
-                    settle_oldest()
-            while pending:
+    with (
+        prompt_thread_switches(),
+        ProcessPoolExecutor(
+            max_workers=jobs - 1,
+            mp_context=mp_context,
+            initializer=_init,
+            initargs=(engine.settings, lines if inherit else None),
+        ) as pool,
+    ):
+        for start, end, size in chunks(lines):
+            # Workers are kept fed with up to two chunks each; every other chunk is analysed here meanwhile. So the
+            # split follows how fast each side really is (this process also unpickles and merges; another program
+            # may hold a core), not a fixed share. A line too long for a chunk stays here: a pickle would copy it
+            # twice more (the message and the worker's copy) for no gain.
+            queued = sum(1 for *_, item in pending if isinstance(item, Future) and not item.done())
+            if size <= CHUNK_BYTES and queued < 2 * (jobs - 1) and in_flight + size <= budget:
+                job = pool.submit(_run_inherited, start, end) if inherit else pool.submit(_run, lines[start:end])
+                pending.append((start, end, size, job))
+                in_flight += size
+            else:
+                pending.append((start, end, 0, [analyze(t) for t in lines[start:end]]))
+            while pending and (isinstance(pending[0][3], list) or pending[0][3].done()):
                 settle_oldest()
-    finally:
-        _inherited = None
+        while pending:
+            settle_oldest()
     return results

@@ -16,6 +16,7 @@ import binascii
 import contextlib
 import gzip
 import hashlib
+import io
 import os
 import tempfile
 import threading
@@ -164,17 +165,19 @@ def rs_bpe_count(name: str) -> Callable[[str], int] | None:
     string with a lone surrogate, which tiktoken must count."""
     if name not in _RS_BPE_ENCODINGS:
         return None
-    # rs-bpe's package prints to stderr when its extension fails to import: keep that out of our output
-    with contextlib.redirect_stderr(None), contextlib.suppress(ImportError):
-        import rs_bpe
-        from rs_bpe.bpe import openai
-
-        if getattr(rs_bpe, "__version__", None) in _RS_BPE_CHECKED:
-            with _lock:
-                count = getattr(openai, name)().count
-                _loaded.add(name)
-            return count
-    return None
+    with _lock:  # one thread at a time: the redirect below is process-wide, and so is the first load
+        try:
+            # rs-bpe's package prints to stderr when its extension fails to import: keep that out of our output
+            with contextlib.redirect_stderr(io.StringIO()):
+                import rs_bpe
+                from rs_bpe.bpe import openai
+        except ImportError:
+            return None
+        if getattr(rs_bpe, "__version__", None) not in _RS_BPE_CHECKED:
+            return None
+        count = getattr(openai, name)().count
+        _loaded.add(name)
+        return count
 
 
 def exact_counter(name: str) -> Callable[[str], int]:

@@ -22,6 +22,8 @@ from hypothesis import strategies as st
 
 from tuneline.analysis import tokens
 
+from .helpers import CORPUS
+
 REPO = Path(__file__).resolve().parents[2]
 ENCODINGS = ["o200k_base", "cl100k_base"]
 # Pieces that stress the pre-tokeniser: letter cases, contractions, digits of several scripts, every kind of space,
@@ -49,9 +51,8 @@ def _strings(value: object) -> Iterator[str]:
 
 def _corpus_strings() -> list[str]:
     files = sorted((REPO / "examples").glob("*.jsonl"))
-    shared = REPO.parent / "shared" / "corpus"
-    if shared.is_dir():
-        files += sorted(shared.glob("*.json*"))
+    if CORPUS.is_dir():
+        files += sorted(CORPUS.glob("*.json*"))
     out = []
     for path in files:
         text = path.read_text("utf-8")
@@ -125,11 +126,15 @@ def test_an_unchecked_version_is_not_used(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 _WITHOUT_RS_BPE = "import sys; sys.modules['rs_bpe'] = None; from tuneline.cli import main; sys.exit(main())"
+# rs-bpe's package itself imports, its extension does not: the package prints two lines, which must not reach
+# stdout (JSON here; a language server's JSON-RPC stream) or stderr
+_BROKEN_RS_BPE = "import sys; sys.modules['rs_bpe.bpe'] = None; from tuneline.cli import main; sys.exit(main())"
 
 
 def test_check_output_is_the_same_with_and_without_rs_bpe(tmp_path: Path) -> None:
     """Through the front door: a file over the parallel threshold (workers count too), with a lone surrogate, long
-    runs and the bundled examples' lines, gives byte-identical `check --format json` output either way."""
+    runs and the bundled examples' lines, gives byte-identical `check --format json` output with rs-bpe, without
+    it, and with a broken install of it."""
     sources = [line for p in sorted((REPO / "examples").glob("*.jsonl")) for line in p.read_text("utf-8").splitlines()]
     extra = [
         json.dumps({"messages": [{"role": "user", "content": "odd \\ud800 text"}]}).replace("\\\\ud800", "\\ud800"),
@@ -143,10 +148,11 @@ def test_check_output_is_the_same_with_and_without_rs_bpe(tmp_path: Path) -> Non
     with_rs = subprocess.run(
         [sys.executable, "-m", "tuneline", *args], cwd=tmp_path, capture_output=True, text=True, timeout=300
     )
-    without = subprocess.run(
-        [sys.executable, "-c", _WITHOUT_RS_BPE, *args], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    without, broken = (
+        subprocess.run([sys.executable, "-c", code, *args], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        for code in (_WITHOUT_RS_BPE, _BROKEN_RS_BPE)
     )
-    assert with_rs.stderr == without.stderr == ""
-    assert with_rs.stdout == without.stdout
+    assert with_rs.stderr == without.stderr == broken.stderr == ""
+    assert with_rs.stdout == without.stdout == broken.stdout
     report = json.loads(with_rs.stdout)
     assert report["files"][0]["tokens"]["total"] > 0
