@@ -4,12 +4,13 @@ analyses its own share.
 Small inputs stay in-process: starting workers costs more than it saves below a few megabytes. Callers that must
 not fork (a language server whose reader thread holds stdin) pass a `forkserver` or `spawn` context.
 
-Where the workers are forked (`tuneline check` on Linux, when this process has no other thread) they inherit the
-lines and get only a chunk's bounds: pickling 61 MB of text to them and writing it through a pipe cost this process
-~10% of its time, and it analyses its own share meanwhile. Otherwise (the server's forkserver, spawn) the chunk's
-text is sent, and memory stays bounded however long the lines: a chunk holds at most `CHUNK_LINES` lines or
-`CHUNK_BYTES` characters, a longer line is analysed here rather than pickled, and only a few chunks' worth of text
-is in flight to the workers at a time, so the pickles never add up to a copy of the file.
+Where the workers are forked (`tuneline check` on Linux, when this process has no other thread; a process with
+threads starts them from a forkserver) they inherit the lines and get only a chunk's bounds: pickling 61 MB of text
+to them and writing it through a pipe cost this process ~10% of its time, and it analyses its own share meanwhile.
+Otherwise (a forkserver, spawn) the chunk's text is sent, and memory stays bounded however long the lines: a chunk
+holds at most `CHUNK_LINES` lines or `CHUNK_BYTES` characters, a longer line is analysed here rather than pickled,
+and only a few chunks' worth of text is in flight to the workers at a time, so the pickles never add up to a copy
+of the file.
 """
 
 from __future__ import annotations
@@ -66,6 +67,16 @@ def _may_fork() -> bool:
         return False
 
 
+def _default_context() -> multiprocessing.context.BaseContext:
+    """fork where it is safe (the workers then inherit the lines); otherwise a forkserver (or spawn), never the
+    platform's fork: a thread may hold a lock the child would inherit held (filelock refuses such a fork outright),
+    and Python 3.14 makes forkserver the default anyway."""
+    if _may_fork():
+        return multiprocessing.get_context("fork")
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+
 def default_jobs() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
@@ -101,9 +112,9 @@ def analyze_many(
         # A file this large almost surely has a line for detect-secrets' detectors, whose import (~70 ms, most of
         # it `requests`) each process would otherwise repeat: import it once, before the workers fork.
         text_scan.detectors()
-    if mp_context is None and _may_fork():
-        mp_context = multiprocessing.get_context("fork")  # explicit: Python 3.14 makes forkserver the default
-    inherit = (mp_context or multiprocessing.get_context()).get_start_method() == "fork"
+    if mp_context is None:
+        mp_context = _default_context()
+    inherit = mp_context.get_start_method() == "fork"
     analyze, remember = engine.analyze_line, engine.remember
     budget = 2 * (jobs - 1) * CHUNK_BYTES  # characters in flight to the workers (at least one chunk)
     results: list[LineResult] = []

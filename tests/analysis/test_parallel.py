@@ -8,6 +8,7 @@ lowered process-wide while workers run and must come back to what it was, howeve
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
@@ -57,3 +58,20 @@ def test_the_switch_interval_comes_back_however_callers_overlap() -> None:
     with pytest.raises(RuntimeError), thread_switches.prompt_thread_switches():
         raise RuntimeError("an analysis that fails")
     assert sys.getswitchinterval() == before
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="fork is chosen on Linux only")
+def test_workers_are_forked_only_from_a_process_without_threads() -> None:
+    """A lone thread forks (the workers inherit the lines); with another thread (`check --watch`'s watcher, a library
+    caller's) a forkserver starts them: a fork would copy locks that thread may hold."""
+    code = (
+        "import threading\n"
+        "from tuneline.analysis.parallel import _default_context\n"
+        "print(_default_context().get_start_method())\n"
+        "stop = threading.Event()\n"
+        "threading.Thread(target=stop.wait).start()\n"
+        "print(_default_context().get_start_method())\n"
+        "stop.set()\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.split() == ["fork", "forkserver"]
