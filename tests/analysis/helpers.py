@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from tuneline.analysis import Dataset, Engine, Finding, Settings
@@ -22,6 +23,20 @@ def chat(*turns: tuple[str, str], system: str | None = "Be helpful.", **extra) -
     messages = [{"role": "system", "content": system}] if system is not None else []
     messages += [{"role": r, "content": c} for r, c in turns]
     return json.dumps({"messages": messages, **extra}, ensure_ascii=False)
+
+
+def json_strings(value: object, keys: bool = False) -> Iterator[str]:
+    """Every string in a JSON value, in order (object keys too, with `keys`): what token counters are tested on."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if keys:
+                yield key
+            yield from json_strings(item, keys)
+    elif isinstance(value, list):
+        for item in value:
+            yield from json_strings(item, keys)
 
 
 def ok_line(i: int = 0) -> str:

@@ -1,8 +1,9 @@
 """Analysis on several processes gives each caller its own lines' results, and restores the switch interval.
 
 Why: forked workers take their chunks by bounds from lines they inherit (#14); two analyses running at once (the
-library allows it: `check_path` from two threads) must never read each other's lines. The GIL switch interval is
-lowered process-wide while workers run and must come back to what it was, however the callers overlap.
+library allows it: `check_path` from two threads; with threads the workers come from a forkserver) must never read
+each other's lines. The GIL switch interval is lowered process-wide while workers run and must come back to what it
+was, however the callers overlap.
 """
 
 from __future__ import annotations

@@ -17,8 +17,9 @@ import pytest
 
 from tuneline.analysis import rank_index, tokens
 
+from .helpers import CORPUS, json_strings
+
 ROOT = Path(__file__).resolve().parents[2]
-CORPUS = ROOT.parent / "shared" / "corpus"
 SHA = tokens._URLS["o200k_base"][1]
 
 
@@ -32,17 +33,6 @@ def ranks() -> dict[bytes, int]:
 @pytest.fixture(scope="module")
 def counter(ranks: dict[bytes, int]) -> rank_index.IndexCounter:
     return rank_index.IndexCounter("o200k_base", rank_index.build_index(ranks))
-
-
-def _strings(value: object, out: list[str]) -> None:
-    if isinstance(value, str):
-        out.append(value)
-    elif isinstance(value, dict):
-        for item in value.values():
-            _strings(item, out)
-    elif isinstance(value, list):
-        for item in value:
-            _strings(item, out)
 
 
 def test_random_ascii_counts_equal_tiktoken(counter: rank_index.IndexCounter) -> None:
@@ -70,7 +60,7 @@ def test_corpus_strings_count_as_tiktoken(counter: rank_index.IndexCounter) -> N
     for path in files:
         for line in path.read_text(encoding="utf-8", errors="replace").splitlines()[:400]:
             try:
-                _strings(json.loads(line), strings)
+                strings.extend(json_strings(json.loads(line)))
             except ValueError:
                 continue
     counts = [counter.count(s) for s in strings]

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,7 @@ from hypothesis import strategies as st
 
 from tuneline.analysis import tokens
 
-from .helpers import CORPUS
+from .helpers import CORPUS, json_strings
 
 REPO = Path(__file__).resolve().parents[2]
 ENCODINGS = ["o200k_base", "cl100k_base"]
@@ -35,18 +34,6 @@ PIECES = [
     "テキスト", "한국어", "éÉ", "üÜ", "ß", "Æø", "ΩΣ", "Жж", "ąĄ", "😀", "👍🏽", "👨\u200d👩\u200d👧", "🇫🇷", "\u0301",
     "\u0308", "ǅ", "ǈ", "\x00", "\x7f", "\u0085", "def f(x):", "    return", "http://a.b/c?d=1",
 ]  # fmt: skip
-
-
-def _strings(value: object) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield key
-            yield from _strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _strings(item)
 
 
 def _corpus_strings() -> list[str]:
@@ -64,7 +51,7 @@ def _corpus_strings() -> list[str]:
             except ValueError:
                 out.append(line)
         for value in values:
-            out.extend(_strings(value))
+            out.extend(json_strings(value, keys=True))
     return out
 
 
