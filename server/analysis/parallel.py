@@ -19,7 +19,7 @@ import multiprocessing
 import os
 import sys
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 
 from .collector import tune_for_batch
@@ -100,14 +100,20 @@ def analyze_many(
     *,
     jobs: int | None = None,
     mp_context: multiprocessing.context.BaseContext | None = None,
+    on_chunk: Callable[[int, list[LineResult]], None] | None = None,
 ) -> list[LineResult]:
-    """Results for `lines` in order (remembered by `engine`'s cache)."""
+    """Results for `lines` in order (remembered by `engine`'s cache). `on_chunk(start, results)` hears each run of
+    consecutive results as soon as it is complete, in order, from this thread: the caller can take them in while
+    the workers go on (the list is its own; changing it leaves the returned results as they were)."""
     jobs = default_jobs() if jobs is None else max(1, jobs)
     # A local target's counter holds a loaded tokenizer that workers do not have: such files stay in-process.
     total = sum(map(len, lines))
     engine.counter.expect(total)  # before the workers start, so that forked ones inherit a loaded tiktoken
     if jobs == 1 or engine.example_counter is not None or total < MIN_BYTES_FOR_WORKERS:
-        return [engine.analyze_line(t) for t in lines]
+        results = [engine.analyze_line(t) for t in lines]
+        if on_chunk is not None:
+            on_chunk(0, list(results))
+        return results
     if engine.settings.secrets:
         # A file this large almost surely has a line for detect-secrets' detectors, whose import (~70 ms, most of
         # it `requests`) each process would otherwise repeat: import it once, before the workers fork.
@@ -125,13 +131,15 @@ def analyze_many(
         nonlocal in_flight
         start, end, size, item = pending.popleft()
         if isinstance(item, list):
-            results.extend(item)
-            return
-        chunk_results = item.result()
-        for text, result in zip(lines[start:end], chunk_results):
-            remember(text, result)
+            chunk_results = item
+        else:
+            chunk_results = item.result()
+            for text, result in zip(lines[start:end], chunk_results):
+                remember(text, result)
+            in_flight -= size
         results.extend(chunk_results)
-        in_flight -= size
+        if on_chunk is not None:
+            on_chunk(start, chunk_results)
 
     with (
         prompt_thread_switches(),

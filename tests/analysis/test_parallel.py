@@ -76,3 +76,51 @@ def test_workers_are_forked_only_from_a_process_without_threads() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.split() == ["fork", "forkserver"]
+
+
+def _big_file(path, *, oversized: bool, early_invalid: bool) -> None:
+    """Over the workers' threshold (4 MB), with a line of invalid UTF-8 far into the file (in a worker's chunk), maybe
+    an oversized line there too or a broken line at the start, and a torn last line without a line break."""
+    line = json.dumps(
+        {
+            "messages": [
+                {"role": "user", "content": "Tell me about tides. " * 20},
+                {"role": "assistant", "content": "Yes."},
+            ]
+        }
+    ).encode()
+    rows = [line.replace(b"tides", b"tide%d" % i) for i in range(9_000)]
+    rows[6_500] = rows[6_500].replace(b"Yes.", b"Y\xffes.")  # invalid UTF-8
+    if oversized:
+        rows[7_200] = b'{"text": "' + b"x" * 3_000 + b'"}'  # over the cap set below
+    if early_invalid:
+        rows[10] = b"{not json"
+    path.write_bytes(b"\n".join(rows) + b"\n" + line[: len(line) // 2])
+
+
+@pytest.mark.parametrize(("oversized", "early_invalid"), [(False, False), (True, False), (False, True)])
+def test_check_takes_chunks_in_as_they_come_with_every_fix_up(tmp_path, oversized: bool, early_invalid: bool) -> None:
+    """`check` hands each analysed run of lines to the file-level rules while the workers go on: the line fix-ups
+    (invalid bytes, oversized lines, a torn last line) must land on the same lines as in one process, and the torn
+    last line is called a cut-off file only when no earlier line (in any chunk) failed to parse or was too long."""
+    path = tmp_path / "big.jsonl"
+    _big_file(path, oversized=oversized, early_invalid=early_invalid)
+    env = {**__import__("os").environ, "TUNELINE_MAX_LINE_BYTES": "2500"}
+
+    def check(*jobs: str) -> dict:
+        done = subprocess.run(
+            [sys.executable, "-m", "tuneline", "check", "--format", "json", *jobs, str(path)],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+        assert done.returncode == 1, done.stderr
+        return json.loads(done.stdout)
+
+    default, one = check(), check("--jobs", "1")
+    assert default == one
+    found = {(d["line"], d["code"]): d["message"] for d in default["files"][0]["diagnostics"]}
+    assert (6_501, "TL004") in found
+    assert ((7_201, "TL007") in found) is oversized
+    assert ("looks truncated" in found[(9_001, "TL001")]) is not (oversized or early_invalid)
