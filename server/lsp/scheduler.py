@@ -36,7 +36,7 @@ from .convert import DiagnosticCache, EncodedDiagnostics
 from .documents import Analysis, Document, Refresh, Reset
 from .linebuffer import LineSplice
 from .protocol import RawJSON
-from .workers import analyze_lines
+from .workers import build_dataset
 
 if TYPE_CHECKING:
     from .server import TunelineServer
@@ -242,10 +242,9 @@ class Scheduler:
     @staticmethod
     def _build(engine: Engine, lines: list[str]) -> Dataset:
         """A dataset from scratch; large files are analysed on all cores, like `tuneline check`."""
-        dataset = Dataset(engine)
         large = len(lines) >= LARGE_FILE_LINES
         with relaxed() if large else contextlib.nullcontext():
-            dataset.splice(0, 0, lines, analyze_lines(engine, lines))
+            dataset = build_dataset(engine, lines)
         if large:
             # Millions of long-lived result objects would make every full garbage collection walk them all
             # (hundreds of ms, in the middle of someone's keystroke). They hold no reference cycles: park them

@@ -32,7 +32,7 @@ from .scheduler import Scheduler
 from .settings import SettingsManager
 from .trust import inside
 from .wire import StdinReader, StreamReader, read_loop
-from .workers import analyze_lines, warm_up
+from .workers import build_dataset, warm_up
 
 log = logging.getLogger("tuneline.lsp")
 
@@ -244,10 +244,7 @@ class TunelineServer(LanguageServer):
         engine = await self.engine_for(uri)
 
         def load() -> Dataset:
-            lines = decode_bytes(path.read_bytes()).lines
-            dataset = Dataset(engine)
-            dataset.splice(0, 0, lines, analyze_lines(engine, lines))
-            return dataset
+            return build_dataset(engine, decode_bytes(path.read_bytes()).lines)
 
         return await asyncio.get_running_loop().run_in_executor(self.thread_pool, load)
 
