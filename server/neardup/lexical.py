@@ -186,21 +186,30 @@ class LexicalIndex(KeyedRows):
             return sigs, has_shingles
         order = np.argsort(owners, kind="stable")
         hashes, owners = hashes[order], owners[order]
-        step = max(1, (1 << 20) // NUM_PERM)  # shingles at a time: an 8 MB block of hash values
+        step = max(1, (1 << 20) // NUM_PERM)  # shingles per task of the two threads
+        # ... taken 2,048 at a time: their 1 MB of hash values stays in the core's cache through the multiply, the
+        # add and the minimum (8 MB at a time went to memory and back three times: 0.50 -> 0.34 s for 50k texts)
+        sub = max(1, (1 << 17) // NUM_PERM)
 
-        def block(start: int):
-            h = hashes[start : start + step, None]
-            o = owners[start : start + step]
-            values = np.multiply(h, self._perm_a)
-            values += self._perm_b
-            firsts = np.flatnonzero(np.r_[True, o[1:] != o[:-1]])
-            # The top 32 bits are the hash value; shifting the minima equals taking the minimum of the shifted.
-            return o[firsts], (np.minimum.reduceat(values, firsts, axis=0) >> np.uint64(32)).astype(np.uint32)
+        def block(start: int) -> list:
+            out = []
+            for at in range(start, min(start + step, len(hashes)), sub):
+                h = hashes[at : at + sub, None]
+                o = owners[at : at + sub]
+                values = np.multiply(h, self._perm_a)
+                values += self._perm_b
+                firsts = np.flatnonzero(np.r_[True, o[1:] != o[:-1]])
+                # The top 32 bits are the hash value; shifting the minima equals taking the minimum of the shifted.
+                out.append(
+                    (o[firsts], (np.minimum.reduceat(values, firsts, axis=0) >> np.uint64(32)).astype(np.uint32))
+                )
+            return out
 
         # numpy lets go of the GIL in these loops: two threads use both cores.
         with np.errstate(over="ignore"), ThreadPoolExecutor(2, thread_name_prefix="tuneline-minhash") as pool:
-            for rows, mins in pool.map(block, range(0, len(hashes), step)):
-                sigs[rows] = np.minimum(sigs[rows], mins)
+            for parts in pool.map(block, range(0, len(hashes), step)):
+                for rows, mins in parts:
+                    sigs[rows] = np.minimum(sigs[rows], mins)
         return sigs, has_shingles
 
     def _shingle_hashes(self, texts: list[str]):
