@@ -15,12 +15,11 @@ of the file.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import sys
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from typing import TYPE_CHECKING
 
 from .collector import tune_for_batch
 from .config import Settings
@@ -28,6 +27,10 @@ from .engine import Engine
 from .rules import text_scan
 from .thread_switches import prompt_thread_switches
 from .types import LineResult
+
+if TYPE_CHECKING:  # multiprocessing and the pool load only for a file big enough for workers (~14 ms at startup)
+    import multiprocessing
+    from concurrent.futures import Future
 
 MIN_BYTES_FOR_WORKERS = 4_000_000
 CHUNK_LINES = 1_000
@@ -71,6 +74,8 @@ def _default_context() -> multiprocessing.context.BaseContext:
     """fork where it is safe (the workers then inherit the lines); otherwise a forkserver (or spawn), never the
     platform's fork: a thread may hold a lock the child would inherit held (filelock refuses such a fork outright),
     and Python 3.14 makes forkserver the default anyway."""
+    import multiprocessing
+
     if _may_fork():
         return multiprocessing.get_context("fork")
     methods = multiprocessing.get_all_start_methods()
@@ -118,6 +123,8 @@ def analyze_many(
         # A file this large almost surely has a line for detect-secrets' detectors, whose import (~70 ms, most of
         # it `requests`) each process would otherwise repeat: import it once, before the workers fork.
         text_scan.detectors()
+    from concurrent.futures import Future, ProcessPoolExecutor
+
     if mp_context is None:
         mp_context = _default_context()
     inherit = mp_context.get_start_method() == "fork"
