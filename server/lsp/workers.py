@@ -31,7 +31,7 @@ def _context() -> multiprocessing.context.BaseContext:
 def build_dataset(engine: Engine, lines: list[str], jobs: int | None = None) -> Dataset:
     """A dataset of `lines` from scratch, analysed in worker processes for large inputs (results remembered by
     `engine`). Each run of lines joins the dataset as soon as it is analysed, so the file-level rules take it in
-    while the workers go on (at 100k lines their pass is ~0.3 s, no longer left for the end)."""
+    while the workers go on, as in `tuneline check`."""
     dataset = Dataset(engine)
 
     def join(start: int, results: list[LineResult]) -> None:

@@ -79,8 +79,9 @@ def test_workers_are_forked_only_from_a_process_without_threads() -> None:
 
 
 def _big_file(path, *, oversized: bool, early_invalid: bool) -> None:
-    """Over the workers' threshold (4 MB), with a line of invalid UTF-8 far into the file (in a worker's chunk), maybe
-    an oversized line there too or a broken line at the start, and a torn last line without a line break."""
+    """Over the workers' threshold (4 MB), with a line of invalid UTF-8 far into the file (a later chunk, usually a
+    worker's), maybe an oversized line there too or a broken line at the start, and a torn last line without a line
+    break."""
     line = json.dumps(
         {
             "messages": [
@@ -118,7 +119,7 @@ def test_check_takes_chunks_in_as_they_come_with_every_fix_up(tmp_path, oversize
         assert done.returncode == 1, done.stderr
         return json.loads(done.stdout)
 
-    default, one = check(), check("--jobs", "1")
+    default, one = check("--jobs", "2"), check("--jobs", "1")  # two jobs even on a one-core runner
     assert default == one
     found = {(d["line"], d["code"]): d["message"] for d in default["files"][0]["diagnostics"]}
     assert (6_501, "TL004") in found
