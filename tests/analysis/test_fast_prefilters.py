@@ -96,3 +96,23 @@ def test_plain_ascii_agrees_with_the_printable_regex() -> None:
     samples = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12))) for _ in range(50_000)]
     for s in samples:
         assert plain_ascii(s) == (other.search(s) is None), repr(s)
+
+
+def test_normalised_text_keeps_an_already_normal_ascii_text_and_nothing_else() -> None:
+    """The duplicate and conflict keys' whitespace normalisation returns an already-normal ASCII text unchanged
+    without splitting it: every ASCII character in every position must give what splitting and joining gives, or
+    two lines that differ only in spacing would stop being duplicates (or differing ones become duplicates)."""
+    from tuneline.analysis.linecheck import _norm
+
+    def expected(s: str) -> str:
+        return " ".join(s.split())
+
+    for code in range(128):
+        c = chr(code)
+        for s in (c, f"a{c}b", f"{c}ab", f"ab{c}", f"a {c} b", f"a{c}{c}b", f"{c} a"):
+            assert _norm(s) == expected(s), repr(s)
+    rng = random.Random(7)
+    spaces = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0\u2003"
+    for _ in range(50_000):
+        s = "".join(rng.choice(spaces if rng.random() < 0.4 else "ab.Z9é") for _ in range(rng.randint(0, 12)))
+        assert _norm(s) == expected(s), repr(s)
