@@ -116,3 +116,20 @@ def test_normalised_text_keeps_an_already_normal_ascii_text_and_nothing_else() -
     for _ in range(50_000):
         s = "".join(rng.choice(spaces if rng.random() < 0.4 else "ab.Z9é") for _ in range(rng.randint(0, 12)))
         assert _norm(s) == expected(s), repr(s)
+
+
+def test_short_texts_are_what_normalising_the_whole_text_gives() -> None:
+    """`short` (outline labels, finding messages) decides from the first `limit + 1` characters when they are normal
+    already: whatever follows them must not change the result."""
+    from tuneline.analysis.rules.base import short
+
+    def expected(s: str, limit: int) -> str:
+        s = " ".join(s.split())
+        return s if len(s) <= limit else s[: limit - 1] + "…"
+
+    rng = random.Random(8)
+    spaces = " \t\n\x1c\x0b\xa0"
+    for _ in range(50_000):
+        s = "".join(rng.choice(spaces if rng.random() < 0.3 else "abZ9.é") for _ in range(rng.randint(0, 14)))
+        for limit in (1, 3, 5, 8):
+            assert short(s, limit) == expected(s, limit), (repr(s), limit)
