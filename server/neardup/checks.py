@@ -69,8 +69,16 @@ def near_duplicate_findings(
 
     processes, detector.processes = detector.processes, 2 if can_fork() else 1
     try:
-        _update_from_lines(dataset.texts, detector, progress, cancelled)
-        scored = detector.scored_pairs(cancelled, reuse=True)
+        scored = None
+        if detector.may_reuse_result():  # the same examples searched before: their pairs, without a vector read
+            items = list(_all_texts(dataset.texts, detector.processes).items())
+            scored = detector.cached_pairs(items)
+            if scored is None:
+                detector.update(items, progress, cancelled)
+        else:
+            _update_from_lines(dataset.texts, detector, progress, cancelled)
+        if scored is None:
+            scored = detector.scored_pairs(cancelled, reuse=True)
     finally:
         detector.processes = processes
     best: dict[int, tuple[float, int]] = {}  # later line -> (score, earlier line): its most similar earlier one
@@ -93,6 +101,17 @@ def _texts_between(lines: list[str], start: int, stop: int) -> dict[int, str]:
     return {i: t for i in range(start, stop) if (t := example_text(lines[i]))}
 
 
+def _all_texts(lines: list[str], processes: int) -> dict[int, str]:
+    """`line_texts`, in line order; for a big file with two processes a forked child reads half of them."""
+    if processes > 1 and len(lines) >= FORK_FROM:
+        from .forking import in_two
+
+        half = len(lines) // 2
+        mine, theirs = in_two(lambda start, stop: _texts_between(lines, start, stop), (0, half), (half, len(lines)))
+        return {**mine, **theirs}
+    return line_texts(lines)
+
+
 def _update_from_lines(
     lines: list[str],
     detector: NearDuplicateDetector,
@@ -105,12 +124,8 @@ def _update_from_lines(
     if len(lines) <= CHUNK_LINES:
         detector.update(line_texts(lines).items(), progress, cancelled)
         return
-    if detector.processes > 1 and len(lines) >= FORK_FROM:  # a forked child reads half of the texts
-        from .forking import in_two
-
-        half = len(lines) // 2
-        mine, theirs = in_two(lambda start, stop: _texts_between(lines, start, stop), (0, half), (half, len(lines)))
-        detector.update([*mine.items(), *theirs.items()], progress, cancelled)
+    if detector.processes > 1 and len(lines) >= FORK_FROM:
+        detector.update(list(_all_texts(lines, detector.processes).items()), progress, cancelled)
         return
     done = 0
 

@@ -150,24 +150,69 @@ class NearDuplicateDetector:
         cache = self.embedder.cache
         if not reuse or cache is None:
             return self.semantic.keyed(*self.semantic.pair_rows(self.threshold, cancelled, processes=self.processes))
-        digest = hashlib.blake2b(
-            f"{RESULT_FORMAT}\0{self.embedder.model_id}\0{self.threshold!r}".encode(), digest_size=20
+        name = self._result_name(
+            (key, None if key is None else self._content_keys[key]) for key in self.semantic.row_keys()
         )
-        for key in self.semantic.row_keys():
-            digest.update(b"-" if key is None else repr(key).encode("utf-8", "surrogatepass") + b"\0")
-            digest.update(b"" if key is None else self._content_keys[key])
-        name = digest.digest()
-        stored = cache.get_result(name)
-        if stored is not None and len(stored) % 20 == 0:  # two int64 rows and a float32 cosine per pair
-            n = len(stored) // 20
-            rows = np.frombuffer(stored, dtype=np.int64, count=2 * n).reshape(2, n)
-            scores = np.frombuffer(stored, dtype=np.float32, count=n, offset=16 * n)
-            return self.semantic.keyed(rows[0], rows[1], scores)
+        stored = _stored_rows(cache.get_result(name))
+        if stored is not None:
+            return self.semantic.keyed(*stored)
         rows_a, rows_b, scores = self.semantic.pair_rows(self.threshold, cancelled, processes=self.processes)
         cache.put_result(
             name, np.concatenate([rows_a, rows_b]).astype(np.int64).tobytes() + scores.astype(np.float32).tobytes()
         )
         return self.semantic.keyed(rows_a, rows_b, scores)
+
+    def _result_name(self, rows: Iterable[tuple[Hashable | None, bytes | None]]) -> bytes:
+        """The embedding cache's name of a search result: the model, the threshold, and each row's key and content
+        key in row order (a free row as "-")."""
+        assert self.embedder is not None
+        digest = hashlib.blake2b(
+            f"{RESULT_FORMAT}\0{self.embedder.model_id}\0{self.threshold!r}".encode(), digest_size=20
+        )
+        for key, content in rows:
+            digest.update(b"-" if key is None else repr(key).encode("utf-8", "surrogatepass") + b"\0")
+            digest.update(content or b"")
+        return digest.digest()
+
+    def may_reuse_result(self) -> bool:
+        """Whether `cached_pairs` can answer: a fresh semantic detector with an embedding cache."""
+        return (
+            self.semantic is not None
+            and self.embedder is not None
+            and self.embedder.cache is not None
+            and not self._texts
+        )
+
+    def cached_pairs(self, items: list[tuple[Hashable, str]]) -> list[tuple[Hashable, Hashable, float]] | None:
+        """`scored_pairs(reuse=True)` of a fresh semantic detector given `items` (distinct keys) in one `update`,
+        when the embedding cache holds that search's result — read without embedding or reading a single vector
+        (a warm `check --near-duplicates` of 100k examples spent ~1 s reading them, only to find the pairs stored);
+        None otherwise, and the detector is left as it was. A fresh index gives the i-th key row i, which is what
+        the stored result's name and rows are made of."""
+        if not self.may_reuse_result():
+            return None
+        from .cache import content_key
+
+        cache = self.embedder.cache  # type: ignore[union-attr]
+
+        model = self.embedder.model_id  # type: ignore[union-attr]
+        stored = _stored_rows(cache.get_result(self._result_name((k, content_key(model, t)) for k, t in items)))  # type: ignore[union-attr]
+        if stored is None:
+            return None
+        keys = [k for k, _ in items]
+        raw = [
+            (keys[a], keys[b], score)
+            for a, b, score in zip(stored[0].tolist(), stored[1].tolist(), stored[2].tolist(), strict=True)
+        ]
+        with_images = {k for k, t in items if t.startswith(IMAGE_LINE)}
+        if not with_images:
+            return raw
+        text = dict(items)
+        return [
+            (a, b, s)
+            for a, b, s in raw
+            if not (a in with_images or b in with_images) or same_images(text[a], text[b])  # type: ignore[index]
+        ]
 
     def pairs_of(self, key: Hashable) -> list[Pair]:
         """Pairs involving one example: what an editor re-asks after a one-line edit."""
@@ -185,6 +230,17 @@ class NearDuplicateDetector:
     def _same_images(self, a: Hashable, b: Hashable) -> bool:
         """Examples about different images are never near duplicates, however alike their words."""
         return same_images(self._texts.get(a, ""), self._texts.get(b, ""))
+
+
+def _stored_rows(stored: bytes | None):
+    """A stored search result as (earlier rows, later rows, cosines), or None when there is none (or it is damaged)."""
+    if stored is None or len(stored) % 20:  # two int64 rows and a float32 cosine per pair
+        return None
+    import numpy as np
+
+    n = len(stored) // 20
+    rows = np.frombuffer(stored, dtype=np.int64, count=2 * n).reshape(2, n)
+    return rows[0], rows[1], np.frombuffer(stored, dtype=np.float32, count=n, offset=16 * n)
 
 
 def _sorted(pairs: Iterable[Pair]) -> list[Pair]:

@@ -193,3 +193,35 @@ def test_plain_chat_lines_take_the_fast_path_to_the_same_text(monkeypatch):
     fast = [example_text(line) for line in sample]
     monkeypatch.setattr(module, "_plain_chat_text", lambda obj: False)
     assert [example_text(line) for line in sample] == fast
+
+
+@needs_embed
+def test_a_file_searched_before_takes_its_stored_pairs_without_reading_a_vector(tmp_path):
+    """A warm `check --near-duplicates` of an unchanged file: the search result stored under the examples' content
+    keys answers before any vector is read or embedded, with the same findings (images still keep pairs apart);
+    a changed file searches again."""
+    from .test_image_key import data_url, vision
+
+    bike = "A red bicycle leaning on a wall next to a green door, with a basket of apples on its rack."
+    lines, expected = planted()
+    lines = [*lines, vision(data_url(b"\x89PNG one"), bike), vision(data_url(b"\x89PNG two"), bike)]
+
+    def findings(cache_dir: Path, edit: bool = False) -> tuple[list[tuple[int, int, str]], int, int]:
+        cache = EmbeddingCache(cache_dir / "e.sqlite")
+        detector = NearDuplicateDetector("semantic", cache=cache)
+        reads, encoded = [], []
+        get_matrix, encode = cache.get_matrix, detector.embedder.model.encode
+        cache.get_matrix = lambda keys, dim=None: reads.append(len(keys)) or get_matrix(keys, dim)
+        detector.embedder.model.encode = lambda texts, **kw: encoded.append(len(texts)) or encode(texts, **kw)
+        text = [*lines[:-1], lines[-1].replace("apples", "pears")] if edit else lines
+        found = near_duplicate_findings(Dataset(Engine(Settings()), text), detector)
+        return [(f.line, f.related[0].line, f.message) for f in found], len(reads), sum(encoded)
+
+    cold, cold_reads, cold_encoded = findings(tmp_path)
+    assert {line: other for line, other, _ in cold} == expected  # the two pictures' examples are not paired
+    assert (cold_reads, cold_encoded) == (1, len(lines))  # one look-up that finds nothing, then every text embedded
+    warm, warm_reads, warm_encoded = findings(tmp_path)
+    assert warm == cold and (warm_reads, warm_encoded) == (0, 0)
+    edited, edited_reads, edited_encoded = findings(tmp_path, edit=True)
+    assert edited_reads == 1 and edited_encoded == 1
+    assert edited == findings(tmp_path / "fresh", edit=True)[0]  # the same as searching with no cache at all
