@@ -11,6 +11,8 @@ from .lexical import LexicalIndex
 from .texts import IMAGE_LINE, same_images
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from .cache import EmbeddingCache
     from .semantic import Embedder
 
@@ -153,7 +155,7 @@ class NearDuplicateDetector:
         name = self._result_name(
             (key, None if key is None else self._content_keys[key]) for key in self.semantic.row_keys()
         )
-        stored = _stored_rows(cache.get_result(name))
+        stored = _stored_rows(cache.get_result(name), len(self.semantic.row_keys()))
         if stored is not None:
             return self.semantic.keyed(*stored)
         rows_a, rows_b, scores = self.semantic.pair_rows(self.threshold, cancelled, processes=self.processes)
@@ -196,7 +198,9 @@ class NearDuplicateDetector:
         cache = self.embedder.cache  # type: ignore[union-attr]
 
         model = self.embedder.model_id  # type: ignore[union-attr]
-        stored = _stored_rows(cache.get_result(self._result_name((k, content_key(model, t)) for k, t in items)))  # type: ignore[union-attr]
+        stored = _stored_rows(
+            cache.get_result(self._result_name((k, content_key(model, t)) for k, t in items)), len(items)
+        )  # type: ignore[union-attr]
         if stored is None:
             return None
         keys = [k for k, _ in items]
@@ -232,15 +236,18 @@ class NearDuplicateDetector:
         return same_images(self._texts.get(a, ""), self._texts.get(b, ""))
 
 
-def _stored_rows(stored: bytes | None):
-    """A stored search result as (earlier rows, later rows, cosines), or None when there is none (or it is damaged)."""
+def _stored_rows(stored: bytes | None, rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """A stored search result over `rows` rows as (earlier rows, later rows, cosines); None when there is none, or it
+    is damaged (a length that is not whole pairs, a row out of range): then the search runs again."""
     if stored is None or len(stored) % 20:  # two int64 rows and a float32 cosine per pair
         return None
     import numpy as np
 
     n = len(stored) // 20
-    rows = np.frombuffer(stored, dtype=np.int64, count=2 * n).reshape(2, n)
-    return rows[0], rows[1], np.frombuffer(stored, dtype=np.float32, count=n, offset=16 * n)
+    pairs = np.frombuffer(stored, dtype=np.int64, count=2 * n).reshape(2, n)
+    if n and (pairs.min() < 0 or pairs.max() >= rows):
+        return None
+    return pairs[0], pairs[1], np.frombuffer(stored, dtype=np.float32, count=n, offset=16 * n)
 
 
 def _sorted(pairs: Iterable[Pair]) -> list[Pair]:

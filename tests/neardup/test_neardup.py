@@ -225,3 +225,22 @@ def test_a_file_searched_before_takes_its_stored_pairs_without_reading_a_vector(
     edited, edited_reads, edited_encoded = findings(tmp_path, edit=True)
     assert edited_reads == 1 and edited_encoded == 1
     assert edited == findings(tmp_path / "fresh", edit=True)[0]  # the same as searching with no cache at all
+
+
+@needs_embed
+def test_a_damaged_stored_result_is_searched_again(tmp_path):
+    """A stored search result whose rows are out of range (a damaged cache) is ignored, not a crash."""
+    import sqlite3
+
+    lines, expected = planted()
+
+    def found() -> dict[int, int]:
+        return found_pairs(lines, "semantic", tmp_path)
+
+    assert found() == expected
+    with sqlite3.connect(tmp_path / "e.sqlite") as db:
+        (count,) = db.execute("SELECT COUNT(*) FROM results").fetchone()
+        bad = (10**6).to_bytes(8, "little") * 2 + b"\0" * 4  # one pair, rows far past the file's
+        db.execute("UPDATE results SET data = ?", (bad,))
+    assert count == 1
+    assert found() == expected
