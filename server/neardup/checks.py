@@ -121,11 +121,8 @@ def _update_from_lines(
     """Give the detector the comparable text of each example line (by line number), a chunk at a time on a second
     thread: taking texts out of JSON holds the GIL, while most of the detector's work (numpy, the Rust tokenizer,
     SQLite) lets go of it, so on two cores one chunk's texts are read while the previous chunk is embedded."""
-    if len(lines) <= CHUNK_LINES:
-        detector.update(line_texts(lines).items(), progress, cancelled)
-        return
-    if detector.processes > 1 and len(lines) >= FORK_FROM:
-        detector.update(list(_all_texts(lines, detector.processes).items()), progress, cancelled)
+    if len(lines) <= CHUNK_LINES or (detector.processes > 1 and len(lines) >= FORK_FROM):
+        detector.update(list(_all_texts(lines, detector.processes).items()), progress, cancelled)  # all at once
         return
     done = 0
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -138,10 +138,7 @@ class NearDuplicateDetector:
         else:
             assert self.lexical is not None
             raw = self.lexical.pairs()
-        images = self._with_images()
-        if not images:
-            return raw
-        return [(a, b, s) for a, b, s in raw if not (a in images or b in images) or self._same_images(a, b)]
+        return _same_images_only(raw, self._texts)
 
     def _semantic_pairs(
         self, cancelled: Callable[[], bool] | None, reuse: bool
@@ -152,10 +149,9 @@ class NearDuplicateDetector:
         cache = self.embedder.cache
         if not reuse or cache is None:
             return self.semantic.keyed(*self.semantic.pair_rows(self.threshold, cancelled, processes=self.processes))
-        name = self._result_name(
-            (key, None if key is None else self._content_keys[key]) for key in self.semantic.row_keys()
-        )
-        stored = _stored_rows(cache.get_result(name), len(self.semantic.row_keys()))
+        row_keys = self.semantic.row_keys()
+        name = self._result_name((key, None if key is None else self._content_keys[key]) for key in row_keys)
+        stored = _stored_rows(cache.get_result(name), len(row_keys))
         if stored is not None:
             return self.semantic.keyed(*stored)
         rows_a, rows_b, scores = self.semantic.pair_rows(self.threshold, cancelled, processes=self.processes)
@@ -195,12 +191,10 @@ class NearDuplicateDetector:
             return None
         from .cache import content_key
 
-        cache = self.embedder.cache  # type: ignore[union-attr]
-
-        model = self.embedder.model_id  # type: ignore[union-attr]
-        stored = _stored_rows(
-            cache.get_result(self._result_name((k, content_key(model, t)) for k, t in items)), len(items)
-        )  # type: ignore[union-attr]
+        assert self.embedder is not None and self.embedder.cache is not None
+        model = self.embedder.model_id
+        name = self._result_name((k, content_key(model, t)) for k, t in items)
+        stored = _stored_rows(self.embedder.cache.get_result(name), len(items))
         if stored is None:
             return None
         keys = [k for k, _ in items]
@@ -208,15 +202,7 @@ class NearDuplicateDetector:
             (keys[a], keys[b], score)
             for a, b, score in zip(stored[0].tolist(), stored[1].tolist(), stored[2].tolist(), strict=True)
         ]
-        with_images = {k for k, t in items if t.startswith(IMAGE_LINE)}
-        if not with_images:
-            return raw
-        text = dict(items)
-        return [
-            (a, b, s)
-            for a, b, s in raw
-            if not (a in with_images or b in with_images) or same_images(text[a], text[b])  # type: ignore[index]
-        ]
+        return _same_images_only(raw, dict(items))
 
     def pairs_of(self, key: Hashable) -> list[Pair]:
         """Pairs involving one example: what an editor re-asks after a one-line edit."""
@@ -227,13 +213,24 @@ class NearDuplicateDetector:
             near = [(o, s, "lexical") for o, s in self.lexical.neighbours(key)]
         return [Pair(*_order(key, o), s, tier) for o, s, tier in near if self._same_images(key, o)]
 
-    def _with_images(self) -> set[Hashable]:
-        """Ids of examples about images (the others pair with each other without a look at their texts)."""
-        return {k for k, t in self._texts.items() if t.startswith(IMAGE_LINE)}
-
     def _same_images(self, a: Hashable, b: Hashable) -> bool:
         """Examples about different images are never near duplicates, however alike their words."""
         return same_images(self._texts.get(a, ""), self._texts.get(b, ""))
+
+
+def _same_images_only(
+    raw: list[tuple[Hashable, Hashable, float]], texts: Mapping[Hashable, str]
+) -> list[tuple[Hashable, Hashable, float]]:
+    """The pairs whose examples are about the same images (examples about none pair without a look at their texts):
+    the same question about different pictures is not a near duplicate."""
+    images = {k for k, t in texts.items() if t.startswith(IMAGE_LINE)}
+    if not images:
+        return raw
+    return [
+        (a, b, s)
+        for a, b, s in raw
+        if not (a in images or b in images) or same_images(texts.get(a, ""), texts.get(b, ""))
+    ]
 
 
 def _stored_rows(stored: bytes | None, rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
