@@ -244,3 +244,36 @@ def test_a_damaged_stored_result_is_searched_again(tmp_path):
         db.execute("UPDATE results SET data = ?", (bad,))
     assert count == 1
     assert found() == expected
+
+
+@needs_embed
+def test_check_twice_and_with_a_damaged_stored_result_reports_the_same(tmp_path):
+    """Through `tuneline check`: the second run takes the stored search result, and a damaged one (rows out of
+    range) is searched again — the same pairs and exit code, nothing on stderr. (The search again runs on the cached
+    vectors, kept as float16, so a cosine may differ from the cold run's in the third decimal.)"""
+    import os
+    import sqlite3
+
+    lines, _ = planted()
+    data = tmp_path / "d.jsonl"
+    data.write_text("\n".join(lines) + "\n")
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1"}
+
+    def check() -> tuple[int, bytes]:
+        done = cli("check", "--format", "json", "--near-duplicates=semantic", str(data), env=env)
+        assert done.returncode in (0, 1) and not done.stderr, done.stderr
+        return done.returncode, done.stdout
+
+    first = check()
+    assert b'"TL302"' in first[1]
+    assert check() == first
+    (store,) = (tmp_path / "cache").rglob("embeddings.sqlite")
+    with sqlite3.connect(store) as db:
+        db.execute("UPDATE results SET data = ?", ((10**6).to_bytes(8, "little") * 2 + b"\0" * 4,))
+
+    def pairs(report: bytes) -> list[tuple[int, int]]:
+        diagnostics = json.loads(report)["files"][0]["diagnostics"]
+        return [(d["line"], d["related"][0]["line"]) for d in diagnostics if d["code"] == "TL302"]
+
+    code, again = check()
+    assert code == first[0] and pairs(again) == pairs(first[1])
