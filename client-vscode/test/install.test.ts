@@ -1,5 +1,6 @@
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, promises as fs } from "node:fs";
 import * as os from "node:os";
@@ -8,6 +9,7 @@ import {
   findBundledWheel,
   firstSuitablePython,
   installServer,
+  installSpeedExtras,
   probeExtra,
   probeInterpreter,
   readRecord,
@@ -121,7 +123,7 @@ test("tuneline installs from a checkout into a private environment and passes th
   const result = await installServer(dir, python3, { source: REPO, extras: ["lsp"] }, hooks);
   assert.equal(result.python, path.join(dir, "bin", "python"));
   assert.match(result.version, /^0\.1\./);
-  assert.equal(steps.length, 3);
+  assert.deepEqual(steps.slice(2), [`pip install ${"rs-bpe==0.1.0"} (faster token counts)…`, "checking the installation…"]);
 });
 
 test("the bundled wheel is found with its sha256; no wheel is no bundle", async () => {
@@ -197,8 +199,12 @@ test("the extra probe reads tuneline's own metadata for what an extra lacks", as
   const saved = process.env.PYTHONPATH;
   process.env.PYTHONPATH = site;
   try {
-    assert.deepEqual(await probeExtra(python3, "openai", await launch()), { declared: true, missing: ["surely-not-installed-pkg"] });
-    assert.deepEqual(await probeExtra(python3, "local", await launch()), { declared: false, missing: [] });
+    assert.deepEqual(await probeExtra(python3, "openai", await launch()), {
+      declared: true,
+      missing: ["surely-not-installed-pkg"],
+      requirements: ["surely-not-installed-pkg>=1"],
+    });
+    assert.deepEqual(await probeExtra(python3, "local", await launch()), { declared: false, missing: [], requirements: [] });
   } finally {
     if (saved === undefined) {
       delete process.env.PYTHONPATH;
@@ -210,5 +216,62 @@ test("the extra probe reads tuneline's own metadata for what an extra lacks", as
     t.skip(`no tuneline Python at ${REPO_PYTHON}`);
     return;
   }
-  assert.deepEqual(await probeExtra(REPO_PYTHON, "lsp", await launch()), { declared: true, missing: [] });
+  assert.deepEqual(await probeExtra(REPO_PYTHON, "lsp", await launch()), { declared: true, missing: [], requirements: [] });
+});
+
+test("speed extras install from wheels only, and a missing wheel costs a log line, not the install", { timeout: 120000 }, async () => {
+  const python3 = (await whichOnPath("python3"))!;
+  const root = await tempDir();
+  const venv = path.join(root, "venv");
+  const made = await new Promise<number>((resolve) =>
+    execFile(python3, ["-m", "venv", venv], (error) => resolve(error ? 1 : 0)),
+  );
+  assert.equal(made, 0, "python3 -m venv");
+  const python = path.join(venv, "bin", "python");
+  // tuneline's metadata as the environment sees it: the fast extra needs one package that has a wheel in the local
+  // index folder and one that has none anywhere.
+  const site = path.join(root, "site");
+  const info = path.join(site, "tuneline-0.1.0.dist-info");
+  await fs.mkdir(info, { recursive: true });
+  await fs.writeFile(
+    path.join(info, "METADATA"),
+    "Metadata-Version: 2.1\nName: tuneline\nVersion: 0.1.0\nProvides-Extra: fast\n" +
+      'Requires-Dist: tl-speed-probe==1.0; extra == "fast"\nRequires-Dist: json5; extra == "other"\n',
+  );
+  const wheels = path.join(root, "wheels");
+  await fs.mkdir(wheels);
+  const wheel = [
+    "import sys, zipfile",
+    "name = 'tl_speed_probe-1.0.dist-info'",
+    "with zipfile.ZipFile(sys.argv[1] + '/tl_speed_probe-1.0-py3-none-any.whl', 'w') as z:",
+    "    z.writestr('tl_speed_probe.py', 'FAST = True\\n')",
+    "    z.writestr(name + '/METADATA', 'Metadata-Version: 2.1\\nName: tl-speed-probe\\nVersion: 1.0\\n')",
+    "    z.writestr(name + '/WHEEL', 'Wheel-Version: 1.0\\nGenerator: test\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n')",
+    "    z.writestr(name + '/RECORD', '')",
+  ].join("\n");
+  await new Promise<void>((resolve, reject) => execFile(python3, ["-c", wheel, wheels], (error) => (error ? reject(error) : resolve())));
+
+  const ok = await recorder();
+  const env = { PYTHONPATH: site, PIP_NO_INDEX: "1", PIP_FIND_LINKS: wheels };
+  assert.deepEqual(await installSpeedExtras(python, { ...ok.hooks, env }), ["tl-speed-probe==1.0"]);
+  assert.deepEqual(ok.steps, ["pip install tl-speed-probe==1.0 (faster token counts)…"]);
+  assert.match(ok.logs.join(""), /-m pip install --only-binary=:all: tl-speed-probe==1\.0/);
+  // Installed now: a second call has nothing to do.
+  const again = await recorder();
+  assert.deepEqual(await installSpeedExtras(python, { ...again.hooks, env }), []);
+  assert.deepEqual(again.steps, []);
+
+  // No wheel for it (no index, an empty folder): nothing installed, one log line, no error.
+  await fs.writeFile(
+    path.join(info, "METADATA"),
+    'Metadata-Version: 2.1\nName: tuneline\nVersion: 0.1.0\nProvides-Extra: fast\nRequires-Dist: surely-not-installed-pkg==1.0; extra == "fast"\n',
+  );
+  const none = await recorder();
+  const empty = path.join(root, "empty");
+  await fs.mkdir(empty);
+  assert.deepEqual(await installSpeedExtras(python, { ...none.hooks, env: { ...env, PIP_FIND_LINKS: empty } }), []);
+  assert.match(
+    none.logs.join(""),
+    /Not installed: surely-not-installed-pkg==1\.0 \(No matching distribution found for surely-not-installed-pkg==1\.0\)\. tuneline works without it: the same results, faster token counts missed\./,
+  );
 });

@@ -77,7 +77,12 @@ test("pip's output becomes short progress messages; the extra probe's line is re
   assert.equal(pipProgressLine("Processing /ext/dist/wheels/tuneline-0.1.0-py3-none-any.whl"), "processing tuneline-0.1.0-py3-none-any.whl…");
   assert.equal(pipProgressLine("Installing collected packages: regex, tiktoken"), "installing the packages…");
   assert.equal(pipProgressLine("  Downloading foo.whl (3 kB)"), undefined);
-  assert.deepEqual(parseExtraProbe('noise\n{"declared": true, "missing": ["openai", 3]}\n'), { declared: true, missing: ["openai"] });
+  assert.deepEqual(parseExtraProbe('noise\n{"declared": true, "missing": ["openai", 3]}\n'), { declared: true, missing: ["openai"], requirements: [] });
+  assert.deepEqual(parseExtraProbe('{"declared": true, "missing": ["rs-bpe"], "requirements": ["rs-bpe==0.1.0", null]}'), {
+    declared: true,
+    missing: ["rs-bpe"],
+    requirements: ["rs-bpe==0.1.0"],
+  });
   assert.equal(parseExtraProbe("Traceback"), undefined);
   assert.deepEqual(uniqueCandidates(["/a", undefined, "/b", "/a", ""]), ["/a", "/b"]);
 });

@@ -179,7 +179,7 @@ export const EXTRA_PROBE_SCRIPT = [
   "import json, re",
   "from importlib import metadata",
   "extra = sys.argv[1]",
-  "out = {'declared': False, 'missing': []}",
+  "out = {'declared': False, 'missing': [], 'requirements': []}",
   "try:",
   "    requires = metadata.requires('tuneline') or []",
   "except metadata.PackageNotFoundError:",
@@ -195,12 +195,16 @@ export const EXTRA_PROBE_SCRIPT = [
   "        metadata.version(name)",
   "    except metadata.PackageNotFoundError:",
   "        out['missing'].append(name)",
+  "        out['requirements'].append(req.split(';', 1)[0].strip())",
   "print(json.dumps(out))",
 ].join("\n");
 
 export interface ExtraProbe {
   declared: boolean;
+  /** The names of the extra's packages the environment lacks. */
   missing: string[];
+  /** The same packages as tuneline requires them, version pins included and markers left out (`rs-bpe==0.1.0`). */
+  requirements: string[];
 }
 
 export function parseExtraProbe(stdout: string): ExtraProbe | undefined {
@@ -213,7 +217,8 @@ export function parseExtraProbe(stdout: string): ExtraProbe | undefined {
   }
   try {
     const data = JSON.parse(line) as Partial<ExtraProbe>;
-    return { declared: data.declared === true, missing: Array.isArray(data.missing) ? data.missing.filter((m): m is string => typeof m === "string") : [] };
+    const strings = (value: unknown) => (Array.isArray(value) ? value.filter((m): m is string => typeof m === "string") : []);
+    return { declared: data.declared === true, missing: strings(data.missing), requirements: strings(data.requirements) };
   } catch {
     return undefined;
   }
