@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from generate import dataset
+from generate import as_installed, dataset
 
 ROUNDS = 3
 
@@ -60,6 +60,7 @@ def measure(cmd: list[str]) -> tuple[float, float, str]:
 
 
 def main(sizes: list[int]) -> None:
+    as_installed()
     py = sys.executable
     print(
         "floor = one process that loads o200k, json.loads every line and encodes every string (one thread);\n"

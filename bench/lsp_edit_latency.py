@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 
 import generate as lead_generator  # bench/generate.py: real English sentences, ~500 bytes per example
+from generate import as_installed
 from lsprotocol import types
 from pygls.lsp.client import LanguageClient
 
@@ -442,6 +443,7 @@ SUMMARY = [
 
 
 def main() -> None:
+    as_installed()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lines", type=int, nargs="+", default=[20_000, 100_000], help="file sizes to measure")
     parser.add_argument("--edits", type=int, default=300)

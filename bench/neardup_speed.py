@@ -38,7 +38,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from generate import dataset
+from generate import as_installed, dataset
 
 from tuneline.analysis import Dataset, Engine, Settings
 from tuneline.analysis.lines import decode_bytes
@@ -196,6 +196,7 @@ def parts(n: int, path: Path, exact_up_to: int) -> None:
 
 
 def main() -> None:
+    as_installed()
     parser = argparse.ArgumentParser()
     parser.add_argument("sizes", nargs="*", type=int, default=[20_000, 100_000])
     parser.add_argument("--no-semhash", action="store_true")
