@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,6 +85,20 @@ def _loads(text: str) -> tuple[Any, bool]:
     if text.startswith("\ufeff"):
         raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
     return read_json(text, _DECODER.decode)
+
+
+_DIGIT_LIMIT = re.compile(r"Exceeds the limit \((\d+) digits\).*?value has (\d+) digits")
+
+
+def _value_error(message: str) -> str:
+    """json's ValueError in the user's words: its integer-size error ends in advice for Python programmers."""
+    m = _DIGIT_LIMIT.search(message)
+    if m is None:
+        return message
+    return (
+        f"an integer with {int(m[2]):,} digits, more than the {int(m[1]):,} that Python's JSON readers (and so most "
+        "trainers) take"
+    )
 
 
 def _hash(text: str) -> bytes:
@@ -257,7 +272,7 @@ def analyze_line(raw: str, ctx: LineContext) -> LineResult:
         findings.append(Finding("TL001", f"Invalid JSON: {exc.msg} (column {col + 1}).", span=Span(col, max(end, col))))
         return LineResult("invalid", tuple(findings))
     except (ValueError, RecursionError) as exc:
-        message = "nesting is too deep to parse" if isinstance(exc, RecursionError) else str(exc)
+        message = "nesting is too deep to parse" if isinstance(exc, RecursionError) else _value_error(str(exc))
         findings.append(Finding("TL001", f"Invalid JSON: {message}.", span=Span(offset, len(raw))))
         return LineResult("invalid", tuple(findings))
     if not isinstance(obj, dict):

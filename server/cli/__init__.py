@@ -14,13 +14,13 @@ from ..analysis.collector import tune_for_batch
 from ..analysis.config import ConfigError
 from ..fileio import FileRefused
 from . import check, completion, dedupe, evaluate, reference, serve, targets
-from .common import CommandListFormatter, UsageError
+from .common import CommandListFormatter, OneLineParser, UsageError
 
 __all__ = ["UsageError", "build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="tuneline",
         description="Lint, measure and train on fine-tuning JSONL datasets.",
         epilog="`tuneline COMMAND --help` for a command's options.",

@@ -25,6 +25,7 @@ from .common import (
     color,
     max_line_bytes,
     note,
+    positive_int,
     settings_from_args,
     write_output,
 )
@@ -190,7 +191,9 @@ def register(sub) -> None:
     check.add_argument("--no-secrets", action="store_true", help="skip the secret scan (TL401)")
     add_near_duplicate_arguments(check, "find near duplicates (TL302)")
     check.add_argument("--color", choices=["auto", "always", "never"], default="auto")
-    check.add_argument("--jobs", type=int, default=None, help="worker processes for large files (default: all cores)")
+    check.add_argument(
+        "--jobs", type=positive_int, default=None, help="worker processes for large files (default: all cores)"
+    )
     check.add_argument("--watch", action="store_true", help="check again whenever a dataset or the settings change")
     check.add_argument("--no-clear", action="store_true", help="with --watch: keep earlier checks on the screen")
     check.set_defaults(func=cmd_check)

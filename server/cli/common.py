@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from ..analysis.config import Settings, load_config_file, load_settings
 from ..analysis.engine import Engine
@@ -21,6 +22,37 @@ from ..token_counters import CounterUnavailable, exact_engine
 
 class UsageError(Exception):
     """A problem with what the user asked for: printed as one line, exit code 2."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, with its usage errors as one line on stderr and exit code 2, like every other tuneline error: the
+    usage block argparse prints first would bury the one sentence that matters. Subcommands inherit the class."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"tuneline: error: {' '.join(message.split())} (see `{self.prog} --help`)\n")
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (`--jobs 0` would otherwise mean one job, silently)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is less than 1")
+    return value
+
+
+def unit_fraction(text: str) -> float:
+    """An argparse type: a number in (0, 1], as the settings' nearDuplicateThreshold (a cosine of -1 pairs every
+    example with every other; NaN pairs none)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 < value <= 1.0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number in (0, 1]")
+    return value
 
 
 MAX_LINE_ENV = "TUNELINE_MAX_LINE_BYTES"

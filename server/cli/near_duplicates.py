@@ -14,7 +14,7 @@ from ..analysis.engine import Engine
 from ..analysis.lines import decode_line, iter_raw_lines
 from ..analysis.report import FileReport
 from ..fileio import FileRefused, open_regular
-from .common import UsageError, max_line_bytes
+from .common import UsageError, max_line_bytes, unit_fraction
 
 
 def resolve_mode(requested: str | None, settings: Settings) -> str:
@@ -92,7 +92,9 @@ def add_near_duplicate_arguments(parser: argparse.ArgumentParser, what: str) -> 
         choices=["off", "lexical", "semantic", "auto"],
         help=f"{what} (alone: the semantic tier if the embed extra is installed, else lexical)",
     )
-    parser.add_argument("--near-duplicate-threshold", type=float, help="cosine threshold for the semantic tier")
+    parser.add_argument(
+        "--near-duplicate-threshold", type=unit_fraction, help="cosine threshold for the semantic tier, in (0, 1]"
+    )
 
 
 def _read_texts(path: Path) -> list[str]:

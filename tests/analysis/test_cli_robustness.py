@@ -106,6 +106,53 @@ def test_epochs_out_of_range_are_rejected(tmp_path, capsys, epochs):
     one_error_line(err, "--epochs must be a number from 1 to 50 or 'auto'")
 
 
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (
+            ["check", "--format", "bogus"],
+            ["argument --format: invalid choice: 'bogus'", "(see `tuneline check --help`)"],
+        ),
+        (["check"], ["the following arguments are required: PATH"]),
+        (["bogus"], ["argument COMMAND: invalid choice: 'bogus'", "(see `tuneline --help`)"]),
+        (["check", "--jobs", "0"], ["argument --jobs: '0' is less than 1"]),
+        (["check", "--jobs", "-3"], ["argument --jobs: '-3' is less than 1"]),
+        (["check", "--jobs", "two"], ["argument --jobs: 'two' is not a whole number"]),
+        (["check", "--near-duplicate-threshold", "5"], ["'5' is not a number in (0, 1]"]),
+        (["check", "--near-duplicate-threshold", "nan"], ["'nan' is not a number in (0, 1]"]),
+        (["check", "--near-duplicate-threshold", "-1"], ["'-1' is not a number in (0, 1]"]),
+        (["dedupe", "--near-duplicate-threshold", "0"], ["'0' is not a number in (0, 1]"]),
+        (["train", "--bogus"], ["unrecognized arguments: --bogus"]),
+    ],
+)
+def test_usage_errors_are_one_line_and_exit_2(tmp_path, args, needles):
+    """argparse's own errors (a bad choice, a missing path, a value out of range) are one line, like every other:
+    not its usage block, and never a silently accepted `--jobs 0` or a threshold that pairs every example."""
+    data = write(tmp_path / "data.jsonl", good_lines())
+    p = run(*args, *([str(data)] if args[0] != "bogus" and args != ["check"] else []))
+    assert p.returncode == 2 and p.stdout == b""
+    one_error_line(p.stderr, *needles)
+
+
+def test_an_integer_too_long_for_python_is_one_plain_sentence(tmp_path, capsys):
+    """A 5,000-digit number: json refuses it with advice for Python programmers (sys.set_int_max_str_digits); the
+    finding says what is wrong in the user's words."""
+    big = (
+        '{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "x"}], "id": '
+        + "7" * 5000
+        + "}"
+    )
+    data = write(tmp_path / "data.jsonl", [*good_lines(), big])
+    code, out, err = run_main(capsys, "check", "--format", "json", str(data))
+    assert code == 1 and err == ""
+    found = [d for d in json.loads(out)["files"][0]["diagnostics"] if d["code"] == "TL001"]
+    assert [d["message"] for d in found] == [
+        "Invalid JSON: an integer with 5,000 digits, more than the 4,300 that Python's JSON readers (and so most "
+        "trainers) take."
+    ]
+    assert found[0]["line"] == 13
+
+
 # --- what output can carry -------------------------------------------------------------------------------------
 
 
