@@ -281,7 +281,10 @@ _RULES = [
         "A file in a format its target refuses fails at upload or, worse, after it. Reported once on the file "
         "(with the targets that do take the format) and on its first lines; alpaca, sharegpt and prompt/"
         "completion lines carry a quick fix that converts them to chat messages. Without `--method`, the method "
-        "follows the file's format: preference pairs train with DPO, RFT prompts with RFT, anything else with SFT.",
+        "follows the file's format: preference pairs train with DPO, RFT prompts with RFT, anything else with SFT. "
+        "Some methods are offered for some models only (OpenAI's DPO for the gpt-4.1 family, its RFT for o4-mini "
+        "alone; providers.toml's `method_models`): a file whose method its model does not offer is an error too, "
+        "a warning for a model the model table does not know (it may be newer than the list).",
         "Convert the lines (the quick fix), or choose a target that takes the format (`--target`).",
         file_level=True,
     ),

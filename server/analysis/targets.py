@@ -112,6 +112,9 @@ class ProviderRules:
     title: str
     backend: str | None
     formats: Fact[dict[str, tuple[str, ...]]]
+    # Per method, the only models the provider offers it for (OpenAI's DPO: the gpt-4.1 family); a method not named
+    # here (or None) is offered for every model the provider fine-tunes
+    method_models: Fact[dict[str, tuple[str, ...]]]
     roles: Fact[dict[str, tuple[str, ...]]]
     system_position: Fact[dict[str, str]]
     turn_order: Fact[TurnOrder]
@@ -149,6 +152,10 @@ class ProviderRules:
 
     def roles_for(self, method: str) -> tuple[str, ...]:
         return (self.roles.value or {}).get(method, ())
+
+    def models_for(self, method: str) -> tuple[str, ...] | None:
+        """The only models `method` is offered for, or None when the provider offers it for every model."""
+        return (self.method_models.value or {}).get(method)
 
     def facts(self) -> Iterator[tuple[str, Fact[Any]]]:
         """Every fact by its key, in the file's order; for documentation and completeness checks."""
@@ -397,6 +404,24 @@ def _per_method(parse_one: Callable[[Any], Any]) -> Callable[[Any], dict[str, An
     return parse
 
 
+def _model_names(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v.strip() for v in value):
+        raise _Bad("must be a non-empty list of model names")
+    return tuple(v.strip() for v in value)
+
+
+def names_model(listed: str, model: str) -> bool:
+    """Whether `model` (as a user writes it) is the listed model: the same name, a fine-tuned model of it
+    (`ft:gpt-4.1-mini-2025-04-14:org::id`), or the undated alias of a dated snapshot (`o4-mini` for
+    `o4-mini-2025-04-16`, as the providers name their models; not `gpt-4.1` for `gpt-4.1-mini-2025-04-14`)."""
+    if model.startswith("ft:"):
+        model = model.split(":")[1] if model.count(":") >= 1 else model
+    if model == listed:
+        return True
+    rest = listed[len(model) + 1 :] if listed.startswith(model + "-") else ""
+    return len(rest) == 10 and rest[4] == rest[7] == "-" and rest.replace("-", "").isdigit()
+
+
 def _int(value: Any) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise _Bad(f"must be a whole number, not {value!r}")
@@ -485,6 +510,7 @@ def _tokenizer(value: Any) -> Tokenizer:
 # key -> (parser, value may be left out). The order is the file's and the documentation's.
 _FACTS: dict[str, tuple[Callable[[Any], Any], bool]] = {
     "formats": (_per_method(lambda v: _strings(v, FORMATS, "formats")), False),
+    "method_models": (_per_method(_model_names), True),
     "roles": (_per_method(lambda v: _strings(v, ROLES, "roles")), False),
     "system_position": (_per_method(_choice(SYSTEM_POSITIONS)), False),
     "turn_order": (_turn_order, False),
@@ -592,7 +618,7 @@ class _Loader:
             have = set(facts[fact].value or {})
             if have != methods:
                 raise self.fail(f"{key}.{fact}.value", f"must give {_or(sorted(methods))}, like formats")
-        for fact in ("last_message", "validation_file_required"):
+        for fact in ("method_models", "last_message", "validation_file_required"):
             extra = set(facts[fact].value or {}) - methods
             if extra:
                 raise self.fail(f"{key}.{fact}.value", f"names {sorted(extra)[0]}, which formats does not offer")
@@ -630,6 +656,7 @@ def shipped_providers() -> dict[str, ProviderRules]:
 
 FACT_LABELS = {
     "formats": "Formats per method",
+    "method_models": "Models per method",
     "roles": "Roles",
     "system_position": "System message",
     "turn_order": "Turn order",
@@ -691,6 +718,10 @@ def _images_text(v: Images) -> str:
 def fact_text(name: str, value: Any, verified: bool = False) -> str:
     """A fact's value as the documentation and `tuneline targets` show it. A missing value is "none" when the
     source confirms there is no such rule or limit, "not documented" when the provider says nothing."""
+    if name == "method_models":
+        if value is None:
+            return "every model, for every method" if verified else "not documented: every model is taken"
+        return _per_method_text(value, lambda v: _or(list(v)) + " only") + "; other methods: every model"
     if value is None:
         return "none" if verified else "not documented"
     if name == "formats" or name == "roles":

@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from tuneline.analysis import check_path
+from tuneline.analysis import Severity, check_path
 
 from .helpers import CORPUS, engine
 
@@ -65,9 +65,12 @@ def test_zava_tool_use_file():
 
 
 def test_orca_dpo_preference_file():
-    r = check("microsoft-foundry__orca_dpo_pairs_validation.jsonl")
+    r = check("microsoft-foundry__orca_dpo_pairs_validation.jsonl", target="azure:gpt-4.1-mini")
     assert r.summary.format == "openai-preference" and r.summary.examples == 284
     assert r.errors == 0
+    # the default target, gpt-4o-mini, is not a DPO model at OpenAI: one file-level error says which are
+    default = check("microsoft-foundry__orca_dpo_pairs_validation.jsonl")
+    assert [(f.code, f.line) for f in default.findings if f.severity == Severity.ERROR] == [("TL123", None)]
 
 
 def test_kto_and_sharegpt_preference_formats():

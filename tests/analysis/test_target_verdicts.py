@@ -134,7 +134,10 @@ def one_line_error(p: subprocess.CompletedProcess[str]) -> str:
 # --- the matrix through the CLI ----------------------------------------------------------------------------------
 
 ACCEPTS_TEXT = {"together", "openai-compatible", "local"}  # text and prompt/completion for sft
-RFT = {"openai", "azure"}
+# OpenAI and Azure offer RFT for o4-mini alone, OpenAI's DPO the gpt-4.1 family (providers.toml `method_models`):
+# the matrix's gpt-4o-mini (openai) and gpt-4.1-mini (azure) take no RFT file, and gpt-4o-mini no DPO file
+# (test_a_method_the_model_lacks_is_refused covers the models that take them)
+DPO_REFUSED = {"openai"}
 
 
 def expected_errors(provider: str) -> dict[str, set[str]]:
@@ -148,8 +151,8 @@ def expected_errors(provider: str) -> dict[str, set[str]]:
         "alpaca": set() if provider == "local" else refused,
         "sharegpt": set() if provider == "local" else refused,
         "chat": set(),
-        "rft": set() if provider in RFT else refused,
-        "dpo": set(),
+        "rft": refused,
+        "dpo": refused if provider in DPO_REFUSED else set(),
         "trl_dpo": set() if provider == "local" else refused,
         # gpt-4o-mini (openai), gpt-4.1-mini (azure) and Llama 3.1 8B (together) do not fine-tune on images
         # (models.toml `vision`)
@@ -277,11 +280,14 @@ def _engine(target: str | None = None, **more: object) -> Engine:
 @pytest.mark.parametrize(
     ("name", "target", "errors"),
     [
-        # RFT files: valid for OpenAI and Azure (the method follows the format), refused by targets without RFT
-        ("microsoft-foundry__medmcq_rft_validation.jsonl", None, {}),
+        # RFT files: valid for OpenAI's and Azure's o4-mini (the method follows the format), one file-level error
+        # on the default gpt-4o-mini (no RFT for that model), refused line by line by targets without RFT
+        ("microsoft-foundry__medmcq_rft_validation.jsonl", "openai:o4-mini", {}),
+        ("microsoft-foundry__medmcq_rft_validation.jsonl", None, {"TL123": 1}),
         ("microsoft-foundry__medmcq_rft_validation.jsonl", "azure:o4-mini", {}),
         ("microsoft-foundry__medmcq_rft_validation.jsonl", TARGETS["together"], {"TL123": 21}),
-        ("microsoft-foundry__zava_rft_train.jsonl", None, {}),
+        ("microsoft-foundry__zava_rft_train.jsonl", "openai:o4-mini-2025-04-16", {}),
+        ("microsoft-foundry__zava_rft_train.jsonl", None, {"TL123": 1}),
         ("microsoft-foundry__zava_rft_train.jsonl", TARGETS["fireworks"], {"TL123": 11}),
         # alpaca, sharegpt, KTO: only the local trainer reads the first two, nobody takes KTO
         ("llama-factory__alpaca_en_demo.jsonl", None, {"TL123": 21}),
@@ -326,6 +332,59 @@ def test_rft_corpus_through_the_cli():
     assert p.returncode == 1
     assert "Together AI does not offer reinforcement fine-tuning (rft)" in p.stdout
     assert "Targets that take it as it is: openai, azure." in p.stdout
+
+
+@pytest.mark.parametrize(
+    ("target", "method", "refused"),
+    [
+        # A chat file without answers reads as RFT prompts: only o4-mini takes it (it was a pass on gpt-4o-mini)
+        ("openai:gpt-4o-mini-2024-07-18", "rft", "error"),
+        ("openai:gpt-4o-mini", "rft", "error"),
+        ("azure:gpt-4.1-mini", "rft", "error"),
+        ("openai:o4-mini", "rft", None),
+        ("azure:o4-mini-2025-04-16", "rft", None),
+        ("openai:gpt-5-mini", "rft", "warning"),  # not in the model table: maybe newer than the list
+        # DPO: OpenAI's gpt-4.1 family (and fine-tuned models of it); Azure's gpt-4o and gpt-4.1/-mini
+        ("openai:gpt-3.5-turbo-0125", "dpo", "error"),
+        ("openai:gpt-4o-2024-08-06", "dpo", "error"),
+        ("openai:gpt-4.1-mini", "dpo", None),
+        ("openai:ft:gpt-4.1-mini-2025-04-14:acme::abc123", "dpo", None),
+        ("azure:gpt-4o-2024-08-06", "dpo", None),
+        ("azure:gpt-4.1-nano-2025-04-14", "dpo", "error"),
+        ("together:" + TARGETS["together"].split(":", 1)[1], "dpo", None),  # no per-model list recorded
+    ],
+)
+def test_a_method_the_model_lacks_is_refused(tmp_path: Path, target: str, method: str, refused: str | None):
+    """OpenAI offers RFT for o4-mini alone and DPO for the gpt-4.1 family: a file whose method its model lacks fails
+    at the provider, so `check` must not pass it (found probing the CLI: a chat file missing every answer passed on
+    the default target as "RFT")."""
+    if method == "rft":
+        lines = [json.dumps({"messages": [{"role": "user", "content": f"What is {i}+1?"}]}) for i in range(12)]
+    else:
+        lines = [LINES["dpo"](i) for i in range(12)]
+    path = write(tmp_path, "data", lines)
+    p = cli("check", "--format", "json", "--target", target, str(path))
+    (f,) = json.loads(p.stdout)["files"]
+    assert f["target"]["method"] == method
+    found = [d for d in f["diagnostics"] if d["code"] == "TL123"]
+    if refused is None:
+        assert found == [] and p.returncode == 0, found
+        return
+    assert len(found) == 1 and found[0]["line"] is None and found[0]["severity"] == refused, found
+    assert p.returncode == (1 if refused == "error" else 0)
+    message = found[0]["message"]
+    assert " only, not " in message and "--target " in message
+    if method == "rft":
+        assert "o4-mini-2025-04-16" in message
+        assert "If these are supervised examples, each is missing its assistant answer" in message
+
+
+def test_without_answers_and_method_sft_every_line_is_reported(tmp_path: Path):
+    lines = [json.dumps({"messages": [{"role": "user", "content": f"What is {i}+1?"}]}) for i in range(12)]
+    p = cli("check", "--format", "json", "--method", "sft", str(write(tmp_path, "data", lines)))
+    (f,) = json.loads(p.stdout)["files"]
+    assert p.returncode == 1 and f["target"]["method"] == "sft"
+    assert len([d for d in f["diagnostics"] if d["line"] is not None and d["severity"] == "error"]) >= 12
 
 
 # --- per-line rules that read the target ---------------------------------------------------------------------------

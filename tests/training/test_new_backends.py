@@ -290,7 +290,9 @@ def test_preference_files_train_with_dpo(backend, env, project, registry, provid
         "non_preferred_output": [{"role": "assistant", "content": "No. {}"}],
     }
     write_lines(project / "dpo.jsonl", [json.dumps(pair).replace("{}", str(i)) for i in range(20)])
-    record = start(registry, project / "dpo.jsonl", backend, monkeypatch, providers)
+    # Azure's DPO is for gpt-4o and gpt-4.1/-mini (providers.toml method_models), not its default gpt-4o-mini
+    model = "gpt-4.1-mini-2025-04-14" if backend == "azure" else None
+    record = start(registry, project / "dpo.jsonl", backend, monkeypatch, providers, model=model)
     assert record.extra["method"] == "dpo"
     rc, done = follow(registry, record)
     assert rc == 0 and done.status == "succeeded", done.error

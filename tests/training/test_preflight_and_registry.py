@@ -56,8 +56,12 @@ def test_method_follows_the_format(project):
         "non_preferred_output": [{"role": "assistant", "content": "What. {}"}],
     }
     write_lines(project / "dpo.jsonl", [json.dumps(dpo).replace("{}", str(i)) for i in range(20)])
-    pf = run_preflight(TrainRequest(dataset=project / "dpo.jsonl"), "openai")
+    pf = run_preflight(TrainRequest(dataset=project / "dpo.jsonl", model="gpt-4.1-mini-2025-04-14"), "openai")
     assert pf.ok and pf.plan.method == "dpo"
+    # OpenAI's DPO is for the gpt-4.1 family: on the default gpt-4o-mini the pre-flight refuses, saying so
+    pf = run_preflight(TrainRequest(dataset=project / "dpo.jsonl"), "openai")
+    assert not pf.ok and [p.code for p in pf.errors] == ["TL123"]
+    assert "for gpt-4.1-2025-04-14, gpt-4.1-mini-2025-04-14 or gpt-4.1-nano-2025-04-14 only" in pf.errors[0].message
     alpaca = [json.dumps({"instruction": f"Say {i}", "input": "", "output": f"{i}"}) for i in range(20)]
     write_lines(project / "alpaca.jsonl", alpaca)
     pf = run_preflight(TrainRequest(dataset=project / "alpaca.jsonl"), "openai")

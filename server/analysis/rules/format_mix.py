@@ -17,8 +17,8 @@ import json
 from collections.abc import Iterator, Sequence
 
 from ..formats import CONVERTIBLE, FORMAT_TITLES, RFT_FORMAT
-from ..targets import shipped_providers
-from ..types import Finding
+from ..targets import names_model, shipped_providers
+from ..types import Finding, Severity
 from .edits import conversion_fix
 from .file_rule import Example, FileRule, FileView, discard
 
@@ -88,6 +88,10 @@ class FormatMix(FileRule):
         refused = self._refusal(view) if view.examples else None
         if refused is not None:
             yield refused
+        elif view.examples:
+            unoffered = self._model_refusal(view)
+            if unoffered is not None:
+                yield unoffered
         fits = self._also.get(dominant, set())
         for fmt, slots in self._formats.items():
             if fmt == dominant and refused is None:
@@ -134,6 +138,50 @@ class FormatMix(FileRule):
         count = len(self._formats.get(dominant, ()))
         share = "The file is" if count == n else f"Most of the file ({count:,} of {n:,} examples) is"
         return Finding("TL123", f"{share} {title}: {why}.{hint}")
+
+    def _model_refusal(self, view: FileView) -> Finding | None:
+        """TL123 on the file: the provider takes the format for the method, but not on this model (OpenAI's RFT is
+        for o4-mini alone). An error when the model table knows the model (the list is the provider's word on it);
+        a warning for a model the table does not know, which may be newer than the list's date."""
+        method, p, model = view.method, view.provider, view.target.model
+        listed = p.models_for(method)
+        info = view.engine.model  # the model table's row: its dated name for an alias (gpt-4o-mini)
+        names = (model, info.name) if info.known else (model,)
+        if listed is None or not model or any(names_model(m, n) for m in listed for n in names):
+            return None
+        known, model = info.known, names[-1]
+        dominant = view.dominant_format
+        title = FORMAT_TITLES.get(dominant, dominant)
+        why = f"{p.title} offers {view.method_words} for {_titles(listed)} only, not {model}"
+        if not known:
+            why += f" (as of {p.method_models.as_of}; a newer model may be missing from that list)"
+        hint = f" Train it on one of those (--target {p.name}:{listed[0]})"
+        others = [m for m in p.methods if m != method and p.accepts(m, dominant) and p.models_for(m) is None]
+        if others:
+            hint += f", or with {' or '.join(others)} (--method {others[0]})"
+        hint += "."
+        if dominant == RFT_FORMAT and view.engine.target.method is None and self._answers_missing(view):
+            hint += (
+                " If these are supervised examples, each is missing its assistant answer: with --method sft every "
+                "such line is reported."
+            )
+        return Finding("TL123", f"The file is {title}: {why}.{hint}", severity=None if known else Severity.WARNING)
+
+    def _answers_missing(self, view: FileView) -> bool:
+        """Whether the file's RFT lines (the first MARKED_LINES) are RFT only for lacking an answer: nothing but
+        `messages`, and no developer message. Lines with grader fields or a developer message are RFT prompts."""
+        lines = heapq.nsmallest(MARKED_LINES, (view.line_of(s) for s in self._formats.get(RFT_FORMAT, ())))
+        for line in lines:
+            try:
+                obj = json.loads(view.texts[line].lstrip("\ufeff"))
+            except (ValueError, RecursionError):
+                continue
+            messages = obj.get("messages") if isinstance(obj, dict) else None
+            if set(obj) != {"messages"} or not isinstance(messages, list):
+                return False
+            if any(isinstance(m, dict) and m.get("role") == "developer" for m in messages):
+                return False
+        return bool(lines)
 
     def _marked(self, view: FileView, fmt: str, slots: set[int]) -> Iterator[Finding]:
         """The refused format's lines, the first MARKED_LINES of them (by position), each with its own error."""
