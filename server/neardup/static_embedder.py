@@ -35,6 +35,15 @@ _LONG_TEXT = 2048  # characters of a long text scanned first for its leading wor
 _ASCII_BATCH = 2048  # texts split into words at a time (a word list per text is held meanwhile)
 
 
+
+def without_surrogates(text: str) -> str:
+    """`text` with each lone surrogate as U+FFFD, the replacement character a UTF-8 decoder would give it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
 class StaticEmbedder:
     """Mean of token vectors, unit length: what `SentenceTransformer(folder).encode(texts,
     normalize_embeddings=True)` returns for a `StaticEmbedding` model folder."""
@@ -97,7 +106,11 @@ class StaticEmbedder:
     # --- tokens: a flat id array and each text's number of ids ---------------------------------------------------
     def _rust_tokens(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         limit = self.max_tokens
-        ids = [e.ids[:limit] if limit else e.ids for e in self._encode_batch(texts, add_special_tokens=False)]
+        try:
+            encoded = self._encode_batch(texts, add_special_tokens=False)
+        except TypeError:  # a lone surrogate (a JSON "\ud800" escape): the Rust tokenizer takes UTF-8 text only
+            encoded = self._encode_batch([without_surrogates(t) for t in texts], add_special_tokens=False)
+        ids = [e.ids[:limit] if limit else e.ids for e in encoded]
         lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
         return np.fromiter(chain.from_iterable(ids), dtype=np.int64, count=int(lengths.sum())), lengths
 

@@ -122,6 +122,25 @@ def test_cli_near_duplicates_flag(tmp_path):
     assert near == {63: 3, 64: NUMBERS_SOURCE + 1}
 
 
+def test_a_lone_surrogate_is_embedded_not_a_traceback(tmp_path):
+    """A JSON "\\ud800" escape reads as a lone surrogate, which the Rust tokenizer refuses (it raised TypeError and
+    `check` printed a traceback, found by review): it is embedded as U+FFFD, and its near duplicate is found."""
+    if not semantic_available():
+        pytest.skip("the embed extra is not installed")
+    base = "Our premium plan includes priority support, daily backups and a dedicated account manager for teams."
+    fresh = __import__("uuid").uuid4().hex  # texts no earlier run embedded: the cache cannot answer for them
+    lines = [*SUPPORT[:20], chat(f"What does the premium plan include for teams ({fresh})?", base)]
+    lines.append(chat(f"What does the premium plan include for \ud800 teams ({fresh})?", base))
+    data = tmp_path / "d.jsonl"
+    data.write_text("\n".join(lines) + "\n")
+    for mode in ("semantic", "lexical"):
+        p = cli("check", "--format", "json", f"--near-duplicates={mode}", str(data))
+        assert b"Traceback" not in p.stderr and p.stderr == b"", p.stderr[-500:]
+        doc = json.loads(p.stdout)
+        near = {d["line"]: d["related"][0]["line"] for d in doc["files"][0]["diagnostics"] if d["code"] == "TL302"}
+        assert near == {22: 21}, (mode, near)
+
+
 def test_dedupe_keeps_the_first_copy_and_never_overwrites_by_default(tmp_path):
     src = tmp_path / "in.jsonl"
     lines, _ = planted()
