@@ -35,7 +35,6 @@ _LONG_TEXT = 2048  # characters of a long text scanned first for its leading wor
 _ASCII_BATCH = 2048  # texts split into words at a time (a word list per text is held meanwhile)
 
 
-
 def without_surrogates(text: str) -> str:
     """`text` with each lone surrogate as U+FFFD, the replacement character a UTF-8 decoder would give it."""
     try:
@@ -43,6 +42,7 @@ def without_surrogates(text: str) -> str:
     except UnicodeEncodeError:
         return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
     return text
+
 
 class StaticEmbedder:
     """Mean of token vectors, unit length: what `SentenceTransformer(folder).encode(texts,
