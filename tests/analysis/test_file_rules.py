@@ -55,3 +55,37 @@ def test_a_new_rule_sees_splices_like_the_built_in_ones():
     assert longest() == [1]
     ds.splice(1, 2, [])  # and take it out again
     assert longest() == [4]
+
+
+def test_token_spread_sorts_a_bulk_load_once_when_read():
+    """`check` adds a large file to the rules 1,000 lines at a time; the spread sorts only when read (sorting after
+    every run made loading quadratic: 43 s for a million varied examples). Runs, single-line edits and removals in
+    any order give the sorted lists, quantiles and totals of one load of what is left."""
+    import random
+    from types import SimpleNamespace
+
+    from tuneline.analysis.rules.token_spread import TokenSpread, quantile
+
+    rng = random.Random(3)
+    rows = [
+        (
+            i,
+            SimpleNamespace(
+                tokens=rng.randint(5, 9000), assistant_tokens=rng.randint(0, 3000), images=0, tokens_estimated=False
+            ),
+        )
+        for i in range(5_000)
+    ]
+    spread = TokenSpread(4096)
+    for start in range(0, 4_000, 1_000):
+        spread.add(rows[start : start + 1_000])  # bulk runs, left unsorted until read
+    spread.add(rows[4_000:4_001])  # one line: insort into the sorted lists
+    spread.remove(rows[10:20])
+    spread.add(rows[4_001:5_000])
+    kept = [r for i, r in rows if not 10 <= i < 20]
+    assert spread.sorted == sorted(r.tokens for r in kept)
+    assert spread._answers == sorted(r.assistant_tokens for r in kept if r.assistant_tokens)
+    assert quantile(spread.sorted, 0.5) == sorted(r.tokens for r in kept)[round(0.5 * (len(kept) - 1))]
+    assert spread.total == sum(r.tokens for r in kept)
+    assert spread.billed == sum(min(r.tokens, 4096) for r in kept)
+    assert spread.over_limit == sum(r.tokens > 4096 for r in kept)
