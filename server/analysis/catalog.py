@@ -168,7 +168,9 @@ _RULES = [
         E,
         "Unknown key.",
         'The key is not part of the format. OpenAI rejects examples with extra keys ("Example 536 contains an '
-        "extra 'tools'\"); other trainers ignore them silently, which hides typos.",
+        "extra 'tools'\"); other trainers ignore them silently, which hides typos. A target that refuses every key a "
+        "format does not define (providers.toml `strict_keys`: Together's upload check allows `tools` beside "
+        "`messages` and nothing beside prompt/completion or text) gets it on those formats too.",
         "Remove the key.",
     ),
     Rule(

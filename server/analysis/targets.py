@@ -124,6 +124,8 @@ class ProviderRules:
     image_weight: Fact[bool]  # whether a message holding images may carry a non-zero `weight`
     tools: Fact[bool]
     parallel_tool_calls: Fact[bool]
+    # True: a key a line's format does not define is refused (Together's "Found extra column"); None: not documented
+    strict_keys: Fact[bool]
     images: Fact[Images]
     mixed_content: Fact[bool]  # whether one conversation may mix string content and content-part lists
     parts_without_images: Fact[bool]  # whether a conversation written in content parts may hold no image
@@ -520,6 +522,7 @@ _FACTS: dict[str, tuple[Callable[[Any], Any], bool]] = {
     "image_weight": (_bool, True),
     "tools": (_bool, True),
     "parallel_tool_calls": (_bool, True),
+    "strict_keys": (_bool, True),
     "images": (_images, False),
     "mixed_content": (_bool, True),
     "parts_without_images": (_bool, True),
@@ -666,6 +669,7 @@ FACT_LABELS = {
     "image_weight": "Non-zero `weight` on a message with images",
     "tools": "`tools`",
     "parallel_tool_calls": "`parallel_tool_calls`",
+    "strict_keys": "Keys a format does not define",
     "images": "Images",
     "mixed_content": "String and content-part messages in one conversation",
     "parts_without_images": "A conversation of content parts without an image",
@@ -744,6 +748,8 @@ def fact_text(name: str, value: Any, verified: bool = False) -> str:
         return _images_text(value)
     if name == "file_size_limit":
         return _size(value)
+    if name == "strict_keys":
+        return "refused" if value else "ignored"
     if name == "bom":
         return {"reject": "rejected", "warn": "warned about", "accept": "accepted"}[value]
     if name == "epochs":

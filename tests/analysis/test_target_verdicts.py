@@ -506,6 +506,36 @@ def test_provider_rules_on_lines_are_errors(target: str, line: str, code: str, w
     assert all(f.severity is not Severity.ERROR for f in openai)
 
 
+@pytest.mark.parametrize(
+    ("lines", "key"),
+    [
+        ([json.dumps({"prompt": f"q{i}", "completion": f"a{i}.", "id": i}) for i in range(12)], "id"),
+        ([json.dumps({"text": f"Document {i} says something.", "meta": {"n": i}}) for i in range(12)], "meta"),
+        # the columns of two formats on one line: Together's "Found multiple dataset formats"
+        ([json.dumps({"text": "x", "prompt": f"q{i}", "completion": f"a{i}."}) for i in range(12)], "text"),
+        ([chat(i, functions=[{"name": "f", "parameters": {"type": "object"}}]) for i in range(12)], "functions"),
+    ],
+)
+def test_together_refuses_keys_a_format_does_not_define(tmp_path: Path, lines: list[str], key: str):
+    """Together's upload check allows `tools` beside `messages` and nothing beside prompt/completion or text ("Found
+    extra column"; providers.toml `strict_keys`): such files passed (found probing targets). The local trainer and
+    other endpoints read the keys they know and leave the rest."""
+    path = write(tmp_path, "data", lines)
+    p = cli("check", "--format", "json", "--target", TARGETS["together"], str(path))
+    (f,) = json.loads(p.stdout)["files"]
+    found = [d for d in f["diagnostics"] if d["code"] == "TL109"]
+    assert p.returncode == 1 and len(found) == 12 and all(d["severity"] == "error" for d in found), found[:2]
+    assert (
+        f"Unknown key '{key}'" in found[0]["message"] and "Together AI refuses every other key" in found[0]["message"]
+    )
+    if key != "functions":  # OpenAI-style chat keys stay allowed elsewhere; other formats' extra keys too
+        other = cli("check", "--format", "json", "--target", TARGETS["openai-compatible"], str(path))
+        assert [d for d in json.loads(other.stdout)["files"][0]["diagnostics"] if d["code"] == "TL109"] == []
+    else:
+        other = cli("check", "--format", "json", str(path))
+        assert [d for d in json.loads(other.stdout)["files"][0]["diagnostics"] if d["code"] == "TL109"] == []
+
+
 VISION = "openai:gpt-4o-2024-08-06"
 
 

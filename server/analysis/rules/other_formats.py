@@ -19,6 +19,16 @@ from .content_forms import ContentForms, check_content_forms
 from .edits import replace_value
 from .platform import DEFAULT_PLATFORM, Platform
 
+# A provider with strict keys (Together's upload check: only `tools` beside `messages`, nothing beside a
+# prompt/completion pair or a text) refuses any other key, and a line that fits two formats with it.
+_STRICT_CHAT_KEYS = frozenset({"messages", "tools", "parallel_tool_calls"})  # parallel_tool_calls: refused_keys'
+_PROMPT_COMPLETION_KEYS = frozenset({"prompt", "completion"})
+_TEXT_KEYS = frozenset({"text"})
+
+
+def _example_words(kind: str, p: Platform) -> str:
+    return f"a {kind} example ({p.title} refuses every other key)" if p.strict_keys else f"a {kind} example"
+
 
 def _empty(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip()) or (isinstance(value, list) and not value)
@@ -26,7 +36,7 @@ def _empty(value: Any) -> bool:
 
 def check_chat(obj: dict, c: Collector, p: Platform = DEFAULT_PLATFORM) -> None:
     """A supervised chat line: only OpenAI's chat keys, and a conversation with an answer to train on."""
-    check_unknown_keys(obj, CHAT_KEYS, c, (), "a chat example")
+    check_unknown_keys(obj, _STRICT_CHAT_KEYS if p.strict_keys else CHAT_KEYS, c, (), _example_words("chat", p))
     refused_keys(obj, c, (), p)
     defined = defined_functions(obj, c, ())
     check_messages(obj.get("messages"), c, ("messages",), mode="sft", defined=defined, platform=p, method="sft")
@@ -113,6 +123,8 @@ def check_trl_preference(obj: dict, c: Collector, p: Platform = DEFAULT_PLATFORM
 
 
 def check_prompt_completion(obj: dict, c: Collector, p: Platform = DEFAULT_PLATFORM) -> None:
+    if p.strict_keys:
+        check_unknown_keys(obj, _PROMPT_COMPLETION_KEYS, c, (), _example_words("prompt/completion", p))
     for key in ("prompt", "completion"):
         if key not in obj:
             c.add("TL121", f"`{key}` is missing.", ())
@@ -126,6 +138,8 @@ def check_prompt_completion(obj: dict, c: Collector, p: Platform = DEFAULT_PLATF
 
 
 def check_text(obj: dict, c: Collector, p: Platform = DEFAULT_PLATFORM) -> None:
+    if p.strict_keys:
+        check_unknown_keys(obj, _TEXT_KEYS, c, (), _example_words("text", p))
     text = obj.get("text")
     if not isinstance(text, str):
         c.add("TL108", f"`text` must be a string, not {describe(text)}.", ("text",))

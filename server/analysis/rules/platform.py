@@ -61,6 +61,7 @@ class Platform:
     image_weight: Verdict = (None, True)  # False: a message with images must not carry a non-zero weight
     tools: bool | None = True
     parallel_tool_calls: bool | None = True
+    strict_keys: bool = False  # a key the line's format does not define is refused (Together)
     images: Images | None = None
     mixed_content: Verdict = (None, True)  # False: one conversation must not mix string and content-part messages
     parts_without_images: Verdict = (None, True)  # False: a conversation all in content parts must hold an image
@@ -91,6 +92,7 @@ class Platform:
             image_weight=_verdict(rules.image_weight),
             tools=rules.tools.value,
             parallel_tool_calls=rules.parallel_tool_calls.value,
+            strict_keys=rules.strict_keys.value is True,
             images=rules.images.value,
             mixed_content=_verdict(rules.mixed_content),
             parts_without_images=_verdict(rules.parts_without_images),
