@@ -353,6 +353,18 @@ _RULES = [
         "Write each message's content as a plain string, or add the image the example is about.",
     ),
     Rule(
+        "TL129",
+        "mixed-example-weights",
+        E,
+        "Some examples have a whole-example `weight` and others do not, where the target takes it on all or none.",
+        "Fireworks scales each example's loss by a number `weight` beside `messages` (docs/targets.md, "
+        "`example_weight`) and refuses a dataset that gives it to some examples only: 'the weight field must be "
+        "present in all samples'. Reported once on the file and on the first examples without one. Other targets "
+        "take no such key (TL109).",
+        "Give every example a `weight` (1.0 is the default), or remove them all.",
+        file_level=True,
+    ),
+    Rule(
         "TL122",
         "tool-arguments-schema",
         E,

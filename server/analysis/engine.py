@@ -34,6 +34,7 @@ from .rules.content_placeholders import UnfilledPlaceholders
 from .rules.content_truncation import TruncatedAnswers
 from .rules.exact_duplicates import ExactDuplicates
 from .rules.example_count import ExampleCount
+from .rules.example_weights import ExampleWeights
 from .rules.file_rule import FileRule, FileView
 from .rules.format_mix import FormatMix
 from .rules.model_shutdown import ModelShutdown
@@ -282,6 +283,7 @@ class Dataset:
             TruncatedAnswers(),
             DatasetArtifacts(),
             AnswerFormats(),
+            ExampleWeights(engine.platform.example_weight),
             self._multi_line,
             *extra_rules,
         ]

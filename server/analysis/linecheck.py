@@ -354,6 +354,8 @@ def _example(
         label=_label(messages, fmt) if messages else fmt,
     )
     result.content = content.facts
+    if "weight" in obj:
+        result.example_weight = True
     if fmt in _SYSTEM_FORMATS:
         first = messages[0] if messages else {}
         result.has_system_slot = True

@@ -126,6 +126,7 @@ class ProviderRules:
     parallel_tool_calls: Fact[bool]
     # True: a key a line's format does not define is refused (Together's "Found extra column"); None: not documented
     strict_keys: Fact[bool]
+    example_weight: Fact[bool]  # a number `weight` beside `messages` scales the whole example (Fireworks)
     images: Fact[Images]
     mixed_content: Fact[bool]  # whether one conversation may mix string content and content-part lists
     parts_without_images: Fact[bool]  # whether a conversation written in content parts may hold no image
@@ -523,6 +524,7 @@ _FACTS: dict[str, tuple[Callable[[Any], Any], bool]] = {
     "tools": (_bool, True),
     "parallel_tool_calls": (_bool, True),
     "strict_keys": (_bool, True),
+    "example_weight": (_bool, True),
     "images": (_images, False),
     "mixed_content": (_bool, True),
     "parts_without_images": (_bool, True),
@@ -670,6 +672,7 @@ FACT_LABELS = {
     "tools": "`tools`",
     "parallel_tool_calls": "`parallel_tool_calls`",
     "strict_keys": "Keys a format does not define",
+    "example_weight": "A `weight` for a whole example",
     "images": "Images",
     "mixed_content": "String and content-part messages in one conversation",
     "parts_without_images": "A conversation of content parts without an image",
@@ -748,6 +751,8 @@ def fact_text(name: str, value: Any, verified: bool = False) -> str:
         return _images_text(value)
     if name == "file_size_limit":
         return _size(value)
+    if name == "example_weight":
+        return "yes: a number beside `messages`, on every example or on none" if value else "no"
     if name == "strict_keys":
         return "refused" if value else "ignored"
     if name == "bom":

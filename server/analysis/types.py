@@ -117,6 +117,7 @@ class LineResult:
     label: str = ""  # a short title for outlines: "user: How do I…"
     content: object = None  # what the file-level content rules aggregate (rules/content_lines.ContentFacts)
     tokens_estimated: bool = False  # the engine's tokenizer could not count this line: `tokens` is o200k_base's
+    example_weight: bool = False  # a `weight` beside `messages` (Fireworks weights whole examples: all or none)
 
     @property
     def is_example(self) -> bool:

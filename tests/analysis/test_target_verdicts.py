@@ -536,6 +536,31 @@ def test_together_refuses_keys_a_format_does_not_define(tmp_path: Path, lines: l
         assert [d for d in json.loads(other.stdout)["files"][0]["diagnostics"] if d["code"] == "TL109"] == []
 
 
+def test_fireworks_weights_whole_examples_on_all_or_none(tmp_path: Path):
+    """Fireworks takes a number `weight` beside `messages` (a false TL109 error before, found probing targets), on
+    every example or on none (TL129); other targets refuse the key."""
+    fireworks = TARGETS["fireworks"]
+    every = write(tmp_path, "every", [chat(i, weight=0.5 + i) for i in range(12)])
+    p = cli("check", "--format", "json", "--target", fireworks, str(every))
+    (f,) = json.loads(p.stdout)["files"]
+    assert p.returncode == 0 and [d for d in f["diagnostics"] if d["severity"] == "error"] == []
+    some = write(tmp_path, "some", [chat(i, weight=2.0) if i % 3 == 0 else chat(i) for i in range(12)])
+    p = cli("check", "--format", "json", "--target", fireworks, str(some))
+    (f,) = json.loads(p.stdout)["files"]
+    mixed = [d for d in f["diagnostics"] if d["code"] == "TL129"]
+    assert p.returncode == 1 and all(d["severity"] == "error" for d in mixed)
+    assert mixed[0]["line"] is None and mixed[0]["message"].startswith("4 of 12 examples have a `weight`")
+    assert [d["line"] for d in mixed[1:]] == [2, 3, 5, 6, 8, 9, 11, 12]  # the unweighted ones, 1-based
+    bad = write(tmp_path, "bad", [chat(i, weight="heavy") for i in range(12)])
+    p = cli("check", "--format", "json", "--target", fireworks, str(bad))
+    found = [d for d in json.loads(p.stdout)["files"][0]["diagnostics"] if d["code"] == "TL114"]
+    assert p.returncode == 1 and len(found) == 12 and "must be a number for Fireworks AI" in found[0]["message"]
+    for other in ("openai", "together"):
+        p = cli("check", "--format", "json", "--target", TARGETS[other], str(every))
+        codes = [d["code"] for d in json.loads(p.stdout)["files"][0]["diagnostics"]]
+        assert p.returncode == 1 and codes.count("TL109") == 12 and "TL129" not in codes
+
+
 VISION = "openai:gpt-4o-2024-08-06"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from ..formats import SHAREGPT_ROLES
@@ -26,6 +27,15 @@ _PROMPT_COMPLETION_KEYS = frozenset({"prompt", "completion"})
 _TEXT_KEYS = frozenset({"text"})
 
 
+def _example_weight(obj: dict, c: Collector, p: Platform) -> None:
+    """A whole example's `weight` (Fireworks): any finite number; whether every example has one is TL129's."""
+    if "weight" not in obj:
+        return
+    weight = obj["weight"]
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight):
+        c.add("TL114", f"The example's `weight` must be a number for {p.title}, not {describe(weight)}.", ("weight",))
+
+
 def _example_words(kind: str, p: Platform) -> str:
     return f"a {kind} example ({p.title} refuses every other key)" if p.strict_keys else f"a {kind} example"
 
@@ -36,7 +46,11 @@ def _empty(value: Any) -> bool:
 
 def check_chat(obj: dict, c: Collector, p: Platform = DEFAULT_PLATFORM) -> None:
     """A supervised chat line: only OpenAI's chat keys, and a conversation with an answer to train on."""
-    check_unknown_keys(obj, _STRICT_CHAT_KEYS if p.strict_keys else CHAT_KEYS, c, (), _example_words("chat", p))
+    allowed = _STRICT_CHAT_KEYS if p.strict_keys else CHAT_KEYS
+    if p.example_weight:
+        allowed = allowed | {"weight"}
+        _example_weight(obj, c, p)
+    check_unknown_keys(obj, allowed, c, (), _example_words("chat", p))
     refused_keys(obj, c, (), p)
     defined = defined_functions(obj, c, ())
     check_messages(obj.get("messages"), c, ("messages",), mode="sft", defined=defined, platform=p, method="sft")
