@@ -127,6 +127,8 @@ class ProviderRules:
     # True: a key a line's format does not define is refused (Together's "Found extra column"); None: not documented
     strict_keys: Fact[bool]
     example_weight: Fact[bool]  # a number `weight` beside `messages` scales the whole example (Fireworks)
+    # whether `prompt` / `completion` may be lists of messages (TRL's conversational form) or only text (Together)
+    prompt_completion_messages: Fact[bool]
     images: Fact[Images]
     mixed_content: Fact[bool]  # whether one conversation may mix string content and content-part lists
     parts_without_images: Fact[bool]  # whether a conversation written in content parts may hold no image
@@ -525,6 +527,7 @@ _FACTS: dict[str, tuple[Callable[[Any], Any], bool]] = {
     "parallel_tool_calls": (_bool, True),
     "strict_keys": (_bool, True),
     "example_weight": (_bool, True),
+    "prompt_completion_messages": (_bool, True),
     "images": (_images, False),
     "mixed_content": (_bool, True),
     "parts_without_images": (_bool, True),
@@ -673,6 +676,7 @@ FACT_LABELS = {
     "parallel_tool_calls": "`parallel_tool_calls`",
     "strict_keys": "Keys a format does not define",
     "example_weight": "A `weight` for a whole example",
+    "prompt_completion_messages": "Messages as `prompt` / `completion`",
     "images": "Images",
     "mixed_content": "String and content-part messages in one conversation",
     "parts_without_images": "A conversation of content parts without an image",
@@ -751,6 +755,8 @@ def fact_text(name: str, value: Any, verified: bool = False) -> str:
         return _images_text(value)
     if name == "file_size_limit":
         return _size(value)
+    if name == "prompt_completion_messages":
+        return "yes: strings or lists of messages" if value else "no: text only (a string, or content parts)"
     if name == "example_weight":
         return "yes: a number beside `messages`, on every example or on none" if value else "no"
     if name == "strict_keys":

@@ -536,6 +536,33 @@ def test_together_refuses_keys_a_format_does_not_define(tmp_path: Path, lines: l
         assert [d for d in json.loads(other.stdout)["files"][0]["diagnostics"] if d["code"] == "TL109"] == []
 
 
+def test_together_takes_prompt_and_completion_as_text_only(tmp_path: Path):
+    """Together validates `prompt` and `completion` as message content (a string or content parts): TRL's
+    conversational form, lists of messages, is refused there (it passed, found probing targets) and taken by
+    targets that read it (providers.toml `prompt_completion_messages`)."""
+    lines = [
+        json.dumps(
+            {
+                "prompt": [{"role": "user", "content": f"Add {i} and {i}."}],
+                "completion": [{"role": "assistant", "content": f"{2 * i}."}],
+            }
+        )
+        for i in range(12)
+    ]
+    parts = [
+        json.dumps({"prompt": [{"type": "text", "text": f"Add {i} and {i}."}], "completion": f"{2 * i}."})
+        for i in range(12)
+    ]
+    messages, text = write(tmp_path, "messages", lines), write(tmp_path, "parts", parts)
+    p = cli("check", "--format", "json", "--target", TARGETS["together"], str(messages), str(text))
+    by_name = {Path(f["path"]).stem: f for f in json.loads(p.stdout)["files"]}
+    found = [d for d in by_name["messages"]["diagnostics"] if d["code"] == "TL108"]
+    assert p.returncode == 1 and len(found) == 24 and "must be text for Together AI" in found[0]["message"]
+    assert [d for d in by_name["parts"]["diagnostics"] if d["code"] == "TL108"] == []
+    other = cli("check", "--format", "json", "--target", TARGETS["openai-compatible"], str(messages))
+    assert [d for d in json.loads(other.stdout)["files"][0]["diagnostics"] if d["code"] == "TL108"] == []
+
+
 def test_fireworks_weights_whole_examples_on_all_or_none(tmp_path: Path):
     """Fireworks takes a number `weight` beside `messages` (a false TL109 error before, found probing targets), on
     every example or on none (TL129); other targets refuse the key."""

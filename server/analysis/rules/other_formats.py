@@ -147,6 +147,14 @@ def check_prompt_completion(obj: dict, c: Collector, p: Platform = DEFAULT_PLATF
         elif not isinstance(obj[key], (str, list)):
             c.add("TL108", f"`{key}` must be a string or a list of messages, not {describe(obj[key])}.", (key,))
         elif isinstance(obj[key], list):
+            if p.prompt_completion_messages is False and any(isinstance(m, dict) and "role" in m for m in obj[key]):
+                c.add(
+                    "TL108",
+                    f"`{key}` must be text for {p.title} (a string, or content parts), not a list of messages: "
+                    "write the conversation as `messages` instead.",
+                    (key,),
+                )
+                continue
             mode = "prompt" if key == "prompt" else "output"
             check_messages(obj[key], c, (key,), mode=mode, platform=p, method="sft")
 

@@ -63,6 +63,7 @@ class Platform:
     parallel_tool_calls: bool | None = True
     strict_keys: bool = False  # a key the line's format does not define is refused (Together)
     example_weight: bool = False  # a number `weight` beside `messages` weights the example (Fireworks)
+    prompt_completion_messages: bool | None = None  # False: prompt/completion are text only (Together)
     images: Images | None = None
     mixed_content: Verdict = (None, True)  # False: one conversation must not mix string and content-part messages
     parts_without_images: Verdict = (None, True)  # False: a conversation all in content parts must hold an image
@@ -95,6 +96,7 @@ class Platform:
             parallel_tool_calls=rules.parallel_tool_calls.value,
             strict_keys=rules.strict_keys.value is True,
             example_weight=rules.example_weight.value is True,
+            prompt_completion_messages=rules.prompt_completion_messages.value,
             images=rules.images.value,
             mixed_content=_verdict(rules.mixed_content),
             parts_without_images=_verdict(rules.parts_without_images),
