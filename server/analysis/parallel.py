@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # multiprocessing and the pool load only for a file big enoug
     from concurrent.futures import Future
 
 MIN_BYTES_FOR_WORKERS = 4_000_000
+MAX_JOBS = 64  # `--jobs 100000` would fork that many processes at once
 CHUNK_LINES = 1_000
 CHUNK_BYTES = 4_000_000
 _worker_engine: Engine | None = None
@@ -110,7 +111,7 @@ def analyze_many(
     """Results for `lines` in order (remembered by `engine`'s cache). `on_chunk(start, results)` hears each run of
     consecutive results as soon as it is complete, in order, from this thread: the caller can take them in while
     the workers go on (the list is its own; changing it leaves the returned results as they were)."""
-    jobs = default_jobs() if jobs is None else max(1, jobs)
+    jobs = default_jobs() if jobs is None else max(1, min(jobs, MAX_JOBS))
     # A local target's counter holds a loaded tokenizer that workers do not have: such files stay in-process.
     total = sum(map(len, lines))
     engine.counter.expect(total)  # before the workers start, so that forked ones inherit a loaded tiktoken

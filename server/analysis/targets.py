@@ -420,7 +420,8 @@ def names_model(listed: str, model: str) -> bool:
     (`ft:gpt-4.1-mini-2025-04-14:org::id`), or the undated alias of a dated snapshot (`o4-mini` for
     `o4-mini-2025-04-16`, as the providers name their models; not `gpt-4.1` for `gpt-4.1-mini-2025-04-14`)."""
     if model.startswith("ft:"):
-        model = model.split(":")[1] if model.count(":") >= 1 else model
+        model = model.split(":")[1]
+    model = model.split(".ft-")[0]  # Azure's fine-tuned models: gpt-4o-2024-08-06.ft-<id>
     if model == listed:
         return True
     rest = listed[len(model) + 1 :] if listed.startswith(model + "-") else ""

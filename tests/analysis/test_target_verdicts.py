@@ -352,6 +352,11 @@ def test_rft_corpus_through_the_cli():
         ("openai:ft:gpt-4.1-mini-2025-04-14:acme::abc123", "dpo", None),
         ("azure:gpt-4o-2024-08-06", "dpo", None),
         ("azure:gpt-4.1-nano-2025-04-14", "dpo", "error"),
+        ("azure:gpt-4o-2024-08-06.ft-abc123", "dpo", None),  # Azure's fine-tuned models carry .ft-<id>
+        # o4-mini takes RFT alone: a supervised file on it is refused (the lists name it for rft, so an error)
+        ("openai:o4-mini", "sft", "error"),
+        ("azure:o4-mini-2025-04-16", "sft", "error"),
+        ("openai:gpt-5-mini", "sft", "warning"),
         ("together:" + TARGETS["together"].split(":", 1)[1], "dpo", None),  # no per-model list recorded
     ],
 )
@@ -361,6 +366,8 @@ def test_a_method_the_model_lacks_is_refused(tmp_path: Path, target: str, method
     the default target as "RFT")."""
     if method == "rft":
         lines = [json.dumps({"messages": [{"role": "user", "content": f"What is {i}+1?"}]}) for i in range(12)]
+    elif method == "sft":
+        lines = clean()
     else:
         lines = [LINES["dpo"](i) for i in range(12)]
     path = write(tmp_path, "data", lines)
@@ -375,6 +382,8 @@ def test_a_method_the_model_lacks_is_refused(tmp_path: Path, target: str, method
     assert p.returncode == (1 if refused == "error" else 0)
     message = found[0]["message"]
     assert " only, not " in message and "--target " in message
+    if target.endswith(("o4-mini", "o4-mini-2025-04-16")):
+        assert "with reinforcement fine-tuning (rft) only, not supervised fine-tuning (sft)" in message
     if method == "rft":
         assert "o4-mini-2025-04-16" in message
         assert "If these are supervised examples, each is missing its assistant answer" in message
@@ -529,6 +538,8 @@ def test_together_refuses_keys_a_format_does_not_define(tmp_path: Path, lines: l
     assert (
         f"Unknown key '{key}'" in found[0]["message"] and "Together AI refuses every other key" in found[0]["message"]
     )
+    if key == "functions":  # the allowed list names only what Together takes (not parallel_tool_calls)
+        assert found[0]["message"].endswith("allowed: messages, tools.")
     if key != "functions":  # OpenAI-style chat keys stay allowed elsewhere; other formats' extra keys too
         other = cli("check", "--format", "json", "--target", TARGETS["openai-compatible"], str(path))
         assert [d for d in json.loads(other.stdout)["files"][0]["diagnostics"] if d["code"] == "TL109"] == []
@@ -578,11 +589,17 @@ def test_fireworks_weights_whole_examples_on_all_or_none(tmp_path: Path):
     mixed = [d for d in f["diagnostics"] if d["code"] == "TL129"]
     assert p.returncode == 1 and all(d["severity"] == "error" for d in mixed)
     assert mixed[0]["line"] is None and mixed[0]["message"].startswith("4 of 12 examples have a `weight`")
+    assert mixed[1]["message"].startswith("No `weight` here, while 4 other examples have one")
     assert [d["line"] for d in mixed[1:]] == [2, 3, 5, 6, 8, 9, 11, 12]  # the unweighted ones, 1-based
     bad = write(tmp_path, "bad", [chat(i, weight="heavy") for i in range(12)])
     p = cli("check", "--format", "json", "--target", fireworks, str(bad))
     found = [d for d in json.loads(p.stdout)["files"][0]["diagnostics"] if d["code"] == "TL114"]
     assert p.returncode == 1 and len(found) == 12 and "must be a number for Fireworks AI" in found[0]["message"]
+    huge = write(tmp_path, "huge", [chat(i).replace("{", '{"weight": 1e400, ', 1) for i in range(12)])
+    p = cli("check", "--format", "json", "--target", fireworks, str(huge))
+    found = [d for d in json.loads(p.stdout)["files"][0]["diagnostics"] if d["code"] == "TL114"]
+    assert p.returncode == 1 and len(found) == 12 and "must be a finite number" in found[0]["message"]
+    assert "this one is infinite" in found[0]["message"]
     for other in ("openai", "together"):
         p = cli("check", "--format", "json", "--target", TARGETS[other], str(every))
         codes = [d["code"] for d in json.loads(p.stdout)["files"][0]["diagnostics"]]

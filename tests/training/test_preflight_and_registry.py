@@ -61,7 +61,7 @@ def test_method_follows_the_format(project):
     # OpenAI's DPO is for the gpt-4.1 family: on the default gpt-4o-mini the pre-flight refuses, saying so
     pf = run_preflight(TrainRequest(dataset=project / "dpo.jsonl"), "openai")
     assert not pf.ok and [p.code for p in pf.errors] == ["TL123"]
-    assert "for gpt-4.1-2025-04-14, gpt-4.1-mini-2025-04-14 or gpt-4.1-nano-2025-04-14 only" in pf.errors[0].message
+    assert "fine-tunes gpt-4o-mini-2024-07-18 with supervised fine-tuning (sft) only" in pf.errors[0].message
     alpaca = [json.dumps({"instruction": f"Say {i}", "input": "", "output": f"{i}"}) for i in range(20)]
     write_lines(project / "alpaca.jsonl", alpaca)
     pf = run_preflight(TrainRequest(dataset=project / "alpaca.jsonl"), "openai")

@@ -43,15 +43,17 @@ class ExampleWeights(FileRule):
         if not weighted or not unweighted:
             return
         title = view.provider.title
+        have = "has" if weighted == 1 else "have"
+        others = "1 other example has" if weighted == 1 else f"{weighted:,} other examples have"
         yield Finding(
             "TL129",
-            f"{weighted:,} of {weighted + unweighted:,} examples have a `weight` beside `messages`: {title} takes "
+            f"{weighted:,} of {weighted + unweighted:,} examples {have} a `weight` beside `messages`: {title} takes "
             "it on every example or on none. Add one to the others (1.0 is the default) or remove them all.",
         )
         for line in heapq.nsmallest(_MARKED, (view.line_of(s) for s in self._unweighted)):
             yield Finding(
                 "TL129",
-                f"No `weight` here, while {weighted:,} other examples have one: {title} takes it on all or none.",
+                f"No `weight` here, while {others} one: {title} takes it on all or none.",
                 line,
                 view.whole(line),
             )

@@ -21,6 +21,7 @@ from ..targets import names_model, shipped_providers
 from ..types import Finding, Severity
 from .edits import conversion_fix
 from .file_rule import Example, FileRule, FileView, discard
+from .platform import METHOD_WORDS
 
 MARKED_LINES = 20
 _MESSAGE_FORMATS = frozenset({"chat", "kto", RFT_FORMAT})
@@ -141,21 +142,29 @@ class FormatMix(FileRule):
 
     def _model_refusal(self, view: FileView) -> Finding | None:
         """TL123 on the file: the provider takes the format for the method, but not on this model (OpenAI's RFT is
-        for o4-mini alone). An error when the model table knows the model (the list is the provider's word on it);
-        a warning for a model the table does not know, which may be newer than the list's date."""
+        for o4-mini alone, and o4-mini takes nothing else). An error when the model table knows the model, or the
+        provider's lists name it for another method (the lists are the provider's word on it); a warning for a
+        model neither knows, which may be newer than the lists' date."""
         method, p, model = view.method, view.provider, view.target.model
         listed = p.models_for(method)
         info = view.engine.model  # the model table's row: its dated name for an alias (gpt-4o-mini)
         names = (model, info.name) if info.known else (model,)
         if listed is None or not model or any(names_model(m, n) for m in listed for n in names):
             return None
-        known, model = info.known, names[-1]
+        model = names[-1]
+        elsewhere = [m for m in p.methods if m != method and any(names_model(x, model) for x in p.models_for(m) or ())]
+        known = info.known or bool(elsewhere)
         dominant = view.dominant_format
         title = FORMAT_TITLES.get(dominant, dominant)
-        why = f"{p.title} offers {view.method_words} for {_titles(listed)} only, not {model}"
+        if elsewhere:
+            ways = " or ".join(METHOD_WORDS.get(m, m) for m in elsewhere)
+            why = f"{p.title} fine-tunes {model} with {ways} only, not {view.method_words}"
+        else:
+            shown = list(listed) if len(listed) <= 4 else [*listed[:3], f"{len(listed) - 3} more"]
+            why = f"{p.title} offers {view.method_words} for {_titles(shown)} only, not {model}"
         if not known:
             why += f" (as of {p.method_models.as_of}; a newer model may be missing from that list)"
-        hint = f" Train it on one of those (--target {p.name}:{listed[0]})"
+        hint = f" Train it on a model that takes it (--target {p.name}:{listed[0]})"
         others = [m for m in p.methods if m != method and p.accepts(m, dominant) and p.models_for(m) is None]
         if others:
             hint += f", or with {' or '.join(others)} (--method {others[0]})"
@@ -165,7 +174,9 @@ class FormatMix(FileRule):
                 " If these are supervised examples, each is missing its assistant answer: with --method sft every "
                 "such line is reported."
             )
-        return Finding("TL123", f"The file is {title}: {why}.{hint}", severity=None if known else Severity.WARNING)
+        count, n = len(self._formats.get(dominant, ())), view.examples
+        share = "The file is" if count == n else f"Most of the file ({count:,} of {n:,} examples) is"
+        return Finding("TL123", f"{share} {title}: {why}.{hint}", severity=None if known else Severity.WARNING)
 
     def _answers_missing(self, view: FileView) -> bool:
         """Whether the file's RFT lines (the first MARKED_LINES) are RFT only for lacking an answer: nothing but

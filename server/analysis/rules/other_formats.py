@@ -22,7 +22,7 @@ from .platform import DEFAULT_PLATFORM, Platform
 
 # A provider with strict keys (Together's upload check: only `tools` beside `messages`, nothing beside a
 # prompt/completion pair or a text) refuses any other key, and a line that fits two formats with it.
-_STRICT_CHAT_KEYS = frozenset({"messages", "tools", "parallel_tool_calls"})  # parallel_tool_calls: refused_keys'
+_STRICT_CHAT_KEYS = frozenset({"messages", "tools"})
 _PROMPT_COMPLETION_KEYS = frozenset({"prompt", "completion"})
 _TEXT_KEYS = frozenset({"text"})
 
@@ -32,8 +32,13 @@ def _example_weight(obj: dict, c: Collector, p: Platform) -> None:
     if "weight" not in obj:
         return
     weight = obj["weight"]
-    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight):
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)):
         c.add("TL114", f"The example's `weight` must be a number for {p.title}, not {describe(weight)}.", ("weight",))
+    elif not math.isfinite(weight):
+        what = "NaN" if weight != weight else "infinite (a number too large for a float)"
+        c.add(
+            "TL114", f"The example's `weight` must be a finite number for {p.title}; this one is {what}.", ("weight",)
+        )
 
 
 def _example_words(kind: str, p: Platform) -> str:
@@ -50,7 +55,15 @@ def check_chat(obj: dict, c: Collector, p: Platform = DEFAULT_PLATFORM) -> None:
     if p.example_weight:
         allowed = allowed | {"weight"}
         _example_weight(obj, c, p)
-    check_unknown_keys(obj, allowed, c, (), _example_words("chat", p))
+    # `tools` / `parallel_tool_calls` a provider refuses are refused_keys' to report, in its own words
+    refused = {k for k in ("tools", "parallel_tool_calls") if k in obj and getattr(p, k) is False}
+    check_unknown_keys(
+        {k: v for k, v in obj.items() if k not in refused} if refused else obj,
+        allowed,
+        c,
+        (),
+        _example_words("chat", p),
+    )
     refused_keys(obj, c, (), p)
     defined = defined_functions(obj, c, ())
     check_messages(obj.get("messages"), c, ("messages",), mode="sft", defined=defined, platform=p, method="sft")
