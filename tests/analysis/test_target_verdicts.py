@@ -389,6 +389,21 @@ def test_a_method_the_model_lacks_is_refused(tmp_path: Path, target: str, method
         assert "If these are supervised examples, each is missing its assistant answer" in message
 
 
+def test_the_default_model_is_named_as_such_when_it_lacks_the_method(tmp_path: Path):
+    """With no target named, a DPO file meets tuneline's default model, gpt-4o-mini, which takes no DPO: the error
+    says the model is the default one, not one the user chose."""
+    path = write(tmp_path, "data", [LINES["dpo"](i) for i in range(12)])
+    p = cli("check", "--format", "json", str(path))
+    (found,) = [d for d in json.loads(p.stdout)["files"][0]["diagnostics"] if d["code"] == "TL123"]
+    assert (
+        p.returncode == 1
+        and "gpt-4o-mini-2024-07-18 (tuneline's default model: no target was named)" in (found["message"])
+    )
+    named = cli("check", "--format", "json", "--target", "openai:gpt-4o-mini", str(path))
+    (found,) = [d for d in json.loads(named.stdout)["files"][0]["diagnostics"] if d["code"] == "TL123"]
+    assert "default model" not in found["message"]
+
+
 def test_without_answers_and_method_sft_every_line_is_reported(tmp_path: Path):
     lines = [json.dumps({"messages": [{"role": "user", "content": f"What is {i}+1?"}]}) for i in range(12)]
     p = cli("check", "--format", "json", "--method", "sft", str(write(tmp_path, "data", lines)))

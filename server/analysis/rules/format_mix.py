@@ -17,6 +17,7 @@ import json
 from collections.abc import Iterator, Sequence
 
 from ..formats import CONVERTIBLE, FORMAT_TITLES, RFT_FORMAT
+from ..models import DEFAULT_MODEL
 from ..targets import names_model, shipped_providers
 from ..types import Finding, Severity
 from .edits import conversion_fix
@@ -153,6 +154,9 @@ class FormatMix(FileRule):
             return None
         model = names[-1]
         elsewhere = [m for m in p.methods if m != method and any(names_model(x, model) for x in p.models_for(m) or ())]
+        settings = view.engine.settings
+        if settings.target is None and settings.model == DEFAULT_MODEL:  # the user named no model: say whose it is
+            model += " (tuneline's default model: no target was named)"
         known = info.known or bool(elsewhere)
         dominant = view.dominant_format
         title = FORMAT_TITLES.get(dominant, dominant)
