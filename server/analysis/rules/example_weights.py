@@ -7,13 +7,10 @@ its own, only the file can be wrong.
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Iterator, Sequence
 
 from ..types import Finding
 from .file_rule import Example, FileRule, FileView
-
-_MARKED = 20
 
 
 class ExampleWeights(FileRule):
@@ -50,7 +47,7 @@ class ExampleWeights(FileRule):
             f"{weighted:,} of {weighted + unweighted:,} examples {have} a `weight` beside `messages`: {title} takes "
             "it on every example or on none. Add one to the others (1.0 is the default) or remove them all.",
         )
-        for line in heapq.nsmallest(_MARKED, (view.line_of(s) for s in self._unweighted)):
+        for line in view.first_lines(self._unweighted):
             yield Finding(
                 "TL129",
                 f"No `weight` here, while {others} one: {title} takes it on all or none.",

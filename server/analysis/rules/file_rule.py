@@ -9,8 +9,9 @@ Findings are computed only when asked for, with line numbers resolved through `F
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,10 @@ from .platform import METHOD_WORDS
 if TYPE_CHECKING:
     from ..engine import Engine
     from ..targets import ProviderRules, Target
+
+# A file-level error is repeated on this many of its lines: enough to see it in the editor and the CLI, not one per
+# line of a 100,000-line file.
+MARKED_LINES = 20
 
 Example = tuple[int, LineResult]
 """(slot, result): a slot is a line's identity that survives edits above it; `FileView.line` maps it to a line."""
@@ -53,6 +58,10 @@ class FileView:
 
     def whole(self, line: int) -> Span:
         return Span(0, len(self.texts[line]))
+
+    def first_lines(self, slots: Iterable[int], n: int = MARKED_LINES) -> list[int]:
+        """The first `n` lines of `slots`, in order, without sorting them all (a 100,000-line file)."""
+        return heapq.nsmallest(n, map(self.line_of, slots))
 
 
 class FileRule:

@@ -12,7 +12,6 @@ editor and the CLI, not one per line of a 100,000-line file.
 
 from __future__ import annotations
 
-import heapq
 import json
 from collections.abc import Iterator, Sequence
 
@@ -24,7 +23,6 @@ from .edits import conversion_fix
 from .file_rule import Example, FileRule, FileView, discard
 from .platform import METHOD_WORDS
 
-MARKED_LINES = 20
 _MESSAGE_FORMATS = frozenset({"chat", "kto", RFT_FORMAT})
 
 
@@ -38,13 +36,19 @@ def _others(fmt: str, method: str, exclude: str) -> list[str]:
     return [name for name, p in shipped_providers().items() if name != exclude and p.accepts(method, fmt)]
 
 
-def _keys(text: str) -> str:
-    """The top-level keys of a line, for saying what an unknown line looks like."""
+def _object(text: str) -> dict | None:
+    """A line's JSON object, read again for a file-level message (a few lines at most), or None."""
     try:
         obj = json.loads(text.lstrip("\ufeff"))
     except (ValueError, RecursionError):
-        return ""
-    if not isinstance(obj, dict) or not obj:
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
+def _keys(text: str) -> str:
+    """The top-level keys of a line, for saying what an unknown line looks like."""
+    obj = _object(text)
+    if not obj:
         return ""
     keys = list(obj)[:6]
     return ", ".join(k if len(k) <= 30 else k[:29] + "…" for k in keys) + (", …" if len(obj) > 6 else "")
@@ -185,13 +189,12 @@ class FormatMix(FileRule):
     def _answers_missing(self, view: FileView) -> bool:
         """Whether the file's RFT lines (the first MARKED_LINES) are RFT only for lacking an answer: nothing but
         `messages`, and no developer message. Lines with grader fields or a developer message are RFT prompts."""
-        lines = heapq.nsmallest(MARKED_LINES, (view.line_of(s) for s in self._formats.get(RFT_FORMAT, ())))
+        lines = view.first_lines(self._formats.get(RFT_FORMAT, ()))
         for line in lines:
-            try:
-                obj = json.loads(view.texts[line].lstrip("\ufeff"))
-            except (ValueError, RecursionError):
+            obj = _object(view.texts[line])
+            if obj is None:
                 continue
-            messages = obj.get("messages") if isinstance(obj, dict) else None
+            messages = obj.get("messages")
             if set(obj) != {"messages"} or not isinstance(messages, list):
                 return False
             if any(isinstance(m, dict) and m.get("role") == "developer" for m in messages):
@@ -200,7 +203,7 @@ class FormatMix(FileRule):
 
     def _marked(self, view: FileView, fmt: str, slots: set[int]) -> Iterator[Finding]:
         """The refused format's lines, the first MARKED_LINES of them (by position), each with its own error."""
-        lines = heapq.nsmallest(MARKED_LINES, (view.line_of(s) for s in slots))  # no sort of a 100,000-line file
+        lines = view.first_lines(slots)
         p, method = view.provider, view.method
         accepted = p.formats_for(method)
         for line in lines:

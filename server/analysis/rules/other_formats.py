@@ -23,6 +23,13 @@ from .platform import DEFAULT_PLATFORM, Platform
 # A provider with strict keys (Together's upload check: only `tools` beside `messages`, nothing beside a
 # prompt/completion pair or a text) refuses any other key, and a line that fits two formats with it.
 _STRICT_CHAT_KEYS = frozenset({"messages", "tools"})
+# A chat line's allowed top-level keys by (strict keys, whole-example weight): chosen once a line, not built
+_ALLOWED_CHAT_KEYS = {
+    (False, False): CHAT_KEYS,
+    (True, False): _STRICT_CHAT_KEYS,
+    (False, True): CHAT_KEYS | {"weight"},
+    (True, True): _STRICT_CHAT_KEYS | {"weight"},
+}
 _PROMPT_COMPLETION_KEYS = frozenset({"prompt", "completion"})
 _TEXT_KEYS = frozenset({"text"})
 
@@ -51,19 +58,14 @@ def _empty(value: Any) -> bool:
 
 def check_chat(obj: dict, c: Collector, p: Platform = DEFAULT_PLATFORM) -> None:
     """A supervised chat line: only OpenAI's chat keys, and a conversation with an answer to train on."""
-    allowed = _STRICT_CHAT_KEYS if p.strict_keys else CHAT_KEYS
     if p.example_weight:
-        allowed = allowed | {"weight"}
         _example_weight(obj, c, p)
-    # `tools` / `parallel_tool_calls` a provider refuses are refused_keys' to report, in its own words
-    refused = {k for k in ("tools", "parallel_tool_calls") if k in obj and getattr(p, k) is False}
-    check_unknown_keys(
-        {k: v for k, v in obj.items() if k not in refused} if refused else obj,
-        allowed,
-        c,
-        (),
-        _example_words("chat", p),
-    )
+    keyed = obj
+    if p.strict_keys:  # `tools` / `parallel_tool_calls` the provider refuses are refused_keys' to report, in its words
+        refused = {k for k in ("tools", "parallel_tool_calls") if k in obj and getattr(p, k) is False}
+        if refused:
+            keyed = {k: v for k, v in obj.items() if k not in refused}
+    check_unknown_keys(keyed, _ALLOWED_CHAT_KEYS[p.strict_keys, p.example_weight], c, (), _example_words("chat", p))
     refused_keys(obj, c, (), p)
     defined = defined_functions(obj, c, ())
     check_messages(obj.get("messages"), c, ("messages",), mode="sft", defined=defined, platform=p, method="sft")
