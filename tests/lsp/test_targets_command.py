@@ -3,6 +3,7 @@ hints show when a target's token counts are an estimate. One server per test: th
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -73,3 +74,36 @@ async def test_targets_without_a_document_and_with_bad_arguments(tmp_path):
         # OpenAI's own tokenizer: exact counts, no ≈.
         labels = await hint_labels(client, uri)
         assert labels and not any("≈" in label for label in labels)
+
+
+async def test_the_editor_shows_what_the_target_refuses_per_model_and_per_file(tmp_path):
+    """The language server gives the same verdicts as `check` for this session's target rules: a DPO file on a model
+    without DPO (TL123, on the file's first line), a Fireworks file weighting some examples only (TL129), and an
+    extra key Together refuses beside a prompt/completion pair (TL109)."""
+    pair = {
+        "input": {"messages": [{"role": "user", "content": "Add 2 and 2."}]},
+        "preferred_output": [{"role": "assistant", "content": "4."}],
+        "non_preferred_output": [{"role": "assistant", "content": "5."}],
+    }
+    cases = [
+        ("openai:gpt-4o-mini", [json.dumps(pair)] * 12, "TL123", "only, not preference fine-tuning (dpo)"),
+        (
+            "fireworks:accounts/fireworks/models/qwen3-8b",
+            [chat(f"Q{i}", f"A{i}.", weight=2.0) if i < 3 else chat(f"Q{i}", f"A{i}.") for i in range(12)],
+            "TL129",
+            "takes it on every example or on none",
+        ),
+        (
+            TOGETHER,
+            [json.dumps({"prompt": f"q{i}", "completion": f"a{i}.", "id": i}) for i in range(12)],
+            "TL109",
+            "id",
+        ),
+    ]
+    for target, lines, code, words in cases:
+        async with server(tmp_path, {"target": target}) as client:
+            uri = new_uri(tmp_path)
+            client.open(uri, "\n".join(lines) + "\n")
+            found = [d for d in await client.get_diagnostics(uri) if d.code == code]
+            assert found and found[0].severity == types.DiagnosticSeverity.Error, (target, found)
+            assert words in found[0].message, (target, found[0].message)
