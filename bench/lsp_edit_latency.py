@@ -70,12 +70,15 @@ def generate(path: Path, lines: int, seed: int = 7) -> None:
 class Client(LanguageClient):
     def __init__(self) -> None:
         super().__init__("tuneline-bench", "1")
-        self.published: dict[int | None, float] = {}
+        self.published: dict[int | None, float] = {}  # version → when its first diagnostics arrived
+        self.last_published: dict[int | None, tuple[float, int]] = {}  # version → when its last arrived, how many
         self.event = asyncio.Event()
 
         @self.feature(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
         def publish(params: types.PublishDiagnosticsParams) -> None:
-            self.published[params.version] = time.perf_counter()
+            now = time.perf_counter()
+            self.published.setdefault(params.version, now)
+            self.last_published[params.version] = (now, len(params.diagnostics))
             self.last_count = len(params.diagnostics)
             self.event.set()
 
@@ -253,16 +256,26 @@ async def stop_server(client: Client) -> None:
     await client.stop()
 
 
-async def open_file(client: Client, uri: str, text: str) -> tuple[float, int, float | None]:
-    """didOpen → first publishDiagnostics (client side), the number of diagnostics, and the server's own time."""
+async def open_file(client: Client, uri: str, text: str) -> tuple[float, float, int, float | None]:
+    """didOpen → the complete diagnostics (client side), → the first ones (a large file's first lines are published
+    while the rest is analysed), the number of diagnostics, and the server's own time.
+
+    The complete report is the last publication before the server records the open's timing (it writes the
+    timing after publishing, and answers `tuneline/debugTimings` on the same pipe), so the timings are polled."""
     started = time.perf_counter()
     client.text_document_did_open(
         types.DidOpenTextDocumentParams(types.TextDocumentItem(uri=uri, language_id="jsonl", version=1, text=text))
     )
     first = await client.wait_version(1) - started
-    timings = _plain(await client.protocol.send_request_async("tuneline/debugTimings", {"clear": True}))
-    server = [t["serverMs"] / 1000 for t in timings["timings"] if t["kind"] == "open"]
-    return first, client.last_count, server[0] if server else None
+    while True:
+        timings = _plain(await client.protocol.send_request_async("tuneline/debugTimings", {"clear": False}))
+        server = [t["serverMs"] / 1000 for t in timings["timings"] if t["kind"] == "open"]
+        if server:
+            break
+        await asyncio.sleep(0.05)
+    await client.protocol.send_request_async("tuneline/debugTimings", {"clear": True})
+    complete, count = client.last_published[1]
+    return complete - started, first, count, server[0]
 
 
 def change(client: Client, uri: str, version: int, edit: tuple[int, int, int, int, str]) -> float:
@@ -360,7 +373,7 @@ async def bench(path: Path, edit_count: int, debounce_ms: float | None, bursts: 
     opens.append(await open_file(client, uri, text))
     rss_open = hwm_mb(pid)
     del text
-    first, first_count, open_server = min(opens)
+    complete, first, complete_count, open_server = min(opens)
     open_all = [round(o[0], 2) for o in opens]
 
     feel, kinds, version = await edit_round_trips(client, uri, edits_for(random.Random(11), lines, edit_count), 1)
@@ -385,10 +398,12 @@ async def bench(path: Path, edit_count: int, debounce_ms: float | None, bursts: 
         "debounce": debounce,
         "check_s": round(check_seconds, 2),
         "check_runs_s": [round(c, 2) for c in checks],
-        "first_diagnostics_s": round(first, 2),
-        "first_diagnostics_runs_s": open_all,
-        "first_vs_check": round(first / check_seconds, 2),
-        "first_diagnostics_count": first_count,
+        "open_diagnostics_s": round(complete, 2),
+        "open_diagnostics_runs_s": open_all,
+        "open_vs_check": round(complete / check_seconds, 2),
+        "open_diagnostics_count": complete_count,
+        "open_first_lines_diagnostics_s": round(first, 2),
+        "open_first_lines_vs_check": round(first / check_seconds, 2),
         "open_server_s": round(open_server, 2) if open_server is not None else None,
         "edits": len(changes),
         "feel_ms_p50": round(statistics.median(feel), 1),
@@ -431,8 +446,12 @@ SUMMARY = [
         lambda r: next(v for k, v in r.items() if k.endswith("key_ms_p95")),
     ),
     ("edit server side p95 ms (analysis p95)", lambda r: f"{r['edit_server_ms_p95']} ({r['edit_analysis_ms_p95']})"),
-    ("open → first diagnostics s / check s", lambda r: f"{r['first_diagnostics_s']} / {r['check_s']}"),
-    ("first diagnostics / check", lambda r: f"{r['first_vs_check']}x"),
+    ("open → all diagnostics s / check s", lambda r: f"{r['open_diagnostics_s']} / {r['check_s']}"),
+    ("all diagnostics / check", lambda r: f"{r['open_vs_check']}x"),
+    (
+        "open → first lines' diagnostics s (/ check)",
+        lambda r: f"{r['open_first_lines_diagnostics_s']} ({r['open_first_lines_vs_check']}x)",
+    ),
     (
         "server peak RSS MB (open / edits / all)",
         lambda r: "{} / {} / {}".format(

@@ -38,7 +38,7 @@ from .rules.example_weights import ExampleWeights
 from .rules.file_rule import FileRule, FileView
 from .rules.format_mix import FormatMix
 from .rules.model_shutdown import ModelShutdown
-from .rules.multi_line_records import MultiLineRecords
+from .rules.multi_line_records import MultiLineRecords, first_record
 from .rules.platform import Platform
 from .rules.system_prompts import SystemPrompts
 from .rules.token_spread import TokenSpread, quantile
@@ -410,6 +410,23 @@ class Dataset:
         raw.extend(from_rules)
         if self._external:
             raw.extend(self._external_findings())
+        out = self._multi_line.cap(self._resolved(raw))
+        return out if per_code is None else cap_per_code(out, per_code, dropped)
+
+    def line_findings_so_far(self, per_code: int) -> list[Finding] | None:
+        """The findings of the lines analysed so far, as `findings` reports them, for diagnostics shown while a
+        large file's first analysis goes on (the editor shows the problems at the top in a fraction of the time).
+        No file-level rule is asked: none has seen the whole file yet, and a duplicate or a count judged on part of
+        it could be wrong. None when the lines cannot be judged one by one: a JSON array file, or pretty-printed
+        records (their per-line errors wait for TL006 and its cap)."""
+        if self.is_array_file() or first_record(self._texts) is not None:
+            return None
+        dropped: Counter[str] = Counter()
+        return cap_per_code(self._resolved(self._first_line_findings(per_code, dropped)), per_code, dropped)
+
+    def _resolved(self, raw: list[Finding]) -> list[Finding]:
+        """`raw` without disabled codes (or codes an array file suppresses), each at its configured severity,
+        sorted by position."""
         array = self.is_array_file()
         enabled = self.engine.enabled
         severity = self.engine.severity
@@ -422,8 +439,7 @@ class Dataset:
                 f if level is f.severity else Finding(f.code, f.message, f.line, f.span, f.fix, f.related, level)
             )
         out.sort(key=position)
-        out = self._multi_line.cap(out)
-        return out if per_code is None else cap_per_code(out, per_code, dropped)
+        return out
 
     def view(self, per_code: int | None = None, dropped: Counter[str] | None = None) -> FileView:
         """What file-level rules read when they report: slots resolve to the lines they are on now."""

@@ -132,8 +132,17 @@ def analyze_many(
     analyze, remember = engine.analyze_line, engine.remember
     budget = 2 * (jobs - 1) * CHUNK_BYTES  # characters in flight to the workers (at least one chunk)
     results: list[LineResult] = []
-    pending: deque[tuple[int, int, int, Future[list[LineResult]] | list[LineResult]]] = deque()
+    pending: deque[tuple[int, int, int, Future[list[LineResult]] | list[LineResult] | None]] = deque()
     in_flight = 0
+
+    def ready(item: Future[list[LineResult]] | list[LineResult] | None) -> bool:
+        return isinstance(item, list) or (item is not None and item.done())
+
+    def analyse_first() -> None:
+        """The file's first chunk, put off until the workers have theirs (see below)."""
+        if pending and pending[0][3] is None:
+            start, end, _, _ = pending.popleft()
+            pending.appendleft((start, end, 0, [analyze(t) for t in lines[start:end]]))
 
     def settle_oldest() -> None:
         nonlocal in_flight
@@ -159,6 +168,12 @@ def analyze_many(
         ) as pool,
     ):
         for start, end, size in chunks(lines):
+            if start == 0:
+                # The first lines are analysed here, once the workers have their first chunks: they join the
+                # dataset without waiting for a worker to start, so a caller showing results as they come (the
+                # server's early diagnostics) has the top of the file at once. The split of work is the same.
+                pending.append((0, end, 0, None))
+                continue
             # Workers are kept fed with up to two chunks each; every other chunk is analysed here meanwhile. So the
             # split follows how fast each side really is (this process also unpickles and merges; another program
             # may hold a core), not a fixed share. A line too long for a chunk stays here: a pickle would copy it
@@ -169,9 +184,11 @@ def analyze_many(
                 pending.append((start, end, size, job))
                 in_flight += size
             else:
+                analyse_first()
                 pending.append((start, end, 0, [analyze(t) for t in lines[start:end]]))
-            while pending and (isinstance(pending[0][3], list) or pending[0][3].done()):
+            while pending and ready(pending[0][3]):
                 settle_oldest()
+        analyse_first()
         while pending:
             settle_oldest()
     return results

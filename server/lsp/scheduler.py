@@ -34,6 +34,7 @@ from tuneline.analysis.collector import relaxed
 
 from .convert import DiagnosticCache, EncodedDiagnostics
 from .documents import Analysis, Document, Refresh, Reset
+from .early_diagnostics import EarlyDiagnostics
 from .linebuffer import LineSplice
 from .protocol import RawJSON
 from .workers import build_dataset
@@ -167,8 +168,9 @@ class Scheduler:
             version = doc.version
             if doc.dataset is None and not any(isinstance(op, Reset) for op in ops):
                 ops = [Reset(doc.buffer.dataset_lines())]  # no dataset to splice into: start from the text
+            early = self._early(doc, ops, version, loop)
             try:
-                analysis = await loop.run_in_executor(self.executor, self._compute, doc, ops, version)
+                analysis = await loop.run_in_executor(self.executor, self._compute, doc, ops, version, early)
             except Exception:
                 failures += 1
                 log.exception("analysis of %s failed (attempt %d)", doc.uri, failures)
@@ -195,14 +197,33 @@ class Scheduler:
             self._finished(doc, analysis, edits)
             return
 
-    def _compute(self, doc: Document, ops: list, version: int) -> Analysis:
-        """On the analysis thread: bring the dataset up to date and build the diagnostics."""
+    def _early(
+        self, doc: Document, ops: list, version: int, loop: asyncio.AbstractEventLoop
+    ) -> EarlyDiagnostics | None:
+        """For the first analysis of a large document, diagnostics of its first lines while the rest is analysed."""
+        if doc.analysis is not None or self.server.pull_diagnostics:
+            return None
+        lines = next((op.lines for op in ops if isinstance(op, Reset)), None)
+        if lines is None or len(lines) < LARGE_FILE_LINES:
+            return None
+        uri = doc.uri
+        encoded = self.cache.encoded
+
+        def publish(diagnostics_json: str) -> None:  # on the loop
+            if self.server.documents.get(uri) is doc and doc.version == version and doc.analysis is None:
+                self.server.publish_json(doc, diagnostics_json)
+
+        return EarlyDiagnostics(len(lines), EDITOR_PER_CODE, lambda f, texts: encoded(uri, f, texts), publish, loop)
+
+    def _compute(self, doc: Document, ops: list, version: int, early: EarlyDiagnostics | None = None) -> Analysis:
+        """On the analysis thread: bring the dataset up to date and build the diagnostics (publishing the first
+        lines' early through `early`, for a large document's first analysis)."""
         started = built = time.perf_counter()
         engine = self.server.config.engine_for(doc.path)
         dataset = doc.dataset
         for op in ops:
             if isinstance(op, Reset):
-                dataset = self._build(engine, op.lines)
+                dataset = self._build(engine, op.lines, early)
                 built = time.perf_counter()
             elif isinstance(op, LineSplice) and dataset is not None:
                 dataset.splice(op.start, op.end, op.lines)
@@ -240,11 +261,11 @@ class Scheduler:
         )
 
     @staticmethod
-    def _build(engine: Engine, lines: list[str]) -> Dataset:
+    def _build(engine: Engine, lines: list[str], early: EarlyDiagnostics | None = None) -> Dataset:
         """A dataset from scratch; large files are analysed on all cores, like `tuneline check`."""
         large = len(lines) >= LARGE_FILE_LINES
         with relaxed() if large else contextlib.nullcontext():
-            dataset = build_dataset(engine, lines)
+            dataset = build_dataset(engine, lines, on_progress=early)
         if large:
             # Millions of long-lived result objects would make every full garbage collection walk them all
             # (hundreds of ms, in the middle of someone's keystroke). They hold no reference cycles: park them

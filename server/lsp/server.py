@@ -209,9 +209,13 @@ class TunelineServer(LanguageServer):
 
     def publish(self, doc: Document, analysis: Analysis) -> None:
         """Push diagnostics, for clients that do not pull them."""
+        self.publish_json(doc, analysis.diagnostics_json)
+
+    def publish_json(self, doc: Document, diagnostics_json: str) -> None:
+        """Push diagnostics already encoded as a JSON array, for clients that do not pull them."""
         if self.pull_diagnostics:
             return
-        params = f'{{"uri":{json.dumps(doc.uri)},"version":{doc.version},"diagnostics":{analysis.diagnostics_json}}}'
+        params = f'{{"uri":{json.dumps(doc.uri)},"version":{doc.version},"diagnostics":{diagnostics_json}}}'
         self.tuneline_protocol.send_notification_raw(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS, RawJSON(params))
 
     def clear_diagnostics(self, uri: str) -> None:

@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 
 from tuneline.analysis import Engine  # noqa: F401  (the engine's modules, imported once for every worker)
+from tuneline.analysis.rules.text_scan import detectors
 from tuneline.analysis.tokens import EncodingUnavailable, exact_counter
 
 with contextlib.suppress(EncodingUnavailable):  # offline without the bundle: each worker reports it as before
     exact_counter("o200k_base")
+detectors()  # detect-secrets' pattern detectors (~0.1 s to import): a large file has a line that needs them

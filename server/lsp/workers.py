@@ -11,9 +11,11 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import threading
+from collections.abc import Callable
 
 from tuneline.analysis import Dataset, Engine, LineResult
 from tuneline.analysis.parallel import MIN_BYTES_FOR_WORKERS, analyze_many
+from tuneline.analysis.rules import text_scan
 
 _warming = threading.Lock()
 _warmed = False
@@ -28,14 +30,22 @@ def _context() -> multiprocessing.context.BaseContext:
         return multiprocessing.get_context("spawn")
 
 
-def build_dataset(engine: Engine, lines: list[str], jobs: int | None = None) -> Dataset:
+def build_dataset(
+    engine: Engine,
+    lines: list[str],
+    jobs: int | None = None,
+    on_progress: Callable[[Dataset, int], None] | None = None,
+) -> Dataset:
     """A dataset of `lines` from scratch, analysed in worker processes for large inputs (results remembered by
     `engine`). Each run of lines joins the dataset as soon as it is analysed, so the file-level rules take it in
-    while the workers go on, as in `tuneline check`."""
+    while the workers go on, as in `tuneline check`; `on_progress(dataset, lines_done)` hears each run after it
+    joined (the first lines, in order)."""
     dataset = Dataset(engine)
 
     def join(start: int, results: list[LineResult]) -> None:
         dataset.splice(start, start, lines[start : start + len(results)], results)
+        if on_progress is not None:
+            on_progress(dataset, start + len(results))
 
     analyze_many(engine, lines, jobs=jobs, mp_context=_context(), on_chunk=join)
     return dataset
@@ -62,3 +72,5 @@ def _warm() -> None:
             from multiprocessing import forkserver
 
             forkserver.ensure_running()
+    with contextlib.suppress(Exception):
+        text_scan.detectors()  # what `analyze_many` imports before its workers start (~0.1 s), done meanwhile

@@ -186,6 +186,20 @@ class Client(LanguageClient):
         raise TimeoutError(f"no diagnostics for {uri} version {self.versions.get(uri)}")
 
 
+class RecordingClient(Client):
+    """The tests' client, recording every pushed diagnostics version in order (not only the last): give it
+    `record_publish` as `make_client`'s `publish`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.publishes: list[tuple[int | None, float, list[types.Diagnostic]]] = []
+
+
+def record_publish(client: RecordingClient, params: types.PublishDiagnosticsParams) -> None:
+    client.publishes.append((params.version, time.perf_counter(), list(params.diagnostics)))
+    _publish(client, params)
+
+
 def _publish(client: Client, params: types.PublishDiagnosticsParams) -> None:
     client.diagnostics[params.uri] = params.diagnostics
     client.published[params.uri] = Published(params.version, list(params.diagnostics))

@@ -19,26 +19,14 @@ from tuneline.analysis import Dataset
 from tuneline.lsp.scheduler import DEBOUNCE_FLOOR_SECONDS, DEBOUNCE_SECONDS
 from tuneline.lsp.server import TunelineServer
 
-from .helpers import SERVER, Client, chat, make_client, new_uri, start
+from .helpers import SERVER, RecordingClient, chat, make_client, new_uri, record_publish, start
 
 LINES = 3000  # big enough that an analysis costs something real, small enough for CI
 OLD_DEBOUNCE_MS = 150
 BOUND_MS = 110  # the median edit → diagnostics; the old debounce alone was 150 ms, the new one ~20-30 ms here
 
 
-class RecordingClient(Client):
-    """The tests' client, recording every pushed diagnostics version in order (not only the last)."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.publishes: list[tuple[int | None, float, list[types.Diagnostic]]] = []
-
-
-def _publish(client: RecordingClient, params: types.PublishDiagnosticsParams) -> None:
-    client.publishes.append((params.version, time.perf_counter(), list(params.diagnostics)))
-
-
-CONFIG = ClientServerConfig(server_command=SERVER, client_factory=lambda: make_client(RecordingClient, _publish))
+CONFIG = ClientServerConfig(server_command=SERVER, client_factory=lambda: make_client(RecordingClient, record_publish))
 
 
 def dataset(lines: int) -> str:

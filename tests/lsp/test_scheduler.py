@@ -54,10 +54,10 @@ async def test_a_result_that_edits_overtook_is_not_published():
     entered = asyncio.Event()
     loop = asyncio.get_running_loop()
 
-    def slow(d, ops, version):
+    def slow(d, ops, version, *rest):
         loop.call_soon_threadsafe(entered.set)
         time.sleep(0.3)
-        return real(d, ops, version)
+        return real(d, ops, version, *rest)
 
     server.scheduler._compute = slow  # type: ignore[method-assign]
     server.scheduler.changed(doc, 0)
@@ -75,11 +75,11 @@ async def test_a_failing_analysis_is_retried_from_the_text_then_given_up():
     real = server.scheduler._compute
     calls: list[list] = []
 
-    def flaky(d, ops, version):
+    def flaky(d, ops, version, *rest):
         calls.append(ops)
         if len(calls) in (1, 3, 4):
             raise RuntimeError("boom")
-        return real(d, ops, version)
+        return real(d, ops, version, *rest)
 
     server.scheduler._compute = flaky  # type: ignore[method-assign]
     analysis = await server.scheduler.settled(doc)
