@@ -185,6 +185,8 @@ def analyze_many(
                 in_flight += size
             else:
                 analyse_first()
+                while pending and ready(pending[0][3]):
+                    settle_oldest()  # the first lines join before this chunk is analysed
                 pending.append((start, end, 0, [analyze(t) for t in lines[start:end]]))
             while pending and ready(pending[0][3]):
                 settle_oldest()

@@ -15,10 +15,13 @@ report is scheduled after the last of these, so an early set never replaces the 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 
 from tuneline.analysis import Dataset, Finding
+
+log = logging.getLogger("tuneline.lsp.early")
 
 EVERY_SECONDS = 1.0  # between two early publications of one document (each walks the lines analysed so far)
 
@@ -41,17 +44,24 @@ class EarlyDiagnostics:
         self.loop = loop
         self._last_time: float | None = None
         self._last_count = 0
+        self._failed = False
 
     def __call__(self, dataset: Dataset, lines_done: int) -> None:
-        if lines_done >= self.total_lines:
+        if self._failed or lines_done >= self.total_lines:
             return  # the complete report follows at once
         now = time.perf_counter()
         if self._last_time is not None and now - self._last_time < EVERY_SECONDS:
             return
-        found = dataset.line_findings_so_far(self.per_code)
-        if not found or len(found) <= self._last_count:
-            return  # nothing new to show: an empty set would only claim the unread rest is clean
-        self._last_time, self._last_count = now, len(found)
-        texts = dataset.texts
-        body = "[" + ",".join(self.encode(f, texts) for f in found) + "]"
+        self._last_time = now  # every walk counts, published or not: a clean file must not be walked per chunk
+        try:
+            found = dataset.line_findings_so_far(self.per_code)
+            if not found or len(found) <= self._last_count:
+                return  # nothing new to show: an empty set would only claim the unread rest is clean
+            self._last_count = len(found)
+            texts = dataset.texts
+            body = "[" + ",".join(self.encode(f, texts) for f in found) + "]"
+        except Exception:  # early diagnostics are a courtesy: never let them fail the analysis itself
+            log.exception("early diagnostics failed; the complete report follows as usual")
+            self._failed = True
+            return
         self.loop.call_soon_threadsafe(self.publish, body)

@@ -203,8 +203,11 @@ class Scheduler:
         """For the first analysis of a large document, diagnostics of its first lines while the rest is analysed."""
         if doc.analysis is not None or self.server.pull_diagnostics:
             return None
-        lines = next((op.lines for op in ops if isinstance(op, Reset)), None)
-        if lines is None or len(lines) < LARGE_FILE_LINES:
+        resets = [i for i, op in enumerate(ops) if isinstance(op, Reset)]
+        if not resets or any(isinstance(op, LineSplice) for op in ops[resets[-1] :]):
+            return None  # edited since it was opened: the lines analysed are not the version's lines
+        lines = ops[resets[-1]].lines
+        if len(lines) < LARGE_FILE_LINES:
             return None
         uri = doc.uri
         encoded = self.cache.encoded

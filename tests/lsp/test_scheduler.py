@@ -8,6 +8,7 @@ import time
 from lsprotocol import types
 
 from tuneline.lsp.documents import Reset
+from tuneline.lsp.scheduler import LARGE_FILE_LINES
 from tuneline.lsp.server import TunelineServer
 
 from .helpers import chat
@@ -119,3 +120,16 @@ def test_client_capabilities_decide_pull_or_push():
     assert server.pull_diagnostics
     server.protocol.client_capabilities = types.ClientCapabilities()
     assert not server.pull_diagnostics
+
+
+async def test_early_diagnostics_only_for_the_lines_of_the_version_analysed():
+    """A large document's first lines are published early (test_early_diagnostics.py) only when the lines analysed
+    are the version's: an edit queued behind the open's Reset moves them, and the early set would be off."""
+    server, _ = make_server()
+    doc = server.documents.open(URI, 1, "\n".join(chat(f"q{i}", "a") for i in range(LARGE_FILE_LINES)))
+    loop = asyncio.get_running_loop()
+    assert server.scheduler._early(doc, list(doc.pending), 1, loop) is not None
+    doc.pending.append(doc.buffer.edit(0, 0, 0, 0, "{broken\n"))
+    assert server.scheduler._early(doc, list(doc.pending), 2, loop) is None
+    small = server.documents.open(URI + "x", 1, "\n".join(chat(f"q{i}", "a") for i in range(100)))
+    assert server.scheduler._early(small, list(small.pending), 1, loop) is None
