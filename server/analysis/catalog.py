@@ -160,7 +160,10 @@ _RULES = [
         E,
         "Content has the wrong type.",
         '`content` must be a string or a list of content parts ({"type": "text", "text": ...}); it may be '
-        "null only on an assistant message with `tool_calls`.",
+        "null only on an assistant message with `tool_calls`. An image part holds its URL in an object, "
+        '{"type": "image_url", "image_url": {"url": ..., "detail": ...}} (a bare string, a missing or empty `url` '
+        "are refused), and its `detail` is one the target takes (OpenAI: auto, low, high, original; docs/targets.md, "
+        "`image_detail`). A target that drops images (the local trainer) does not judge their shape.",
     ),
     Rule(
         "TL109",

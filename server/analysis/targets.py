@@ -130,6 +130,7 @@ class ProviderRules:
     # whether `prompt` / `completion` may be lists of messages (TRL's conversational form) or only text (Together)
     prompt_completion_messages: Fact[bool]
     images: Fact[Images]
+    image_detail: Fact[tuple[str, ...]]  # the values an image part's `detail` may take
     mixed_content: Fact[bool]  # whether one conversation may mix string content and content-part lists
     parts_without_images: Fact[bool]  # whether a conversation written in content parts may hold no image
     min_examples: Fact[int]
@@ -388,6 +389,13 @@ def _strings(value: Any, allowed: tuple[str, ...] | frozenset[str], what: str) -
     return tuple(value)
 
 
+def _detail_values(value: Any) -> tuple[str, ...]:
+    """Image `detail` values: any names (a provider may add one, as OpenAI added "original"), at least one."""
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+        raise _Bad("must be a non-empty list of detail names")
+    return tuple(value)
+
+
 def _table(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise _Bad("must be a table")
@@ -530,6 +538,7 @@ _FACTS: dict[str, tuple[Callable[[Any], Any], bool]] = {
     "example_weight": (_bool, True),
     "prompt_completion_messages": (_bool, True),
     "images": (_images, False),
+    "image_detail": (_detail_values, True),
     "mixed_content": (_bool, True),
     "parts_without_images": (_bool, True),
     "min_examples": (_int, True),
@@ -679,6 +688,7 @@ FACT_LABELS = {
     "example_weight": "A `weight` for a whole example",
     "prompt_completion_messages": "Messages as `prompt` / `completion`",
     "images": "Images",
+    "image_detail": "Image `detail` values",
     "mixed_content": "String and content-part messages in one conversation",
     "parts_without_images": "A conversation of content parts without an image",
     "min_examples": "Minimum examples",
@@ -744,6 +754,8 @@ def fact_text(name: str, value: Any, verified: bool = False) -> str:
         return _per_method_text(value, str)
     if name == "weight_roles":
         return ", ".join(value) if value else "none"
+    if name == "image_detail":
+        return ", ".join(value)
     if name == "validation_file_required":
         needed = [m for m in METHODS if value.get(m)]
         return f"yes, for {_or(needed)}" if needed else "no"

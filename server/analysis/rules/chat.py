@@ -14,6 +14,7 @@ from ..types import Severity
 from .base import Collector, describe, nearest
 from .content_forms import ContentForms, check_content_forms
 from .edits import remove_key, replace_value
+from .image_parts import check_image_shape
 from .images import ImageCount, check_image_part
 from .platform import DEFAULT_PLATFORM, Platform, unverified
 
@@ -210,6 +211,7 @@ def _check_content(
                 c.add("TL108", "Images are not allowed in assistant messages.", pp)
             elif ptype == "image_url":
                 images.count += 1
+                check_image_shape(part, k, c, pp, platform)
                 check_image_part(part, role, c, pp, platform, first=images.count == 1)
         if not has_calls and _content_is_empty(content):
             c.add("TL107", "Empty content (no text in the content parts).", cp)

@@ -65,6 +65,7 @@ class Platform:
     example_weight: bool = False  # a number `weight` beside `messages` weights the example (Fireworks)
     prompt_completion_messages: bool | None = None  # False: prompt/completion are text only (Together)
     images: Images | None = None
+    image_detail: Verdict = (None, True)  # the values an image part's `detail` may take; None: not documented
     mixed_content: Verdict = (None, True)  # False: one conversation must not mix string and content-part messages
     parts_without_images: Verdict = (None, True)  # False: a conversation all in content parts must hold an image
     model: str = ""
@@ -98,6 +99,7 @@ class Platform:
             example_weight=rules.example_weight.value is True,
             prompt_completion_messages=rules.prompt_completion_messages.value,
             images=rules.images.value,
+            image_detail=_verdict(rules.image_detail),
             mixed_content=_verdict(rules.mixed_content),
             parts_without_images=_verdict(rules.parts_without_images),
             model=model,
