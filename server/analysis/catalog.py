@@ -163,7 +163,8 @@ _RULES = [
         "null only on an assistant message with `tool_calls`. An image part holds its URL in an object, "
         '{"type": "image_url", "image_url": {"url": ..., "detail": ...}} (a bare string, a missing or empty `url` '
         "are refused), and its `detail` is one the target takes (OpenAI: auto, low, high, original; docs/targets.md, "
-        "`image_detail`). A target that drops images (the local trainer) does not judge their shape.",
+        "`image_detail`). Where an image cannot train anyway (the local trainer drops images; a model that takes "
+        "none), TL125 says so and the shape is not judged.",
     ),
     Rule(
         "TL109",

@@ -33,6 +33,7 @@ _ROWS = (
     ("file_size_limit", "file size"),
     ("images", "images"),
     ("image_models", "image models"),
+    ("image_detail", "image detail"),
     ("content_forms", "content forms"),
     ("weight", "weight"),
     ("bom", "byte order mark"),

@@ -33,11 +33,14 @@ def image(value: object) -> dict:
 
 CASES = {
     "missing": ({"type": "image_url"}, "Image part 1 has no `image_url`"),
-    "string": (image(URL), "`image_url` must be an object holding the URL"),
-    "number": (image(42), '`image_url` must be an object like {"url": ...}, not a number.'),
-    "no url": (image({"detail": "high"}), "The image has no `url`."),
-    "empty url": (image({"url": ""}), "The image needs a non-empty string `url`"),
-    "ultra": (image({"url": URL, "detail": "ultra"}), "Image detail 'ultra' is not one OpenAI takes"),
+    "string": (image(URL), 'Image part 1: `image_url` must be an object holding the URL, {"url": ...}, not a string.'),
+    "number": (image(42), "not a number."),
+    "no url": (image({"detail": "high"}), "Image part 1 has no `url` in its `image_url`."),
+    "empty url": (image({"url": " "}), "Image part 1: `url` is empty."),
+    "ultra": (
+        image({"url": URL, "detail": "ultra"}),
+        'OpenAI takes `detail` "auto", "low", "high" or "original", not "ultra".',
+    ),
 }
 
 
@@ -68,7 +71,13 @@ def test_each_malformed_image_part_is_an_error_through_check(shapes):
     assert [d["line"] for d in found] == [1, 2, 3, 4, 5, 6]
     for d, (_, message) in zip(found, CASES.values()):
         assert d["severity"] == "error" and message in d["message"], d
-    assert "(valid: auto, low, high, original)" in found[-1]["message"]
+
+
+def test_a_model_that_takes_no_images_gets_one_tl125_and_no_shape_findings(shapes):
+    """gpt-4o-mini fine-tunes on no image: TL125 says so on every example, the shapes are not judged."""
+    found = check(shapes, "openai:gpt-4o-mini-2024-07-18")
+    assert [d["line"] for d in found if d["code"] == "TL125"] == list(range(1, 13))
+    assert [d for d in found if d["code"] == "TL108"] == []
 
 
 def test_an_assumed_detail_list_warns_and_a_target_dropping_images_does_not_judge(shapes):

@@ -4,11 +4,13 @@
 Converters write other shapes (`"image_url": "https://..."`, a part with no `image_url`, a `detail` of their own),
 and a platform that trains on images refuses them when the job starts. The shape is the chat format's, the same at
 every provider that takes OpenAI's content parts; which `detail` values a target takes is its fact
-(`image_detail` in providers.toml). A target that drops images (the local trainer, TL125 says so) is not judged.
+(`image_detail` in providers.toml). Where an image cannot train anyway (the local trainer drops images; a model
+that takes none), TL125 says so and the shape is not judged.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from ..scan import PathItem
@@ -20,8 +22,9 @@ from .platform import Platform, unverified
 
 def check_image_shape(part: dict[str, Any], k: int, c: Collector, path: tuple[PathItem, ...], p: Platform) -> None:
     """The `image_url` of image part `k` (at `path`): an object with a non-empty string `url` and, if it has one,
-    a `detail` the target takes."""
-    if p.images is not None and p.images.accepted is False:
+    a `detail` the target takes. Not judged where the image cannot train anyway: a target that drops images, or a
+    model that takes none (TL125 says so, once per example)."""
+    if (p.images is not None and p.images.accepted is False) or p.model_images[0] is False:
         return
     if "image_url" not in part:
         c.add(
@@ -30,35 +33,43 @@ def check_image_shape(part: dict[str, Any], k: int, c: Collector, path: tuple[Pa
         return
     value = part["image_url"]
     where = (*path, "image_url")
-    if isinstance(value, str):
+    if not isinstance(value, dict):
         c.add(
             "TL108",
-            '`image_url` must be an object holding the URL, {"url": ...}, not a string.',
+            f'Image part {k}: `image_url` must be an object holding the URL, {{"url": ...}}, not {describe(value)}.',
             where,
-            fix=replace_value(where, {"url": value}, 'Wrap the URL as {"url": ...}'),
+            fix=replace_value(where, {"url": value}, 'Wrap the URL as {"url": ...}')
+            if isinstance(value, str)
+            else None,
         )
         return
-    if not isinstance(value, dict):
-        c.add("TL108", f'`image_url` must be an object like {{"url": ...}}, not {describe(value)}.', where)
-        return
-    url = value.get("url")
-    if not isinstance(url, str) or not url.strip():
-        what = "has no `url`" if "url" not in value else f"needs a non-empty string `url`, not {describe(url)}"
-        c.add("TL108", f"The image {what}.", (*where, "url") if "url" in value else where)
+    if "url" not in value:
+        c.add("TL108", f"Image part {k} has no `url` in its `image_url`.", where)
+    else:
+        url = value["url"]
+        if not isinstance(url, str):
+            c.add("TL108", f"Image part {k}: `url` must be a string, not {describe(url)}.", (*where, "url"))
+        elif not url.strip():
+            c.add("TL108", f"Image part {k}: `url` is empty.", (*where, "url"))
     if "detail" in value:
-        _check_detail(value["detail"], c, (*where, "detail"), p)
+        _check_detail(value["detail"], k, c, (*where, "detail"), p)
 
 
-def _check_detail(detail: Any, c: Collector, path: tuple[PathItem, ...], p: Platform) -> None:
+def _check_detail(detail: Any, k: int, c: Collector, path: tuple[PathItem, ...], p: Platform) -> None:
     allowed, verified = p.image_detail
-    if allowed is None or detail in allowed:
+    if allowed is None or (isinstance(detail, str) and detail in allowed):
         return
     fix_to = nearest(detail, allowed) if isinstance(detail, str) else None
-    shown = repr(detail) if isinstance(detail, str) else describe(detail)
+    shown = json.dumps(detail, ensure_ascii=False) if isinstance(detail, str) else describe(detail)
     c.add(
         "TL108",
-        f"Image detail {shown} is not one {p.title} takes (valid: {', '.join(allowed)}){unverified(p, verified)}.",
+        f"Image part {k}: {p.title} takes `detail` {_or(allowed)}, not {shown}{unverified(p, verified)}.",
         path,
         fix=replace_value(path, fix_to, f"Change detail to {fix_to!r}") if fix_to else None,
         severity=None if verified else Severity.WARNING,
     )
+
+
+def _or(words: tuple[str, ...]) -> str:
+    quoted = [f'"{w}"' for w in words]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
