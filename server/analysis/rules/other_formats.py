@@ -56,8 +56,52 @@ def _empty(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip()) or (isinstance(value, list) and not value)
 
 
+_MEMO_MAX = 256  # role sequences remembered per platform: a file has a few; a cap bounds a pathological one
+
+
+def _plain_roles(obj: dict) -> tuple[str, ...] | None:
+    """The roles of a line that is `{"messages": [...]}` and nothing else, every message `{"role": str, "content":
+    str}` with some non-space text; None for any other line. For such a line every chat finding depends on the
+    roles alone (and the platform): which roles are taken, their order, the first and last, a tool message's
+    missing call id. Content, weights, tools and keys, the checks that read more, find nothing on it."""
+    if len(obj) != 1:
+        return None
+    messages = obj.get("messages")
+    if type(messages) is not list or not messages:
+        return None
+    roles = []
+    for m in messages:
+        if type(m) is not dict or len(m) != 2:
+            return None
+        role, content = m.get("role"), m.get("content")
+        if type(role) is not str or type(content) is not str or not content or content.isspace():
+            return None
+        roles.append(role)
+    return tuple(roles)
+
+
 def check_chat(obj: dict, c: Collector, p: Platform = DEFAULT_PLATFORM) -> None:
-    """A supervised chat line: only OpenAI's chat keys, and a conversation with an answer to train on."""
+    """A supervised chat line: only OpenAI's chat keys, and a conversation with an answer to train on.
+
+    A plain conversation (`_plain_roles`) takes its findings from the platform's memo of role sequences: most files
+    repeat one or two (system, user, assistant), and the full walk was a sixth of a clean line's time. The memo
+    holds the findings as path-addressed `Pending` items, which the engine only reads, placed on each line."""
+    roles = _plain_roles(obj)
+    if roles is None:
+        _check_chat(obj, c, p)
+        return
+    memo = p.memo
+    found = memo.get(roles)
+    if found is None:
+        own = Collector()
+        _check_chat(obj, own, p)
+        found = tuple(own.items)
+        if len(memo) < _MEMO_MAX:
+            memo[roles] = found
+    c.items.extend(found)
+
+
+def _check_chat(obj: dict, c: Collector, p: Platform) -> None:
     if p.example_weight:
         _example_weight(obj, c, p)
     keyed = obj

@@ -72,6 +72,9 @@ class Platform:
     model_images: Verdict = (None, True)  # whether the target's model fine-tunes on images here; None: not recorded
     image_models: tuple[str, ...] = ()  # the models the table records as fine-tuning on images at this provider
     bom: str = "warn"
+    # Per-line check results that depend only on this platform and a line's shape (`other_formats.check_chat`):
+    # a cache, not a fact, so it takes no part in comparisons
+    memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(
