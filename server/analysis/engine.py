@@ -23,6 +23,7 @@ from .config import Settings
 from .finding_cap import cap_per_code, column, position
 from .formats import FORMAT_TITLES
 from .image_tokens import rule_for as image_rule_for
+from .json_read import message_texts
 from .line_map import LineMap
 from .linecheck import LineContext, analyze_line
 from .local_tokens import ExampleCounter
@@ -99,6 +100,9 @@ def target_model(target: Target, models: ModelTable) -> ModelInfo:
     )
 
 
+PREFILL_MIN_LINES = 64  # below this, counting ahead saves less than reading the lines twice costs
+
+
 class Engine:
     """Settings plus the caches that depend on them. Make a new Engine when settings change."""
 
@@ -152,6 +156,17 @@ class Engine:
             self._cache.clear()
         self._cache[text] = result
         return result
+
+    def analyze_lines(self, lines: list[str]) -> list[LineResult]:
+        """`analyze_line` of each of a chunk of lines, their message texts counted first, back to back
+        (`TokenCounter.prefill`: ~12% of a chat line's time). Lines already analysed are taken as they are."""
+        if len(lines) >= PREFILL_MIN_LINES:
+            cache = self._cache
+            self.counter.prefill(message_texts(t for t in lines if t not in cache))
+        try:
+            return [self.analyze_line(t) for t in lines]
+        finally:
+            self.counter.prefill(())
 
     def remember(self, text: str, result: LineResult) -> None:
         """Adopt a result computed elsewhere (a worker process) for the same text and settings."""

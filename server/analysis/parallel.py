@@ -51,7 +51,7 @@ def _init(settings: Settings, inherited: list[str] | None = None) -> None:
 
 def _run(lines: list[str]) -> list[LineResult]:
     assert _worker_engine is not None
-    return [_worker_engine.analyze_line(t) for t in lines]
+    return _worker_engine.analyze_lines(lines)
 
 
 def _run_inherited(start: int, end: int) -> list[LineResult]:
@@ -116,7 +116,7 @@ def analyze_many(
     total = sum(map(len, lines))
     engine.counter.expect(total)  # before the workers start, so that forked ones inherit a loaded tiktoken
     if jobs == 1 or engine.example_counter is not None or total < MIN_BYTES_FOR_WORKERS:
-        results = [engine.analyze_line(t) for t in lines]
+        results = [r for start, end, _ in chunks(lines) for r in engine.analyze_lines(lines[start:end])]
         if on_chunk is not None:
             on_chunk(0, list(results))
         return results
@@ -129,7 +129,7 @@ def analyze_many(
     if mp_context is None:
         mp_context = _default_context()
     inherit = mp_context.get_start_method() == "fork"
-    analyze, remember = engine.analyze_line, engine.remember
+    analyze, remember = engine.analyze_lines, engine.remember
     budget = 2 * (jobs - 1) * CHUNK_BYTES  # characters in flight to the workers (at least one chunk)
     results: list[LineResult] = []
     pending: deque[tuple[int, int, int, Future[list[LineResult]] | list[LineResult] | None]] = deque()
@@ -142,7 +142,7 @@ def analyze_many(
         """The file's first chunk, put off until the workers have theirs (see below)."""
         if pending and pending[0][3] is None:
             start, end, _, _ = pending.popleft()
-            pending.appendleft((start, end, 0, [analyze(t) for t in lines[start:end]]))
+            pending.appendleft((start, end, 0, analyze(lines[start:end])))
 
     def settle_oldest() -> None:
         nonlocal in_flight
@@ -187,7 +187,7 @@ def analyze_many(
                 analyse_first()
                 while pending and ready(pending[0][3]):
                     settle_oldest()  # the first lines join before this chunk is analysed
-                pending.append((start, end, 0, [analyze(t) for t in lines[start:end]]))
+                pending.append((start, end, 0, analyze(lines[start:end])))
             while pending and ready(pending[0][3]):
                 settle_oldest()
         analyse_first()
