@@ -10,6 +10,7 @@ included. Lines just outside the memo's shape (a whitespace-only answer, an extr
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 
@@ -105,3 +106,12 @@ def test_the_memo_is_bounded():
     ):
         linecheck.analyze_line(_line(roles, n), engine.context)
     assert len(engine.platform.memo) == other_formats._MEMO_MAX
+
+
+def test_a_replaced_platform_gets_its_own_memo_and_long_roles_are_not_remembered():
+    engine = Engine(Settings())
+    linecheck.analyze_line(_line(("user", "assistant"), 1), engine.context)
+    other = dataclasses.replace(engine.platform, alternate=True)
+    assert engine.platform.memo and other.memo == {}
+    long_role = ("r" * 65, "user", "assistant")
+    assert other_formats._plain_roles(json.loads(_line(long_role, 1))) is None

@@ -57,6 +57,7 @@ def _empty(value: Any) -> bool:
 
 
 _MEMO_MAX = 256  # role sequences remembered per platform: a file has a few; a cap bounds a pathological one
+_MEMO_ROLE_MAX = 64  # a longer role is no real role (a typo's finding quotes it): walked, not remembered
 
 
 def _plain_roles(obj: dict) -> tuple[str, ...] | None:
@@ -75,6 +76,8 @@ def _plain_roles(obj: dict) -> tuple[str, ...] | None:
             return None
         role, content = m.get("role"), m.get("content")
         if type(role) is not str or type(content) is not str or not content or content.isspace():
+            return None
+        if len(role) > _MEMO_ROLE_MAX:
             return None
         roles.append(role)
     return tuple(roles)

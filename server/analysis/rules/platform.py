@@ -74,7 +74,8 @@ class Platform:
     bom: str = "warn"
     # Per-line check results that depend only on this platform and a line's shape (`other_formats.check_chat`):
     # a cache, not a fact, so it takes no part in comparisons
-    memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+    # (not an argument: `dataclasses.replace` gives a platform with other facts a memo of its own)
+    memo: dict[Any, Any] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     @classmethod
     def of(
