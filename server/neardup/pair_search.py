@@ -137,7 +137,22 @@ def clustered_pairs(
     else:
         parts = (search(order, True),)
     x, y, s = (np.concatenate([p[i] for p in parts]) for i in range(3))
-    return _select(x, y, s, n, per_row) if len(x) else _empty()
+    if not len(x):
+        return _empty()
+    a, b, _ = _select(x, y, s, n, per_row)
+    return a, b, _cosines(vectors, a, b)
+
+
+def _cosines(vectors: np.ndarray, a: np.ndarray, b: np.ndarray, block: int = 16_384) -> np.ndarray:
+    """The cosine of each chosen pair, computed pair by pair. A pair stored in two cells is scored by two matrix
+    products of different shapes, which BLAS may round apart in the last bit; which one `_select` keeps depends on
+    the order the cells were searched in (one process or two). Scored again here, a pair's cosine is one value
+    however the work was split."""
+    out = np.empty(len(a), dtype=vectors.dtype)
+    for start in range(0, len(a), block):
+        end = start + block
+        out[start:end] = np.einsum("ij,ij->i", vectors[a[start:end]], vectors[b[start:end]])
+    return out
 
 
 # --- the clustered search's parts --------------------------------------------------------------------------------
