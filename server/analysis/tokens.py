@@ -248,7 +248,7 @@ class TokenCounter:
 
         Why: counted one at a time between the rules' Python, each string finds the tokenizer's tables gone cold
         from the CPU caches; counted back to back, a chunk's strings cost about half (a chat line's analysis 101 →
-        89 µs in one process). The same function counts the same text, so no count can change. Only with the
+        93 µs in one process). The same function counts the same text, so no count can change. Only with the
         tokenizer loaded: a small file is counted from the rank index, which needs no warming."""
         count = self._count
         if count is None:
