@@ -160,9 +160,10 @@ class Engine:
     def analyze_lines(self, lines: list[str]) -> list[LineResult]:
         """`analyze_line` of each of a chunk of lines, their message texts counted first, back to back
         (`TokenCounter.prefill`: 4–8% of a chat line's time). Lines already analysed are taken as they are."""
-        if len(lines) >= PREFILL_MIN_LINES:
-            cache = self._cache
-            self.counter.prefill(message_texts(t for t in lines if t not in cache))
+        if len(lines) < PREFILL_MIN_LINES:
+            return [self.analyze_line(t) for t in lines]
+        cache = self._cache
+        self.counter.prefill(message_texts(t for t in lines if t not in cache))
         try:
             return [self.analyze_line(t) for t in lines]
         finally:

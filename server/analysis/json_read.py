@@ -21,12 +21,17 @@ _FAST_DECODE = msgspec.json.Decoder().decode
 _SHALLOW = 400
 
 
+def _shallow(text: str) -> bool:
+    """Whether `text` nests too shallowly for either parser's recursion limit (msgspec may read it first)."""
+    return len(text) < 2 * _SHALLOW or text.count("[") + text.count("{") < _SHALLOW
+
+
 def read_json(text: str, slow: Callable[[str], Any] = json.loads) -> tuple[Any, bool]:
     """`text`'s value, and whether msgspec read it (then it holds only finite numbers and valid strings).
 
     `slow` reads what msgspec refuses and raises json's errors (json.loads, or a decoder with the caller's options);
     it must accept no less than msgspec does, which holds for json's decoders."""
-    if len(text) < 2 * _SHALLOW or text.count("[") + text.count("{") < _SHALLOW:
+    if _shallow(text):
         try:
             return _FAST_DECODE(text), True
         except (msgspec.DecodeError, RecursionError, UnicodeError):  # UnicodeError: a lone surrogate in the text
@@ -38,7 +43,7 @@ def message_texts(lines: Iterable[str]) -> Iterator[str]:
     """The string `content` of every message of the chat-like lines among `lines` (those msgspec reads at once;
     any other line is skipped): what a chunk's token counts are mostly spent on, for `TokenCounter.prefill`."""
     for line in lines:
-        if '"messages"' not in line or (len(line) >= 2 * _SHALLOW and line.count("[") + line.count("{") >= _SHALLOW):
+        if '"messages"' not in line or not _shallow(line):
             continue
         try:
             value = _FAST_DECODE(line)

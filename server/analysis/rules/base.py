@@ -91,6 +91,11 @@ def normal_ascii(text: str) -> bool:
     )
 
 
+def word_list(words: tuple[str, ...] | list[str], last: str = "and") -> str:
+    """ "a, b and c" (or "a, b or c") for a finding's message."""
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + f" {last} " + words[-1]
+
+
 def short(text: str, limit: int = 60) -> str:
     """`text` with its whitespace normalised, cut to `limit` characters with an ellipsis. Its first `limit + 1`
     characters decide when they are normal already (what follows can only add to the end): every example's outline

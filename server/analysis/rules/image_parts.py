@@ -15,7 +15,7 @@ from typing import Any
 
 from ..scan import PathItem
 from ..types import Severity
-from .base import Collector, describe, nearest
+from .base import Collector, describe, nearest, word_list
 from .edits import replace_value
 from .platform import Platform, unverified
 
@@ -63,13 +63,9 @@ def _check_detail(detail: Any, k: int, c: Collector, path: tuple[PathItem, ...],
     shown = json.dumps(detail, ensure_ascii=False) if isinstance(detail, str) else describe(detail)
     c.add(
         "TL108",
-        f"Image part {k}: {p.title} takes `detail` {_or(allowed)}, not {shown}{unverified(p, verified)}.",
+        f"Image part {k}: {p.title} takes `detail` {word_list([json.dumps(a) for a in allowed], 'or')}, not "
+        f"{shown}{unverified(p, verified)}.",
         path,
         fix=replace_value(path, fix_to, f"Change detail to {fix_to!r}") if fix_to else None,
         severity=None if verified else Severity.WARNING,
     )
-
-
-def _or(words: tuple[str, ...]) -> str:
-    quoted = [f'"{w}"' for w in words]
-    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]

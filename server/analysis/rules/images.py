@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..scan import PathItem
 from ..types import Severity
-from .base import Collector
+from .base import Collector, word_list
 from .platform import unverified
 
 if TYPE_CHECKING:
@@ -40,16 +40,12 @@ def _decoded_size(url: str, start: int) -> int:
     return payload * 3 // 4 - padding
 
 
-def _and(words: tuple[str, ...]) -> str:
-    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
-
-
 def _model_takes_no_images(c: Collector, path: tuple[PathItem, ...], p: Platform) -> None:
     """TL125 when the target's model does not fine-tune on images at this provider (OpenAI: gpt-4o-2024-08-06
     only), naming the models that do."""
     verified = p.model_images[1]
     if p.image_models:
-        which = f"only {_and(p.image_models)} {'does' if len(p.image_models) == 1 else 'do'}"
+        which = f"only {word_list(p.image_models)} {'does' if len(p.image_models) == 1 else 'do'}"
     else:
         which = "none of the models tuneline knows for it does"
     c.add(
