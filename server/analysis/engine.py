@@ -17,13 +17,14 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from .catalog import RULES
 from .config import Settings
 from .finding_cap import cap_per_code, column, position
 from .formats import FORMAT_TITLES
 from .image_tokens import rule_for as image_rule_for
-from .json_read import message_texts
+from .json_read import message_texts, read_ahead
 from .line_map import LineMap
 from .linecheck import LineContext, analyze_line
 from .local_tokens import ExampleCounter
@@ -147,25 +148,29 @@ class Engine:
         self.today = today or dt.date.today()
         self._cache: dict[str, LineResult] = {}
 
-    def analyze_line(self, text: str) -> LineResult:
+    def analyze_line(self, text: str, value: dict[str, Any] | None = None) -> LineResult:
+        """`text`'s result; `value`: its JSON value, when the caller has read it already (`read_ahead`)."""
         hit = self._cache.get(text)
         if hit is not None:
             return hit
-        result = analyze_line(text, self.context)
+        result = analyze_line(text, self.context, value)
         if len(self._cache) >= _CACHE_MAX:
             self._cache.clear()
         self._cache[text] = result
         return result
 
     def analyze_lines(self, lines: list[str]) -> list[LineResult]:
-        """`analyze_line` of each of a chunk of lines, their message texts counted first, back to back
-        (`TokenCounter.prefill`: 4–8% of a chat line's time). Lines already analysed are taken as they are."""
+        """`analyze_line` of each of a chunk of lines. The chat lines are read first, once: their message texts are
+        counted back to back (`TokenCounter.prefill`: 4–8% of a chat line's time) and each line's rules take the
+        value read here. Lines already analysed are taken as they are."""
         if len(lines) < PREFILL_MIN_LINES:
             return [self.analyze_line(t) for t in lines]
         cache = self._cache
-        self.counter.prefill(message_texts(t for t in lines if t not in cache))
+        values = read_ahead(t for t in lines if t not in cache)
+        self.counter.prefill(message_texts(values.values()))
         try:
-            return [self.analyze_line(t) for t in lines]
+            get = values.get
+            return [self.analyze_line(t, get(t)) for t in lines]
         finally:
             self.counter.prefill(())
 

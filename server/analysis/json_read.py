@@ -39,9 +39,11 @@ def read_json(text: str, slow: Callable[[str], Any] = json.loads) -> tuple[Any, 
     return slow(text), False
 
 
-def message_texts(lines: Iterable[str]) -> Iterator[str]:
-    """The string `content` of every message of the chat-like lines among `lines` (those msgspec reads at once;
-    any other line is skipped): what a chunk's token counts are mostly spent on, for `TokenCounter.prefill`."""
+def read_ahead(lines: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """The value of every line among `lines` that holds chat messages and that msgspec reads at once, by its text:
+    what `read_json` returns for it. A chunk's lines are read here once, for `TokenCounter.prefill` to count their
+    messages, and the rules take the same value (`analyze_line`'s `value`) instead of reading the line again."""
+    out: dict[str, dict[str, Any]] = {}
     for line in lines:
         if '"messages"' not in line or not _shallow(line):
             continue
@@ -49,7 +51,16 @@ def message_texts(lines: Iterable[str]) -> Iterator[str]:
             value = _FAST_DECODE(line)
         except (msgspec.DecodeError, RecursionError, UnicodeError):
             continue
-        messages = value.get("messages") if type(value) is dict else None
+        if type(value) is dict:
+            out[line] = value
+    return out
+
+
+def message_texts(values: Iterable[dict[str, Any]]) -> Iterator[str]:
+    """The string `content` of every message of `values` (from `read_ahead`): what a chunk's token counts are
+    mostly spent on, for `TokenCounter.prefill`."""
+    for value in values:
+        messages = value.get("messages")
         if type(messages) is list:
             for m in messages:
                 if type(m) is dict and type(content := m.get("content")) is str:

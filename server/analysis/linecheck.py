@@ -235,7 +235,9 @@ def _resolve(pending: list[Pending], text: str, offset: int) -> list[Finding]:
     return out
 
 
-def analyze_line(raw: str, ctx: LineContext) -> LineResult:
+def analyze_line(raw: str, ctx: LineContext, value: dict[str, Any] | None = None) -> LineResult:
+    """The findings, counts and keys of one line. `value`: the line's JSON value as `read_json` reads it, when the
+    caller has read it already (`json_read.read_ahead`), so that a line is decoded once."""
     offset = 0
     findings: list[Finding] = []
     text = raw
@@ -265,7 +267,7 @@ def analyze_line(raw: str, ctx: LineContext) -> LineResult:
         )
         return LineResult("blank", tuple(findings))
     try:
-        obj, exact = _loads(text)
+        obj, exact = (value, True) if value is not None and not offset else _loads(text)
     except json.JSONDecodeError as exc:
         col = exc.pos + offset
         end = min(col + 1, len(raw)) if col < len(raw) else col

@@ -1,10 +1,10 @@
-"""A chunk's message texts are counted back to back before its lines are analysed (`Engine.analyze_lines`,
-`TokenCounter.prefill`, #14), and no result changes for it.
+"""A chunk's chat lines are read once, ahead, and their message texts counted back to back before the lines are
+analysed (`Engine.analyze_lines`, `json_read.read_ahead`, `TokenCounter.prefill`, #14); no result changes for it.
 
 Why a test: the counts come from a side table filled ahead of the lines, so a text counted there must be counted
 exactly as `count` would count it, every line must come out as `analyze_line` alone makes it (odd lines included:
-a byte order mark, a lone surrogate escape, deep nesting, other formats, content parts, long texts), and the side
-table must not outlive the chunk.
+a byte order mark, a lone surrogate escape, deep nesting, other formats, content parts, long texts), a value read
+ahead must be the one `read_json` reads, and the side table must not outlive the chunk.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 
 from tuneline.analysis import Engine, Settings
-from tuneline.analysis.json_read import message_texts
+from tuneline.analysis.json_read import message_texts, read_ahead, read_json
 from tuneline.analysis.tokens import TokenCounter
 
 from .helpers import CORPUS
@@ -57,13 +57,27 @@ def test_analyze_lines_gives_what_analyze_line_gives():
 def test_the_prefilled_counts_are_the_counters_own():
     engine = Engine(Settings())
     engine.counter.load()
-    texts = list(message_texts(_lines()))
+    texts = list(message_texts(read_ahead(_lines()).values()))
     assert LONG in texts and "lone \ud800 surrogate" not in texts  # msgspec refuses that line: counted inline
     engine.counter.prefill(texts)
     ahead = dict(engine.counter._ahead)
     fresh = Engine(Settings())
     fresh.counter.load()
     assert ahead and all(n == fresh.counter.count(t) for t, n in ahead.items())
+
+
+def test_a_value_read_ahead_is_the_one_read_json_reads():
+    """Every kept line is one msgspec reads at once (`exact` True); a line it refuses, or one that is no object or
+    has no messages, is left for `analyze_line` to read (and to report) itself."""
+    lines = _lines()
+    ahead = read_ahead(lines)
+    assert ahead, "the corpus has chat lines"
+    for line, value in ahead.items():
+        assert read_json(line) == (value, True)
+    skipped = [t for t in lines if t not in ahead]
+    assert any(t.startswith("\ufeff") for t in skipped)  # json.loads refuses a BOM: analyze_line says so
+    assert any("\\ud800" in t for t in skipped) and "not json at all" in skipped and "" in skipped
+    assert '{"prompt": "p", "completion": "c"}' in skipped
 
 
 def test_message_texts_reads_only_message_contents():
@@ -75,7 +89,7 @@ def test_message_texts_reads_only_message_contents():
         json.dumps({"messages": [{"role": "user", "content": [{"type": "text", "text": "t"}]}, "odd", 3]}),
         json.dumps(["messages"]),
     ]
-    assert list(message_texts(lines)) == ["a", "b"]
+    assert list(message_texts(read_ahead(lines).values())) == ["a", "b"]
 
 
 def test_nothing_is_counted_ahead_before_the_tokenizer_loads():
