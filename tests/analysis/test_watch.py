@@ -415,9 +415,9 @@ def test_a_one_line_edit_analyses_one_line(tmp_path, capsys, monkeypatch):
     analysed: list[str] = []
     real = engine_module.analyze_line
 
-    def counting(text, context):
+    def counting(text, context, value=None):
         analysed.append(text)
-        return real(text, context)
+        return real(text, context, value)
 
     monkeypatch.setattr(engine_module, "analyze_line", counting)
     lines = good(500)
