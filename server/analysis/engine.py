@@ -26,7 +26,7 @@ from .formats import FORMAT_TITLES
 from .image_tokens import rule_for as image_rule_for
 from .json_read import message_texts, read_ahead
 from .line_map import LineMap
-from .linecheck import LineContext, analyze_line
+from .linecheck import LineContext, analyze_line, line_tokens
 from .local_tokens import ExampleCounter
 from .models import CostEstimate, ModelInfo, ModelTable, auto_epochs, estimate_cost
 from .rules.conflicting_answers import ConflictingAnswers
@@ -171,6 +171,25 @@ class Engine:
         try:
             get = values.get
             return [self.analyze_line(t, get(t)) for t in lines]
+        finally:
+            self.counter.prefill(())
+
+    def count_lines(self, lines: list[str]) -> list[int | None]:
+        """Each line's `tokens` as `analyze_line` gives it (None for a line that is no example), without the rules
+        and without remembering results: what a cost table needs to count a file again with another model's
+        tokenizer. The chat lines are read once and their texts counted back to back, as in `analyze_lines`."""
+        cache = self._cache
+        values = read_ahead(t for t in lines if t not in cache)
+        self.counter.prefill(message_texts(values.values()))
+        try:
+            out: list[int | None] = []
+            for text in lines:
+                hit = cache.get(text)
+                if hit is not None:
+                    out.append(hit.tokens if hit.kind == "example" else None)
+                else:
+                    out.append(line_tokens(text, self.context, values.get(text)))
+            return out
         finally:
             self.counter.prefill(())
 

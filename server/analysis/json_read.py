@@ -21,7 +21,7 @@ _FAST_DECODE = msgspec.json.Decoder().decode
 _SHALLOW = 400
 
 
-def _shallow(text: str) -> bool:
+def shallow(text: str) -> bool:
     """Whether `text` nests too shallowly for either parser's recursion limit (msgspec may read it first)."""
     return len(text) < 2 * _SHALLOW or text.count("[") + text.count("{") < _SHALLOW
 
@@ -31,7 +31,7 @@ def read_json(text: str, slow: Callable[[str], Any] = json.loads) -> tuple[Any, 
 
     `slow` reads what msgspec refuses and raises json's errors (json.loads, or a decoder with the caller's options);
     it must accept no less than msgspec does, which holds for json's decoders."""
-    if _shallow(text):
+    if shallow(text):
         try:
             return _FAST_DECODE(text), True
         except (msgspec.DecodeError, RecursionError, UnicodeError):  # UnicodeError: a lone surrogate in the text
@@ -45,7 +45,7 @@ def read_ahead(lines: Iterable[str]) -> dict[str, dict[str, Any]]:
     messages, and the rules take the same value (`analyze_line`'s `value`) instead of reading the line again."""
     out: dict[str, dict[str, Any]] = {}
     for line in lines:
-        if '"messages"' not in line or not _shallow(line):
+        if '"messages"' not in line or not shallow(line):
             continue
         try:
             value = _FAST_DECODE(line)

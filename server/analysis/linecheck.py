@@ -14,7 +14,7 @@ import msgspec
 from .counting import count_example
 from .formats import RFT_FORMAT, also_fits, detect, message_view
 from .image_tokens import ImageTally, ImageTokenRule
-from .json_read import read_json
+from .json_read import read_json, shallow
 from .lines import BOM
 from .local_tokens import ExampleCounter, TrainedCount
 from .rules import content_lines, other_formats, text_scan
@@ -23,7 +23,7 @@ from .rules.platform import DEFAULT_PLATFORM, Platform
 from .scan import ScanError, locate, scan
 from .sharing import Shared
 from .tokens import TokenCounter
-from .types import Edit, Finding, Fix, LineResult, Severity, Span
+from .types import Edit, Finding, Fix, LineResult, MessageTokens, Severity, Span
 
 # Keys the message view already covers; anything else on the line (tools, label, extra fields) joins the keys.
 _VIEWED_KEYS = frozenset(
@@ -298,6 +298,47 @@ def analyze_line(raw: str, ctx: LineContext, value: dict[str, Any] | None = None
         return LineResult("invalid", tuple(findings))
 
 
+def _count(
+    obj: dict[str, Any], fmt: str, messages: list[dict[str, Any]], extra: list[dict[str, Any]], ctx: LineContext
+) -> tuple[int, tuple[MessageTokens, ...], ImageTally | None, TrainedCount | None]:
+    """The example's tokens and each message's, its image tally, and what the trainer's own count found (a local
+    target's `examples`; None otherwise, or for a format it does not template, where the count stands in)."""
+    tools = (
+        obj.get("tools")
+        if fmt in _TOOL_FORMATS
+        else (obj.get("input") or {}).get("tools")
+        if fmt == "openai-preference" and isinstance(obj.get("input"), dict)
+        else None
+    )
+    tally = ImageTally(ctx.images) if ctx.images is not None else None
+    tokens, per_message = count_example(messages, ctx.counter, extra=extra, tools=tools, images=tally)
+    trained = ctx.examples.count(obj) if ctx.examples is not None else None
+    return (trained.fed if trained is not None else tokens), per_message, tally, trained
+
+
+def line_tokens(raw: str, ctx: LineContext, value: dict[str, Any] | None = None) -> int | None:
+    """`analyze_line(raw, ctx).tokens` for an example, None for any other line, without the rules: the count a
+    cost table needs for another model's tokenizer (`Engine.count_lines`), at a fifth of a line's analysis.
+
+    A line nested deeper than `json_read`'s shallow bound is analysed in full, so that a line the rules find too
+    deep to walk (TL001) counts as no example here too."""
+    text = raw[1:] if raw.startswith(BOM) else raw
+    if not text.strip():
+        return None
+    if not shallow(text):
+        result = analyze_line(raw, ctx)
+        return result.tokens if result.kind == "example" else None
+    try:
+        obj = value if value is not None and text is raw else _loads(text)[0]
+    except (ValueError, RecursionError):  # json.JSONDecodeError is a ValueError
+        return None
+    if not isinstance(obj, dict):
+        return None
+    fmt = detect(obj)
+    messages, extra = message_view(obj, fmt)
+    return _count(obj, fmt, messages, extra, ctx)[0]
+
+
 def _example(
     raw: str, text: str, offset: int, obj: dict[str, Any], exact: bool, findings: list[Finding], ctx: LineContext
 ) -> LineResult:
@@ -311,24 +352,10 @@ def _example(
     content = content_lines.check(obj, fmt, text, offset, c)  # TL122 and TL501-TL507
 
     messages, extra = message_view(obj, fmt)
-    tools = (
-        obj.get("tools")
-        if fmt in _TOOL_FORMATS
-        else (obj.get("input") or {}).get("tools")
-        if fmt == "openai-preference" and isinstance(obj.get("input"), dict)
-        else None
-    )
-    tally = ImageTally(ctx.images) if ctx.images is not None else None
-    tokens, per_message = count_example(messages, ctx.counter, extra=extra, tools=tools, images=tally)
-    estimated = False
-    if ctx.examples is not None:
-        trained = ctx.examples.count(obj)
-        if trained is None:
-            estimated = True  # a format the counter does not template: the o200k_base count stands in
-        else:
-            tokens = trained.fed
-            if ctx.examples.trainer_findings:
-                _trained_findings(trained, ctx.examples, c)
+    tokens, per_message, tally, trained = _count(obj, fmt, messages, extra, ctx)
+    estimated = ctx.examples is not None and trained is None  # a format the counter does not template: o200k_base
+    if trained is not None and ctx.examples is not None and ctx.examples.trainer_findings:
+        _trained_findings(trained, ctx.examples, c)
     if ctx.limit is not None and tokens > ctx.limit:
         c.add(
             "TL201",
