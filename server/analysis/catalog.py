@@ -164,7 +164,10 @@ _RULES = [
         '{"type": "image_url", "image_url": {"url": ..., "detail": ...}} (a bare string, a missing or empty `url` '
         "are refused), and its `detail` is one the target takes (OpenAI: auto, low, high, original; docs/targets.md, "
         "`image_detail`). Where an image cannot train anyway (the local trainer drops images; a model that takes "
-        "none), TL125 says so and the shape is not judged.",
+        "none), TL125 says so and the shape is not judged. In an alpaca line, `instruction`, `input` and `output` "
+        "are strings and `history` (LLaMA-Factory's earlier turns) a list of [instruction, response] string pairs: "
+        "an entry that is no such pair is an error (the trainer fails on it), a `history` that is no list a "
+        "warning (the trainer skips it, so its turns never train).",
     ),
     Rule(
         "TL109",

@@ -167,7 +167,7 @@ def message_view(obj: dict[str, Any], fmt: str) -> tuple[list[dict[str, Any]], l
         msgs = []
         if isinstance(obj.get("system"), str) and obj["system"]:
             msgs.append({"role": "system", "content": obj["system"]})
-        for q, a in obj.get("history") or []:
+        for q, a in alpaca_history(obj)[0]:
             msgs += [{"role": "user", "content": q}, {"role": "assistant", "content": a}]
         instruction = obj.get("instruction") or ""
         extra = obj.get("input") or ""
@@ -207,6 +207,19 @@ def decoded_tools(tools: Any) -> Any:
     return tools
 
 
+def alpaca_history(obj: dict[str, Any]) -> tuple[list[list[Any]], bool]:
+    """The earlier turns of an alpaca line, LLaMA-Factory's `history` (`[[instruction, response], ...]`): its
+    two-item entries, and whether they are all of it, each a pair of strings. Anything else is TL108's to report;
+    unpacking every entry blindly crashed on `[[1, 2, 3]]` and split `"ab"` into two turns."""
+    history = obj.get("history")
+    if history is None or history == "":
+        return [], True
+    if type(history) is not list:
+        return [], False
+    pairs = [pair for pair in history if type(pair) is list and len(pair) == 2]
+    return pairs, len(pairs) == len(history) and all(type(x) is str for pair in pairs for x in pair)
+
+
 def to_chat_line(obj: dict[str, Any], fmt: str) -> str | None:
     """The example rewritten as an OpenAI chat line, for the conversion quick fix (alpaca, sharegpt and
     prompt/completion: each has one conversation that chat messages hold without loss)."""
@@ -214,6 +227,8 @@ def to_chat_line(obj: dict[str, Any], fmt: str) -> str | None:
         return None
     if fmt == "prompt-completion" and not all(isinstance(obj.get(k), str) for k in ("prompt", "completion")):
         return None  # message lists may carry tool calls and names that a role/content rewrite would drop
+    if fmt == "alpaca" and not alpaca_history(obj)[1]:
+        return None  # a `history` that is not all string pairs: a rewrite would drop or garble it
     msgs, _ = message_view(obj, fmt)
     if not msgs:
         return None

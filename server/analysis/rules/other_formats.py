@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 from ..formats import SHAREGPT_ROLES
+from ..types import Severity
 from .base import Collector, describe, nearest
 from .chat import (
     CHAT_KEYS,
@@ -240,6 +241,37 @@ def check_alpaca(obj: dict, c: Collector, p: Platform = DEFAULT_PLATFORM) -> Non
             c.add("TL121", f"`{key}` is empty.", (key,))
     if "input" in obj and not isinstance(obj["input"], str):
         c.add("TL108", f"`input` must be a string, not {describe(obj['input'])}.", ("input",))
+    _check_history(obj, c)
+
+
+def _check_history(obj: dict, c: Collector) -> None:
+    """LLaMA-Factory's `history` of earlier turns: a list of [instruction, response] string pairs. It skips a
+    `history` that is no list (so those turns never train: a warning) and fails on an entry that is no pair."""
+    history = obj.get("history")
+    if history is None or history == "":
+        return
+    if not isinstance(history, list):
+        c.add(
+            "TL108",
+            f"`history` must be a list of [instruction, response] pairs, not {describe(history)}: trainers skip "
+            "it, so its turns never train.",
+            ("history",),
+            severity=Severity.WARNING,
+        )
+        return
+    for i, pair in enumerate(history):
+        if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(x, str) for x in pair)):
+            if not isinstance(pair, list):
+                what = describe(pair)
+            elif len(pair) != 2:
+                what = f"a list of {len(pair)}"
+            else:
+                what = "a pair holding " + describe(next(x for x in pair if not isinstance(x, str)))
+            c.add(
+                "TL108",
+                f"`history` entry {i} must be an [instruction, response] pair of strings, not {what}.",
+                ("history", i),
+            )
 
 
 def _check_turns(turns: Any, c: Collector, path: tuple, *, need_answer: bool) -> None:
