@@ -3,7 +3,7 @@
 Cost per model: each model in the engine's model table gets its own Engine (same settings, that model), so its
 limit, price and epoch rule apply; token counts are reused for models with the same tiktoken encoding and counted
 again (in chunks, cancellable) for models with another one: counted only, without the rules (`Engine.count_lines`,
-~5× faster than analysing each line again, which took 10.7 s at 100k lines).
+~3× faster a line than analysing it again; 10.7 → 5.4 s for the whole command on a 100k-line file).
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from tuneline.analysis import FORMAT_TITLES, Dataset, Engine, Finding, Severity
+from tuneline.analysis.parallel import chunks
 
 from . import markdown as md
 
-CHUNK = 2_000
 _NAMES = {
     Severity.ERROR: ("error", "errors"),
     Severity.WARNING: ("warning", "warnings"),
@@ -105,11 +105,11 @@ def model_costs(snap: Snapshot, progress: Callable[[str, int], bool]) -> str:
         encoding = engine.counter.encoding_name
         if encoding not in counts:
             tokens: list[int | None] = []
-            for start in range(0, len(snap.texts), CHUNK):
+            for start, end, _ in chunks(snap.texts):  # at most 1,000 lines or 4 MB: their values are held at once
                 percent = int(100 * (k + start / max(len(snap.texts), 1)) / len(names))
                 if not progress(f"counting {encoding} tokens for {name}", percent):
                     return "\n".join([*rows, "", "*Cancelled.*"])
-                tokens += engine.count_lines(snap.texts[start : start + CHUNK])
+                tokens += engine.count_lines(snap.texts[start:end])
             counts[encoding] = tokens
         values = [t for t in counts[encoding] if t is not None]
         billed = sum(min(t, engine.model.limit) for t in values)
