@@ -382,7 +382,9 @@ _RULES = [
         "property, a value outside `enum`, an unknown property where `additionalProperties` is false) teach calls "
         "that fail at run time: a warning, with the JSON path of each problem. Read from chat `tool_calls` and "
         "`function_call`, and from sharegpt `function_call` turns against their `tools`. The schema check needs "
-        "`jsonschema` (installed with tuneline); a schema that is itself invalid is left to TL117.",
+        "`jsonschema` (installed with tuneline); a schema that is itself invalid is left to TL117. The schema's "
+        "own regular expressions (`pattern`, `patternProperties`) run with a 50 ms limit: one that backtracks "
+        "longer (`^(a|aa)+$`) is not judged, so a file cannot hang the linter.",
         "Decode double-encoded arguments once; correct the values the message names.",
     ),
     Rule(

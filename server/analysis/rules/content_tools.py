@@ -24,6 +24,7 @@ from ..formats import decoded_tools
 from ..scan import PathItem
 from ..types import Severity
 from .base import Collector, describe, short
+from .schema_regex import bounded
 
 Path = tuple[PathItem, ...]
 _MAX_ERRORS = 3
@@ -106,7 +107,7 @@ def _validator(schema_json: str) -> Any:
         cls.check_schema(schema)
     except jsonschema.SchemaError:
         return None
-    return cls(schema)
+    return bounded(cls)(schema)  # the schema's regular expressions under a time limit (`schema_regex`)
 
 
 def _json_path(parts: Any) -> str:
