@@ -227,8 +227,11 @@ def to_chat_line(obj: dict[str, Any], fmt: str) -> str | None:
         return None
     if fmt == "prompt-completion" and not all(isinstance(obj.get(k), str) for k in ("prompt", "completion")):
         return None  # message lists may carry tool calls and names that a role/content rewrite would drop
-    if fmt == "alpaca" and not alpaca_history(obj)[1]:
-        return None  # a `history` that is not all string pairs: a rewrite would drop or garble it
+    if fmt == "alpaca" and (
+        not alpaca_history(obj)[1]
+        or not all(isinstance(obj.get(k, ""), str) for k in ("instruction", "input", "output", "system"))
+    ):
+        return None  # a field that is no string (TL108 says so), or a `history` a rewrite would drop or garble
     msgs, _ = message_view(obj, fmt)
     if not msgs:
         return None

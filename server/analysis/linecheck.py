@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +17,7 @@ from .json_read import read_json, shallow
 from .lines import BOM
 from .local_tokens import ExampleCounter, TrainedCount
 from .rules import content_lines, other_formats, text_scan
-from .rules.base import Collector, Pending, normal_ascii, short
+from .rules.base import Collector, Pending, json_error_words, normal_ascii, short
 from .rules.platform import DEFAULT_PLATFORM, Platform
 from .scan import ScanError, locate, scan
 from .sharing import Shared
@@ -84,20 +83,6 @@ def _loads(text: str) -> tuple[Any, bool]:
     if text.startswith("\ufeff"):
         raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
     return read_json(text, _DECODER.decode)
-
-
-_DIGIT_LIMIT = re.compile(r"Exceeds the limit \((\d+) digits\).*?value has (\d+) digits")
-
-
-def _value_error(message: str) -> str:
-    """json's ValueError in the user's words: its integer-size error ends in advice for Python programmers."""
-    m = _DIGIT_LIMIT.search(message)
-    if m is None:
-        return message
-    return (
-        f"an integer with {int(m[2]):,} digits, more than the {int(m[1]):,} that Python's JSON readers (and so most "
-        "trainers) take"
-    )
 
 
 def _hash(text: str) -> bytes:
@@ -279,7 +264,7 @@ def analyze_line(raw: str, ctx: LineContext, value: dict[str, Any] | None = None
         findings.append(Finding("TL001", f"Invalid JSON: {exc.msg} (column {col + 1}).", span=Span(col, max(end, col))))
         return LineResult("invalid", tuple(findings))
     except (ValueError, RecursionError) as exc:
-        message = "nesting is too deep to parse" if isinstance(exc, RecursionError) else _value_error(str(exc))
+        message = json_error_words(exc)
         findings.append(Finding("TL001", f"Invalid JSON: {message}.", span=Span(offset, len(raw))))
         return LineResult("invalid", tuple(findings))
     if not isinstance(obj, dict):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import difflib
+import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -104,3 +106,22 @@ def short(text: str, limit: int = 60) -> str:
     if not normal_ascii(head):
         head = " ".join(text.split())
     return head if len(head) <= limit else head[: limit - 1] + "…"
+
+
+_DIGIT_LIMIT = re.compile(r"Exceeds the limit \((\d+) digits\).*?value has (\d+) digits")
+
+
+def json_error_words(exc: BaseException) -> str:
+    """Why json refused a text, in the user's words: its integer-size error ends in advice for Python programmers,
+    and a RecursionError says nothing. For a JSONDecodeError, its own message."""
+    if isinstance(exc, RecursionError):
+        return "nesting is too deep to parse"
+    if isinstance(exc, json.JSONDecodeError):
+        return exc.msg
+    m = _DIGIT_LIMIT.search(str(exc))
+    if m is None:
+        return str(exc)
+    return (
+        f"an integer with {int(m[2]):,} digits, more than the {int(m[1]):,} that Python's JSON readers (and so most "
+        "trainers) take"
+    )

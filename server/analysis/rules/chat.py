@@ -11,7 +11,7 @@ from typing import Any
 
 from ..scan import PathItem
 from ..types import Severity
-from .base import Collector, describe, nearest
+from .base import Collector, describe, json_error_words, nearest
 from .content_forms import ContentForms, check_content_forms
 from .edits import remove_key, replace_value
 from .image_parts import check_image_shape
@@ -157,10 +157,11 @@ def _check_arguments(fn: dict, c: Collector, path: Path, j: int | str) -> None:
     else:
         try:
             json.loads(args)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # a 5,000-digit number or deep nesting: no position to give
+            where = f" at character {exc.pos}" if isinstance(exc, json.JSONDecodeError) else ""
             c.add(
                 "TL115",
-                f"`arguments` of tool call {j} is not valid JSON: {exc.msg} at character {exc.pos}.",
+                f"`arguments` of tool call {j} is not valid JSON: {json_error_words(exc)}{where}.",
                 (*path, "arguments"),
             )
 
@@ -203,7 +204,7 @@ def _check_content(
                 c.add("TL108", f'Content part {k} must be an object like {{"type": "text", "text": ...}}.', pp)
                 continue
             ptype = part.get("type")
-            if ptype not in CONTENT_PART_TYPES:
+            if type(ptype) is not str or ptype not in CONTENT_PART_TYPES:  # a list or an object is unhashable
                 c.add("TL108", f"Content part {k} has unknown type {ptype!r}.", (*pp, "type") if "type" in part else pp)
             elif ptype == "text" and not isinstance(part.get("text"), str):
                 c.add("TL108", f"Text part {k} needs a string `text`.", pp)

@@ -40,8 +40,8 @@ class Call(NamedTuple):
 def _declared(obj: dict[str, Any]) -> dict[str, Any]:
     """Function name -> parameters schema, from `tools` (a list, or a string holding one) and `functions`."""
     out: dict[str, Any] = {}
-    tools = decoded_tools(obj.get("tools"))
-    for entry in [*(tools if isinstance(tools, list) else ()), *(obj.get("functions") or ())]:
+    tools, functions = decoded_tools(obj.get("tools")), obj.get("functions")
+    for entry in [*(tools if isinstance(tools, list) else ()), *(functions if isinstance(functions, list) else ())]:
         if not isinstance(entry, dict):
             continue
         fn = entry.get("function") if isinstance(entry.get("function"), dict) else entry

@@ -1,0 +1,82 @@
+"""Lines a fuzzing helper found to crash `tuneline check` with a traceback, each now one finding (the promise:
+bad input gets one clear sentence, never a crash).
+
+Each case is a line, the finding it must get (code and a piece of its message) and, where the line has a
+conversion fix, whether the fix may rewrite it. All run through `tuneline check --format json` in one file.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tuneline.analysis.rules.edits import chat_conversion
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def chat(*messages: dict, **extra: object) -> str:
+    return json.dumps({"messages": list(messages), **extra})
+
+
+USER = {"role": "user", "content": "Get a."}
+ANSWER = {"role": "assistant", "content": "Done."}
+
+
+def call(arguments: str) -> dict:
+    fn = {"name": "f", "arguments": arguments}
+    return {"role": "assistant", "content": None, "tool_calls": [{"id": "1", "type": "function", "function": fn}]}
+
+
+CASES = {
+    # a content part whose `type` is a list: `type in {...}` raised "unhashable type"
+    "part type list": (chat({"role": "user", "content": [{"type": []}]}, ANSWER), "TL108", "unknown type []"),
+    "part type object": (chat({"role": "user", "content": [{"type": {}}]}, ANSWER), "TL108", "unknown type {}"),
+    # `functions` that is no list: unpacked with `*`
+    "functions number": (
+        chat(
+            USER, {"role": "assistant", "content": None, "function_call": {"name": "g", "arguments": "{}"}}, functions=1
+        ),
+        "TL117",
+        "`functions` must be a list, not a number.",
+    ),
+    # arguments json refuses without a position: a 5,000-digit number, deep nesting
+    "arguments digits": (chat(USER, call("9" * 5000)), "TL115", "an integer with 5,000 digits"),
+    "arguments nesting": (chat(USER, call("[" * 100_000)), "TL115", "nesting is too deep to parse"),
+}
+
+
+@pytest.fixture(scope="module")
+def diagnostics(tmp_path_factory) -> dict[int, list[dict]]:
+    path = tmp_path_factory.mktemp("fuzzed") / "data.jsonl"
+    path.write_text("\n".join(line for line, _, _ in CASES.values()) + "\n", encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "tuneline", "check", "--format", "json", str(path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode in (0, 1) and "Traceback" not in done.stderr, done.stderr
+    by_line: dict[int, list[dict]] = {}
+    for d in json.loads(done.stdout)["files"][0]["diagnostics"]:
+        by_line.setdefault(d["line"], []).append(d)
+    return by_line
+
+
+@pytest.mark.parametrize("number, name", list(enumerate(CASES, start=1)))
+def test_each_line_gets_its_finding(diagnostics, number, name):
+    _, code, words = CASES[name]
+    found = [d["message"] for d in diagnostics.get(number, []) if d["code"] == code]
+    assert any(words in m for m in found), (name, diagnostics.get(number))
+
+
+def test_an_alpaca_line_with_a_field_that_is_no_string_is_not_converted():
+    line = json.dumps({"instruction": "do", "input": "this", "output": [{"type": []}]})
+    assert chat_conversion(line) is None  # TL108 says `output` must be a string; a rewrite would carry it over
+    assert chat_conversion(json.dumps({"instruction": "do", "input": None, "output": "ok"})) is None
+    assert chat_conversion(json.dumps({"instruction": "do", "output": "ok"})) is not None
