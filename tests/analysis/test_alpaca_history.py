@@ -11,9 +11,6 @@ trainer's view of a line).
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -21,7 +18,7 @@ from tuneline.analysis import Engine, Settings
 from tuneline.analysis.formats import message_view
 from tuneline.analysis.rules.edits import chat_conversion
 
-REPO = Path(__file__).resolve().parents[2]
+from .helpers import check_json
 
 
 def line(history: object) -> str:
@@ -60,16 +57,7 @@ def report(tmp_path_factory) -> dict:
     lines = [line(history) for history, _, _ in CASES.values()]
     lines += [line([["What is 1+1?", "2"]]), line([]), line(None), line("")]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    done = subprocess.run(
-        [sys.executable, "-m", "tuneline", "check", "--format", "json", str(path)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode in (0, 1), done.stderr  # a finding, not a traceback
-    assert "Traceback" not in done.stderr
-    return json.loads(done.stdout)["files"][0]
+    return check_json(path)
 
 
 def test_each_bad_history_is_one_tl108_at_its_place(report):

@@ -8,15 +8,12 @@ conversion fix, whether the fix may rewrite it. All run through `tuneline check 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from tuneline.analysis.rules.edits import chat_conversion
 
-REPO = Path(__file__).resolve().parents[2]
+from .helpers import check_json
 
 
 def chat(*messages: dict, **extra: object) -> str:
@@ -54,16 +51,8 @@ CASES = {
 def diagnostics(tmp_path_factory) -> dict[int, list[dict]]:
     path = tmp_path_factory.mktemp("fuzzed") / "data.jsonl"
     path.write_text("\n".join(line for line, _, _ in CASES.values()) + "\n", encoding="utf-8")
-    done = subprocess.run(
-        [sys.executable, "-m", "tuneline", "check", "--format", "json", str(path)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode in (0, 1) and "Traceback" not in done.stderr, done.stderr
     by_line: dict[int, list[dict]] = {}
-    for d in json.loads(done.stdout)["files"][0]["diagnostics"]:
+    for d in check_json(path)["diagnostics"]:
         by_line.setdefault(d["line"], []).append(d)
     return by_line
 

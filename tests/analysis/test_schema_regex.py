@@ -10,8 +10,6 @@ jsonschema's messages.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -20,7 +18,7 @@ import pytest
 
 from tuneline.analysis.rules import schema_regex
 
-REPO = Path(__file__).resolve().parents[2]
+from .helpers import check_json
 
 
 def example(schema: dict, arguments: dict) -> str:
@@ -41,16 +39,7 @@ def obj(**properties) -> dict:
 
 
 def tl122(path: Path) -> dict[int, str]:
-    done = subprocess.run(
-        [sys.executable, "-m", "tuneline", "check", "--format", "json", str(path)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode in (0, 1), done.stderr
-    diagnostics = json.loads(done.stdout)["files"][0]["diagnostics"]
-    return {d["line"]: d["message"] for d in diagnostics if d["code"] == "TL122"}
+    return {d["line"]: d["message"] for d in check_json(path)["diagnostics"] if d["code"] == "TL122"}
 
 
 def test_a_backtracking_pattern_does_not_hang_check(tmp_path):
