@@ -97,3 +97,39 @@ def test_a_missing_local_model_is_one_sentence_and_exit_2(tmp_path: Path):
         p = _check(path, f"local:{model}")
         err = p.stderr.decode().strip()
         assert p.returncode == 2 and len(err.splitlines()) == 1 and "Traceback" not in err, err
+
+
+# Lines the local trainer's reader or the model's tokenizer and template refused with a traceback (a fuzzing helper
+# found them through `tuneline check --target local:PATH`): each is now one sentence for a run (BackendError) and,
+# for `check`, an o200k_base estimate beside the format findings that say what is wrong.
+REFUSED = [
+    {"messages": [{"role": "user", "content": [{"type": "text", "text": 0}]}, {"role": "assistant", "content": "A"}]},
+    {
+        "messages": [
+            {"role": "user", "content": "Get a."},
+            {"role": "assistant", "content": None, "tool_calls": [{"id": "1", "type": "function", "function": "x"}]},
+            {"role": "assistant", "content": "Done."},
+        ]
+    },
+    {"prompt": "\udfff", "completion": " A"},
+]
+
+
+def test_lines_the_trainer_refuses_are_findings_not_tracebacks(tmp_path: Path, tiny_model: Path):
+    from tuneline.training.backends.base import BackendError
+    from tuneline.training.backends.local.data import tokenize_sft
+    from tuneline.training.backends.local.examples import to_example
+    from tuneline.training.backends.local.token_counts import load_counter
+
+    path = tmp_path / "refused.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in REFUSED) + "\n", encoding="utf-8")
+    p = _check(path, f"local:{tiny_model}")
+    assert p.returncode in (0, 1) and b"Traceback" not in p.stderr, p.stderr.decode()
+    report = json.loads(p.stdout)["files"][0]
+    assert {d["line"] for d in report["diagnostics"] if d["severity"] == "error"} >= {1, 2}
+
+    counter = load_counter(str(tiny_model))
+    for row in REFUSED:
+        assert counter.count(row) is None  # the estimate stands, marked as one
+        with pytest.raises(BackendError):
+            tokenize_sft([to_example(row, 1)], counter.tokenizer)

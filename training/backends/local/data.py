@@ -93,22 +93,19 @@ def tokenize_sft(
     rows, lengths, unmasked, dropped = [], [], [], []
     ways: set[str] = set()
     for ex in examples:
-        if ex.format == "chat":
-            if not template:
-                raise BackendError(
-                    "the model's tokenizer has no chat template; set chat_template in the config "
-                    '(a .jinja file, or "chatml" for tuneline\'s marked ChatML template)'
-                )
-            if labels:
-                ids, keep, way = _chat_labels(ex, tokenizer, marked, assistant_only_loss)
-            else:
-                ids = _chat_ids(ex, tokenizer)
-                keep, way = [True] * len(ids), "none"
-        elif ex.format == "prompt-completion":
-            ids, keep, way = _completion_labels(ex, tokenizer, assistant_only_loss)
-        else:
-            ids = tokenizer(_with_eos(ex.row["text"], tokenizer))["input_ids"]
-            keep, way = [True] * len(ids), "none"
+        if ex.format == "chat" and not template:
+            raise BackendError(
+                "the model's tokenizer has no chat template; set chat_template in the config "
+                '(a .jinja file, or "chatml" for tuneline\'s marked ChatML template)'
+            )
+        try:
+            ids, keep, way = _example_ids(ex, tokenizer, marked, assistant_only_loss, labels)
+        except BackendError:
+            raise
+        except Exception as exc:  # the model folder's template and tokenizer are its code, and they refuse lines
+            # in their own ways (a template's raise_exception, a ValueError for a role it does not know, a
+            # TypeError for a lone surrogate): one sentence naming the line, never a traceback
+            raise BackendError(f"line {ex.line}: the model's tokenizer or chat template refuses it: {exc}") from None
         if way == "unmasked":
             unmasked.append(ex.line)
         ways.add(way)
@@ -120,6 +117,21 @@ def tokenize_sft(
     ways.discard("unmasked")
     masking = ways.pop() if len(ways) == 1 else ("mixed" if ways else "none")
     return Tokenized(rows, lengths, masking, unmasked, dropped)
+
+
+def _example_ids(
+    ex: Example, tokenizer: Any, marked: bool, assistant_only_loss: bool, labels: bool
+) -> tuple[list[int], list[bool], str]:
+    """One example's token ids, which of them carry a loss, and how its prompt was told apart."""
+    if ex.format == "chat":
+        if labels:
+            return _chat_labels(ex, tokenizer, marked, assistant_only_loss)
+        ids = _chat_ids(ex, tokenizer)
+        return ids, [True] * len(ids), "none"
+    if ex.format == "prompt-completion":
+        return _completion_labels(ex, tokenizer, assistant_only_loss)
+    ids = tokenizer(_with_eos(ex.row["text"], tokenizer))["input_ids"]
+    return ids, [True] * len(ids), "none"
 
 
 def _with_eos(text: str, tokenizer: Any) -> str:

@@ -105,7 +105,10 @@ def _clean_messages(msgs: Sequence[Any], where: str) -> tuple[list[dict[str, Any
             raise BackendError(f"{where}: message {i + 1} needs a 'role'")
         content = m.get("content")
         if isinstance(content, list):  # content parts: keep the text ones
-            content = "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+            texts = [p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text"]
+            if not all(isinstance(t, str) for t in texts):
+                raise BackendError(f"{where}: message {i + 1} has a text part whose 'text' is not a string")
+            content = "".join(texts)
         if content is None:
             content = ""
         if not isinstance(content, str):
@@ -115,7 +118,9 @@ def _clean_messages(msgs: Sequence[Any], where: str) -> tuple[list[dict[str, Any
             if isinstance(m.get(key), str):
                 msg[key] = m[key]
         if isinstance(m.get("tool_calls"), list):
-            msg["tool_calls"] = [_tool_call(c) for c in m["tool_calls"] if isinstance(c, dict)]
+            msg["tool_calls"] = [
+                _tool_call(c, f"{where}: message {i + 1}") for c in m["tool_calls"] if isinstance(c, dict)
+            ]
         weight = m.get("weight", 1)
         if weight not in (0, 1) or isinstance(weight, bool):
             raise BackendError(f"{where}: message {i + 1} has weight {weight!r}; use 0 or 1")
@@ -124,11 +129,14 @@ def _clean_messages(msgs: Sequence[Any], where: str) -> tuple[list[dict[str, Any
     return out, weights
 
 
-def _tool_call(call: dict[str, Any]) -> dict[str, Any]:
+def _tool_call(call: dict[str, Any], where: str) -> dict[str, Any]:
     """OpenAI sends `arguments` as a JSON string; HF chat templates expect a mapping."""
-    fn = dict(call.get("function") or {})
+    fn = call.get("function") or {}
+    if not isinstance(fn, dict):
+        raise BackendError(f"{where} has a tool call whose 'function' is not an object")
+    fn = dict(fn)
     if isinstance(fn.get("arguments"), str):
-        with contextlib.suppress(ValueError):
+        with contextlib.suppress(ValueError, RecursionError):  # not JSON (TL115): the template gets the string
             fn["arguments"] = json.loads(fn["arguments"])
     return {"type": call.get("type", "function"), "function": fn, **({"id": call["id"]} if "id" in call else {})}
 
