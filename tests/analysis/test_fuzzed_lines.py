@@ -69,3 +69,35 @@ def test_an_alpaca_line_with_a_field_that_is_no_string_is_not_converted():
     assert chat_conversion(line) is None  # TL108 says `output` must be a string; a rewrite would carry it over
     assert chat_conversion(json.dumps({"instruction": "do", "input": None, "output": "ok"})) is None
     assert chat_conversion(json.dumps({"instruction": "do", "output": "ok"})) is not None
+
+
+# A tool's `parameters` schema jsonschema cannot use: each raised from jsonschema (or `re`, `fractions`, `referencing`)
+# through TL122, and a `$ref` to itself recursed until the line was reported as broken JSON (TL001) and dropped.
+SCHEMAS = {
+    "$schema object": ({"$schema": {}}, "{}"),
+    "$schema number": ({"$schema": 5}, "{}"),
+    "pattern overflow": ({"properties": {"a": {"pattern": "a{4294967296}"}}}, '{"a": "x"}'),
+    "$ref to nowhere": ({"properties": {"a": {"$ref": "#/definitions/A"}}}, '{"a": 1}'),
+    "$ref to itself": ({"$ref": "#"}, '{"a": 1}'),
+    "$ref null": ({"$schema": "http://json-schema.org/draft-04/schema#", "$ref": None}, "{}"),
+    "multipleOf 1e999": ({"properties": {"a": {"multipleOf": 0.5}}}, '{"a": 1e999}'),
+    "draft-03 disallow": ({"$schema": "http://json-schema.org/draft-03/schema#", "disallow": ""}, "{}"),
+}
+
+
+def test_a_schema_jsonschema_cannot_use_is_not_judged(tmp_path):
+    lines = []
+    for parameters, arguments in SCHEMAS.values():
+        fn = {"name": "f", "arguments": arguments}
+        lines.append(
+            chat(
+                USER,
+                {"role": "assistant", "content": None, "tool_calls": [{"id": "1", "type": "function", "function": fn}]},
+                tools=[{"type": "function", "function": {"name": "f", "parameters": parameters}}],
+            )
+        )
+    path = tmp_path / "schemas.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    report = check_json(path)  # no traceback
+    assert report["examples"] == len(SCHEMAS)
+    assert not [d for d in report["diagnostics"] if d["code"] in ("TL001", "TL122")]

@@ -102,11 +102,11 @@ def _validator(schema_json: str) -> Any:
     except ImportError:
         return None
     schema = json.loads(schema_json)
-    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
     try:
+        cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
         cls.check_schema(schema)
-    except jsonschema.SchemaError:
-        return None
+    except Exception:  # the schema is the file's, and jsonschema refuses odd ones in many ways (a `$schema` of 5,
+        return None  # a pattern re cannot compile: OverflowError): such a schema is not judged
     return bounded(cls)(schema)  # the schema's regular expressions under a time limit (`schema_regex`)
 
 
@@ -125,7 +125,11 @@ def _schema_errors(schema: dict[str, Any], args: dict[str, Any]) -> list[str]:
     validator = _validator(key)
     if validator is None:
         return []
-    errors = sorted(validator.iter_errors(args), key=lambda e: (list(map(str, e.absolute_path)), e.message))
+    try:
+        errors = sorted(validator.iter_errors(args), key=lambda e: (list(map(str, e.absolute_path)), e.message))
+    except Exception:  # a `$ref` to nowhere or to itself (RecursionError), `multipleOf` against 1e999, a type no
+        return []  # draft knows: the schema cannot judge these arguments, and the line is no less an example
+
     return [f"at {_json_path(e.absolute_path)}: {short(e.message, 100)}" for e in errors[:_MAX_ERRORS]]
 
 
