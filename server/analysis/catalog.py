@@ -384,7 +384,8 @@ _RULES = [
         "`function_call`, and from sharegpt `function_call` turns against their `tools`. The schema check needs "
         "`jsonschema` (installed with tuneline); a schema that is itself invalid is left to TL117. The schema's "
         "own regular expressions (`pattern`, `patternProperties`) run with a 50 ms limit: one that backtracks "
-        "longer (`^(a|aa)+$`) is not judged, so a file cannot hang the linter.",
+        "longer (`^(a|aa)+$`) is not judged, so a file cannot hang the linter; nor is a schema jsonschema cannot "
+        "use (a `$ref` to nowhere or to itself, an unknown `$schema`).",
         "Decode double-encoded arguments once; correct the values the message names.",
     ),
     Rule(
