@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -165,23 +166,16 @@ class Engine:
         value read here. Lines already analysed are taken as they are."""
         if len(lines) < PREFILL_MIN_LINES:
             return [self.analyze_line(t) for t in lines]
-        cache = self._cache
-        values = read_ahead(t for t in lines if t not in cache)
-        self.counter.prefill(message_texts(values.values()))
-        try:
+        with self._read_ahead(lines) as values:
             get = values.get
             return [self.analyze_line(t, get(t)) for t in lines]
-        finally:
-            self.counter.prefill(())
 
     def count_lines(self, lines: list[str]) -> list[int | None]:
         """Each line's `tokens` as `analyze_line` gives it (None for a line that is no example), without the rules
         and without remembering results: what a cost table needs to count a file again with another model's
         tokenizer. The chat lines are read once and their texts counted back to back, as in `analyze_lines`."""
         cache = self._cache
-        values = read_ahead(t for t in lines if t not in cache)
-        self.counter.prefill(message_texts(values.values()))
-        try:
+        with self._read_ahead(lines) as values:
             out: list[int | None] = []
             for text in lines:
                 hit = cache.get(text)
@@ -190,6 +184,16 @@ class Engine:
                 else:
                     out.append(line_tokens(text, self.context, values.get(text)))
             return out
+
+    @contextmanager
+    def _read_ahead(self, lines: list[str]) -> Iterator[dict[str, dict[str, Any]]]:
+        """The values of the chat lines not analysed yet (`read_ahead`), their message texts counted meanwhile; the
+        counts ahead are dropped when the chunk is done, whatever happens."""
+        cache = self._cache
+        values = read_ahead(t for t in lines if t not in cache)
+        self.counter.prefill(message_texts(values.values()))
+        try:
+            yield values
         finally:
             self.counter.prefill(())
 
