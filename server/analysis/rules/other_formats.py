@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..formats import SHAREGPT_ROLES
+from ..formats import SHAREGPT_ROLES, alpaca_history
 from ..types import Severity
 from .base import Collector, describe, nearest
 from .chat import (
@@ -247,9 +247,9 @@ def check_alpaca(obj: dict, c: Collector, p: Platform = DEFAULT_PLATFORM) -> Non
 def _check_history(obj: dict, c: Collector) -> None:
     """LLaMA-Factory's `history` of earlier turns: a list of [instruction, response] string pairs. It skips a
     `history` that is no list (so those turns never train: a warning) and fails on an entry that is no pair."""
-    history = obj.get("history")
-    if history is None or history == "":
-        return
+    if alpaca_history(obj)[1]:
+        return  # none, or all pairs of strings (the formats module's reading, which the counts and conversion use)
+    history = obj["history"]
     if not isinstance(history, list):
         c.add(
             "TL108",
