@@ -30,6 +30,7 @@ from .logs import LOCAL, ClientLogHandler, setup_logging
 from .protocol import RawJSON, TunelineProtocol
 from .scheduler import Scheduler
 from .settings import SettingsManager
+from .stdio_guard import claim_stdio
 from .trust import inside
 from .wire import StdinReader, StreamReader, read_loop
 from .workers import build_dataset, warm_up
@@ -338,7 +339,7 @@ def run(tcp: str | None = None) -> int:
     server = TunelineServer()
     if address is None:
         log.info("tuneline %s language server on stdio", __version__)
-        server.start_io()
+        server.start_io(*claim_stdio())
     else:
         log.info("tuneline %s language server on %s:%d", __version__, *address)
         server.start_tcp(*address)
