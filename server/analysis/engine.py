@@ -59,6 +59,7 @@ from .tokens import TokenCounter
 from .types import Finding, LineResult, Related, Severity
 
 _CACHE_MAX = 250_000
+_PLACED_MAX = 65_536  # placed line findings an editor's dataset keeps between edits (`Dataset._placed`)
 _SUPPRESSED_IN_ARRAY_FILE = frozenset({"TL001", "TL002", "TL003", "TL101", "TL102", "TL123", "TL124", "TL303", "TL304"})
 
 
@@ -310,6 +311,8 @@ class Dataset:
         self._external: dict[str, list[_Anchored]] = {}  # by source
         self._external_slots: set[int] = set()  # the slots external findings are on or point at
         self._finding_slots: set[int] = set()
+        # (id(finding), line) -> (finding, placed): see `_placed`
+        self._placed_findings: dict[tuple[int, int], tuple[Finding, Finding]] = {}
         self._examples = 0
         # The file-level rules, in the order their findings are produced (ties in position keep this order).
         self._format_mix = FormatMix()
@@ -515,7 +518,24 @@ class Dataset:
             for f in result.findings:
                 if rft and result.also == "rft" and f.code in _ANSWER_CODES:
                     continue  # a chat line ending on a user turn is a multi-turn RFT prompt: no answer expected
-                yield f.at_line(line)
+                yield self._placed(f, line)
+
+    def _placed(self, f: Finding, line: int) -> Finding:
+        """A line's finding at `line`, its severity resolved: the same object for as long as the line keeps that
+        finding at that number. An edit re-reports every finding it did not touch; built once, they cost a lookup
+        each instead of two new objects (placed, then resolved), and the editor's cache of encoded diagnostics
+        knows them by identity (`DiagnosticCache.encoded`). The entry holds `f`, so its id is not reused while
+        the entry lives; the memo is bounded (an inserted line moves every finding below it to a new key)."""
+        key = (id(f), line)
+        memo = self._placed_findings
+        hit = memo.get(key)
+        if hit is not None and hit[0] is f:
+            return hit[1]
+        placed = Finding(f.code, f.message, line, f.span, f.fix, f.related, self.engine.severity(f))
+        if len(memo) >= _PLACED_MAX:
+            memo.clear()
+        memo[key] = (f, placed)
+        return placed
 
     def _first_line_findings(self, per_code: int, dropped: Counter[str]) -> list[Finding]:
         """The line findings of each enabled code up to `per_code`, walking the lines in order; the rest counted in
@@ -549,7 +569,7 @@ class Dataset:
                 taken[code] = n
                 if n >= per_code:
                     full.add(code)
-                out.append(f.at_line(line))
+                out.append(self._placed(f, line))
         dropped.update(more)
         return out
 

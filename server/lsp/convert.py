@@ -19,6 +19,7 @@ from tuneline.analysis.lines import to_utf16, utf16_len
 
 SOURCE = "tuneline"
 _CACHE_MAX = 100_000
+_KNOWN_MAX = 32_768  # finding objects `DiagnosticCache.encoded` knows by identity
 
 
 def encode_json(value: Any) -> str:
@@ -107,6 +108,8 @@ class DiagnosticCache:
     def __init__(self) -> None:
         self._items: dict[tuple, _Entry] = {}
         self._pieces: dict[tuple, tuple[str, str]] = {}  # a related location's JSON before and after its range
+        # id(finding) -> (finding, its line's text, JSON): a finding object seen before, on the same line text
+        self._known: dict[int, tuple[Finding, str | None, str]] = {}
 
     def _entry(self, finding: Finding, texts: list[str] | None) -> _Entry:
         line = finding.line
@@ -122,10 +125,29 @@ class DiagnosticCache:
         return entry
 
     def encoded(self, uri: str, finding: Finding, texts: list[str] | None) -> str:
-        """The diagnostic's JSON text (what `encode_json` would write of it, members in another order)."""
+        """The diagnostic's JSON text (what `encode_json` would write of it, members in another order).
+
+        A finding object given again for the same line text (an editor's dataset hands out the same placed object
+        for a line it did not touch: `Dataset._placed`) gets its text back from one lookup, without building the
+        cache key from its fields. Findings with related locations are left to the full path: their text also
+        depends on other lines."""
+        related = finding.related if texts is not None else ()
+        if not related:
+            line = finding.line
+            text = texts[line] if texts is not None and line is not None else None
+            known = self._known.get(id(finding))
+            if known is not None and known[0] is finding and known[1] is text:
+                return known[2]
+            encoded = self._encoded(uri, finding, texts, ())
+            if len(self._known) >= _KNOWN_MAX:
+                self._known.clear()
+            self._known[id(finding)] = (finding, text, encoded)
+            return encoded
+        return self._encoded(uri, finding, texts, related)
+
+    def _encoded(self, uri: str, finding: Finding, texts: list[str] | None, related: tuple) -> str:
         entry = self._entry(finding, texts)
         at = finding.line if finding.line is not None else 0
-        related = finding.related if texts is not None else ()
         # What the text depends on beyond the entry: the line, and the related lines' own texts (their ranges).
         # One cache serves every open document: the uri is part of what the related locations say.
         state: Any = (
