@@ -313,6 +313,8 @@ class Dataset:
         self._finding_slots: set[int] = set()
         # (id(finding), line) -> (finding, placed): see `_placed`
         self._placed_findings: dict[tuple[int, int], tuple[Finding, Finding]] = {}
+        # id(finding) -> (finding, severity, resolved): see `_resolved`
+        self._resolved_findings: dict[int, tuple[Finding, Severity, Finding]] = {}
         self._examples = 0
         # The file-level rules, in the order their findings are produced (ties in position keep this order).
         self._format_mix = FormatMix()
@@ -473,18 +475,26 @@ class Dataset:
 
     def _resolved(self, raw: list[Finding]) -> list[Finding]:
         """`raw` without disabled codes (or codes an array file suppresses), each at its configured severity,
-        sorted by position."""
+        sorted by position. A finding a rule hands out again (the same object: a rule that kept its findings) is
+        resolved to the same object again, so that the editor's cache knows it by identity."""
         array = self.is_array_file()
         enabled = self.engine.enabled
         severity = self.engine.severity
+        memo = self._resolved_findings
+        if len(memo) > 2 * len(raw) + 4096:  # entries of findings no rule hands out any more
+            memo.clear()
         out = []
         for f in raw:
             if f.code not in enabled or (array and f.code in _SUPPRESSED_IN_ARRAY_FILE):
                 continue
             level = severity(f)
-            out.append(
-                f if level is f.severity else Finding(f.code, f.message, f.line, f.span, f.fix, f.related, level)
-            )
+            if level is f.severity:
+                out.append(f)
+                continue
+            hit = memo.get(id(f))
+            if hit is None or hit[0] is not f or hit[1] is not level:
+                hit = memo[id(f)] = (f, level, Finding(f.code, f.message, f.line, f.span, f.fix, f.related, level))
+            out.append(hit[2])
         out.sort(key=position)
         return out
 

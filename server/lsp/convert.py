@@ -109,7 +109,7 @@ class DiagnosticCache:
         self._items: dict[tuple, _Entry] = {}
         self._pieces: dict[tuple, tuple[str, str]] = {}  # a related location's JSON before and after its range
         # id(finding) -> (finding, its line's text, JSON): a finding object seen before, on the same line text
-        self._known: dict[int, tuple[Finding, str | None, str]] = {}
+        self._known: dict[int, tuple[Finding, Any, str]] = {}
 
     def _entry(self, finding: Finding, texts: list[str] | None) -> _Entry:
         line = finding.line
@@ -129,21 +129,21 @@ class DiagnosticCache:
 
         A finding object given again for the same line text (an editor's dataset hands out the same placed object
         for a line it did not touch: `Dataset._placed`) gets its text back from one lookup, without building the
-        cache key from its fields. Findings with related locations are left to the full path: their text also
-        depends on other lines."""
+        cache key from its fields (a finding with related locations: for the same related lines' texts too)."""
         related = finding.related if texts is not None else ()
-        if not related:
-            line = finding.line
-            text = texts[line] if texts is not None and line is not None else None
-            known = self._known.get(id(finding))
-            if known is not None and known[0] is finding and known[1] is text:
-                return known[2]
-            encoded = self._encoded(uri, finding, texts, ())
-            if len(self._known) >= _KNOWN_MAX:
-                self._known.clear()
-            self._known[id(finding)] = (finding, text, encoded)
-            return encoded
-        return self._encoded(uri, finding, texts, related)
+        line = finding.line
+        text = texts[line] if texts is not None and line is not None else None
+        # what the text depends on beyond the finding: its line's text; with related locations, also the uri and
+        # the related lines' texts (their ranges)
+        state = (text, uri, tuple(_text_at(texts, r) for r in related)) if related else text
+        known = self._known.get(id(finding))
+        if known is not None and known[0] is finding and (known[1] is state or known[1] == state):
+            return known[2]
+        encoded = self._encoded(uri, finding, texts, related)
+        if len(self._known) >= _KNOWN_MAX:
+            self._known.clear()
+        self._known[id(finding)] = (finding, state, encoded)
+        return encoded
 
     def _encoded(self, uri: str, finding: Finding, texts: list[str] | None, related: tuple) -> str:
         entry = self._entry(finding, texts)

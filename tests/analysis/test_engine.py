@@ -159,7 +159,7 @@ LINE_POOL = [
 
 
 def _as_tuples(found):
-    return [(f.code, f.line, f.span, f.message, f.related) for f in found]
+    return [(f.code, f.line, f.span, f.message, f.related, f.severity, f.fix) for f in found]
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -179,9 +179,13 @@ def test_incremental_splices_equal_a_fresh_analysis(start, edits):
         end = min(at + length, len(lines))
         ds.splice(at, end, new)
         lines[at:end] = new
-        ds.findings()  # as an editor asks after each edit: the slot-to-line map is then kept up to date in place
+        # as an editor asks after each edit (the slot-to-line map is then kept up to date in place, and findings
+        # the edit did not touch come back as the same objects), with and without the editor's bound per code
+        ds.findings()
+        ds.findings(per_code=2)
     fresh = Dataset(eng, lines)
     assert _as_tuples(ds.findings()) == _as_tuples(fresh.findings())
+    assert _as_tuples(ds.findings(per_code=2)) == _as_tuples(Dataset(eng, lines).findings(per_code=2))
     a, b = ds.summary(), fresh.summary()
     assert (a.examples, a.tokens_total, a.tokens_p50, a.tokens_p95, a.billed_per_epoch) == (
         b.examples,

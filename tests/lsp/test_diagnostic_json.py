@@ -117,3 +117,25 @@ def test_two_documents_with_the_same_lines_point_at_themselves() -> None:
     for uri in ("file:///w/a.jsonl", "file:///w/copy.jsonl", "file:///w/a.jsonl"):
         (related,) = json.loads(cache.encoded(uri, finding, texts))["relatedInformation"]
         assert related["location"]["uri"] == uri
+
+
+def test_a_finding_object_given_again_follows_the_texts() -> None:
+    """The cache knows a finding object it has encoded before (an editor's dataset hands out the same object for a
+    line an edit did not touch): what it gives back must still follow its line's text and, for a finding with a
+    related location, that line's text and the document."""
+    from tuneline.analysis import Finding, Related, Span
+
+    duplicate = Finding("TL301", "duplicate", 1, Span(0, 1), related=(Related(0, "first copy"),))
+    plain = Finding("TL503", "trailing", 1, Span(0, 3))
+    cache = DiagnosticCache()
+    for texts in (
+        [_line("a", "b"), _line("a", "b")],
+        [_line("a", "b"), _line("é 😀", "b")],  # its own line changed (columns in UTF-16, the line's hash)
+        [_line("a longer first line", "b"), _line("é 😀", "b")],  # the related line changed
+        [_line("a longer first line", "b"), _line("é 😀", "b")],  # equal texts, other objects
+    ):
+        for finding in (duplicate, plain):
+            assert json.loads(cache.encoded(URI, finding, texts)) == _built(finding, texts)
+    elsewhere = "file:///w/other.jsonl"
+    (related,) = json.loads(cache.encoded(elsewhere, duplicate, texts))["relatedInformation"]
+    assert related["location"]["uri"] == elsewhere

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterator, Sequence
 
 from ..types import Finding, Fix, Related
@@ -14,6 +15,8 @@ class ExactDuplicates(FileRule):
     def __init__(self) -> None:
         self._groups = SlotGroups()
         self._repeated: set[bytes] = set()  # keys with two or more slots: findings() visits only these
+        # key -> (lines, their texts, findings) as last reported: see `findings`
+        self._made: dict[bytes, tuple[list[int], list[str], list[Finding]]] = {}
 
     def add(self, examples: Sequence[Example]) -> None:
         groups, repeated = self._groups, self._repeated
@@ -29,16 +32,35 @@ class ExactDuplicates(FileRule):
                 self._repeated.discard(key)
 
     def findings(self, view: FileView) -> Iterator[Finding]:
+        """A group whose copies are on the same lines, with the same texts, as at the last report gets the same
+        finding objects again: an editor reports after every edit, and most edits touch no duplicate (the
+        editor's cache of encoded diagnostics then knows them by identity)."""
+        made, texts = self._made, view.texts
+        if len(made) > 2 * len(self._repeated) + 64:  # groups that are gone
+            for key in [k for k in made if k not in self._repeated]:
+                del made[key]
         for key in self._repeated:
             lines = sorted(view.line_of(s) for s in self._groups.slots(key))
+            line_texts = [texts[line] for line in lines]
+            last = made.get(key)
+            if last is not None and last[0] == lines and all(map(operator.is_, last[1], line_texts)):
+                yield from last[2]
+                continue
             first = lines[0]
             more = f" (and {len(lines) - 2} more copies)" if len(lines) > 2 else ""
-            for line in lines[1:]:
-                yield Finding(
+            found = [
+                Finding(
                     "TL301",
                     f"Duplicate of line {first + 1}{more}.",
                     line,
                     view.whole(line),
-                    Fix("Delete duplicate line", delete_line=True),
+                    _DELETE,
                     (Related(first, "first copy"),),
                 )
+                for line in lines[1:]
+            ]
+            made[key] = (lines, line_texts, found)
+            yield from found
+
+
+_DELETE = Fix("Delete duplicate line", delete_line=True)
