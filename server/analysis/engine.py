@@ -347,6 +347,11 @@ class Dataset:
     def texts(self) -> list[str]:
         return self._texts
 
+    @property
+    def results(self) -> list[LineResult]:
+        """Each line's result, in order (the dataset's own list: read it, never change it)."""
+        return self._results
+
     def text(self, line: int) -> str:
         return self._texts[line]
 

@@ -8,6 +8,8 @@ at once, in order, and queued as `LineSplice`s for the dataset, which catches up
 from __future__ import annotations
 
 import asyncio
+import itertools
+import operator
 import statistics
 from collections import deque
 from collections.abc import Sequence
@@ -96,6 +98,8 @@ class Document:
 
     _numbers: tuple[int, list[int]] | None = None
     symbols_cache: tuple[int, str] | None = None  # (analysis generation, encoded symbols)
+    # line -> (its text, example number, result, symbol JSON), kept between analyses (`features/symbols.py`)
+    symbol_pieces: dict[int, tuple[str, int, object, str]] = field(default_factory=dict)
 
     def text(self) -> str:
         """The editor's current text, exactly (line breaks included)."""
@@ -105,17 +109,12 @@ class Document:
         """1-based example number of each dataset line (0 for lines that are not examples). Analysis thread only."""
         if self._numbers is not None and self._numbers[0] == analysis.generation:
             return self._numbers[1]
-        numbers = []
-        count = 0
         dataset = self.dataset
+        numbers: list[int] = []
         if dataset is not None:
-            result = dataset.result
-            for i in range(len(dataset)):
-                if result(i).kind == "example":
-                    count += 1
-                    numbers.append(count)
-                else:
-                    numbers.append(0)
+            # a running count of examples, kept only on example lines (True * n == n); the counting runs in C
+            flags = [r.kind == "example" for r in dataset.results]
+            numbers = list(map(operator.mul, flags, itertools.accumulate(flags)))
         self._numbers = (analysis.generation, numbers)
         return numbers
 

@@ -37,6 +37,9 @@ class _Doc:
     dataset = _Dataset()
     symbols_cache = None
 
+    def __init__(self) -> None:
+        self.symbol_pieces: dict = {}
+
     def example_numbers(self, analysis: object) -> list[int]:
         return [1, 0, 3]
 
@@ -74,3 +77,46 @@ def test_no_dataset_is_an_empty_list() -> None:
     doc = _Doc()
     doc.dataset = None  # type: ignore[assignment]
     assert symbols.symbols_json(doc, _Analysis()) == "[]"  # type: ignore[arg-type]
+
+
+class _EditedDoc:
+    """A document's outline state over a real Dataset (Document's own example numbering)."""
+
+    from tuneline.lsp.documents import Document
+
+    example_numbers = Document.example_numbers
+
+    def __init__(self, dataset) -> None:
+        self.dataset = dataset
+        self.symbols_cache = None
+        self._numbers = None
+        self.symbol_pieces: dict = {}
+
+
+def test_symbols_kept_between_edits_equal_a_fresh_outline() -> None:
+    """Symbols are kept per line between analyses: after edits in place, inserts above, deletions, lines turning
+    into non-examples and back, the outline is the one a fresh document gets."""
+    import json
+    import random
+
+    from tuneline.analysis import Dataset, Engine
+
+    def chat(i: int) -> str:
+        return json.dumps(
+            {"messages": [{"role": "user", "content": f"Q{i} é"}, {"role": "assistant", "content": "A."}]}
+        )
+
+    pool = [chat(i) for i in range(6)] + ["", "{broken", '{"prompt": "p", "completion": "c"}']
+    rng = random.Random(5)
+    engine = Engine()
+    dataset = Dataset(engine, [rng.choice(pool) for _ in range(40)])
+    doc = _EditedDoc(dataset)
+    for generation in range(1, 60):
+        at = rng.randrange(len(dataset) + 1)
+        end = min(len(dataset), at + rng.choice((0, 1, 1, 2)))
+        dataset.splice(at, end, [rng.choice(pool) for _ in range(rng.choice((0, 1, 1, 2)))])
+        analysis = type("A", (), {"generation": generation})()
+        fresh = _EditedDoc(Dataset(engine, list(dataset.texts)))
+        text = symbols.symbols_json(doc, analysis)  # type: ignore[arg-type]
+        assert text == symbols.symbols_json(fresh, analysis)  # type: ignore[arg-type]
+        assert all(line < len(dataset) for line in doc.symbol_pieces)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from lsprotocol import types
@@ -31,23 +30,41 @@ def symbols_json(doc: Document, analysis: Analysis) -> RawJSON:
     return encoded
 
 
-def _symbols(doc: Document, analysis: Analysis) -> Iterator[str]:
-    """One example's symbol (`#12 user: How do I…`, its tokens, the whole line), exactly as `encode` writes it."""
+def _symbols(doc: Document, analysis: Analysis) -> list[str]:
+    """Each example's symbol (`#12 user: How do I…`, its tokens, the whole line), exactly as `encode` writes it.
+
+    VS Code asks again after every edit (outline, breadcrumbs), on the analysis thread, so a line's symbol is kept
+    while the line keeps its text, result and example number: a one-line edit rebuilds one symbol, not 100,000
+    (0.27 → ~0.07 s of the analysis thread at 100k lines, where the next keystroke's analysis waits). An inserted
+    example renumbers the ones below it, which are built again."""
     dataset = doc.dataset
     if dataset is None:
-        return
+        return []
+    known = doc.symbol_pieces
+    numbers = doc.example_numbers(analysis)
+    for line in [k for k in known if k >= len(numbers) or not numbers[k]]:
+        del known[line]  # lines that are gone or no longer examples: their texts need not be kept
     dumps = json.dumps
-    for line, number in enumerate(doc.example_numbers(analysis)):
+    get = known.get
+    out: list[str] = []
+    append = out.append
+    for line, (number, text, result) in enumerate(zip(numbers, dataset.texts, dataset.results)):
         if not number:
             continue
-        result = dataset.result(line)
-        end = utf16_len(dataset.text(line))
+        hit = get(line)
+        if hit is not None and hit[0] is text and hit[1] == number and hit[2] is result:
+            append(hit[3])
+            continue
+        end = utf16_len(text)
         name = dumps(f"#{number} {result.label or result.format or 'example'}", ensure_ascii=True)
-        yield (
+        piece = (
             f'{{"name":{name},"detail":"{result.tokens:,} tok","kind":{_KIND},'
             f'"range":{{"start":{{"line":{line},"character":0}},"end":{{"line":{line},"character":{end}}}}},'
             f'"selectionRange":{{"start":{{"line":{line},"character":0}},"end":{{"line":{line},"character":0}}}}}}'
         )
+        known[line] = (text, number, result, piece)
+        append(piece)
+    return out
 
 
 def register(server: TunelineServer) -> None:
