@@ -97,7 +97,6 @@ class Document:
     debounce: float = 0.0  # the last debounce scheduled, seconds (reported by tuneline/debugTimings)
 
     _numbers: tuple[int, list[int]] | None = None
-    symbols_cache: tuple[int, str] | None = None  # (analysis generation, encoded symbols)
     # line -> (its text, example number, result, symbol JSON), kept between analyses (`features/symbols.py`)
     symbol_pieces: dict[int, tuple[str, int, object, str]] = field(default_factory=dict)
 

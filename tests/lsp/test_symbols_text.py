@@ -35,7 +35,6 @@ class _Dataset:
 
 class _Doc:
     dataset = _Dataset()
-    symbols_cache = None
 
     def __init__(self) -> None:
         self.symbol_pieces: dict = {}
@@ -88,7 +87,6 @@ class _EditedDoc:
 
     def __init__(self, dataset) -> None:
         self.dataset = dataset
-        self.symbols_cache = None
         self._numbers = None
         self.symbol_pieces: dict = {}
 
