@@ -315,6 +315,7 @@ class Dataset:
         self._placed_findings: dict[tuple[int, int], tuple[Finding, Finding]] = {}
         # id(finding) -> (finding, severity, resolved): see `_resolved`
         self._resolved_findings: dict[int, tuple[Finding, Severity, Finding]] = {}
+        self._keep = False  # whether the report being built keeps its findings for the next one (an editor's)
         self._examples = 0
         # The file-level rules, in the order their findings are produced (ties in position keep this order).
         self._format_mix = FormatMix()
@@ -453,6 +454,7 @@ class Dataset:
         findings, the lines are walked in order and the ones past a code's bound are only counted: an edit's report
         then costs one pass over the lines plus what is shown, not a finding object per line."""
         dropped = Counter() if dropped is None else dropped
+        self._keep = per_code is not None  # an editor's report, asked again after every edit: see `_placed`
         view = self.view(per_code, dropped)
         from_rules = [f for rule in self.rules for f in rule.findings(view)]
         # A file of multi-line records keeps its own few parse errors (`MultiLineRecords.cap`, known once the rules
@@ -475,6 +477,7 @@ class Dataset:
         records (their per-line errors wait for TL006 and its cap)."""
         if self.is_array_file() or first_record(self._texts) is not None:
             return None
+        self._keep = True
         dropped: Counter[str] = Counter()
         return cap_per_code(self._resolved(self._first_line_findings(per_code, dropped)), per_code, dropped)
 
@@ -485,7 +488,7 @@ class Dataset:
         array = self.is_array_file()
         enabled = self.engine.enabled
         severity = self.engine.severity
-        memo = self._resolved_findings
+        memo, keep = self._resolved_findings, self._keep
         if len(memo) > 2 * len(raw) + 4096:  # entries of findings no rule hands out any more
             memo.clear()
         out = []
@@ -495,6 +498,9 @@ class Dataset:
             level = severity(f)
             if level is f.severity:
                 out.append(f)
+                continue
+            if not keep:
+                out.append(Finding(f.code, f.message, f.line, f.span, f.fix, f.related, level))
                 continue
             hit = memo.get(id(f))
             if hit is None or hit[0] is not f or hit[1] is not level:
@@ -540,7 +546,11 @@ class Dataset:
         finding at that number. An edit re-reports every finding it did not touch; built once, they cost a lookup
         each instead of two new objects (placed, then resolved), and the editor's cache of encoded diagnostics
         knows them by identity (`DiagnosticCache.encoded`). The entry holds `f`, so its id is not reused while
-        the entry lives; the memo is bounded (an inserted line moves every finding below it to a new key)."""
+        the entry lives; the memo is bounded (an inserted line moves every finding below it to a new key).
+        Only for an editor's report: `tuneline check` asks once, and keeping its findings would cost it time and
+        memory for nothing (it still gets each finding built once, its severity resolved)."""
+        if not self._keep:
+            return Finding(f.code, f.message, line, f.span, f.fix, f.related, self.engine.severity(f))
         key = (id(f), line)
         memo = self._placed_findings
         hit = memo.get(key)

@@ -77,3 +77,27 @@ def test_stray_output_never_reaches_the_client(tmp_path: Path) -> None:
         assert b"a child process prints" in wire.stderr
     finally:
         wire.close()
+
+
+def test_a_server_started_without_stderr_keeps_its_pipes(tmp_path: Path) -> None:
+    """Descriptor 2 closed at start (a client that gives the server no stderr): the server still serves while the
+    noise goes on (descriptor 1 then points at the null device; the protocol's own copies are numbered 3 and up, so
+    they never take the free 2 that descriptor 1 would be pointed at)."""
+    go = tmp_path / "go"
+    script = "import os, sys\nos.close(2)\nsys.argv[1:] = [sys.argv[1]]\n" + NOISY_SERVER
+    wire = Wire([sys.executable, "-c", script, str(go)], tmp_path)
+    try:
+        wire.initialize(tmp_path)
+        go.touch()
+        uri = (tmp_path / "data.jsonl").as_uri()
+        text = "".join(chat(f"Question {i}?", f"Answer {i}. ") + "\n" for i in range(500))
+        wire.notify(
+            "textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "jsonl", "version": 1, "text": text}}
+        )
+        published = wire.wait(lambda m: m.get("method") == "textDocument/publishDiagnostics", timeout=30)
+        assert [d["code"] for d in published["params"]["diagnostics"]].count("TL503") == 500
+        wire.request(8, "shutdown")
+        wire.notify("exit")
+        assert wire.exit_code() == 0
+    finally:
+        wire.close()

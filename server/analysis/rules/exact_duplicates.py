@@ -36,13 +36,14 @@ class ExactDuplicates(FileRule):
         finding objects again: an editor reports after every edit, and most edits touch no duplicate (the
         editor's cache of encoded diagnostics then knows them by identity)."""
         made, texts = self._made, view.texts
+        keep = view.per_code is not None  # an editor's report (`tuneline check` asks once: nothing to keep)
         if len(made) > 2 * len(self._repeated) + 64:  # groups that are gone
-            for key in [k for k in made if k not in self._repeated]:
-                del made[key]
+            for key in [k for k in list(made) if k not in self._repeated]:
+                made.pop(key, None)
         for key in self._repeated:
             lines = sorted(view.line_of(s) for s in self._groups.slots(key))
-            line_texts = [texts[line] for line in lines]
-            last = made.get(key)
+            line_texts = [texts[line] for line in lines] if keep else []
+            last = made.get(key) if keep else None
             if last is not None and last[0] == lines and all(map(operator.is_, last[1], line_texts)):
                 yield from last[2]
                 continue
@@ -59,7 +60,8 @@ class ExactDuplicates(FileRule):
                 )
                 for line in lines[1:]
             ]
-            made[key] = (lines, line_texts, found)
+            if keep:
+                made[key] = (lines, line_texts, found)
             yield from found
 
 
