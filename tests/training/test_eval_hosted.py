@@ -399,8 +399,14 @@ def test_the_other_hosted_backends_answer_through_their_own_clients(
 
 def test_ctrl_c_stops_at_once_and_keeps_what_was_answered(project: Path, run: Path, chat: FakeChat):
     chat.state.inject("^ft:", hang=True, times=1)  # the first tuned request never gets an answer
+    # Started as a terminal starts it, Ctrl-C raising KeyboardInterrupt: a test run launched in the background
+    # (`cmd &` in a script, `nohup`) hands its children SIGINT ignored, and Python then installs no handler for it.
+    as_in_a_terminal = (
+        "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "sys.argv = ['tuneline', *sys.argv[1:]]; runpy.run_module('tuneline', run_name='__main__')"
+    )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tuneline", "eval", "last", "--yes", "--concurrency", "2"], cwd=project,
+        [sys.executable, "-c", as_in_a_terminal, "eval", "last", "--yes", "--concurrency", "2"], cwd=project,
         env={**os.environ, "TUNELINE_EVAL_TIMEOUT": "120"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
