@@ -499,12 +499,11 @@ class Dataset:
             if level is f.severity:
                 out.append(f)
                 continue
-            if not keep:
-                out.append(Finding(f.code, f.message, f.line, f.span, f.fix, f.related, level))
-                continue
-            hit = memo.get(id(f))
+            hit = memo.get(id(f)) if keep else None
             if hit is None or hit[0] is not f or hit[1] is not level:
-                hit = memo[id(f)] = (f, level, Finding(f.code, f.message, f.line, f.span, f.fix, f.related, level))
+                hit = (f, level, Finding(f.code, f.message, f.line, f.span, f.fix, f.related, level))
+                if keep:
+                    memo[id(f)] = hit
             out.append(hit[2])
         out.sort(key=position)
         return out
@@ -549,17 +548,16 @@ class Dataset:
         the entry lives; the memo is bounded (an inserted line moves every finding below it to a new key).
         Only for an editor's report: `tuneline check` asks once, and keeping its findings would cost it time and
         memory for nothing (it still gets each finding built once, its severity resolved)."""
-        if not self._keep:
-            return Finding(f.code, f.message, line, f.span, f.fix, f.related, self.engine.severity(f))
         key = (id(f), line)
         memo = self._placed_findings
-        hit = memo.get(key)
+        hit = memo.get(key) if self._keep else None
         if hit is not None and hit[0] is f:
             return hit[1]
         placed = Finding(f.code, f.message, line, f.span, f.fix, f.related, self.engine.severity(f))
-        if len(memo) >= _PLACED_MAX:
-            memo.clear()
-        memo[key] = (f, placed)
+        if self._keep:
+            if len(memo) >= _PLACED_MAX:
+                memo.clear()
+            memo[key] = (f, placed)
         return placed
 
     def _first_line_findings(self, per_code: int, dropped: Counter[str]) -> list[Finding]:

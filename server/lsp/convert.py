@@ -135,23 +135,26 @@ class DiagnosticCache:
         text = texts[line] if texts is not None and line is not None else None
         # what the text depends on beyond the finding: its line's text; with related locations, also the uri and
         # the related lines' texts (their ranges)
-        state = (text, uri, tuple(_text_at(texts, r) for r in related)) if related else text
+        related_texts = tuple(_text_at(texts, r) for r in related)
+        state = (text, uri, related_texts) if related else text
         known = self._known.get(id(finding))
         if known is not None and known[0] is finding and (known[1] is state or known[1] == state):
             return known[2]
-        encoded = self._encoded(uri, finding, texts, related)
+        encoded = self._encoded(uri, finding, texts, related, related_texts)
         if len(self._known) >= _KNOWN_MAX:
             self._known.clear()
         self._known[id(finding)] = (finding, state, encoded)
         return encoded
 
-    def _encoded(self, uri: str, finding: Finding, texts: list[str] | None, related: tuple) -> str:
+    def _encoded(
+        self, uri: str, finding: Finding, texts: list[str] | None, related: tuple, related_texts: tuple
+    ) -> str:
         entry = self._entry(finding, texts)
         at = finding.line if finding.line is not None else 0
         # What the text depends on beyond the entry: the line, and the related lines' own texts (their ranges).
         # One cache serves every open document: the uri is part of what the related locations say.
         state: Any = (
-            (at, uri, tuple((r.line, r.path, r.message, _text_at(texts, r)) for r in related)) if related else at
+            (at, uri, tuple((r.line, r.path, r.message, t) for r, t in zip(related, related_texts))) if related else at
         )
         if entry.last_state == state and entry.last_text:
             return entry.last_text

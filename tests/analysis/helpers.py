@@ -69,18 +69,24 @@ def spanned(line: str, f: Finding) -> str:
 REPO = Path(__file__).resolve().parents[2]
 
 
-def check_json(path: Path, *args: str) -> dict:
-    """`tuneline check --format json [args] path` in a fresh process, through the front door: its one file's report.
-    A finding exits 1, a clean file 0; anything else (a traceback, a usage error) fails the test with its stderr."""
+def run_check(path: Path, *args: str, cwd: Path = REPO) -> tuple[int, dict]:
+    """`tuneline check --format json [args] path` in a fresh process, through the front door: its exit code and its
+    one file's report. A finding exits 1, a clean file 0; anything else (a traceback, a usage error) fails the test
+    with its stderr."""
     import subprocess
     import sys
 
     done = subprocess.run(
         [sys.executable, "-m", "tuneline", "check", "--format", "json", *args, str(path)],
-        cwd=REPO,
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert done.returncode in (0, 1) and "Traceback" not in done.stderr, done.stderr
-    return json.loads(done.stdout)["files"][0]
+    return done.returncode, json.loads(done.stdout)["files"][0]
+
+
+def check_json(path: Path, *args: str) -> dict:
+    """`run_check`'s report alone."""
+    return run_check(path, *args)[1]

@@ -14,7 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from .helpers import REPO, run_check
+
 PNG = "data:image/png;base64," + base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64).decode()
 
 
@@ -26,15 +27,8 @@ def example(i: int, images: int = 1) -> str:
 
 
 def check(path: Path, *args: str, cwd: Path = REPO) -> tuple[int, list[dict]]:
-    done = subprocess.run(
-        [sys.executable, "-m", "tuneline", "check", "--format", "json", *args, str(path)],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode in (0, 1), done.stderr
-    return done.returncode, json.loads(done.stdout)["files"][0]["diagnostics"]
+    code, report = run_check(path, *args, cwd=cwd)
+    return code, report["diagnostics"]
 
 
 def images_file(folder: Path) -> tuple[Path, list[str]]:
