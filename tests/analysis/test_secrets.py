@@ -206,7 +206,7 @@ FILLER = " (build 2024-01-01T12:00:00-release-candidate)"
 
 
 def test_every_detect_secrets_detector_still_fires_behind_its_gate():
-    detectors = {type(d).__name__: d for d, _, _ in text_scan.detectors()}
+    detectors = {d.name: d for d, _, _ in text_scan.detectors()}
     missing = set(detectors) - set(DETECT_SECRETS_SAMPLES) - {"JwtTokenDetector", "OpenAIDetector"}  # tested above
     assert not missing, f"no sample for {missing}"
     for name, text in DETECT_SECRETS_SAMPLES.items():
@@ -235,7 +235,7 @@ def test_detect_secrets_gates_never_hide_a_match_on_mutated_lines():
             else:
                 matches = [m.span() for regex in d.denylist for m in regex.finditer(line)]
             for start, end in matches:
-                assert any(s < end and start < e for s, e in spans), (type(d).__name__, text)
+                assert any(s < end and start < e for s, e in spans), (d.name, text)
 
 
 def test_the_general_gate_is_the_old_one():
