@@ -18,10 +18,8 @@ import contextlib
 import hashlib
 import importlib
 import importlib.util
-import inspect
 import json
 import os
-import pkgutil
 import re
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -78,6 +76,9 @@ def _cache_file(key: str) -> Path:
 
 def _imported(excluded: frozenset[str]) -> list[dict[str, Any]]:
     """Every pattern detector, read from detect-secrets itself (the slow path), in its own order."""
+    import inspect  # here: ~10 ms to import, and only this slow path needs it
+    import pkgutil
+
     import detect_secrets.plugins as plugins
     from detect_secrets.plugins.base import RegexBasedDetector
 

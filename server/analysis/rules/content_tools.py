@@ -24,7 +24,6 @@ from ..formats import decoded_tools
 from ..scan import PathItem
 from ..types import Severity
 from .base import Collector, describe, short
-from .schema_regex import bounded
 
 Path = tuple[PathItem, ...]
 _MAX_ERRORS = 3
@@ -101,6 +100,8 @@ def _validator(schema_json: str) -> Any:
         import jsonschema
     except ImportError:
         return None
+    from .schema_regex import bounded  # here, not at the top: `regex` takes ~20 ms to import, most of a check's
+
     schema = json.loads(schema_json)
     try:
         cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
