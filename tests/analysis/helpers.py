@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -69,21 +71,27 @@ def spanned(line: str, f: Finding) -> str:
 REPO = Path(__file__).resolve().parents[2]
 
 
-def run_check(path: Path, *args: str, cwd: Path = REPO) -> tuple[int, dict]:
-    """`tuneline check --format json [args] path` in a fresh process, through the front door: its exit code and its
-    one file's report. A finding exits 1, a clean file 0; anything else (a traceback, a usage error) fails the test
-    with its stderr."""
-    import subprocess
-    import sys
-
+def check_process(
+    path: Path, *args: str, cwd: Path = REPO, env: dict[str, str] | None = None, python_flags: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
+    """`python [python_flags] -m tuneline check --format json [args] path` in a fresh process, through the front
+    door. A finding exits 1, a clean file 0; anything else (a traceback, a usage error) fails the test with its
+    stderr."""
     done = subprocess.run(
-        [sys.executable, "-m", "tuneline", "check", "--format", "json", *args, str(path)],
+        [sys.executable, *python_flags, "-m", "tuneline", "check", "--format", "json", *args, str(path)],
         cwd=cwd,
+        env=env,
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert done.returncode in (0, 1) and "Traceback" not in done.stderr, done.stderr
+    return done
+
+
+def run_check(path: Path, *args: str, cwd: Path = REPO) -> tuple[int, dict]:
+    """`check_process`'s exit code and its one file's report."""
+    done = check_process(path, *args, cwd=cwd)
     return done.returncode, json.loads(done.stdout)["files"][0]
 
 

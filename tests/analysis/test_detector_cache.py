@@ -7,8 +7,6 @@ from __future__ import annotations
 import inspect
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import detect_secrets.plugins as plugins
@@ -20,7 +18,7 @@ from detect_secrets.plugins.jwt import JwtTokenDetector
 from tuneline.analysis import detector_cache
 from tuneline.analysis.rules import text_scan
 
-from .helpers import chat
+from .helpers import chat, check_process
 from .test_secrets import DETECT_SECRETS_SAMPLES, FILLER
 
 EXCLUDED = frozenset(text_scan._EXCLUDED)
@@ -115,14 +113,8 @@ def test_a_detector_that_judges_its_matches_loads_its_class_when_first_used(cach
 
 def _check(path: Path, env: dict[str, str]) -> tuple[dict, str]:
     """`tuneline check --format json` through the front door, with Python's import log on stderr."""
-    done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "tuneline", "check", "--format", "json", str(path)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
-    assert done.returncode == 1, done.stderr[-2000:]
+    done = check_process(path, env=env, python_flags=("-X", "importtime"))
+    assert done.returncode == 1
     return json.loads(done.stdout), done.stderr
 
 
