@@ -19,12 +19,12 @@ import hashlib
 import importlib
 import importlib.util
 import json
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
+
+from .cache_files import user_cache, write_cache_file
 
 _FORMAT = 1  # bump when what is stored changes
 
@@ -69,9 +69,7 @@ def _fingerprint(plugins: Path, excluded: Iterable[str]) -> str:
 
 
 def _cache_file(key: str) -> Path:
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("tuneline")) / f"detect-secrets-{key}.json"
+    return user_cache() / f"detect-secrets-{key}.json"
 
 
 def _imported(excluded: frozenset[str]) -> list[dict[str, Any]]:
@@ -128,20 +126,6 @@ def _read(path: Path) -> list[dict[str, Any]] | None:
     return entries if _valid(entries) else None
 
 
-def _write(path: Path, entries: list[dict[str, Any]]) -> None:
-    """Atomically (a reader never sees half a file); a read-only cache is no error."""
-    with contextlib.suppress(OSError):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-detect-secrets-")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(entries, fh)
-            os.replace(tmp, path)
-        except OSError:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-
-
 def _build(entries: list[dict[str, Any]]) -> list[CachedDetector]:
     return [
         CachedDetector(
@@ -166,7 +150,7 @@ def load(excluded: frozenset[str]) -> list[CachedDetector]:
         entries = _imported(excluded)
     except ImportError:  # a broken install: no detectors rather than a crash
         return []
-    _write(path, entries)
+    write_cache_file(path, json.dumps(entries).encode())  # a read-only cache is no error
     return _build(entries)
 
 

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import re
 import sys
-import tempfile
 import unicodedata
 import zlib
 from pathlib import Path
+
+from .cache_files import write_cache_file
 
 _MAGIC = b"TLBPE\x00\x01" + (b"L" if sys.byteorder == "little" else b"B")
 _HEADER = 8 + 4 + 4 + 32  # magic, tokens, slots, blake2b-256 of everything after the header
@@ -228,14 +228,5 @@ def load_counter(encoding_name: str, cache_dir: Path, source_sha256: str, read_r
         counter = IndexCounter(encoding_name, data)
     except (OSError, ValueError):
         return None
-    with contextlib.suppress(OSError):  # a read-only cache: this process still counts from memory
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, path)
-        except OSError:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+    write_cache_file(path, data)  # a read-only cache: this process still counts from memory
     return counter

@@ -18,14 +18,13 @@ import gzip
 import hashlib
 import io
 import os
-import tempfile
 import threading
 import types
 from collections.abc import Callable, Iterable
 from functools import lru_cache
 from pathlib import Path
 
-import platformdirs
+from .cache_files import user_cache, write_cache_file
 
 _URLS = {
     "o200k_base": (
@@ -52,7 +51,7 @@ def _cache_dir() -> Path:
     configured = os.environ.get("TIKTOKEN_CACHE_DIR") or os.environ.get("DATA_GYM_CACHE_DIR")
     if configured:
         return Path(configured)
-    path = Path(platformdirs.user_cache_dir("tuneline")) / "tiktoken"
+    path = user_cache() / "tiktoken"
     os.environ["TIKTOKEN_CACHE_DIR"] = str(path)
     return path
 
@@ -80,11 +79,7 @@ def _seed_cache(name: str) -> None:
     data = gzip.decompress(bundled.read_bytes())
     if hashlib.sha256(data).hexdigest() != expected:
         return  # not the genuine file: let tiktoken fetch (or fail) on its own
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, target)
+    write_cache_file(target, data)
 
 
 def _cached_file(name: str) -> Path | None:
@@ -301,4 +296,4 @@ def _index_counter(name: str):
             return None
         return parse_ranks(data)
 
-    return rank_index.load_counter(name, Path(platformdirs.user_cache_dir("tuneline")), _URLS[name][1], read_ranks)
+    return rank_index.load_counter(name, user_cache(), _URLS[name][1], read_ranks)

@@ -17,13 +17,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-import platformdirs
+
+from ..analysis.cache_files import user_cache
 
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
 
 
 def default_path() -> Path:
-    return Path(platformdirs.user_cache_dir("tuneline")) / "embeddings.sqlite"
+    return user_cache() / "embeddings.sqlite"
 
 
 _ROW_OVERHEAD = 40  # bytes a row costs besides its vector (key, dim, time, page overhead), for the size bound

@@ -14,8 +14,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import platformdirs
-
+from ..analysis.cache_files import user_cache
 from .lexical import NearDuplicatesUnavailable
 
 STATIC = "minilm-static"  # the default: distilled from the bundled MiniLM
@@ -75,7 +74,7 @@ def semantic_available() -> bool:
 
 
 def static_model_dir() -> Path:
-    return Path(platformdirs.user_cache_dir("tuneline")) / "models" / f"{STATIC}-{_STATIC_VERSION}"
+    return user_cache() / "models" / f"{STATIC}-{_STATIC_VERSION}"
 
 
 def distill_static(target: Path, dims: int = 256) -> Path:

@@ -100,7 +100,7 @@ def _validator(schema_json: str) -> Any:
         import jsonschema
     except ImportError:
         return None
-    from .schema_regex import bounded  # here, not at the top: `regex` takes ~20 ms to import, most of a check's
+    from .schema_regex import bounded  # here, not at the top: importing `regex` costs a small file's check ~20 ms
 
     schema = json.loads(schema_json)
     try:

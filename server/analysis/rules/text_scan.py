@@ -55,7 +55,7 @@ def special_tokens(line: str) -> list[Finding]:
 # Left out: public IPs (addresses are not credentials), and GitHub tokens, whose key shape here is stricter (its
 # regex takes `_` and has no boundary, so it flagged `ghp_placeholder_value_...`) and spans the whole token (its
 # capture group yields only the `ghp` prefix).
-_EXCLUDED = {"IPPublicDetector", "GitHubTokenDetector"}
+_EXCLUDED = frozenset({"IPPublicDetector", "GitHubTokenDetector"})
 _RUN = re.compile(r"[A-Za-z0-9_\-+/=.]{20,}")
 _OTHER = re.compile(r"PRIVATE KEY|://[^\s:/@\"]+:[^\s/@\"]+@")
 _AWS_IDS = ("A3T", "ABIA", "ACCA", "AKIA", "ASIA")
@@ -147,7 +147,7 @@ _GATES: dict[str, Callable[[_Line], bool]] = {
 def detectors() -> tuple[tuple[detector_cache.CachedDetector, Callable[[_Line], bool], bool], ...]:
     """(detector, its gate, whether it filters its own matches) for every detect-secrets pattern detector, from
     tuneline's cache of their patterns (`detector_cache`: importing detect-secrets costs ~0.24 s a process)."""
-    return tuple((d, _GATES.get(d.name, _no_gate), d.own) for d in detector_cache.load(frozenset(_EXCLUDED)))
+    return tuple((d, _GATES.get(d.name, _no_gate), d.own) for d in detector_cache.load(_EXCLUDED))
 
 
 _EDGE = " \t\"'=:"
