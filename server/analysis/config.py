@@ -4,11 +4,11 @@ whatever the caller adds (CLI flags, editor settings). Keys may be snake_case or
 from __future__ import annotations
 
 import re
-import sys
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from . import shipped_toml
 from .catalog import RULES, expand_selector
 from .epochs import EpochsError, parse_epochs
 from .models import DEFAULT_MODEL, ModelTableError, validate_overrides
@@ -16,11 +16,6 @@ from .settings_error import ConfigError
 from .types import Severity
 
 METHODS = ("sft", "dpo", "rft")  # targets.METHODS; repeated here so reading settings needs no provider file
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 
 @dataclass(frozen=True)
@@ -204,12 +199,13 @@ def find_project_config(start: Path) -> tuple[Path, dict[str, Any]] | None:
 
 
 def _load_toml(path: Path) -> dict[str, Any]:
+    toml = shipped_toml.tomllib()
     try:
         with path.open("rb") as fh:
-            return tomllib.load(fh)
+            return toml.load(fh)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read settings: {exc.strerror or exc}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+    except (toml.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
 
 

@@ -17,10 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-try:
-    import tomllib
-except ImportError:  # Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
+from . import shipped_toml
 
 _DATA_FILE = Path(__file__).with_name("models.toml")
 _HEAD_CHARS = 4096  # base64 characters decoded first: enough for PNG, GIF and WebP, and most JPEG headers
@@ -66,8 +63,7 @@ class ImageTokenRule:
 @lru_cache(maxsize=1)
 def openai_rule() -> ImageTokenRule:
     """The shipped `[image_tokens]` table of models.toml."""
-    with _DATA_FILE.open("rb") as fh:
-        t = tomllib.load(fh)["image_tokens"]
+    t = shipped_toml.load(_DATA_FILE)["image_tokens"]
     return ImageTokenRule(
         low=int(t["low"]),
         base=int(t["base"]),

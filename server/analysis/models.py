@@ -7,17 +7,12 @@ import difflib
 import json
 import math
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import shipped_toml
 from .settings_error import ConfigError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 DEFAULT_MODEL = "gpt-4o-mini-2024-07-18"
 _SHIPPED = Path(__file__).with_name("models.toml")
@@ -309,12 +304,13 @@ def validate_overrides(raw: Any) -> None:
 
 def _read_models_file(path: Path) -> dict[str, Any]:
     """A user's models file: TOML with `[models."NAME"]` tables, like the shipped models.toml."""
+    toml = shipped_toml.tomllib()
     try:
         with Path(path).open("rb") as fh:
-            data = tomllib.load(fh)
+            data = toml.load(fh)
     except OSError as exc:
         raise ModelTableError(f"{path}: cannot read the models file ({exc.strerror or exc})") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+    except (toml.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ModelTableError(f"{path}: the models file is not valid TOML ({exc})") from None
     extra = [k for k in data if k not in _FILE_KEYS]
     if extra:
@@ -329,8 +325,7 @@ class ModelTable:
     """The shipped table with overrides applied; looks models up by name or alias."""
 
     def __init__(self, overrides: dict[str, dict[str, Any]] | None = None, files: list[Path] | None = None):
-        with _SHIPPED.open("rb") as fh:
-            raw = tomllib.load(fh).get("models", {})
+        raw = shipped_toml.load(_SHIPPED).get("models", {})
         self.models: dict[str, ModelInfo] = {n: _entry(n, v, shipped=True) for n, v in raw.items()}
         for path in files or []:
             try:

@@ -13,18 +13,13 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
-import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, fields, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
+from . import shipped_toml
 from .formats import FORMAT_TITLES, RFT_FORMAT
 from .models import ModelInfo, ModelTable, TokenizerFact, is_hub_id
 
@@ -647,14 +642,16 @@ def load_providers(path: Path | str | None = None) -> dict[str, ProviderRules]:
     whose one sentence names the file and the key, so a user fixing an override knows where to look."""
     path = Path(path) if path is not None else SHIPPED
     try:
-        text = path.read_bytes().decode("utf-8")
+        # the shipped file through its JSON copy (`shipped_toml`), so tomllib loads only for a user's file
+        if path == SHIPPED:
+            raw = shipped_toml.load(path)
+        else:
+            raw = shipped_toml.tomllib().loads(path.read_bytes().decode("utf-8"))
     except OSError as exc:
         raise ProvidersFileError(f"{path}: cannot read it ({exc.strerror or exc}).") from None
     except UnicodeDecodeError:
         raise ProvidersFileError(f"{path}: is not UTF-8 text.") from None
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+    except ValueError as exc:  # tomllib's TOMLDecodeError
         raise ProvidersFileError(f"{path}: is not valid TOML ({exc}).") from None
     return _Loader(str(path)).load(raw)
 
@@ -917,7 +914,7 @@ def _image_token_section() -> list[str]:
     """The image-token formula of models.toml `[image_tokens]`, with two sizes worked through it."""
     from .image_tokens import openai_rule  # the module that applies the formula: the docs use its arithmetic
 
-    table = tomllib.loads(Path(__file__).with_name("models.toml").read_text(encoding="utf-8"))["image_tokens"]
+    table = shipped_toml.load(Path(__file__).with_name("models.toml"))["image_tokens"]
     rule = openai_rule()
     targets = _and([f"`{p}`" for p in rule.providers])
     square, tall = rule.tokens(1024, 1024, "high"), rule.tokens(2048, 4096, "high")
