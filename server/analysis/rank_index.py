@@ -20,7 +20,6 @@ one of `_CHANGED`) sends its string to tiktoken. Tests compare the stand-ins wit
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import re
 import sys
 import unicodedata
@@ -29,8 +28,11 @@ from pathlib import Path
 
 from .cache_files import write_cache_file
 
-_MAGIC = b"TLBPE\x00\x01" + (b"L" if sys.byteorder == "little" else b"B")
-_HEADER = 8 + 4 + 4 + 32  # magic, tokens, slots, blake2b-256 of everything after the header
+_MAGIC = b"TLBPE\x00\x02" + (b"L" if sys.byteorder == "little" else b"B")
+# magic, tokens, slots, CRC-32 of everything after the header. CRC-32, not a cryptographic hash: it is there to catch
+# a damaged file (a cut-off write, a bad disk), and it reads the 4 MB index in ~1 ms where blake2b took ~6 ms of every
+# small file's `check`. The file is the user's own cache, as trusted as the rest of their home folder.
+_HEADER = 8 + 4 + 4 + 4
 
 # Stand-ins: "A" Lu/Lt, "a" Ll, U+E000 Lm/Lo (in both of the pattern's letter classes), U+E001 a mark (in both, but
 # not a letter), "0" a number, "\t" white space other than CR, LF and space, "!" anything else; U+E002 marks a
@@ -123,7 +125,7 @@ def build_index(ranks: dict[bytes, int]) -> bytes:
         offsets[rank + 1] = at
     body = slots.tobytes() + offsets.tobytes() + b"".join(by_rank)
     head = _MAGIC + n.to_bytes(4, sys.byteorder) + slots_n.to_bytes(4, sys.byteorder)
-    return head + hashlib.blake2b(body, digest_size=32).digest() + body
+    return head + zlib.crc32(body).to_bytes(4, sys.byteorder) + body
 
 
 class IndexCounter:
@@ -135,7 +137,7 @@ class IndexCounter:
         n = int.from_bytes(index[8:12], sys.byteorder)
         slots_n = int.from_bytes(index[12:16], sys.byteorder)
         body = memoryview(index)[_HEADER:]
-        if hashlib.blake2b(body, digest_size=32).digest() != index[16:48]:
+        if zlib.crc32(body) != int.from_bytes(index[16:20], sys.byteorder):
             raise ValueError("the rank index is damaged")
         self._slots = body[: 4 * slots_n].cast("I")
         self._offsets = body[4 * slots_n : 4 * (slots_n + n + 1)].cast("I")
