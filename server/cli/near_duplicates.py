@@ -49,8 +49,8 @@ def progress_printer(label: str):
 
 
 def add_near_duplicates(reports: list[FileReport], engine: Engine, mode: str, threshold: float | None = None) -> None:
-    """TL302 in every report, and TL306 on validation files whose training file is known."""
-    from ..neardup.checks import near_duplicate_findings, overlap_findings
+    """TL302 in every report, and TL306 on validation files whose training file is known. (The checks module,
+    with its thread pool, is imported only when one of them runs: ~7 ms a small file's `check` would not use.)"""
     from ..neardup.pairing import training_partner
 
     settings = engine.settings
@@ -72,6 +72,8 @@ def add_near_duplicates(reports: list[FileReport], engine: Engine, mode: str, th
 
     for report in reports:
         if mode != "off":
+            from ..neardup.checks import near_duplicate_findings
+
             found = near_duplicate_findings(report.dataset, detector(), progress_printer("Embedding"))
             report.dataset.set_external("near-duplicates", found)
         if report.path != "-":
@@ -80,6 +82,8 @@ def add_near_duplicates(reports: list[FileReport], engine: Engine, mode: str, th
                 other = by_path.get(train.resolve())
                 train_lines = other.dataset.texts if other else _read_texts(train)
                 near = detector() if mode != "off" else None
+                from ..neardup.checks import overlap_findings
+
                 report.dataset.set_external("overlap", overlap_findings(report.dataset, train_lines, train, near))
         report.refresh()
 
