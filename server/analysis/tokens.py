@@ -23,6 +23,7 @@ import types
 from collections.abc import Callable, Iterable
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from .cache_files import user_cache, write_cache_file
 
@@ -191,6 +192,9 @@ def exact_counter(name: str) -> Callable[[str], int]:
     return count
 
 
+_PENDING = object()  # a TokenCounter's rank index, not opened yet
+
+
 class TokenCounter:
     """Counts tokens of strings, remembering short and repeated ones (roles, shared system prompts).
 
@@ -211,7 +215,9 @@ class TokenCounter:
         self._cache: dict[str, int] = {}
         self._ahead: dict[str, int] = {}  # counted ahead of their lines (`prefill`), taken once each
         self._count: Callable[[str], int] | None = None
-        self._index = None if encoding_name in _loaded else _index_counter(encoding_name)
+        # The index is opened (on a machine's first run: built, ~0.3 s) when a string first needs it, not here: a
+        # large file's `expect` loads the tokenizer before any string is counted, and never needs it.
+        self._index: Any = None if encoding_name in _loaded else _PENDING
         fast = encoding_name in _RS_BPE_ENCODINGS and _rs_bpe_installed()
         self._budget = self.FAST_INDEX_BUDGET if fast else self.INDEX_BUDGET
         if self._index is None:
@@ -230,6 +236,8 @@ class TokenCounter:
 
     def _slow(self, text: str) -> int:
         index = self._index
+        if index is _PENDING:
+            index = self._index = _index_counter(self.encoding_name)
         if index is not None and self._budget > 0:
             n = index.count(text)
             if n is not None:

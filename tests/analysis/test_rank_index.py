@@ -7,6 +7,7 @@ and anything it cannot vouch for (a character whose classes might differ, a dama
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 import subprocess
@@ -17,7 +18,7 @@ import pytest
 
 from tuneline.analysis import rank_index, tokens
 
-from .helpers import CORPUS, json_strings
+from .helpers import CORPUS, check_process, json_strings
 
 ROOT = Path(__file__).resolve().parents[2]
 SHA = tokens._URLS["o200k_base"][1]
@@ -209,3 +210,21 @@ sys.stderr.write("loaded=%s" % ("o200k_base" in tokens._loaded))
         "max": expected,
         "exact": True,
     }
+
+
+def test_a_large_file_never_builds_the_index(tmp_path: Path) -> None:
+    """The index is opened when a string first needs it: a file large enough to load the tokenizer up front
+    (`expect`) counts without it, so its first run on a machine does not build it (~0.3 s); a small file's does."""
+    line = json.dumps(
+        {"messages": [{"role": "user", "content": "word " * 60}, {"role": "assistant", "content": "ok."}]}
+    )
+    big, small = tmp_path / "big.jsonl", tmp_path / "small.jsonl"
+    big.write_text("\n".join(line.replace("word", f"w{i}", 1) for i in range(3000)) + "\n", encoding="utf-8")
+    small.write_text(line + "\n", encoding="utf-8")
+    assert big.stat().st_size > tokens.TokenCounter.INDEX_BUDGET  # with rs-bpe or without
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    cold = json.loads(check_process(big, env=env).stdout)
+    assert not (tmp_path / "cache" / "tuneline" / "rank-index").exists()
+    check_process(small, env=env)
+    assert list((tmp_path / "cache" / "tuneline" / "rank-index").iterdir())
+    assert json.loads(check_process(big, env=env).stdout) == cold
