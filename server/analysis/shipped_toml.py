@@ -5,7 +5,7 @@ Why: tomllib is pure Python. Parsing the shipped files took ~17 ms of every proc
 a `check` of a 10-line file. A JSON copy decodes in ~0.4 ms.
 
 The TOML stays the one source of truth. The copy is named by the SHA-256 of the file's bytes, so an edited or
-upgraded file is parsed again and gets a new copy (older copies of that file are removed). A copy that cannot be
+upgraded file is parsed again and gets a new copy (the four newest copies of each file are kept). A copy that cannot be
 read, decoded or written only means tomllib parses the file, as before. TOML's dates and times, which JSON lacks,
 are written as one-key objects tagged with a NUL-prefixed name that no shipped key uses, and read back as the same
 `datetime` values. Each call decodes afresh, so a caller may change what it gets without touching another's.
@@ -27,6 +27,7 @@ from .cache_files import user_cache, write_cache_file
 _TAG = "\x00toml:"
 _TYPES: dict[str, Any] = {"datetime": dt.datetime, "date": dt.date, "time": dt.time}
 _FORMAT = 1  # bump when the copy's layout changes
+_KEEP = 4  # copies kept of each file
 _copies: dict[Path, tuple[bytes, bytes]] = {}  # path → (the file's bytes, its JSON copy), for this process
 
 
@@ -57,12 +58,21 @@ def load(path: Path) -> dict[str, Any]:
     value = tomllib().loads(data.decode("utf-8"))
     text = json.dumps(value, default=_tagged, ensure_ascii=False).encode("utf-8")
     if write_cache_file(copy, text):
-        for old in copy.parent.glob(f"toml-{path.stem}-*.json"):
-            if old != copy:
-                with contextlib.suppress(OSError):
-                    old.unlink()
+        _prune(copy.parent, path.stem)
     _copies[path] = (data, text)
     return value
+
+
+def _prune(folder: Path, stem: str) -> None:
+    """Keep the `_KEEP` newest copies of a file: two installs of different versions used in turn (a checkout and a
+    released copy) each keep theirs, and the copies of past versions go."""
+    copies = []
+    for old in folder.glob(f"toml-{stem}-*.json"):
+        with contextlib.suppress(OSError):
+            copies.append((old.stat().st_mtime_ns, old))
+    for _, old in sorted(copies, reverse=True)[_KEEP:]:
+        with contextlib.suppress(OSError):
+            old.unlink()
 
 
 def _tagged(value: Any) -> dict[str, str]:

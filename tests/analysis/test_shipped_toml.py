@@ -104,15 +104,19 @@ def test_a_damaged_copy_is_parsed_again_and_replaced(cache_home, damage):
     assert isinstance(json.loads(copy.read_bytes()), dict)  # written again
 
 
-def test_an_edited_file_gets_its_own_copy_and_the_old_one_goes(cache_home, tmp_path):
+def test_an_edited_file_gets_its_own_copy_and_only_the_newest_four_stay(cache_home, tmp_path):
     path = tmp_path / "models.toml"
+    written = []
+    for limit in range(1, 7):
+        path.write_text(f'[models."a"]\nlimit = {limit}\n', encoding="utf-8")
+        assert shipped_toml.load(path)["models"]["a"]["limit"] == limit
+        (new,) = set(_copies(cache_home, "models")) - set(written)
+        written.append(new)
+        os.utime(new, ns=(limit * 10**9, limit * 10**9))  # distinct times, whatever the file system's resolution
+    assert _copies(cache_home, "models") == sorted(written[-4:])
     path.write_text('[models."a"]\nlimit = 1\n', encoding="utf-8")
-    assert shipped_toml.load(path)["models"]["a"]["limit"] == 1
-    (old,) = _copies(cache_home, "models")
-    path.write_text('[models."a"]\nlimit = 2\n', encoding="utf-8")
-    assert shipped_toml.load(path)["models"]["a"]["limit"] == 2
-    (new,) = _copies(cache_home, "models")
-    assert new != old and not old.exists()
+    shipped_toml._copies.clear()
+    assert shipped_toml.load(path)["models"]["a"]["limit"] == 1  # its copy went: parsed again
 
 
 def test_an_unwritable_cache_still_reads_the_file(tmp_path, monkeypatch):
