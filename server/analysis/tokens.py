@@ -217,7 +217,9 @@ class TokenCounter:
         self._count: Callable[[str], int] | None = None
         # The index is opened (on a machine's first run: built, ~0.3 s) when a string first needs it, not here: a
         # large file's `expect` loads the tokenizer before any string is counted, and never needs it.
-        self._index: Any = None if encoding_name in _loaded else _PENDING
+        # An encoding the index cannot serve loads its tokenizer here, as before: one that cannot load (not bundled,
+        # offline) then fails when the engine is built, where callers handle it, not in the middle of an analysis.
+        self._index: Any = _PENDING if encoding_name not in _loaded and _index_possible(encoding_name) else None
         fast = encoding_name in _RS_BPE_ENCODINGS and _rs_bpe_installed()
         self._budget = self.FAST_INDEX_BUDGET if fast else self.INDEX_BUDGET
         if self._index is None:
@@ -286,11 +288,18 @@ def _rs_bpe_installed() -> bool:
         return False
 
 
+def _index_possible(name: str) -> bool:
+    """Whether the rank index can count `name` (its split pattern is known and its rank file is bundled)."""
+    from . import rank_index
+
+    return rank_index.supports(name) and name in _URLS
+
+
 def _index_counter(name: str):
     """The counter for `name` from the verified rank file's index, or None (then tiktoken counts)."""
     from . import rank_index
 
-    if not rank_index.supports(name) or name not in _URLS:
+    if not _index_possible(name):
         return None
     with contextlib.suppress(OSError):  # a read-only cache: tiktoken may still find or fetch the file
         _seed_cache(name)
