@@ -48,7 +48,10 @@ def load(path: Path) -> dict[str, Any]:
     known = _copies.get(path)
     if known is not None and known[0] == data:
         return json.loads(known[1], object_hook=_revive)
-    copy = user_cache() / f"toml-{path.stem}-{hashlib.sha256(data).hexdigest()[:20]}-{_FORMAT}.json"
+    try:
+        copy = user_cache() / f"toml-{path.stem}-{hashlib.sha256(data).hexdigest()[:20]}-{_FORMAT}.json"
+    except (RuntimeError, OSError, KeyError):  # platformdirs found no home folder at all: no copy, just parse
+        return tomllib().loads(data.decode("utf-8"))
     with contextlib.suppress(OSError, ValueError, RecursionError):
         text = copy.read_bytes()
         value = json.loads(text, object_hook=_revive)

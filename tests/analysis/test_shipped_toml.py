@@ -175,3 +175,13 @@ def test_the_cache_folder_is_platformdirs_own(monkeypatch, env):
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     assert cache_files.user_cache() == Path(platformdirs.user_cache_dir("tuneline"))
+
+
+def test_no_cache_folder_at_all_still_reads_the_file(cache_home, monkeypatch):
+    """platformdirs raises when it finds no home folder: the file is parsed, as before the copy existed."""
+
+    def nowhere():
+        raise RuntimeError("could not determine the home directory")
+
+    monkeypatch.setattr(shipped_toml, "user_cache", nowhere)
+    assert shipped_toml.load(MODELS) == tomllib.loads(MODELS.read_text(encoding="utf-8"))
