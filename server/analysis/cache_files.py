@@ -52,3 +52,18 @@ def write_cache_file(path: Path, data: bytes) -> bool:
             os.unlink(tmp)
         return False
     return True
+
+
+def keep_newest(folder: Path, pattern: str, keep: int = 4) -> None:
+    """Remove all but the `keep` most recently written files matching `pattern` in `folder` (best effort).
+
+    Why: caches named by what they were built from (a file's hash, a package's install) gain a file per version.
+    Keeping a few, not one, lets two installs used in turn (a checkout and a released copy, CI's clone) each keep
+    theirs instead of rewriting each other's on every run."""
+    found = []
+    for path in folder.glob(pattern):
+        with contextlib.suppress(OSError):
+            found.append((path.stat().st_mtime_ns, path))
+    for _, path in sorted(found, reverse=True)[keep:]:
+        with contextlib.suppress(OSError):
+            path.unlink()

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from .cache_files import user_cache, write_cache_file
+from .cache_files import keep_newest, user_cache, write_cache_file
 
 _FORMAT = 1  # bump when what is stored changes
 
@@ -150,7 +150,8 @@ def load(excluded: frozenset[str]) -> list[CachedDetector]:
         entries = _imported(excluded)
     except ImportError:  # a broken install: no detectors rather than a crash
         return []
-    write_cache_file(path, json.dumps(entries).encode())  # a read-only cache is no error
+    if write_cache_file(path, json.dumps(entries).encode()):  # a read-only cache is no error
+        keep_newest(path.parent, "detect-secrets-*.json")  # a file per detect-secrets install: keep a few
     return _build(entries)
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from .cache_files import user_cache, write_cache_file
+from .cache_files import keep_newest, user_cache, write_cache_file
 
 _TAG = "\x00toml:"
 _TYPES: dict[str, Any] = {"datetime": dt.datetime, "date": dt.date, "time": dt.time}
@@ -61,21 +61,9 @@ def load(path: Path) -> dict[str, Any]:
     value = tomllib().loads(data.decode("utf-8"))
     text = json.dumps(value, default=_tagged, ensure_ascii=False).encode("utf-8")
     if write_cache_file(copy, text):
-        _prune(copy.parent, path.stem)
+        keep_newest(copy.parent, f"toml-{path.stem}-*.json", _KEEP)
     _copies[path] = (data, text)
     return value
-
-
-def _prune(folder: Path, stem: str) -> None:
-    """Keep the `_KEEP` newest copies of a file: two installs of different versions used in turn (a checkout and a
-    released copy) each keep theirs, and the copies of past versions go."""
-    copies = []
-    for old in folder.glob(f"toml-{stem}-*.json"):
-        with contextlib.suppress(OSError):
-            copies.append((old.stat().st_mtime_ns, old))
-    for _, old in sorted(copies, reverse=True)[_KEEP:]:
-        with contextlib.suppress(OSError):
-            old.unlink()
 
 
 def _tagged(value: Any) -> dict[str, str]:

@@ -133,3 +133,18 @@ def test_check_reports_the_same_secrets_cold_and_warm_and_warm_imports_no_detect
     assert "detect_secrets.plugins.base" in cold_log
     imported = {line.rsplit("|", 1)[-1].strip() for line in warm_log.splitlines() if line.startswith("import time:")}
     assert "detect_secrets" not in imported and "requests" not in imported
+
+
+def test_only_the_newest_copies_of_other_installs_stay(cache_home):
+    """A file per detect-secrets install (its key holds the plugin files' times): writing one keeps the four newest,
+    so the cache folder does not grow by a file for every virtual environment ever made."""
+    folder = cache_home / "tuneline"
+    folder.mkdir(parents=True)
+    others = [folder / f"detect-secrets-{i:032x}.json" for i in range(5)]
+    for i, path in enumerate(others):
+        path.write_text("[]", encoding="utf-8")
+        os.utime(path, ns=((i + 1) * 10**9, (i + 1) * 10**9))
+    detector_cache.load(EXCLUDED)
+    kept = sorted(folder.glob("detect-secrets-*.json"))
+    assert len(kept) == 4 and set(others[-3:]) <= set(kept)  # the new one and the three newest others
+    assert len(detector_cache.load(EXCLUDED)) >= 20  # its own copy is among them and still reads
