@@ -27,7 +27,6 @@ from .cache_files import keep_newest, user_cache, write_cache_file
 _TAG = "\x00toml:"
 _TYPES: dict[str, Any] = {"datetime": dt.datetime, "date": dt.date, "time": dt.time}
 _FORMAT = 1  # bump when the copy's layout changes
-_KEEP = 4  # copies kept of each file
 _copies: dict[Path, tuple[bytes, bytes]] = {}  # path → (the file's bytes, its JSON copy), for this process
 
 
@@ -48,20 +47,20 @@ def load(path: Path) -> dict[str, Any]:
     known = _copies.get(path)
     if known is not None and known[0] == data:
         return json.loads(known[1], object_hook=_revive)
-    try:
+    copy: Path | None = None
+    with contextlib.suppress(RuntimeError, OSError, KeyError):  # platformdirs found no home folder: no copy
         copy = user_cache() / f"toml-{path.stem}-{hashlib.sha256(data).hexdigest()[:20]}-{_FORMAT}.json"
-    except (RuntimeError, OSError, KeyError):  # platformdirs found no home folder at all: no copy, just parse
-        return tomllib().loads(data.decode("utf-8"))
-    with contextlib.suppress(OSError, ValueError, RecursionError):
-        text = copy.read_bytes()
-        value = json.loads(text, object_hook=_revive)
-        if isinstance(value, dict):
-            _copies[path] = (data, text)
-            return value
+    if copy is not None:
+        with contextlib.suppress(OSError, ValueError, RecursionError):
+            text = copy.read_bytes()
+            value = json.loads(text, object_hook=_revive)
+            if isinstance(value, dict):
+                _copies[path] = (data, text)
+                return value
     value = tomllib().loads(data.decode("utf-8"))
     text = json.dumps(value, default=_tagged, ensure_ascii=False).encode("utf-8")
-    if write_cache_file(copy, text):
-        keep_newest(copy.parent, f"toml-{path.stem}-*.json", _KEEP)
+    if copy is not None and write_cache_file(copy, text):
+        keep_newest(copy.parent, f"toml-{path.stem}-*.json")
     _copies[path] = (data, text)
     return value
 
