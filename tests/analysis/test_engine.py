@@ -262,6 +262,53 @@ def test_external_findings_stay_on_their_lines_through_any_splices(anchors, edit
         line_map._LOG_MAX = saved
 
 
+_INSTRUCTION = "You are a storyteller for children. Continue the story below in two gentle sentences. Story: "
+# System prompts for TL305's state: the common one, none, a family (one instruction, per-example context) with more
+# members than the other prompts' examples or fewer, two prompts that open alike but differ, and one-off prompts.
+PROMPT_POOL = [
+    SYSTEM,
+    SYSTEM,
+    None,
+    *(_INSTRUCTION + f"Tale {i} of a fox." for i in range(5)),
+    _INSTRUCTION + "Tale 1 of a fox.",
+    "You are a helpful assistant that answers questions about cooking and recipes.",
+    "You are a helpful assistant that answers questions about travel and hotels.",
+    "Be brief.",
+    "Be kind.",
+    # three that open alike for more than 40 characters, but part mid-word: no shared instruction
+    *(f"You are the helpful assistant of the compan{rest}" for rest in ("y Acme.", "ion app.", "ies list.")),
+]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    start=st.lists(st.sampled_from(PROMPT_POOL), max_size=24),
+    edits=st.lists(
+        st.tuples(st.integers(0, 30), st.integers(0, 3), st.lists(st.sampled_from(PROMPT_POOL), max_size=3)),
+        max_size=14,
+    ),
+    per_code=st.integers(1, 6),
+)
+def test_system_prompt_state_kept_through_edits_equals_a_fresh_analysis(start, edits, per_code):
+    """TL305 keeps its most common prompt, its families and their instructions up to date as lines come and go
+    (and hands out an unchanged line finding as the same object): after any edits its report, with and without
+    the editor's bound, is a fresh analysis's."""
+    eng = engine(select=["TL305"])
+    prompts = list(start)
+    ds = Dataset(eng, [conversation(i, system=p) for i, p in enumerate(prompts)])
+    for at, length, new in edits:
+        at = min(at, len(prompts))
+        end = min(at + length, len(prompts))
+        prompts[at:end] = new
+        ds.splice(at, end, [conversation(at + k, system=p) for k, p in enumerate(new)])
+        ds.findings(per_code=per_code)
+    fresh = Dataset(eng, list(ds.texts))
+    assert _as_tuples(ds.findings()) == _as_tuples(fresh.findings())
+    assert _as_tuples(ds.findings(per_code=per_code)) == _as_tuples(fresh.findings(per_code=per_code))
+    again = ds.findings(per_code=per_code)
+    assert all(a is b for a, b in zip(again, ds.findings(per_code=per_code)) if a.line is not None)
+
+
 def _spaced_answers() -> list[str]:
     """Answers that end in a space (a line finding), inside a code block or with unfilled placeholders (file-level
     rules' candidates, the placeholders two in one line)."""
@@ -289,6 +336,13 @@ def _bounded_cases(kind: str) -> tuple[list[str], dict]:
         return _spaced_answers(), {}
     if kind == "a turned-off file-level code":  # no note for a code the user ignores
         return _spaced_answers(), {"ignore": ["TL501"]}
+    if kind == "few file-level candidates":  # fewer than one line in SPARSE: their lines are placed, not walked
+        spaced = _spaced_answers()
+        return [*(conversation(i) for i in range(90)), spaced[1], spaced[2], spaced[3], spaced[5]], {}
+    if kind == "system prompts":  # TL305: lines without the common prompt, placed (few) or walked (many)
+        return [conversation(i, system=None if i % 3 == 0 or i > 50 else SYSTEM) for i in range(60)], {}
+    if kind == "a prompt family":  # TL305 with per-example context and other prompts held to its instruction
+        return [conversation(i, system=_INSTRUCTION + f"Tale {i}." if i % 4 else f"Be {i}.") for i in range(40)], {}
     if kind == "multi-line records":  # TL006 keeps its own few parse errors: no note counting the hidden ones
         records = []
         for i in range(30):
@@ -316,7 +370,16 @@ def _bounded_cases(kind: str) -> tuple[list[str], dict]:
 @pytest.mark.parametrize("per_code", [1, 2, 5, 100])
 @pytest.mark.parametrize(
     "kind",
-    ["line codes", "file-level candidates", "a turned-off file-level code", "multi-line records", "order in a line"],
+    [
+        "line codes",
+        "file-level candidates",
+        "a turned-off file-level code",
+        "multi-line records",
+        "order in a line",
+        "few file-level candidates",
+        "system prompts",
+        "a prompt family",
+    ],
 )
 def test_findings_per_code_are_the_first_of_each_code_and_a_note_with_the_rest(per_code, kind):
     """The editor's bound (`findings(per_code=...)`): exactly the full report's first `per_code` findings of each

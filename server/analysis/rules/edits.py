@@ -4,6 +4,7 @@ the file-level rules attach (insert the common system prompt, convert a line to 
 from __future__ import annotations
 
 import json
+import re
 from functools import lru_cache
 
 from ..formats import detect, to_chat_line
@@ -54,20 +55,33 @@ def chat_conversion(raw: str) -> str | None:
     return to_chat_line(obj, detect(obj)) if isinstance(obj, dict) else None
 
 
+# A line that opens with its `messages` array: `{"messages": [` (JSON whitespace allowed between).
+_MESSAGES_FIRST = re.compile(r'[ \t\n\r]*\{[ \t\n\r]*"messages"[ \t\n\r]*:[ \t\n\r]*\[[ \t\n\r]*')
+
+
 @lru_cache(maxsize=4096)
 def system_prompt_fix(text: str, prompt: str) -> Fix | None:
-    """Insert `prompt` as the first message of a chat line, keeping the rest of the line byte for byte."""
+    """Insert `prompt` as the first message of a chat line, keeping the rest of the line byte for byte.
+
+    Most chat lines start with their `messages` key: when that key is the line's only `"messages"`, its array opens
+    where the line's first characters say, and the scanner (~100 µs a line, for every line of a file where 40% lack
+    the prompt) is not needed. Any other line is scanned: a key later in the line, or the word elsewhere too (a
+    repeated key, whose last value counts, or quoted inside a text)."""
     offset = 1 if text.startswith(BOM) else 0
-    try:
-        root = scan(text[offset:])
-    except (ScanError, RecursionError):
-        return None
-    messages = node_at(root, ("messages",))
-    if messages is None or messages.kind != "array":
-        return None
-    at = messages.open_inside + offset
+    first = _MESSAGES_FIRST.match(text, offset)
+    if first is not None and text.count('"messages"') == 1:
+        at, empty = text.index("[", first.start() + 1) + 1, text.startswith("]", first.end())
+    else:
+        try:
+            root = scan(text[offset:])
+        except (ScanError, RecursionError):
+            return None
+        messages = node_at(root, ("messages",))
+        if messages is None or messages.kind != "array":
+            return None
+        at, empty = messages.open_inside + offset, not messages.items
     message = json.dumps({"role": "system", "content": prompt}, ensure_ascii=False)
-    insert = message + (", " if messages.items else "")
+    insert = message + ("" if empty else ", ")
     return Fix("Add the file's common system prompt", (Edit(Span(at, at), insert),), safe=True)
 
 

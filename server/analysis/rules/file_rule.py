@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 # A file-level error is repeated on this many of its lines: enough to see it in the editor and the CLI, not one per
 # line of a 100,000-line file.
 MARKED_LINES = 20
+# With the editor's bound, placing a line (`line_of`, a bisect) costs about as much as 20 steps of a walk over the
+# lines in order: a rule whose findings of a code are on fewer than one line in this many places those lines;
+# otherwise it walks the lines until it has the first `per_code` (within about this many times as many lines).
+SPARSE = 20
 
 Example = tuple[int, LineResult]
 """(slot, result): a slot is a line's identity that survives edits above it; `FileView.line` maps it to a line."""

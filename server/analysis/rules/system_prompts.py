@@ -8,20 +8,31 @@ A file whose prompts start with the same long instruction and then differ (the i
 example's own story, document or user profile) has one system prompt plus per-example context, not many system
 prompts: the prompts that share the instruction count as one family, named by the shared prefix. When every
 prompt belongs to the family the file-level finding is information only; other prompts are still held to it.
+
+Speed: an editor asks for the findings after every keystroke, and a file can have a different prompt (or none) on
+40% of its lines, or a different prompt on every line (per-example context). So the state that decides the report
+is kept up to date as examples come and go, not recomputed from every prompt on every edit: the most common
+prompt, each family candidate's members, ends and shared instruction, and the total. With the editor's bound only
+the first lines by position are walked (or, when few lines differ, only those lines are placed), and a line
+finding built for an earlier report is handed out again as the same object while nothing it says has changed.
+Before, a 100k-line file with 40% of its prompts missing took 2.3 s an edit (a fix built for each of 40,000 lines);
+per-example context took 240 ms.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import heapq
+from collections.abc import Callable, Iterator, Sequence
 
 from ..types import Finding, Severity
 from .base import short
 from .edits import system_prompt_fix
-from .file_rule import Example, FileRule, FileView, discard
+from .file_rule import SPARSE, Example, FileRule, FileView
 
 _KEY = 40  # prompts are grouped into families by their first characters
 _MIN_PREFIX = 40  # a shared instruction is at least this long
 _MIN_VARIANTS = 3  # and is followed by at least this many different contexts
+_CODE = "TL305"
 
 
 def _common_prefix(a: str, b: str) -> str:
@@ -32,11 +43,10 @@ def _common_prefix(a: str, b: str) -> str:
     return a[:i]
 
 
-def shared_instruction(prompts: Sequence[str]) -> str:
-    """The longest prefix all `prompts` share, cut back to a word boundary ("" when under _MIN_PREFIX)."""
-    if len(prompts) < 2:
-        return ""
-    prefix = _common_prefix(min(prompts), max(prompts))  # the sorted extremes bound every pair's common prefix
+def _instruction(lowest: str, highest: str, prompts: Iterator[str] | Sequence[str] | set[str]) -> str:
+    """The longest prefix all `prompts` share, cut back to a word boundary ("" when under _MIN_PREFIX), given their
+    lowest and highest in sort order: those two's common prefix bounds every pair's."""
+    prefix = _common_prefix(lowest, highest)
     if len(prefix) < _MIN_PREFIX:
         return ""
     if prefix[-1:].isalnum() and any(len(p) > len(prefix) and p[len(prefix)].isalnum() for p in prompts):
@@ -46,112 +56,268 @@ def shared_instruction(prompts: Sequence[str]) -> str:
     return prefix if len(prefix) >= _MIN_PREFIX else ""
 
 
+class _Start:
+    """The distinct prompts that begin with the same `_KEY` characters (one family candidate) and how many
+    examples use them. Their lowest and highest prompt, and so their shared instruction, are kept until a member
+    joins or leaves: a new member moves an end by one comparison; only losing an end asks all members again."""
+
+    __slots__ = ("_ends", "_prefix", "count", "members")
+
+    def __init__(self) -> None:
+        self.members: set[str] = set()
+        self.count = 0  # examples using one of the members
+        self._ends: tuple[str, str] | None = None
+        self._prefix: str | None = None
+
+    def join(self, prompt: str) -> None:
+        self.members.add(prompt)
+        if self._ends is not None:
+            low, high = self._ends
+            self._ends = (min(low, prompt), max(high, prompt))
+        self._prefix = None
+
+    def leave(self, prompt: str) -> None:
+        self.members.discard(prompt)
+        if self._ends is not None and prompt in self._ends:
+            self._ends = None
+        self._prefix = None
+
+    def prefix(self) -> str:
+        if self._prefix is None:
+            if self._ends is None:
+                self._ends = (min(self.members), max(self.members))
+            self._prefix = _instruction(*self._ends, self.members)
+        return self._prefix
+
+
 class SystemPrompts(FileRule):
-    codes = ("TL305",)
+    codes = (_CODE,)
 
     def __init__(self) -> None:
         self._systems: dict[str, set[int]] = {}  # prompt ("" = none) -> slots
+        self._prompt_of: dict[int, str] = {}  # slot -> its prompt
+        self._starts: dict[str, _Start] = {}  # prompt[:_KEY] -> its prompts (those of at least _MIN_PREFIX)
+        self._candidates: set[str] = set()  # starts with at least _MIN_VARIANTS prompts
+        self._top: tuple[int, str] | None = None  # (examples, prompt) of the most common prompt; None: ask again
+        self._sizes: dict[int, int] = {}  # how many prompts are used by n examples
+        # slot -> (what its finding says, the finding): the same object for an unchanged finding (an editor's report)
+        self._made: dict[int, tuple[tuple, Finding]] = {}
+
+    # --- state ---------------------------------------------------------------------------------------------------
+    def _resize(self, before: int, after: int) -> None:
+        sizes = self._sizes
+        if before:
+            left = sizes[before] - 1
+            if left:
+                sizes[before] = left
+            else:
+                del sizes[before]
+        if after:
+            sizes[after] = sizes.get(after, 0) + 1
 
     def add(self, examples: Sequence[Example]) -> None:
-        systems = self._systems
+        systems, prompt_of = self._systems, self._prompt_of
         for slot, r in examples:
-            if r.has_system_slot and r.system_prompt is not None:
-                systems.setdefault(r.system_prompt, set()).add(slot)
+            prompt = r.system_prompt
+            if not r.has_system_slot or prompt is None:
+                continue
+            slots = systems.get(prompt)
+            if slots is None:
+                slots = systems[prompt] = set()
+                if len(prompt) >= _MIN_PREFIX:
+                    self._start(prompt).join(prompt)
+            before = len(slots)
+            slots.add(slot)
+            if len(slots) == before:
+                continue
+            prompt_of[slot] = prompt
+            self._resize(before, before + 1)
+            if len(prompt) >= _MIN_PREFIX:
+                self._starts[prompt[:_KEY]].count += 1
+            top = self._top
+            if top is not None and (before + 1, prompt) > top:
+                self._top = (before + 1, prompt)
 
     def remove(self, examples: Sequence[Example]) -> None:
+        systems, prompt_of = self._systems, self._prompt_of
         for slot, r in examples:
-            if r.has_system_slot and r.system_prompt is not None:
-                discard(self._systems, r.system_prompt, slot)
-
-    def _family(self) -> tuple[str, set[str]] | None:
-        """(shared instruction, its prompts): the largest group of distinct prompts that start alike."""
-        by_start: dict[str, list[str]] = {}
-        for prompt, slots in self._systems.items():
-            if prompt and slots and len(prompt) >= _MIN_PREFIX:
-                by_start.setdefault(prompt[:_KEY], []).append(prompt)
-        best: tuple[int, str, set[str]] | None = None
-        for members in by_start.values():
-            if len(members) < _MIN_VARIANTS:
+            prompt = r.system_prompt
+            if not r.has_system_slot or prompt is None:
                 continue
-            prefix = shared_instruction(members)
+            slots = systems.get(prompt)
+            if slots is None or slot not in slots:
+                continue
+            before = len(slots)
+            slots.discard(slot)
+            del prompt_of[slot]
+            self._resize(before, before - 1)
+            if not slots:
+                del systems[prompt]
+            if len(prompt) >= _MIN_PREFIX:
+                key = prompt[:_KEY]
+                start = self._starts[key]
+                start.count -= 1
+                if not slots:
+                    start.leave(prompt)
+                    if not start.members:
+                        del self._starts[key]
+                    if len(start.members) < _MIN_VARIANTS:
+                        self._candidates.discard(key)
+            top = self._top
+            if top is not None and top[1] == prompt:
+                # Still the most common unless another prompt now has as many examples (or one fewer and sorts
+                # after it): only then are all prompts asked again.
+                if self._sizes.get(before, 0) or self._sizes.get(before - 1, 0) > (1 if before > 1 else 0):
+                    self._top = None
+                else:
+                    self._top = (before - 1, prompt) if before > 1 else None
+
+    def _start(self, prompt: str) -> _Start:
+        key = prompt[:_KEY]
+        start = self._starts.get(key)
+        if start is None:
+            start = self._starts[key] = _Start()
+        if len(start.members) + 1 >= _MIN_VARIANTS:
+            self._candidates.add(key)
+        return start
+
+    def _common(self) -> tuple[int, str]:
+        if self._top is None:
+            self._top = max((len(s), p) for p, s in self._systems.items())
+        return self._top
+
+    def _family(self) -> tuple[str, set[str], int] | None:
+        """(shared instruction, its prompts, their examples): the largest group of distinct prompts that start
+        alike (ties: the group whose opening sorts first, so the answer never depends on the order of edits)."""
+        best: tuple[int, str, _Start, str] | None = None
+        for key in self._candidates:
+            start = self._starts[key]
+            if len(start.members) < _MIN_VARIANTS or len(start.members) * 2 < start.count:
+                continue  # a few prompts each shared by many examples: different prompts, not per-example context
+            prefix = start.prefix()
             if not prefix:
                 continue
-            count = sum(len(self._systems[p]) for p in members)
-            if len(members) * 2 < count:
-                continue  # a few prompts each shared by many examples: different prompts, not per-example context
-            if best is None or count > best[0]:
-                best = (count, prefix, set(members))
-        return (best[1], best[2]) if best else None
+            if best is None or (start.count, best[1]) > (best[0], key):
+                best = (start.count, key, start, prefix)
+        return (best[3], best[2].members, best[0]) if best else None
 
+    # --- findings ------------------------------------------------------------------------------------------------
     def findings(self, view: FileView) -> Iterator[Finding]:
-        live = {p: s for p, s in self._systems.items() if s}
-        if len(live) < 2:
+        systems = self._systems
+        if len(systems) < 2 or _CODE not in view.engine.enabled:
             return
+        total = len(self._prompt_of)
         family = self._family()
         if family is not None:
-            yield from self._with_family(view, live, *family)
+            prefix, members, count = family
+            instruction = f'"{short(prefix, 50)}" ({len(prefix):,} characters)'
+            others = len(systems) - len(members)
+            if not others:
+                yield Finding(
+                    _CODE,
+                    f"All {total} system prompts start with the same instruction {instruction}, followed by "
+                    "per-example context: one system prompt with context, not different prompts. Send the same "
+                    "instruction, with context of the same kind, at inference time.",
+                    severity=Severity.INFO,
+                )
+                return
+            yield Finding(
+                _CODE,
+                f"{others + 1} different system prompts; {count} of {total} examples share the instruction "
+                f"{instruction}, followed by per-example context.",
+            )
+            if count * 2 < total:
+                return
+            rule = (prefix, count, total)
+            yield from self._lines(view, total - count, lambda p: p not in members, rule, self._family_message)
             return
-        groups = sorted(((len(s), p) for p, s in live.items()), reverse=True)
-        total = sum(c for c, _ in groups)
-        count, common = groups[0]
+        count, common = self._common()
         described = f'"{short(common, 50)}"' if common else "none"
         yield Finding(
-            "TL305",
-            f"{len(groups)} different system prompts; the most common ({described}) is used by {count} of {total} examples.",
+            _CODE,
+            f"{len(systems)} different system prompts; the most common ({described}) is used by {count} of {total} "
+            "examples.",
         )
         if count * 2 < total:
             return
-        for prompt, slots in live.items():
-            if prompt == common:
-                continue
-            for slot in slots:
-                line = view.line_of(slot)
-                if not prompt:
-                    message = f'No system prompt; {count} of {total} examples use "{short(common, 50)}".'
-                    fix = system_prompt_fix(view.texts[line], common)
-                    yield Finding("TL305", message, line, view.whole(line), fix)
-                elif common:
-                    message = (
-                        f'System prompt "{short(prompt, 40)}" differs from the common one '
-                        f'("{short(common, 40)}", {count} of {total} examples).'
-                    )
-                    yield Finding("TL305", message, line, view.whole(line))
-                else:
-                    message = f"Has a system prompt, but {count} of {total} examples have none."
-                    yield Finding("TL305", message, line, view.whole(line))
+        yield from self._lines(view, total - count, lambda p: p != common, (common, count, total), self._message)
 
-    def _with_family(
-        self, view: FileView, live: dict[str, set[int]], prefix: str, members: set[str]
+    def _lines(
+        self,
+        view: FileView,
+        off: int,
+        differs: Callable[[str], bool],
+        rule: tuple,
+        message: Callable[[str, tuple, str], tuple[str, bool]],
     ) -> Iterator[Finding]:
-        """Findings when most prompts are one instruction followed by per-example context."""
-        total = sum(len(s) for s in live.values())
-        count = sum(len(live[p]) for p in members)
-        others = {p: s for p, s in live.items() if p not in members}
-        instruction = f'"{short(prefix, 50)}" ({len(prefix):,} characters)'
-        if not others:
-            yield Finding(
-                "TL305",
-                f"All {total} system prompts start with the same instruction {instruction}, followed by "
-                "per-example context: one system prompt with context, not different prompts. Send the same "
-                "instruction, with context of the same kind, at inference time.",
-                severity=Severity.INFO,
+        """The line findings: every line whose prompt `differs`, or with the editor's bound the first of them by
+        position (the rest counted)."""
+        prompt_of = self._prompt_of
+        if view.per_code is None:
+            for slot, prompt in prompt_of.items():
+                if differs(prompt):
+                    line = view.line_of(slot)
+                    yield self._finding(view, line, prompt, rule, message)
+            return
+        wanted = view.per_code - 1  # the file-level finding is one of the code's first (`cap_per_code`)
+        order = view.slots_in_order
+        if wanted <= 0:
+            lines: list[int] = []
+        elif off * SPARSE <= len(order):  # few lines differ: place them, rather than walk the file to find them
+            slots = [slot for prompt, group in self._systems.items() if differs(prompt) for slot in group]
+            lines = heapq.nsmallest(wanted, map(view.line_of, slots))
+        else:
+            lines = []
+            for line, slot in enumerate(order):
+                prompt = prompt_of.get(slot)
+                if prompt is not None and differs(prompt):
+                    lines.append(line)
+                    if len(lines) == wanted:
+                        break
+        made, kept = self._made, {}
+        for line in lines:
+            slot = order[line]
+            prompt = prompt_of[slot]
+            said = (line, view.texts[line], prompt, rule)
+            hit = made.get(slot)
+            if hit is not None and hit[0] == said:
+                kept[slot] = hit
+            else:
+                kept[slot] = (said, self._finding(view, line, prompt, rule, message))
+            yield kept[slot][1]
+        self._made = kept
+        if off > len(lines) and view.dropped is not None:
+            view.dropped[_CODE] += off - len(lines)
+
+    @staticmethod
+    def _finding(
+        view: FileView, line: int, prompt: str, rule: tuple, message: Callable[[str, tuple, str], tuple[str, bool]]
+    ) -> Finding:
+        text, fixable = message(prompt, rule, rule[0])
+        fix = system_prompt_fix(view.texts[line], rule[0]) if fixable else None
+        return Finding(_CODE, text, line, view.whole(line), fix)
+
+    @staticmethod
+    def _message(prompt: str, rule: tuple, common: str) -> tuple[str, bool]:
+        _, count, total = rule
+        if not prompt:
+            return f'No system prompt; {count} of {total} examples use "{short(common, 50)}".', True
+        if common:
+            return (
+                f'System prompt "{short(prompt, 40)}" differs from the common one '
+                f'("{short(common, 40)}", {count} of {total} examples).',
+                False,
             )
-            return
-        yield Finding(
-            "TL305",
-            f"{len(others) + 1} different system prompts; {count} of {total} examples share the instruction "
-            f"{instruction}, followed by per-example context.",
+        return f"Has a system prompt, but {count} of {total} examples have none.", False
+
+    @staticmethod
+    def _family_message(prompt: str, rule: tuple, prefix: str) -> tuple[str, bool]:
+        _, count, total = rule
+        instruction = f'"{short(prefix, 50)}" ({len(prefix):,} characters)'
+        if not prompt:
+            return f"No system prompt; {count} of {total} examples start theirs with {instruction}.", False
+        return (
+            f'System prompt "{short(prompt, 40)}" does not start with the instruction {count} of '
+            f'{total} examples share ("{short(prefix, 40)}").',
+            False,
         )
-        if count * 2 < total:
-            return
-        for prompt, slots in others.items():
-            for slot in slots:
-                line = view.line_of(slot)
-                if not prompt:
-                    message = f"No system prompt; {count} of {total} examples start theirs with {instruction}."
-                else:
-                    message = (
-                        f'System prompt "{short(prompt, 40)}" does not start with the instruction {count} of '
-                        f'{total} examples share ("{short(prefix, 40)}").'
-                    )
-                yield Finding("TL305", message, line, view.whole(line))
