@@ -339,6 +339,12 @@ def _bounded_cases(kind: str) -> tuple[list[str], dict]:
     if kind == "few file-level candidates":  # fewer than one line in SPARSE: their lines are placed, not walked
         spaced = _spaced_answers()
         return [*(conversation(i) for i in range(90)), spaced[1], spaced[2], spaced[3], spaced[5]], {}
+    if kind.startswith("odd answers"):  # TL507: prose among JSON answers, few (placed) or many (walked)
+        every = 23 if kind.endswith("few") else 7
+        return [
+            conversation(i, answer=f"Plain words {i}." if i % every == 3 else json.dumps({"answer": i, "ok": True}))
+            for i in range(70)
+        ], {}
     if kind == "system prompts":  # TL305: lines without the common prompt, placed (few) or walked (many)
         return [conversation(i, system=None if i % 3 == 0 or i > 50 else SYSTEM) for i in range(60)], {}
     if kind == "a prompt family":  # TL305 with per-example context and other prompts held to its instruction
@@ -377,6 +383,8 @@ def _bounded_cases(kind: str) -> tuple[list[str], dict]:
         "multi-line records",
         "order in a line",
         "few file-level candidates",
+        "odd answers, few",
+        "odd answers, many",
         "system prompts",
         "a prompt family",
     ],
