@@ -523,6 +523,7 @@ class Dataset:
             per_code,
             self._lines.in_order() if per_code is not None else (),
             dropped,
+            self._results if per_code is not None else (),
         )
 
     def target(self) -> Target:

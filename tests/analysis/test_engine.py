@@ -345,6 +345,12 @@ def _bounded_cases(kind: str) -> tuple[list[str], dict]:
             conversation(i, answer=f"Plain words {i}." if i % every == 3 else json.dumps({"answer": i, "ok": True}))
             for i in range(70)
         ], {}
+    if kind == "few copies and conflicts":  # TL301/TL308 on fewer than one line in SPARSE: placed, not walked
+        lines = [conversation(i) for i in range(70)]
+        return [*lines, lines[3], lines[9], lines[3], conversation(5, answer="Another.")], {}
+    if kind == "other formats, one code turned off":  # TL101 reported under the bound, TL102 not counted at all
+        other = json.dumps({"prompt": "p", "completion": "c"})
+        return [conversation(i) if i % 4 else other if i % 8 else "{}" for i in range(60)], {"ignore": ["TL102"]}
     if kind == "system prompts":  # TL305: lines without the common prompt, placed (few) or walked (many)
         return [conversation(i, system=None if i % 3 == 0 or i > 50 else SYSTEM) for i in range(60)], {}
     if kind == "a prompt family":  # TL305 with per-example context and other prompts held to its instruction
@@ -383,6 +389,8 @@ def _bounded_cases(kind: str) -> tuple[list[str], dict]:
         "multi-line records",
         "order in a line",
         "few file-level candidates",
+        "few copies and conflicts",
+        "other formats, one code turned off",
         "odd answers, few",
         "odd answers, many",
         "system prompts",

@@ -11,14 +11,13 @@ A majority of prose makes no finding: a list or a JSON answer among paragraphs i
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Iterator, Sequence
 
 from ..lines import BOM
 from ..types import Finding
 from .content_lines import ContentFacts
 from .content_texts import Locator
-from .file_rule import SPARSE, Example, FileRule, FileView
+from .file_rule import Example, FileRule, FileView, Made
 
 _CODE = "TL507"
 _MIN = 10
@@ -90,8 +89,7 @@ class AnswerFormats(FileRule):
         # the kinds with enough answers for a majority: a report visits only these, not one kind per system prompt
         # (a file whose prompts all differ has 100k kinds of one answer each: ~7 ms an edit to walk them all)
         self._judged: dict[str | None, _Kind] = {}
-        # slot -> (what its finding says and where, the finding): the same object for an unchanged finding
-        self._made: dict[int, tuple[tuple, Finding]] = {}
+        self._made = Made()  # an editor's last findings, by slot
 
     def add(self, examples: Sequence[Example]) -> None:
         facts, kinds = self._facts, self._kinds
@@ -138,26 +136,14 @@ class AnswerFormats(FileRule):
             for slot, why in odd.items():
                 yield self._finding(view, slot, view.line_of(slot), why)
             return
-        wanted, order = view.per_code, view.slots_in_order
-        if len(odd) * SPARSE <= len(order):
-            lines = heapq.nsmallest(wanted, map(view.line_of, odd))
-        else:
-            lines = []
-            for line, slot in enumerate(order):
-                if slot in odd:
-                    lines.append(line)
-                    if len(lines) == wanted:
-                        break
-        made, kept = self._made, {}
+        lines = view.first_of(view.per_code, len(odd), odd.__contains__, lambda: odd)
+        made, order = self._made, view.slots_in_order
+        made.report()
         for line in lines:
             slot = order[line]
-            said = (line, view.texts[line], odd[slot])
-            hit = made.get(slot)
-            kept[slot] = hit if hit is not None and hit[0] == said else (said, self._finding(view, slot, line, said[2]))
-            yield kept[slot][1]
-        self._made = kept
-        if len(odd) > len(lines) and view.dropped is not None:
-            view.dropped[_CODE] += len(odd) - len(lines)
+            why = odd[slot]
+            yield made.get(slot, (line, view.texts[line], why), lambda: self._finding(view, slot, line, why))  # noqa: B023
+        view.bound(_CODE, len(odd), len(lines))
 
     def _odd(self, group: str | None, kind: _Kind, odd: dict[int, _Why]) -> None:
         """The odd answers of one kind of task, each with the first rule it breaks (shape, then keys, then

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from ..finding_cap import column
 from ..types import Finding
 from .content_lines import ContentFacts, Gated
-from .file_rule import SPARSE, Example, FileRule, FileView, discard
+from .file_rule import SPARSE, Example, FileRule, FileView, Made, discard
 
 
 class GatedContentRule(FileRule):
@@ -32,8 +32,7 @@ class GatedContentRule(FileRule):
         self._hits: dict[int, tuple[Gated, ...]] = {}
         self.kinds: dict[str, set[int]] = {}  # kind -> slots with a candidate of that kind
         self._tally: Counter[str] = Counter()  # kind -> candidates of that kind (a line may hold several)
-        # (id of a candidate's finding, line) -> (that finding, what was rendered, the finding handed out)
-        self._made: dict[tuple[int, int], tuple[Finding, Finding, Finding]] = {}
+        self._made = Made()  # an editor's last findings, by (id of the candidate's finding, line)
 
     @property
     def codes(self) -> tuple[str, ...]:  # type: ignore[override]
@@ -92,15 +91,13 @@ class GatedContentRule(FileRule):
                         line = view.line_of(slot) if line is None else line
                         yield self.render(g, view).at_line(line)
             return
-        made, self._made = self._made, {}
-        yield from self._first(view, allowed, view.per_code, made)
+        self._made.report()
+        yield from self._first(view, allowed, view.per_code)
 
-    def _first(
-        self, view: FileView, allowed: set[str], per_code: int, made: dict[tuple[int, int], tuple]
-    ) -> Iterator[Finding]:
+    def _first(self, view: FileView, allowed: set[str], per_code: int) -> Iterator[Finding]:
         """The first `per_code` findings by position, the rest only counted (a candidate on every line of a big
         file would otherwise be a finding object per line on every edit)."""
-        hits, order = self._hits, view.slots_in_order
+        hits, order, made = self._hits, view.slots_in_order, self._made
         total = unseen = sum(self._tally[kind] for kind in allowed)
         if not total:
             return
@@ -122,21 +119,7 @@ class GatedContentRule(FileRule):
             unseen -= len(kept)
             rendered = sorted(((self.render(g, view), g) for g in kept), key=lambda pair: column(pair[0]))
             for f, g in rendered[:left]:
-                yield self._placed(g, f, line, made)
+                said = (g.finding, f.message, f.severity)
+                yield made.get((id(g.finding), line), said, lambda: f.at_line(line))  # noqa: B023
             left -= min(left, len(rendered))
-        shown = per_code - left
-        if total > shown and view.dropped is not None:
-            view.dropped[self.code] += total - shown
-
-    def _placed(self, g: Gated, rendered: Finding, line: int, made: dict[tuple[int, int], tuple]) -> Finding:
-        """`rendered` at `line`: the object handed out last time when it says the same thing there."""
-        key = (id(g.finding), line)
-        hit = made.get(key)
-        if (
-            hit is None
-            or hit[0] is not g.finding
-            or (hit[1] is not rendered and (hit[1].message, hit[1].severity) != (rendered.message, rendered.severity))
-        ):
-            hit = (g.finding, rendered, rendered.at_line(line))
-        self._made[key] = hit
-        return hit[2]
+        view.bound(self.code, total, per_code - left)

@@ -2,67 +2,92 @@
 
 from __future__ import annotations
 
-import operator
+import heapq
 from collections.abc import Iterator, Sequence
 
 from ..types import Finding, Fix, Related
-from .file_rule import Example, FileRule, FileView, SlotGroups
+from .file_rule import SPARSE, Example, FileRule, FileView, Made, SlotGroups
+
+_CODE = "TL301"
 
 
 class ExactDuplicates(FileRule):
-    codes = ("TL301",)
+    codes = (_CODE,)
 
     def __init__(self) -> None:
         self._groups = SlotGroups()
         self._repeated: set[bytes] = set()  # keys with two or more slots: findings() visits only these
-        # key -> (lines, their texts, findings) as last reported: see `findings`
-        self._made: dict[bytes, tuple[list[int], list[str], list[Finding]]] = {}
+        self._copies = 0  # findings: the slots past the first of each repeated key
+        self._made = Made()  # an editor's last findings, by slot
 
     def add(self, examples: Sequence[Example]) -> None:
         groups, repeated = self._groups, self._repeated
         for slot, r in examples:
             key = r.dup_key
-            if key is not None and groups.add(key, slot) == 2:
-                repeated.add(key)
+            if key is not None:
+                n = groups.add(key, slot)
+                if n >= 2:
+                    self._copies += 1
+                    if n == 2:
+                        repeated.add(key)
 
     def remove(self, examples: Sequence[Example]) -> None:
+        groups, repeated = self._groups, self._repeated
         for slot, r in examples:
             key = r.dup_key
-            if key is not None and self._groups.discard(key, slot) < 2:
-                self._repeated.discard(key)
+            if key is None:
+                continue
+            left = groups.discard(key, slot)
+            if key in repeated:
+                self._copies -= 1
+                if left < 2:
+                    repeated.discard(key)
 
     def findings(self, view: FileView) -> Iterator[Finding]:
-        """A group whose copies are on the same lines, with the same texts, as at the last report gets the same
-        finding objects again: an editor reports after every edit, and most edits touch no duplicate (the
-        editor's cache of encoded diagnostics then knows them by identity)."""
-        made, texts = self._made, view.texts
-        keep = view.per_code is not None  # an editor's report (`tuneline check` asks once: nothing to keep)
-        if len(made) > 2 * len(self._repeated) + 64:  # groups that are gone
-            for key in [k for k in list(made) if k not in self._repeated]:
-                made.pop(key, None)
+        if not self._repeated or _CODE not in view.engine.enabled:
+            return
+        if view.per_code is not None:
+            yield from self._first(view, view.per_code)
+            return
         for key in self._repeated:
             lines = sorted(view.line_of(s) for s in self._groups.slots(key))
-            line_texts = [texts[line] for line in lines] if keep else []
-            last = made.get(key) if keep else None
-            if last is not None and last[0] == lines and all(map(operator.is_, last[1], line_texts)):
-                yield from last[2]
-                continue
-            first = lines[0]
-            more = f" (and {len(lines) - 2} more copies)" if len(lines) > 2 else ""
-            found = [
-                Finding(
-                    "TL301",
-                    f"Duplicate of line {first + 1}{more}.",
-                    line,
-                    view.whole(line),
-                    _DELETE,
-                    (Related(first, "first copy"),),
-                )
-                for line in lines[1:]
-            ]
-            if keep:
-                made[key] = (lines, line_texts, found)
-            yield from found
+            for line in lines[1:]:
+                yield _finding(view, line, lines[0], len(lines))
+
+    def _first(self, view: FileView, wanted: int) -> Iterator[Finding]:
+        """The editor's report: the first `wanted` copies by position, the rest counted. Many copies: the lines are
+        walked in order, each key's first line met is its first copy, until `wanted` are found (a file with a copy
+        on every third line took 240 ms an edit to place them all). Few: each group's lines are placed."""
+        picked: list[tuple[int, int, int]] = []  # (line, its first copy's line, copies)
+        groups, repeated = self._groups, self._repeated
+        if self._copies * SPARSE <= len(view.slots_in_order):
+            for key in repeated:
+                lines = sorted(map(view.line_of, groups.slots(key)))
+                picked += [(line, lines[0], len(lines)) for line in lines[1:]]
+            picked = heapq.nsmallest(wanted, picked)
+        elif wanted > 0:
+            first: dict[bytes, int] = {}
+            for line, r in enumerate(view.results):
+                key = r.dup_key
+                if key is None or key not in repeated or r.kind != "example":
+                    continue
+                at = first.setdefault(key, line)
+                if at != line:
+                    picked.append((line, at, len(groups.slots(key))))
+                    if len(picked) == wanted:
+                        break
+        made, order, texts = self._made, view.slots_in_order, view.texts
+        made.report()
+        for line, at, n in picked:
+            yield made.get(order[line], (line, at, n, texts[line]), lambda: _finding(view, line, at, n))  # noqa: B023
+        view.bound(_CODE, self._copies, len(picked))
+
+
+def _finding(view: FileView, line: int, first: int, copies: int) -> Finding:
+    more = f" (and {copies - 2} more copies)" if copies > 2 else ""
+    return Finding(
+        _CODE, f"Duplicate of line {first + 1}{more}.", line, view.whole(line), _DELETE, (Related(first, "first copy"),)
+    )
 
 
 _DELETE = Fix("Delete duplicate line", delete_line=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -51,6 +51,7 @@ class FileView:
     per_code: int | None = None
     slots_in_order: Sequence[int] = ()
     dropped: Counter[str] | None = None
+    results: Sequence[LineResult] = ()  # each line's result, in line order (with the editor's bound)
 
     @property
     def method(self) -> str:
@@ -66,6 +67,50 @@ class FileView:
     def first_lines(self, slots: Iterable[int], n: int = MARKED_LINES) -> list[int]:
         """The first `n` lines of `slots`, in order, without sorting them all (a 100,000-line file)."""
         return heapq.nsmallest(n, map(self.line_of, slots))
+
+    def first_of(self, n: int, count: int, has: Callable[[int], bool], slots: Callable[[], Iterable[int]]) -> list[int]:
+        """With the editor's bound: the first `n` lines, in order, of the `count` slots `has` holds (`slots()` lists
+        them). Few are placed (`SPARSE`); otherwise the lines are walked until `n` are found, not to the end."""
+        if n <= 0 or count <= 0:
+            return []
+        if count * SPARSE <= len(self.slots_in_order):
+            return heapq.nsmallest(n, map(self.line_of, slots()))
+        out: list[int] = []
+        for line, slot in enumerate(self.slots_in_order):
+            if has(slot):
+                out.append(line)
+                if len(out) == n:
+                    break
+        return out
+
+    def bound(self, code: str, total: int, shown: int) -> None:
+        """Count the findings of `code` a rule left out under the editor's bound (`cap_per_code` notes them)."""
+        if total > shown and self.dropped is not None:
+            self.dropped[code] += total - shown
+
+
+class Made:
+    """The line findings of an editor's last report, by key (a slot, say), with what each said: a finding that
+    says the same thing again is handed out as the same object, so the editor's cache of encoded diagnostics
+    knows it by identity and an edit re-encodes only what changed. Only the last report's are kept."""
+
+    __slots__ = ("_last", "_now")
+
+    def __init__(self) -> None:
+        self._last: dict[Hashable, tuple[object, Finding]] = {}
+        self._now: dict[Hashable, tuple[object, Finding]] = {}
+
+    def report(self) -> None:
+        """A new report begins: what the last one handed out can be handed out again."""
+        self._last, self._now = self._now, {}
+
+    def get(self, key: Hashable, said: object, build: Callable[[], Finding]) -> Finding:
+        """The finding for `key` that says `said` (compared with ==): the last report's, or `build()`."""
+        hit = self._last.get(key)
+        if hit is None or hit[0] != said:
+            hit = (said, build())
+        self._now[key] = hit
+        return hit[1]
 
 
 class FileRule:

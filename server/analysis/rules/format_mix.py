@@ -20,7 +20,7 @@ from ..models import DEFAULT_MODEL
 from ..targets import names_model, shipped_providers
 from ..types import Finding, Severity
 from .edits import conversion_fix
-from .file_rule import Example, FileRule, FileView, discard
+from .file_rule import Example, FileRule, FileView, Made, discard
 from .platform import METHOD_WORDS
 
 _MESSAGE_FORMATS = frozenset({"chat", "kto", RFT_FORMAT})
@@ -60,6 +60,7 @@ class FormatMix(FileRule):
     def __init__(self) -> None:
         self._formats: dict[str, set[int]] = {}
         self._also: dict[str, set[int]] = {}
+        self._made = Made()  # an editor's last findings of lines in another format, by slot
 
     def add(self, examples: Sequence[Example]) -> None:
         formats, also = self._formats, self._also
@@ -99,16 +100,55 @@ class FormatMix(FileRule):
             if unoffered is not None:
                 yield unoffered
         fits = self._also.get(dominant, set())
+        if refused is not None and dominant in self._formats:
+            yield from self._marked(view, dominant, self._formats[dominant])
+        if view.per_code is not None:
+            yield from self._first_mixed(view, dominant, fits)
+            return
         for fmt, slots in self._formats.items():
-            if fmt == dominant and refused is None:
-                continue
             if fmt == dominant:
-                yield from self._marked(view, fmt, slots)
                 continue
             for slot in slots:
                 if slot in fits:
                     continue  # a chat line ending on a user turn, in an RFT file: a multi-turn RFT prompt
                 yield self._mixed(view, fmt, dominant, view.line_of(slot))
+
+    def _first_mixed(self, view: FileView, dominant: str, fits: set[int]) -> Iterator[Finding]:
+        """The editor's report of the lines in another format: per code, the first `per_code` by position, the rest
+        counted (a file with an alpaca line among every five chat lines took 700 ms an edit to report them all,
+        each with its conversion fix)."""
+        by_code: dict[str, list[str]] = {}
+        for fmt in self._formats:
+            if fmt != dominant:
+                code = "TL102" if fmt == "unknown" and dominant in _MESSAGE_FORMATS else "TL101"
+                by_code.setdefault(code, []).append(fmt)
+        made, order, texts = self._made, view.slots_in_order, view.texts
+        made.report()
+        said = (dominant, len(self._formats.get(dominant, ())), view.examples, view.method)
+        for code, fmts in by_code.items():
+            if code not in view.engine.enabled:
+                continue
+            sets = [self._formats[fmt] for fmt in fmts]
+            count = sum(len(x) if not fits else sum(1 for s in x if s not in fits) for x in sets)
+
+            def has(slot: int, sets: list[set[int]] = sets) -> bool:
+                return slot not in fits and any(slot in x for x in sets)
+
+            lines = view.first_of(
+                view.per_code,  # type: ignore[arg-type]
+                count,
+                has,
+                lambda sets=sets: (s for x in sets for s in x if s not in fits),  # type: ignore[misc]
+            )
+            for line in lines:
+                slot = order[line]
+                fmt = next(f for f, x in zip(fmts, sets) if slot in x)
+                yield made.get(
+                    slot,
+                    (line, texts[line], fmt, said),
+                    lambda: self._mixed(view, fmt, dominant, line),  # noqa: B023
+                )
+            view.bound(code, count, len(lines))
 
     def _refusal(self, view: FileView) -> Finding | None:
         """TL123 / TL124 on the file: its main format is one the target does not take, or none at all."""

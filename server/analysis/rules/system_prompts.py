@@ -21,13 +21,12 @@ per-example context took 240 ms.
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Callable, Iterator, Sequence
 
 from ..types import Finding, Severity
 from .base import short
 from .edits import system_prompt_fix
-from .file_rule import SPARSE, Example, FileRule, FileView
+from .file_rule import Example, FileRule, FileView, Made
 
 _KEY = 40  # prompts are grouped into families by their first characters
 _MIN_PREFIX = 40  # a shared instruction is at least this long
@@ -100,8 +99,7 @@ class SystemPrompts(FileRule):
         self._candidates: set[str] = set()  # starts with at least _MIN_VARIANTS prompts
         self._top: tuple[int, str] | None = None  # (examples, prompt) of the most common prompt; None: ask again
         self._sizes: dict[int, int] = {}  # how many prompts are used by n examples
-        # slot -> (what its finding says, the finding): the same object for an unchanged finding (an editor's report)
-        self._made: dict[int, tuple[tuple, Finding]] = {}
+        self._made = Made()  # an editor's last line findings, by slot
 
     # --- state ---------------------------------------------------------------------------------------------------
     def _resize(self, before: int, after: int) -> None:
@@ -259,35 +257,23 @@ class SystemPrompts(FileRule):
                     line = view.line_of(slot)
                     yield self._finding(view, line, prompt, rule, message)
             return
-        wanted = view.per_code - 1  # the file-level finding is one of the code's first (`cap_per_code`)
-        order = view.slots_in_order
-        if wanted <= 0:
-            lines: list[int] = []
-        elif off * SPARSE <= len(order):  # few lines differ: place them, rather than walk the file to find them
-            slots = [slot for prompt, group in self._systems.items() if differs(prompt) for slot in group]
-            lines = heapq.nsmallest(wanted, map(view.line_of, slots))
-        else:
-            lines = []
-            for line, slot in enumerate(order):
-                prompt = prompt_of.get(slot)
-                if prompt is not None and differs(prompt):
-                    lines.append(line)
-                    if len(lines) == wanted:
-                        break
-        made, kept = self._made, {}
+        lines = view.first_of(
+            view.per_code - 1,  # the file-level finding is one of the code's first (`cap_per_code`)
+            off,
+            lambda slot: (prompt := prompt_of.get(slot)) is not None and differs(prompt),
+            lambda: (slot for prompt, group in self._systems.items() if differs(prompt) for slot in group),
+        )
+        made, order = self._made, view.slots_in_order
+        made.report()
         for line in lines:
             slot = order[line]
             prompt = prompt_of[slot]
-            said = (line, view.texts[line], prompt, rule)
-            hit = made.get(slot)
-            if hit is not None and hit[0] == said:
-                kept[slot] = hit
-            else:
-                kept[slot] = (said, self._finding(view, line, prompt, rule, message))
-            yield kept[slot][1]
-        self._made = kept
-        if off > len(lines) and view.dropped is not None:
-            view.dropped[_CODE] += off - len(lines)
+            yield made.get(
+                slot,
+                (line, view.texts[line], prompt, rule),
+                lambda: self._finding(view, line, prompt, rule, message),  # noqa: B023 (called at once)
+            )
+        view.bound(_CODE, off, len(lines))
 
     @staticmethod
     def _finding(
