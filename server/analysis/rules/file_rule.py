@@ -13,7 +13,7 @@ import heapq
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from ..types import Finding, LineResult, Span
 from .platform import METHOD_WORDS
@@ -30,6 +30,7 @@ MARKED_LINES = 20
 # otherwise it walks the lines until it has the first `per_code` (within about this many times as many lines).
 SPARSE = 20
 
+T = TypeVar("T")
 Example = tuple[int, LineResult]
 """(slot, result): a slot is a line's identity that survives edits above it; `FileView.line` maps it to a line."""
 
@@ -89,23 +90,24 @@ class FileView:
             self.dropped[code] += total - shown
 
 
-class Made:
-    """The line findings of an editor's last report, by key (a slot, say), with what each said: a finding that
-    says the same thing again is handed out as the same object, so the editor's cache of encoded diagnostics
-    knows it by identity and an edit re-encodes only what changed. Only the last report's are kept."""
+class Made(Generic[T]):
+    """The line findings of an editor's last report (or what they are built from), by key (a slot, say), with what
+    each said: a finding that says the same thing again is handed out as the same object, so the editor's cache of
+    encoded diagnostics knows it by identity and an edit re-encodes only what changed. Only the last report's are
+    kept."""
 
     __slots__ = ("_last", "_now")
 
     def __init__(self) -> None:
-        self._last: dict[Hashable, tuple[object, Finding]] = {}
-        self._now: dict[Hashable, tuple[object, Finding]] = {}
+        self._last: dict[Hashable, tuple[object, T]] = {}
+        self._now: dict[Hashable, tuple[object, T]] = {}
 
     def report(self) -> None:
         """A new report begins: what the last one handed out can be handed out again."""
         self._last, self._now = self._now, {}
 
-    def get(self, key: Hashable, said: object, build: Callable[[], Finding]) -> Finding:
-        """The finding for `key` that says `said` (compared with ==): the last report's, or `build()`."""
+    def get(self, key: Hashable, said: object, build: Callable[[], T]) -> T:
+        """The value for `key` that says `said` (compared with ==): the last report's, or `build()`."""
         hit = self._last.get(key)
         if hit is None or hit[0] != said:
             hit = (said, build())
