@@ -122,11 +122,7 @@ class ConflictingAnswers(FileRule):
                     picked.append((line, at[0], len(entry) if isinstance(entry, SlotGroups) else 1))
                     if len(picked) == wanted:
                         break
-        made, order, texts = self._made, view.slots_in_order, view.texts
-        made.report()
-        for line, at, n in picked:
-            yield made.get(order[line], (line, at, n, texts[line]), lambda: _finding(view, line, at, n))  # noqa: B023
-        view.bound(_CODE, total, len(picked))
+        yield from self._made.pointing(view, _CODE, total, picked, _finding)
 
     def _answers(self, prompt: bytes) -> Iterator[tuple[int, ...] | set[int]]:
         entry = self._prompts[prompt]

@@ -76,11 +76,7 @@ class ExactDuplicates(FileRule):
                     picked.append((line, at, len(groups.slots(key))))
                     if len(picked) == wanted:
                         break
-        made, order, texts = self._made, view.slots_in_order, view.texts
-        made.report()
-        for line, at, n in picked:
-            yield made.get(order[line], (line, at, n, texts[line]), lambda: _finding(view, line, at, n))  # noqa: B023
-        view.bound(_CODE, self._copies, len(picked))
+        yield from self._made.pointing(view, _CODE, self._copies, picked, _finding)
 
 
 def _finding(view: FileView, line: int, first: int, copies: int) -> Finding:

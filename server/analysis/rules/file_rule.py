@@ -114,6 +114,22 @@ class Made(Generic[T]):
         self._now[key] = hit
         return hit[1]
 
+    def pointing(
+        self,
+        view: FileView,
+        code: str,
+        total: int,
+        picked: list[tuple[int, int, int]],
+        build: Callable[[FileView, int, int, int], T],
+    ) -> Iterator[T]:
+        """A report's findings that each point at another line: `picked` holds (line, the line it points at, a
+        count its message says) for the first of `total`, by position; the rest are counted for the bound."""
+        self.report()
+        order, texts = view.slots_in_order, view.texts
+        for line, at, n in picked:
+            yield self.get(order[line], (line, at, n, texts[line]), lambda: build(view, line, at, n))  # noqa: B023
+        view.bound(code, total, len(picked))
+
 
 class FileRule:
     """Base class: override what the rule needs. `add` and `remove` receive only example lines."""
