@@ -117,9 +117,8 @@ class ConflictingAnswers(FileRule):
                 if key is None or key not in conflicts or answer is None or r.kind != "example":
                     continue
                 at = first.setdefault(key, (line, answer))
-                if at[1] != answer:
-                    entry = self._prompts[key]
-                    picked.append((line, at[0], len(entry) if isinstance(entry, SlotGroups) else 1))
+                if at[1] != answer:  # a conflict's entry is its answers' SlotGroups: its length counts them
+                    picked.append((line, at[0], len(self._prompts[key])))
                     if len(picked) == wanted:
                         break
         yield from self._made.pointing(view, _CODE, total, picked, _finding)

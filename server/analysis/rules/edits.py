@@ -56,7 +56,7 @@ def chat_conversion(raw: str) -> str | None:
 
 
 # A line that opens with its `messages` array: `{"messages": [` (JSON whitespace allowed between).
-_MESSAGES_FIRST = re.compile(r'[ \t\n\r]*\{[ \t\n\r]*"messages"[ \t\n\r]*:[ \t\n\r]*\[[ \t\n\r]*')
+_MESSAGES_FIRST = re.compile(r'[ \t\n\r]*\{[ \t\n\r]*"messages"[ \t\n\r]*:[ \t\n\r]*(\[)[ \t\n\r]*')
 
 
 @lru_cache(maxsize=4096)
@@ -70,7 +70,7 @@ def system_prompt_fix(text: str, prompt: str) -> Fix | None:
     offset = 1 if text.startswith(BOM) else 0
     first = _MESSAGES_FIRST.match(text, offset)
     if first is not None and text.count('"messages"') == 1:
-        at, empty = text.index("[", first.start() + 1) + 1, text.startswith("]", first.end())
+        at, empty = first.end(1), text.startswith("]", first.end())
     else:
         try:
             root = scan(text[offset:])

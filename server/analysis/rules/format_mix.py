@@ -54,6 +54,11 @@ def _keys(text: str) -> str:
     return ", ".join(k if len(k) <= 30 else k[:29] + "…" for k in keys) + (", …" if len(obj) > 6 else "")
 
 
+def _mixed_code(fmt: str, dominant: str) -> str:
+    """The code of a line in another format: a line of no format in a file of messages lacks them (TL102)."""
+    return "TL102" if fmt == "unknown" and dominant in _MESSAGE_FORMATS else "TL101"
+
+
 class FormatMix(FileRule):
     codes = ("TL005", "TL101", "TL102", "TL123", "TL124")
 
@@ -120,8 +125,7 @@ class FormatMix(FileRule):
         by_code: dict[str, list[str]] = {}
         for fmt in self._formats:
             if fmt != dominant:
-                code = "TL102" if fmt == "unknown" and dominant in _MESSAGE_FORMATS else "TL101"
-                by_code.setdefault(code, []).append(fmt)
+                by_code.setdefault(_mixed_code(fmt, dominant), []).append(fmt)
         made, order, texts = self._made, view.slots_in_order, view.texts
         made.report()
         said = (dominant, len(self._formats.get(dominant, ())), view.examples, view.method)
@@ -262,7 +266,7 @@ class FormatMix(FileRule):
 
     def _mixed(self, view: FileView, fmt: str, dominant: str, line: int) -> Finding:
         """A line whose format differs from the file's main format (or that has none, in a file that has one)."""
-        if fmt == "unknown" and dominant in _MESSAGE_FORMATS:
+        if _mixed_code(fmt, dominant) == "TL102":
             return Finding(
                 "TL102",
                 "No `messages` list: every example in this chat file needs one."

@@ -21,7 +21,7 @@ per-example context took 240 ms.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from ..types import Finding, Severity
 from .base import short
@@ -42,7 +42,7 @@ def _common_prefix(a: str, b: str) -> str:
     return a[:i]
 
 
-def _instruction(lowest: str, highest: str, prompts: Iterator[str] | Sequence[str] | set[str]) -> str:
+def _instruction(lowest: str, highest: str, prompts: Iterable[str]) -> str:
     """The longest prefix all `prompts` share, cut back to a word boundary ("" when under _MIN_PREFIX), given their
     lowest and highest in sort order: those two's common prefix bounds every pair's."""
     prefix = _common_prefix(lowest, highest)
@@ -246,22 +246,21 @@ class SystemPrompts(FileRule):
         off: int,
         differs: Callable[[str], bool],
         rule: tuple,
-        message: Callable[[str, tuple, str], tuple[str, bool]],
+        message: Callable[[str, tuple], tuple[str, bool]],
     ) -> Iterator[Finding]:
         """The line findings: every line whose prompt `differs`, or with the editor's bound the first of them by
         position (the rest counted)."""
         prompt_of = self._prompt_of
+        differing = ((slot, prompt) for prompt, group in self._systems.items() if differs(prompt) for slot in group)
         if view.per_code is None:
-            for slot, prompt in prompt_of.items():
-                if differs(prompt):
-                    line = view.line_of(slot)
-                    yield self._finding(view, line, prompt, rule, message)
+            for slot, prompt in differing:
+                yield self._finding(view, view.line_of(slot), prompt, rule, message)
             return
         lines = view.first_of(
             view.per_code - 1,  # the file-level finding is one of the code's first (`cap_per_code`)
             off,
             lambda slot: (prompt := prompt_of.get(slot)) is not None and differs(prompt),
-            lambda: (slot for prompt, group in self._systems.items() if differs(prompt) for slot in group),
+            lambda: (slot for slot, _ in differing),
         )
         made, order = self._made, view.slots_in_order
         made.report()
@@ -277,15 +276,15 @@ class SystemPrompts(FileRule):
 
     @staticmethod
     def _finding(
-        view: FileView, line: int, prompt: str, rule: tuple, message: Callable[[str, tuple, str], tuple[str, bool]]
+        view: FileView, line: int, prompt: str, rule: tuple, message: Callable[[str, tuple], tuple[str, bool]]
     ) -> Finding:
-        text, fixable = message(prompt, rule, rule[0])
+        text, fixable = message(prompt, rule)
         fix = system_prompt_fix(view.texts[line], rule[0]) if fixable else None
         return Finding(_CODE, text, line, view.whole(line), fix)
 
     @staticmethod
-    def _message(prompt: str, rule: tuple, common: str) -> tuple[str, bool]:
-        _, count, total = rule
+    def _message(prompt: str, rule: tuple) -> tuple[str, bool]:
+        common, count, total = rule
         if not prompt:
             return f'No system prompt; {count} of {total} examples use "{short(common, 50)}".', True
         if common:
@@ -297,8 +296,8 @@ class SystemPrompts(FileRule):
         return f"Has a system prompt, but {count} of {total} examples have none.", False
 
     @staticmethod
-    def _family_message(prompt: str, rule: tuple, prefix: str) -> tuple[str, bool]:
-        _, count, total = rule
+    def _family_message(prompt: str, rule: tuple) -> tuple[str, bool]:
+        prefix, count, total = rule
         instruction = f'"{short(prefix, 50)}" ({len(prefix):,} characters)'
         if not prompt:
             return f"No system prompt; {count} of {total} examples start theirs with {instruction}.", False
