@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tuneline.analysis import Dataset, Engine, Severity
+from tuneline.analysis.rules.system_prompts import SystemPrompts
 
 from .helpers import chat, codes, engine, findings, ok_line
 
@@ -280,6 +281,24 @@ PROMPT_POOL = [
 ]
 
 
+def _prompt_state(ds: Dataset) -> tuple:
+    """TL305's kept state, comparable: each start's members and count (a lone prompt is kept as itself, its count
+    read from the prompt's slots), the candidates, and how many examples use each prompt (slots differ after edits)."""
+    (rule,) = (r for r in ds.rules if isinstance(r, SystemPrompts))
+    starts = {}
+    for key, start in rule._starts.items():
+        if isinstance(start, str):
+            starts[key] = ({start}, rule._systems.count(start))
+        else:
+            assert len(start.members) >= 2  # a start of one prompt is kept as that prompt
+            assert start.count == sum(rule._systems.count(m) for m in start.members)
+            starts[key] = (start.members, start.count)
+    systems = {p: len(slots) for p, slots in rule._systems.items()}
+    assert all(rule._systems.count(prompt) for prompt in rule._prompt_of.values())
+    assert sum(systems.values()) == len(rule._prompt_of)
+    return starts, rule._candidates, systems
+
+
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     start=st.lists(st.sampled_from(PROMPT_POOL), max_size=24),
@@ -305,6 +324,7 @@ def test_system_prompt_state_kept_through_edits_equals_a_fresh_analysis(start, e
     fresh = Dataset(eng, list(ds.texts))
     assert _as_tuples(ds.findings()) == _as_tuples(fresh.findings())
     assert _as_tuples(ds.findings(per_code=per_code)) == _as_tuples(fresh.findings(per_code=per_code))
+    assert _prompt_state(ds) == _prompt_state(fresh)
     again = ds.findings(per_code=per_code)
     assert all(a is b for a, b in zip(again, ds.findings(per_code=per_code)) if a.line is not None)
 

@@ -206,6 +206,16 @@ class SlotGroups:
         group = self._groups.get(key)
         return () if group is None else (group,) if isinstance(group, int) else group
 
+    def count(self, key: object) -> int:
+        """How many slots are under `key`."""
+        group = self._groups.get(key)
+        return 0 if group is None else 1 if isinstance(group, int) else len(group)
+
+    def items(self) -> Iterator[tuple[object, tuple[int, ...] | set[int]]]:
+        """Each key with its slots."""
+        for key, group in self._groups.items():
+            yield key, (group,) if isinstance(group, int) else group
+
     def groups(self) -> Iterator[tuple[int, ...] | set[int]]:
         """Each key's slots."""
         for group in self._groups.values():

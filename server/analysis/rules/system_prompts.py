@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from ..types import Finding, Severity
 from .base import short
 from .edits import system_prompt_fix
-from .file_rule import Example, FileRule, FileView, Made
+from .file_rule import Example, FileRule, FileView, Made, SlotGroups
 
 _KEY = 40  # prompts are grouped into families by their first characters
 _MIN_PREFIX = 40  # a shared instruction is at least this long
@@ -93,9 +93,12 @@ class SystemPrompts(FileRule):
     codes = (_CODE,)
 
     def __init__(self) -> None:
-        self._systems: dict[str, set[int]] = {}  # prompt ("" = none) -> slots
+        # prompt ("" = none) -> slots; a prompt of one example keeps its slot as an int, not a set (~200 bytes): a
+        # file where every example has its own prompt (per-example context) has 100k of them
+        self._systems = SlotGroups()
         self._prompt_of: dict[int, str] = {}  # slot -> its prompt
-        self._starts: dict[str, _Start] = {}  # prompt[:_KEY] -> its prompts (those of at least _MIN_PREFIX)
+        # prompt[:_KEY] -> its prompts (those of at least _MIN_PREFIX): the prompt itself while it is the only one
+        self._starts: dict[str, _Start | str] = {}
         self._candidates: set[str] = set()  # starts with at least _MIN_VARIANTS prompts
         self._top: tuple[int, str] | None = None  # (examples, prompt) of the most common prompt; None: ask again
         self._sizes: dict[int, int] = {}  # how many prompts are used by n examples
@@ -119,19 +122,13 @@ class SystemPrompts(FileRule):
             prompt = r.system_prompt
             if not r.has_system_slot or prompt is None:
                 continue
-            slots = systems.get(prompt)
-            if slots is None:
-                slots = systems[prompt] = set()
-                if len(prompt) >= _MIN_PREFIX:
-                    self._start(prompt).join(prompt)
-            before = len(slots)
-            slots.add(slot)
-            if len(slots) == before:
-                continue
+            before = systems.count(prompt)
+            if systems.add(prompt, slot) == before:
+                continue  # already there
+            if len(prompt) >= _MIN_PREFIX:
+                self._join(prompt, before)
             prompt_of[slot] = prompt
             self._resize(before, before + 1)
-            if len(prompt) >= _MIN_PREFIX:
-                self._starts[prompt[:_KEY]].count += 1
             top = self._top
             if top is not None and (before + 1, prompt) > top:
                 self._top = (before + 1, prompt)
@@ -142,25 +139,14 @@ class SystemPrompts(FileRule):
             prompt = r.system_prompt
             if not r.has_system_slot or prompt is None:
                 continue
-            slots = systems.get(prompt)
-            if slots is None or slot not in slots:
-                continue
-            before = len(slots)
-            slots.discard(slot)
+            before = systems.count(prompt)
+            left = systems.discard(prompt, slot)
+            if left == before:
+                continue  # not there
             del prompt_of[slot]
-            self._resize(before, before - 1)
-            if not slots:
-                del systems[prompt]
+            self._resize(before, left)
             if len(prompt) >= _MIN_PREFIX:
-                key = prompt[:_KEY]
-                start = self._starts[key]
-                start.count -= 1
-                if not slots:
-                    start.leave(prompt)
-                    if not start.members:
-                        del self._starts[key]
-                    if len(start.members) < _MIN_VARIANTS:
-                        self._candidates.discard(key)
+                self._leave(prompt, left)
             top = self._top
             if top is not None and top[1] == prompt:
                 # Still the most common unless another prompt now has as many examples (or one fewer and sorts
@@ -170,14 +156,43 @@ class SystemPrompts(FileRule):
                 else:
                     self._top = (before - 1, prompt) if before > 1 else None
 
-    def _start(self, prompt: str) -> _Start:
+    def _join(self, prompt: str, before: int) -> None:
+        """One more example uses `prompt` (which `before` examples used). A start with one prompt is kept as that
+        prompt, its examples counted by `_systems`: a file where every example has its own opening has 100k."""
         key = prompt[:_KEY]
         start = self._starts.get(key)
         if start is None:
-            start = self._starts[key] = _Start()
-        if len(start.members) + 1 >= _MIN_VARIANTS:
-            self._candidates.add(key)
-        return start
+            self._starts[key] = prompt
+            return
+        if isinstance(start, str):
+            if start == prompt:
+                return
+            lone, start = start, _Start()
+            start.join(lone)
+            start.count = self._systems.count(lone)
+            self._starts[key] = start
+        if not before:
+            start.join(prompt)
+            if len(start.members) >= _MIN_VARIANTS:
+                self._candidates.add(key)
+        start.count += 1
+
+    def _leave(self, prompt: str, left: int) -> None:
+        """One example fewer uses `prompt` (`left` still do)."""
+        key = prompt[:_KEY]
+        start = self._starts[key]
+        if isinstance(start, str):
+            if not left:
+                del self._starts[key]
+            return
+        start.count -= 1
+        if left:
+            return
+        start.leave(prompt)
+        if len(start.members) < _MIN_VARIANTS:
+            self._candidates.discard(key)
+        if len(start.members) == 1:
+            self._starts[key] = next(iter(start.members))
 
     def _common(self) -> tuple[int, str]:
         if self._top is None:
