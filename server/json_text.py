@@ -9,16 +9,38 @@ and raises TypeError where json does; `tests/test_json_text.py` compares the two
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from json.encoder import INFINITY, encode_basestring
 from typing import Any
 
-__all__ = ["dumps_indented"]
+__all__ = ["Lazy", "dumps_indented", "pieces_indented"]
+
+
+class Lazy:
+    """A list whose items are made while it is written, one at a time, each kept only as its text.
+
+    Why: `check --format json` of a file with 40,000 findings built 40,000 dicts (and ~20 pieces of text for
+    each) before writing any: ~120 MB on top of the analysis, the run's peak. Written lazily, a finding's dict
+    lives only while it is written. The text is the same as for a list of the same items (json itself does not
+    take this type)."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items: Iterable[Any]) -> None:
+        self.items = items
 
 
 def dumps_indented(value: Any, indent: int = 2) -> str:
+    return "".join(pieces_indented(value, indent))
+
+
+def pieces_indented(value: Any, indent: int = 2) -> list[str]:
+    """`dumps_indented`'s text as the pieces it is joined from, for a writer that need not hold it whole (a report
+    of 40,000 findings is 17 MB of text, and joining it took twice that again: 2 bytes a character once a message
+    holds "…")."""
     out: list[str] = []
     _write(value, out, "\n", " " * indent)
-    return "".join(out)
+    return out
 
 
 def _float(value: float) -> str:
@@ -45,7 +67,7 @@ def _scalar(value: Any) -> str | None:
         return int.__repr__(value)
     if isinstance(value, float):
         return _float(value)
-    if isinstance(value, (list, tuple, dict)):
+    if isinstance(value, (list, tuple, dict, Lazy)):
         return None
     raise TypeError(f"Object of type {value.__class__.__name__} is not JSON serializable")
 
@@ -78,12 +100,15 @@ def _write(value: Any, out: list[str], newline: str, step: str) -> None:
                 _write(item, out, inner, step)
         out.append(newline + "}")
         return
-    if not value:
-        out.append("[]")
-        return
+    lazy = type(value) is Lazy
     opening = "["
-    for item in value:
+    for item in value.items if lazy else value:
         out.append(opening + inner)
         opening = ","
-        _write(item, out, inner, step)
-    out.append(newline + "]")
+        if lazy:
+            pieces: list[str] = []
+            _write(item, pieces, inner, step)
+            out.append("".join(pieces))
+        else:
+            _write(item, out, inner, step)
+    out.append("[]" if opening == "[" else newline + "]")

@@ -14,7 +14,7 @@ from .analysis.engine import Engine, Summary
 from .analysis.image_tokens import image_note
 from .analysis.report import FileReport
 from .analysis.types import Finding, Severity
-from .json_text import dumps_indented
+from .json_text import Lazy, pieces_indented
 
 _COLORS = {Severity.ERROR: "31", Severity.WARNING: "33", Severity.INFO: "36", Severity.HINT: "2"}
 
@@ -155,7 +155,7 @@ def report_json(report: FileReport) -> dict:
             "billed_tokens": s.cost.billed_tokens,
             "usd": s.cost.usd,
         },
-        "diagnostics": [diagnostic_json(f) for f in report.findings],
+        "diagnostics": Lazy(map(diagnostic_json, report.findings)),  # one dict at a time (`Lazy`)
     }
 
 
@@ -175,14 +175,17 @@ def diagnostic_json(f: Finding) -> dict:
     }
 
 
-def format_json(reports: list[FileReport], engine: Engine, *, color: bool, show_summary: bool) -> str:
-    return dumps_indented({"files": [report_json(r) for r in reports]}) + "\n"
+def format_json(reports: list[FileReport], engine: Engine, *, color: bool, show_summary: bool) -> list[str]:
+    """The JSON text as its pieces (`write_output` writes them without joining them first)."""
+    pieces = pieces_indented({"files": [report_json(r) for r in reports]})
+    pieces.append("\n")
+    return pieces
 
 
 _SARIF_LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note", Severity.HINT: "note"}
 
 
-def format_sarif(reports: list[FileReport], engine: Engine, *, color: bool, show_summary: bool) -> str:
+def format_sarif(reports: list[FileReport], engine: Engine, *, color: bool, show_summary: bool) -> list[str]:
     rules = [
         {
             "id": r.code,
@@ -194,26 +197,7 @@ def format_sarif(reports: list[FileReport], engine: Engine, *, color: bool, show
         }
         for r in RULES.values()
     ]
-    results = []
-    for report in reports:
-        for f in report.findings:
-            line, col, end_line, end_col = _position(f)
-            location: dict = {"physicalLocation": {"artifactLocation": {"uri": clean(report.path)}}}
-            if line is not None:
-                location["physicalLocation"]["region"] = {
-                    "startLine": line,
-                    "startColumn": col,
-                    "endLine": end_line,
-                    "endColumn": end_col,
-                }
-            results.append(
-                {
-                    "ruleId": f.code,
-                    "level": _SARIF_LEVEL[f.severity or Severity.WARNING],
-                    "message": {"text": clean(f.message)},
-                    "locations": [location],
-                }
-            )
+    results = ((report, f) for report in reports for f in report.findings)
     doc = {
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
@@ -227,11 +211,31 @@ def format_sarif(reports: list[FileReport], engine: Engine, *, color: bool, show
                         "rules": rules,
                     }
                 },
-                "results": results,
+                "results": Lazy(_sarif_result(report, f) for report, f in results),  # one dict at a time
             }
         ],
     }
-    return dumps_indented(doc) + "\n"
+    pieces = pieces_indented(doc)
+    pieces.append("\n")
+    return pieces
+
+
+def _sarif_result(report: FileReport, f: Finding) -> dict:
+    line, col, end_line, end_col = _position(f)
+    location: dict = {"physicalLocation": {"artifactLocation": {"uri": clean(report.path)}}}
+    if line is not None:
+        location["physicalLocation"]["region"] = {
+            "startLine": line,
+            "startColumn": col,
+            "endLine": end_line,
+            "endColumn": end_col,
+        }
+    return {
+        "ruleId": f.code,
+        "level": _SARIF_LEVEL[f.severity or Severity.WARNING],
+        "message": {"text": clean(f.message)},
+        "locations": [location],
+    }
 
 
 def _gh_escape(text: str, prop: bool = False) -> str:
@@ -253,7 +257,7 @@ def format_github(reports: list[FileReport], engine: Engine, *, color: bool, sho
     return "\n".join(out) + ("\n" if out else "")
 
 
-Formatter = Callable[..., str]
+Formatter = Callable[..., str | list[str]]  # the text, or its pieces in order
 FORMATTERS: dict[str, Formatter] = {
     "text": format_text,
     "json": format_json,

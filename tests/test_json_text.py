@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tuneline.json_text import dumps_indented
+from tuneline.json_text import Lazy, dumps_indented
 
 _SCALARS = (
     st.none()
@@ -39,6 +39,29 @@ def test_same_text_as_json_dumps(value, indent):
     except (TypeError, ValueError):
         return
     assert dumps_indented(value, indent) == expected
+
+
+def _lazy(value):
+    """`value` with every list made `Lazy` (its items lazily made too)."""
+    if isinstance(value, list):
+        return Lazy(_lazy(item) for item in value)
+    if isinstance(value, dict):
+        return {k: _lazy(v) for k, v in value.items()}
+    return value
+
+
+@settings(max_examples=300, deadline=None)
+@given(_VALUES, st.integers(0, 4))
+def test_a_lazy_list_is_written_as_the_list_would_be(value, indent):
+    """`check --format json` writes a report's diagnostics one at a time (`Lazy`): the text may not change."""
+    try:
+        expected = json.dumps(value, ensure_ascii=False, indent=indent)
+    except (TypeError, ValueError):
+        return
+    assert dumps_indented(_lazy(value), indent) == expected
+    assert dumps_indented(Lazy(iter([value, [], {}])), indent) == json.dumps(
+        [value, [], {}], ensure_ascii=False, indent=indent
+    )
 
 
 class _Level(enum.IntEnum):

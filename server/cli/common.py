@@ -168,16 +168,31 @@ def _epochs(value: str) -> int | str:
     return "auto" if epochs is None else epochs
 
 
-def write_output(text: str, *, machine: bool) -> None:
+_OUTPUT_BATCH = 1 << 20  # characters encoded and written at a time when the text comes in pieces
+
+
+def write_output(text: str | list[str], *, machine: bool) -> None:
     """Write a report whatever it quotes: machine formats are always UTF-8; text goes in the terminal's encoding.
-    Anything that cannot be encoded (a lone surrogate from a JSON escape in the data) is written as its escape."""
+    Anything that cannot be encoded (a lone surrogate from a JSON escape in the data) is written as its escape.
+    `text` may come as its pieces, which are written about a megabyte at a time, never joined whole (the same bytes:
+    the error handler works character by character)."""
     stream = sys.stdout
     if stream is None:
         raise UsageError("standard output is closed")
     encoding = "utf-8" if machine else (stream.encoding or "utf-8")
-    data = text.encode(encoding, "backslashreplace")
     stream.flush()
-    stream.buffer.write(data)
+    if isinstance(text, str):
+        stream.buffer.write(text.encode(encoding, "backslashreplace"))
+    else:
+        batch: list[str] = []
+        size = 0
+        for piece in text:
+            batch.append(piece)
+            size += len(piece)
+            if size >= _OUTPUT_BATCH:
+                stream.buffer.write("".join(batch).encode(encoding, "backslashreplace"))
+                batch, size = [], 0
+        stream.buffer.write("".join(batch).encode(encoding, "backslashreplace"))
     stream.buffer.flush()
 
 

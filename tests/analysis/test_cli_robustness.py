@@ -191,6 +191,25 @@ def test_lone_surrogate_quoted_in_a_message_in_every_format(tmp_path, capsysbina
             assert expected in out, (fmt, out)
 
 
+def test_json_and_sarif_written_in_pieces_are_the_same_bytes(tmp_path, capsysbinary, monkeypatch):
+    """`check --format json|sarif` writes its text in pieces, about a megabyte at a time, never joined whole (a
+    report of 40,000 findings): cut into 7-character batches, the bytes are those of one write, a lone surrogate,
+    "…" and an emoji included."""
+    from tuneline.cli import common
+
+    lines = [chat(("user", f"q{i}"), ("assistant", "a"), system="Be brief.") for i in range(12)]
+    odd = [{"role": "system", "content": "Be \ud800 long … 😀 indeed."}, {"role": "user", "content": "q"}]
+    lines += [json.dumps({"messages": [*odd, {"role": "assistant", "content": "a"}]}), "{bad"]
+    data = write(tmp_path / "data.jsonl", lines)
+    for fmt in ("json", "sarif"):
+        whole = check_bytes_out(capsysbinary, fmt, str(data))
+        monkeypatch.setattr(common, "_OUTPUT_BATCH", 7)
+        assert check_bytes_out(capsysbinary, fmt, str(data)) == whole
+        monkeypatch.undo()
+        assert whole[0] == 1 and "\\ud800" in whole[1] and "TL001" in whole[1]
+        json.loads(whole[1])
+
+
 def test_file_name_that_is_not_utf8_is_reported_in_every_format(tmp_path, capsysbinary):
     name = os.fsdecode(b"data-\xff.jsonl")
     data = write(tmp_path / name, [*good_lines(), "{bad"])
