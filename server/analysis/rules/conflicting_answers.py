@@ -6,7 +6,7 @@ import heapq
 from collections.abc import Iterator, Sequence
 
 from ..types import Finding, Related
-from .file_rule import SPARSE, Example, FileRule, FileView, Made, SlotGroups
+from .file_rule import Example, FileRule, FileView, Made, SlotGroups
 
 _CODE = "TL308"
 
@@ -105,7 +105,7 @@ class ConflictingAnswers(FileRule):
         total = self._count(view)
         picked: list[tuple[int, int, int]] = []  # (line, the conversation's first line, answers)
         conflicts = self._conflicts
-        if total * SPARSE <= len(view.slots_in_order):
+        if view.sparse(total):
             for key in conflicts:
                 groups = self._lines(view, key)
                 picked += [(line, groups[0][0], len(groups)) for group in groups[1:] for line in group]

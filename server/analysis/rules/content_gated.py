@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from ..finding_cap import column
 from ..types import Finding
 from .content_lines import ContentFacts, Gated
-from .file_rule import SPARSE, Example, FileRule, FileView, Made, discard
+from .file_rule import Example, FileRule, FileView, Made, discard
 
 
 class GatedContentRule(FileRule):
@@ -101,7 +101,7 @@ class GatedContentRule(FileRule):
         total = unseen = sum(self._tally[kind] for kind in allowed)
         if not total:
             return
-        if total * SPARSE <= len(order):  # few to report: place their lines instead of walking the file
+        if view.sparse(total):  # few to report: place their lines instead of walking the file
             slots = set().union(*(self.kinds.get(kind, ()) for kind in allowed))
             lines: Iterable[int] = sorted(map(view.line_of, slots))
         else:  # many: the first `per_code` are within `SPARSE * per_code` lines

@@ -6,7 +6,7 @@ import heapq
 from collections.abc import Iterator, Sequence
 
 from ..types import Finding, Fix, Related
-from .file_rule import SPARSE, Example, FileRule, FileView, Made, SlotGroups
+from .file_rule import Example, FileRule, FileView, Made, SlotGroups
 
 _CODE = "TL301"
 
@@ -60,7 +60,7 @@ class ExactDuplicates(FileRule):
         on every third line took 240 ms an edit to place them all). Few: each group's lines are placed."""
         picked: list[tuple[int, int, int]] = []  # (line, its first copy's line, copies)
         groups, repeated = self._groups, self._repeated
-        if self._copies * SPARSE <= len(view.slots_in_order):
+        if view.sparse(self._copies):
             for key in repeated:
                 lines = sorted(map(view.line_of, groups.slots(key)))
                 picked += [(line, lines[0], len(lines)) for line in lines[1:]]
@@ -73,7 +73,7 @@ class ExactDuplicates(FileRule):
                     continue
                 at = first.setdefault(key, line)
                 if at != line:
-                    picked.append((line, at, len(groups.slots(key))))
+                    picked.append((line, at, groups.count(key)))
                     if len(picked) == wanted:
                         break
         yield from self._made.pointing(view, _CODE, self._copies, picked, _finding)

@@ -74,7 +74,7 @@ class FileView:
         them). Few are placed (`SPARSE`); otherwise the lines are walked until `n` are found, not to the end."""
         if n <= 0 or count <= 0:
             return []
-        if count * SPARSE <= len(self.slots_in_order):
+        if self.sparse(count):
             return heapq.nsmallest(n, map(self.line_of, slots()))
         out: list[int] = []
         for line, slot in enumerate(self.slots_in_order):
@@ -83,6 +83,10 @@ class FileView:
                 if len(out) == n:
                     break
         return out
+
+    def sparse(self, count: int) -> bool:
+        """Whether `count` findings are few enough to place their lines rather than walk the file (`SPARSE`)."""
+        return count * SPARSE <= len(self.slots_in_order)
 
     def bound(self, code: str, total: int, shown: int) -> None:
         """Count the findings of `code` a rule left out under the editor's bound (`cap_per_code` notes them)."""
