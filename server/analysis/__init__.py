@@ -4,6 +4,11 @@ No LSP, no training, no I/O beyond reading the file a caller names. The CLI, the
 training pre-flight all call this package.
 """
 
+# ruff: noqa: E402 (the modules below are imported after the compiled ones are attached)
+from . import native
+
+native.attach(__path__, "analysis")  # the compiled per-line modules, when built from these sources (native.py)
+
 from .catalog import RULES, Rule, lookup
 from .config import ConfigError, Settings, load_settings
 from .engine import Dataset, Engine, Summary

@@ -125,7 +125,7 @@ def _msgs(value: Any, default_role: str) -> list[dict[str, Any]]:
 
 
 def _sharegpt(turns: Any) -> list[dict[str, Any]]:
-    out = []
+    out: list[dict[str, Any]] = []
     if isinstance(turns, dict):
         turns = [turns]
     if not isinstance(turns, list):

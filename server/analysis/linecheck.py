@@ -381,8 +381,8 @@ def _example(
         first = messages[0] if messages else {}
         result.has_system_slot = True
         if first.get("role") == "system":
-            content = first.get("content")
-            result.system_prompt = _system_norm(content) if type(content) is str else _shared(_norm(content))
+            prompt = first.get("content")
+            result.system_prompt = _system_norm(prompt) if type(prompt) is str else _shared(_norm(prompt))
         else:
             result.system_prompt = ""
     if fmt in _KEYED_FORMATS:

@@ -237,8 +237,8 @@ def _truncation(t: Text, loc: Locator, gated: list[Gated]) -> str | None:
                 return "open"
         except (ValueError, RecursionError):
             pass
-    last = v[-1]
-    if not (last.isalpha() or last in _OPEN_END):
+    end = v[-1]
+    if not (end.isalpha() or end in _OPEN_END):
         return "closed"
     tail = v[v.rfind("\n") + 1 :]
     if len(v) < _LONG_ANSWER or _LIST_ITEM.match(tail) or tail.lstrip().startswith(("#", "|")) or len(tail.split()) < 4:

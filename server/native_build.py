@@ -1,0 +1,111 @@
+"""Build tuneline's compiled per-line engine (`tuneline.analysis.native`) for the Python running this script.
+
+    python -m tuneline.native_build [--force]
+
+mypyc compiles the modules in `native.MODULES` from a copy of the package (the source tree is never written) and
+the result goes to this interpreter's site-packages with a stamp of every analysis source's SHA-256; tuneline uses
+it only while the sources match. Needs mypy (the `native` extra) and a C compiler; without them it says so in one
+line and exits 1, and tuneline runs its Python modules as before. `scripts/setup` runs it; a pip-installed tuneline can too, with the `native` extra.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from .analysis import native
+
+SETUP = """
+from setuptools import setup
+from mypyc.build import mypycify
+
+setup(
+    name="tuneline_native",
+    ext_modules=mypycify(
+        ["--ignore-missing-imports", "--follow-imports=silent", *{paths!r}],
+        opt_level="3",
+        multi_file=True,
+        group_name={group!r},
+    ),
+)
+"""
+
+
+def _stats(fingerprint: dict[str, object]) -> dict[str, list[int]]:
+    out = {}
+    for rel in fingerprint["sources"]:  # type: ignore[union-attr]
+        st = (native.PACKAGE / rel).stat()
+        out[rel] = [st.st_size, st.st_mtime_ns]
+    return out
+
+
+def _current() -> bool:
+    try:
+        stamp = json.loads((native.build_dir() / native.STAMP).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(stamp, dict) and native._fresh(stamp)
+
+
+def build(force: bool = False) -> int:
+    target = native.build_dir()
+    if not force and _current():
+        print(f"compiled engine up to date ({target})")
+        return 0
+    try:
+        import mypyc  # noqa: F401
+    except ImportError:
+        print("compiled engine not built: mypy is not installed (pip install 'tuneline[native]'); Python modules run")
+        return 1
+    started = time.perf_counter()
+    before = native.fingerprint()
+    with tempfile.TemporaryDirectory(prefix="tuneline-native-") as tmp:
+        work = Path(tmp)
+        shutil.copytree(native.PACKAGE, work / "tuneline", ignore=shutil.ignore_patterns("__pycache__", "*.so"))
+        paths = ["tuneline/" + rel for rel in native.MODULES]
+        (work / "setup.py").write_text(SETUP.format(paths=paths, group=native.GROUP), encoding="utf-8")
+        jobs = str(max(1, min(os.cpu_count() or 1, 8)))
+        proc = subprocess.run(
+            [sys.executable, "setup.py", "build_ext", "--build-lib", "out", "--build-temp", "temp", "--parallel", jobs],
+            cwd=work,
+            capture_output=True,
+            text=True,
+        )
+        if proc.returncode != 0:
+            log = work.parent / "tuneline-native-build.log"
+            log.write_text(proc.stdout + proc.stderr, encoding="utf-8")
+            print(f"compiled engine not built: mypyc failed (log: {log}); Python modules run")
+            return 1
+        if native.fingerprint() != before:
+            print("compiled engine not built: the sources changed while it was building; run it again")
+            return 1
+        staging = target.with_name(target.name + ".new")
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.copytree(work / "out", staging)
+        stamp = {**before, "stats": _stats(before), "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        (staging / native.STAMP).write_text(json.dumps(stamp, indent=1), encoding="utf-8")
+    old = target.with_name(target.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        target.rename(old)
+    staging.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
+    print(f"compiled engine built in {time.perf_counter() - started:.0f} s ({target})")
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--force", action="store_true", help="build even when the current build matches the sources")
+    return build(parser.parse_args().force)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
