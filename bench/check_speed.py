@@ -4,7 +4,8 @@ The floor parses each line with json.loads and encodes every string once with ti
 process and one thread: the least any token-counting checker must do. Both sides are timed from process start to
 exit (the floor loads the same encoding the same way, importing only that module; its loop alone is shown too).
 Floor and check alternate three times and the best of each counts. Each measurement runs in a fresh subprocess so
-peak RSS is its own. `check` uses its default jobs (one per core, at most 8).
+peak RSS is its own. `check` uses its default jobs (one per core, at most 8) and the compiled engine when it is built
+(`python -m tuneline.native_build`); the `py` column runs the same check on the Python modules.
 
     python bench/check_speed.py [20000 100000]
 """
@@ -49,10 +50,10 @@ print(time.perf_counter() - t)
 """
 
 
-def measure(cmd: list[str]) -> tuple[float, float, str]:
+def measure(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
     """Wall seconds, peak RSS in MB (of this child alone, via /proc-less wait4), stdout."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
     out = proc.stdout.read().decode() if proc.stdout else ""
     _, _status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
@@ -65,11 +66,19 @@ def main(sizes: list[int]) -> None:
     print(
         "floor = one process that loads o200k, json.loads every line and encodes every string (one thread);\n"
         "ratio = check's wall time / the floor's wall time, both from process start to exit, same run\n"
-        f"(floor and check alternate {ROUNDS} times, best of each; -j1 once; RSS the highest of check's runs).\n"
+        f"(floor and check alternate {ROUNDS} times, best of each; -j1 once; RSS the highest of check's runs);\n"
+        "py = check on the Python modules (TUNELINE_NATIVE=0), once.\n"
+    )
+    probe = "import tuneline.analysis, tuneline.analysis.native as n; print(n.in_use())"
+    compiled = subprocess.run([py, "-c", probe], capture_output=True, text=True).stdout.strip() == "True"
+    print(
+        "engine: "
+        + ("compiled (mypyc; tuneline.native_build)" if compiled else "Python modules (no build for these sources)")
+        + "\n"
     )
     print(
         f"{'examples':>9} {'MB':>6} | {'floor s':>8} {'loop s':>7} | {'check s':>8} {'MB/s':>6} {'RSS MB':>7} {'ratio':>6} "
-        f"| {'-j1 s':>6} {'ratio':>6}"
+        f"| {'-j1 s':>6} {'ratio':>6} | {'py s':>6} {'ratio':>6}"
     )
     for n in sizes:
         path = dataset(n)
@@ -89,9 +98,12 @@ def main(sizes: list[int]) -> None:
         floor_wall, loop = min(floors)
         check_wall, rss = min(checks)[0], max(r for _, r in checks)
         one_wall, _, _ = measure([py, "-m", "tuneline", "check", "--format", "json", "--jobs", "1", str(path)])
+        python_env = {**os.environ, "TUNELINE_NATIVE": "0"}
+        py_wall, _, _ = measure([py, "-m", "tuneline", "check", "--format", "json", str(path)], python_env)
         print(
             f"{n:>9,} {mb:>6.1f} | {floor_wall:>8.2f} {loop:>7.2f} | {check_wall:>8.2f} {mb / check_wall:>6.1f} "
-            f"{rss:>7.0f} {check_wall / floor_wall:>6.2f} | {one_wall:>6.2f} {one_wall / floor_wall:>6.2f}"
+            f"{rss:>7.0f} {check_wall / floor_wall:>6.2f} | {one_wall:>6.2f} {one_wall / floor_wall:>6.2f} "
+            f"| {py_wall:>6.2f} {py_wall / floor_wall:>6.2f}"
         )
     folder = Path(tempfile.mkdtemp())
     ten = [line for _, line in zip(range(10), dataset(10_000).open(encoding="utf-8"))]
