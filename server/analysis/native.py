@@ -34,6 +34,10 @@ MODULES = (
     "analysis/rules/content_texts.py",
     "analysis/rules/other_formats.py",
     "analysis/rules/text_scan.py",
+    "analysis/rules/content_tools.py",
+    "analysis/rules/platform.py",
+    "analysis/secret_patterns.py",
+    "analysis/sharing.py",
 )
 GROUP = "tuneline_native"  # the shared library's module name is GROUP + "__mypyc"
 STAMP = "stamp.json"

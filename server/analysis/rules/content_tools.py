@@ -43,7 +43,7 @@ def _declared(obj: dict[str, Any]) -> dict[str, Any]:
     for entry in [*(tools if isinstance(tools, list) else ()), *(functions if isinstance(functions, list) else ())]:
         if not isinstance(entry, dict):
             continue
-        fn = entry.get("function") if isinstance(entry.get("function"), dict) else entry
+        fn: dict[str, Any] = entry["function"] if isinstance(entry.get("function"), dict) else entry
         name, params = fn.get("name"), fn.get("parameters")
         if isinstance(name, str) and isinstance(params, dict):
             out[name] = params
@@ -83,7 +83,7 @@ def _calls(obj: dict[str, Any], fmt: str) -> tuple[dict[str, Any], list[Call]]:
     if fmt in ("chat", "rft"):
         return _declared(obj), list(_openai_calls(obj.get("messages"), ("messages",)))
     if fmt == "openai-preference":
-        inp = obj.get("input") if isinstance(obj.get("input"), dict) else {}
+        inp: dict[str, Any] = obj["input"] if isinstance(obj.get("input"), dict) else {}
         calls = [*_openai_calls(inp.get("messages"), ("input", "messages"))]
         calls += _openai_calls(obj.get("preferred_output"), ("preferred_output",))
         return _declared(inp), calls
