@@ -55,6 +55,8 @@ def _current() -> bool:
 
 
 def build(force: bool = False) -> int:
+    """Build (or keep) the compiled engine; 0 when one matching the sources is in place. Every failure is one
+    sentence on stderr and 1: `scripts/setup` goes on, and tuneline runs its Python modules."""
     target = native.build_dir()
     if not force and _current():
         print(f"compiled engine up to date ({target})")
@@ -62,10 +64,27 @@ def build(force: bool = False) -> int:
     try:
         import mypyc  # noqa: F401
     except ImportError:
-        print("compiled engine not built: mypy is not installed (pip install 'tuneline[native]'); Python modules run")
-        return 1
+        return _fail("mypy is not installed (pip install 'tuneline[native]')")
     started = time.perf_counter()
+    try:
+        problem = _build_into(target)
+    except OSError as exc:  # a read-only site-packages, a full disk
+        problem = f"{exc.strerror or exc} ({exc.filename})" if exc.filename else str(exc)
+    if problem:
+        return _fail(problem)
+    print(f"compiled engine built in {time.perf_counter() - started:.0f} s ({target})")
+    return 0
+
+
+def _fail(reason: str) -> int:
+    print(f"compiled engine not built: {reason}; tuneline runs its Python modules", file=sys.stderr)
+    return 1
+
+
+def _build_into(target: Path) -> str | None:
+    """Compile a copy of the package and swap the result in for `target`; what went wrong, or None."""
     before = native.fingerprint()
+    staging = target.with_name(target.name + ".new")
     with tempfile.TemporaryDirectory(prefix="tuneline-native-") as tmp:
         work = Path(tmp)
         shutil.copytree(native.PACKAGE, work / "tuneline", ignore=shutil.ignore_patterns("__pycache__", "*.so"))
@@ -81,12 +100,9 @@ def build(force: bool = False) -> int:
         if proc.returncode != 0:
             log = work.parent / "tuneline-native-build.log"
             log.write_text(proc.stdout + proc.stderr, encoding="utf-8")
-            print(f"compiled engine not built: mypyc failed (log: {log}); Python modules run")
-            return 1
+            return f"mypyc failed (log: {log})"
         if native.fingerprint() != before:
-            print("compiled engine not built: the sources changed while it was building; run it again")
-            return 1
-        staging = target.with_name(target.name + ".new")
+            return "the sources changed while it was building; run it again"
         shutil.rmtree(staging, ignore_errors=True)
         shutil.copytree(work / "out", staging)
         stamp = {**before, "stats": _stats(before), "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
@@ -97,8 +113,7 @@ def build(force: bool = False) -> int:
         target.rename(old)
     staging.rename(target)
     shutil.rmtree(old, ignore_errors=True)
-    print(f"compiled engine built in {time.perf_counter() - started:.0f} s ({target})")
-    return 0
+    return None
 
 
 def main() -> int:

@@ -141,3 +141,42 @@ def test_an_edited_source_turns_the_build_off(built: None, tmp_path: Path) -> No
     done = _check(tmp_path / "one.jsonl", PYTHONPATH=str(tmp_path))
     assert done.returncode in (0, 1), done.stderr
     assert json.loads(done.stdout)["files"][0]["path"].endswith("one.jsonl")
+
+
+def test_the_build_without_mypy_says_so_in_one_line_and_keeps_what_is_there(tmp_path: Path) -> None:
+    """`scripts/setup` runs the build on every machine: one without mypy (or a compiler) gets one sentence, exit 1,
+    and whatever build was in place stays (with --force it would otherwise be replaced)."""
+    shadow = tmp_path / "shadow"
+    (shadow / "mypyc").mkdir(parents=True)
+    (shadow / "mypyc" / "__init__.py").write_text("raise ImportError('mypyc is not here')\n", encoding="utf-8")
+    stamp = native.build_dir() / native.STAMP
+    before = stamp.read_bytes() if stamp.exists() else None
+    done = subprocess.run(
+        [sys.executable, "-m", "tuneline.native_build", "--force"],
+        env=_env(PYTHONPATH=str(shadow)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr.splitlines() == [
+        "compiled engine not built: mypy is not installed (pip install 'tuneline[native]'); "
+        "tuneline runs its Python modules"
+    ]
+    assert (stamp.read_bytes() if stamp.exists() else None) == before
+
+
+def test_a_build_that_cannot_be_written_says_why(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys) -> None:
+    """A read-only site-packages: one sentence naming the folder, not a traceback."""
+    from tuneline import native_build
+
+    def refuse(target: Path) -> str | None:
+        raise PermissionError(13, "Permission denied", str(target))
+
+    monkeypatch.setattr(native_build, "_build_into", refuse)
+    monkeypatch.setattr(native_build, "_current", lambda: False)
+    pytest.importorskip("mypyc")
+    assert native_build.build() == 1
+    err = capsys.readouterr().err
+    assert err.startswith("compiled engine not built: Permission denied (") and err.count("\n") == 1, err
