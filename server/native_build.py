@@ -38,27 +38,11 @@ setup(
 """
 
 
-def _stats(fingerprint: dict[str, object]) -> dict[str, list[int]]:
-    out = {}
-    for rel in fingerprint["sources"]:  # type: ignore[union-attr]
-        st = (native.PACKAGE / rel).stat()
-        out[rel] = [st.st_size, st.st_mtime_ns]
-    return out
-
-
-def _current() -> bool:
-    try:
-        stamp = json.loads((native.build_dir() / native.STAMP).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(stamp, dict) and native._fresh(stamp)
-
-
 def build(force: bool = False) -> int:
     """Build (or keep) the compiled engine; 0 when one matching the sources is in place. Every failure is one
     sentence on stderr and 1: `scripts/setup` goes on, and tuneline runs its Python modules."""
     target = native.build_dir()
-    if not force and _current():
+    if not force and native.stamp_matches():
         print(f"compiled engine up to date ({target})")
         return 0
     try:
@@ -105,7 +89,8 @@ def _build_into(target: Path) -> str | None:
             return "the sources changed while it was building; run it again"
         shutil.rmtree(staging, ignore_errors=True)
         shutil.copytree(work / "out", staging)
-        stamp = {**before, "stats": _stats(before), "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        recorded = native.stats(before["sources"])  # type: ignore[arg-type]
+        stamp = {**before, "stats": recorded, "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         (staging / native.STAMP).write_text(json.dumps(stamp, indent=1), encoding="utf-8")
     old = target.with_name(target.name + ".old")
     shutil.rmtree(old, ignore_errors=True)

@@ -18,6 +18,8 @@ import json
 import os
 import sys
 import sysconfig
+from collections.abc import Iterable
+from functools import cache
 from pathlib import Path
 
 # The modules a line runs through (the profile's top), as paths under the package. `scan.py` and the rest stay
@@ -45,7 +47,6 @@ MODULES = (
 GROUP = "tuneline_native"  # the shared library's module name is GROUP + "__mypyc"
 STAMP = "stamp.json"
 PACKAGE = Path(__file__).resolve().parent.parent  # the `tuneline` package (server/ in the repository)
-_state: dict[str, bool] = {}
 
 
 def build_dir() -> Path:
@@ -73,22 +74,42 @@ def fingerprint() -> dict[str, object]:
     }
 
 
+def _stat(path: Path) -> list[int]:
+    """What a file's stat must still say for its recorded hash to be trusted without reading it."""
+    st = path.stat()
+    return [st.st_size, st.st_mtime_ns]
+
+
+def stats(sources: Iterable[str]) -> dict[str, list[int]]:
+    """The stamp's stats of `sources` (paths under the package), recorded by the build."""
+    return {rel: _stat(PACKAGE / rel) for rel in sources}
+
+
+def stamp_matches() -> bool:
+    """Whether this interpreter's build has a stamp that describes the sources beside it."""
+    try:
+        stamp = json.loads((build_dir() / STAMP).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(stamp, dict) and _fresh(stamp)
+
+
 def _fresh(stamp: dict[str, object]) -> bool:
     """Whether the stamp describes these sources. Files whose size and mtime match the stamp's are taken as they
     were (an import must stay cheap: ~60 stats); any other file is hashed."""
     if stamp.get("modules") != list(MODULES) or stamp.get("ext_suffix") != sysconfig.get_config_var("EXT_SUFFIX"):
         return False
     recorded = stamp.get("sources")
-    stats = stamp.get("stats")
-    if not isinstance(recorded, dict) or not isinstance(stats, dict) or sorted(recorded) != sources():
+    recorded_stats = stamp.get("stats")
+    if not isinstance(recorded, dict) or not isinstance(recorded_stats, dict) or sorted(recorded) != sources():
         return False
     for rel, sha in recorded.items():
         path = PACKAGE / rel
         try:
-            st = path.stat()
+            stat = _stat(path)
         except OSError:
             return False
-        if stats.get(rel) != [st.st_size, st.st_mtime_ns] and digest(path) != sha:
+        if recorded_stats.get(rel) != stat and digest(path) != sha:
             return False
     return True
 
@@ -96,9 +117,7 @@ def _fresh(stamp: dict[str, object]) -> bool:
 def attach(path: list[str], package: str) -> bool:
     """Put the build's folder for `package` ("analysis" or "analysis/rules") before its sources in the package's
     `__path__`, when a fresh build exists. Returns whether the compiled modules are in use."""
-    if "fresh" not in _state:
-        _state["fresh"] = _load()
-    if not _state["fresh"]:
+    if not _load():
         return False
     folder = str(build_dir() / "tuneline" / package)
     if folder not in path:
@@ -113,17 +132,15 @@ def in_use() -> bool:
     return linecheck.__file__ is not None and not linecheck.__file__.endswith(".py")
 
 
+@cache
 def _load() -> bool:
-    """Check the build's stamp and load its shared library (which the modules' small shims import by name)."""
+    """Check the build's stamp and load its shared library (which the modules' small shims import by name); once
+    a process, for both packages."""
     if os.environ.get("TUNELINE_NATIVE", "1").strip() in ("0", "false", "no", "off"):
         return False
+    if not stamp_matches():
+        return False
     folder = build_dir()
-    try:
-        stamp = json.loads((folder / STAMP).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    if not isinstance(stamp, dict) or not _fresh(stamp):
-        return False
     suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
     if not all((folder / "tuneline" / (rel[: -len(".py")] + suffix)).is_file() for rel in MODULES):
         return False  # a half-copied build: compiled and Python modules of one build must not mix
