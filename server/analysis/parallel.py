@@ -5,9 +5,10 @@ Small inputs stay in-process: starting workers costs more than it saves below a 
 not fork (a language server whose reader thread holds stdin) pass a `forkserver` or `spawn` context.
 
 Where the workers are forked (`tuneline check` on Linux, when this process has no other thread; a process with
-threads starts them from a forkserver) they inherit the lines and get only a chunk's bounds: pickling 61 MB of text
-to them and writing it through a pipe cost this process ~10% of its time, and it analyses its own share meanwhile.
-Otherwise (a forkserver, spawn) the chunk's text is sent, and memory stays bounded however long the lines: a chunk
+threads starts them from a forkserver) they inherit the lines and take chunks themselves, from a counter they share
+with this process (`fork_pool`): pickling 61 MB of text to them and writing it through a pipe cost this process
+~10% of its time, and a pool's threads kept them waiting for work. Otherwise (a forkserver, spawn: the language
+server) a `ProcessPoolExecutor` gets each chunk's text, and memory stays bounded however long the lines: a chunk
 holds at most `CHUNK_LINES` lines or `CHUNK_BYTES` characters, a longer line is analysed here rather than pickled,
 and only a few chunks' worth of text is in flight to the workers at a time, so the pickles never add up to a copy
 of the file.
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING
 from .collector import tune_for_batch
 from .config import Settings
 from .engine import Engine
+from .fork_pool import analyze_forked
 from .rules import text_scan
 from .thread_switches import prompt_thread_switches
 from .types import LineResult
@@ -100,6 +102,33 @@ def chunks(lines: list[str]) -> Iterator[tuple[int, int, int]]:
         yield start, len(lines), size
 
 
+def _forked(
+    engine: Engine, lines: list[str], workers: int, on_chunk: Callable[[int, list[LineResult]], None] | None
+) -> list[LineResult]:
+    """`analyze_many` with forked workers that claim their chunks (`fork_pool`); results join in order."""
+    bounds = [(start, end) for start, end, _ in chunks(lines)]
+    results: list[LineResult] = []
+    arrived: dict[int, list[LineResult]] = {}
+    remember = engine.remember
+    following = 0  # the next chunk to join the results
+
+    def settle(index: int, out: list[LineResult]) -> None:
+        nonlocal following
+        arrived[index] = out
+        while following in arrived:
+            chunk = arrived.pop(following)
+            start, end = bounds[following]
+            following += 1
+            for text, result in zip(lines[start:end], chunk):
+                remember(text, result)
+            results.extend(chunk)
+            if on_chunk is not None:
+                on_chunk(start, chunk)
+
+    analyze_forked(engine, lines, bounds, workers, settle)
+    return results
+
+
 def analyze_many(
     engine: Engine,
     lines: list[str],
@@ -124,6 +153,8 @@ def analyze_many(
         # A file this large almost surely has a line for detect-secrets' detectors, whose patterns (~15 ms to
         # compile from tuneline's cache, `detector_cache`) each process would otherwise repeat: once, before the fork.
         text_scan.detectors()
+    if mp_context is None and _may_fork():
+        return _forked(engine, lines, jobs - 1, on_chunk)
     from concurrent.futures import Future, ProcessPoolExecutor
 
     if mp_context is None:

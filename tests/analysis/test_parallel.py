@@ -125,3 +125,61 @@ def test_check_takes_chunks_in_as_they_come_with_every_fix_up(tmp_path, oversize
     assert (6_501, "TL004") in found
     assert ((7_201, "TL007") in found) is oversized
     assert ("looks truncated" in found[(9_001, "TL001")]) is not (oversized or early_invalid)
+
+
+_FORKED = """
+import json, os, signal, sys
+from tuneline.analysis import parallel
+from tuneline.analysis.config import Settings
+from tuneline.analysis.engine import Engine
+
+parallel.MIN_BYTES_FOR_WORKERS = 0
+parallel.CHUNK_LINES = 40
+assert parallel._may_fork()  # the claim-by-counter path: one thread, Linux
+lines = [json.dumps({"messages": [{"role": "user", "content": "q " * i}, {"role": "assistant", "content": "a"}]})
+         for i in range(1, 1201)]
+expected = [(r.kind, r.tokens, r.dup_key) for r in (Engine(Settings()).analyze_line(t) for t in lines)]
+parent = os.getpid()
+analyze = Engine.analyze_lines
+how = sys.argv[1]
+
+here = []
+
+def patched(self, chunk):
+    if os.getpid() == parent:
+        here.append(len(chunk))
+    if os.getpid() != parent and how == "killed":
+        os.kill(os.getpid(), signal.SIGKILL)  # a worker the system kills (OOM) with its chunk claimed
+    if os.getpid() != parent and how == "raises":
+        raise RuntimeError("a rule's bug that only a worker meets")
+    if how == "raises everywhere" and chunk == lines[400:440]:
+        raise RuntimeError("a rule's bug")
+    return analyze(self, chunk)
+
+Engine.analyze_lines = patched
+order = []
+try:
+    got = parallel.analyze_many(Engine(Settings()), lines, jobs=3, on_chunk=lambda start, r: order.append((start, len(r))))
+except RuntimeError as exc:
+    print("raised:", exc)
+    sys.exit(0)
+assert [(r.kind, r.tokens, r.dup_key) for r in got] == expected
+assert [s for s, _ in order] == sorted(s for s, _ in order) and sum(n for _, n in order) == len(lines)
+assert sum(here) == len(lines), here  # every worker failed at its first chunk: all of them were analysed here
+print("complete")
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="workers claim chunks where they are forked: Linux")
+@pytest.mark.parametrize(
+    ("how", "says"),
+    [
+        ("killed", "complete"),  # their chunks are analysed here: no hang, no line missing
+        ("raises", "complete"),  # a worker's failure alone costs time, not results
+        ("raises everywhere", "raised: a rule's bug"),  # a real bug raises here, with its traceback
+    ],
+)
+def test_forked_workers_that_die_or_raise_lose_no_line_and_never_hang(how: str, says: str) -> None:
+    out = subprocess.run([sys.executable, "-c", _FORKED, how], capture_output=True, text=True, timeout=120, check=False)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == says
