@@ -9,7 +9,9 @@ none are left, so the end of the file waits on at most one chunk per worker.
 
 Workers are forked: they inherit the lines and the chunk bounds, and send back only results, through a queue whose
 feeder thread is theirs. A chunk a worker does not deliver, because it died or its analysis raised, is analysed
-here: a killed worker costs time, never a hang or a missing line, and a rule's bug raises here with its traceback.
+here: a worker killed between chunks costs time, never a hang or a missing line, and a rule's bug raises here with
+its traceback. (One window is not covered, as with `ProcessPoolExecutor`: a worker killed while it holds the claim
+lock or is halfway through writing a result leaves the others, or this process's read, waiting.)
 """
 
 from __future__ import annotations
