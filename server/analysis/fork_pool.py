@@ -16,8 +16,6 @@ lock or is halfway through writing a result leaves the others, or this process's
 
 from __future__ import annotations
 
-import multiprocessing
-import queue
 from collections.abc import Callable
 from typing import Any
 
@@ -72,6 +70,9 @@ def analyze_forked(
 ) -> None:
     """Analyse `lines` in the chunks `bounds`, here and in `workers` forked processes. `settle(index, results)`
     hears each chunk's results once, as they arrive (in no particular order), from this thread."""
+    import multiprocessing  # only for a file big enough for workers (~14 ms at startup)
+    import queue
+
     ctx = multiprocessing.get_context("fork")
     claims = _Claims(ctx, 1)  # chunk 0 is this process's: the top of the file never waits on a worker
     results = ctx.Queue()
