@@ -39,27 +39,18 @@ MAX_JOBS = 64  # `--jobs 100000` would fork that many processes at once
 CHUNK_LINES = 1_000
 CHUNK_BYTES = 4_000_000
 _worker_engine: Engine | None = None
-_inherited: list[str] | None = None  # in a forked worker: the lines of the analysis it works for
 
 
-def _init(settings: Settings, inherited: list[str] | None = None) -> None:
-    """A worker's engine; `inherited`: the caller's lines, passed only to a forked worker (a fork copies a
-    process's arguments with its memory, nothing is pickled), which then gets chunks by their bounds."""
-    global _worker_engine, _inherited
+def _init(settings: Settings) -> None:
+    """A pool worker's engine."""
+    global _worker_engine
     tune_for_batch()  # a worker is a batch job: also when started from the server's forkserver
     _worker_engine = Engine(settings)
-    _inherited = inherited
 
 
 def _run(lines: list[str]) -> list[LineResult]:
     assert _worker_engine is not None
     return _worker_engine.analyze_lines(lines)
-
-
-def _run_inherited(start: int, end: int) -> list[LineResult]:
-    """A chunk of the lines this forked worker inherited."""
-    assert _inherited is not None
-    return _run(_inherited[start:end])
 
 
 def _may_fork() -> bool:
@@ -74,13 +65,11 @@ def _may_fork() -> bool:
 
 
 def _default_context() -> multiprocessing.context.BaseContext:
-    """fork where it is safe (the workers then inherit the lines); otherwise a forkserver (or spawn), never the
-    platform's fork: a thread may hold a lock the child would inherit held (filelock refuses such a fork outright),
-    and Python 3.14 makes forkserver the default anyway."""
+    """The pool's start method where this process may not fork (`_may_fork`; where it may, `fork_pool` runs): a
+    forkserver (or spawn), never the platform's fork: a thread may hold a lock the child would inherit held
+    (filelock refuses such a fork outright), and Python 3.14 makes forkserver the default anyway."""
     import multiprocessing
 
-    if _may_fork():
-        return multiprocessing.get_context("fork")
     methods = multiprocessing.get_all_start_methods()
     return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
 
@@ -159,7 +148,6 @@ def analyze_many(
 
     if mp_context is None:
         mp_context = _default_context()
-    inherit = mp_context.get_start_method() == "fork"
     analyze, remember = engine.analyze_lines, engine.remember
     budget = 2 * (jobs - 1) * CHUNK_BYTES  # characters in flight to the workers (at least one chunk)
     results: list[LineResult] = []
@@ -195,7 +183,7 @@ def analyze_many(
             max_workers=jobs - 1,
             mp_context=mp_context,
             initializer=_init,
-            initargs=(engine.settings, lines if inherit else None),
+            initargs=(engine.settings,),
         ) as pool,
     ):
         for start, end, size in chunks(lines):
@@ -211,7 +199,7 @@ def analyze_many(
             # twice more (the message and the worker's copy) for no gain.
             queued = sum(1 for *_, item in pending if isinstance(item, Future) and not item.done())
             if size <= CHUNK_BYTES and queued < 2 * (jobs - 1) and in_flight + size <= budget:
-                job = pool.submit(_run_inherited, start, end) if inherit else pool.submit(_run, lines[start:end])
+                job = pool.submit(_run, lines[start:end])
                 pending.append((start, end, size, job))
                 in_flight += size
             else:

@@ -63,15 +63,17 @@ def test_the_switch_interval_comes_back_however_callers_overlap() -> None:
 
 @pytest.mark.skipif(sys.platform != "linux", reason="fork is chosen on Linux only")
 def test_workers_are_forked_only_from_a_process_without_threads() -> None:
-    """A lone thread forks (the workers inherit the lines); with another thread (`check --watch`'s watcher, a library
-    caller's) a forkserver starts them: a fork would copy locks that thread may hold."""
+    """A lone thread forks (the workers inherit the lines: `fork_pool`); with another thread (`check --watch`'s
+    watcher, a library caller's) a forkserver starts the pool's workers: a fork would copy locks that thread may hold.
+    `method` is `analyze_many`'s choice when no context is given."""
     code = (
         "import threading\n"
-        "from tuneline.analysis.parallel import _default_context\n"
-        "print(_default_context().get_start_method())\n"
+        "from tuneline.analysis.parallel import _default_context, _may_fork\n"
+        "method = lambda: 'fork' if _may_fork() else _default_context().get_start_method()\n"
+        "print(method())\n"
         "stop = threading.Event()\n"
         "threading.Thread(target=stop.wait).start()\n"
-        "print(_default_context().get_start_method())\n"
+        "print(method())\n"
         "stop.set()\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
