@@ -130,6 +130,20 @@ def iter_raw_lines(stream: BinaryIO, max_line_bytes: int, block_size: int = READ
     short one. Each line keeps its own ending (CRLF, LF and lone CR may mix), so a writer can copy the file back
     byte for byte.
     """
+    for item in _split(stream, max_line_bytes, block_size, runs=False):
+        assert isinstance(item, RawLine)
+        yield item
+
+
+def iter_line_runs(stream: BinaryIO, max_line_bytes: int, block_size: int = READ_BLOCK) -> Iterator[RawLine | bytes]:
+    """`iter_raw_lines`, except that the lines a block holds whole come as one `bytes` run: lines that each end
+    with b"\n", with no b"\r" among them and within the cap (`run.split(b"\n")` gives them, its last piece
+    empty). A reader decodes and splits a run in two C calls where a line at a time costs ~3 µs each (issue #14:
+    0.36 s of a 100k-line check's serial start)."""
+    return _split(stream, max_line_bytes, block_size, runs=True)
+
+
+def _split(stream: BinaryIO, max_line_bytes: int, block_size: int, *, runs: bool) -> Iterator[RawLine | bytes]:
     parts: list[bytes] = []  # the unfinished line, while it is within the cap
     size = 0  # its length so far
     over = False  # it passed the cap: only its length is counted
@@ -141,11 +155,17 @@ def iter_raw_lines(stream: BinaryIO, max_line_bytes: int, block_size: int = READ
             block, carry = carry + block, b""
         if not eof and block.endswith(b"\r"):
             block, carry = block[:-1], b"\r"
+        run = b""
         if b"\r" in block:
             pieces = _BREAK_BYTES.split(block)
             segments, endings = pieces[0::2], pieces[1::2]
-        else:  # the common case: bytes.split is many times faster than a regex
-            segments = block.split(b"\n")
+        else:
+            first, last = block.find(b"\n"), block.rfind(b"\n")
+            if runs and first < last and last - first <= max_line_bytes:
+                # Every line between the first and the last break is whole and within the cap.
+                segments, run = [block[:first], block[last + 1 :]], block[first + 1 : last + 1]
+            else:  # the common case without runs: bytes.split is many times faster than a regex
+                segments = block.split(b"\n")
             endings = None
         for i in range(len(segments) - 1):
             piece, ending = segments[i], b"\n" if endings is None else endings[i]
@@ -161,6 +181,8 @@ def iter_raw_lines(stream: BinaryIO, max_line_bytes: int, block_size: int = READ
                 yield RawLine(None, len(piece), ending)
             else:
                 yield RawLine(piece, len(piece), ending)
+            if i == 0 and run:
+                yield run
         tail = segments[-1]
         if tail:
             size += len(tail)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .engine import Dataset, Engine, Summary
-from .lines import decode_line, iter_raw_lines
+from .lines import decode_line, iter_line_runs
 from .parallel import analyze_many
 from .types import Finding, LineResult, Severity, Span
 
@@ -59,18 +59,37 @@ def _read(stream: BinaryIO, max_line_bytes: int, keep_ends: bool) -> _ReadLines:
     ends = array("Q") if keep_ends else None
     offset = 0
     ending = b"\n"
-    for number, (raw, size, ending) in enumerate(iter_raw_lines(stream, max_line_bytes)):
+
+    def one(raw: bytes | None, size: int) -> None:
         if raw is None:
-            oversized[number] = size
+            oversized[len(texts)] = size
             texts.append("")
         else:
             text, finding = decode_line(raw)
             if finding is not None:
-                bad[number] = (finding, b"raw\x00" + hashlib.blake2b(raw, digest_size=16).digest())
+                bad[len(texts)] = (finding, b"raw\x00" + hashlib.blake2b(raw, digest_size=16).digest())
             texts.append(text)
-        if ends is not None:
-            offset += size + len(ending)
-            ends.append(offset)
+
+    for item in iter_line_runs(stream, max_line_bytes):
+        if isinstance(item, bytes):  # whole lines, each ending with b"\n"
+            try:
+                run = item.decode("utf-8").split("\n")
+            except UnicodeDecodeError:  # a bad byte somewhere: line by line, for its TL004
+                for raw in item.split(b"\n")[:-1]:
+                    one(raw, len(raw))
+            else:
+                texts += run[:-1]
+            if ends is not None:
+                for raw in item.split(b"\n")[:-1]:
+                    offset += len(raw) + 1
+                    ends.append(offset)
+            ending = b"\n"
+        else:
+            raw, size, ending = item
+            one(raw, size)
+            if ends is not None:
+                offset += size + len(ending)
+                ends.append(offset)
     return _ReadLines(texts, bad, oversized, ends, bool(texts) and not ending)
 
 
