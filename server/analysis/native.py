@@ -43,6 +43,9 @@ MODULES = (
     "analysis/secret_patterns.py",
     "analysis/sharing.py",
     "analysis/tokens.py",
+    "analysis/rank_index.py",
+    "analysis/lines.py",
+    "analysis/report.py",
 )
 GROUP = "tuneline_native"  # the shared library's module name is GROUP + "__mypyc"
 STAMP = "stamp.json"

@@ -75,13 +75,13 @@ def _read(stream: BinaryIO, max_line_bytes: int, keep_ends: bool) -> _ReadLines:
             try:
                 run = item.decode("utf-8").split("\n")
             except UnicodeDecodeError:  # a bad byte somewhere: line by line, for its TL004
-                for raw in item.split(b"\n")[:-1]:
-                    one(raw, len(raw))
+                for line in item.split(b"\n")[:-1]:
+                    one(line, len(line))
             else:
                 texts += run[:-1]
             if ends is not None:
-                for raw in item.split(b"\n")[:-1]:
-                    offset += len(raw) + 1
+                for line in item.split(b"\n")[:-1]:
+                    offset += len(line) + 1
                     ends.append(offset)
             ending = b"\n"
         else:
