@@ -25,9 +25,8 @@ from pathlib import Path
 # The modules a line runs through (the profile's top), as paths under the package. `scan.py` and the rest stay
 # Python: a compiled function has no recursion limit (mypyc/mypyc#582), and the scanner recurses as deep as the
 # line nests, where Python's limit turns a hostile line into a clear error. `engine.py` stays Python too: its
-# `analyze_line` is replaced by tests, which a compiled caller would not see. The file-level rules compile (the
-# main process merges every line into them: ~0.4 s of a 100k-line check as Python); their base class (`FileRule`)
-# allows interpreted subclasses, so a new rule, compiled or not, still subclasses it.
+# `analyze_line` is replaced by tests, which a compiled caller would not see; and so do the file-level rules, whose
+# base class (`FileRule`) is the contract a new rule, compiled or not, subclasses.
 MODULES = (
     "analysis/linecheck.py",
     "analysis/counting.py",
@@ -47,21 +46,6 @@ MODULES = (
     "analysis/rank_index.py",
     "analysis/lines.py",
     "analysis/report.py",
-    "analysis/rules/file_rule.py",
-    "analysis/rules/content_gated.py",
-    "analysis/rules/system_prompts.py",
-    "analysis/rules/content_answer_format.py",
-    "analysis/rules/token_spread.py",
-    "analysis/rules/conflicting_answers.py",
-    "analysis/rules/exact_duplicates.py",
-    "analysis/rules/content_truncation.py",
-    "analysis/rules/format_mix.py",
-    "analysis/rules/content_placeholders.py",
-    "analysis/rules/content_artifacts.py",
-    "analysis/rules/example_count.py",
-    "analysis/rules/example_weights.py",
-    "analysis/rules/model_shutdown.py",
-    "analysis/rules/multi_line_records.py",
 )
 GROUP = "tuneline_native"  # the shared library's module name is GROUP + "__mypyc"
 STAMP = "stamp.json"

@@ -17,7 +17,7 @@ class ConflictingAnswers(FileRule):
     def __init__(self) -> None:
         # prompt key -> its one (answer key, slot) while it has one example (nearly every key of a clean file: a
         # pair is far smaller than a dict of sets), then answer key -> slots
-        self._prompts: dict[bytes, tuple[bytes, int] | SlotGroups[bytes]] = {}
+        self._prompts: dict[bytes, tuple[bytes, int] | SlotGroups] = {}
         self._conflicts: set[bytes] = set()  # prompt keys with two or more answers
         # An editor's bound needs how many findings there are: each conflict's count (its examples but those with
         # the first line's answer) is kept and counted again only when the conflict gains or loses an example
@@ -25,7 +25,7 @@ class ConflictingAnswers(FileRule):
         self._counts: dict[bytes, int] = {}
         self._counted = 0
         self._touched: set[bytes] = set()
-        self._made: Made[Finding] = Made()  # an editor's last findings, by slot
+        self._made = Made()  # an editor's last findings, by slot
 
     def add(self, examples: Sequence[Example]) -> None:
         prompts, conflicts = self._prompts, self._conflicts
@@ -113,12 +113,12 @@ class ConflictingAnswers(FileRule):
         elif wanted > 0:
             first: dict[bytes, tuple[int, bytes]] = {}
             for line, r in enumerate(view.results):
-                prompt, answer = r.prompt_key, r.answer_key
-                if prompt is None or prompt not in conflicts or answer is None or r.kind != "example":
+                key, answer = r.prompt_key, r.answer_key
+                if key is None or key not in conflicts or answer is None or r.kind != "example":
                     continue
-                at = first.setdefault(prompt, (line, answer))
+                at = first.setdefault(key, (line, answer))
                 if at[1] != answer:  # a conflict's entry is its answers' SlotGroups: its length counts them
-                    picked.append((line, at[0], len(self._prompts[prompt])))
+                    picked.append((line, at[0], len(self._prompts[key])))
                     if len(picked) == wanted:
                         break
         yield from self._made.pointing(view, _CODE, total, picked, _finding)

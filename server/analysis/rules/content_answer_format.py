@@ -11,16 +11,13 @@ A majority of prose makes no finding: a list or a JSON answer among paragraphs i
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterator, Sequence
-from typing import TypeVar
+from collections.abc import Iterator, Sequence
 
 from ..lines import BOM
 from ..types import Finding, Span
 from .content_lines import ContentFacts
 from .content_texts import Locator
 from .file_rule import Example, FileRule, FileView, Made
-
-K = TypeVar("K", bound=Hashable)
 
 _CODE = "TL507"
 _MIN = 10
@@ -86,20 +83,12 @@ class _Kind:
         if self.waiting is not None:
             self.waiting.remove(slot)
             return
-        _drop(self.shapes, f.shape, slot)
-        if f.keys is not None:
-            _drop(self.keys, f.keys, slot)
-        if f.script:
-            _drop(self.scripts, f.script, slot)
-
-
-def _drop(index: dict[K, set[int]], value: K, slot: int) -> None:
-    """Take `slot` from under `value`, dropping the value when no slot is left."""
-    slots = index.get(value)
-    if slots is not None:
-        slots.discard(slot)
-        if not slots:
-            del index[value]
+        for index, value in ((self.shapes, f.shape), (self.keys, f.keys), (self.scripts, f.script)):
+            slots = index.get(value)  # type: ignore[call-overload]
+            if slots is not None:
+                slots.discard(slot)
+                if not slots:
+                    del index[value]  # type: ignore[arg-type]
 
 
 def _others(by_value: dict, main: object) -> Iterator[int]:
@@ -191,7 +180,7 @@ class AnswerFormats(FileRule):
         n = kind.n
         shape, count = _majority(kind.shapes)
         if shape in _SHAPE_SHARE and count < n and count >= _SHAPE_SHARE[shape] * n:  # type: ignore[index]
-            why: _Why = ("shape", shape, count, n, where)
+            why = ("shape", shape, count, n, where)
             for s in _others(kind.shapes, shape):
                 if not (shape == "list" and facts[s].shape == "json"):
                     odd[s] = why

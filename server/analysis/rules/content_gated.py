@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from typing import ClassVar
 
 from ..finding_cap import column
 from ..types import Finding
@@ -27,13 +26,13 @@ from .file_rule import Example, FileRule, FileView, Made, discard
 class GatedContentRule(FileRule):
     """Holds one code's candidates by slot and by kind; `allowed` decides which kinds are reported."""
 
-    code: ClassVar[str] = ""
+    code = ""
 
     def __init__(self) -> None:
         self._hits: dict[int, tuple[Gated, ...]] = {}
         self.kinds: dict[str, set[int]] = {}  # kind -> slots with a candidate of that kind
         self._tally: Counter[str] = Counter()  # kind -> candidates of that kind (a line may hold several)
-        self._made: Made[Finding] = Made()  # an editor's last findings, by (id of the candidate's finding, line)
+        self._made = Made()  # an editor's last findings, by (id of the candidate's finding, line)
 
     @property
     def codes(self) -> tuple[str, ...]:  # type: ignore[override]

@@ -15,10 +15,10 @@ class ExactDuplicates(FileRule):
     codes = (_CODE,)
 
     def __init__(self) -> None:
-        self._groups: SlotGroups[bytes] = SlotGroups()
+        self._groups = SlotGroups()
         self._repeated: set[bytes] = set()  # keys with two or more slots: findings() visits only these
         self._copies = 0  # findings: the slots past the first of each repeated key
-        self._made: Made[Finding] = Made()  # an editor's last findings, by slot
+        self._made = Made()  # an editor's last findings, by slot
 
     def add(self, examples: Sequence[Example]) -> None:
         groups, repeated = self._groups, self._repeated
@@ -68,12 +68,12 @@ class ExactDuplicates(FileRule):
         elif wanted > 0:
             first: dict[bytes, int] = {}
             for line, r in enumerate(view.results):
-                dup = r.dup_key
-                if dup is None or dup not in repeated or r.kind != "example":
+                key = r.dup_key
+                if key is None or key not in repeated or r.kind != "example":
                     continue
-                at = first.setdefault(dup, line)
+                at = first.setdefault(key, line)
                 if at != line:
-                    picked.append((line, at, groups.count(dup)))
+                    picked.append((line, at, groups.count(key)))
                     if len(picked) == wanted:
                         break
         yield from self._made.pointing(view, _CODE, self._copies, picked, _finding)

@@ -9,18 +9,89 @@ Findings are computed only when asked for, with line numbers resolved through `F
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterator, Sequence
-from typing import ClassVar, Generic, TypeVar
+import heapq
+from collections import Counter
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Generic, TypeVar
 
-from ..mypyc_hints import mypyc_attr
-from ..types import Finding, LineResult
-from .file_view import FileView
+from ..types import Finding, LineResult, Span
+from .platform import METHOD_WORDS
 
-__all__ = ["Example", "FileRule", "FileView", "Made", "SlotGroups", "discard"]
+if TYPE_CHECKING:
+    from ..engine import Engine
+    from ..targets import ProviderRules, Target
+
+# A file-level error is repeated on this many of its lines: enough to see it in the editor and the CLI, not one per
+# line of a 100,000-line file.
+MARKED_LINES = 20
+# With the editor's bound, placing a line (`line_of`, a bisect) costs about as much as 20 steps of a walk over the
+# lines in order: a rule whose findings of a code are on fewer than one line in this many places those lines;
+# otherwise it walks the lines until it has the first `per_code` (within about this many times as many lines).
+SPARSE = 20
 
 T = TypeVar("T")
 Example = tuple[int, LineResult]
 """(slot, result): a slot is a line's identity that survives edits above it; `FileView.line` maps it to a line."""
+
+
+@dataclass(slots=True)
+class FileView:
+    """What a rule may read when it reports: the engine, the lines, and where each slot is now."""
+
+    engine: Engine
+    texts: Sequence[str]
+    examples: int
+    line_of: Callable[[int], int]
+    array_file: bool
+    dominant_format: str
+    target: Target  # with its method resolved: the user's, or the one the dominant format trains with
+    provider: ProviderRules
+    # The editor's bound (`finding_cap.py`): a rule with many findings of a code may yield only the first `per_code`
+    # by position (walking `slots_in_order`) and add how many it left out to `dropped`. None: report everything.
+    per_code: int | None = None
+    slots_in_order: Sequence[int] = ()
+    dropped: Counter[str] | None = None
+    results: Sequence[LineResult] = ()  # each line's result, in line order (with the editor's bound)
+
+    @property
+    def method(self) -> str:
+        return self.target.method or "sft"
+
+    @property
+    def method_words(self) -> str:
+        return METHOD_WORDS[self.method]
+
+    def whole(self, line: int) -> Span:
+        return Span(0, len(self.texts[line]))
+
+    def first_lines(self, slots: Iterable[int], n: int = MARKED_LINES) -> list[int]:
+        """The first `n` lines of `slots`, in order, without sorting them all (a 100,000-line file)."""
+        return heapq.nsmallest(n, map(self.line_of, slots))
+
+    def first_of(self, n: int, count: int, has: Callable[[int], bool], slots: Callable[[], Iterable[int]]) -> list[int]:
+        """With the editor's bound: the first `n` lines, in order, of the `count` slots `has` holds (`slots()` lists
+        them). Few are placed (`SPARSE`); otherwise the lines are walked until `n` are found, not to the end."""
+        if n <= 0 or count <= 0:
+            return []
+        if self.sparse(count):
+            return heapq.nsmallest(n, map(self.line_of, slots()))
+        out: list[int] = []
+        for line, slot in enumerate(self.slots_in_order):
+            if has(slot):
+                out.append(line)
+                if len(out) == n:
+                    break
+        return out
+
+    def sparse(self, count: int) -> bool:
+        """Whether `count` findings are few enough to place their lines rather than walk the file (`SPARSE`)."""
+        return count * SPARSE <= len(self.slots_in_order)
+
+    def bound(self, code: str, total: int, shown: int) -> None:
+        """Count the findings of `code` a rule left out under the editor's bound (`cap_per_code` notes them)."""
+        if total > shown and self.dropped is not None:
+            self.dropped[code] += total - shown
 
 
 class Made(Generic[T]):
@@ -64,12 +135,11 @@ class Made(Generic[T]):
         view.bound(code, total, len(picked))
 
 
-@mypyc_attr(allow_interpreted_subclasses=True)  # a rule need not be compiled to subclass it
 class FileRule:
     """Base class: override what the rule needs. `add` and `remove` receive only example lines."""
 
     #: the codes this rule can emit (documentation and tests; the catalogue holds their texts)
-    codes: ClassVar[tuple[str, ...]] = ()
+    codes: tuple[str, ...] = ()
 
     def add(self, examples: Sequence[Example]) -> None:
         """These examples joined the file."""
@@ -91,10 +161,7 @@ def discard(groups: dict, key: object, slot: int) -> None:
             del groups[key]
 
 
-K = TypeVar("K", bound=Hashable)
-
-
-class SlotGroups(Generic[K]):
+class SlotGroups:
     """Slots grouped by a key, where most keys hold one slot (duplicate and conflict keys of a clean file).
 
     Why: a lone slot is stored as the int itself and a set only from the second member on. A set per key cost
@@ -104,13 +171,13 @@ class SlotGroups(Generic[K]):
     __slots__ = ("_groups",)
 
     def __init__(self) -> None:
-        self._groups: dict[K, int | set[int]] = {}
+        self._groups: dict[object, int | set[int]] = {}
 
     def __len__(self) -> int:
         """How many keys have at least one slot."""
         return len(self._groups)
 
-    def add(self, key: K, slot: int) -> int:
+    def add(self, key: object, slot: int) -> int:
         """Put `slot` under `key`; the number of slots under it afterwards."""
         group = self._groups.get(key)
         if group is None:
@@ -124,7 +191,7 @@ class SlotGroups(Generic[K]):
         group.add(slot)
         return len(group)
 
-    def discard(self, key: K, slot: int) -> int:
+    def discard(self, key: object, slot: int) -> int:
         """Take `slot` from under `key` (dropping the key when it empties); the number of slots left under it."""
         group = self._groups.get(key)
         if group is None:
@@ -139,16 +206,16 @@ class SlotGroups(Generic[K]):
             del self._groups[key]
         return len(group)
 
-    def slots(self, key: K) -> tuple[int, ...] | set[int]:
+    def slots(self, key: object) -> tuple[int, ...] | set[int]:
         group = self._groups.get(key)
         return () if group is None else (group,) if isinstance(group, int) else group
 
-    def count(self, key: K) -> int:
+    def count(self, key: object) -> int:
         """How many slots are under `key`."""
         group = self._groups.get(key)
         return 0 if group is None else 1 if isinstance(group, int) else len(group)
 
-    def items(self) -> Iterator[tuple[K, tuple[int, ...] | set[int]]]:
+    def items(self) -> Iterator[tuple[object, tuple[int, ...] | set[int]]]:
         """Each key with its slots."""
         for key, group in self._groups.items():
             yield key, (group,) if isinstance(group, int) else group

@@ -65,7 +65,7 @@ class FormatMix(FileRule):
     def __init__(self) -> None:
         self._formats: dict[str, set[int]] = {}
         self._also: dict[str, set[int]] = {}
-        self._made: Made[Finding] = Made()  # an editor's last findings of lines in another format, by slot
+        self._made = Made()  # an editor's last findings of lines in another format, by slot
 
     def add(self, examples: Sequence[Example]) -> None:
         formats, also = self._formats, self._also

@@ -95,14 +95,14 @@ class SystemPrompts(FileRule):
     def __init__(self) -> None:
         # prompt ("" = none) -> slots; a prompt of one example keeps its slot as an int, not a set (~200 bytes): a
         # file where every example has its own prompt (per-example context) has 100k of them
-        self._systems: SlotGroups[str] = SlotGroups()
+        self._systems = SlotGroups()
         self._prompt_of: dict[int, str] = {}  # slot -> its prompt
         # prompt[:_KEY] -> its prompts (those of at least _MIN_PREFIX): the prompt itself while it is the only one
         self._starts: dict[str, _Start | str] = {}
         self._candidates: set[str] = set()  # starts with at least _MIN_VARIANTS prompts
         self._top: tuple[int, str] | None = None  # (examples, prompt) of the most common prompt; None: ask again
         self._sizes: dict[int, int] = {}  # how many prompts are used by n examples
-        self._made: Made[Finding] = Made()  # an editor's last line findings, by slot
+        self._made = Made()  # an editor's last line findings, by slot
 
     # --- state ---------------------------------------------------------------------------------------------------
     def _resize(self, before: int, after: int) -> None:
@@ -205,7 +205,6 @@ class SystemPrompts(FileRule):
         best: tuple[int, str, _Start, str] | None = None
         for key in self._candidates:
             start = self._starts[key]
-            assert isinstance(start, _Start)  # a candidate has _MIN_VARIANTS (> 1) prompts: never a lone one
             if len(start.members) < _MIN_VARIANTS or len(start.members) * 2 < start.count:
                 continue  # a few prompts each shared by many examples: different prompts, not per-example context
             prefix = start.prefix()
