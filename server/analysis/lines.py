@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, NamedTuple
+from typing import BinaryIO, NamedTuple, cast
 
 from .types import Finding, Span
 
@@ -130,9 +130,7 @@ def iter_raw_lines(stream: BinaryIO, max_line_bytes: int, block_size: int = READ
     short one. Each line keeps its own ending (CRLF, LF and lone CR may mix), so a writer can copy the file back
     byte for byte.
     """
-    for item in _split(stream, max_line_bytes, block_size, runs=False):
-        assert isinstance(item, RawLine)
-        yield item
+    return cast(Iterator[RawLine], _split(stream, max_line_bytes, block_size, runs=False))  # runs=False: lines only
 
 
 def iter_line_runs(stream: BinaryIO, max_line_bytes: int, block_size: int = READ_BLOCK) -> Iterator[RawLine | bytes]:

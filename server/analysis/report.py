@@ -72,15 +72,17 @@ def _read(stream: BinaryIO, max_line_bytes: int, keep_ends: bool) -> _ReadLines:
 
     for item in iter_line_runs(stream, max_line_bytes):
         if isinstance(item, bytes):  # whole lines, each ending with b"\n"
+            raws: list[bytes] | None = None  # the run's lines as bytes, split only when needed
             try:
                 run = item.decode("utf-8").split("\n")
             except UnicodeDecodeError:  # a bad byte somewhere: line by line, for its TL004
-                for line in item.split(b"\n")[:-1]:
+                raws = item.split(b"\n")[:-1]
+                for line in raws:
                     one(line, len(line))
             else:
                 texts += run[:-1]
             if ends is not None:
-                for line in item.split(b"\n")[:-1]:
+                for line in item.split(b"\n")[:-1] if raws is None else raws:
                     offset += len(line) + 1
                     ends.append(offset)
             ending = b"\n"
@@ -91,6 +93,11 @@ def _read(stream: BinaryIO, max_line_bytes: int, keep_ends: bool) -> _ReadLines:
                 offset += size + len(ending)
                 ends.append(offset)
     return _ReadLines(texts, bad, oversized, ends, bool(texts) and not ending)
+
+
+def read_texts(stream: BinaryIO, max_line_bytes: int = MAX_LINE_BYTES) -> list[str]:
+    """A file's lines as `check` reads them: bad bytes as U+FFFD, a line over the cap as ""."""
+    return _read(stream, max_line_bytes, keep_ends=False).texts
 
 
 def _too_large(size: int, cap: int) -> LineResult:

@@ -11,8 +11,7 @@ from pathlib import Path
 
 from ..analysis.config import Settings
 from ..analysis.engine import Engine
-from ..analysis.lines import decode_line, iter_raw_lines
-from ..analysis.report import FileReport
+from ..analysis.report import FileReport, read_texts
 from ..fileio import FileRefused, open_regular
 from .common import UsageError, max_line_bytes, unit_fraction
 
@@ -107,6 +106,6 @@ def _read_texts(path: Path) -> list[str]:
     cap = max_line_bytes()
     try:
         with open_regular(path) as fh:
-            return ["" if raw is None else decode_line(raw)[0] for raw, _, _ in iter_raw_lines(fh, cap)]
+            return read_texts(fh, cap)
     except (FileRefused, OSError) as exc:
         raise UsageError(f"{exc} (the training file to compare the validation file with)") from None
