@@ -25,15 +25,46 @@ SHA = tokens._URLS["o200k_base"][1]
 
 
 @pytest.fixture(scope="module")
-def ranks() -> dict[bytes, int]:
-    path = tokens._cached_file("o200k_base")
-    assert path is not None
-    return tokens.parse_ranks(path.read_bytes())
+def by_rank() -> list[bytes]:
+    data = tokens._verified_rank_file("o200k_base")
+    assert data is not None
+    return tokens.tokens_by_rank(data)
 
 
 @pytest.fixture(scope="module")
-def counter(ranks: dict[bytes, int]) -> rank_index.IndexCounter:
-    return rank_index.IndexCounter("o200k_base", rank_index.build_index(ranks))
+def counter(by_rank: list[bytes]) -> rank_index.IndexCounter:
+    return rank_index.IndexCounter("o200k_base", rank_index.build_index(by_rank))
+
+
+@pytest.mark.parametrize("name", sorted(tokens._URLS))
+def test_the_genuine_rank_files_list_their_tokens_by_rank(name: str) -> None:
+    """`tokens_by_rank` reads only the token column of a verified file: that is exact because each genuine file
+    lists ranks 0..n-1 in order, which this checks against tiktoken's own parse of the whole file."""
+    data = tokens._verified_rank_file(name)
+    assert data is not None
+    by_rank = tokens.tokens_by_rank(data)
+    assert dict(zip(by_rank, range(len(by_rank)))) == tokens.parse_ranks(data)
+    assert len(set(by_rank)) == len(by_rank) > 100_000
+
+
+def test_a_rank_file_of_another_layout_is_refused() -> None:
+    assert tokens.tokens_by_rank(b"IQ== 0\nIg== 1\n") == [b"!", b'"']
+    for layout in (b"", b"IQ== 0\nIg==\n", b"IQ== 1\nIg== 0\n", b"IQ== 0\nIg== 2\n"):
+        with pytest.raises(ValueError, match=r"ranks 0\.\.n-1"):
+            tokens.tokens_by_rank(layout)
+
+
+def test_the_index_is_built_from_the_bundle_without_seeding_tiktokens_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A machine's first small `check` reads the bundled file once for the index; tiktoken's 3.6 MB copy is written
+    only by a process that loads tiktoken."""
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path / "tiktoken"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    counter = tokens._index_counter("o200k_base")
+    assert counter is not None and counter.count("Hello, world!") == 4
+    assert not (tmp_path / "tiktoken").exists()
+    assert len(list((tmp_path / "cache" / "tuneline" / "rank-index").iterdir())) == 1
 
 
 def test_random_ascii_counts_equal_tiktoken(counter: rank_index.IndexCounter) -> None:
@@ -128,8 +159,8 @@ def test_stand_ins_have_the_classes_of_the_characters_they_stand_for() -> None:
     assert rank_index.stand_in("º") == rank_index.stand_in("\u0295") == rank_index._UNSURE
 
 
-def test_a_damaged_index_is_rebuilt(tmp_path: Path, ranks: dict[bytes, int]) -> None:
-    built = rank_index.load_counter("o200k_base", tmp_path, SHA, lambda: ranks)
+def test_a_damaged_index_is_rebuilt(tmp_path: Path, by_rank: list[bytes]) -> None:
+    built = rank_index.load_counter("o200k_base", tmp_path, SHA, lambda: by_rank)
     assert built is not None
     (index,) = (tmp_path / "rank-index").iterdir()
     data = bytearray(index.read_bytes())
@@ -137,7 +168,7 @@ def test_a_damaged_index_is_rebuilt(tmp_path: Path, ranks: dict[bytes, int]) -> 
     index.write_bytes(bytes(data))
     with pytest.raises(ValueError, match="damaged"):
         rank_index.IndexCounter("o200k_base", bytes(data))
-    again = rank_index.load_counter("o200k_base", tmp_path, SHA, lambda: ranks)
+    again = rank_index.load_counter("o200k_base", tmp_path, SHA, lambda: by_rank)
     assert again is not None and again.count("Hello, world!") == 4
     assert rank_index.IndexCounter("o200k_base", index.read_bytes()).count("Hello, world!") == 4
 
@@ -151,7 +182,7 @@ def test_a_long_unbroken_piece_goes_to_tiktoken(counter: rank_index.IndexCounter
 
 def test_without_ranks_or_pattern_there_is_no_ascii_counter(tmp_path: Path) -> None:
     assert rank_index.load_counter("o200k_base", tmp_path, SHA, lambda: None) is None
-    assert rank_index.load_counter("cl100k_base", tmp_path, SHA, lambda: {}) is None
+    assert rank_index.load_counter("cl100k_base", tmp_path, SHA, lambda: []) is None
 
 
 def test_token_counter_hands_unsure_text_and_large_inputs_to_tiktoken() -> None:
