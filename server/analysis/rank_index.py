@@ -206,8 +206,17 @@ class IndexCounter:
         return total
 
 
-def _index_path(cache_dir: Path, encoding_name: str, source_sha256: str) -> Path:
+def index_path(cache_dir: Path, encoding_name: str, source_sha256: str) -> Path:
     return cache_dir / "rank-index" / f"{encoding_name}-{source_sha256[:16]}-{sys.byteorder}.idx"
+
+
+def open_counter(encoding_name: str, cache_dir: Path, source_sha256: str) -> IndexCounter | None:
+    """The counter from the cached index, or None when it is not built yet, is damaged, or has no pattern here."""
+    if not supports(encoding_name):
+        return None
+    with contextlib.suppress(OSError, ValueError):
+        return IndexCounter(encoding_name, index_path(cache_dir, encoding_name, source_sha256).read_bytes())
+    return None
 
 
 def load_counter(
@@ -218,9 +227,9 @@ def load_counter(
     works: the caller then counts with tiktoken."""
     if not supports(encoding_name):
         return None
-    path = _index_path(cache_dir, encoding_name, source_sha256)
-    with contextlib.suppress(OSError, ValueError):
-        return IndexCounter(encoding_name, path.read_bytes())
+    counter = open_counter(encoding_name, cache_dir, source_sha256)
+    if counter is not None:
+        return counter
     try:
         tokens = read_tokens()
         if tokens is None:
@@ -229,5 +238,5 @@ def load_counter(
         counter = IndexCounter(encoding_name, data)
     except (OSError, ValueError):
         return None
-    write_cache_file(path, data)  # a read-only cache: this process still counts from memory
+    write_cache_file(index_path(cache_dir, encoding_name, source_sha256), data)  # read-only: counts from memory
     return counter
