@@ -62,7 +62,7 @@ def start(encoding_name: str, index: Path) -> bool:
         pid = os.posix_spawn(
             sys.executable, [sys.executable, "-c", code, encoding_name], os.environ, file_actions=streams, setsid=True
         )
-    except OSError:
+    except (OSError, NotImplementedError):  # no interpreter path; a system without POSIX_SPAWN_SETSID
         with contextlib.suppress(OSError):
             marker.unlink()
         return False

@@ -150,3 +150,16 @@ def test_without_posix_spawn_the_build_stays_in_the_foreground(tmp_path: Path, m
     index = rank_index.index_path(tmp_path, "o200k_base", SHA)
     assert rank_index_build.start("o200k_base", index) is False
     assert not rank_index_build.marker_path(index).exists()
+
+
+def test_a_spawn_that_cannot_start_leaves_no_marker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No interpreter path (an embedded Python), or a system without POSIX_SPAWN_SETSID: the caller builds."""
+    index = rank_index.index_path(tmp_path, "o200k_base", SHA)
+    for error in (FileNotFoundError, NotImplementedError):
+
+        def refuse(*args: object, error: type[Exception] = error, **kwargs: object) -> int:
+            raise error("no")
+
+        monkeypatch.setattr(os, "posix_spawn", refuse)
+        assert rank_index_build.start("o200k_base", index) is False
+        assert not rank_index_build.marker_path(index).exists()
