@@ -57,16 +57,16 @@ def anchored(settings: Settings, root: Path | None) -> Settings:
 
 
 def exact_engine(
-    settings: Settings, *, other: str = "pass --tokenizer FOLDER", local: bool = True
+    settings: Settings, *, other: str = "pass --tokenizer FOLDER", local: bool = True, details: bool = True
 ) -> tuple[Engine, str | None]:
     """The engine for `settings`, counting with its target's exact counter when that loads (`tuneline check`,
     `tuneline train`'s pre-flight), plus None; else the estimating engine plus the one sentence that says the counts
     are o200k_base estimates and, for a tokenizer missing from the cache, how to fetch it (`other`: the front end's
     way to name a tokenizer instead). A counter the user named (a `local:` folder, a `tokenizer` setting) that does
     not load raises CounterUnavailable: that is a mistake to hear about, not an estimate to settle for. `local`
-    False keeps a `local:` target's engine estimating (its tokenizer would bring torch in). Engine's own errors
-    (TargetError, ProvidersFileError) propagate."""
-    engine = Engine(settings)
+    False keeps a `local:` target's engine estimating (its tokenizer would bring torch in). `details`: as Engine's
+    (a terminal shows no outline). Engine's own errors (TargetError, ProvidersFileError) propagate."""
+    engine = Engine(settings, details=details)
     if not local and engine.target.provider == "local":
         return engine, None
     try:
@@ -79,7 +79,7 @@ def exact_engine(
         return engine, hint or f"token counts are o200k_base estimates (≈): {exc}."
     if counter is None:
         return engine, None
-    return Engine(settings, example_counter=counter), None
+    return Engine(settings, example_counter=counter, details=details), None
 
 
 def tokenizer_cached(repo: str) -> bool | None:

@@ -115,7 +115,9 @@ class Engine:
         *,
         today: dt.date | None = None,
         example_counter: ExampleCounter | None = None,
+        details: bool = True,
     ) -> None:
+        """`details`: results carry what only an editor shows (`LineContext.details`); a batch check turns them off."""
         self.settings = settings or Settings()
         files = [Path(self.settings.models_file)] if self.settings.models_file else None
         self.models = ModelTable(self.settings.models, files)
@@ -145,6 +147,7 @@ class Engine:
             self.platform,
             self.image_rule,
             self.example_counter,
+            details,
         )
         self.enabled = self.settings.enabled_codes()
         self.today = today or dt.date.today()

@@ -43,11 +43,11 @@ class _Claims:
         return index
 
 
-def _work(settings: Settings, lines: list[str], bounds: Bounds, claims: _Claims, results: Any) -> None:
+def _work(settings: Settings, details: bool, lines: list[str], bounds: Bounds, claims: _Claims, results: Any) -> None:
     """A worker: claim, analyse, send, until the chunks run out. A chunk whose analysis raises is sent back as None
     (the parent analyses it again and raises there), and the worker stops."""
     tune_for_batch()
-    engine = Engine(settings)
+    engine = Engine(settings, details=details)
     while (index := claims.take()) < len(bounds):
         start, end = bounds[index]
         try:
@@ -77,7 +77,9 @@ def analyze_forked(
     claims = _Claims(ctx, 1)  # chunk 0 is this process's: the top of the file never waits on a worker
     results = ctx.Queue()
     procs = [
-        ctx.Process(target=_work, args=(engine.settings, lines, bounds, claims, results), daemon=True)
+        ctx.Process(
+            target=_work, args=(engine.settings, engine.context.details, lines, bounds, claims, results), daemon=True
+        )
         for _ in range(workers)
     ]
     have: set[int] = set()

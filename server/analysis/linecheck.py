@@ -61,6 +61,9 @@ class LineContext:
     # Counts through the model's tokenizer and chat template (a local:PATH target's, or an open model's at a hosted
     # provider), by the local trainer's own code; None: tiktoken, or o200k_base as an estimate
     examples: ExampleCounter | None = None
+    # What only an editor shows (the outline's label, each message's tokens in a hover): a batch `check` skips them,
+    # ~2 µs a line with the pickling a worker's results take
+    details: bool = True
 
 
 _BOM_WORDS = {
@@ -369,10 +372,10 @@ def _example(
         images=tally.inexact if tally is not None else _images(messages) + _images(extra),
         tokens=tokens,
         tokens_estimated=estimated,
-        messages=per_message,
+        messages=per_message if ctx.details else (),
         assistant_tokens=sum(m.tokens for m in per_message[: len(messages)] if m.role == "assistant"),
         dup_key=_dup_key(obj, exact),
-        label=_label(messages, fmt) if messages else fmt,
+        label=(_label(messages, fmt) if messages else fmt) if ctx.details else "",
     )
     result.content = content.facts
     if "weight" in obj:

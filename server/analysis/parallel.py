@@ -41,11 +41,11 @@ CHUNK_BYTES = 4_000_000
 _worker_engine: Engine | None = None
 
 
-def _init(settings: Settings) -> None:
+def _init(settings: Settings, details: bool) -> None:
     """A pool worker's engine."""
     global _worker_engine
     tune_for_batch()  # a worker is a batch job: also when started from the server's forkserver
-    _worker_engine = Engine(settings)
+    _worker_engine = Engine(settings, details=details)
 
 
 def _run(lines: list[str]) -> list[LineResult]:
@@ -183,7 +183,7 @@ def analyze_many(
             max_workers=jobs - 1,
             mp_context=mp_context,
             initializer=_init,
-            initargs=(engine.settings,),
+            initargs=(engine.settings, engine.context.details),
         ) as pool,
     ):
         for start, end, size in chunks(lines):

@@ -119,7 +119,7 @@ def build_engine(settings: Settings) -> Engine:
     """The engine for these settings; a target the provider rules refuse (no such provider, a method it lacks, an
     unreadable providers file) is a usage error in one sentence."""
     try:
-        engine, estimates = exact_engine(settings)
+        engine, estimates = exact_engine(settings, details=False)  # no outline or hover in a terminal
     except (TargetError, ProvidersFileError, CounterUnavailable) as exc:
         raise UsageError(str(exc)) from None
     if estimates:

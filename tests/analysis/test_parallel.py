@@ -8,6 +8,7 @@ was, however the callers overlap.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -185,3 +186,42 @@ def test_forked_workers_that_die_or_raise_lose_no_line_and_never_hang(how: str, 
     out = subprocess.run([sys.executable, "-c", _FORKED, how], capture_output=True, text=True, timeout=120, check=False)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == says
+
+
+def _chat_lines(n: int) -> list[str]:
+    return [
+        json.dumps(
+            {"messages": [{"role": "user", "content": f"Question {i}?"}, {"role": "assistant", "content": "Yes."}]}
+        )
+        for i in range(n)
+    ]
+
+
+@pytest.mark.parametrize("forked", [True, False], ids=["forked", "pool"])
+def test_a_batch_engine_leaves_out_the_editor_details_in_every_worker(
+    monkeypatch: pytest.MonkeyPatch, forked: bool
+) -> None:
+    """`tuneline check` builds its engine without what only an editor shows (the outline's label, each message's
+    tokens: ~2 µs a line and the bytes a worker pickles, #14). Its workers, forked or from a pool, must build theirs
+    the same way, and nothing else in a result may change."""
+    monkeypatch.setattr(parallel, "MIN_BYTES_FOR_WORKERS", 0)
+    monkeypatch.setattr(parallel, "CHUNK_LINES", 40)
+    lines = _chat_lines(400)
+    context = None if forked else parallel._default_context()
+    full = parallel.analyze_many(Engine(Settings()), lines, jobs=2, mp_context=context)
+    bare = parallel.analyze_many(Engine(Settings(), details=False), lines, jobs=2, mp_context=context)
+    assert all(r.label.startswith("user: Question") and len(r.messages) == 2 for r in full)
+    assert all(r.label == "" and r.messages == () for r in bare)
+    assert [dataclasses.replace(r, label="", messages=()) for r in full] == bare
+
+
+def test_the_command_line_engine_has_no_editor_details() -> None:
+    from tuneline.cli.common import build_engine
+
+    engine = build_engine(Settings())
+    assert engine.context.details is False
+    line = _chat_lines(1)[0]
+    result, editor = engine.analyze_line(line), Engine(Settings()).analyze_line(line)
+    assert (result.label, result.messages) == ("", ())
+    assert (editor.label, len(editor.messages)) == ("user: Question 0?", 2)
+    assert dataclasses.replace(editor, label="", messages=()) == result
