@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tuneline.analysis.types import Severity
 
 from .content_cli import chat, found
@@ -75,3 +77,42 @@ def test_the_add_prompt_fix_lands_where_the_scanner_says_on_every_shape_of_line(
         value = json.loads(fixed.lstrip("\ufeff"))
         assert value["messages"][0] == {"role": "system", "content": "Be kind."}
         assert value["messages"][1:] == json.loads(text.lstrip("\ufeff"))["messages"], text
+
+
+@pytest.mark.parametrize("family", [False, True], ids=["one-prompt", "family"])
+def test_runs_of_one_prompt_join_as_one_example_at_a_time_would(family: bool):
+    """A chunk's runs of examples with the same prompt join the rule in one step each (#14): the findings must be
+    those of joining one example at a time, whatever the mix of prompts, families and edits."""
+    import random
+
+    from tuneline.analysis import Dataset, Engine
+    from tuneline.analysis.config import Settings
+
+    instruction = "You are a storyteller for children. Continue the story below in two gentle sentences. Story: "
+    others = ["Be brief.", "You are a pirate.", None, instruction + "Tale 0 of a fox.", instruction + "Tale 1."]
+    rng = random.Random(7)
+    lines = []
+    for i in range(400):
+        if rng.random() < (0.9 if family else 0.6):
+            prompt = instruction + f"Tale {i} of a fox." if family else "Be brief."
+        else:
+            prompt = rng.choice(others)
+        lines += [chat(f"Q{i}?", f"A{i}.", system=prompt)] * rng.choice((1, 1, 1, 3))
+    prompts = others
+    engine = Engine(Settings())
+
+    def report(ds: Dataset) -> list[tuple]:
+        return [(f.code, f.line, f.message) for f in ds.findings() if f.code == "TL305"]
+
+    whole = Dataset(engine)
+    whole.splice(0, 0, lines)
+    one_by_one = Dataset(engine)
+    for i, line in enumerate(lines):
+        one_by_one.splice(i, i, [line])
+    assert report(whole) == report(one_by_one) and len(report(whole)) > 10
+    assert ("share the instruction" in report(whole)[0][2]) == family
+    edit = [chat("Q?", "A.", system=rng.choice(prompts)) for _ in range(30)]
+    whole.splice(100, 130, edit)
+    for i, line in enumerate(edit):
+        one_by_one.splice(100 + i, 101 + i, [line])
+    assert report(whole) == report(one_by_one)

@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tuneline.analysis import Dataset, Engine, Severity
+from tuneline.analysis.config import Settings
 from tuneline.analysis.rules.system_prompts import SystemPrompts
 
 from .helpers import chat, codes, engine, findings, ok_line
@@ -198,11 +199,11 @@ def test_incremental_splices_equal_a_fresh_analysis(start, edits):
 
 
 def test_one_line_edit_reanalyses_one_line():
-    eng = engine()
+    eng = Engine(Settings())  # its own: the shared `engine()` would keep the counting wrapper for later tests
     ds = Dataset(eng, [ok_line(i) for i in range(2000)])
     calls = []
     original = eng.analyze_line
-    eng.analyze_line = lambda text: calls.append(text) or original(text)  # type: ignore[method-assign]
+    eng.analyze_line = lambda text, value=None: calls.append(text) or original(text, value)  # type: ignore[method-assign]
     ds.splice(100, 101, [ok_line(100).replace("Answer", "Reply")])
     assert len(calls) == 1
 

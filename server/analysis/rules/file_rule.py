@@ -191,6 +191,20 @@ class SlotGroups:
         group.add(slot)
         return len(group)
 
+    def add_all(self, key: object, slots: list[int]) -> int:
+        """`add` of each of `slots` under the one `key`, in one step; the number of slots under it afterwards."""
+        if len(slots) == 1:
+            return self.add(key, slots[0])
+        group = self._groups.get(key)
+        if isinstance(group, set):
+            group.update(slots)
+            return len(group)
+        members = set(slots)
+        if group is not None:
+            members.add(group)
+        self._groups[key] = members if len(members) > 1 else next(iter(members))
+        return len(members)
+
     def discard(self, key: object, slot: int) -> int:
         """Take `slot` from under `key` (dropping the key when it empties); the number of slots left under it."""
         group = self._groups.get(key)

@@ -117,21 +117,35 @@ class SystemPrompts(FileRule):
             sizes[after] = sizes.get(after, 0) + 1
 
     def add(self, examples: Sequence[Example]) -> None:
-        systems, prompt_of = self._systems, self._prompt_of
+        """Runs of examples with the same prompt (a whole chunk, in a file with one prompt) join in one step each:
+        the state after a run is what one example at a time leaves, at ~0.2 µs an example instead of ~1 (#14)."""
+        run: list[int] = []
+        prompt_of_run: str | None = None
         for slot, r in examples:
             prompt = r.system_prompt
             if not r.has_system_slot or prompt is None:
                 continue
-            before = systems.count(prompt)
-            if systems.add(prompt, slot) == before:
-                continue  # already there
-            if len(prompt) >= _MIN_PREFIX:
-                self._join(prompt, before)
-            prompt_of[slot] = prompt
-            self._resize(before, before + 1)
-            top = self._top
-            if top is not None and (before + 1, prompt) > top:
-                self._top = (before + 1, prompt)
+            if prompt is not prompt_of_run and prompt != prompt_of_run:
+                if run:
+                    self._add_run(prompt_of_run, run)  # type: ignore[arg-type]
+                run, prompt_of_run = [], prompt
+            run.append(slot)
+        if run:
+            self._add_run(prompt_of_run, run)  # type: ignore[arg-type]
+
+    def _add_run(self, prompt: str, slots: list[int]) -> None:
+        systems = self._systems
+        before = systems.count(prompt)
+        after = systems.add_all(prompt, slots)
+        if after == before:
+            return  # all there already
+        if len(prompt) >= _MIN_PREFIX:
+            self._join(prompt, before, after - before)
+        self._prompt_of.update(dict.fromkeys(slots, prompt))  # a slot already there was under this prompt already
+        self._resize(before, after)
+        top = self._top
+        if top is not None and (after, prompt) > top:
+            self._top = (after, prompt)
 
     def remove(self, examples: Sequence[Example]) -> None:
         systems, prompt_of = self._systems, self._prompt_of
@@ -156,8 +170,8 @@ class SystemPrompts(FileRule):
                 else:
                     self._top = (before - 1, prompt) if before > 1 else None
 
-    def _join(self, prompt: str, before: int) -> None:
-        """One more example uses `prompt` (which `before` examples used). A start with one prompt is kept as that
+    def _join(self, prompt: str, before: int, more: int = 1) -> None:
+        """`more` examples more use `prompt` (which `before` examples used). A start with one prompt is kept as that
         prompt, its examples counted by `_systems`: a file where every example has its own opening has 100k."""
         key = prompt[:_KEY]
         start = self._starts.get(key)
@@ -175,7 +189,7 @@ class SystemPrompts(FileRule):
             start.join(prompt)
             if len(start.members) >= _MIN_VARIANTS:
                 self._candidates.add(key)
-        start.count += 1
+        start.count += more
 
     def _leave(self, prompt: str, left: int) -> None:
         """One example fewer uses `prompt` (`left` still do)."""
