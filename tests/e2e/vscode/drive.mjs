@@ -411,10 +411,19 @@ async function main() {
       await showRunsView();
       const row = page.locator(".part.sidebar .monaco-list-row", { hasText: "running" }).first();
       await row.waitFor({ timeout: 15000 });
-      await row.hover();
-      await row.locator('.action-label[aria-label="Cancel Run"]').click();
       const confirm = page.locator(".monaco-dialog-box");
-      await confirm.waitFor({ timeout: 10000 });
+      // The row's actions show on hover; a list re-rendered by a status refresh between the hover and the click can
+      // swallow the click (one CI run in ~40): hover and click again until the confirmation opens.
+      for (let attempt = 1; ; attempt++) {
+        await row.hover();
+        await row.locator('.action-label[aria-label="Cancel Run"]').click();
+        try {
+          await confirm.waitFor({ timeout: 5000 });
+          break;
+        } catch (err) {
+          if (attempt === 3) throw err;
+        }
+      }
       const question = (await confirm.innerText()).split("\n").find((l) => /Cancel the/.test(l));
       await confirm.locator(".monaco-button", { hasText: "Cancel Run" }).first().click();
       const final = await pollUntil(async () => (["cancelled", "failed", "succeeded"].includes(readRun(id)?.status) ? readRun(id) : undefined), {
