@@ -8,8 +8,9 @@ tiktoken. Without rs-bpe, tiktoken would cost more to load than the build, so th
 The builder is `tokens.build_machine_index`, run by the same interpreter with the same environment; the working
 directory, which may be a repository the user did not write, is taken off its import path before it imports
 anything. Its standard streams are /dev/null, so a caller reading `check`'s output sees end of file when `check`
-exits, not when the build does. A marker file beside the index says a build is under way; a marker older than `STALE_SECONDS` (a builder that died) sends the build back to
-the foreground, so a machine where the builder cannot work still gets its index on the next run.
+exits, not when the build does. A marker file beside the index says a build is under way; a marker older than
+`STALE_SECONDS` (a builder that died) sends the build back to the foreground, so a machine where the builder cannot
+work still gets its index on the next run.
 """
 
 from __future__ import annotations

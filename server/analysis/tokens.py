@@ -123,8 +123,8 @@ def _fast_encoding(name: str):
     url, expected = _URLS[name]
 
     def load_tiktoken_bpe(blobpath: str, expected_hash: str | None = None) -> dict[bytes, int]:
-        data = path.read_bytes()
-        if blobpath != url or expected_hash != expected or hashlib.sha256(data).hexdigest() != expected:
+        data = _verified_cached_file(name) if blobpath == url and expected_hash == expected else None
+        if data is None:
             raise ValueError(f"the cached {name} rank file is not the expected one")
         return parse_ranks(data)
 
@@ -307,12 +307,17 @@ def _verified_rank_file(name: str) -> bytes | None:
 
     Why the bundle is read here without seeding tiktoken's cache: the index needs the file once per machine, and
     writing 3.6 MB that only tiktoken reads is for the process that loads tiktoken (`get_encoding` seeds it)."""
+    return _verified_cached_file(name) or _bundled_rank_file(name)
+
+
+def _verified_cached_file(name: str) -> bytes | None:
+    """tiktoken's cached copy of `name`'s rank file, only when its sha256 is the one tiktoken expects."""
     url, expected = _URLS[name]
     with contextlib.suppress(OSError):
         data = _cache_path(url).read_bytes()
         if hashlib.sha256(data).hexdigest() == expected:
             return data
-    return _bundled_rank_file(name)
+    return None
 
 
 def tokens_by_rank(data: bytes) -> list[bytes]:

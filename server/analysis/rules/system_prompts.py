@@ -22,6 +22,8 @@ per-example context took 240 ms.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import groupby
+from operator import itemgetter
 
 from ..types import Finding, Severity
 from .base import short
@@ -119,19 +121,11 @@ class SystemPrompts(FileRule):
     def add(self, examples: Sequence[Example]) -> None:
         """Runs of examples with the same prompt (a whole chunk, in a file with one prompt) join in one step each:
         the state after a run is what one example at a time leaves, at ~0.2 µs an example instead of ~1 (#14)."""
-        run: list[int] = []
-        prompt_of_run: str | None = None
-        for slot, r in examples:
-            prompt = r.system_prompt
-            if not r.has_system_slot or prompt is None:
-                continue
-            if prompt is not prompt_of_run and prompt != prompt_of_run:
-                if run:
-                    self._add_run(prompt_of_run, run)  # type: ignore[arg-type]
-                run, prompt_of_run = [], prompt
-            run.append(slot)
-        if run:
-            self._add_run(prompt_of_run, run)  # type: ignore[arg-type]
+        prompted = [
+            (r.system_prompt, slot) for slot, r in examples if r.has_system_slot and r.system_prompt is not None
+        ]
+        for prompt, run in groupby(prompted, key=itemgetter(0)):
+            self._add_run(prompt, [slot for _, slot in run])
 
     def _add_run(self, prompt: str, slots: list[int]) -> None:
         systems = self._systems
