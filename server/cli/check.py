@@ -131,9 +131,10 @@ def _is_dev_null(fd: int) -> bool:
 def _check_one(
     target: Target, engine: Engine, args: argparse.Namespace, cap: int, problems: Problems
 ) -> FileReport | None:
-    """The report for one target, or None when a file found in a folder could not be read (warned about)."""
+    """The report for one target, or None when a file found in a folder could not be read (warned about). A
+    one-shot check analyses each line once: the engine's cache need not adopt the workers' results."""
     if target.path is None:
-        return check_stream(_stdin(), engine, "-", jobs=args.jobs, max_line_bytes=cap)
+        return check_stream(_stdin(), engine, "-", jobs=args.jobs, max_line_bytes=cap, adopt=False)
     try:
         fh = open_regular(target.path)
     except FileRefused as exc:
@@ -143,7 +144,7 @@ def _check_one(
         return None
     with fh:
         try:
-            return check_stream(fh, engine, str(target.path), jobs=args.jobs, max_line_bytes=cap)
+            return check_stream(fh, engine, str(target.path), jobs=args.jobs, max_line_bytes=cap, adopt=False)
         except OSError as exc:  # an I/O error mid-read (a disk, a network share)
             raise UsageError(f"{target.path}: cannot read: {exc.strerror or exc}") from None
 

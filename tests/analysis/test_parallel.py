@@ -225,3 +225,57 @@ def test_the_command_line_engine_has_no_editor_details() -> None:
     assert (result.label, result.messages) == ("", ())
     assert (editor.label, len(editor.messages)) == ("user: Question 0?", 2)
     assert dataclasses.replace(editor, label="", messages=()) == result
+
+
+def _chunks_one_line_at_a_time(lines: list[str]) -> list[tuple[int, int, int]]:
+    """The chunking rule written as a walk over the lines: what `chunks` computes with sums and bisection."""
+    out, start, size = [], 0, 0
+    for i, text in enumerate(lines):
+        if i > start and (i - start >= parallel.CHUNK_LINES or size + len(text) > parallel.CHUNK_BYTES):
+            out.append((start, i, size))
+            start, size = i, 0
+        size += len(text)
+    if start < len(lines):
+        out.append((start, len(lines), size))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_chunks_from_the_readers_sizes_are_the_walks_chunks(monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
+    """Chunks come from the reader's line lengths (summed and bisected, #14: a walk over 100k freshly read strings
+    cost ~50 ms of the serial start): the same runs as walking the lines, with lines longer than a chunk, empty
+    lines and a file of one line. The forked workers' claims cut only the last chunks, into pieces that cover
+    them exactly."""
+    import random
+
+    rnd = random.Random(seed)
+    monkeypatch.setattr(parallel, "CHUNK_LINES", rnd.choice([1, 3, 40]))
+    monkeypatch.setattr(parallel, "CHUNK_BYTES", rnd.choice([1, 50, 400]))
+    lines = ["x" * rnd.choice([0, 1, 7, 60, 500]) for _ in range(rnd.choice([0, 1, 2, 300]))]
+    want = _chunks_one_line_at_a_time(lines)
+    ends = parallel.character_ends(lines, [len(t) for t in lines])
+    assert list(parallel.chunks(lines)) == want == list(parallel.chunks(lines, ends))
+    claims = parallel._claim_bounds(ends, 2)
+    assert [b for s, e in claims for b in range(s, e)] == list(range(len(lines)))  # every line once, in order
+    whole = [(s, e) for s, e, _ in want]
+    if len(whole) > 4:
+        assert claims[: len(whole) - 4] == whole[:-4]
+        assert all(e - s <= -(-(whole[-1][1] - whole[-4][0]) // 4) for s, e in claims[len(whole) - 4 :])
+
+
+@pytest.mark.parametrize("adopt", [True, False])
+def test_the_engine_adopts_worker_results_only_when_asked(monkeypatch: pytest.MonkeyPatch, adopt: bool) -> None:
+    """A one-shot `check` analyses each line once, so its engine's cache need not take the workers' results
+    (hashing 50k strings this process never touched was ~1.5% of its time, #14); a watcher's does, and analyses
+    none of those lines again."""
+    monkeypatch.setattr(parallel, "MIN_BYTES_FOR_WORKERS", 0)
+    monkeypatch.setattr(parallel, "CHUNK_LINES", 40)
+    lines = _chat_lines(400)
+    engine = Engine(Settings())
+    results = parallel.analyze_many(engine, lines, jobs=2, adopt=adopt)
+    cached = sum(1 for t in lines if t in engine._cache)
+    if adopt:
+        assert cached == len(lines)
+    else:
+        assert 0 < cached < len(lines)  # this process's own chunks only
+    assert results == [engine.analyze_line(t) for t in lines]
