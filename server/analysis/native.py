@@ -43,6 +43,7 @@ MODULES = (
     "analysis/secret_patterns.py",
     "analysis/sharing.py",
     "analysis/tokens.py",
+    "analysis/word_counts.py",
     "analysis/rank_index.py",
     "analysis/lines.py",
     "analysis/report.py",

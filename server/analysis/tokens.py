@@ -27,6 +27,8 @@ from typing import Any, ClassVar
 
 from .cache_files import user_cache, write_cache_file
 from .token_errors import EncodingUnavailable
+from .word_counts import ENCODINGS as WORD_SUM_ENCODINGS
+from .word_counts import WordCounts
 
 _URLS = {
     "o200k_base": (
@@ -179,19 +181,24 @@ def rs_bpe_count(name: str) -> Callable[[str], int] | None:
 
 
 def exact_counter(name: str) -> Callable[[str], int]:
-    """A function counting tokens of `name` exactly as tiktoken does: rs-bpe's when it may, else tiktoken's."""
+    """A function counting tokens of `name` exactly as tiktoken does: rs-bpe's when it may, else tiktoken's; for the
+    encodings whose pattern allows it, summed over the text's words, each counted once (`word_counts`)."""
     fast = rs_bpe_count(name)
     if fast is None:
         encode = get_encoding(name).encode_ordinary
-        return lambda text: len(encode(text))
 
-    def count(text: str) -> int:
-        try:
-            return fast(text)
-        except UnicodeEncodeError:  # a lone surrogate: rs-bpe takes UTF-8 only, tiktoken mends it
-            return len(get_encoding(name).encode_ordinary(text))
+        def count(text: str) -> int:
+            return len(encode(text))
 
-    return count
+    else:
+
+        def count(text: str) -> int:
+            try:
+                return fast(text)
+            except UnicodeEncodeError:  # a lone surrogate: rs-bpe takes UTF-8 only, tiktoken mends it
+                return len(get_encoding(name).encode_ordinary(text))
+
+    return WordCounts(count) if name in WORD_SUM_ENCODINGS else count
 
 
 _PENDING = object()  # a TokenCounter's rank index, not opened yet
