@@ -434,7 +434,8 @@ export class ServerManager implements vscode.Disposable {
       },
       errorHandler: {
         error: (_error, _message, count) => ({ action: (count ?? 0) <= 3 ? ErrorAction.Continue : ErrorAction.Shutdown }),
-        closed: () => this.onClosed(),
+        // Bound to this client: a close that arrives after it was replaced (a restart's stop finishing late) is not a crash.
+        closed: () => this.onClosed(client),
       },
     };
     const client = new LanguageClient("tuneline", "tuneline", serverOptions, clientOptions);
@@ -460,8 +461,8 @@ export class ServerManager implements vscode.Disposable {
     this.readyEmitter.fire(client);
   }
 
-  private onClosed(): { action: CloseAction; handled: boolean } {
-    if (this.intentionalStop) {
+  private onClosed(closed: LanguageClient): { action: CloseAction; handled: boolean } {
+    if (this.intentionalStop || closed !== this.client) {
       return { action: CloseAction.DoNotRestart, handled: true };
     }
     const now = Date.now();

@@ -6,26 +6,12 @@
 // E2E_CHROME_PROFILE and E2E_PLAIN_PYTHON (the python3 on that PATH, which must still lack tuneline afterwards).
 // code-server adds the login shell's PATH for its extensions, so the driver checks the PATH the server really got.
 import { execFileSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
-import { exampleHover, finish, launchBrowser, openFile, pollUntil, processInfo, runCommand, serverProcesses, shot, step } from "./workbench.mjs";
+import { exampleHover, extensionLog, finish, launchBrowser, openFile, pollUntil, processInfo, runCommand, serverProcesses, shot, step } from "./workbench.mjs";
 
 const STORAGE = path.join(process.env.E2E_USER_DATA, "User", "globalStorage", "tuneline.tuneline");
 const VENV_PYTHON = path.join(STORAGE, "venv", "bin", "python");
-
-/** The extension's log files (its LogOutputChannel writes one per window) under the profile. */
-function extensionLog() {
-  const found = [];
-  const walk = (dir) => {
-    for (const entry of readdirSync(dir, { withFileTypes: true })) {
-      const full = path.join(dir, entry.name);
-      if (entry.isDirectory()) walk(full);
-      else if (/tuneline.*\.log$/.test(entry.name)) found.push(full);
-    }
-  };
-  walk(path.join(process.env.E2E_USER_DATA, "logs"));
-  return found.map((f) => readFileSync(f, "utf8")).join("\n");
-}
 
 async function main() {
   const { context, page } = await launchBrowser(process.env.E2E_CHROME_PROFILE);

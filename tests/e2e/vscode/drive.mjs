@@ -10,8 +10,10 @@ import {
   acceptQuickPick,
   answerTrustPrompt,
   exampleHover,
+  extensionLog,
   finish,
   launchBrowser,
+  notificationCentreText,
   notificationsText,
   openFile,
   pollUntil,
@@ -532,12 +534,28 @@ async function main() {
       if (servers.length === 0) {
         throw new Error("no language server process found in code-server's process group");
       }
+      const logBefore = extensionLog().length;
       for (const pid of servers) {
         process.kill(pid, "SIGKILL");
       }
-      await pollUntil(async () => /stopped unexpectedly and was restarted/.test(await notificationsText()), {
-        what: "the crash notification",
+      // The extension's own record first: it saw the crash and restarts the server.
+      const newLog = () => extensionLog().slice(logBefore);
+      await pollUntil(async () => /The server stopped unexpectedly; restarting it/.test(newLog()), {
+        timeout: 20000,
+        what: "the extension's log to record the crash",
+      }).catch((err) => {
+        const now = serverProcesses().join(", ") || "none";
+        throw new Error(`${err.message}: killed ${servers.join(", ")}, servers now ${now}; the log since: ${newLog().slice(-1500) || "nothing"}`);
       });
+      // Then the user's view of it: the warning toast, or (a toast can stay hidden behind others) the notification centre.
+      const crashed = /stopped unexpectedly and was restarted/;
+      const toast = await pollUntil(async () => crashed.test(await notificationsText()), { timeout: 10000, what: "the crash toast" }).catch(() => false);
+      if (!toast) {
+        const centre = await notificationCentreText();
+        if (!crashed.test(centre)) {
+          throw new Error(`no crash notification, neither as a toast nor in the notification centre (${centre.slice(0, 500) || "empty"})`);
+        }
+      }
       await shot("server-crash");
       const restarted = await pollUntil(async () => serverProcesses().filter((p) => !servers.includes(p)), {
         timeout: 30000,

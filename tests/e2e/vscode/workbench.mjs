@@ -2,7 +2,7 @@
 // workbench moves a person makes (the command palette, Quick Open, Go to Line, the trust prompt), plus the language
 // server processes code-server started. `launchBrowser()` first; `finish()` writes results.json and the summary line.
 import { chromium } from "playwright-core";
-import { readFileSync, readlinkSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { execFileSync } from "node:child_process";
 
@@ -163,6 +163,31 @@ export async function exampleHover(lineColumn, name) {
 
 export async function notificationsText() {
   return (await page.locator(".notifications-toasts").innerText().catch(() => "")) ?? "";
+}
+
+/** Every notification of the window, toasts or not: the notification centre's list (opened, read, closed). A toast
+ * can stay hidden while others fill the corner; the centre lists them all. */
+export async function notificationCentreText() {
+  await runCommand("Notifications: Show Notifications");
+  const centre = page.locator(".notifications-center");
+  await centre.waitFor({ timeout: 5000 }).catch(() => undefined);
+  const text = (await centre.innerText().catch(() => "")) ?? "";
+  await runCommand("Notifications: Hide Notifications").catch(() => undefined);
+  return text;
+}
+
+/** The extension's log files (its LogOutputChannel writes one per window) under the profile E2E_USER_DATA. */
+export function extensionLog() {
+  const found = [];
+  const walk = (dir) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const full = path.join(dir, entry.name);
+      if (entry.isDirectory()) walk(full);
+      else if (/tuneline.*\.log$/.test(entry.name)) found.push(full);
+    }
+  };
+  walk(path.join(process.env.E2E_USER_DATA, "logs"));
+  return found.map((f) => readFileSync(f, "utf8")).join("\n");
 }
 
 /** The number in the status bar's problems item (errors + warnings + infos). */
