@@ -23,7 +23,7 @@ from pathlib import Path
 from .analysis import native
 
 SETUP = """
-from setuptools import setup
+from setuptools import Extension, setup
 from mypyc.build import mypycify
 
 setup(
@@ -33,7 +33,8 @@ setup(
         opt_level="3",
         multi_file=True,
         group_name={group!r},
-    ),
+    )
+    + [Extension(name, [source], extra_compile_args=["-O2"]) for name, source in {extensions!r}],
 )
 """
 
@@ -73,7 +74,9 @@ def _build_into(target: Path) -> str | None:
         work = Path(tmp)
         shutil.copytree(native.PACKAGE, work / "tuneline", ignore=shutil.ignore_patterns("__pycache__", "*.so"))
         paths = ["tuneline/" + rel for rel in native.MODULES]
-        (work / "setup.py").write_text(SETUP.format(paths=paths, group=native.GROUP), encoding="utf-8")
+        extensions = [(name, "tuneline/" + rel) for name, rel in native.C_MODULES]
+        setup = SETUP.format(paths=paths, group=native.GROUP, extensions=extensions)
+        (work / "setup.py").write_text(setup, encoding="utf-8")
         jobs = str(max(1, min(os.cpu_count() or 1, 8)))
         proc = subprocess.run(
             [sys.executable, "setup.py", "build_ext", "--build-lib", "out", "--build-temp", "temp", "--parallel", jobs],

@@ -48,6 +48,10 @@ MODULES = (
     "analysis/lines.py",
     "analysis/report.py",
 )
+# Written in C, where Python's objects were the cost (each module's header says why), built beside the compiled
+# modules and found through the same folder: (module name, source under the package). Each has a Python equal that
+# runs without a build.
+C_MODULES = (("tuneline.analysis._word_table", "analysis/word_table.c"),)
 GROUP = "tuneline_native"  # the shared library's module name is GROUP + "__mypyc"
 STAMP = "stamp.json"
 PACKAGE = Path(__file__).resolve().parent.parent  # the `tuneline` package (server/ in the repository)
@@ -62,7 +66,8 @@ def sources() -> list[str]:
     """Every analysis source the build depends on, as paths under the package: the compiled modules call into the
     rest, so an edit anywhere in `analysis/` makes the build stale."""
     root = PACKAGE / "analysis"
-    return sorted(p.relative_to(PACKAGE).as_posix() for p in root.rglob("*.py") if "__pycache__" not in p.parts)
+    found = [*root.rglob("*.py"), *root.rglob("*.c")]
+    return sorted(p.relative_to(PACKAGE).as_posix() for p in found if "__pycache__" not in p.parts)
 
 
 def digest(path: Path) -> str:
@@ -146,7 +151,8 @@ def _load() -> bool:
         return False
     folder = build_dir()
     suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
-    if not all((folder / "tuneline" / (rel[: -len(".py")] + suffix)).is_file() for rel in MODULES):
+    built = [rel[: -len(".py")] for rel in MODULES] + [name.split(".", 1)[1].replace(".", "/") for name, _ in C_MODULES]
+    if not all((folder / "tuneline" / (rel + suffix)).is_file() for rel in built):
         return False  # a half-copied build: compiled and Python modules of one build must not mix
     name = GROUP + "__mypyc"
     if name in sys.modules:

@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 from .cache_files import user_cache, write_cache_file
 from .token_errors import EncodingUnavailable
 from .word_counts import ENCODINGS as WORD_SUM_ENCODINGS
-from .word_counts import WordCounts
+from .word_counts import word_counter
 
 _URLS = {
     "o200k_base": (
@@ -198,7 +198,7 @@ def exact_counter(name: str) -> Callable[[str], int]:
             except UnicodeEncodeError:  # a lone surrogate: rs-bpe takes UTF-8 only, tiktoken mends it
                 return len(get_encoding(name).encode_ordinary(text))
 
-    return WordCounts(count) if name in WORD_SUM_ENCODINGS else count
+    return word_counter(count) if name in WORD_SUM_ENCODINGS else count
 
 
 _PENDING = object()  # a TokenCounter's rank index, not opened yet

@@ -14,6 +14,10 @@ that starts a piece reads nothing before it (no lookbehind) and nothing past the
 spaces, each part counted alone (after the first, with the space it starts with). Python's `str.isspace` takes every
 Unicode White_Space character and a few more (U+001C-U+001F): with those a cut is skipped, never wrongly made. A lone
 surrogate goes to the tokenizer inside its word, where the count mends it as it would in the whole text.
+
+`word_table.c` is this module in C, built with the compiled engine and picked by `word_counter`: the same cuts (a
+space with a non-white-space character on each side) and bounds, walked in place, so that a word seen before costs a
+hash and a probe and no str object. This module stays the reference and what runs without a build.
 """
 
 from __future__ import annotations
@@ -74,3 +78,14 @@ class WordCounts:
             if len(word) <= _MAX_WORD and len(seen) < _MAX_WORDS:
                 seen[word] = n
         return n
+
+
+def word_counter(count: Callable[[str], int]) -> Callable[[str], int]:
+    """`WordCounts(count)`, or its equal in C (`word_table.c`: the same cuts, walked in place, with no str made for a
+    word seen before) where the compiled engine is built: ~8 us of a chat line's analysis became ~2 (issue #14)."""
+    try:
+        from ._word_table import WordTable  # type: ignore[import-not-found]
+    except ImportError:
+        return WordCounts(count)
+    table: Callable[[str], int] = WordTable(count)
+    return table
