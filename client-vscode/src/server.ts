@@ -78,7 +78,6 @@ export class ServerManager implements vscode.Disposable {
   private client: LanguageClient | undefined;
   private running: RunningServer | undefined;
   private transition: Promise<void> = Promise.resolve();
-  private intentionalStop = false;
   private crashes: number[] = [];
   private readonly status: vscode.LanguageStatusItem;
   private readonly readyEmitter = new vscode.EventEmitter<LanguageClient | undefined>();
@@ -434,7 +433,8 @@ export class ServerManager implements vscode.Disposable {
       },
       errorHandler: {
         error: (_error, _message, count) => ({ action: (count ?? 0) <= 3 ? ErrorAction.Continue : ErrorAction.Shutdown }),
-        // Bound to this client: a close that arrives after it was replaced (a restart's stop finishing late) is not a crash.
+        // Bound to this client: a close of a client that is no longer current (stopped on purpose, or replaced by a
+        // restart whose stop finished late) is not a crash.
         closed: () => this.onClosed(client),
       },
     };
@@ -462,7 +462,7 @@ export class ServerManager implements vscode.Disposable {
   }
 
   private onClosed(closed: LanguageClient): { action: CloseAction; handled: boolean } {
-    if (this.intentionalStop || closed !== this.client) {
+    if (closed !== this.client) {
       return { action: CloseAction.DoNotRestart, handled: true };
     }
     const now = Date.now();
@@ -499,12 +499,11 @@ export class ServerManager implements vscode.Disposable {
 
   private async doStop(): Promise<void> {
     const client = this.client;
-    this.client = undefined;
+    this.client = undefined; // first: its close is then not taken for a crash (`onClosed`)
     this.running = undefined;
     if (!client) {
       return;
     }
-    this.intentionalStop = true;
     try {
       if (client.state === State.Running || client.state === State.Starting) {
         await client.stop(5000);
@@ -513,7 +512,6 @@ export class ServerManager implements vscode.Disposable {
     } catch (err) {
       this.log.warn(`Stopping the server: ${err instanceof Error ? err.message : String(err)}`);
     } finally {
-      this.intentionalStop = false;
       this.setStatus("stopped");
       this.readyEmitter.fire(undefined);
     }
