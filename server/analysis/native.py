@@ -51,7 +51,10 @@ MODULES = (
 # Written in C, where Python's objects were the cost (each module's header says why), built beside the compiled
 # modules and found through the same folder: (module name, source under the package). Each has a Python equal that
 # runs without a build.
-C_MODULES = (("tuneline.analysis._word_table", "analysis/word_table.c"),)
+C_MODULES = (
+    ("tuneline.analysis._word_table", "analysis/word_table.c"),
+    ("tuneline.neardup._minhash", "neardup/minhash.c"),
+)
 GROUP = "tuneline_native"  # the shared library's module name is GROUP + "__mypyc"
 STAMP = "stamp.json"
 PACKAGE = Path(__file__).resolve().parent.parent  # the `tuneline` package (server/ in the repository)
@@ -63,11 +66,11 @@ def build_dir() -> Path:
 
 
 def sources() -> list[str]:
-    """Every analysis source the build depends on, as paths under the package: the compiled modules call into the
-    rest, so an edit anywhere in `analysis/` makes the build stale."""
+    """Every source the build depends on, as paths under the package: the compiled modules call into the rest, so
+    an edit anywhere in `analysis/` makes the build stale, and so does an edit of a C module elsewhere."""
     root = PACKAGE / "analysis"
-    found = [*root.rglob("*.py"), *root.rglob("*.c")]
-    return sorted(p.relative_to(PACKAGE).as_posix() for p in found if "__pycache__" not in p.parts)
+    found = [*root.rglob("*.py"), *root.rglob("*.c"), *(PACKAGE / rel for _, rel in C_MODULES)]
+    return sorted({p.relative_to(PACKAGE).as_posix() for p in found if "__pycache__" not in p.parts})
 
 
 def digest(path: Path) -> str:
@@ -124,7 +127,7 @@ def _fresh(stamp: dict[str, object]) -> bool:
 
 
 def attach(path: list[str], package: str) -> bool:
-    """Put the build's folder for `package` ("analysis" or "analysis/rules") before its sources in the package's
+    """Put the build's folder for `package` ("analysis", "analysis/rules" or "neardup") before its sources in the package's
     `__path__`, when a fresh build exists. Returns whether the compiled modules are in use."""
     if not _load():
         return False

@@ -24,7 +24,15 @@ BANDS, ROWS = 16, 4  # a pair at Jaccard 0.7 shares a band 99% of the time (8 x 
 _MAX_WORDS = 1_000_000  # distinct tokens remembered with their hash
 FORK_FROM = 20_000  # examples before a forked child computes half of the signatures
 NEIGHBOURS_IN_BUCKET = 16  # in a bucket of many, each example is checked against this many on either side
+THREADS_FROM = 4_000  # examples before the compiled walk takes two threads
+_HAS_SHINGLES, _NOT_PLAIN = 1, 2  # minhash.c's states of a text (0: no shingle)
 _TOKEN = re.compile(r"\w+|[.!?]\s+|\n+")  # words, and sentence boundaries (. ! ? before whitespace, newlines)
+
+
+try:  # minhash.c, built with the compiled engine (native_build); `_signatures` is its reference
+    from ._minhash import signatures as _compiled  # type: ignore[import-not-found]
+except ImportError:
+    _compiled = None
 
 
 class NearDuplicatesUnavailable(RuntimeError):
@@ -69,7 +77,9 @@ class LexicalIndex(KeyedRows):
                 self.remove(key)
         texts = [t for _, t in items]
         half = len(items) // 2
-        if processes > 1 and half >= FORK_FROM // 2:
+        if _compiled is not None:
+            sigs, has_shingles = self._compiled_signatures(texts)
+        elif processes > 1 and half >= FORK_FROM // 2:
             from .forking import in_two
 
             # Only the bounds go to the child: it has the texts already (forked), pickling them would cost more.
@@ -83,6 +93,30 @@ class LexicalIndex(KeyedRows):
         self._grow(len(self._keys))
         self._sigs[rows] = sigs[keep]
         self._bands[rows] = self._band_keys(sigs[keep])
+
+    def _compiled_signatures(self, texts: list[str]):
+        """`_signatures` from the C walk (minhash.c: the same values, ~30 times faster), on two threads for a big
+        batch (the walk lets go of the GIL); texts outside printable ASCII, which it leaves, take the numpy path."""
+        np = self.np
+        sigs = np.empty((len(texts), NUM_PERM), dtype=np.uint32)
+        states = np.empty(len(texts), dtype=np.uint8)
+        masked = int(self._masked)
+
+        def walk(start: int, stop: int) -> None:
+            _compiled(texts[start:stop], masked, self._perm_a, self._perm_b, sigs[start:stop], states[start:stop])
+
+        half = len(texts) // 2
+        if half >= THREADS_FROM // 2:
+            with ThreadPoolExecutor(1, thread_name_prefix="tuneline-minhash") as pool:
+                theirs = pool.submit(walk, half, len(texts))
+                walk(0, half)
+                theirs.result()
+        else:
+            walk(0, len(texts))
+        left = np.flatnonzero(states == _NOT_PLAIN)
+        if len(left):
+            sigs[left], states[left] = self._signatures([texts[i] for i in left.tolist()])
+        return sigs, states == _HAS_SHINGLES
 
     def _signatures_of(self, texts: list[str], start: int, stop: int):
         np = self.np
