@@ -4,8 +4,9 @@ Shingles never cross a sentence boundary, so reordered sentences give the same s
 examples that differ only in their numbers still collide. The score is the estimated Jaccard similarity of the
 two shingle sets (the share of equal signature slots).
 
-Speed: words are found and hashed for a whole batch of texts at once (`word_scan`; a regex per text only for texts
-outside printable ASCII), shingle hashes are combined from word hashes in numpy, and the 64 MinHash values of each
+Speed: where the compiled engine is built, the signatures of printable-ASCII texts come from one C walk a text
+(`minhash.c`, the same values bit for bit). Otherwise, and for other texts: words are found and hashed for a whole
+batch of texts at once (`word_scan`; a regex per text only for texts outside printable ASCII), shingle hashes are combined from word hashes in numpy, and the 64 MinHash values of each
 shingle come from multiply-shift hash functions on two threads. Pairs come from grouping the 16 band keys (4 slots
 each) by sorting, then every candidate's signatures are compared. Hashes are fixed functions of the bytes, so the
 same file gives the same pairs in every process.
@@ -68,8 +69,9 @@ class LexicalIndex(KeyedRows):
 
     # --- contents ----------------------------------------------------------------------------------------------
     def add_many(self, items: Iterable[tuple[Hashable, str]], processes: int = 1) -> None:
-        """Index (or re-index) examples; one without any word is left out, as it has no shingle. With `processes`
-        2 and many examples, a forked child computes half of the signatures."""
+        """Index (or re-index) examples; one without any word is left out, as it has no shingle. Where minhash.c is
+        built, two threads compute the signatures of a big batch; otherwise, with `processes` 2 and many examples, a
+        forked child computes half of them."""
         np = self.np
         items = list(items)
         if self._row:  # re-indexed examples leave their rows first
