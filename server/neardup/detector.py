@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .lexical import LexicalIndex
-from .texts import IMAGE_LINE, same_images
+from .texts import IMAGE_LINE, TEXTS_FORMAT, same_images
 
 if TYPE_CHECKING:
     import numpy as np
@@ -203,6 +203,41 @@ class NearDuplicateDetector:
             for a, b, score in zip(stored[0].tolist(), stored[1].tolist(), stored[2].tolist(), strict=True)
         ]
         return _same_images_only(raw, dict(items))
+
+    def lines_result_name(self, lines: Sequence[str]) -> bytes | None:
+        """The embedding cache's name of the final pairs of a whole file with these lines (by line number), for
+        `stored_line_pairs`; None where nothing can be stored. Equal lines give equal texts (`TEXTS_FORMAT`), so
+        the name needs only the lines, the model and the threshold."""
+        if not self.may_reuse_result():
+            return None
+        assert self.embedder is not None
+        digest = hashlib.blake2b(
+            f"lines\0{RESULT_FORMAT}\0{TEXTS_FORMAT}\0{self.embedder.model_id}\0{self.threshold!r}".encode(),
+            digest_size=20,
+        )
+        for line in lines:
+            data = line.encode("utf-8", "surrogatepass")
+            digest.update(len(data).to_bytes(8, "little"))
+            digest.update(data)
+        return digest.digest()
+
+    def stored_line_pairs(self, name: bytes, lines: int) -> list[tuple[int, int, float]] | None:
+        """The pairs (line, line, cosine) stored under `name` by `store_line_pairs`; None when there are none or
+        they are damaged (a line number out of range)."""
+        assert self.embedder is not None and self.embedder.cache is not None
+        stored = _stored_rows(self.embedder.cache.get_result(name), lines)
+        if stored is None:
+            return None
+        return list(zip(stored[0].tolist(), stored[1].tolist(), stored[2].tolist(), strict=True))
+
+    def store_line_pairs(self, name: bytes, pairs: list[tuple[Hashable, Hashable, float]]) -> None:
+        """Keep a whole file's final pairs (keys are line numbers) under `lines_result_name`."""
+        import numpy as np
+
+        assert self.embedder is not None and self.embedder.cache is not None
+        rows = np.array([[a for a, _, _ in pairs], [b for _, b, _ in pairs]], dtype=np.int64).reshape(2, -1)
+        scores = np.array([s for _, _, s in pairs], dtype=np.float32)
+        self.embedder.cache.put_result(name, rows.tobytes() + scores.tobytes())
 
     def pairs_of(self, key: Hashable) -> list[Pair]:
         """Pairs involving one example: what an editor re-asks after a one-line edit."""

@@ -29,6 +29,10 @@ def _content(value: object) -> str:
 
 
 IMAGE_LINE = "[images: "
+# What `example_text` makes of a line. A semantic search result is stored under a digest of the file's lines and
+# this (so a warm check of an unchanged file reads no text at all): change it whenever `example_text`'s output for
+# any line changes. tests/neardup pin its output on a sample to this value.
+TEXTS_FORMAT = "texts-v1"
 
 
 def _image_ids(obj: dict[str, Any], messages: list[dict[str, Any]]) -> list[str]:

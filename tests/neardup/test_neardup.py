@@ -198,6 +198,24 @@ def test_lexical_scores_estimate_the_jaccard_of_the_shingle_sets():
         assert abs(score - len(a & b) / len(a | b)) < 0.2  # 64 slots: a standard error of about 0.06
 
 
+def test_the_texts_format_names_what_example_text_makes_of_lines():
+    """Whole-file pairs are stored under the file's lines and `TEXTS_FORMAT`: when `example_text`'s output for this
+    sample changes, so must `TEXTS_FORMAT` (else a warm check would answer with the pairs of the old texts). Then
+    record the new digest here."""
+    import hashlib
+
+    from tuneline.neardup.texts import TEXTS_FORMAT
+
+    files = sorted((REPO / "examples").glob("*.jsonl"))
+    sample = [line for path in files for line in path.read_text(encoding="utf-8").splitlines()]
+    sample += [line for line in planted()[0]]
+    digest = hashlib.sha256(json.dumps([example_text(line) for line in sample]).encode()).hexdigest()
+    assert (TEXTS_FORMAT, digest) == ("texts-v1", EXAMPLE_TEXTS_DIGEST)
+
+
+EXAMPLE_TEXTS_DIGEST = "21ff5409a5011d8842aa94cec659478c4d85c18350cd14624c6ccb9a8cd449a1"
+
+
 def test_plain_chat_lines_take_the_fast_path_to_the_same_text(monkeypatch):
     from tuneline.neardup import texts as module
 
@@ -215,17 +233,22 @@ def test_plain_chat_lines_take_the_fast_path_to_the_same_text(monkeypatch):
 
 
 @needs_embed
-def test_a_file_searched_before_takes_its_stored_pairs_without_reading_a_vector(tmp_path):
-    """A warm `check --near-duplicates` of an unchanged file: the search result stored under the examples' content
-    keys answers before any vector is read or embedded, with the same findings (images still keep pairs apart);
-    a changed file searches again."""
+def test_a_file_searched_before_takes_its_stored_pairs_without_reading_a_vector(tmp_path, monkeypatch):
+    """A warm `check --near-duplicates` of an unchanged file: the pairs stored under its lines answer before any
+    text is read; a file with other lines and the same texts takes the search result stored under the examples'
+    content keys before any vector is read or embedded; the same findings each time (images still keep pairs
+    apart); a changed file searches again."""
     from .test_image_key import data_url, vision
 
     bike = "A red bicycle leaning on a wall next to a green door, with a basket of apples on its rack."
     lines, expected = planted()
     lines = [*lines, vision(data_url(b"\x89PNG one"), bike), vision(data_url(b"\x89PNG two"), bike)]
 
-    def findings(cache_dir: Path, edit: bool = False) -> tuple[list[tuple[int, int, str]], int, int]:
+    texts_read = []
+
+    def findings(
+        cache_dir: Path, edit: bool = False, spaced: bool = False
+    ) -> tuple[list[tuple[int, int, str]], int, int]:
         cache = EmbeddingCache(cache_dir / "e.sqlite")
         detector = NearDuplicateDetector("semantic", cache=cache)
         reads, encoded = [], []
@@ -233,14 +256,25 @@ def test_a_file_searched_before_takes_its_stored_pairs_without_reading_a_vector(
         cache.get_matrix = lambda keys, dim=None: reads.append(len(keys)) or get_matrix(keys, dim)
         detector.embedder.model.encode = lambda texts, **kw: encoded.append(len(texts)) or encode(texts, **kw)
         text = [*lines[:-1], lines[-1].replace("apples", "pears")] if edit else lines
+        if spaced:  # other lines, the same example texts
+            text = [line + " " for line in text]
+        del texts_read[:]
         found = near_duplicate_findings(Dataset(Engine(Settings()), text), detector)
         return [(f.line, f.related[0].line, f.message) for f in found], len(reads), sum(encoded)
 
+    from tuneline.neardup import checks
+
+    all_texts = checks._all_texts
+    monkeypatch.setattr(checks, "_all_texts", lambda lines, processes: texts_read.append(1) or all_texts(lines, 1))
     cold, cold_reads, cold_encoded = findings(tmp_path)
     assert {line: other for line, other, _ in cold} == expected  # the two pictures' examples are not paired
     assert (cold_reads, cold_encoded) == (1, len(lines))  # one look-up that finds nothing, then every text embedded
     warm, warm_reads, warm_encoded = findings(tmp_path)
-    assert warm == cold and (warm_reads, warm_encoded) == (0, 0)
+    # the same lines: the stored final pairs answer before a text is read
+    assert warm == cold and (warm_reads, warm_encoded) == (0, 0) and not texts_read
+    # other lines with the same texts: the texts are read, and the search result stored under them answers
+    spaced, spaced_reads, spaced_encoded = findings(tmp_path, spaced=True)
+    assert spaced == cold and (spaced_reads, spaced_encoded) == (0, 0) and texts_read
     edited, edited_reads, edited_encoded = findings(tmp_path, edit=True)
     assert edited_reads == 1 and edited_encoded == 1
     assert edited == findings(tmp_path / "fresh", edit=True)[0]  # the same as searching with no cache at all
@@ -261,7 +295,7 @@ def test_a_damaged_stored_result_is_searched_again(tmp_path):
         (count,) = db.execute("SELECT COUNT(*) FROM results").fetchone()
         bad = (10**6).to_bytes(8, "little") * 2 + b"\0" * 4  # one pair, rows far past the file's
         db.execute("UPDATE results SET data = ?", (bad,))
-    assert count == 1
+    assert count == 2  # the search result under the texts, the final pairs under the lines
     assert found() == expected
 
 
