@@ -29,6 +29,11 @@ import numpy as np
 
 from .word_scan import Words, plain_ascii, scan
 
+try:  # word_ids.c, built with the compiled engine (native_build); `_ascii_tokens`' numpy path is its reference
+    from ._word_ids import WordIds  # type: ignore[import-not-found]
+except ImportError:
+    WordIds = None
+
 _MAX_WORDS = 500_000  # remembered words; past this the memory is cleared (a long-running language server)
 _THREAD_BATCH = 512  # texts per tokenizer call on a worker thread
 _LONG_TEXT = 2048  # characters of a long text scanned first for its leading words
@@ -61,6 +66,7 @@ class StaticEmbedder:
         self.tokenizer.no_truncation()
         self.tokenizer.no_padding()
         self._encode_batch = getattr(self.tokenizer, "encode_batch_fast", self.tokenizer.encode_batch)
+        self._compiled = WordIds() if WordIds is not None else None
         self._forget_words()
 
     def get_sentence_embedding_dimension(self) -> int:
@@ -119,6 +125,8 @@ class StaticEmbedder:
         splits at whitespace and isolates each punctuation character; WordPiece then works on each word alone, so
         a word's ids are looked up (by the hash of its bytes), and a text's ids are its words' ids in order, cut at
         the maximum length."""
+        if self._compiled is not None:
+            return self._compiled_tokens(texts)
         limit = self.max_tokens
         cut = [t[:_LONG_TEXT] if limit is not None and len(t) > _LONG_TEXT else t for t in texts]
         words, _ = scan(cut, bert=True)
@@ -148,6 +156,38 @@ class StaticEmbedder:
         lengths = np.bincount(text_of, weights=pieces, minlength=len(texts)).astype(np.int64)
         return flat, lengths
 
+    def _compiled_tokens(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """`_ascii_tokens` from word_ids.c: one walk a text to find the words not known yet, which the tokenizer
+        gives ids to, and one to gather the ids (the numpy path's dozen passes and per-word dictionary look-ups
+        were most of the embedding time)."""
+        table = self._compiled
+        assert table is not None
+        if len(table) > _MAX_WORDS:
+            table.clear()
+        limit = -1 if self.max_tokens is None else self.max_tokens
+        self._learn_compiled(table.missing(texts, limit))
+        try:
+            flat, lengths = table.ids(texts, limit)
+        except KeyError:  # a word without ids (none is known) let a text's ids reach past its first `limit` words
+            self._learn_compiled(table.missing(texts, -1))
+            flat, lengths = table.ids(texts, limit)
+        return np.frombuffer(flat, dtype=np.int64), np.frombuffer(lengths, dtype=np.int64)
+
+    def _learn_compiled(self, new: list[tuple[int, str]]) -> None:
+        assert self._compiled is not None
+        for start in range(0, len(new), 50_000):
+            chunk = new[start : start + 50_000]
+            ids, lengths = self._wordpieces([word for _, word in chunk])
+            self._compiled.add([hash_ for hash_, _ in chunk], lengths, ids)
+
+    def _wordpieces(self, words: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """The WordPiece ids of distinct words, and how many each has: one tokenizer call, the words joined by
+        spaces (each is one pre-token, so the tokens' word numbers say which word they came from)."""
+        encoding = self.tokenizer.encode(" ".join(words), add_special_tokens=False)
+        ids = np.asarray(encoding.ids, dtype=np.int64)
+        owner = np.asarray(encoding.word_ids, dtype=np.int64)
+        return ids, np.bincount(owner, minlength=len(words)).astype(np.int64)
+
     def _indices(self, words: Words) -> np.ndarray:
         """Each word's row in the remembered WordPiece ids, learning the words not seen before."""
         if len(self._word_index) > _MAX_WORDS:
@@ -168,10 +208,7 @@ class StaticEmbedder:
         spaces (each is one pre-token, so the tokens' word numbers say which word they came from)."""
         for start in range(0, len(words), 50_000):
             chunk = words[start : start + 50_000]
-            encoding = self.tokenizer.encode(" ".join(chunk), add_special_tokens=False)
-            ids = np.asarray(encoding.ids, dtype=np.int64)
-            owner = np.asarray(encoding.word_ids, dtype=np.int64)
-            lengths = np.bincount(owner, minlength=len(chunk))
+            ids, lengths = self._wordpieces(chunk)
             first = len(self._word_index)
             self._grow(first + len(chunk), self._used_pieces + len(ids))
             self._piece_len[first : first + len(chunk)] = lengths
@@ -189,6 +226,8 @@ class StaticEmbedder:
             self._pieces = np.resize(self._pieces, max(pieces, 2 * len(self._pieces)))
 
     def _forget_words(self) -> None:
+        if self._compiled is not None:
+            self._compiled.clear()
         self._word_index: dict[int, int] = {}  # word hash -> row of its WordPiece ids
         self._piece_len = np.zeros(4096, dtype=np.int64)
         self._piece_start = np.zeros(4096, dtype=np.int64)
