@@ -9,10 +9,11 @@ calibrated threshold stay valid.
 
 Tokenising is where the time goes, so it has two paths:
 
-- Printable-ASCII texts (most datasets) are split in Python the way BERT's normaliser and pre-tokeniser would:
-  lowercase, then runs of letters and digits and single punctuation characters. Each distinct word is given to
-  the Rust tokenizer once (WordPiece works word by word) and its ids are remembered, so a text costs one regex
-  pass and dictionary look-ups, and stops at the model's 128-token truncation.
+- Printable-ASCII texts (most datasets) are split the way BERT's normaliser and pre-tokeniser would: lowercase,
+  then runs of letters and digits and single punctuation characters. Each distinct word is given to the Rust
+  tokenizer once (WordPiece works word by word) and its ids are remembered, so a text costs a walk and look-ups,
+  and stops at the model's 128-token truncation. Where the compiled engine is built the walk and the table are C
+  (`word_ids.c`); otherwise numpy (`word_scan`) and a dictionary, the reference the C is held equal to.
 - Any other text goes through the Rust tokenizer whole, in batches on two Python threads: the tokenizer releases
   the GIL, and its own thread pool stays off (`TOKENIZERS_PARALLELISM=false`) because a process that later forks
   (`tuneline watch`, the analysis workers) must not hold a pool of Rust threads.
