@@ -70,7 +70,9 @@ def sources() -> list[str]:
     """Every source the build depends on, as paths under the package: the compiled modules call into the rest, so
     an edit anywhere in `analysis/` makes the build stale, and so does an edit of a C module elsewhere."""
     root = PACKAGE / "analysis"
+    c_folders = {(PACKAGE / rel).parent for _, rel in C_MODULES}
     found = [*root.rglob("*.py"), *root.rglob("*.c"), *(PACKAGE / rel for _, rel in C_MODULES)]
+    found += [header for folder in c_folders for header in folder.glob("*.h")]  # what the C modules include
     return sorted({p.relative_to(PACKAGE).as_posix() for p in found if "__pycache__" not in p.parts})
 
 

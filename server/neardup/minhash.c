@@ -23,19 +23,11 @@ A text with any character outside printable ASCII and newline is left for the ca
 #include <stdint.h>
 #include <string.h>
 
+#include "word_hash.h"
+
 #define NUM_PERM 64 /* lexical.NUM_PERM */
 
 enum { NO_SHINGLE = 0, HAS_SHINGLES = 1, NOT_PLAIN = 2 };
-
-static inline uint64_t
-finish(uint64_t h)
-{
-    h ^= h >> 30;
-    h *= 0xBF58476D1CE4E5B9ULL;
-    h ^= h >> 27;
-    h *= 0x94D049BB133111EBULL;
-    return h ^ (h >> 31);
-}
 
 static inline uint64_t
 mix(uint64_t a, uint64_t b, uint64_t c)
@@ -44,12 +36,6 @@ mix(uint64_t a, uint64_t b, uint64_t c)
     x = (x ^ (x >> 29)) * 0xBF58476D1CE4E5B9ULL + c;
     x = (x ^ (x >> 32)) * 0x94D049BB133111EBULL;
     return x ^ (x >> 29);
-}
-
-static inline int
-lower(int c)
-{
-    return (c >= 'A' && c <= 'Z') ? c + 32 : c;
 }
 
 static inline int
@@ -70,25 +56,14 @@ plain(const unsigned char *s, Py_ssize_t n)
 }
 
 static uint64_t
-word_hash(const unsigned char *s, Py_ssize_t n, uint64_t masked)
+masked_hash(const unsigned char *s, Py_ssize_t n, uint64_t masked)
 {
-    int digits = 1;
-    for (Py_ssize_t i = 0; i < n && digits; i++) {
-        digits = s[i] >= '0' && s[i] <= '9';
-    }
-    if (digits) {
-        return masked;
-    }
-    uint64_t h = finish((uint64_t)n * 0x9E3779B97F4A7C15ULL);
-    for (Py_ssize_t at = 0; at < n; at += 8) {
-        uint64_t chunk = 0;
-        Py_ssize_t take = n - at < 8 ? n - at : 8;
-        for (Py_ssize_t k = 0; k < take; k++) {
-            chunk |= (uint64_t)lower(s[at + k]) << (8 * k);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return word_hash(s, n);
         }
-        h = finish(h ^ chunk);
     }
-    return h;
+    return masked; /* a number: every number is one word */
 }
 
 typedef struct {
@@ -121,7 +96,7 @@ sign(const unsigned char *s, Py_ssize_t n, uint64_t masked, Signature *out)
             while (i < n && word_char(lower(s[i]))) {
                 i++;
             }
-            uint64_t h = word_hash(s + start, i - start, masked);
+            uint64_t h = masked_hash(s + start, i - start, masked);
             if (run >= 2) {
                 fold(out, mix(first, second, h));
             }

@@ -21,6 +21,8 @@ text's count.
 #include <stdint.h>
 #include <string.h>
 
+#include "word_hash.h"
+
 #define FIRST_SLOTS 4096 /* a power of two; the table doubles when half full */
 
 typedef struct {
@@ -40,41 +42,10 @@ typedef struct {
     size_t pieces_size;
 } WordIds;
 
-static inline uint64_t
-finish(uint64_t h)
-{
-    h ^= h >> 30;
-    h *= 0xBF58476D1CE4E5B9ULL;
-    h ^= h >> 27;
-    h *= 0x94D049BB133111EBULL;
-    return h ^ (h >> 31);
-}
-
-static inline int
-lower(int c)
-{
-    return (c >= 'A' && c <= 'Z') ? c + 32 : c;
-}
-
 static inline int
 alnum(int c) /* after lowercasing */
 {
     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-}
-
-static uint64_t
-word_hash(const unsigned char *s, Py_ssize_t n)
-{
-    uint64_t h = finish((uint64_t)n * 0x9E3779B97F4A7C15ULL);
-    for (Py_ssize_t at = 0; at < n; at += 8) {
-        uint64_t chunk = 0;
-        Py_ssize_t take = n - at < 8 ? n - at : 8;
-        for (Py_ssize_t k = 0; k < take; k++) {
-            chunk |= (uint64_t)lower(s[at + k]) << (8 * k);
-        }
-        h = finish(h ^ chunk);
-    }
-    return h;
 }
 
 /* The next word of s[*at:n] as [*start, *end); 0 when there is none. */

@@ -72,9 +72,11 @@ def test_a_build_matches_only_the_sources_it_was_built_from() -> None:
     fewer = json.loads(json.dumps(stamp))
     del fewer["sources"]["analysis/types.py"]
     assert not native._fresh(fewer)
-    # the C sources count as the Python ones do: an edited word_table.c or neardup/minhash.c makes the build stale
+    # the C sources and headers count as the Python ones do: an edit of any makes the build stale
     assert all(rel in stamp["sources"] for _, rel in native.C_MODULES)  # type: ignore[operator]
-    for _, c_rel in native.C_MODULES:
+    headers = [rel for rel in stamp["sources"] if rel.endswith(".h")]  # type: ignore[union-attr]
+    assert "neardup/word_hash.h" in headers  # what the C modules include counts too
+    for c_rel in [rel for _, rel in native.C_MODULES] + headers:
         c_edited = json.loads(json.dumps(stamp))
         c_edited["sources"][c_rel] = "0" * 64
         c_edited["stats"][c_rel] = [0, 0]
