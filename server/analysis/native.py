@@ -130,8 +130,8 @@ def _fresh(stamp: dict[str, object]) -> bool:
 
 
 def attach(path: list[str], package: str) -> bool:
-    """Put the build's folder for `package` ("analysis", "analysis/rules" or "neardup") before its sources in the package's
-    `__path__`, when a fresh build exists. Returns whether the compiled modules are in use."""
+    """Put the build's folder for `package` ("analysis", "analysis/rules" or "neardup") before its sources in the
+    package's `__path__`, when a fresh build exists. Returns whether the compiled modules are in use."""
     if not _load():
         return False
     folder = str(build_dir() / "tuneline" / package)

@@ -14,7 +14,7 @@ once, and for other models) are imported only when a tier runs, so a lint-only i
 from ..analysis import native
 from .texts import example_text
 
-native.attach(__path__, "neardup")  # the C MinHash signatures (minhash.c), when built from these sources
+native.attach(__path__, "neardup")  # the C walks (minhash.c, word_ids.c), when built from these sources
 
 __all__ = ["NearDuplicateDetector", "Pair", "example_text", "pair_findings"]
 

@@ -6,8 +6,9 @@ two shingle sets (the share of equal signature slots).
 
 Speed: where the compiled engine is built, the signatures of printable-ASCII texts come from one C walk a text
 (`minhash.c`, the same values bit for bit). Otherwise, and for other texts: words are found and hashed for a whole
-batch of texts at once (`word_scan`; a regex per text only for texts outside printable ASCII), shingle hashes are combined from word hashes in numpy, and the 64 MinHash values of each
-shingle come from multiply-shift hash functions on two threads. Pairs come from grouping the 16 band keys (4 slots
+batch of texts at once (`word_scan`; a regex per text only for texts outside printable ASCII), shingle hashes are
+combined from word hashes in numpy, and the 64 MinHash values of each shingle come from multiply-shift hash
+functions on two threads. Pairs come from grouping the 16 band keys (4 slots
 each) by sorting, then every candidate's signatures are compared. Hashes are fixed functions of the bytes, so the
 same file gives the same pairs in every process.
 """

@@ -44,17 +44,6 @@ word_char(int c) /* after lowercasing */
     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
 }
 
-static int
-plain(const unsigned char *s, Py_ssize_t n)
-{
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if ((s[i] < 0x20 || s[i] > 0x7E) && s[i] != '\n') {
-            return 0;
-        }
-    }
-    return 1;
-}
-
 static uint64_t
 masked_hash(const unsigned char *s, Py_ssize_t n, uint64_t masked)
 {
@@ -181,7 +170,7 @@ signatures(PyObject *Py_UNUSED(module), PyObject *args)
     for (Py_ssize_t i = 0; i < n; i++) {
         Signature sig = {a.buf, b.buf, out + i * NUM_PERM, 0};
         memset(sig.sig, 0xFF, NUM_PERM * 4);
-        if (!items[i].is_plain || !plain(items[i].data, items[i].length)) {
+        if (!items[i].is_plain || !printable(items[i].data, items[i].length)) {
             state[i] = NOT_PLAIN;
             continue;
         }

@@ -164,7 +164,7 @@ class StaticEmbedder:
         table = self._compiled
         assert table is not None
         if len(table) > _MAX_WORDS:
-            table.clear()
+            self._forget_words()
         limit = -1 if self.max_tokens is None else self.max_tokens
         self._learn_compiled(table.missing(texts, limit))
         try:

@@ -1,6 +1,7 @@
-/* The word hash both C walks use (minhash.c, word_ids.c): `word_scan.word_hash` of a word's lowercased bytes, the
-length then each 8-byte little-endian chunk (zero padded), each through splitmix64's finaliser. Kept in one place
-because the numpy paths key their tables and shingles by the same value. */
+/* What both C walks share (minhash.c, word_ids.c): which texts they take (`printable`: `word_scan.plain_ascii`),
+and the word hash, `word_scan.word_hash` of a word's lowercased bytes: the length, then each 8-byte little-endian
+chunk (zero padded), each through splitmix64's finaliser. Kept in one place because the numpy paths take the same
+texts and key their tables and shingles by the same value. */
 #ifndef TUNELINE_WORD_HASH_H
 #define TUNELINE_WORD_HASH_H
 
@@ -21,6 +22,18 @@ static inline int
 lower(int c)
 {
     return (c >= 'A' && c <= 'Z') ? c + 32 : c;
+}
+
+/* Only printable ASCII and newlines. */
+static inline int
+printable(const unsigned char *s, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if ((s[i] < 0x20 || s[i] > 0x7E) && s[i] != '\n') {
+            return 0;
+        }
+    }
+    return 1;
 }
 
 static inline uint64_t

@@ -23,7 +23,7 @@ text's count.
 
 #include "word_hash.h"
 
-#define FIRST_SLOTS 4096 /* a power of two; the table doubles when half full */
+#define FIRST_SLOTS 4096 /* a power of two */
 
 typedef struct {
     uint64_t hash;
@@ -33,10 +33,14 @@ typedef struct {
 } Slot;
 
 typedef struct {
-    PyObject_HEAD
     Slot *slots;
     size_t mask;
     size_t used;
+} Table; /* open addressing by hash, doubling when half full */
+
+typedef struct {
+    PyObject_HEAD
+    Table words;
     int32_t *pieces;
     size_t pieces_used;
     size_t pieces_size;
@@ -74,34 +78,51 @@ next_word(const unsigned char *s, Py_ssize_t n, Py_ssize_t *at, Py_ssize_t *star
 }
 
 static Slot *
-find(const WordIds *self, uint64_t hash)
+find(const Table *table, uint64_t hash)
 {
-    size_t i = (size_t)hash & self->mask;
-    while (self->slots[i].used) {
-        if (self->slots[i].hash == hash) {
-            return &self->slots[i];
+    size_t i = (size_t)hash & table->mask;
+    while (table->slots[i].used) {
+        if (table->slots[i].hash == hash) {
+            return &table->slots[i];
         }
-        i = (i + 1) & self->mask;
+        i = (i + 1) & table->mask;
     }
-    return &self->slots[i]; /* the empty slot where it would go */
+    return &table->slots[i]; /* the empty slot where it would go */
 }
 
 static int
-grow_slots(WordIds *self)
+table_init(Table *table)
 {
-    size_t size = (self->mask + 1) * 2;
-    Slot *old = self->slots;
-    size_t old_size = self->mask + 1;
+    table->slots = PyMem_Calloc(FIRST_SLOTS, sizeof(Slot));
+    table->mask = FIRST_SLOTS - 1;
+    table->used = 0;
+    if (table->slots == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
+/* Count a slot `find` gave and just filled; the table doubles when half full. */
+static int
+table_filled(Table *table)
+{
+    if (++table->used * 2 <= table->mask) {
+        return 0;
+    }
+    size_t size = (table->mask + 1) * 2;
+    Slot *old = table->slots;
+    size_t old_size = table->mask + 1;
     Slot *slots = PyMem_Calloc(size, sizeof(Slot));
     if (slots == NULL) {
         PyErr_NoMemory();
         return -1;
     }
-    self->slots = slots;
-    self->mask = size - 1;
+    table->slots = slots;
+    table->mask = size - 1;
     for (size_t i = 0; i < old_size; i++) {
         if (old[i].used) {
-            *find(self, old[i].hash) = old[i];
+            *find(table, old[i].hash) = old[i];
         }
     }
     PyMem_Free(old);
@@ -111,16 +132,9 @@ grow_slots(WordIds *self)
 static int
 reset(WordIds *self)
 {
-    PyMem_Free(self->slots);
-    self->slots = PyMem_Calloc(FIRST_SLOTS, sizeof(Slot));
-    self->mask = FIRST_SLOTS - 1;
-    self->used = 0;
+    PyMem_Free(self->words.slots);
     self->pieces_used = 0;
-    if (self->slots == NULL) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    return 0;
+    return table_init(&self->words);
 }
 
 static PyObject *
@@ -147,7 +161,7 @@ WordIds_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 static void
 WordIds_dealloc(WordIds *self)
 {
-    PyMem_Free(self->slots);
+    PyMem_Free(self->words.slots);
     PyMem_Free(self->pieces);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -168,11 +182,7 @@ plain_bytes(PyObject *text, Py_ssize_t *n)
     if (PyUnicode_IS_ASCII(text)) {
         const unsigned char *s = PyUnicode_1BYTE_DATA(text);
         *n = PyUnicode_GET_LENGTH(text);
-        Py_ssize_t i = 0;
-        while (i < *n && ((s[i] >= 0x20 && s[i] <= 0x7E) || s[i] == '\n')) {
-            i++;
-        }
-        if (i == *n) {
+        if (printable(s, *n)) {
             return s;
         }
     }
@@ -189,14 +199,10 @@ WordIds_missing(WordIds *self, PyObject *args)
         return NULL;
     }
     PyObject *out = PyList_New(0);
-    size_t seen_mask = 1023;
-    uint64_t *seen = PyMem_Calloc(seen_mask + 1, sizeof(uint64_t)); /* new hashes this call; 0 marks empty */
-    int seen_zero = 0;
-    size_t seen_used = 0;
-    if (out == NULL || seen == NULL) {
+    Table seen; /* the new words of this call */
+    if (out == NULL || table_init(&seen) < 0) {
         Py_XDECREF(out);
-        PyMem_Free(seen);
-        return PyErr_NoMemory();
+        return NULL;
     }
     for (Py_ssize_t t = 0; t < PyList_GET_SIZE(texts); t++) {
         Py_ssize_t n, at = 0, start, end, words = 0;
@@ -207,44 +213,17 @@ WordIds_missing(WordIds *self, PyObject *args)
         while ((limit < 0 || words < limit) && next_word(s, n, &at, &start, &end)) {
             words++;
             uint64_t hash = word_hash(s + start, end - start);
-            if (find(self, hash)->used) {
+            if (find(&self->words, hash)->used) {
                 continue;
             }
-            if (hash == 0) {
-                if (seen_zero) {
-                    continue;
-                }
-                seen_zero = 1;
+            Slot *slot = find(&seen, hash);
+            if (slot->used) {
+                continue;
             }
-            else {
-                size_t i = (size_t)hash & seen_mask;
-                while (seen[i] && seen[i] != hash) {
-                    i = (i + 1) & seen_mask;
-                }
-                if (seen[i] == hash) {
-                    continue;
-                }
-                seen[i] = hash;
-                if (++seen_used * 2 > seen_mask) {
-                    size_t size = (seen_mask + 1) * 2;
-                    uint64_t *bigger = PyMem_Calloc(size, sizeof(uint64_t));
-                    if (bigger == NULL) {
-                        PyErr_NoMemory();
-                        goto fail;
-                    }
-                    for (size_t k = 0; k <= seen_mask; k++) {
-                        if (seen[k]) {
-                            size_t j = (size_t)seen[k] & (size - 1);
-                            while (bigger[j]) {
-                                j = (j + 1) & (size - 1);
-                            }
-                            bigger[j] = seen[k];
-                        }
-                    }
-                    PyMem_Free(seen);
-                    seen = bigger;
-                    seen_mask = size - 1;
-                }
+            slot->used = 1;
+            slot->hash = hash;
+            if (table_filled(&seen) < 0) {
+                goto fail;
             }
             PyObject *word = PyUnicode_New(end - start, 127); /* lowercased, as the numpy path gives it */
             if (word == NULL) {
@@ -262,10 +241,10 @@ WordIds_missing(WordIds *self, PyObject *args)
             Py_DECREF(item);
         }
     }
-    PyMem_Free(seen);
+    PyMem_Free(seen.slots);
     return out;
 fail:
-    PyMem_Free(seen);
+    PyMem_Free(seen.slots);
     Py_DECREF(out);
     return NULL;
 }
@@ -326,7 +305,7 @@ WordIds_add(WordIds *self, PyObject *args)
         if (hash == (unsigned long long)-1 && PyErr_Occurred()) {
             goto done;
         }
-        Slot *slot = find(self, (uint64_t)hash);
+        Slot *slot = find(&self->words, (uint64_t)hash);
         if (!slot->used) {
             slot->used = 1;
             slot->hash = (uint64_t)hash;
@@ -335,7 +314,7 @@ WordIds_add(WordIds *self, PyObject *args)
             for (int64_t k = 0; k < length[i]; k++) {
                 self->pieces[self->pieces_used++] = (int32_t)id[at + k];
             }
-            if (++self->used * 2 > self->mask && grow_slots(self) < 0) {
+            if (table_filled(&self->words) < 0) {
                 goto done;
             }
         }
@@ -374,7 +353,7 @@ WordIds_ids(WordIds *self, PyObject *args)
         }
         size_t before = used;
         while ((limit < 0 || (Py_ssize_t)(used - before) < limit) && next_word(s, n, &at, &start, &end)) {
-            Slot *slot = find(self, word_hash(s + start, end - start));
+            Slot *slot = find(&self->words, word_hash(s + start, end - start));
             if (!slot->used) {
                 PyErr_SetString(PyExc_KeyError, "a word's ids are not known: call missing() and add() first");
                 goto fail;
@@ -425,7 +404,7 @@ WordIds_clear(WordIds *self, PyObject *Py_UNUSED(ignored))
 static Py_ssize_t
 WordIds_len(WordIds *self)
 {
-    return (Py_ssize_t)self->used;
+    return (Py_ssize_t)self->words.used;
 }
 
 static PyMethodDef WordIds_methods[] = {
