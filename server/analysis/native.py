@@ -55,6 +55,7 @@ C_MODULES = (
     ("tuneline.analysis._word_table", "analysis/word_table.c"),
     ("tuneline.neardup._minhash", "neardup/minhash.c"),
     ("tuneline.neardup._word_ids", "neardup/word_ids.c"),
+    ("tuneline.neardup._cell_hits", "neardup/cell_hits.c"),
 )
 GROUP = "tuneline_native"  # the shared library's module name is GROUP + "__mypyc"
 STAMP = "stamp.json"
