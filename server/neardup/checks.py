@@ -13,7 +13,7 @@ from ..analysis.types import Finding, Related, Span
 from .texts import example_text
 
 if TYPE_CHECKING:
-    from .detector import NearDuplicateDetector, Pair, Progress
+    from .detector import NearDuplicateDetector, Pair, Progress, Rows
 
 
 def line_texts(lines: list[str]) -> dict[int, str]:
@@ -69,33 +69,51 @@ def near_duplicate_findings(
 
     processes, detector.processes = detector.processes, 2 if can_fork() else 1
     try:
-        # The same lines searched before: their pairs, without reading a text (~1 s of a warm 100k check).
-        by_lines = detector.lines_result_name(dataset.texts)
-        scored = None if by_lines is None else detector.stored_line_pairs(by_lines, len(dataset.texts))
-        if scored is None:
-            if by_lines is not None:  # the same examples searched before: their pairs, without a vector read
-                items = list(_all_texts(dataset.texts, detector.processes).items())
-                scored = detector.cached_pairs(items)
-                if scored is None:
-                    detector.update(items, progress, cancelled)
-            else:
-                _update_from_lines(dataset.texts, detector, progress, cancelled)
-            if scored is None:
-                scored = detector.scored_pairs(cancelled, reuse=True)
-            if by_lines is not None:
-                detector.store_line_pairs(by_lines, scored)
+        pairs = _line_pairs(dataset.texts, detector, progress, cancelled)
     finally:
         detector.processes = processes
-    best: dict[int, tuple[float, int]] = {}  # later line -> (score, earlier line): its most similar earlier one
-    result = dataset.result
-    for a, b, score in scored:
-        first, later = (a, b) if a < b else (b, a)  # type: ignore[operator]
-        if result(first).dup_key == result(later).dup_key:  # type: ignore[arg-type]
-            continue
-        held = best.get(later)  # type: ignore[arg-type]
-        if held is None or score > held[0] or (score == held[0] and first < held[1]):  # type: ignore[operator]
-            best[later] = (score, first)  # type: ignore[index,assignment]
+    best = _best_earlier(pairs, [r.dup_key for r in dataset.results])
     return _findings(best, detector.tier, lambda line: len(dataset.text(line)))
+
+
+def _line_pairs(
+    lines: list[str],
+    detector: NearDuplicateDetector,
+    progress: Progress | None,
+    cancelled: Callable[[], bool] | None,
+) -> Rows:
+    """The file's pairs (line, line, score): stored under the lines themselves when the same lines were searched
+    before (no text read: ~1 s of a warm 100k check), else stored under the texts, else searched."""
+    by_lines = detector.lines_result_name(lines)
+    if by_lines is None:
+        _update_from_lines(lines, detector, progress, cancelled)
+        return detector.line_pairs(cancelled, reuse=True)
+    pairs = detector.stored_line_pairs(by_lines, len(lines))
+    if pairs is None:
+        pairs = detector.fresh_line_pairs(list(_all_texts(lines, detector.processes).items()), progress, cancelled)
+        detector.store_line_pairs(by_lines, pairs)
+    return pairs
+
+
+def _best_earlier(pairs: Rows, dup_keys: list[bytes | None]) -> dict[int, tuple[float, int]]:
+    """Each later line's most similar earlier line (the first of equal scores) and their score, leaving out exact
+    duplicates (equal `dup_key`s: TL301 reports them)."""
+    import numpy as np
+
+    a, b, score = pairs
+    if not len(a):
+        return {}
+    first, later = np.minimum(a, b), np.maximum(a, b)
+    ids: dict[bytes | None, int] = {}
+    key_id = np.fromiter((ids.setdefault(k, len(ids)) for k in dup_keys), dtype=np.int64, count=len(dup_keys))
+    differ = key_id[first] != key_id[later]
+    if not differ.any():
+        return {}
+    first, later, score = first[differ], later[differ], score[differ]
+    order = np.lexsort((first, -score, later))  # by later line, then highest score, then earliest partner
+    first, later, score = first[order], later[order], score[order]
+    head = np.r_[True, later[1:] != later[:-1]]
+    return dict(zip(later[head].tolist(), zip(score[head].tolist(), first[head].tolist(), strict=True), strict=True))
 
 
 CHUNK_LINES = 8192

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from .semantic import Embedder
 
 Progress = Callable[[int, int], None]
+Rows = tuple["np.ndarray", "np.ndarray", "np.ndarray"]  # (earlier, later, score) as arrays: rows or line numbers
 
 LEXICAL_THRESHOLD = 0.7
 RESULT_FORMAT = "pairs-v1"  # change when the search or its stored layout changes: old results are then ignored
@@ -88,8 +89,10 @@ class NearDuplicateDetector:
         changes: Iterable[tuple[Hashable, str | None]],
         progress: Progress | None = None,
         cancelled: Callable[[], bool] | None = None,
+        content_keys: list[bytes] | None = None,
     ) -> None:
-        """Set (text) or remove (None) examples. Only new texts are shingled and embedded."""
+        """Set (text) or remove (None) examples. Only new texts are shingled and embedded. `content_keys` (the
+        embedding cache's key of each change's text, when the caller has them) is used when every change is new."""
         added: list[tuple[Hashable, str]] = []
         for key, text in changes:
             old = self._texts.get(key)
@@ -110,7 +113,8 @@ class NearDuplicateDetector:
         if self.lexical is not None:
             self.lexical.add_many(added, self.processes)
         if self.embedder is not None and self.semantic is not None:
-            vectors = self.embedder.embed([t for _, t in added], progress, cancelled, self.processes)
+            known = content_keys if content_keys is not None and len(content_keys) == len(added) else None
+            vectors = self.embedder.embed([t for _, t in added], progress, cancelled, self.processes, known)
             self.semantic.set_many([key for key, _ in added], vectors)
             self._content_keys.update(zip((key for key, _ in added), self.embedder.last_keys, strict=True))
 
@@ -173,7 +177,7 @@ class NearDuplicateDetector:
         return digest.digest()
 
     def may_reuse_result(self) -> bool:
-        """Whether `cached_pairs` can answer: a fresh semantic detector with an embedding cache."""
+        """Whether `fresh_line_pairs` can run: a fresh semantic detector with an embedding cache."""
         return (
             self.semantic is not None
             and self.embedder is not None
@@ -181,28 +185,49 @@ class NearDuplicateDetector:
             and not self._texts
         )
 
-    def cached_pairs(self, items: list[tuple[Hashable, str]]) -> list[tuple[Hashable, Hashable, float]] | None:
-        """`scored_pairs(reuse=True)` of a fresh semantic detector given `items` (distinct keys) in one `update`,
-        when the embedding cache holds that search's result — read without embedding or reading a single vector
-        (a warm `check --near-duplicates` of 100k examples spent ~1 s reading them, only to find the pairs stored);
-        None otherwise, and the detector is left as it was. A fresh index gives the i-th key row i, which is what
-        the stored result's name and rows are made of."""
-        if not self.may_reuse_result():
-            return None
+    def fresh_line_pairs(
+        self,
+        items: list[tuple[int, str]],
+        progress: Progress | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> Rows:
+        """A fresh semantic detector with an embedding cache (`may_reuse_result`) given a whole file's examples
+        (line number, text; distinct, ascending): `line_pairs(reuse=True)` after one `update`, with each text's
+        content key taken once. When the cache holds the search result of the same texts (other lines with the
+        same texts: trailing spaces, a system prompt), it is read without embedding or reading a single vector (a
+        warm `check --near-duplicates` of 100k examples spent ~1 s reading them, only to find the pairs stored). A
+        fresh index gives the i-th item row i, which is what the stored result's name and rows are made of."""
         from .cache import content_key
 
-        assert self.embedder is not None and self.embedder.cache is not None
-        model = self.embedder.model_id
-        name = self._result_name((k, content_key(model, t)) for k, t in items)
-        stored = _stored_rows(self.embedder.cache.get_result(name), len(items))
+        assert self.may_reuse_result() and self.embedder is not None and self.embedder.cache is not None
+        cache = self.embedder.cache
+        content = [content_key(self.embedder.model_id, t) for _, t in items]
+        name = self._result_name(zip((k for k, _ in items), content, strict=True))
+        stored = _stored_rows(cache.get_result(name), len(items))
         if stored is None:
-            return None
-        keys = [k for k, _ in items]
-        raw = [
-            (keys[a], keys[b], score)
-            for a, b, score in zip(stored[0].tolist(), stored[1].tolist(), stored[2].tolist(), strict=True)
-        ]
-        return _same_images_only(raw, dict(items))
+            import numpy as np
+
+            self.update(items, progress, cancelled, content)
+            assert self.semantic is not None
+            stored = self.semantic.pair_rows(self.threshold, cancelled, processes=self.processes)
+            cache.put_result(
+                name, np.concatenate(stored[:2]).astype(np.int64).tobytes() + stored[2].astype(np.float32).tobytes()
+            )
+        lines = _int_array([k for k, _ in items])
+        return _same_images_rows(lines[stored[0]], lines[stored[1]], stored[2], dict(items))
+
+    def line_pairs(self, cancelled: Callable[[], bool] | None = None, reuse: bool = False) -> Rows:
+        """`scored_pairs` of a detector whose keys are line numbers, as (line, line, score) arrays."""
+        if self.semantic is not None and not (reuse and self.embedder is not None and self.embedder.cache):
+            rows_a, rows_b, scores = self.semantic.pair_rows(self.threshold, cancelled, processes=self.processes)
+            lines = _int_array([-1 if k is None else k for k in self.semantic.row_keys()])
+            a, b = lines[rows_a], lines[rows_b]
+            live = (a >= 0) & (b >= 0)
+            return _same_images_rows(a[live], b[live], scores[live], self._texts)
+        pairs = self.scored_pairs(cancelled, reuse)
+        a = _int_array([p[0] for p in pairs])
+        b = _int_array([p[1] for p in pairs])
+        return a, b, _float_array([p[2] for p in pairs])
 
     def lines_result_name(self, lines: Sequence[str]) -> bytes | None:
         """The embedding cache's name of the final pairs of a whole file with these lines (by line number), for
@@ -221,23 +246,20 @@ class NearDuplicateDetector:
             digest.update(data)
         return digest.digest()
 
-    def stored_line_pairs(self, name: bytes, lines: int) -> list[tuple[int, int, float]] | None:
+    def stored_line_pairs(self, name: bytes, lines: int) -> Rows | None:
         """The pairs (line, line, cosine) stored under `name` by `store_line_pairs`; None when there are none or
         they are damaged (a line number out of range)."""
         assert self.embedder is not None and self.embedder.cache is not None
-        stored = _stored_rows(self.embedder.cache.get_result(name), lines)
-        if stored is None:
-            return None
-        return list(zip(stored[0].tolist(), stored[1].tolist(), stored[2].tolist(), strict=True))
+        return _stored_rows(self.embedder.cache.get_result(name), lines)
 
-    def store_line_pairs(self, name: bytes, pairs: list[tuple[Hashable, Hashable, float]]) -> None:
-        """Keep a whole file's final pairs (keys are line numbers) under `lines_result_name`."""
+    def store_line_pairs(self, name: bytes, pairs: Rows) -> None:
+        """Keep a whole file's final pairs (line numbers) under `lines_result_name`."""
         import numpy as np
 
         assert self.embedder is not None and self.embedder.cache is not None
-        rows = np.array([[a for a, _, _ in pairs], [b for _, b, _ in pairs]], dtype=np.int64).reshape(2, -1)
-        scores = np.array([s for _, _, s in pairs], dtype=np.float32)
-        self.embedder.cache.put_result(name, rows.tobytes() + scores.tobytes())
+        a, b, scores = pairs
+        data = np.concatenate([a, b]).astype(np.int64).tobytes() + scores.astype(np.float32).tobytes()
+        self.embedder.cache.put_result(name, data)
 
     def pairs_of(self, key: Hashable) -> list[Pair]:
         """Pairs involving one example: what an editor re-asks after a one-line edit."""
@@ -268,7 +290,33 @@ def _same_images_only(
     ]
 
 
-def _stored_rows(stored: bytes | None, rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+def _same_images_rows(a: np.ndarray, b: np.ndarray, scores: np.ndarray, texts: Mapping[Hashable, str]) -> Rows:
+    """`_same_images_only` on (line, line, score) arrays: only pairs with an image example are looked at."""
+    images = [k for k, t in texts.items() if t.startswith(IMAGE_LINE)]
+    if not images:
+        return a, b, scores
+    import numpy as np
+
+    marked = _int_array(images)
+    keep = ~(np.isin(a, marked) | np.isin(b, marked))
+    for i in np.flatnonzero(~keep).tolist():
+        keep[i] = same_images(texts.get(int(a[i]), ""), texts.get(int(b[i]), ""))
+    return a[keep], b[keep], scores[keep]
+
+
+def _int_array(values: list) -> np.ndarray:
+    import numpy as np
+
+    return np.array(values, dtype=np.int64).reshape(-1)
+
+
+def _float_array(values: list) -> np.ndarray:
+    import numpy as np
+
+    return np.array(values, dtype=np.float32).reshape(-1)
+
+
+def _stored_rows(stored: bytes | None, rows: int) -> Rows | None:
     """A stored search result over `rows` rows as (earlier rows, later rows, cosines); None when there is none, or it
     is damaged (a length that is not whole pairs, a row out of range): then the search runs again."""
     if stored is None or len(stored) % 20:  # two int64 rows and a float32 cosine per pair

@@ -39,10 +39,13 @@ class Embedder:
         progress: Progress | None = None,
         cancelled: Callable[[], bool] | None = None,
         processes: int = 1,
+        keys: list[bytes] | None = None,
     ) -> np.ndarray:
         """Unit vectors for `texts`, from memory, then the disk cache, then the model (in batches, reporting).
-        With `processes` 2 and many texts to embed by the default model, a forked child embeds half of them."""
-        keys = [content_key(self.model_id, t) for t in texts]
+        With `processes` 2 and many texts to embed by the default model, a forked child embeds half of them.
+        `keys` are the texts' content keys when the caller has them already."""
+        if keys is None:
+            keys = [content_key(self.model_id, t) for t in texts]
         missing = [k for k in dict.fromkeys(keys) if k not in self._row]
         if missing and self.cache is not None:
             found, vectors = self.cache.get_matrix(missing, self._dim())
