@@ -17,7 +17,7 @@ from ..analysis.collector import tune_for_batch
 from ..analysis.config import ConfigError
 from ..fileio import FileRefused
 from . import check, completion, dedupe, evaluate, reference, serve, targets
-from .common import CommandListFormatter, OneLineParser, UsageError
+from .common import CommandListFormatter, OneLineParser, UsageError, run_at_end
 
 __all__ = ["UsageError", "build_parser", "main", "run"]
 
@@ -79,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    finally:
+        run_at_end()
 
 
 def run() -> NoReturn:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
@@ -18,6 +19,23 @@ from ..analysis.epochs import EpochsError, parse_epochs
 from ..analysis.report import MAX_LINE_BYTES
 from ..analysis.targets import METHODS, ProvidersFileError, Target, TargetError
 from ..token_counters import CounterUnavailable, exact_engine
+
+_AT_END: list[Callable[[], None]] = []
+
+
+def at_end(finish: Callable[[], None]) -> None:
+    """Have `finish` run when the command is done, after its output is written (`main` runs them): work the user
+    need not wait for before reading the report, such as the near-duplicate pass's embedding cache writes."""
+    _AT_END.append(finish)
+
+
+def run_at_end() -> None:
+    """Run what `at_end` was given, in order; an interrupt (the report is out) ends them quietly."""
+    try:
+        while _AT_END:
+            _AT_END.pop(0)()
+    except KeyboardInterrupt:
+        _AT_END.clear()
 
 
 class UsageError(Exception):

@@ -7,13 +7,18 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..analysis.config import Settings
 from ..analysis.engine import Engine
 from ..analysis.report import FileReport, read_texts
 from ..fileio import FileRefused, open_regular
-from .common import UsageError, max_line_bytes, unit_fraction
+from .common import UsageError, at_end, max_line_bytes, unit_fraction
+
+if TYPE_CHECKING:
+    from ..neardup.cache import EmbeddingCache
 
 
 def resolve_mode(requested: str | None, settings: Settings) -> str:
@@ -85,6 +90,23 @@ def add_near_duplicates(reports: list[FileReport], engine: Engine, mode: str, th
 
                 report.dataset.set_external("overlap", overlap_findings(report.dataset, train_lines, train, near))
         report.refresh()
+    if loaded is not None and loaded.embedder is not None and loaded.embedder.cache is not None:
+        at_end(_finish_writes(loaded.embedder.cache))
+
+
+def _finish_writes(cache: EmbeddingCache) -> Callable[[], None]:
+    """The embedding cache's last writes (a big file's vectors are stored while its report is formatted), waited
+    for once the report is out; a cache that cannot be written costs the next run time, not this run its report."""
+
+    def finish() -> None:
+        import sqlite3
+
+        try:
+            cache.flush()
+        except (sqlite3.Error, OSError) as exc:
+            print(f"tuneline: warning: the embedding cache was not written: {exc}", file=sys.stderr)
+
+    return finish
 
 
 def add_near_duplicate_arguments(parser: argparse.ArgumentParser, what: str) -> None:

@@ -9,9 +9,11 @@ again skips the search too.
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -47,6 +49,19 @@ def content_key(model_id: str, text: str) -> bytes:
     return hashlib.blake2b(f"{model_id}\0{text}".encode("utf-8", "surrogatepass"), digest_size=20).digest()
 
 
+_WRITING: weakref.WeakSet[EmbeddingCache] = weakref.WeakSet()  # caches that started a writer thread
+
+
+def _settle_writers() -> None:
+    """Before any fork of this process (the near-duplicate passes' children, check's workers), writes still running
+    finish (the command line's whole-file pass lets a big file's vector writes run on into its search)."""
+    for cache in list(_WRITING):
+        cache._settle()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_settle_writers)
+
 REFRESH_SECONDS = 24 * 3600  # a read refreshes a vector's last use when it is older than this
 RESULTS = 16  # search results kept (one per file checked lately)
 
@@ -69,6 +84,7 @@ class EmbeddingCache:
 
     def get_result(self, key: bytes) -> bytes | None:
         """A search result stored under `key` (see `NearDuplicateDetector.pairs`), or None."""
+        self._settle()  # this process reads what it wrote
         with self._lock:
             row = self._db.execute("SELECT data FROM results WHERE key = ?", (key,)).fetchone()
             if row is not None:
@@ -93,6 +109,7 @@ class EmbeddingCache:
         rows: list[tuple[bytes, int, bytes]] = []
         stale: list[bytes] = []
         now = time.time()
+        self._settle()
         with self._lock:
             for key, d, data, used in self._select(keys):
                 rows.append((key, d, data))
@@ -124,15 +141,21 @@ class EmbeddingCache:
         blob = np.ascontiguousarray(vectors, dtype=np.float16).tobytes()
         if self._writer is None:
             self._writer = ThreadPoolExecutor(1, thread_name_prefix="tuneline-cache")
+            _WRITING.add(self)
         self._pending.append(self._writer.submit(self._write, keys, int(vectors.shape[1]), blob))
 
     def flush(self) -> None:
         """Wait for the writes `put_matrix` queued (and raise what one of them raised)."""
+        self._settle()
         pending, self._pending = self._pending, []
         for future in pending:
             future.result()
+
+    def _settle(self) -> None:
+        """Let the queued writes finish and the writer thread end, keeping their outcome for `flush` to raise: no
+        thread (idle or busy with SQLite and this cache's lock) is left in a process about to fork."""
         if self._writer is not None:
-            self._writer.shutdown(wait=True)  # no idle thread left in a process that may fork
+            self._writer.shutdown(wait=True)
             self._writer = None
 
     def _write(self, keys: list[bytes], dim: int, blob: bytes) -> None:

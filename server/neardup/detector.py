@@ -207,12 +207,15 @@ class NearDuplicateDetector:
         if stored is None:
             import numpy as np
 
-            self.update(items, progress, cancelled, content)
-            assert self.semantic is not None
+            assert self.embedder is not None and self.semantic is not None
+            self.embedder.background_writes = True
+            try:
+                self.update(items, progress, cancelled, content)
+            finally:
+                self.embedder.background_writes = False
             stored = self.semantic.pair_rows(self.threshold, cancelled, processes=self.processes)
-            cache.put_result(
-                name, np.concatenate(stored[:2]).astype(np.int64).tobytes() + stored[2].astype(np.float32).tobytes()
-            )
+            data = np.concatenate(stored[:2]).astype(np.int64).tobytes() + stored[2].astype(np.float32).tobytes()
+            cache.put_result(name, data)
         lines = _int_array([k for k, _ in items])
         return _same_images_rows(lines[stored[0]], lines[stored[1]], stored[2], dict(items))
 

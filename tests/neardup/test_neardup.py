@@ -70,6 +70,60 @@ def test_embeddings_are_cached_by_content(tmp_path):
     assert sum(calls) == 62  # a new process reads them from disk
 
 
+def test_cache_writes_still_running_finish_before_a_fork_and_before_a_read(tmp_path):
+    """`put_matrix` writes on a thread that may still run when the command line's search forks: the fork waits for
+    it (no thread holding SQLite and the cache's lock is copied into a child), and a read sees every write."""
+    import os
+    import sqlite3
+
+    import numpy as np
+
+    cache = EmbeddingCache(tmp_path / "e.sqlite")
+    keys = [bytes([i % 256, i // 256]) * 10 for i in range(3000)]
+    vectors = np.random.default_rng(0).standard_normal((3000, 16)).astype(np.float32)
+    for start in range(0, 3000, 500):
+        cache.put_matrix(keys[start : start + 500], vectors[start : start + 500])
+    assert cache._writer is not None
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert cache._writer is None
+    with sqlite3.connect(tmp_path / "e.sqlite") as db:
+        assert db.execute("SELECT COUNT(*) FROM vectors").fetchone() == (3000,)
+    cache.put_matrix(keys[:1], vectors[1:2])  # rewritten, still in flight
+    found, read = cache.get_matrix(keys[:2])
+    assert found == keys[:2] and np.allclose(read, vectors[[1, 1]], atol=1e-2)
+    cache.flush()
+
+
+@needs_embed
+def test_check_writes_every_vector_before_it_exits(tmp_path):
+    """`check` ends its process at once after the report (`cli.run`): vector writes still running on the cache's
+    thread then are waited for, not lost. Each write is slowed down here so that they are still running."""
+    import sqlite3
+
+    lines, _ = planted()
+    data = tmp_path / "d.jsonl"
+    data.write_text("\n".join(lines) + "\n")
+    env = cache_home(tmp_path)
+    slow_writes = (
+        "import sys, time\n"
+        "from tuneline.neardup import cache\n"
+        "write = cache.EmbeddingCache._write\n"
+        "cache.EmbeddingCache._write = lambda self, *a: (time.sleep(1.5), write(self, *a))[1]\n"
+        "from tuneline.cli import run\n"
+        "sys.argv = ['tuneline', 'check', '--format', 'json', '--near-duplicates=semantic', sys.argv[1]]\n"
+        "run()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", slow_writes, str(data)], capture_output=True, timeout=300, env=env)
+    assert done.returncode in (0, 1) and b'"TL302"' in done.stdout, done.stderr
+    (store,) = (tmp_path / "cache").rglob("embeddings.sqlite")
+    with sqlite3.connect(store) as db:
+        (vectors,) = db.execute("SELECT COUNT(*) FROM vectors").fetchone()
+    assert vectors == len({t for line in lines if (t := example_text(line))})
+
+
 def test_incremental_update_matches_fresh_detection():
     lines, _ = planted()
     detector = NearDuplicateDetector("lexical")
@@ -88,6 +142,23 @@ def test_pairing_by_common_names(tmp_path):
     assert training_partner(tmp_path / "valid.jsonl") == tmp_path / "train.jsonl"
     assert training_partner(tmp_path / "chat_val.jsonl") == tmp_path / "chat_train.jsonl"
     assert training_partner(tmp_path / "other.jsonl") is None
+
+
+def cache_home(tmp_path: Path) -> dict[str, str]:
+    """An environment whose user cache is empty but for the default model, copied from this machine's cache: a
+    `check` in it then starts with no embeddings, and does not distil the model again (~25 s)."""
+    import os
+    import shutil
+
+    from tuneline.neardup.embedding_models import static_model_dir
+
+    home = tmp_path / "cache"
+    if semantic_available():
+        model = static_model_dir()
+        if not (model / "modules.json").exists():
+            NearDuplicateDetector("semantic")  # distils it once, into this machine's cache
+        shutil.copytree(model, home / "tuneline" / "models" / model.name)
+    return {**os.environ, "XDG_CACHE_HOME": str(home), "HF_HUB_OFFLINE": "1"}
 
 
 def cli(*args: str, cwd: Path = REPO, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -304,13 +375,12 @@ def test_check_twice_and_with_a_damaged_stored_result_reports_the_same(tmp_path)
     """Through `tuneline check`: the second run takes the stored search result, and a damaged one (rows out of
     range) is searched again — the same pairs and exit code, nothing on stderr. (The search again runs on the cached
     vectors, kept as float16, so a cosine may differ from the cold run's in the third decimal.)"""
-    import os
     import sqlite3
 
     lines, _ = planted()
     data = tmp_path / "d.jsonl"
     data.write_text("\n".join(lines) + "\n")
-    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1"}
+    env = cache_home(tmp_path)
 
     def check() -> tuple[int, bytes]:
         done = cli("check", "--format", "json", "--near-duplicates=semantic", str(data), env=env)
