@@ -2,7 +2,8 @@
 
 Most of the near-duplicate work holds the GIL in short numpy or Python steps, so threads do not spread it over two
 cores; a forked child does, and it inherits the parent's data (texts, model, matrix) without copying or pickling
-it: only the job's small arguments go to it and its result comes back.
+it. Its result comes back through a shared memory file (Linux's memfd): a pickle whose arrays follow it as raw
+bytes, mapped here rather than read through a pipe; elsewhere through a one-process pool.
 
 Only the command line asks for this (`NearDuplicateDetector.processes`): a language server must not fork (its
 reader thread holds stdin), and on platforms without `fork` everything runs in this process.
@@ -10,10 +11,15 @@ reader thread holds stdin), and on platforms without `fork` everything runs in t
 
 from __future__ import annotations
 
+import contextlib
+import mmap
 import multiprocessing
 import os
+import pickle
+import signal
+import struct
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 _JOB: Callable[..., Any] | None = None  # what the child runs: set before the fork, so the child has it
 
@@ -29,11 +35,101 @@ def can_fork() -> bool:
 
 def in_two(job: Callable[..., Any], here: tuple[Any, ...], there: tuple[Any, ...]) -> tuple[Any, Any]:
     """`job(*here)` in this process while `job(*there)` runs in a forked child; both results (or both here, when
-    this platform cannot fork). An exception in either is raised here. `there` is pickled to the child: pass
-    bounds and let `job` (a closure, inherited by the fork) hold the data."""
-    global _JOB
+    this platform cannot fork). An exception in either is raised here (the child's first), and a child whose half is
+    no longer wanted is stopped. Pass bounds and let `job` (a closure, inherited by the fork) hold the data: the
+    pool `_in_pool` falls back to pickles `there`."""
     if not can_fork():
         return job(*here), job(*there)
+    if not hasattr(os, "memfd_create"):
+        return _in_pool(job, here, there)
+    fd = os.memfd_create("tuneline-half", os.MFD_CLOEXEC)
+    try:
+        pid = os.fork()
+        if pid == 0:
+            _child(fd, job, there)
+        try:
+            mine = job(*here)
+        except BaseException:
+            _stop(pid)
+            raise
+        theirs = _result(fd, pid)
+    finally:
+        os.close(fd)
+    return mine, theirs
+
+
+def _child(fd: int, job: Callable[..., Any], args: tuple[Any, ...]) -> NoReturn:
+    """Run the child's half and leave its result in the shared memory file: a pickle whose arrays (protocol 5's
+    out-of-band buffers) follow it as raw bytes, so the parent maps them instead of reading them through a pipe
+    (the embedding's half is 51 MB at 100k examples: 0.24 s through a pool's pipe, ~0.03 s so)."""
+    code = 1
+    try:
+        buffers: list[pickle.PickleBuffer] = []
+        try:
+            head = pickle.dumps((True, job(*args)), protocol=5, buffer_callback=buffers.append)
+            code = 0
+        except BaseException as exc:  # raised in the parent: an interrupt too
+            buffers = []
+            head = _pickled_error(exc)
+        raws = [b.raw() for b in buffers]
+        sizes = [len(head), *(r.nbytes for r in raws)]
+        _write_all(fd, struct.pack(f"<Q{len(sizes)}Q", len(sizes), *sizes))
+        for part in (head, *raws):
+            _write_all(fd, part)
+    finally:
+        os._exit(code)
+
+
+def _pickled_error(exc: BaseException) -> bytes:
+    try:
+        return pickle.dumps((False, exc), protocol=5)
+    except Exception:  # an exception that does not pickle: its words still reach the parent
+        return pickle.dumps((False, RuntimeError(f"{type(exc).__name__}: {exc}")), protocol=5)
+
+
+def _write_all(fd: int, data: bytes | memoryview) -> None:
+    view = memoryview(data).cast("B")
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _result(fd: int, pid: int) -> Any:
+    """The child's result, once it has ended: arrays in it are views of the mapped file (copy-on-write, so they can
+    be written to like any array)."""
+    try:
+        _, status = os.waitpid(pid, 0)
+    except BaseException:  # an interrupt while waiting
+        _stop(pid)
+        raise
+    size = os.fstat(fd).st_size
+    if size < 8:
+        raise RuntimeError(f"a forked child ended without a result (wait status {status})")
+    mapped = mmap.mmap(fd, size, access=mmap.ACCESS_COPY)
+    (count,) = struct.unpack_from("<Q", mapped)
+    sizes = struct.unpack_from(f"<{count}Q", mapped, 8)
+    view = memoryview(mapped)
+    offset = 8 + 8 * count
+    parts = []
+    for n in sizes:
+        parts.append(view[offset : offset + n])
+        offset += n
+    ok, value = pickle.loads(parts[0], buffers=parts[1:])
+    if not ok:
+        raise value
+    return value
+
+
+def _stop(pid: int) -> None:
+    """End and reap a child (not reaped yet) whose result is no longer wanted: this half raised, or the user
+    interrupted."""
+    with contextlib.suppress(ProcessLookupError, ChildProcessError):
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+
+
+def _in_pool(job: Callable[..., Any], here: tuple[Any, ...], there: tuple[Any, ...]) -> tuple[Any, Any]:
+    """`in_two` where there is no shared memory file (not Linux): the child's result comes back through a pool."""
+    global _JOB
     _JOB = job
     try:
         with multiprocessing.get_context("fork").Pool(1) as pool:

@@ -278,13 +278,22 @@ def _select(x: np.ndarray, y: np.ndarray, score: np.ndarray, n: int, per_row: in
     best later ones, as (earlier, later) row pairs without repeats."""
     a, b, score = _unique([(np.minimum(x, y), np.maximum(x, y), score)], n)
     picked = np.zeros(len(a), dtype=bool)
+    descending = _descending_key(score)
     for group, quota in ((b, 1), (a, per_row)):  # a later row's best earlier partner; an earlier row's best later
-        order = np.lexsort((-score, group))
+        # by group, then highest score, ties in candidate order: `np.lexsort((-score, group))`, 3-9x faster
+        order = np.argsort((group.astype(np.uint64) << np.uint64(32)) | descending, kind="stable")
         g = group[order]
         starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
         rank = np.arange(len(g)) - np.repeat(starts, np.diff(np.r_[starts, len(g)]))
         picked[order[rank < quota]] = True
     return a[picked], b[picked], score[picked]
+
+
+def _descending_key(score: np.ndarray) -> np.ndarray:
+    """Unsigned integers in the reverse order of the float32 scores (the sign-flipped bit pattern, inverted)."""
+    bits = np.ascontiguousarray(score, dtype=np.float32).view(np.uint32)
+    ascending = np.where(bits >> np.uint32(31) != 0, ~bits, bits | np.uint32(0x80000000))
+    return (~ascending).astype(np.uint64)
 
 
 # --- shared ------------------------------------------------------------------------------------------------------

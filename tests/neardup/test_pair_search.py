@@ -195,3 +195,29 @@ def test_an_error_in_the_child_is_raised_here():
 
     with pytest.raises(ValueError, match="in the child"):
         forking.in_two(job, (False,), (True,))
+
+
+def test_select_picks_as_a_lexsort_by_group_and_score_would():
+    """`_select` orders candidates by a packed integer key; the order (ties included) is `np.lexsort`'s."""
+
+    def reference(x, y, score, n, per_row):
+        a, b, score = pair_search._unique([(np.minimum(x, y), np.maximum(x, y), score)], n)
+        picked = np.zeros(len(a), dtype=bool)
+        for group, quota in ((b, 1), (a, per_row)):
+            order = np.lexsort((-score, group))
+            g = group[order]
+            starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+            rank = np.arange(len(g)) - np.repeat(starts, np.diff(np.r_[starts, len(g)]))
+            picked[order[rank < quota]] = True
+        return a[picked], b[picked], score[picked]
+
+    rng = np.random.default_rng(11)
+    for n, count in ((50, 3000), (3000, 20000)):
+        x, y = rng.integers(0, n, count), rng.integers(0, n, count)
+        keep = x != y
+        ties = rng.choice(np.float32([0.5, 0.8, 0.8000001, 0.9, 1.0]), count)
+        score = np.where(rng.random(count) < 0.5, ties, rng.uniform(0.5, 1.0, count)).astype(np.float32)
+        for per_row in (1, 3, 8):
+            got = pair_search._select(x[keep], y[keep], score[keep], n, per_row)
+            want = reference(x[keep], y[keep], score[keep], n, per_row)
+            assert all(np.array_equal(g, w) for g, w in zip(got, want, strict=True))

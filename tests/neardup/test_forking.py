@@ -1,0 +1,87 @@
+"""`in_two`: half of a job in a forked child, its result back through a shared memory file (or a pool).
+
+What a caller relies on: the child's result equal to running the job here (arrays included, and writable), its
+exception raised here with its message, a child that dies without a result an error rather than a hang, and no
+child left running or unreaped when this half raises.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import numpy as np
+import pytest
+
+from tuneline.neardup import forking
+
+pytestmark = pytest.mark.skipif(not forking.can_fork(), reason="no fork on this platform")
+
+
+def _no_children_left() -> bool:
+    try:
+        os.waitpid(-1, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return False
+
+
+def _job(start: int, stop: int) -> dict:
+    rows = np.arange(start * 256, stop * 256, dtype=np.float32).reshape(-1, 256)
+    return {"rows": rows, "ids": np.arange(start, stop), "texts": [f"text {i}" for i in range(start, stop)]}
+
+
+@pytest.mark.parametrize("shared_memory", [True, False])
+def test_the_childs_half_is_what_running_it_here_gives(shared_memory: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    if not shared_memory:
+        monkeypatch.delattr(os, "memfd_create", raising=False)
+    mine, theirs = forking.in_two(_job, (0, 3), (3, 50_000))
+    want = _job(3, 50_000)
+    assert np.array_equal(theirs["rows"], want["rows"]) and theirs["rows"].dtype == np.float32
+    assert np.array_equal(theirs["ids"], want["ids"]) and theirs["texts"] == want["texts"]
+    assert np.array_equal(mine["rows"], _job(0, 3)["rows"])
+    theirs["rows"][0, 0] = -1.0  # writable, like any array
+    empty, nothing = forking.in_two(lambda n: n, (None,), (None,))
+    assert empty is None and nothing is None
+    assert _no_children_left()
+
+
+class _Unpicklable(Exception):
+    def __reduce__(self):
+        raise TypeError("no pickling")
+
+
+def test_the_childs_exception_is_raised_here_even_one_that_does_not_pickle() -> None:
+    def job(fail: bool) -> int:
+        if fail:
+            raise _Unpicklable("the child's words")
+        return 1
+
+    with pytest.raises(RuntimeError, match="_Unpicklable: the child's words"):
+        forking.in_two(job, (False,), (True,))
+    assert _no_children_left()
+
+
+def test_a_child_that_dies_without_a_result_is_an_error_not_a_hang() -> None:
+    def job(die: bool) -> int:
+        if die:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return 1
+
+    with pytest.raises(RuntimeError, match="ended without a result"):
+        forking.in_two(job, (False,), (True,))
+    assert _no_children_left()
+
+
+def test_when_this_half_raises_the_child_is_stopped_and_reaped() -> None:
+    def job(child: bool) -> int:
+        if child:
+            import time
+
+            time.sleep(60)  # would hold the test a minute if it were waited for
+            return 1
+        raise ValueError("this half")
+
+    with pytest.raises(ValueError, match="this half"):
+        forking.in_two(job, (False,), (True,))
+    assert _no_children_left()
