@@ -13,8 +13,10 @@ import hashlib
 import json
 from typing import Any
 
+import msgspec
+
 from ..analysis.formats import detect, message_view
-from ..analysis.json_read import read_json
+from ..analysis.json_read import read_json, shallow
 from ..analysis.lines import BOM
 
 
@@ -68,6 +70,15 @@ def example_text(line: str) -> str | None:
         line = line[1:]
     if not line.strip():
         return None
+    if '"messages"' in line and shallow(line):
+        try:
+            typed = _CHAT_LINE(line)
+        except (msgspec.DecodeError, RecursionError, UnicodeError):
+            pass  # another shape (or invalid JSON): the general path says which
+        else:
+            fast = _typed_chat_text(typed)
+            if fast is not False:
+                return fast
     try:
         obj = read_json(line)[0]  # json.loads' value, in about half its time
     except (ValueError, RecursionError):
@@ -87,9 +98,70 @@ def example_text(line: str) -> str | None:
         calls = m.get("tool_calls") or m.get("function_call")
         if calls:
             text = f"{text} {json.dumps(calls, ensure_ascii=False)}"
-        if text.strip():
-            parts.append(" ".join(text.split()))
+        if text := squeeze(text):
+            parts.append(text)
     return "\n".join(parts) if len(parts) > bool(images) else None
+
+
+class _Message(msgspec.Struct):
+    role: Any = None
+    content: str | None = None
+    tool_calls: Any = None
+    function_call: Any = None
+
+
+class _ChatLine(msgspec.Struct):
+    """The commonest line's shape, decoded without building a dict per object (half of msgspec's untyped time):
+    the top-level keys that send a line down the general path are decoded only to see that they are there."""
+
+    messages: list[_Message]
+    system: Any = msgspec.UNSET
+    schemaVersion: Any = msgspec.UNSET
+    images: Any = msgspec.UNSET
+    image: Any = msgspec.UNSET
+
+
+_CHAT_LINE = msgspec.json.Decoder(_ChatLine).decode
+
+
+def _typed_chat_text(line: _ChatLine) -> str | bool | None:
+    """`_plain_chat_text` of a line decoded as `_ChatLine` (False for a line it sends to the general path)."""
+    if not (line.system is line.schemaVersion is line.images is line.image is msgspec.UNSET):
+        return False
+    parts = []
+    for m in line.messages:
+        if m.role == "system":
+            continue
+        content = m.content or ""
+        calls = m.tool_calls or m.function_call
+        if calls:
+            content = f"{content} {json.dumps(calls, ensure_ascii=False)}"
+        if content := squeeze(content):
+            parts.append(content)
+    return "\n".join(parts) if parts else None
+
+
+def squeeze(text: str) -> str:
+    """`" ".join(text.split())`: runs of whitespace as one space, none at either end. Most texts are ASCII with
+    single spaces already: a few substring tests (C speed) find that, without splitting the text into a list of
+    words and joining it again (2.5x faster on the bench's texts)."""
+    if (
+        text.isascii()
+        and "  " not in text
+        and text[:1] != " "
+        and text[-1:] != " "
+        and "\n" not in text
+        and "\t" not in text
+        and "\r" not in text
+        and "\x0b" not in text
+        and "\x0c" not in text
+        and "\x1c" not in text
+        and "\x1d" not in text
+        and "\x1e" not in text
+        and "\x1f" not in text
+    ):
+        return text  # the ASCII whitespace is " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f" (str.isspace)
+    return " ".join(text.split())
 
 
 def _plain_chat_text(obj: dict[str, Any]) -> str | bool | None:
@@ -112,7 +184,6 @@ def _plain_chat_text(obj: dict[str, Any]) -> str | bool | None:
         calls = m.get("tool_calls") or m.get("function_call")
         if calls:
             content = f"{content} {json.dumps(calls, ensure_ascii=False)}"
-        words = content.split()
-        if words:
-            parts.append(" ".join(words))
+        if content := squeeze(content):
+            parts.append(content)
     return "\n".join(parts) if parts else None
