@@ -18,12 +18,31 @@ from tuneline.neardup import forking
 pytestmark = pytest.mark.skipif(not forking.can_fork(), reason="no fork on this platform")
 
 
-def _no_children_left() -> bool:
-    try:
-        os.waitpid(-1, os.WNOHANG)
-    except ChildProcessError:
-        return True
-    return False
+@pytest.fixture
+def forked(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The pids `in_two` forks (other tests' servers and pools may still be children of this process)."""
+    pids: list[int] = []
+    fork = os.fork
+
+    def recording() -> int:
+        pid = fork()
+        if pid:
+            pids.append(pid)
+        return pid
+
+    monkeypatch.setattr(os, "fork", recording)
+    return pids
+
+
+def _reaped(pids: list[int]) -> bool:
+    """Whether each child has ended and been waited for (no zombie, none still running)."""
+    for pid in pids:
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            continue
+        return False
+    return bool(pids)
 
 
 def _job(start: int, stop: int) -> dict:
@@ -32,7 +51,9 @@ def _job(start: int, stop: int) -> dict:
 
 
 @pytest.mark.parametrize("shared_memory", [True, False])
-def test_the_childs_half_is_what_running_it_here_gives(shared_memory: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_childs_half_is_what_running_it_here_gives(
+    shared_memory: bool, monkeypatch: pytest.MonkeyPatch, forked: list[int]
+) -> None:
     if not shared_memory:
         monkeypatch.delattr(os, "memfd_create", raising=False)
     mine, theirs = forking.in_two(_job, (0, 3), (3, 50_000))
@@ -43,7 +64,7 @@ def test_the_childs_half_is_what_running_it_here_gives(shared_memory: bool, monk
     theirs["rows"][0, 0] = -1.0  # writable, like any array
     empty, nothing = forking.in_two(lambda n: n, (None,), (None,))
     assert empty is None and nothing is None
-    assert _no_children_left()
+    assert _reaped(forked)
 
 
 class _Unpicklable(Exception):
@@ -51,7 +72,7 @@ class _Unpicklable(Exception):
         raise TypeError("no pickling")
 
 
-def test_the_childs_exception_is_raised_here_even_one_that_does_not_pickle() -> None:
+def test_the_childs_exception_is_raised_here_even_one_that_does_not_pickle(forked: list[int]) -> None:
     def job(fail: bool) -> int:
         if fail:
             raise _Unpicklable("the child's words")
@@ -59,10 +80,10 @@ def test_the_childs_exception_is_raised_here_even_one_that_does_not_pickle() -> 
 
     with pytest.raises(RuntimeError, match="_Unpicklable: the child's words"):
         forking.in_two(job, (False,), (True,))
-    assert _no_children_left()
+    assert _reaped(forked)
 
 
-def test_a_child_that_dies_without_a_result_is_an_error_not_a_hang() -> None:
+def test_a_child_that_dies_without_a_result_is_an_error_not_a_hang(forked: list[int]) -> None:
     def job(die: bool) -> int:
         if die:
             os.kill(os.getpid(), signal.SIGKILL)
@@ -70,10 +91,10 @@ def test_a_child_that_dies_without_a_result_is_an_error_not_a_hang() -> None:
 
     with pytest.raises(RuntimeError, match="ended without a result"):
         forking.in_two(job, (False,), (True,))
-    assert _no_children_left()
+    assert _reaped(forked)
 
 
-def test_when_this_half_raises_the_child_is_stopped_and_reaped() -> None:
+def test_when_this_half_raises_the_child_is_stopped_and_reaped(forked: list[int]) -> None:
     def job(child: bool) -> int:
         if child:
             import time
@@ -84,4 +105,4 @@ def test_when_this_half_raises_the_child_is_stopped_and_reaped() -> None:
 
     with pytest.raises(ValueError, match="this half"):
         forking.in_two(job, (False,), (True,))
-    assert _no_children_left()
+    assert _reaped(forked)
