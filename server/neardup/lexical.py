@@ -31,10 +31,11 @@ _HAS_SHINGLES, _NOT_PLAIN = 1, 2  # minhash.c's states of a text (0: no shingle)
 _TOKEN = re.compile(r"\w+|[.!?]\s+|\n+")  # words, and sentence boundaries (. ! ? before whitespace, newlines)
 
 
-try:  # minhash.c, built with the compiled engine (native_build); `_signatures` is its reference
+try:  # minhash.c, built with the compiled engine (native_build); `_signatures` and `_band_keys` are its reference
+    from ._minhash import band_keys as _compiled_band_keys  # type: ignore[import-not-found]
     from ._minhash import signatures as _compiled  # type: ignore[import-not-found]
 except ImportError:
-    _compiled = None
+    _compiled = _compiled_band_keys = None
 
 
 class NearDuplicatesUnavailable(RuntimeError):
@@ -320,6 +321,15 @@ class LexicalIndex(KeyedRows):
         )
 
     def _band_keys(self, sigs):
+        np = self.np
+        if _compiled_band_keys is not None:
+            keys = np.empty((len(sigs), BANDS), dtype=np.uint64)
+            _compiled_band_keys(np.ascontiguousarray(sigs, dtype=np.uint32), self._band_mix, keys)
+            return keys
+        return self._numpy_band_keys(sigs)
+
+    def _numpy_band_keys(self, sigs):
+        """`_band_keys` in numpy: the reference minhash.c's `band_keys` is held equal to."""
         np = self.np
         keys = np.zeros((len(sigs), BANDS), dtype=np.uint64)
         with np.errstate(over="ignore"):

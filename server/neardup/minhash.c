@@ -192,7 +192,53 @@ done:
     return result;
 }
 
+/* band_keys(sigs, band_mix, keys): for each signature (64 uint32) and band b of ROWS = len(band_mix) slots,
+   keys[b] = sum over r of sig[b * ROWS + r] * band_mix[r], plus b (64-bit wrapping): lexical.py's `_band_keys`,
+   without its per-band temporary arrays. */
+static PyObject *
+band_keys(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    Py_buffer sigs = {0}, mix_buf = {0}, keys = {0};
+    if (!PyArg_ParseTuple(args, "y*y*w*:band_keys", &sigs, &mix_buf, &keys)) {
+        return NULL;
+    }
+    PyObject *result = NULL;
+    Py_ssize_t rows = mix_buf.len / 8;
+    if (rows < 1 || mix_buf.len % 8 || NUM_PERM % rows) {
+        PyErr_SetString(PyExc_ValueError, "band_mix must be uint64 values, a whole number of bands of them in 64");
+        goto done;
+    }
+    Py_ssize_t bands = NUM_PERM / rows;
+    Py_ssize_t n = sigs.len / (NUM_PERM * 4);
+    if (sigs.len % (NUM_PERM * 4) || keys.len != n * bands * 8) {
+        PyErr_SetString(PyExc_ValueError, "sigs must be 64 uint32 values a text and keys one uint64 a band and text");
+        goto done;
+    }
+    const uint32_t *sig = sigs.buf;
+    const uint64_t *mix_of = mix_buf.buf;
+    uint64_t *out = keys.buf;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++) {
+        for (Py_ssize_t b = 0; b < bands; b++) {
+            uint64_t key = (uint64_t)b;
+            for (Py_ssize_t r = 0; r < rows; r++) {
+                key += (uint64_t)sig[i * NUM_PERM + b * rows + r] * mix_of[r];
+            }
+            out[i * bands + b] = key;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    result = Py_NewRef(Py_None);
+done:
+    PyBuffer_Release(&sigs);
+    PyBuffer_Release(&mix_buf);
+    PyBuffer_Release(&keys);
+    return result;
+}
+
 static PyMethodDef methods[] = {
+    {"band_keys", band_keys, METH_VARARGS,
+     PyDoc_STR("band_keys(sigs, band_mix, keys): each signature's LSH band keys into keys (uint64, one a band)")},
     {"signatures", signatures, METH_VARARGS,
      PyDoc_STR("signatures(texts, masked, perm_a, perm_b, sigs, states): each text's MinHash signature into sigs "
                "(64 uint32 a text) and into states 0 (no shingle), 1 (a signature) or 2 (not printable ASCII: "

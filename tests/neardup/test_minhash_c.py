@@ -118,3 +118,19 @@ def test_bad_arguments_are_errors_not_crashes() -> None:
         lexical._compiled(["a", "b"], masked, index._perm_a[:8], index._perm_b, sigs, states)
     with pytest.raises(TypeError):  # a read-only output
         lexical._compiled(["a", "b"], masked, index._perm_a, index._perm_b, bytes(sigs.nbytes), states)
+
+
+@needs_c
+def test_band_keys_are_the_numpy_references() -> None:
+    index = LexicalIndex()
+    rng = np.random.default_rng(4)
+    sigs = rng.integers(0, 2**32, (5000, NUM_PERM), dtype=np.uint32)
+    sigs[:10] = 0xFFFFFFFF  # texts without a shingle
+    for part in (sigs, sigs[:1], sigs[:0], sigs[::3]):  # a strided slice is made contiguous first
+        assert np.array_equal(index._band_keys(part), index._numpy_band_keys(part))
+    with pytest.raises(ValueError):
+        lexical._compiled_band_keys(sigs, index._band_mix[:3], np.empty((5000, 16), dtype=np.uint64))
+    with pytest.raises(ValueError):
+        lexical._compiled_band_keys(sigs, index._band_mix, np.empty((5000, 8), dtype=np.uint64))
+    with pytest.raises(TypeError):
+        lexical._compiled_band_keys(sigs, index._band_mix, bytes(5000 * 16 * 8))
