@@ -38,7 +38,7 @@ from ..fileio import FileRefused, open_regular
 from ..fswatch import Waiter, stamp
 from ..neardup.pairing import training_partner
 from ..output import FORMATTERS
-from .common import UsageError, build_engine, color, max_line_bytes, settings_from_args, write_output
+from .common import UsageError, build_engine, color, max_line_bytes, run_at_end, settings_from_args, write_output
 from .near_duplicates import add_near_duplicates, resolve_mode
 
 CONFIG_NAMES = ("tuneline.toml", "pyproject.toml")
@@ -308,6 +308,7 @@ class _Session:
             formatter = FORMATTERS[self.args.format]
             text = formatter(reports, engine, color=color(self.args), show_summary=not self.args.no_summary)
             write_output(text, machine=self.args.format != "text")
+        run_at_end()  # this check's leftover work (cache writes), not left to pile up until the watch ends
         self._status(began, reports, f"{problems.count} not checked" if problems.count else "")
 
     def _reports(self, reread: set[Path] | None, problems: _Problems) -> list[FileReport]:

@@ -196,7 +196,8 @@ class NearDuplicateDetector:
         content key taken once. When the cache holds the search result of the same texts (other lines with the
         same texts: trailing spaces, a system prompt), it is read without embedding or reading a single vector (a
         warm `check --near-duplicates` of 100k examples spent ~1 s reading them, only to find the pairs stored). A
-        fresh index gives the i-th item row i, which is what the stored result's name and rows are made of."""
+        fresh index gives the i-th item row i, which is what the stored result's name and rows are made of. The new
+        vectors' cache writes run on beside the search (`Embedder.background_writes`)."""
         from .cache import content_key
 
         assert self.may_reuse_result() and self.embedder is not None and self.embedder.cache is not None

@@ -426,3 +426,17 @@ def test_a_one_line_edit_analyses_one_line(tmp_path, capsys, monkeypatch):
     session.check({path}, reload=False, expand=False)
     assert analysed == [ok_line(9999)], "only the edited line is analysed; the other 499 come from the kept report"
     _same_as_a_fresh_check(session, path)
+
+
+def test_each_check_runs_the_work_left_for_its_end(tmp_path, capsys):
+    """Work a check leaves for after its output (`at_end`: the near-duplicate pass's cache writes) runs after that
+    check, not once the watch ends: otherwise every re-check would add one more, each holding its cache open."""
+    from tuneline.cli import common
+
+    path = write(tmp_path / "data.jsonl", good(20))
+    session = _session(path, capsys)
+    ran: list[int] = []
+    common.at_end(lambda: ran.append(1))
+    write(path, [*good(19), ok_line(777)])
+    session.check({path}, reload=False, expand=False)
+    assert ran == [1] and not common._AT_END
