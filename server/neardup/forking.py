@@ -40,9 +40,10 @@ def in_two(job: Callable[..., Any], here: tuple[Any, ...], there: tuple[Any, ...
     pool `_in_pool` falls back to pickles `there`."""
     if not can_fork():
         return job(*here), job(*there)
-    if not hasattr(os, "memfd_create"):
+    try:
+        fd = os.memfd_create("tuneline-half", os.MFD_CLOEXEC)
+    except (AttributeError, OSError):  # not Linux, or a sandbox that refuses memfd_create
         return _in_pool(job, here, there)
-    fd = os.memfd_create("tuneline-half", os.MFD_CLOEXEC)
     try:
         pid = os.fork()
         if pid == 0:

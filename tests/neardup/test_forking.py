@@ -50,12 +50,18 @@ def _job(start: int, stop: int) -> dict:
     return {"rows": rows, "ids": np.arange(start, stop), "texts": [f"text {i}" for i in range(start, stop)]}
 
 
-@pytest.mark.parametrize("shared_memory", [True, False])
+@pytest.mark.parametrize("shared_memory", ["memfd", "absent", "refused"])
 def test_the_childs_half_is_what_running_it_here_gives(
-    shared_memory: bool, monkeypatch: pytest.MonkeyPatch, forked: list[int]
+    shared_memory: str, monkeypatch: pytest.MonkeyPatch, forked: list[int]
 ) -> None:
-    if not shared_memory:
+    if shared_memory == "absent":  # not Linux: a one-process pool
         monkeypatch.delattr(os, "memfd_create", raising=False)
+    elif shared_memory == "refused":  # a sandbox's seccomp filter: the pool too
+
+        def refuse(*_: object) -> int:
+            raise PermissionError(1, "Operation not permitted")
+
+        monkeypatch.setattr(os, "memfd_create", refuse)
     mine, theirs = forking.in_two(_job, (0, 3), (3, 50_000))
     want = _job(3, 50_000)
     assert np.array_equal(theirs["rows"], want["rows"]) and theirs["rows"].dtype == np.float32
