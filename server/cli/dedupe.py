@@ -17,7 +17,13 @@ from ..analysis.report import check_stream
 from ..fileio import atomic_write, clean_stale_temps, default_file_mode, open_regular
 from ..output import clean
 from .common import UsageError, max_line_bytes, settings_from_args
-from .near_duplicates import add_near_duplicate_arguments, detector_for, progress_printer, resolve_mode
+from .near_duplicates import (
+    add_near_duplicate_arguments,
+    detector_for,
+    finish_writes_at_end,
+    progress_printer,
+    resolve_mode,
+)
 
 
 def _copy(fh: BinaryIO, ranges: list[tuple[int, int]], block: int = 1 << 20) -> Iterator[bytes]:
@@ -76,9 +82,9 @@ def cmd_dedupe(args: argparse.Namespace) -> int:
         if mode != "off":
             from ..neardup.checks import near_duplicate_findings
 
-            for f in near_duplicate_findings(
-                dataset, detector_for(mode, settings, args.near_duplicate_threshold), progress_printer("Embedding")
-            ):
+            detector = detector_for(mode, settings, args.near_duplicate_threshold)
+            finish_writes_at_end(detector)
+            for f in near_duplicate_findings(dataset, detector, progress_printer("Embedding")):
                 kept_copy = f.related[0].line
                 if f.line is not None and f.line not in drop and kept_copy not in drop:
                     drop[f.line] = f.message[0].lower() + f.message[1:].rstrip(".")

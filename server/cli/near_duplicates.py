@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,7 +17,7 @@ from ..fileio import FileRefused, open_regular
 from .common import UsageError, at_end, max_line_bytes, unit_fraction
 
 if TYPE_CHECKING:
-    from ..neardup.cache import EmbeddingCache
+    from ..neardup.detector import NearDuplicateDetector
 
 
 def resolve_mode(requested: str | None, settings: Settings) -> str:
@@ -90,13 +89,17 @@ def add_near_duplicates(reports: list[FileReport], engine: Engine, mode: str, th
 
                 report.dataset.set_external("overlap", overlap_findings(report.dataset, train_lines, train, near))
         report.refresh()
-    if loaded is not None and loaded.embedder is not None and loaded.embedder.cache is not None:
-        at_end(_finish_writes(loaded.embedder.cache))
+    if loaded is not None:
+        finish_writes_at_end(loaded)
 
 
-def _finish_writes(cache: EmbeddingCache) -> Callable[[], None]:
-    """The embedding cache's last writes (a big file's vectors are stored while its report is formatted), waited
-    for once the report is out; a cache that cannot be written costs the next run time, not this run its report."""
+def finish_writes_at_end(detector: NearDuplicateDetector) -> None:
+    """Have the command wait, once its output is out, for the embedding cache's last writes (a big file's vectors
+    are written while its search runs); a cache that cannot be written costs the next run time, not this run its
+    report: one warning line."""
+    cache = detector.embedder.cache if detector.embedder is not None else None
+    if cache is None:
+        return
 
     def finish() -> None:
         import sqlite3
@@ -106,7 +109,7 @@ def _finish_writes(cache: EmbeddingCache) -> Callable[[], None]:
         except (sqlite3.Error, OSError) as exc:
             print(f"tuneline: warning: the embedding cache was not written: {exc}", file=sys.stderr)
 
-    return finish
+    at_end(finish)
 
 
 def add_near_duplicate_arguments(parser: argparse.ArgumentParser, what: str) -> None:

@@ -52,7 +52,7 @@ def content_key(model_id: str, text: str) -> bytes:
 _WRITING: weakref.WeakSet[EmbeddingCache] = weakref.WeakSet()  # caches that started a writer thread
 
 
-def _settle_writers() -> None:
+def settle_writers() -> None:
     """Before any fork of this process (the near-duplicate passes' children, check's workers), writes still running
     finish (the command line's whole-file pass lets a big file's vector writes run on into its search)."""
     for cache in list(_WRITING):
@@ -60,7 +60,7 @@ def _settle_writers() -> None:
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(before=_settle_writers)
+    os.register_at_fork(before=settle_writers)  # the backstop: `forking.in_two` settles them first
 
 REFRESH_SECONDS = 24 * 3600  # a read refreshes a vector's last use when it is older than this
 RESULTS = 16  # search results kept (one per file checked lately)

@@ -35,19 +35,28 @@ def can_fork() -> bool:
 
 def in_two(job: Callable[..., Any], here: tuple[Any, ...], there: tuple[Any, ...]) -> tuple[Any, Any]:
     """`job(*here)` in this process while `job(*there)` runs in a forked child; both results (or both here, when
-    this platform cannot fork). An exception in either is raised here (the child's first), and a child whose half is
-    no longer wanted is stopped. Pass bounds and let `job` (a closure, inherited by the fork) hold the data: the
-    pool `_in_pool` falls back to pickles `there`."""
+    this platform cannot fork). An exception in either is raised here (this half's when both raise), and a child
+    whose half is no longer wanted is stopped. Pass bounds and let `job` (a closure, inherited by the fork) hold the
+    data: only the pool `_in_pool` falls back to pickles `there`."""
     if not can_fork():
         return job(*here), job(*there)
+    from .cache import settle_writers
+
+    settle_writers()  # here, where an interrupt is raised (in the at-fork hook it would only be printed)
     try:
         fd = os.memfd_create("tuneline-half", os.MFD_CLOEXEC)
     except (AttributeError, OSError):  # not Linux, or a sandbox that refuses memfd_create
         return _in_pool(job, here, there)
     try:
-        pid = os.fork()
+        held = _hold_interrupts()
+        try:
+            pid = os.fork()
+        except BaseException:
+            _release(held)
+            raise
         if pid == 0:
-            _child(fd, job, there)
+            _child(fd, job, there, held)
+        _release(held)
         try:
             mine = job(*here)
         except BaseException:
@@ -59,17 +68,31 @@ def in_two(job: Callable[..., Any], here: tuple[Any, ...], there: tuple[Any, ...
     return mine, theirs
 
 
-def _child(fd: int, job: Callable[..., Any], args: tuple[Any, ...]) -> NoReturn:
+def _hold_interrupts() -> Any:
+    """Hold SIGINT back across the fork: an interrupt in the instant after it would run the caller's code in the
+    child (its handlers, its exit work on inherited files). The signal mask to restore, or None."""
+    if not hasattr(signal, "pthread_sigmask"):
+        return None
+    return signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+
+
+def _release(held: Any) -> None:
+    if held is not None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
+def _child(fd: int, job: Callable[..., Any], args: tuple[Any, ...], held: Any) -> NoReturn:
     """Run the child's half and leave its result in the shared memory file: a pickle whose arrays (protocol 5's
     out-of-band buffers) follow it as raw bytes, so the parent maps them instead of reading them through a pipe
-    (the embedding's half is 51 MB at 100k examples: 0.24 s through a pool's pipe, ~0.03 s so)."""
+    (the embedding's half is 51 MB at 100k examples: 0.24 s through a pool's pipe, ~0.03 s so). Exit status 0
+    means the whole result (or the job's exception) was written."""
     code = 1
     try:
         buffers: list[pickle.PickleBuffer] = []
         try:
+            _release(held)  # an interrupt held back arrives here, and goes to the parent as the child's exception
             head = pickle.dumps((True, job(*args)), protocol=5, buffer_callback=buffers.append)
-            code = 0
-        except BaseException as exc:  # raised in the parent: an interrupt too
+        except BaseException as exc:
             buffers = []
             head = _pickled_error(exc)
         raws = [b.raw() for b in buffers]
@@ -77,6 +100,7 @@ def _child(fd: int, job: Callable[..., Any], args: tuple[Any, ...]) -> NoReturn:
         _write_all(fd, struct.pack(f"<Q{len(sizes)}Q", len(sizes), *sizes))
         for part in (head, *raws):
             _write_all(fd, part)
+        code = 0
     finally:
         os._exit(code)
 
@@ -96,18 +120,26 @@ def _write_all(fd: int, data: bytes | memoryview) -> None:
 
 def _result(fd: int, pid: int) -> Any:
     """The child's result, once it has ended: arrays in it are views of the mapped file (copy-on-write, so they can
-    be written to like any array)."""
+    be written to like any array). A child that did not write all of it (killed, out of memory) is an error."""
+    code: int | None = None
     try:
         _, status = os.waitpid(pid, 0)
+        code = os.waitstatus_to_exitcode(status)
+    except ChildProcessError:  # reaped already (SIGCHLD ignored): the file alone says whether it is whole
+        pass
     except BaseException:  # an interrupt while waiting
         _stop(pid)
         raise
     size = os.fstat(fd).st_size
-    if size < 8:
-        raise RuntimeError(f"a forked child ended without a result (wait status {status})")
-    mapped = mmap.mmap(fd, size, access=mmap.ACCESS_COPY)
-    (count,) = struct.unpack_from("<Q", mapped)
-    sizes = struct.unpack_from(f"<{count}Q", mapped, 8)
+    whole = code in (0, None) and size >= 16
+    if whole:
+        mapped = mmap.mmap(fd, size, access=mmap.ACCESS_COPY)
+        (count,) = struct.unpack_from("<Q", mapped)
+        whole = 1 <= count <= (size - 8) // 8
+        sizes = struct.unpack_from(f"<{count}Q", mapped, 8) if whole else ()
+        whole = whole and 8 + 8 * count + sum(sizes) <= size
+    if not whole:
+        raise RuntimeError(f"a forked child ended without its result (exit code {code})")
     view = memoryview(mapped)
     offset = 8 + 8 * count
     parts = []
@@ -121,8 +153,13 @@ def _result(fd: int, pid: int) -> Any:
 
 
 def _stop(pid: int) -> None:
-    """End and reap a child (not reaped yet) whose result is no longer wanted: this half raised, or the user
-    interrupted."""
+    """End and reap a child whose result is no longer wanted (this half raised, or the user interrupted). A pid
+    that is no longer this process's child (reaped already) is left alone: it may be another process's now."""
+    try:
+        if os.waitpid(pid, os.WNOHANG) != (0, 0):
+            return  # it had ended: reaped now
+    except ChildProcessError:
+        return
     with contextlib.suppress(ProcessLookupError, ChildProcessError):
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)

@@ -32,7 +32,7 @@ class Embedder:
         self.last_keys: list[bytes] = []  # content keys of the texts of the last `embed` call
         self._row: dict[bytes, int] = {}  # content key -> row of every vector embedded or read so far
         # Whether `embed` returns while its cache writes go on: the command line's whole-file pass lets them run on
-        # beside the search's first steps (they finish before its fork, see `cache._settle_writers`, or when the
+        # beside the search's first steps (they finish before its fork, see `cache.settle_writers`, or when the
         # command is done) instead of waiting ~0.6 s for them at 100k examples.
         self.background_writes = False
         self._store = np.zeros((0, 0), dtype=np.float32)

@@ -95,7 +95,7 @@ def test_a_child_that_dies_without_a_result_is_an_error_not_a_hang(forked: list[
             os.kill(os.getpid(), signal.SIGKILL)
         return 1
 
-    with pytest.raises(RuntimeError, match="ended without a result"):
+    with pytest.raises(RuntimeError, match="ended without its result"):
         forking.in_two(job, (False,), (True,))
     assert _reaped(forked)
 
@@ -112,3 +112,17 @@ def test_when_this_half_raises_the_child_is_stopped_and_reaped(forked: list[int]
     with pytest.raises(ValueError, match="this half"):
         forking.in_two(job, (False,), (True,))
     assert _reaped(forked)
+
+
+def test_a_child_reaped_by_someone_else_still_gives_its_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With SIGCHLD ignored the kernel reaps the child itself: its result is read from the file all the same, and
+    no pid is signalled (it may be another process's by then)."""
+    killed: list[int] = []
+    monkeypatch.setattr(os, "kill", lambda pid, sig: killed.append(pid))
+    previous = signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    try:
+        mine, theirs = forking.in_two(_job, (0, 2), (2, 5))
+    finally:
+        signal.signal(signal.SIGCHLD, previous)
+    assert theirs["texts"] == _job(2, 5)["texts"] and mine["texts"] == ["text 0", "text 1"]
+    assert not killed

@@ -98,30 +98,32 @@ def test_cache_writes_still_running_finish_before_a_fork_and_before_a_read(tmp_p
 
 
 @needs_embed
-def test_check_writes_every_vector_before_it_exits(tmp_path):
-    """`check` ends its process at once after the report (`cli.run`): vector writes still running on the cache's
-    thread then are waited for, not lost. Each write is slowed down here so that they are still running."""
-    import sqlite3
-
+@pytest.mark.parametrize("command", ["check", "dedupe"])
+def test_the_command_has_written_every_vector_when_it_returns(tmp_path, command):
+    """The vectors of a whole file are written while its search runs; `main` waits for the writes before it
+    returns (and so before `check` ends its process at once, `cli.run`). Each write is slowed down here so that
+    they are still running when the report is out; the vectors are counted right after `main` returned, in the same
+    process, before the interpreter's own exit could wait for them."""
     lines, _ = planted()
     data = tmp_path / "d.jsonl"
     data.write_text("\n".join(lines) + "\n")
-    env = cache_home(tmp_path)
-    slow_writes = (
-        "import sys, time\n"
+    argv = ["check", "--format", "json"] if command == "check" else ["dedupe", "-o", str(tmp_path / "out.jsonl")]
+    script = (
+        "import os, sqlite3, sys, time\n"
         "from tuneline.neardup import cache\n"
         "write = cache.EmbeddingCache._write\n"
         "cache.EmbeddingCache._write = lambda self, *a: (time.sleep(1.5), write(self, *a))[1]\n"
-        "from tuneline.cli import run\n"
-        "sys.argv = ['tuneline', 'check', '--format', 'json', '--near-duplicates=semantic', sys.argv[1]]\n"
-        "run()\n"
+        "from tuneline.cli import main\n"
+        "code = main(sys.argv[1:])\n"
+        "(count,) = sqlite3.connect(cache.default_path()).execute('SELECT COUNT(*) FROM vectors').fetchone()\n"
+        "print(f'vectors: {count}', file=sys.stderr)\n"
+        "os._exit(code)\n"
     )
-    done = subprocess.run([sys.executable, "-c", slow_writes, str(data)], capture_output=True, timeout=300, env=env)
-    assert done.returncode in (0, 1) and b'"TL302"' in done.stdout, done.stderr
-    (store,) = (tmp_path / "cache").rglob("embeddings.sqlite")
-    with sqlite3.connect(store) as db:
-        (vectors,) = db.execute("SELECT COUNT(*) FROM vectors").fetchone()
-    assert vectors == len({t for line in lines if (t := example_text(line))})
+    args = [sys.executable, "-c", script, *argv, "--near-duplicates=semantic", str(data)]
+    done = subprocess.run(args, capture_output=True, timeout=300, env=cache_home(tmp_path))
+    assert done.returncode in (0, 1), done.stderr
+    distinct = len({t for line in lines if (t := example_text(line))})
+    assert f"vectors: {distinct}".encode() in done.stderr, done.stderr
 
 
 def test_incremental_update_matches_fresh_detection():
