@@ -93,13 +93,7 @@ def example_text(line: str) -> str | None:
     images = _image_ids(obj, [*messages, *extra])
     parts = [f"{IMAGE_LINE}{' '.join(images)}]"] if images else []
     for m in (*messages, *extra):
-        if m.get("role") == "system":
-            continue
-        text = _content(m.get("content"))
-        calls = m.get("tool_calls") or m.get("function_call")
-        if calls:
-            text = f"{text} {json.dumps(calls, ensure_ascii=False)}"
-        if text := squeeze(text):
+        if text := _turn(m.get("role"), _content(m.get("content")), m.get("tool_calls") or m.get("function_call")):
             parts.append(text)
     return "\n".join(parts) if len(parts) > bool(images) else None
 
@@ -131,15 +125,19 @@ def _typed_chat_text(line: _ChatLine) -> str | bool | None:
         return False
     parts = []
     for m in line.messages:
-        if m.role == "system":
-            continue
-        content = m.content or ""
-        calls = m.tool_calls or m.function_call
-        if calls:
-            content = f"{content} {json.dumps(calls, ensure_ascii=False)}"
-        if content := squeeze(content):
-            parts.append(content)
+        if text := _turn(m.role, m.content or "", m.tool_calls or m.function_call):
+            parts.append(text)
     return "\n".join(parts) if parts else None
+
+
+def _turn(role: object, content: str, calls: object) -> str:
+    """One message's share of the comparable text (every path takes it from here): nothing for the system prompt;
+    its words, then its tool calls as JSON, with whitespace squeezed."""
+    if role == "system":
+        return ""
+    if calls:
+        content = f"{content} {json.dumps(calls, ensure_ascii=False)}"
+    return squeeze(content)
 
 
 def squeeze(text: str) -> str:
@@ -164,11 +162,6 @@ def _plain_chat_text(obj: dict[str, Any]) -> str | bool | None:
             if content is not None:
                 return False
             content = ""
-        if m.get("role") == "system":
-            continue
-        calls = m.get("tool_calls") or m.get("function_call")
-        if calls:
-            content = f"{content} {json.dumps(calls, ensure_ascii=False)}"
-        if content := squeeze(content):
-            parts.append(content)
+        if text := _turn(m.get("role"), content, m.get("tool_calls") or m.get("function_call")):
+            parts.append(text)
     return "\n".join(parts) if parts else None
