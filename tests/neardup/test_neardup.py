@@ -126,6 +126,32 @@ def test_the_command_has_written_every_vector_when_it_returns(tmp_path, command)
     assert f"vectors: {distinct}".encode() in done.stderr, done.stderr
 
 
+@needs_embed
+def test_a_cache_write_that_fails_is_one_warning_and_the_report_stands(tmp_path):
+    """A vector write that fails once the report is out (a cache locked by another process past SQLite's timeout)
+    costs the next run time, not this run its report: `check` prints the report, one warning line, its usual
+    exit code."""
+    lines, _ = planted()
+    data = tmp_path / "d.jsonl"
+    data.write_text("\n".join(lines) + "\n")
+    script = (
+        "import sqlite3, sys\n"
+        "from tuneline.neardup import cache\n"
+        "def locked(self, *a):\n"
+        "    raise sqlite3.OperationalError('database is locked')\n"
+        "cache.EmbeddingCache._write = locked\n"
+        "from tuneline.cli import run\n"
+        "sys.argv = ['tuneline', *sys.argv[1:]]\n"
+        "run()\n"
+    )
+    args = [sys.executable, "-c", script, "check", "--format", "json", "--near-duplicates=semantic", str(data)]
+    done = subprocess.run(args, capture_output=True, timeout=300, env=cache_home(tmp_path))
+    assert done.returncode in (0, 1) and b'"TL302"' in done.stdout
+    assert done.stderr.decode().splitlines() == [
+        "tuneline: warning: the embedding cache was not written: database is locked"
+    ]
+
+
 def test_incremental_update_matches_fresh_detection():
     lines, _ = planted()
     detector = NearDuplicateDetector("lexical")
